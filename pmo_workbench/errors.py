@@ -1,0 +1,66 @@
+"""Exceptions with a location: every bad input names its file, line/record and field.
+
+Example
+-------
+>>> err = InputError("bad date", file="data/registry/person.parquet", row=12, field="birth_date")
+>>> str(err)
+'data/registry/person.parquet: row 12: field birth_date: bad date'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PmoError(Exception):
+    """Base class of every error the workbench raises on purpose (the CLI turns it into exit code 2)."""
+
+
+class InputError(PmoError, ValueError):
+    """A bad input: names the file, the line or row, and the field, never the offending personal value.
+
+    Parameters
+    ----------
+    message
+        What is wrong, in one line.
+    file
+        The file (or YAML/zip member) the bad value came from.
+    line, row
+        1-based text line, or 0-based table row, where known.
+    field
+        The column, FORMAT/INFO field or YAML key path.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.row = row
+        self.field = field
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if line is not None:
+            parts.append(f"line {line}")
+        if row is not None:
+            parts.append(f"row {row}")
+        if field:
+            parts.append(f"field {field}")
+        parts.append(message)
+        super().__init__(": ".join(parts))
+
+
+class ConfigError(InputError):
+    """A bad ``pmo.yaml``, parameters file or cohort definition (names the key path)."""
+
+
+class PrivacyError(PmoError):
+    """A privacy rule would be broken (a CPR-like value in an output, a missing pseudonym key, ...)."""

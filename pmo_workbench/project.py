@@ -1,0 +1,208 @@
+"""A project folder and its ``pmo.yaml``, validated into a typed model.
+
+An unknown key, a missing file or a bad value is a one-line :class:`~pmo_workbench.errors.ConfigError` that names
+the key path and the file; the CLI turns it into exit code 2 and writes nothing.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "pmo.yaml").write_text("name: tiny\\n")
+>>> load_project(d).config.privacy.min_cell_count
+5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pmo_workbench.errors import ConfigError
+
+PROJECT_FILE = "pmo.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sources(_Strict):
+    """Where the project's inputs are, relative to the project folder."""
+
+    genotypes: str | None = Field(None, description="VCF/BCF (bgzipped or gzip) or PLINK .bed prefix")
+    manifest: str | None = Field(None, description="genome manifest TSV: sample_id, person_id, specimen_id, batch, ...")
+    pedigree: str | None = Field(None, description="PED file with the known families")
+    registry: str | None = Field("data/registry", description="folder of event-schema Parquet tables")
+    biobank: str | None = Field("data/biobank", description="folder with specimen.parquet")
+    consent: str | None = Field("data/consent", description="folder with tissue_use_register.parquet")
+    reference_build: Literal["GRCh37", "GRCh38"] = "GRCh38"
+
+
+class Backend(_Strict):
+    """Genotype backend: embedded (VCF Zarr + numpy, no Java) or Hail on Spark."""
+
+    engine: Literal["embedded", "hail"] = "embedded"
+    spark_master: str = Field("local[*]", description="Spark master URL, e.g. spark://host:7077 for a cluster")
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    tmp_dir: str | None = None
+
+
+class PseudonymKey(_Strict):
+    """Where the pseudonymisation key comes from: an environment variable or a file outside the project."""
+
+    env: str = "PMO_PSEUDONYM_KEY"
+    file: str | None = None
+
+
+class Privacy(_Strict):
+    """Disclosure control and pseudonymisation settings (DESIGN.md §4.5)."""
+
+    min_cell_count: int = Field(5, ge=1, le=100)
+    pseudonym_key: PseudonymKey = PseudonymKey()
+    synthetic: bool = Field(False, description="synthetic/demo project: the public demo key may be used")
+
+
+class Limits(_Strict):
+    """Default limits of a scheduled run (overridable on the command line)."""
+
+    timeout_s: int = Field(3600, ge=1)
+    memory_gb: float | None = Field(None, gt=0)
+
+
+class ProjectConfig(_Strict):
+    """The typed content of ``pmo.yaml``."""
+
+    name: str = Field(..., min_length=1)
+    description: str = ""
+    sources: Sources = Sources()
+    backend: Backend = Backend()
+    privacy: Privacy = Privacy()
+    limits: Limits = Limits()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, v: str) -> str:
+        if any(ch in v for ch in "/\\\n"):
+            raise ValueError("must not contain slashes or newlines")
+        return v
+
+
+class Project:
+    """A loaded project: its folder and validated config, with helpers to resolve paths.
+
+    Parameters
+    ----------
+    root
+        The project folder (holding ``pmo.yaml``).
+    config
+        The validated configuration.
+    """
+
+    def __init__(self, root: Path, config: ProjectConfig) -> None:
+        self.root = root.resolve()
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"Project({self.config.name!r}, root={str(self.root)!r})"
+
+    def path(self, relative: str | None) -> Path | None:
+        """Resolve a path from ``pmo.yaml`` against the project folder (``None`` stays ``None``)."""
+        if relative is None:
+            return None
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def source(self, name: str) -> Path | None:
+        """The resolved path of a source (``genotypes``, ``manifest``, ``registry``, ...)."""
+        return self.path(getattr(self.config.sources, name))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def cohorts_dir(self) -> Path:
+        return self.root / "cohorts"
+
+    @property
+    def params_dir(self) -> Path:
+        return self.root / "params"
+
+
+def _key_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "<top>"
+
+
+def load_project(path: str | Path, *, check_files: bool = True) -> Project:
+    """Read and validate ``pmo.yaml`` in ``path`` (a folder or the yaml file itself).
+
+    Parameters
+    ----------
+    path
+        Project folder or its ``pmo.yaml``.
+    check_files
+        Check that every configured source exists.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key path: unknown key, bad value, missing source file.
+    """
+    path = Path(path)
+    file = path if path.suffix in (".yaml", ".yml") else path / PROJECT_FILE
+    if not file.exists():
+        raise ConfigError("no project file here (create one with `pmo new DIR`)", file=file)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=file,
+                          line=mark.line + 1 if mark else None) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping of keys to values", file=file)
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _key_path(err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(msg, file=file, field=key) from None
+    project = Project(file.parent, config)
+    if check_files:
+        for name in ("genotypes", "manifest", "pedigree", "registry", "biobank", "consent"):
+            rel = getattr(config.sources, name)
+            if rel is None:
+                continue
+            p = project.path(rel)
+            exists = p.exists() or (name == "genotypes" and p.with_suffix(".bed").exists())
+            if not exists and not (name in ("registry", "biobank", "consent") and rel == Sources.model_fields[name].default):
+                raise ConfigError(f"file not found: {rel}", file=file, field=f"sources.{name}")
+    return project
+
+
+def as_project(project: str | Path | Project) -> Project:
+    """Accept a project folder path or a loaded :class:`Project`."""
+    return project if isinstance(project, Project) else load_project(project)
+
+
+def write_project_file(root: str | Path, config: ProjectConfig) -> Path:
+    """Write ``config`` as ``root/pmo.yaml`` (atomically)."""
+    import os
+    import tempfile
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    data = config.model_dump(mode="json", exclude_defaults=False)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".pmo.", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"# PMØ Workbench project: {config.name}\n")
+        yaml.safe_dump(data, fh, sort_keys=False, allow_unicode=True)
+    os.replace(tmp, root / PROJECT_FILE)
+    return root / PROJECT_FILE

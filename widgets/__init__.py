@@ -1,0 +1,1 @@
+"""Custom Jupyter widgets of the PMØ Workbench, imported as ``pmo_widgets``."""
