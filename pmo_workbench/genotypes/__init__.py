@@ -1,0 +1,1 @@
+"""Open and import genotype data: the embedded backend (VCF Zarr + numpy) and the Hail backend."""

@@ -1,0 +1,1 @@
+"""Model development: GWAS, polygenic scores, features, prediction, evaluation and model cards."""

@@ -1,0 +1,1 @@
+"""Deterministic synthetic project with ground truth (``pmo synth``)."""
