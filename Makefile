@@ -1,0 +1,43 @@
+# PMØ Workbench — `make demo` and `make test` work on a fresh machine: each bootstraps .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.pmo-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lab bench setup sysdeps lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[hail,test]"
+	@touch $@
+
+setup: $(STAMP)
+
+sysdeps:
+	@bash .ci/sysdeps.sh
+
+demo: setup
+	$(VENV)/bin/pmo demo --dir demo
+
+test: setup sysdeps
+	$(VENV)/bin/ruff check pmo_workbench widgets tests benchmarks
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	@test -f demo/pmo.yaml || $(VENV)/bin/pmo synth --out demo
+	$(VENV)/bin/pmo lab --project demo
+
+bench: setup sysdeps
+	$(PY) -m benchmarks
+
+lint: setup
+	$(VENV)/bin/ruff check pmo_workbench widgets tests benchmarks
+
+format: setup
+	$(VENV)/bin/ruff check --fix pmo_workbench widgets tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache .hypothesis
