@@ -34,7 +34,9 @@ def show(table: pd.DataFrame | pd.Series, *, mode: str, min_count: int, caption:
     """A table as it may be displayed in this mode (small counts suppressed in export), styled for the report."""
     shown = disclose(table, mode=mode, min_count=min_count)
     frame = shown.to_frame() if isinstance(shown, pd.Series) else shown
-    styler = frame.style.format(na_rep=f"<{min_count}" if mode == "export" else "")
+    styler = frame.style.format(na_rep="x" if mode == "export" else "")
+    if mode == "export" and frame.isna().to_numpy().any():
+        caption = f"{caption} (x: suppressed, a count below {min_count} or a cell that would reveal one)".strip()
     if caption:
         styler = styler.set_caption(caption)
     return styler
