@@ -63,10 +63,11 @@ def app() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, byte-identical files.")
 @click.option("--fields", type=click.Choice(["GT:DP:GQ:AD", "GT"]), default="GT:DP:GQ:AD", show_default=True,
               help="FORMAT fields of the VCF (GT only for very large projects).")
+@click.option("--name", default=None, help="Project name in pmo.yaml (default: synthetic_s<seed>).")
 @click.option("--force", is_flag=True, help="Replace an existing folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def synth(out: Path, persons: int, samples: int, variants: int, seed: int, fields: str, force: bool,
-          quiet: bool) -> None:
+def synth(out: Path, persons: int, samples: int, variants: int, seed: int, fields: str, name: str | None,
+          force: bool, quiet: bool) -> None:
     """Generate a deterministic synthetic project with known truth.
 
     \b
@@ -78,7 +79,7 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
     if samples > persons:
         raise ConfigError("--samples must not exceed --persons", field="samples")
     summary = synthesize_project(out, persons=persons, samples=samples, variants=variants, seed=seed,
-                                 fields=fields, overwrite=force, progress=not quiet)
+                                 fields=fields, name=name, overwrite=force, progress=not quiet)
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
 
 

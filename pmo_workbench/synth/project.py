@@ -114,6 +114,7 @@ def synthesize_project(
     variants: int = 20000,
     seed: int = 1,
     fields: str = "GT:DP:GQ:AD",
+    name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> SynthSummary:
@@ -129,6 +130,9 @@ def synthesize_project(
         Seed of every random stream.
     fields
         VCF FORMAT fields, ``GT:DP:GQ:AD`` or ``GT``.
+    name
+        Project name in ``pmo.yaml`` (default ``synthetic_s<seed>``: no file depends on the folder's name, so
+        two folders made with the same arguments are byte-identical).
     overwrite
         Replace an existing ``out``.
     progress
@@ -144,6 +148,7 @@ def synthesize_project(
     from pmo_workbench.synth.registry import simulate_registry
 
     out = Path(out).expanduser().resolve()
+    name = name or f"synthetic_s{seed}"
     if out.exists() and not overwrite:
         raise ConfigError("folder exists (use --force to replace it)", file=out)
     if samples > persons:
@@ -180,7 +185,7 @@ def synthesize_project(
         for example in sorted(COHORT_EXAMPLE.glob("*.yaml")) if COHORT_EXAMPLE.exists() else []:
             shutil.copyfile(example, tmp / "cohorts" / example.name)
         config = ProjectConfig(
-            name=out.name,
+            name=name,
             description=f"Synthetic PMØ project (seed {seed}): {persons} persons, {samples} genomes.",
             sources=Sources(
                 genotypes=str(genomes.vcf_path.relative_to(tmp)),
@@ -194,7 +199,7 @@ def synthesize_project(
         )
         write_project_file(tmp, config)
         (tmp / "README.md").write_text(
-            f"# {out.name}: a synthetic PMØ project\n\n"
+            f"# {name}: a synthetic PMØ project\n\n"
             f"Made by `pmo synth --persons {persons} --samples {samples} --variants {variants} --seed {seed}`.\n"
             "Everything here is simulated. `raw/` holds the registry extracts in their Danish formats with\n"
             "CPR-like identifiers (as a hospital would deliver them); `data/` holds the same events pseudonymised in\n"
