@@ -1,0 +1,179 @@
+"""Compile a cohort definition into DuckDB SQL: one query per rule.
+
+The entry query yields candidate index events ``(person_id, index_date)``. Every other rule is a query over a
+table of such pairs (named by ``idx``) that returns the pairs passing the rule, so the same SQL serves the cases
+(over the entry events) and the controls (over candidate persons at their case's index date). Tables used:
+``person``, ``observation_period``, ``diagnosis``, ``prescription``, ``lab``, ``specimen``,
+``tissue_use_register``, ``concept_ancestor`` and, for genome rules, ``genome_qc`` (person_id, pass).
+
+Example
+-------
+>>> from pmo_workbench.cohort.definition import parse_definition
+>>> d = parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
+...                       "criteria": [{"sex": ["F"]}]})
+>>> "LIKE 'DI21%'" in compile_entry(d.entry)
+True
+>>> print(compile_rule(d, "sex", idx="idx"))
+SELECT i.person_id, i.index_date FROM idx i JOIN person p ON p.person_id = i.person_id WHERE p.sex IN ('F')
+"""
+
+from __future__ import annotations
+
+from pmo_workbench.cohort.definition import (
+    CONSENT_RULE,
+    CohortDefinition,
+    Criterion,
+    Entry,
+    EventRule,
+    Specimens,
+    _HasCodes,
+)
+from pmo_workbench.health.codelists import code_condition
+
+_DATE = {"diagnosis": "date", "prescription": "date", "lab": "CAST(datetime AS DATE)", "specimen": "collected_date"}
+_TABLE = {"diagnosis": "diagnosis", "prescription": "prescription", "lab": "lab", "specimen": "specimen"}
+
+
+def _q(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _in_list(values: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(_q(v) for v in values)
+
+
+def event_filter(rule: _HasCodes) -> str:
+    """The WHERE condition selecting a rule's events in its domain table (codes, diag_types, lab values)."""
+    if rule.domain == "specimen":
+        types = [str(p).lower() for p in rule.codes.patterns()]
+        conds = [f"lower(specimen_type) IN ({_in_list(types)})"]
+    else:
+        conds = [code_condition(rule.codes.patterns(), descendants=rule.codes.descendants)]
+    if rule.diag_types is not None:
+        conds.append(f"upper(diag_type) IN ({_in_list(rule.diag_types)})")
+    if rule.value is not None:
+        if rule.value.min is not None:
+            conds.append(f"value >= {float(rule.value.min)!r}")
+        if rule.value.max is not None:
+            conds.append(f"value <= {float(rule.value.max)!r}")
+    return " AND ".join(conds)
+
+
+def compile_events(rule: _HasCodes) -> str:
+    """SQL of the qualifying events of ``rule``: ``person_id, event_date`` (all recorded history)."""
+    return (f"SELECT person_id, {_DATE[rule.domain]} AS event_date FROM {_TABLE[rule.domain]} "
+            f"WHERE {event_filter(rule)}")
+
+
+def compile_entry(entry: Entry) -> str:
+    """SQL of the index events ``person_id, index_date`` (persons must be in ``person``).
+
+    ``first``: the first-ever qualifying event, kept if it lies in ``date_range``. ``all``: every qualifying
+    event in ``date_range`` (one row per person and date).
+    """
+    events = compile_events(entry)
+    rng = ""
+    if entry.date_range is not None:
+        lo, hi = entry.date_range
+        rng = f"index_date BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}'"
+    if entry.occurrence == "first":
+        sql = (f"SELECT person_id, min(event_date) AS index_date FROM ({events}) ev "
+               f"WHERE person_id IN (SELECT person_id FROM person) GROUP BY person_id")
+        return f"SELECT * FROM ({sql}) f" + (f" WHERE {rng}" if rng else "")
+    sql = (f"SELECT DISTINCT person_id, event_date AS index_date FROM ({events}) ev "
+           f"WHERE person_id IN (SELECT person_id FROM person) AND event_date IS NOT NULL")
+    return f"SELECT * FROM ({sql}) a" + (f" WHERE {rng}" if rng else "")
+
+
+def _window_join(idx: str, rule: EventRule) -> str:
+    a, b = rule.window
+    return (f"SELECT i.person_id, i.index_date, count(*) AS n FROM {idx} i JOIN ({compile_events(rule)}) e "
+            f"ON e.person_id = i.person_id AND e.event_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b}) "
+            f"GROUP BY i.person_id, i.index_date")
+
+
+def compile_event_rule(kind: str, rule: EventRule, idx: str) -> str:
+    """``require``: at least ``min_count`` events in the window. ``exclude``: fewer than ``min_count``."""
+    hits = f"SELECT person_id, index_date FROM ({_window_join(idx, rule)}) h WHERE n >= {rule.min_count}"
+    if kind == "require":
+        return hits
+    return f"SELECT person_id, index_date FROM {idx} EXCEPT {hits}"
+
+
+def compile_criterion(c: Criterion, idx: str) -> str:
+    """SQL of the ``(person_id, index_date)`` pairs of ``idx`` passing criterion ``c``."""
+    base = f"SELECT i.person_id, i.index_date FROM {idx} i"
+    kind = c.kind
+    if kind == "age_at_index":
+        lo, hi = c.age_at_index  # type: ignore[misc]
+        age = ("(year(i.index_date) - year(p.birth_date) - CASE WHEN strftime(i.index_date, '%m%d') < "
+               "strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END)")
+        return f"{base} JOIN person p ON p.person_id = i.person_id WHERE {age} >= {lo!r} AND {age} <= {hi!r}"
+    if kind == "sex":
+        return f"{base} JOIN person p ON p.person_id = i.person_id WHERE p.sex IN ({_in_list(c.sex)})"  # type: ignore
+    if kind == "observation":
+        o = c.observation
+        assert o is not None
+        return (f"{base} WHERE EXISTS (SELECT 1 FROM observation_period op WHERE op.person_id = i.person_id "
+                f"AND op.start_date <= i.index_date - ({o.prior_days}) "
+                f"AND op.end_date >= i.index_date + ({o.post_days}))")
+    rule = getattr(c, kind)
+    return compile_event_rule(kind, rule, idx)
+
+
+def compile_specimens(s: Specimens, idx: str) -> str:
+    """Pairs with a usable specimen: type, status available (or unknown), aliquots (unknown counts as 1),
+    volume, collected in the window relative to the index date."""
+    types = [t.lower() for t in s.types]
+    conds = [f"lower(s.specimen_type) IN ({_in_list(types)})",
+             "coalesce(s.status, 'available') = 'available'",
+             f"coalesce(s.aliquots_left, 1) >= {s.min_aliquots}"]
+    if s.min_volume_ul is not None:
+        conds.append(f"s.volume_ul >= {float(s.min_volume_ul)!r}")
+    if s.collected is not None:
+        a, b = s.collected
+        conds.append(f"s.collected_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b})")
+    return (f"SELECT i.person_id, i.index_date FROM {idx} i WHERE EXISTS (SELECT 1 FROM specimen s "
+            f"WHERE s.person_id = i.person_id AND {' AND '.join(conds)})")
+
+
+def compile_consent(idx: str) -> str:
+    """Pairs whose person is not opted out in the Tissue Use Register."""
+    return (f"SELECT person_id, index_date FROM {idx} WHERE person_id NOT IN "
+            f"(SELECT person_id FROM tissue_use_register WHERE opt_out)")
+
+
+def compile_qc_pass(idx: str) -> str:
+    """Pairs whose person has at least one genome that passed the latest WGS QC (table ``genome_qc``)."""
+    return (f"SELECT person_id, index_date FROM {idx} WHERE person_id IN "
+            f"(SELECT person_id FROM genome_qc WHERE pass)")
+
+
+def compile_rule(definition: CohortDefinition, name: str, idx: str = "idx") -> str:
+    """SQL of one named rule of ``definition`` (not ``entry`` nor ``genomes.unrelated``, which is a graph step)."""
+    if name == CONSENT_RULE:
+        return compile_consent(idx)
+    if name == "specimens":
+        assert definition.specimens is not None
+        return compile_specimens(definition.specimens, idx)
+    if name == "genomes.qc_pass":
+        return compile_qc_pass(idx)
+    names = definition.criterion_names()
+    if name in names:
+        return compile_criterion(definition.criteria[names.index(name)], idx)
+    raise KeyError(f"no SQL rule named {name!r}")
+
+
+def compile_risk_set(definition: CohortDefinition, idx: str, *, risk_set: bool) -> str:
+    """Candidate controls at an index date: born before and alive on it, under observation on it (when the project
+    has observation periods), and not yet a case -- no entry event (any date, same codes) on or before the index
+    date, or, without risk-set sampling, no entry event at all."""
+    first = f"SELECT person_id, min(event_date) AS first_event FROM ({compile_events(definition.entry)}) ev " \
+            "GROUP BY person_id"
+    case = "f.first_event IS NULL" + (" OR f.first_event > i.index_date" if risk_set else "")
+    return (f"SELECT i.person_id, i.index_date FROM {idx} i JOIN person p ON p.person_id = i.person_id "
+            f"LEFT JOIN ({first}) f ON f.person_id = i.person_id "
+            f"WHERE p.birth_date <= i.index_date AND (p.death_date IS NULL OR p.death_date > i.index_date) "
+            f"AND ({case}) "
+            f"AND (NOT EXISTS (SELECT 1 FROM observation_period) OR EXISTS (SELECT 1 FROM observation_period op "
+            f"WHERE op.person_id = i.person_id AND op.start_date <= i.index_date AND op.end_date >= i.index_date))")

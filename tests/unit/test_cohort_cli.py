@@ -1,0 +1,63 @@
+"""`pmo import registry|omop` and `pmo cohort count|select` through the real `pmo` command group."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from pmo_workbench.cli import app
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_health_registry import write_raw  # noqa: E402
+
+
+def test_import_registry_count_select(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    raw = write_raw(tmp_path / "raw")
+    proj = tmp_path / "proj"
+    runner = CliRunner()
+    res = runner.invoke(app, ["import", "registry", "--raw", str(raw), "--out", str(proj),
+                              "--lookup-date", "2026-01-15"])
+    assert res.exit_code == 0, res.output
+    assert "diagnosis" in res.output and (proj / "data" / "registry" / "diagnosis.parquet").exists()
+    defn = tmp_path / "mi.yaml"
+    defn.write_text("name: mi\nentry: {domain: diagnosis, codes: [DI21*]}\ncriteria:\n  - sex: [F]\n")
+    res = runner.invoke(app, ["cohort", "count", "--project", str(proj), "--definition", str(defn)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert "2026-01-15" in res.output
+    assert [ln.split()[1] for ln in lines if ln.strip()[:1].isdigit()] == ["entry", "sex", "Tissue"]
+    assert "cases 1" in res.output
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_parquet(out / "cohort.parquet")) == 1
+    assert pd.read_csv(out / "attrition.csv")["n_persons"].tolist() == [2, 1, 1]
+
+
+def test_bad_definition_exit_2_names_key_path(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    proj = tmp_path / "proj"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "registry", "--raw", str(write_raw(tmp_path / "raw")), "--out",
+                               str(proj), "--lookup-date", "2026-01-15"]).exit_code == 0
+    defn = tmp_path / "bad.yaml"
+    defn.write_text("name: mi\nentry: {domain: diagnosis, codes: [DI21*]}\ncriteria:\n"
+                    "  - exclude: {domain: diagnosis, codes: [DC*], window: [5, -5]}\n")
+    res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn)])
+    assert res.exit_code == 2
+    assert "criteria[0].exclude.window" in res.output and "bad.yaml" in res.output
+    assert not (proj / "cohorts").exists()
+
+
+def test_import_omop_zip(shared_data, tmp_path: Path):
+    res = CliRunner().invoke(app, ["import", "omop", "--source",
+                                   str(shared_data / "omop_synthea27nj" / "Synthea27Nj_5.4.zip"),
+                                   "--out", str(tmp_path / "p"), "--synthetic"])
+    assert res.exit_code == 0, res.output
+    assert "person" in res.output and "28" in res.output
+    assert "synthetic: true" in (tmp_path / "p" / "pmo.yaml").read_text()
