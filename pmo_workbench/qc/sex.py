@@ -1,0 +1,246 @@
+"""Genetic sex from the chrX inbreeding coefficient (Hail's ``impute_sex``), checked against reported sex.
+
+For each non-PAR chrX biallelic site with alternate allele frequency ``p`` (from the data; haploid calls count
+one allele), a called genotype adds 1 to N, ``1 - 2p(1 - p)`` to the expected homozygote count E, and 1 to the
+observed count O when homozygous; a haploid call is homozygous. ``F = (O - E) / (N - E)``: about 1 for one X,
+about 0 for two. This is PLINK 1.7's ``--check-sex`` statistic, as in Hail.
+
+Example
+-------
+>>> import numpy as np
+>>> d = np.array([[0, 1], [1, 1], [2, 0]], dtype=np.int8)
+>>> p = np.array([[2, 1], [2, 1], [2, 1]], dtype=np.int8)
+>>> stats = compute_x_inbreeding(d, p, aaf=np.array([0.5, 0.5, 0.5]))
+>>> [round(float(f), 3) for f in stats["f_stat"]]
+[0.333, 1.0]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pmo_workbench.errors import InputError
+
+SEX_CHECK_COLUMNS = [
+    "sample_id",
+    "f_stat",
+    "n_called_x",
+    "expected_homs",
+    "observed_homs",
+    "y_call_rate",
+    "genetic_sex",
+    "reported_sex",
+    "mismatch",
+]
+_SEX_CODES = {
+    "m": "M",
+    "male": "M",
+    "1": "M",
+    "xy": "M",
+    "f": "F",
+    "female": "F",
+    "2": "F",
+    "xx": "F",
+}
+
+
+def normalize_sex(value: Any) -> str | None:
+    """``"M"``/``"F"`` for the usual codes (M/F, male/female, 1/2 as in PED, XY/XX); None for anything else.
+
+    Example
+    -------
+    >>> normalize_sex("female"), normalize_sex(1), normalize_sex("0")
+    ('F', 'M', None)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return _SEX_CODES.get(str(value).strip().lower())
+
+
+def compute_x_inbreeding(dosage: np.ndarray, ploidy: np.ndarray, aaf: np.ndarray) -> dict[str, np.ndarray]:
+    """Hail's ``hl.agg.inbreeding`` per sample over a block of sites.
+
+    Parameters
+    ----------
+    dosage
+        int8 [sites, samples], ALT copies, -1 missing.
+    ploidy
+        int8 [sites, samples], 1 for a haploid call, 2 for diploid.
+    aaf
+        float [sites], alternate allele frequency (the prior).
+
+    Returns
+    -------
+    dict
+        ``n_called`` (int64), ``expected_homs`` (float64), ``observed_homs`` (int64) and ``f_stat`` (float64)
+        arrays [samples].
+    """
+    called = dosage >= 0
+    hom = called & ((ploidy == 1) | (dosage == 0) | (dosage == 2))
+    exp_site = 1.0 - 2.0 * aaf * (1.0 - aaf)
+    n = called.sum(axis=0, dtype=np.int64)
+    e = (called * exp_site[:, None]).sum(axis=0)
+    o = hom.sum(axis=0, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (o - e) / (n - e)
+    return {"n_called": n, "expected_homs": e, "observed_homs": o, "f_stat": f}
+
+
+def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
+    """``sample_id -> "M" | "F" | None`` from a manifest (DataFrame or TSV/CSV file with sample_id,
+    reported_sex).
+
+    Raises
+    ------
+    InputError
+        When the columns are missing or a sample is listed twice (naming the file and row).
+    """
+    name = "<manifest>"
+    if not isinstance(manifest, pd.DataFrame):
+        name = str(manifest)
+        sep = "," if name.endswith(".csv") else "\t"
+        try:
+            manifest = pd.read_csv(manifest, sep=sep, dtype=str)
+        except OSError as exc:
+            raise InputError(f"cannot read manifest: {exc.strerror}", file=name) from None
+    for col in ("sample_id", "reported_sex"):
+        if col not in manifest.columns:
+            raise InputError(f"manifest lacks column {col!r}", file=name, field=col)
+    ids = manifest["sample_id"].astype(str)
+    dup = ids.duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"sample {ids.iloc[row]} listed twice", file=name, row=row, field="sample_id")
+    return pd.Series([normalize_sex(v) for v in manifest["reported_sex"]], index=ids.to_numpy(), dtype=object)
+
+
+def impute_sex(
+    g: Any,
+    manifest: str | Path | pd.DataFrame | None = None,
+    *,
+    aaf_threshold: float = 0.0,
+    include_par: bool = False,
+    female_threshold: float = 0.2,
+    male_threshold: float = 0.8,
+    chunk_size: int = 20_000,
+) -> pd.DataFrame:
+    """Impute genetic sex from the chrX inbreeding coefficient, as Hail's ``hl.impute_sex`` (same defaults).
+
+    Parameters
+    ----------
+    g
+        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`).
+    manifest
+        DataFrame or TSV/CSV with ``sample_id`` and ``reported_sex`` (M/F, male/female, 1/2); adds the
+        reported sex and flags mismatches.
+    aaf_threshold
+        Use sites with ``aaf_threshold < AAF < 1 - aaf_threshold`` (monomorphic sites never count).
+    include_par
+        Also use the pseudoautosomal regions.
+    female_threshold, male_threshold
+        F below the first is female, above the second male, in between ambiguous (Hail: 0.2 and 0.8).
+    chunk_size
+        Variants per chunk read from the store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample, in store order:
+
+        - ``sample_id`` (str)
+        - ``f_stat`` (float64): X inbreeding coefficient F (NaN without called X sites)
+        - ``n_called_x`` (int64): called X sites used
+        - ``expected_homs`` (float64), ``observed_homs`` (int64): Hail's ``E`` and ``O``
+        - ``y_call_rate`` (float64): called fraction of non-PAR chrY sites (NaN when the data have no chrY)
+        - ``genetic_sex`` (str): ``"F"``, ``"M"`` or ``"ambiguous"``
+        - ``reported_sex`` (str or None): from the manifest (None without one or when not given)
+        - ``mismatch`` (boolean, nullable): genetic and reported sex are both known and differ; NA when the
+          reported sex is unknown
+
+    Example
+    -------
+    >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
+    >>> impute_sex(open_genotypes("cohort.vcf.gz"), "manifest.tsv").query("mismatch")  # doctest: +SKIP
+    """
+    if not 0.0 <= aaf_threshold <= 1.0:
+        raise ValueError("aaf_threshold must be in [0, 1]")
+    v = g.variants
+    contig = v["contig"].astype(str)
+    kinds = contig.map({c: g.contig_kind(c) for c in pd.unique(contig)}).to_numpy()
+    biallelic = v["n_alleles"].to_numpy() == 2
+    x_sites = (kinds == "X") & biallelic
+    y_sites = kinds == "Y"
+    if not include_par:
+        x_sites &= ~_par_mask(g, v)
+    y_sites &= ~_par_mask(g, v)
+    n = g.n_samples
+    n_called = np.zeros(n, dtype=np.int64)
+    e_homs = np.zeros(n, dtype=np.float64)
+    o_homs = np.zeros(n, dtype=np.int64)
+    if x_sites.any():
+        for _, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=x_sites):
+            called = dosage >= 0
+            an = np.where(called, ploidy, 0).sum(axis=1)
+            ac = np.where(called, dosage, 0).sum(axis=1)
+            aaf = np.divide(ac, an, out=np.full(len(an), np.nan), where=an > 0)
+            keep = (aaf > aaf_threshold) & (aaf < 1.0 - aaf_threshold)
+            if not keep.any():
+                continue
+            st = compute_x_inbreeding(dosage[keep], ploidy[keep], aaf[keep])
+            n_called += st["n_called"]
+            e_homs += st["expected_homs"]
+            o_homs += st["observed_homs"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(n_called > 0, (o_homs - e_homs) / (n_called - e_homs), np.nan)
+    y_rate = np.full(n, np.nan)
+    n_y = int(y_sites.sum())
+    if n_y:
+        y_called = np.zeros(n, dtype=np.int64)
+        for chunk in g.iter_chunks(chunk_size=chunk_size, variant_mask=y_sites):
+            y_called += (chunk.gt[:, :, 0] >= 0).sum(axis=0)
+        y_rate = y_called / n_y
+    genetic = np.where(f < female_threshold, "F", np.where(f > male_threshold, "M", "ambiguous")).astype(
+        object
+    )
+    genetic[np.isnan(f)] = "ambiguous"
+    sample_id = np.asarray(g.sample_id).astype(str)
+    reported = pd.Series([None] * n, index=sample_id, dtype=object)
+    if manifest is not None:
+        rep = load_reported_sex(manifest)
+        reported = rep.reindex(sample_id)
+        reported = reported.astype(object).where(reported.notna(), None)
+    rep_arr = reported.to_numpy(dtype=object)
+    known = np.array([r is not None for r in rep_arr]) & np.isin(genetic, ["F", "M"])
+    mismatch = pd.array([None] * n, dtype="boolean")
+    has_rep = np.array([r is not None for r in rep_arr])
+    mismatch[has_rep] = False
+    mismatch[known] = genetic[known] != rep_arr[known]
+    return pd.DataFrame(
+        {
+            "sample_id": sample_id,
+            "f_stat": f,
+            "n_called_x": n_called,
+            "expected_homs": e_homs,
+            "observed_homs": o_homs,
+            "y_call_rate": y_rate,
+            "genetic_sex": genetic,
+            "reported_sex": rep_arr,
+            "mismatch": mismatch,
+        },
+        columns=SEX_CHECK_COLUMNS,
+    )
+
+
+def _par_mask(g: Any, v: pd.DataFrame) -> np.ndarray:
+    mask = np.zeros(len(v), dtype=bool)
+    contig = v["contig"].to_numpy()
+    pos = v["position"].to_numpy()
+    for c in pd.unique(contig):
+        sel = contig == c
+        if g.contig_kind(c) in ("X", "Y"):
+            mask[sel] = np.asarray(g.is_par(c, pos[sel]), dtype=bool)
+    return mask
