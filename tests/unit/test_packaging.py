@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CONDA_TO_PYPI = {"python-duckdb": "duckdb"}
+CONDA_TO_PYPI = {"python-duckdb": "duckdb", "python-isal": "isal"}
 NOT_PYTHON = {"python", "pip", "openjdk"}
 
 

@@ -1,0 +1,114 @@
+"""Checksum-keyed genotype store cache: one directory per input content, created atomically.
+
+An input is identified by the sha256 of its bytes (PLINK: of .bed, .bim and .fam together) plus the reader
+version, so a renamed copy hits the same store and a changed file never does. A (path, size, mtime) note
+avoids re-hashing an unchanged file on later opens. A store is built in a hidden temporary directory next to
+its final place and renamed into place only when complete, so a failed import leaves nothing behind.
+
+Example
+-------
+>>> import tempfile
+>>> d = Path(tempfile.mkdtemp())
+>>> (d / "a.txt").write_text("hello")
+5
+>>> compute_sha256([d / "a.txt"])[:12]
+'2cf24dba5fb0'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+READER_VERSION = "1"
+"""Bumped whenever the store layout or the reader's semantics change (old stores are then not reused)."""
+
+COMPLETE_MARKER = ".complete"
+
+
+def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
+    """The cache directory: ``cache_dir``, else ``$PMO_CACHE_DIR``, else ``~/.cache/pmo_workbench/genotypes``."""
+    if cache_dir is None:
+        cache_dir = os.environ.get("PMO_CACHE_DIR") or Path.home() / ".cache" / "pmo_workbench" / "genotypes"
+    path = Path(cache_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def compute_sha256(paths: Sequence[str | Path], block: int = 8 << 20) -> str:
+    """sha256 hex digest of the concatenated bytes of ``paths``, read in blocks."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            while data := fh.read(block):
+                h.update(data)
+    return h.hexdigest()
+
+
+def compute_input_key(paths: Sequence[str | Path], cache_dir: Path) -> str:
+    """Content sha256 of the inputs, reusing a note keyed by (absolute path, size, mtime) when present."""
+    stat_parts = []
+    for p in paths:
+        st = os.stat(p)
+        stat_parts.append(f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}")
+    stat_key = hashlib.sha256("\n".join(stat_parts).encode()).hexdigest()
+    note = cache_dir / ".stat" / stat_key
+    if note.is_file():
+        text = note.read_text().strip()
+        if len(text) == 64:
+            return text
+    digest = compute_sha256(paths)
+    note.parent.mkdir(exist_ok=True)
+    write_text_atomic(note, digest)
+    return digest
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def store_path_for(cache_dir: Path, digest: str) -> Path:
+    """Where the store of an input with content ``digest`` lives."""
+    return cache_dir / f"{digest[:24]}-r{READER_VERSION}.vcz"
+
+
+def is_complete(store: Path) -> bool:
+    """True when ``store`` exists and its import finished."""
+    return (store / COMPLETE_MARKER).is_file()
+
+
+def build_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
+    """Run ``build(tmp_dir)`` and rename ``tmp_dir`` to ``final``; on any error remove ``tmp_dir``.
+
+    If another process completed ``final`` meanwhile, its store is kept and ours discarded.
+    """
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".import-{final.name}-"))
+    try:
+        build(tmp)
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        if final.exists() and not is_complete(final):
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_complete(final):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,241 @@
+"""One pass over the calls of a store: per-sample and per-variant genotype counts for sample/variant QC.
+
+Biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
+are read as one uint16 and mapped through a lookup table to a class (hom-ref, het, hom-var, haploid ref,
+haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
+per-sample counters by the variant's allele type; the carrier of a singleton is found in a second look at
+that (rare) row.
+Multi-allelic and polyploid rows go through a general kernel. The result is cached on the
+:class:`~pmo_workbench.genotypes.store.Genotypes` object, so ``sample_qc`` and ``variant_qc`` read the
+store once between them.
+
+Example
+-------
+>>> counts = compute_call_counts(g)  # doctest: +SKIP
+>>> counts.sample[:, SAMPLE_CALLED]  # called genotypes per sample  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from pmo_workbench.genotypes.alleles import (
+    DELETION,
+    INSERTION,
+    TRANSITION,
+    TRANSVERSION,
+    classify_alt_alleles,
+)
+
+# per-sample counters
+(SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
+ SAMPLE_INS, SAMPLE_DEL) = range(9)
+N_SAMPLE = 9
+# call classes of the fast path
+_HOM_REF, _HET, _HOM_VAR, _HAP_REF, _HAP_ALT, _MISSING, _OTHER = range(7)
+N_CLASS = 6
+N_SLOTS = 7  # counter slots per allele type: the six classes and "other"
+N_TYPES = 9  # allele type codes 0..8 of .alleles
+
+
+def _class_table() -> np.ndarray:
+    lut = np.full(1 << 16, _OTHER, dtype=np.int8)
+
+    def code(a0: int, a1: int) -> int:
+        return (a0 & 0xFF) | ((a1 & 0xFF) << 8)  # little-endian uint16 view of [a0, a1]
+
+    lut[code(0, 0)] = _HOM_REF
+    lut[code(0, 1)] = lut[code(1, 0)] = _HET
+    lut[code(1, 1)] = _HOM_VAR
+    lut[code(0, -2)] = _HAP_REF
+    lut[code(1, -2)] = _HAP_ALT
+    lut[code(-1, -1)] = lut[code(-1, -2)] = _MISSING
+    return lut
+
+
+_LUT = _class_table()
+if np.little_endian is False:  # pragma: no cover - the uint16 view assumes little-endian
+    raise ImportError("call_counts assumes a little-endian machine")
+
+
+@dataclass
+class CallCounts:
+    """Raw counts behind sample_qc and variant_qc.
+
+    ``sample`` int64 [samples, 9] (columns ``SAMPLE_*``); per variant: ``ac`` int32 [variants, max alleles],
+    ``n_called``, ``n_het`` (diploid het), ``n_hom_ref``/``n_hom_var`` (diploid 0/0 and 1/1) int64.
+    """
+
+    sample: np.ndarray
+    ac: np.ndarray
+    n_called: np.ndarray
+    n_het: np.ndarray
+    n_hom_ref: np.ndarray
+    n_hom_var: np.ndarray
+
+
+@njit(cache=True, parallel=True)
+def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles):
+    """One pass per listed row: histogram its calls and add them to the thread's per-sample counters.
+
+    Rows holding a call outside the table's classes are undone and flagged for the general kernel; for a
+    row whose ALT allele count is 1 the carrier gets a singleton.
+    """
+    n_threads = scounts.shape[0]
+    ns = codes.shape[1]
+    nr = len(rows)
+    per = (nr + n_threads - 1) // n_threads
+    for t in prange(n_threads):
+        h = np.zeros(8, dtype=np.int64)
+        for j in range(t * per, min(nr, (t + 1) * per)):
+            v = rows[j]
+            h[:] = 0
+            base = atype[v] * N_SLOTS
+            for s in range(ns):
+                c = lut[codes[v, s]]
+                h[c] += 1
+                scounts[t, s, base + c] += 1
+            for c in range(N_CLASS):
+                hist[j, c] = h[c]
+            if h[_OTHER] > 0:
+                flagged[j] = True
+                for s in range(ns):
+                    scounts[t, s, base + lut[codes[v, s]]] -= 1
+                continue
+            if h[_HET] + 2 * h[_HOM_VAR] + h[_HAP_ALT] == 1:
+                for s in range(ns):
+                    c = lut[codes[v, s]]
+                    if c == _HET or c == _HAP_ALT:
+                        singles[t, s] += 1
+                        break
+
+
+@njit(cache=True, nogil=True)
+def _general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref, hom_var, sample):
+    """Any ploidy, any number of alleles (Hail's rules); ``ac`` etc. are indexed like ``rows``."""
+    ns = gt.shape[1]
+    pl = gt.shape[2]
+    width = ac.shape[1]
+    for j in range(len(rows)):
+        v = rows[j]
+        for s in range(ns):
+            for k in range(pl):
+                a = gt[v, s, k]
+                if a < 0:
+                    break
+                ac[j, a] += 1
+        for s in range(ns):
+            a0 = gt[v, s, 0]
+            if a0 == -1:
+                sample[s, SAMPLE_NOT_CALLED] += 1
+                continue
+            sample[s, SAMPLE_CALLED] += 1
+            n_called[j] += 1
+            ploidy = 0
+            hom = True
+            allref = True
+            for k in range(pl):
+                a = gt[v, s, k]
+                if a == -2:
+                    break
+                ploidy += 1
+                if a != a0:
+                    hom = False
+                if a > 0:
+                    allref = False
+                    t = atype[v, a - 1]
+                    if t == TRANSITION:
+                        sample[s, SAMPLE_TS] += 1
+                    elif t == TRANSVERSION:
+                        sample[s, SAMPLE_TV] += 1
+                    elif t == INSERTION:
+                        sample[s, SAMPLE_INS] += 1
+                    elif t == DELETION:
+                        sample[s, SAMPLE_DEL] += 1
+                    if a < width and a < n_alleles[v] and ac[j, a] == 1:
+                        sample[s, SAMPLE_SINGLETON] += 1
+            if allref:
+                sample[s, SAMPLE_HOM_REF] += 1
+            elif not hom:
+                sample[s, SAMPLE_HET] += 1
+            if ploidy == 2:
+                if not hom:
+                    n_het[j] += 1
+                elif a0 == 0:
+                    hom_ref[j] += 1
+                elif a0 == 1:
+                    hom_var[j] += 1
+
+
+def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> None:
+    """Turn per-(allele type, class) counters [samples, 9 * 7] into the ``SAMPLE_*`` counters."""
+    c = scounts.reshape(len(scounts), N_TYPES, N_SLOTS).astype(np.int64)
+    alt = c[..., _HET] + 2 * c[..., _HOM_VAR] + c[..., _HAP_ALT]  # alternate alleles [samples, type]
+    sample[:, SAMPLE_CALLED] += c[..., :_MISSING].sum(axis=(1, 2))
+    sample[:, SAMPLE_NOT_CALLED] += c[..., _MISSING].sum(axis=1)
+    sample[:, SAMPLE_HOM_REF] += (c[..., _HOM_REF] + c[..., _HAP_REF]).sum(axis=1)
+    sample[:, SAMPLE_HET] += c[..., _HET].sum(axis=1)
+    sample[:, SAMPLE_SINGLETON] += singles
+    for col, kind in ((SAMPLE_TS, TRANSITION), (SAMPLE_TV, TRANSVERSION), (SAMPLE_INS, INSERTION),
+                      (SAMPLE_DEL, DELETION)):
+        sample[:, col] += alt[:, kind]
+
+
+def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
+    """Count calls per sample and per variant over the whole store (cached on ``g``)."""
+    cached = getattr(g, "_derived", {}).get("call_counts")
+    if cached is not None:
+        return cached
+    variants = g.variants
+    n_alleles = variants["n_alleles"].to_numpy().astype(np.int64)
+    atype = classify_alt_alleles(variants["ref"].to_numpy(), variants["alt"].to_numpy(), n_alleles)
+    ns, nv = g.n_samples, g.n_variants
+    width = max(int(n_alleles.max()) if nv else 1, 2)
+    out = CallCounts(np.zeros((ns, N_SAMPLE), np.int64), np.zeros((nv, width), np.int32),
+                     np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64))
+    fast_ok = g.ploidy == 2 and ns > 0
+    n_threads = numba.get_num_threads()
+    scounts = np.zeros((n_threads, ns, N_TYPES * N_SLOTS), np.int32)
+    singles = np.zeros((n_threads, ns), np.int64)
+    fast_type = np.where(atype[:, 0] >= 0, atype[:, 0], 0).astype(np.int64)
+    for chunk in g.iter_chunks(chunk_size):
+        sl = slice(chunk.start, chunk.stop)
+        gt = np.ascontiguousarray(chunk.gt)
+        biallelic = n_alleles[sl] == 2
+        general = np.flatnonzero(~biallelic) if fast_ok else np.arange(len(gt))
+        if fast_ok and biallelic.any():
+            rows = np.flatnonzero(biallelic)
+            hist = np.zeros((len(rows), N_CLASS), np.int64)
+            flagged = np.zeros(len(rows), np.bool_)
+            _fast_rows(gt.view(np.uint16).reshape(len(gt), ns), rows, fast_type[sl], _LUT, hist, flagged, scounts,
+                       singles)
+            ok = ~flagged
+            v = rows[ok] + chunk.start
+            h = hist[ok]
+            out.n_called[v] = h[:, :_MISSING].sum(axis=1)
+            out.n_het[v] = h[:, _HET]
+            out.n_hom_ref[v] = h[:, _HOM_REF]
+            out.n_hom_var[v] = h[:, _HOM_VAR]
+            an = 2 * (h[:, _HOM_REF] + h[:, _HET] + h[:, _HOM_VAR]) + h[:, _HAP_REF] + h[:, _HAP_ALT]
+            ac1 = h[:, _HET] + 2 * h[:, _HOM_VAR] + h[:, _HAP_ALT]
+            out.ac[v, 0] = an - ac1
+            out.ac[v, 1] = ac1
+            general = np.sort(np.concatenate([general, rows[flagged]]))
+        if len(general):
+            ac = np.zeros((len(general), width), np.int32)
+            vals = [np.zeros(len(general), np.int64) for _ in range(4)]
+            _general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
+            v = general + chunk.start
+            out.ac[v] = ac
+            out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
+        if scounts.max(initial=0) > 2**30:  # fold before an int32 counter could overflow
+            _fold_fast(scounts.sum(axis=0), np.zeros(ns, np.int64), out.sample)
+            scounts[:] = 0
+    _fold_fast(scounts.sum(axis=0), singles.sum(axis=0), out.sample)
+    if hasattr(g, "_derived"):
+        g._derived["call_counts"] = out
+    return out

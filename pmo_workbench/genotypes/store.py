@@ -1,0 +1,349 @@
+"""The genotype store API every QC method uses: :class:`Genotypes` and :func:`open_genotypes`.
+
+The embedded backend imports a VCF/BCF or PLINK 1 fileset once into a VCF Zarr store (see
+:mod:`.store_writer` for the layout) in a cache keyed by the input's sha256, so later opens are instant.
+
+Example
+-------
+>>> g = open_genotypes("../shared/data/hail_1kg_chr20_100/sample.vcf.gz", cache_dir="/tmp/pmo-doctest")  # doctest: +SKIP
+>>> g.n_samples, g.n_variants, g.has_field("DP")  # doctest: +SKIP
+(100, 346, True)
+>>> for chunk in g.iter_chunks(chunk_size=100):  # doctest: +SKIP
+...     print(chunk.start, chunk.stop, chunk.gt.shape)
+0 100 (100, 100, 2)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import zarr
+from numba import njit
+
+from pmo_workbench.errors import ConfigError, InputError
+from pmo_workbench.genotypes import cache
+from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
+from pmo_workbench.genotypes.vcf_header import VcfWarning
+
+Backend = Literal["embedded"]
+
+
+@dataclass
+class GenotypeChunk:
+    """A run of variants with all samples: ``gt`` int8 [v, samples, ploidy] (-1 missing, -2 no allele).
+
+    ``start``/``stop`` are variant indices of the range read; with a ``variant_mask`` the arrays hold only
+    the selected variants of that range (``index`` gives their variant indices). ``dp`` and ``gq``
+    (int32/int16 [v, samples], -1 missing) are read on first use and are None when the input has no such field.
+    """
+
+    start: int
+    stop: int
+    index: np.ndarray
+    variants: pd.DataFrame
+    gt: np.ndarray
+    _store: Genotypes = field(repr=False)
+    _cache: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
+
+    def _load(self, name: str) -> np.ndarray | None:
+        if name not in self._cache:
+            arr = self._store._array(name)
+            if arr is None:
+                self._cache[name] = None
+            else:
+                data = arr[self.start:self.stop]
+                if len(self.index) != self.stop - self.start:
+                    data = data[self.index - self.start]
+                self._cache[name] = data
+        return self._cache[name]
+
+    @property
+    def dp(self) -> np.ndarray | None:
+        """Read depth per call (int32, -1 missing), or None."""
+        return self._load("call_DP")
+
+    @property
+    def gq(self) -> np.ndarray | None:
+        """Genotype quality per call (int16, -1 missing), or None."""
+        return self._load("call_GQ")
+
+    @property
+    def ad(self) -> np.ndarray | None:
+        """Allelic depths per call (int32 [v, samples, alleles], -1 missing), or None."""
+        return self._load("call_AD")
+
+
+@njit(cache=True, nogil=True)
+def _dosage(gt, dosage, ploidy):
+    nv, ns, pl = gt.shape
+    for i in range(nv):
+        for s in range(ns):
+            d = 0
+            p = 0
+            missing = False
+            for k in range(pl):
+                a = gt[i, s, k]
+                if a == -2:
+                    break
+                if a == -1:
+                    missing = True
+                    break
+                p += 1
+                if a > 0:
+                    d += 1
+            if missing:
+                dosage[i, s] = -1
+                ploidy[i, s] = 0
+            else:
+                dosage[i, s] = d
+                ploidy[i, s] = p
+
+
+def compute_dosage(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ALT allele count (int8, -1 missing) and ploidy (int8, 0 when missing) of each call in ``gt``."""
+    dosage = np.empty(gt.shape[:2], dtype=np.int8)
+    ploidy = np.empty(gt.shape[:2], dtype=np.int8)
+    _dosage(gt, dosage, ploidy)
+    return dosage, ploidy
+
+
+class Genotypes:
+    """An opened genotype store (embedded backend): metadata in memory, calls read in chunks.
+
+    Attributes
+    ----------
+    path : Path
+        The source file (VCF/BCF, or the PLINK ``.bed``) this store was opened for.
+    store_path : Path
+        The VCF Zarr directory.
+    source_format : str
+        ``"vcf"`` or ``"plink"``.
+    reference_build : str or None
+        ``"GRCh37"``/``"GRCh38"`` from the header or given to :func:`open_genotypes`; None if unknown.
+    sample_id : np.ndarray of str
+        Sample IDs in file order.
+    """
+
+    def __init__(self, store_path: str | Path, *, path: str | Path | None = None,
+                 reference_build: str | None = None) -> None:
+        self.store_path = Path(store_path)
+        self._group = zarr.open_group(zarr.DirectoryStore(str(self.store_path)), mode="r")
+        self.attrs: dict[str, Any] = dict(self._group.attrs)
+        self.path = Path(path) if path is not None else Path(self.attrs.get("source", ""))
+        self.source_format: str = self.attrs["source_format"]
+        self.reference_build: str | None = reference_build or self.attrs.get("reference_build")
+        self.sample_id: np.ndarray = np.asarray(self._group["sample_id"][:], dtype=str)
+        self.call_genotype: zarr.Array = self._group["call_genotype"]
+        self._variants: pd.DataFrame | None = None
+        self._derived: dict[str, Any] = {}  # results computed from the calls (e.g. call counts), per object
+
+    def __repr__(self) -> str:
+        return (f"Genotypes({self.path.name!r}, {self.n_samples} samples x {self.n_variants} variants, "
+                f"{self.source_format}, build={self.reference_build})")
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples."""
+        return int(self.call_genotype.shape[1])
+
+    @property
+    def n_variants(self) -> int:
+        """Number of variants (records)."""
+        return int(self.call_genotype.shape[0])
+
+    @property
+    def ploidy(self) -> int:
+        """Width of the allele dimension of ``call_genotype`` (2 unless the input has polyploid calls)."""
+        return int(self.call_genotype.shape[2])
+
+    def has_field(self, name: str) -> bool:
+        """True when the input had the FORMAT field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``) as Integer."""
+        return name in self.attrs.get("fields", [])
+
+    def _array(self, name: str) -> zarr.Array | None:
+        return self._group[name] if name in self._group else None
+
+    @property
+    def call_DP(self) -> zarr.Array | None:  # noqa: N802 - VCF Zarr name
+        """Read depth [variants, samples] (int32, -1 missing), or None."""
+        return self._array("call_DP")
+
+    @property
+    def call_GQ(self) -> zarr.Array | None:  # noqa: N802 - VCF Zarr name
+        """Genotype quality [variants, samples] (int16, -1 missing), or None."""
+        return self._array("call_GQ")
+
+    @property
+    def call_AD(self) -> zarr.Array | None:  # noqa: N802 - VCF Zarr name
+        """Allelic depths [variants, samples, alleles] (int32, -1 missing), or None."""
+        return self._array("call_AD")
+
+    @property
+    def variants(self) -> pd.DataFrame:
+        """One row per variant in file order: contig, position, id, ref, alt, n_alleles, filters, qual."""
+        if self._variants is None:
+            g = self._group
+            contigs = np.asarray(self.attrs["contig_id"] or [""], dtype=object)
+            self._variants = pd.DataFrame({
+                "contig": contigs[g["variant_contig"][:].astype(np.int64)] if self.n_variants else
+                np.zeros(0, dtype=object),
+                "position": g["variant_position"][:].astype(np.int64),
+                "id": g["variant_id"][:],
+                "ref": g["variant_ref"][:],
+                "alt": g["variant_alt"][:],
+                "n_alleles": g["variant_n_alleles"][:].astype(np.int64),
+                "filters": g["variant_filters"][:],
+                "qual": g["variant_quality"][:].astype(np.float64),
+            })
+        return self._variants
+
+    def contig_kind(self, contig: str) -> ContigKind:
+        """``"autosome"``, ``"X"``, ``"Y"``, ``"MT"`` or ``"other"`` (``chr`` prefix and PLINK codes understood)."""
+        return classify_contig(contig)
+
+    def is_par(self, contig: str, position: np.ndarray | int) -> np.ndarray:
+        """Boolean array: positions of ``contig`` inside PAR1/PAR2 of this store's build.
+
+        With an unknown build the union of the GRCh37 and GRCh38 PARs is used.
+        """
+        return compute_par_mask(contig, np.atleast_1d(np.asarray(position)), self.reference_build)
+
+    def iter_chunks(self, chunk_size: int = 20_000, *, variant_mask: np.ndarray | None = None
+                    ) -> Iterator[GenotypeChunk]:
+        """Yield :class:`GenotypeChunk` over runs of ``chunk_size`` variants (all samples).
+
+        ``variant_mask`` (bool, one per variant) keeps only the selected variants; ranges with none selected
+        are skipped.
+        """
+        if variant_mask is not None:
+            variant_mask = np.asarray(variant_mask, dtype=bool)
+            if variant_mask.shape != (self.n_variants,):
+                raise ValueError(f"variant_mask must have {self.n_variants} elements, not {variant_mask.shape}")
+        variants = self.variants
+        tasks = []
+        for start in range(0, self.n_variants, chunk_size):
+            stop = min(start + chunk_size, self.n_variants)
+            if variant_mask is None:
+                tasks.append((start, stop, None))
+                continue
+            local = np.flatnonzero(variant_mask[start:stop])
+            if len(local):
+                tasks.append((start, stop, local))
+
+        def read(task: tuple[int, int, np.ndarray | None]) -> np.ndarray:
+            start, stop, local = task
+            gt = self.call_genotype[start:stop]
+            return gt if local is None or len(local) == stop - start else gt[local]
+
+        # read (decompress) the next chunk in a background thread while the caller works on this one
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(read, tasks[0]) if tasks else None
+            for k, task in enumerate(tasks):
+                gt = future.result()
+                if k + 1 < len(tasks):
+                    future = pool.submit(read, tasks[k + 1])
+                start, stop, local = task
+                index = np.arange(start, stop) if local is None else local + start
+                yield GenotypeChunk(start, stop, index, variants.iloc[index], gt, self)
+
+    def dosage_chunks(self, chunk_size: int = 20_000, variant_mask: np.ndarray | None = None,
+                      biallelic_only: bool = True) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
+        """Yield ``(variants, dosage, ploidy)``: ALT allele counts int8 [v, samples] (-1 missing; 0/1 for
+        haploid calls) and call ploidy int8 [v, samples] (0 when missing).
+
+        With ``biallelic_only`` (default) variants with more than one ALT allele are skipped; otherwise the
+        dosage counts all non-reference alleles.
+        """
+        mask = np.ones(self.n_variants, dtype=bool) if variant_mask is None else np.asarray(variant_mask, bool)
+        if biallelic_only:
+            mask = mask & (self.variants["n_alleles"].to_numpy() == 2)
+        for chunk in self.iter_chunks(chunk_size, variant_mask=mask):
+            dosage, ploidy = compute_dosage(chunk.gt)
+            yield chunk.variants, dosage, ploidy
+
+
+def _plink_files(path: Path) -> list[Path] | None:
+    prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam") else path
+    files = [prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")]
+    if path.suffix in (".bed", ".bim", ".fam") or files[0].is_file():
+        return files
+    return None
+
+
+def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: str | Path | None = None, *,
+                   progress: bool = False, reference_build: str | None = None) -> Genotypes:
+    """Open a VCF/BCF (plain, gzip or BGZF) or PLINK 1 fileset, importing it into the cache on first use.
+
+    Parameters
+    ----------
+    path
+        A ``.vcf``, ``.vcf.gz``/``.vcf.bgz``, ``.bcf``, or a PLINK ``.bed`` (or its prefix).
+    backend
+        ``"embedded"`` (VCF Zarr + numba; the only backend of this module).
+    cache_dir
+        Where stores live; default ``$PMO_CACHE_DIR`` or ``~/.cache/pmo_workbench/genotypes``.
+    progress
+        Show a progress bar while importing.
+    reference_build
+        ``"GRCh37"``/``"GRCh38"`` when the header does not say (used for PAR boundaries).
+
+    Raises
+    ------
+    InputError
+        A missing or malformed input (file, line and field named); nothing is left in the cache.
+
+    Warns
+    -----
+    VcfWarning
+        Readable oddities of the input, repeated on every open of the same store.
+
+    Example
+    -------
+    >>> g = open_genotypes("../shared/data/plink_1kg_eur_chr20/ldsc.bed", cache_dir="/tmp/c")  # doctest: +SKIP
+    >>> g.source_format  # doctest: +SKIP
+    'plink'
+    """
+    if backend != "embedded":
+        raise ConfigError(f"unknown genotype backend {backend!r} for this function (use 'embedded')",
+                          field="backend")
+    path = Path(path)
+    plink = _plink_files(path)
+    inputs = plink if plink is not None else [path]
+    for f in inputs:
+        if not f.is_file():
+            raise InputError("file not found", file=f)
+    cache_path = cache.resolve_cache_dir(cache_dir)
+    digest = cache.compute_input_key(inputs, cache_path)
+    store = cache.store_path_for(cache_path, digest)
+    if not cache.is_complete(store):
+        def build(tmp: Path) -> None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if plink is not None:
+                    from pmo_workbench.genotypes.plink_reader import import_plink
+
+                    import_plink(plink[0], tmp)
+                else:
+                    from pmo_workbench.genotypes.vcf_reader import import_vcf
+
+                    import_vcf(path, tmp, progress=progress)
+            group = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="r+")
+            group.attrs.update({"source": str(path), "source_sha256": digest,
+                                "reader_version": cache.READER_VERSION,
+                                "warnings": [str(w.message) for w in caught if issubclass(w.category, VcfWarning)]})
+            for w in caught:
+                if not issubclass(w.category, VcfWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+        cache.build_store_atomically(store, build)
+    g = Genotypes(store, path=path, reference_build=reference_build)
+    for message in g.attrs.get("warnings", []):
+        warnings.warn(message, VcfWarning, stacklevel=2)
+    return g
