@@ -178,7 +178,7 @@ def synthesize_project(
         registry = step("registry", simulate_registry, people, genomes.genetic_scores, s_reg, out_dir=reg_dir,
                         raw_dir=raw_dir)
         biobank = step("biobank", simulate_biobank, people, genomes.samples, s_bio, out_dir=bio_dir,
-                       consent_dir=consent_dir, raw_dir=raw_dir)
+                       consent_dir=consent_dir, raw_dir=raw_dir, registry=registry)
         manifest = build_manifest(genomes.samples, people, biobank.sample_specimen)
         _write_tsv(manifest, geno_dir / "manifest.tsv")
         _write_truth(tmp / "truth", genomes, people, registry, biobank)
