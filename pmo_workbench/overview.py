@@ -31,11 +31,23 @@ AGE_BANDS = [0, 18, 30, 40, 50, 60, 70, 80, 90, 120]
 
 
 def disclose(table: pd.DataFrame | pd.Series, *, mode: str, min_count: int) -> pd.DataFrame | pd.Series:
-    """Return ``table`` as it may be shown: unchanged in ``internal`` mode, small counts suppressed in ``export``."""
+    """Return ``table`` as it may be shown: unchanged in ``internal`` mode, small counts suppressed in ``export``.
+
+    A table of numbers only is treated as a cross-tabulation (complementary suppression over rows and columns);
+    a table that also has text columns (e.g. code descriptions) is a list, whose count columns are suppressed
+    one by one and whose text columns are kept.
+    """
     if mode == "internal":
         return table
     if mode != "export":
         raise ValueError(f"mode must be 'internal' or 'export', not {mode!r}")
+    if isinstance(table, pd.DataFrame):
+        numeric = table.select_dtypes("number").columns
+        if len(numeric) < table.shape[1]:
+            out = table.copy()
+            for col in numeric:
+                out[col] = suppress_small_counts(table[col], min_count=min_count)
+            return out
     return suppress_small_counts(table, min_count=min_count)
 
 
@@ -173,13 +185,19 @@ class ProjectOverview:
         return long.pivot_table(index="year", columns="series", values="n", aggfunc="sum", fill_value=0).sort_index()
 
     def top_codes(self, table: str, n: int = 10) -> pd.DataFrame:
-        """The ``n`` most frequent codes of an event table with their person and event counts."""
+        """The ``n`` most frequent codes of an event table: description (from the project's code lists),
+        persons and events."""
+        from pmo_workbench.health.codelists import CodeIndex
+
         path = _parquet(self.registry, table)
         if path is None:
             return pd.DataFrame()
-        return _query("SELECT code, vocabulary, count(DISTINCT person_id) AS persons, count(*) AS events "
-                      "FROM read_parquet($p) GROUP BY ALL ORDER BY persons DESC, code LIMIT $n",
-                      p=path, n=n).set_index("code")
+        top = _query("SELECT code, vocabulary, count(DISTINCT person_id) AS persons, count(*) AS events "
+                     "FROM read_parquet($p) GROUP BY ALL ORDER BY persons DESC, code LIMIT $n", p=path, n=n)
+        names = CodeIndex.from_project(self.project).codes.drop_duplicates(["code", "vocabulary"])
+        top = top.merge(names, on=["code", "vocabulary"], how="left")
+        top["description"] = top["description"].fillna("")
+        return top.set_index("code")[["description", "vocabulary", "persons", "events"]]
 
     # -- genomes and biobank -------------------------------------------------------------------------------
     def manifest(self) -> pd.DataFrame:

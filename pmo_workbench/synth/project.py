@@ -12,7 +12,7 @@ Example
 >>> s = synthesize_project(Path(tempfile.mkdtemp()) / "p", persons=300, samples=40, variants=1500, seed=3,
 ...                        progress=False)
 >>> sorted(p.name for p in s.root.iterdir())
-['README.md', 'cohorts', 'data', 'params', 'pmo.yaml', 'raw', 'truth']
+['README.md', 'codelists', 'cohorts', 'data', 'params', 'pmo.yaml', 'raw', 'truth']
 """
 
 from __future__ import annotations
@@ -78,6 +78,22 @@ def build_manifest(samples: pd.DataFrame, persons: pd.DataFrame, sample_specimen
     if man["person_id"].isna().any() or man["specimen_id"].isna().any():
         raise RuntimeError("synthetic manifest lost a sample's person or specimen")  # a generator bug, not input
     return man[["sample_id", "person_id", "specimen_id", "batch", "sequencing_site", "reported_sex"]]
+
+
+def write_code_catalogues(folder: Path) -> None:
+    """Write the synthetic code catalogues as ``codelists/{sks,atc,npu}.tsv`` (code, description) for code search."""
+    from pmo_workbench.synth.codes import build_catalogue_frame
+
+    sks = build_catalogue_frame("sks")
+    atc = build_catalogue_frame("atc")
+    npu = build_catalogue_frame("npu")
+    tables = {
+        "sks": pd.DataFrame({"code": sks["code"], "description": sks["text_da"] + " (" + sks["text_en"] + ")"}),
+        "atc": pd.DataFrame({"code": atc["code"], "description": atc["name"]}),
+        "npu": pd.DataFrame({"code": npu["code"], "description": npu["name"] + " [" + npu["unit"] + "]"}),
+    }
+    for name, table in tables.items():
+        _write_tsv(table.drop_duplicates("code").sort_values("code"), folder / f"{name}.tsv")
 
 
 def _write_truth(truth: Path, genomes, persons: pd.DataFrame, registry, biobank) -> None:
@@ -182,6 +198,7 @@ def synthesize_project(
         manifest = build_manifest(genomes.samples, people, biobank.sample_specimen)
         _write_tsv(manifest, geno_dir / "manifest.tsv")
         _write_truth(tmp / "truth", genomes, people, registry, biobank)
+        write_code_catalogues(tmp / "codelists")
         for example in sorted(COHORT_EXAMPLE.glob("*.yaml")) if COHORT_EXAMPLE.exists() else []:
             shutil.copyfile(example, tmp / "cohorts" / example.name)
         config = ProjectConfig(

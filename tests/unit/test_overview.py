@@ -77,3 +77,21 @@ def test_overview_of_a_project_without_data(tmp_path):
     assert ov.persons_by_region_sex().empty and ov.registry_coverage().empty
     assert ov.genotype_summary() is None
     assert ov.consent_summary()["persons"] == 0
+
+
+def test_disclose_list_table_suppresses_count_columns_and_keeps_text():
+    t = pd.DataFrame({"description": ["a", "b", "c"], "persons": [2, 50, 60], "events": [9, 70, 3]},
+                     index=["X1", "X2", "X3"])
+    shown = disclose(t, mode="export", min_count=5)
+    assert shown["description"].tolist() == ["a", "b", "c"]
+    assert pd.isna(shown.loc["X1", "persons"]) and pd.isna(shown.loc["X3", "events"])
+    for col in ("persons", "events"):
+        visible = shown[col].dropna()
+        assert ((visible == 0) | (visible >= 5)).all()
+        assert shown[col].isna().sum() >= 2  # a lone suppressed cell would be derivable from the total
+
+
+def test_top_codes_carry_descriptions_from_the_project_code_lists(small_project):
+    top = ProjectOverview(small_project).top_codes("lab", 3)
+    assert (top["description"] != "").all()
+    assert list(top.columns) == ["description", "vocabulary", "persons", "events"]

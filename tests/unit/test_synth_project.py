@@ -50,7 +50,8 @@ def test_layout_and_project_file(small_project):
                 "data/registry/prescription.parquet", "data/registry/lab.parquet",
                 "data/biobank/specimen.parquet", "data/consent/tissue_use_register.parquet",
                 "truth/problem_samples.tsv", "truth/causal_variants.tsv", "truth/individuals.tsv",
-                "truth/opt_outs.tsv", "truth/summary.json", "raw/lpr_adm.csv", "raw/lpr3_kontakter.csv"):
+                "truth/opt_outs.tsv", "truth/summary.json", "raw/lpr_adm.csv", "raw/lpr3_kontakter.csv",
+                "codelists/sks.tsv", "codelists/atc.tsv", "codelists/npu.tsv"):
         assert (small_project / rel).exists(), rel
     assert proj.source("genotypes").exists() and proj.source("pedigree").exists()
 
