@@ -135,8 +135,11 @@ def validate_table(df: pd.DataFrame, table: str, *, file: str | Path | None = No
 
 
 def _coerce(col: pd.Series, typ: pa.DataType) -> pd.Series:
+    """Convert one column to the pandas form of ``typ``, vectorised (dates stay ``datetime64``, day precision)."""
     if pa.types.is_date32(typ):
-        return pd.to_datetime(col, errors="raise").dt.date.astype(object).where(col.notna(), None)
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return col.dt.normalize()
+        return pd.to_datetime(col, errors="raise").dt.normalize()
     if pa.types.is_timestamp(typ):
         return pd.to_datetime(col, errors="raise")
     if pa.types.is_floating(typ):
@@ -145,6 +148,8 @@ def _coerce(col: pd.Series, typ: pa.DataType) -> pd.Series:
         return pd.to_numeric(col, errors="raise").astype("Int64")
     if pa.types.is_boolean(typ):
         return col.astype("boolean")
+    if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+        return col
     return col.astype("string").astype(object).where(col.notna(), None)
 
 
