@@ -64,6 +64,7 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
     "lmdb.csv": ("pnr", "atc", "eksd", "apk"),
     "labka.csv": ("pnr", "samplingdate", "analysiscode", "value", "unit"),
     "tissue_use_register.csv": ("pnr", "registreringsdato"),
+    "cpr_vandringer.csv": ("pnr", "indud_kode", "haend_dato"),
 }
 """Required columns of each raw file."""
 
@@ -221,9 +222,44 @@ def build_person(raw: Path, pseudo: Pseudonymiser, end_date: date,
     start = birth.where(birth > pd.Timestamp(start_date), pd.Timestamp(start_date))
     end = death.fillna(pd.Timestamp(end_date)).where(death.isna() | (death < pd.Timestamp(end_date)),
                                                      pd.Timestamp(end_date))
+    moves = raw / "cpr_vandringer.csv"
+    if moves.exists():
+        start, end = _apply_migrations(moves, pseudo, person["person_id"], start, end)
     keep = (start <= end).to_numpy()
     obs = pd.DataFrame({"person_id": person["person_id"][keep], "start_date": start[keep], "end_date": end[keep]})
     return person, validate_table(obs, "observation_period", file=f)
+
+
+def _apply_migrations(f: Path, pseudo: Pseudonymiser, person_id: pd.Series, start: pd.Series,
+                      end: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Narrow observation by the CPR register's moves (``cpr_vandringer.csv``: pnr, indud_kode I|U, haend_dato).
+
+    One period per person: from the latest immigration (I) to the first emigration (U) after it; a person whose
+    moves leave no such span keeps no observation period.
+    """
+    df = read_raw(f, RAW_COLUMNS[f.name])
+    code = df["indud_kode"].str.strip().str.upper()
+    bad = ~code.isin(["I", "U"])
+    if bad.any():
+        raise InputError("must be I (immigration) or U (emigration)", file=f, row=int(bad.to_numpy().argmax()),
+                         field="indud_kode")
+    moves = pd.DataFrame({"person_id": pseudo(df["pnr"], file=f, column="pnr"), "code": code,
+                          "date": pd.to_datetime(parse_dates(df["haend_dato"], file=f, column="haend_dato"))})
+    unknown = ~moves["person_id"].isin(person_id)
+    if unknown.any():
+        raise InputError("person not in cpr_register.csv", file=f, row=int(unknown.to_numpy().argmax()), field="pnr")
+    start = start.copy()
+    end = end.copy()
+    index = pd.Series(np.arange(len(person_id)), index=person_id.to_numpy())
+    last_in = moves[moves["code"] == "I"].groupby("person_id")["date"].max()
+    rows = index[last_in.index].to_numpy()
+    start.iloc[rows] = np.maximum(start.iloc[rows].to_numpy(), last_in.to_numpy())
+    out = moves[moves["code"] == "U"]
+    out = out[out["date"] >= start.iloc[index[out["person_id"]].to_numpy()].to_numpy()]
+    first_out = out.groupby("person_id")["date"].min()
+    rows = index[first_out.index].to_numpy()
+    end.iloc[rows] = np.minimum(end.iloc[rows].to_numpy(), first_out.to_numpy())
+    return start, end
 
 
 def build_lpr2(raw: Path, pseudo: Pseudonymiser) -> pd.DataFrame:

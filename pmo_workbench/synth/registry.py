@@ -231,6 +231,8 @@ def simulate_registry(
     paths["person"] = write_table(person_frame, "person", out_dir)
     paths["observation_period"] = write_table(obs_frame, "observation_period", out_dir)
     paths["cpr_register"] = _write_raw_persons(raw_dir, persons, cpr_arr)
+    paths["cpr_vandringer"] = _write_raw_migrations(raw_dir, p["birth"], p["death"], end_day, obs_start, obs_end,
+                                                    cpr_arr)
     del person_frame
 
     # each table is simulated, written (raw extract, then event table) and released before the next one
@@ -1037,6 +1039,29 @@ def _write_raw_persons(raw_dir: Path, persons: pd.DataFrame, cpr_arr: pa.Array) 
             }
         ),
         raw_dir / "cpr_register.csv",
+    )
+
+
+def _write_raw_migrations(raw_dir: Path, birth: np.ndarray, death: np.ndarray, end_day: int,
+                          obs_start: np.ndarray, obs_end: np.ndarray, cpr_arr: pa.Array) -> Path:
+    """``cpr_vandringer.csv`` (pnr, indud_kode I|U, haend_dato): the moves that open or close observation.
+
+    An immigration (I) on the first day of observation when it starts after birth and the extract's start, an
+    emigration (U) on the last day when it ends before death and the extract's end.
+    """
+    base_start = np.maximum(birth, int((OBS_START - _DAY0).astype(np.int64)))
+    base_end = np.minimum(death, end_day)
+    imm = np.flatnonzero(obs_start > base_start)
+    emi = np.flatnonzero(obs_end < base_end)
+    rows = np.concatenate([imm, emi])
+    kind = np.array(["I"] * len(imm) + ["U"] * len(emi), dtype=object)
+    day = np.concatenate([obs_start[imm], obs_end[emi]])
+    order = np.lexsort((kind, rows))
+    when = (_DAY0 + day[order].astype("timedelta64[D]")).astype("datetime64[D]")
+    return write_raw_csv(
+        pa.table({"pnr": cpr_arr.take(pa.array(rows[order])), "indud_kode": pa.array(kind[order], pa.string()),
+                  "haend_dato": pa.array(when, pa.date32())}),
+        raw_dir / "cpr_vandringer.csv",
     )
 
 

@@ -182,8 +182,28 @@ def test_reproduces_the_synthetic_generators_event_tables(small_project: Path, t
     pd.testing.assert_frame_equal(_sorted(read_table(proj / "data" / "consent", "tissue_use_register"), ["person_id"]),
                                   _sorted(read_table(synth_consent, "tissue_use_register"), ["person_id"]),
                                   check_dtype=False)
-    # observation periods: the raw layer has no migrations, so ours may only be longer than the generator's
-    want = read_table(synth_reg, "observation_period").set_index("person_id")
-    got = read_table(ours, "observation_period").set_index("person_id").loc[want.index]
-    assert (got["start_date"] <= want["start_date"]).all() and (got["end_date"] >= want["end_date"]).all()
-    assert ((got["start_date"] == want["start_date"]) & (got["end_date"] == want["end_date"])).mean() > 0.85
+    # observation periods come from birth, death and the CPR register's moves (cpr_vandringer.csv)
+    want = _sorted(read_table(synth_reg, "observation_period"), ["person_id"])
+    got = _sorted(read_table(ours, "observation_period"), ["person_id"])
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, obj="observation_period")
+    moves = pd.read_csv(small_project / "raw" / "cpr_vandringer.csv", dtype=str)
+    assert set(moves["indud_kode"]) == {"I", "U"}
+
+
+def test_migrations_narrow_observation_periods(tmp_path: Path):
+    """Hand-computed: A immigrates 2005-06-01; C emigrates 2018-12-31 (a U before his I would be ignored)."""
+    from pmo_workbench.health.registry import build_registry_tables
+
+    moves = ("pnr,indud_kode,haend_dato\n"
+             f"{A},I,2005-06-01\n{C},U,2001-01-01\n{C},I,2002-02-02\n{C},U,2018-12-31\n")
+    raw = write_raw(tmp_path / "raw", **{"cpr_vandringer.csv": moves})
+    tables = build_registry_tables(raw, DEMO_KEY, start_date=date(2000, 1, 1), end_date=date(2025, 12, 31))
+    obs = tables["observation_period"].set_index("person_id")
+    pa_, pb, pc = pseudonymise([A, B, C], DEMO_KEY)
+    assert obs.loc[pa_, "start_date"] == pd.Timestamp("2005-06-01")
+    assert obs.loc[pa_, "end_date"] == pd.Timestamp("2025-12-31")
+    assert obs.loc[pb, "start_date"] == pd.Timestamp("2000-01-01") and obs.loc[pb, "end_date"] == pd.Timestamp("2020-05-01")
+    assert obs.loc[pc, "start_date"] == pd.Timestamp("2002-02-02") and obs.loc[pc, "end_date"] == pd.Timestamp("2018-12-31")
+    bad = write_raw(tmp_path / "bad", **{"cpr_vandringer.csv": f"pnr,indud_kode,haend_dato\n{A},X,2005-06-01\n"})
+    with pytest.raises(InputError, match=r"cpr_vandringer.csv: row 0: field indud_kode"):
+        build_registry_tables(bad, DEMO_KEY)
