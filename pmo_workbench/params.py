@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pmo_workbench.errors import ConfigError
 
@@ -36,8 +36,54 @@ class OverviewParams(TrackParams):
     first_year: int = Field(2000, description="first calendar year shown in registry coverage")
 
 
+class WgsQcParams(TrackParams):
+    """Parameters of ``notebooks/wgs_qc.ipynb`` (None: taken from the project's ``pmo.yaml``)."""
+
+    input: str | None = Field(None, description="VCF/BCF or PLINK prefix (default: sources.genotypes)")
+    backend: Literal["embedded", "hail"] | None = Field(None, description="default: backend.engine of pmo.yaml")
+    manifest: str | None = Field(None, description="genome manifest TSV (default: sources.manifest)")
+    pedigree: str | None = Field(None, description="PED file (default: sources.pedigree)")
+    thresholds_file: str | None = Field(
+        None, description="reviewed thresholds YAML (default: PROJECT/params/wgs_qc.yaml if present)"
+    )
+    strata: list[str] | None = Field(
+        None, description="manifest columns grouping the outlier bounds (default: the thresholds', else batch)"
+    )
+    write_filtered_vcf: bool = Field(False, description="write the passing samples and variants as a VCF")
+    reference_labels: str | None = Field(None, description="TSV sample_id, population for ancestry assignment")
+    k: int | None = Field(None, ge=1, description="principal components (default: the thresholds' ancestry_k)")
+    trend_k: float = Field(3.0, gt=0, description="control limits: centre ± trend_k spreads of earlier batches")
+    trend_method: Literal["sd", "mad"] = Field("sd", description="spread: SD around the mean, or scaled MAD")
+
+    @field_validator("strata", mode="before")
+    @classmethod
+    def _split_strata(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+
+class CohortSelectionParams(TrackParams):
+    """Parameters of ``notebooks/cohort_selection.ipynb``."""
+
+    definition: str | None = Field(
+        None, description="cohort definition YAML, relative to the project folder or its cohorts/ (default: "
+                          "cohorts/mi_cases.yaml, else the first cohorts/*.yaml)"
+    )
+    disable: list[str] | None = Field(None, description="rules switched off for this run (comma-separated names)")
+    write_pick_list: bool = Field(True, description="write pick_list.parquet (internal mode only)")
+    on_missing_genomes: Literal["report", "fail"] = Field(
+        "report", description="genome rules without a WGS QC run: report without them (marked incomplete) or fail"
+    )
+
+    @field_validator("disable", mode="before")
+    @classmethod
+    def _split_disable(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+
 TRACK_PARAMS: dict[str, type[TrackParams]] = {
     "overview": OverviewParams,
+    "wgs_qc": WgsQcParams,
+    "cohort_selection": CohortSelectionParams,
 }
 """Track name -> its parameter class; a track notebook ``notebooks/<track>.ipynb`` exists for each."""
 

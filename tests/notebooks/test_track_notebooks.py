@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,10 +72,15 @@ def test_overview_export_mode_suppresses_every_small_count(writable_project):
     assert small_internal.select_dtypes("number").notna().all().all()
 
 
-def test_notebooks_pass_nbval_as_stored(small_project, tmp_path):
-    env = dict(os.environ, PMO_PROJECT=str(small_project), MPLBACKEND="Agg")
+def test_notebooks_pass_nbval_as_stored(writable_project, tmp_path):
+    """nbval runs copies of the stored notebooks in a scratch folder (their default output_dir is ".")."""
+    scratch = tmp_path / "notebooks"
+    scratch.mkdir()
+    for nb in NOTEBOOKS:
+        shutil.copyfile(nb, scratch / nb.name)
+    env = dict(os.environ, PMO_PROJECT=str(writable_project), MPLBACKEND="Agg")
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
-           "-o", "addopts=", "--rootdir", str(tmp_path), *[str(p) for p in NOTEBOOKS]]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=NOTEBOOKS_DIR, timeout=900)
+           "-o", "addopts=", "--rootdir", str(scratch), *[nb.name for nb in NOTEBOOKS]]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=scratch, timeout=900)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and " failed" not in res.stdout
