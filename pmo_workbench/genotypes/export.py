@@ -1,0 +1,157 @@
+"""Write the QC-filtered genotypes: the passing samples and passing variants of a VCF/BCF, as bgzipped VCF or BCF.
+
+The records are taken from the *source file* (every INFO and FORMAT field kept), not rebuilt from the store:
+the source is streamed as text and record ``i`` is kept when ``variant_mask[i]`` is True — the store holds the
+records in file order, so the mask of a QC table applies one to one — and ``bcftools view -S`` keeps the
+passing samples (recomputing INFO/AC and AN). The output and its index are written under temporary names and
+renamed into place only when complete.
+
+Example
+-------
+>>> write_filtered_vcf("cohort.vcf.gz", ["S1", "S3"], mask, "run/filtered.vcf.gz")  # doctest: +SKIP
+PosixPath('run/filtered.vcf.gz')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pmo_workbench.errors import ConfigError, InputError
+
+
+def _bcftools() -> str:
+    exe = shutil.which("bcftools")
+    if exe is None:
+        raise ConfigError("bcftools is needed to write a filtered VCF/BCF but is not on PATH", field="bcftools")
+    return exe
+
+
+def _output_type(path: Path) -> tuple[str, str]:
+    name = path.name
+    if name.endswith(".bcf"):
+        return "b", ".csi"
+    if name.endswith((".vcf.gz", ".vcf.bgz")):
+        return "z", ".tbi"
+    raise ConfigError("filtered output must end in .vcf.gz, .vcf.bgz or .bcf", file=path, field="output")
+
+
+def _stream_records(source: Path, log: Path) -> subprocess.Popen:
+    """Plain VCF text of ``source`` (any of VCF, gzip/BGZF VCF, BCF) on a pipe; messages go to ``log``."""
+    with open(log, "wb") as err:
+        return subprocess.Popen([_bcftools(), "view", "--no-version", "-O", "v", str(source)],
+                                stdout=subprocess.PIPE, stderr=err)
+
+
+def write_filtered_vcf(
+    source: str | Path,
+    samples: Sequence[str] | Iterable[str],
+    variant_mask: np.ndarray | Sequence[bool],
+    output: str | Path,
+    *,
+    index: bool = True,
+) -> Path:
+    """Write ``samples`` (in the source's order) at the variants selected by ``variant_mask``.
+
+    Parameters
+    ----------
+    source
+        The VCF/BCF the genotype store was imported from.
+    samples
+        Sample IDs to keep (each must be in the source).
+    variant_mask
+        One boolean per record of the source, in file order (e.g. a QC table's pass column).
+    output
+        ``.vcf.gz`` (BGZF + tabix index) or ``.bcf`` (+ CSI index).
+    index
+        Write the index next to the output.
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Raises
+    ------
+    InputError
+        A sample not in the source, or a mask whose length differs from the source's record count (the file
+        changed since the store was made); nothing is written.
+    ConfigError
+        An unsupported output name, or no bcftools.
+    """
+    source, output = Path(source), Path(output)
+    if source.name.endswith(".bed") or not source.is_file():
+        raise InputError("a filtered VCF/BCF can only be written from a VCF/BCF source", file=source)
+    otype, index_ext = _output_type(output)
+    mask = np.asarray(variant_mask, dtype=bool)
+    keep = [str(s) for s in samples]
+    if not keep:
+        raise InputError("no sample passed QC: nothing to write", file=output, field="samples")
+    header = subprocess.run([_bcftools(), "query", "-l", str(source)], capture_output=True, text=True)
+    if header.returncode != 0:
+        raise InputError(f"bcftools cannot read it: {header.stderr.strip()[:200]}", file=source)
+    order = header.stdout.split()
+    missing = sorted(set(keep) - set(order))
+    if missing:
+        raise InputError(f"{len(missing)} sample(s) not in the source, e.g. {missing[0]}", file=source,
+                         field="samples")
+    wanted = set(keep)
+    keep = [s for s in order if s in wanted]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    try:
+        sample_file = work / "samples.txt"
+        sample_file.write_text("\n".join(keep) + "\n", encoding="utf-8")
+        tmp_out = work / output.name
+        reader = _stream_records(source, work / "read.log")
+        with open(work / "write.log", "wb") as err:
+            writer = subprocess.Popen(
+                [_bcftools(), "view", "--no-version", "-S", str(sample_file), "-O", otype, "-o", str(tmp_out),
+                 "-"], stdin=subprocess.PIPE, stderr=err)
+        n_records = 0
+        assert reader.stdout is not None and writer.stdin is not None
+        try:
+            for line in reader.stdout:
+                if line.startswith(b"#"):
+                    writer.stdin.write(line)
+                    continue
+                if n_records < len(mask) and mask[n_records]:
+                    writer.stdin.write(line)
+                n_records += 1
+        except BrokenPipeError:
+            reader.kill()  # the writer died; its log says why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                writer.stdin.close()
+            reader.stdout.close()
+        writer_rc, reader_rc = writer.wait(), reader.wait()
+        r_err = (work / "read.log").read_text(errors="replace")
+        w_err = (work / "write.log").read_text(errors="replace")
+        if writer_rc != 0:
+            raise InputError(f"bcftools could not write the filtered file: {w_err.strip()[:200]}", file=output)
+        if reader_rc != 0:
+            raise InputError(f"bcftools cannot read it: {r_err.strip()[:200]}", file=source)
+        if n_records != len(mask):
+            raise InputError(f"the source has {n_records} records but the variant mask {len(mask)} "
+                             "(the file changed since it was imported)", file=source, field="variant_mask")
+        if index:
+            res = subprocess.run([_bcftools(), "index", "-t" if index_ext == ".tbi" else "-c", "-f",
+                                  str(tmp_out)], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise InputError(f"bcftools index failed: {res.stderr.strip()[:200]}", file=output)
+        os.replace(tmp_out, output)
+        stale = output.with_name(output.name + index_ext)
+        if index:
+            os.replace(work / (output.name + index_ext), stale)
+        else:
+            stale.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return output

@@ -1,0 +1,480 @@
+"""The logic of ``notebooks/wgs_qc.ipynb``: resolve a project's inputs, run QC, summarise and write the outputs.
+
+The notebook stays thin: :func:`run_wgs_qc` opens the genotypes and runs :func:`~pmo_workbench.qc.decisions.run_qc`
+with the reviewed thresholds; the ``count_*`` functions give aggregated tables (safe for export after
+:func:`~pmo_workbench.overview.disclose`); :func:`write_wgs_qc_outputs` writes the run folder's files — in
+``export`` mode only aggregated files (no per-sample or per-pair table, no sample list, no filtered VCF).
+
+Example
+-------
+>>> qc = run_wgs_qc("demo")  # doctest: +SKIP
+>>> count_reasons(qc.result.decisions)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pmo_workbench.errors import ConfigError, InputError
+from pmo_workbench.notebook import save_table
+from pmo_workbench.project import Project, as_project
+from pmo_workbench.qc.decisions import REASONS, QcResult, load_manifest, run_qc, select_qc_sites
+from pmo_workbench.qc.review import ReviewedThresholds, resolve_reviewed_thresholds, write_run_thresholds
+from pmo_workbench.qc.trend import compute_batch_metrics, write_batch_metrics
+
+PER_SAMPLE_TABLES = ("sample_qc", "variant_qc", "sex_check", "kinship", "ancestry", "qc_decisions")
+"""Tables written in internal mode only (individual-level, or per-variant counts as small as one carrier)."""
+PASSING_FILE = "passing_samples.txt"
+FILTERED_VCF = "filtered.vcf.gz"
+EXTRA_FILE = "run_extra.json"
+
+
+@dataclass
+class WgsQcRun:
+    """Everything the WGS QC notebook shows: inputs, thresholds, QC result and the variant verdicts.
+
+    Attributes
+    ----------
+    genotypes
+        The opened store.
+    result
+        :class:`~pmo_workbench.qc.decisions.QcResult`.
+    reviewed
+        The thresholds with reviewer, date and note.
+    manifest
+        The manifest (None if the project has none).
+    strata
+        Columns grouping the outlier bounds (and the per-batch views: the first manifest column among them).
+    variant_pass
+        Boolean per variant: call rate and FILTER pass (the QC sites), the variants of the filtered VCF.
+    inputs
+        Resolved input paths (``input``, ``manifest``, ``pedigree``, ``reference_labels``) as text.
+    """
+
+    project: Project
+    genotypes: Any
+    result: QcResult
+    reviewed: ReviewedThresholds
+    manifest: pd.DataFrame | None
+    strata: list[str]
+    variant_pass: np.ndarray
+    inputs: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def batch_column(self) -> str | None:
+        """The manifest column used for per-batch views: ``batch`` if present, else the first stratum."""
+        if self.manifest is None:
+            return None
+        for col in ["batch", *self.strata]:
+            if col in self.manifest.columns:
+                return col
+        return None
+
+    def samples_with_batch(self) -> pd.DataFrame:
+        """Sample QC joined with the batch column (``batch``) and ``het_rate`` = n_het / n_called."""
+        sqc = self.result.sample_qc.assign(sample_id=self.result.sample_qc["sample_id"].astype(str))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sqc["het_rate"] = sqc["n_het"] / sqc["n_called"].where(sqc["n_called"] > 0)
+        col = self.batch_column
+        if col is None:
+            sqc["batch"] = "all"
+        else:
+            sqc["batch"] = self.manifest.set_index("sample_id")[col].reindex(sqc["sample_id"]).fillna("NA").to_numpy()
+        return sqc
+
+    def batch_metrics(self) -> pd.DataFrame:
+        """Per-batch medians for the trend (see :func:`~pmo_workbench.qc.trend.compute_batch_metrics`)."""
+        sqc = self.samples_with_batch()
+        return compute_batch_metrics(sqc, sqc[["sample_id", "batch"]], self.result.decisions)
+
+
+def _resolve(proj: Project, value: str | None, source: str, name: str) -> Path | None:
+    raw = value if value is not None else getattr(proj.config.sources, source, None)
+    path = proj.path(raw) if raw is not None else None
+    if path is not None and value is not None and not (path.exists() or path.with_suffix(".bed").exists()):
+        raise ConfigError("file not found", file=path, field=name)
+    return path
+
+
+def run_wgs_qc(
+    project: str | Path | Project,
+    *,
+    input: str | None = None,  # noqa: A002 - the notebook parameter's name
+    backend: str | None = None,
+    manifest: str | None = None,
+    pedigree: str | None = None,
+    thresholds_file: str | None = None,
+    strata: list[str] | None = None,
+    reference_labels: str | None = None,
+    k: int | None = None,
+) -> WgsQcRun:
+    """Open the project's genotypes and run QC with its reviewed thresholds.
+
+    Parameters
+    ----------
+    project
+        Project folder or loaded project.
+    input, manifest, pedigree
+        Paths relative to the project (default: ``sources`` of ``pmo.yaml``).
+    backend
+        ``embedded`` or ``hail`` (default: ``backend.engine``).
+    thresholds_file
+        Reviewed thresholds (default: ``params/wgs_qc.yaml`` if present, else the built-in defaults).
+    strata
+        Outlier strata (default: the thresholds' strata, else ``["batch"]`` when the manifest has it).
+    reference_labels
+        TSV ``sample_id``, ``population`` for ancestry assignment.
+    k
+        Principal components (default: the thresholds' ``ancestry_k``).
+
+    Raises
+    ------
+    ConfigError
+        No genotype input, a missing file, or invalid thresholds.
+
+    Example
+    -------
+    >>> qc = run_wgs_qc("demo", strata=["batch", "sequencing_site"])  # doctest: +SKIP
+    >>> qc.result.decisions["pass"].mean()  # doctest: +SKIP
+    """
+    from pmo_workbench.genotypes import open_genotypes
+
+    proj = as_project(project)
+    geno = _resolve(proj, input, "genotypes", "input")
+    if geno is None:
+        raise ConfigError("no genotype input: set sources.genotypes in pmo.yaml or the 'input' parameter",
+                          file=proj.root / "pmo.yaml", field="sources.genotypes")
+    man_path = _resolve(proj, manifest, "manifest", "manifest")
+    ped_path = _resolve(proj, pedigree, "pedigree", "pedigree")
+    ref_path = proj.path(reference_labels) if reference_labels else None
+    if ref_path is not None and not ref_path.is_file():
+        raise ConfigError("file not found", file=ref_path, field="reference_labels")
+    reviewed = resolve_reviewed_thresholds(proj, thresholds_file)
+    man = load_manifest(man_path) if man_path is not None and man_path.is_file() else None
+    th = reviewed.thresholds
+    if strata is None:
+        strata = list(th.strata) or (["batch"] if man is not None and "batch" in man.columns else [])
+    update: dict[str, Any] = {"strata": list(strata)}
+    if k is not None:
+        update["ancestry_k"] = int(k)
+    th = th.model_copy(update=update)
+    th = type(th).model_validate(th.model_dump())  # re-validate the overrides
+    engine = backend or proj.config.backend.engine
+    g = open_genotypes(geno, backend=engine, cache_dir=proj.cache_dir,
+                       reference_build=proj.config.sources.reference_build)
+    ped = ped_path if ped_path is not None and ped_path.is_file() else None
+    result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path)
+    variant_pass = select_qc_sites(result.variant_qc, g.variants, th)
+    inputs = {"input": str(geno), "manifest": str(man_path) if man is not None else None,
+              "pedigree": str(ped) if ped is not None else None,
+              "reference_labels": str(ref_path) if ref_path else None, "backend": engine}
+    return WgsQcRun(proj, g, result, ReviewedThresholds(th, reviewed.reviewer, reviewed.date, reviewed.note,
+                                                        reviewed.source),
+                    man, list(strata), variant_pass, inputs)
+
+
+# --------------------------------------------------------------------------------------------- summaries
+
+
+def count_reasons(decisions: pd.DataFrame) -> pd.Series:
+    """Failing samples per reason (a sample with two reasons counts under both), in :data:`REASONS` order,
+    plus ``any reason`` (failing samples) and ``passed``.
+
+    Example
+    -------
+    >>> d = pd.DataFrame({"pass": [True, False], "reasons": [[], ["duplicate", "low_call_rate"]]})
+    >>> count_reasons(d).to_dict()["duplicate"]
+    1
+    """
+    counts = {r: 0 for r in REASONS}
+    for reasons in decisions["reasons"]:
+        for r in list(reasons):
+            counts[str(r)] = counts.get(str(r), 0) + 1
+    counts["any reason"] = int((~decisions["pass"].astype(bool)).sum())
+    counts["passed"] = int(decisions["pass"].astype(bool).sum())
+    return pd.Series(counts, name="samples", dtype="int64").rename_axis("reason")
+
+
+def count_sex_check(sex_check: pd.DataFrame) -> pd.DataFrame:
+    """Samples by genetic sex (rows) and reported sex (columns).
+
+    Example
+    -------
+    >>> count_sex_check(pd.DataFrame({"genetic_sex": ["F", "M", "M"], "reported_sex": ["F", "F", "M"]})).loc["M", "F"]
+    np.int64(1)
+    """
+    reported = sex_check["reported_sex"] if "reported_sex" in sex_check else pd.Series("unknown",
+                                                                                         index=sex_check.index)
+    return pd.crosstab(sex_check["genetic_sex"].fillna("unknown"), reported.fillna("unknown")).rename_axis(
+        index="genetic_sex", columns="reported_sex")
+
+
+def count_relationships(kinship: pd.DataFrame) -> pd.DataFrame:
+    """Pairs by relationship from the genomes (rows) and from the pedigree (columns).
+
+    Example
+    -------
+    >>> k = pd.DataFrame({"relationship": ["first", "unrelated"], "expected_relationship": ["first", "first"]})
+    >>> count_relationships(k).to_dict()
+    {'first': {'first': 1, 'unrelated': 1}}
+    """
+    if kinship.empty:
+        return pd.DataFrame()
+    expected = kinship.get("expected_relationship", pd.Series(None, index=kinship.index))
+    return pd.crosstab(kinship["relationship"].fillna("unrelated"), expected.fillna("not in pedigree")
+                       ).rename_axis(index="genomes", columns="pedigree")
+
+
+def count_by_population(ancestry: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Samples per assigned population (rows): passed, failed.
+
+    Example
+    -------
+    >>> anc = pd.DataFrame({"sample_id": ["a", "b"], "assigned_population": ["EUR", None]})
+    >>> count_by_population(anc, pd.DataFrame({"sample_id": ["a", "b"], "pass": [True, False]})).to_dict("index")
+    {'EUR': {'failed': 0, 'passed': 1}, 'not assigned': {'failed': 1, 'passed': 0}}
+    """
+    pop = ancestry.assign(sample_id=ancestry["sample_id"].astype(str)).set_index("sample_id")
+    pop = pop.get("assigned_population", pd.Series(dtype=object))
+    d = decisions.assign(sample_id=decisions["sample_id"].astype(str))
+    d["population"] = pop.reindex(d["sample_id"]).fillna("not assigned").astype(str).to_numpy()
+    d["verdict"] = np.where(d["pass"].astype(bool), "passed", "failed")
+    return pd.crosstab(d["population"], d["verdict"]).rename_axis(index="population", columns="")
+
+
+def count_outliers_by_stratum(outliers: pd.DataFrame) -> pd.DataFrame:
+    """Samples flagged per stratum (rows) and tested metric (columns).
+
+    Example
+    -------
+    >>> o = pd.DataFrame({"stratum": ["B1", "B1", "B2"], "x_outlier": [True, False, True]})
+    >>> count_outliers_by_stratum(o)["x"].to_dict()
+    {'B1': 1, 'B2': 1}
+    """
+    flag_cols = [c for c in outliers.columns if c.endswith("_outlier")]
+    strata = outliers["stratum"].astype(str) if "stratum" in outliers else pd.Series("all", index=outliers.index)
+    table = outliers[flag_cols].astype(bool).groupby(strata.to_numpy()).sum()
+    table.columns = [c.removesuffix("_outlier") for c in flag_cols]
+    return table.rename_axis(index="stratum").astype("int64")
+
+
+def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
+    """Failing samples with their reasons and key metrics (internal views only).
+
+    Example
+    -------
+    >>> select_failing_samples(run_wgs_qc("demo")).columns.tolist()[:2]  # doctest: +SKIP
+    ['sample_id', 'reasons']
+    """
+    sqc = run.samples_with_batch().set_index("sample_id")
+    d = run.result.decisions.assign(sample_id=run.result.decisions["sample_id"].astype(str))
+    fail = d[~d["pass"].astype(bool)].copy()
+    fail["reasons"] = fail["reasons"].map(lambda r: ", ".join(map(str, r)))
+    for col in ("batch", "call_rate", "het_rate", "dp_mean"):
+        if col in sqc.columns:
+            fail[col] = sqc[col].reindex(fail["sample_id"]).to_numpy()
+    return fail.drop(columns=["pass"]).reset_index(drop=True)
+
+
+def compute_alt_frequency(variant_qc: pd.DataFrame) -> pd.Series:
+    """Frequency of all ALT alleles of each variant, ``1 - AF[0]`` (``AF`` is Hail's per-allele list).
+
+    Example
+    -------
+    >>> compute_alt_frequency(pd.DataFrame({"AF": [[0.75, 0.25], [0.5, 0.25, 0.25], []]})).tolist()
+    [0.25, 0.5, nan]
+    """
+    return variant_qc["AF"].map(lambda af: 1.0 - float(af[0]) if af is not None and len(af) else np.nan
+                                ).astype(float).rename("alt_frequency")
+
+
+def summarise_variants(run: WgsQcRun) -> pd.Series:
+    """Variant counts: all, biallelic, on chrX, passing QC (call rate and FILTER), HWE p < 1e-6.
+
+    Example
+    -------
+    >>> summarise_variants(run_wgs_qc("demo"))["variants"]  # doctest: +SKIP
+    4000
+    """
+    v = run.genotypes.variants
+    vqc = run.result.variant_qc
+    kinds = v["contig"].map(run.genotypes.contig_kind)
+    return pd.Series({
+        "variants": len(v),
+        "biallelic": int((v["n_alleles"] == 2).sum()),
+        "on chrX": int((kinds == "X").sum()),
+        "passing QC (call rate, FILTER)": int(run.variant_pass.sum()),
+        "HWE p < 1e-6": int((vqc["p_value_hwe"] < 1e-6).sum()),
+    }, name="variants")
+
+
+def disclose_batch_metrics(table: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
+    """Per-batch metrics as they may leave in ``mode``: in export, batches under ``min_count`` samples keep no
+    values and ``fail_rate`` is dropped (times ``n_samples`` it would give small counts of failing samples).
+
+    Example
+    -------
+    >>> bm = pd.DataFrame({"batch": ["B1", "B2"], "n_samples": [40, 3], "fail_rate": [0.1, 0.0],
+    ...                    "call_rate": [0.99, 0.98]})
+    >>> disclose_batch_metrics(bm, mode="export", min_count=5)["call_rate"].tolist()
+    [0.99, nan]
+    """
+    if mode == "internal":
+        return table
+    out = table.drop(columns=["fail_rate"], errors="ignore").copy()
+    small = out["n_samples"] < min_count
+    cols = [c for c in out.columns if c != "batch"]
+    out[cols] = out[cols].astype(float)
+    out.loc[small, cols] = np.nan
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def _write_text_atomic(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def save_qc_table(table: pd.DataFrame, output_dir: str | Path, name: str) -> Path:
+    """Write a QC table as ``output_dir/name.parquet`` atomically after a CPR scan; list columns (``alleles``,
+    ``AF``, ``reasons``) stay lists in the file and are scanned as joined text.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> save_qc_table(pd.DataFrame({"sample_id": ["a"], "reasons": [["duplicate"]]}), tempfile.mkdtemp(), "d").name
+    'd.parquet'
+    """
+    from pmo_workbench.privacy import check_no_cpr
+
+    list_cols = [c for c in table.columns
+                 if (table[c].dtype == object or isinstance(table[c].dtype, pd.ArrowDtype))
+                 and table[c].map(_is_list).any()]
+    if not list_cols:
+        return save_table(table, output_dir, name)
+    scan = table.copy()
+    for c in list_cols:
+        scan[c] = pd.Series([", ".join(map(str, v)) if _is_list(v) else v for v in scan[c]], index=scan.index,
+                            dtype=object)
+    check_no_cpr(scan)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+    os.close(fd)
+    try:
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        if any(isinstance(table[c].dtype, pd.ArrowDtype) for c in table.columns):
+            # pandas cannot read back its own metadata of Arrow list dtypes: drop it (lists then come back as
+            # arrays); the DataFrame's attrs are kept
+            meta = {k: v for k, v in (arrow.schema.metadata or {}).items() if k != b"pandas"}
+            arrow = arrow.replace_schema_metadata(meta)
+        pq.write_table(arrow, tmp)
+        os.replace(tmp, out / f"{name}.parquet")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out / f"{name}.parquet"
+
+
+def write_wgs_qc_outputs(
+    run: WgsQcRun,
+    output_dir: str | Path,
+    *,
+    mode: str = "internal",
+    min_count: int = 5,
+    write_filtered_vcf: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> list[str]:
+    """Write the run folder's files; returns their names.
+
+    Always: ``batch_metrics.parquet`` (per batch; in export mode batches under ``min_count`` samples keep no
+    metrics and their count is blanked), ``thresholds.yaml`` and ``run_extra.json`` (sample counts, thresholds
+    and review, merged into ``run.json``). Internal mode adds the tables of :data:`PER_SAMPLE_TABLES`
+    (``qc_decisions`` with ``reasons`` as a list column and the thresholds/review in its Parquet metadata),
+    ``passing_samples.txt`` and, when asked, ``filtered.vcf.gz`` (passing samples at passing variants).
+
+    Raises
+    ------
+    ConfigError
+        ``write_filtered_vcf`` in export mode (individual-level genotypes never leave in an export).
+
+    Example
+    -------
+    >>> write_wgs_qc_outputs(run_wgs_qc("demo"), "runs/x", mode="export")  # doctest: +SKIP
+    ['batch_metrics.parquet', 'thresholds.yaml', 'run_extra.json']
+    """
+    from pmo_workbench.genotypes.export import write_filtered_vcf as write_vcf
+
+    if mode not in ("internal", "export"):
+        raise ConfigError("must be 'internal' or 'export'", field="mode")
+    if write_filtered_vcf and mode == "export":
+        raise ConfigError("a filtered VCF is individual-level data: not written in export mode",
+                          field="write_filtered_vcf")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    res = run.result
+    review = {"reviewer": run.reviewed.reviewer, "date": str(run.reviewed.date) if run.reviewed.date else None,
+              "note": run.reviewed.note, "source": str(run.reviewed.source) if run.reviewed.source else None,
+              "sha256": hashlib.sha256(run.reviewed.source.read_bytes()).hexdigest()
+              if run.reviewed.source is not None and run.reviewed.source.is_file() else None}
+    write_batch_metrics(disclose_batch_metrics(run.batch_metrics(), mode=mode, min_count=min_count), out)
+    written.append("batch_metrics.parquet")
+    write_run_thresholds(run.reviewed, out)
+    written.append("thresholds.yaml")
+    if mode == "internal":
+        decisions = res.decisions.copy()
+        decisions["reasons"] = decisions["reasons"].map(lambda r: [str(x) for x in r])
+        decisions.attrs = {"thresholds": res.thresholds.model_dump(mode="json"), **review}
+        tables = {"sample_qc": res.sample_qc, "variant_qc": res.variant_qc, "sex_check": res.sex_check,
+                  "kinship": res.kinship, "ancestry": res.ancestry, "qc_decisions": decisions}
+        for name, table in tables.items():
+            save_qc_table(table, out, name)
+            written.append(f"{name}.parquet")
+        passing = res.passing_samples()
+        _write_text_atomic(out / PASSING_FILE, "".join(f"{s}\n" for s in passing))
+        written.append(PASSING_FILE)
+        if write_filtered_vcf:
+            if getattr(run.genotypes, "source_format", "vcf") != "vcf" or run.genotypes.path.suffix == ".bed":
+                raise InputError("a filtered VCF can only be written from a VCF/BCF input", file=run.genotypes.path)
+            write_vcf(run.genotypes.path, passing, run.variant_pass, out / FILTERED_VCF)
+            written += [FILTERED_VCF, FILTERED_VCF + ".tbi"]
+    n_pass = int(res.decisions["pass"].sum())
+    counts = {"samples": int(len(res.decisions)), "samples_passed": n_pass,
+              "samples_failed": int(len(res.decisions) - n_pass), "variants": int(run.genotypes.n_variants),
+              "variants_passed": int(run.variant_pass.sum())}
+    if mode == "export":  # small counts suppressed in the record that leaves with the report (both parts of
+        # the total when one is small, so neither can be derived)
+        if any(0 < counts[k] < min_count for k in ("samples_passed", "samples_failed")):
+            counts["samples_passed"] = counts["samples_failed"] = None
+        if 0 < counts["samples"] < min_count:
+            counts["samples"] = None
+    payload = {"qc_counts": counts, "qc_thresholds": res.thresholds.model_dump(mode="json"),
+               "qc_review": review, "qc_outputs_individual_level": mode == "internal", **(extra or {})}
+    _write_text_atomic(out / EXTRA_FILE, json.dumps(payload, indent=2, default=str) + "\n")
+    written.append(EXTRA_FILE)
+    return written
