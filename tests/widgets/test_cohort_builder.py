@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+
 from pmo_widgets import CohortBuilder
 from pmo_widgets.cohort_builder import build_code_index
-
 from pmo_workbench.cohort import load_definition, parse_definition, select_cohort
 from pmo_workbench.cohort.definition import CONSENT_RULE
 from pmo_workbench.errors import ConfigError

@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pmo_widgets import QcExplorer
 
+from pmo_widgets import QcExplorer
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.project import ProjectConfig, write_project_file
 from pmo_workbench.qc.decisions import QcThresholds
