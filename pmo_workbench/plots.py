@@ -28,10 +28,14 @@ def plot_count_table(table: pd.DataFrame | pd.Series, *, ax: plt.Axes | None = N
                      xlabel: str = "", ylabel: str = "count", horizontal: bool = False) -> plt.Axes:
     """Grouped bars of a count table (rows on the axis, columns as hue); suppressed (NA) cells are not drawn."""
     ax = _axes(ax)
-    frame = table.to_frame("count") if isinstance(table, pd.Series) else table
-    long = (frame.rename_axis(index="group").reset_index()
-            .melt(id_vars="group", var_name="series", value_name="count").dropna(subset=["count"]))
-    long["count"] = long["count"].astype(float)
+    frame = table.to_frame(table.name if table.name is not None else "count") if isinstance(table, pd.Series) \
+        else table
+    values = frame.to_numpy(dtype=float, na_value=float("nan"))
+    long = pd.DataFrame({
+        "group": [str(g) for g in frame.index for _ in frame.columns],
+        "series": [str(c) for _ in frame.index for c in frame.columns],
+        "count": values.reshape(-1),
+    }).dropna(subset=["count"])
     hue = "series" if frame.shape[1] > 1 else None
     if horizontal:
         sns.barplot(data=long, y="group", x="count", hue=hue, ax=ax, palette=PALETTE if hue else None, orient="h")

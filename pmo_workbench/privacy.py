@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pmo_workbench.errors import PrivacyError
 
@@ -874,7 +875,8 @@ def _hits_from_flags(rows: np.ndarray, valid: np.ndarray, repl: np.ndarray, file
 def _scan_series(values: pd.Series | pd.Index, file: str | None, column: str) -> list[CprHit]:
     values = pd.Series(values) if isinstance(values, pd.Index) else values
     dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
+    if isinstance(dtype, pd.CategoricalDtype) or (
+            isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)):
         values = values.astype(object)
         dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
@@ -895,6 +897,11 @@ def _scan_series(values: pd.Series | pd.Index, file: str | None, column: str) ->
         hits = []
         if ints.any():
             hits += _scan_ints(np.where(ints, values.where(ints, 0), 0).astype(np.int64), file, column)
+        nested = values.map(lambda x: isinstance(x, list | tuple | set | np.ndarray | dict))
+        if nested.any():  # list columns (e.g. QC reasons, alleles): scan their elements as text
+            hits += _scan_strings(values.where(nested, None).map(
+                lambda x: None if x is None else " ".join(map(str, x.values() if isinstance(x, dict) else x))),
+                file, column)
         strs = values.map(lambda x: isinstance(x, str | bytes))
         if strs.any():
             hits += _scan_strings(values.where(strs, None).map(

@@ -95,3 +95,13 @@ def test_top_codes_carry_descriptions_from_the_project_code_lists(small_project)
     top = ProjectOverview(small_project).top_codes("lab", 3)
     assert (top["description"] != "").all()
     assert list(top.columns) == ["description", "vocabulary", "persons", "events"]
+
+
+def test_plot_count_table_takes_series_and_frames_with_suppressed_cells():
+    from pmo_workbench.plots import plot_count_table
+
+    ax = plot_count_table(pd.Series([3, 5], index=["a", "b"], name="count"), title="s")
+    assert sorted(round(p.get_height()) for p in ax.patches if p.get_height() > 0) == [3, 5]
+    frame = pd.DataFrame({"F": [1, None], "M": [2, 3]}, index=["a", "b"]).astype("Int64")
+    ax = plot_count_table(frame, title="f")
+    assert sorted(round(p.get_height()) for p in ax.patches if p.get_height() > 0) == [1, 2, 3]

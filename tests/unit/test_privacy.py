@@ -518,3 +518,13 @@ def test_scanner_agrees_with_regex_oracle(texts):
         path.write_text("\n".join(texts))
         hits = scan_for_cpr(path)
         assert sum(h.count for h in hits) == sum(_oracle_count(t) for t in "\n".join(texts).split("\n"))
+
+
+def test_scan_finds_cpr_inside_list_columns_and_ignores_clean_lists():
+    import pyarrow as pa
+
+    arrow_lists = pd.Series([["ok", "1505851230"], None], dtype=pd.ArrowDtype(pa.list_(pa.string())))
+    arrays = pd.Series([np.array(["a"]), np.array(["x", "150585-1230"])])
+    hits = scan_for_cpr(pd.DataFrame({"reasons": [["low_call_rate"], []], "l": arrow_lists, "arr": arrays}))
+    assert sorted(h.column for h in hits) == ["arr", "l"]
+    assert all("1505851230" not in repr(h) for h in hits)
