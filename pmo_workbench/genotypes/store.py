@@ -20,19 +20,21 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import zarr
 from numba import njit
 
 from pmo_workbench.errors import ConfigError, InputError
-from pmo_workbench.genotypes import cache
+from pmo_workbench.genotypes import cache, packed_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
 
-Backend = Literal["embedded"]
+if TYPE_CHECKING:  # pandas is imported when the variant table is first read (an import does not need it)
+    import pandas as pd
+
+Backend = Literal["embedded", "hail"]
 
 
 @dataclass
@@ -142,6 +144,8 @@ class Genotypes:
         self.sample_id: np.ndarray = np.asarray(self._group["sample_id"][:], dtype=str)
         self.call_genotype: zarr.Array = self._group["call_genotype"]
         self._variants: pd.DataFrame | None = None
+        self._packed: zarr.Array | None = self._array(packed_calls.PACKED_NAME)
+        self._packable: np.ndarray | None = None
         self._derived: dict[str, Any] = {}  # results computed from the calls (e.g. call counts), per object
 
     def __repr__(self) -> str:
@@ -189,6 +193,8 @@ class Genotypes:
     def variants(self) -> pd.DataFrame:
         """One row per variant in file order: contig, position, id, ref, alt, n_alleles, filters, qual."""
         if self._variants is None:
+            import pandas as pd
+
             g = self._group
             contigs = np.asarray(self.attrs["contig_id"] or [""], dtype=object)
             self._variants = pd.DataFrame({
@@ -253,6 +259,36 @@ class Genotypes:
                 index = np.arange(start, stop) if local is None else local + start
                 yield GenotypeChunk(start, stop, index, variants.iloc[index], gt, self)
 
+    def has_packed(self) -> bool:
+        """True when the store holds the 2-bit copy of :mod:`.packed_calls` (stores written since reader 2)."""
+        return self._packed is not None
+
+    def packable(self) -> np.ndarray:
+        """Bool per variant: its calls are in the 2-bit copy (biallelic diploid calls only; see
+        :mod:`.packed_calls`). All False when the store has no such copy."""
+        if self._packable is None:
+            if self._packed is None:
+                self._packable = np.zeros(self.n_variants, dtype=bool)
+            else:
+                ok = self._group[packed_calls.PACKABLE_NAME][:].astype(bool)
+                self._packable = ok & (self.variants["n_alleles"].to_numpy() == 2)
+        return self._packable
+
+    def iter_packed(self, chunk_size: int = 20_000) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(start, stop, packed)`` over runs of variants: uint8 [v, row bytes] 2-bit calls (rows not
+        :meth:`packable` are zero). The next run is decompressed in a background thread."""
+        if self._packed is None:
+            raise ValueError("this store has no packed genotype copy")
+        ranges = [(a, min(a + chunk_size, self.n_variants)) for a in range(0, self.n_variants, chunk_size)]
+        arr = self._packed
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(arr.__getitem__, slice(*ranges[0])) if ranges else None
+            for k, (start, stop) in enumerate(ranges):
+                data = future.result()
+                if k + 1 < len(ranges):
+                    future = pool.submit(arr.__getitem__, slice(*ranges[k + 1]))
+                yield start, stop, data
+
     def dosage_chunks(self, chunk_size: int = 20_000, variant_mask: np.ndarray | None = None,
                       biallelic_only: bool = True) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
         """Yield ``(variants, dosage, ploidy)``: ALT allele counts int8 [v, samples] (-1 missing; 0/1 for
@@ -264,6 +300,21 @@ class Genotypes:
         mask = np.ones(self.n_variants, dtype=bool) if variant_mask is None else np.asarray(variant_mask, bool)
         if biallelic_only:
             mask = mask & (self.variants["n_alleles"].to_numpy() == 2)
+        if self.has_packed() and mask.any():
+            # rows in the 2-bit copy need no decoding of call_genotype; a run with other rows reads it
+            variants = self.variants
+            packable = self.packable()
+            for start, stop, packed in self.iter_packed(chunk_size):
+                local = np.flatnonzero(mask[start:stop])
+                if len(local) == 0:
+                    continue
+                if packable[start:stop][local].all():
+                    rows = packed if len(local) == stop - start else packed[local]
+                    dosage, ploidy = packed_calls.unpack_dosage(rows, self.n_samples)
+                else:
+                    dosage, ploidy = compute_dosage(self.call_genotype[start:stop][local])
+                yield variants.iloc[local + start], dosage, ploidy
+            return
         for chunk in self.iter_chunks(chunk_size, variant_mask=mask):
             dosage, ploidy = compute_dosage(chunk.gt)
             yield chunk.variants, dosage, ploidy
@@ -310,9 +361,12 @@ def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: s
     >>> g.source_format  # doctest: +SKIP
     'plink'
     """
+    if backend == "hail":
+        from pmo_workbench.genotypes.hail_backend import open_hail_genotypes
+
+        return open_hail_genotypes(path, cache_dir, progress=progress, reference_build=reference_build)
     if backend != "embedded":
-        raise ConfigError(f"unknown genotype backend {backend!r} for this function (use 'embedded')",
-                          field="backend")
+        raise ConfigError(f"unknown genotype backend {backend!r} (use 'embedded' or 'hail')", field="backend")
     path = Path(path)
     plink = _plink_files(path)
     inputs = plink if plink is not None else [path]

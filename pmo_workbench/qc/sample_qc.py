@@ -82,6 +82,10 @@ def sample_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
     >>> qc.loc[qc.call_rate < 0.95, "sample_id"].tolist()  # doctest: +SKIP
     []
     """
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.sample_qc(g)
     ns = g.n_samples
     counts = cc.compute_call_counts(g, chunk_size)
     fields = [f for f in ("DP", "GQ") if g.has_field(f)]

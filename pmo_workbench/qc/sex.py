@@ -166,6 +166,11 @@ def impute_sex(
     >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
     >>> impute_sex(open_genotypes("cohort.vcf.gz"), "manifest.tsv").query("mismatch")  # doctest: +SKIP
     """
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.impute_sex(g, manifest, aaf_threshold=aaf_threshold, include_par=include_par,
+                                  female_threshold=female_threshold, male_threshold=male_threshold)
     if not 0.0 <= aaf_threshold <= 1.0:
         raise ValueError("aaf_threshold must be in [0, 1]")
     v = g.variants

@@ -81,6 +81,10 @@ def variant_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
     >>> vqc = variant_qc(g)  # doctest: +SKIP
     >>> (vqc.p_value_hwe < 1e-6).sum()  # doctest: +SKIP
     """
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.variant_qc(g)
     variants = g.variants
     nv = g.n_variants
     n_alleles = variants["n_alleles"].to_numpy().astype(np.int64)
@@ -99,9 +103,10 @@ def variant_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
     joined = pc.if_else(pc.equal(pa.array(alt, pa.string()), ""), pa.array(ref, pa.string()),
                         pc.binary_join_element_wise(pa.array(ref, pa.string()), pa.array(alt, pa.string()), ","))
     alleles = pc.split_pattern(joined, ",")
-    locus = variants["contig"].astype(str) + ":" + variants["position"].astype(str)
+    locus = pc.binary_join_element_wise(pa.array(variants["contig"].to_numpy(dtype=object), pa.string()),
+                                        pc.cast(pa.array(variants["position"].to_numpy()), pa.string()), ":")
     return pd.DataFrame({
-        "locus": locus.to_numpy(dtype=object),
+        "locus": locus.to_numpy(zero_copy_only=False).astype(object, copy=False),
         "alleles": pd.Series(alleles, dtype=pd.ArrowDtype(alleles.type)),
         "call_rate": n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
         "AC": _list_column(ac[keep], n_alleles, pa.int32()),
