@@ -3,13 +3,16 @@
 Reasons (DESIGN.md §4.2; extend the list, never rename):
 
 - ``low_call_rate``: call rate below ``min_call_rate``;
-- ``het_outlier``: heterozygosity rate (n_het / n_called) outside median ± ``het_mad_k``·MAD of its stratum;
+- ``het_outlier``: heterozygosity rate on common autosomal sites (MAF >= ``het_min_maf``; ``n_het_common /
+  n_called_common``, or n_het / n_called for tables without those columns), regressed on ``regress_pcs`` PCs,
+  outside median ± ``het_mad_k``·MAD of its stratum;
 - ``sex_mismatch``: genetic sex (chrX F) differs from the reported sex;
 - ``sex_ambiguous``: F between the female and male thresholds (when enough X sites were called);
 - ``duplicate``: kinship above ``duplicate_kinship`` with a sample of higher call rate (the better one
   passes);
-- ``pedigree_mismatch``: blamed for pairs where the pedigree and the genomes disagree (the sample in the most
-  such pairs first; both samples of an isolated bad pair);
+- ``pedigree_mismatch``: blamed for pairs where the pedigree and the genomes disagree at ``pedigree_degree``
+  or closer (the sample in the most such pairs first, ties broken as :func:`select_pedigree_culprits` says;
+  both samples of an isolated bad pair);
 - ``ancestry_outlier``: distance from its population's centre in PC space above median +
   ``ancestry_mad_k``·MAD;
 - ``metric_outlier``: any of ``outlier_metrics`` outside median ± ``mad_k``·MAD of its stratum (optionally on
@@ -28,7 +31,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -60,6 +63,23 @@ class QcThresholds(BaseModel):
     """Thresholds of a QC run, with defaults from Hail, plink2 and gnomAD (the reviewed values live in
     ``params/wgs_qc.yaml``).
 
+    Defaults that differ from Hail's plain methods, and why (checked on synthetic projects with injected
+    problems: every problem caught, few clean samples failed):
+
+    - ``female_threshold`` 0.5: gnomAD's XX/XY split of chrX F (``f_stat_cutoff``; the Broad's UK Biobank QC
+      uses 0.5/0.75). Hail's 0.2 leaves many true females ambiguous when chrX has few independent sites
+      (female F spreads widely, e.g. -1.3..0.9 with ~150-750 X sites). :func:`~pmo_workbench.qc.sex.impute_sex`
+      itself keeps Hail's 0.2/0.8.
+    - ``regress_pcs`` 4: het rate and metrics are regressed on the first PCs before the MAD bounds (gnomAD's
+      ``compute_qc_metrics_residuals``), so a minority ancestry is not an outlier for its ancestry.
+    - ``het_min_maf`` 0.05: the heterozygosity check uses common sites, as plink ``--het`` QC does; rare
+      variants add population-specific noise and little contamination signal.
+    - ``outlier_metrics`` without ``n_singleton`` (gnomAD v2's list): singleton counts depend on how many
+      same-ancestry peers a cohort holds, which a linear fit on PCs does not remove.
+    - ``pedigree_degree`` "first": only duplicate/first-degree disagreements with the pedigree fail samples;
+      KING's second/third-degree estimates between unrelated persons are noisy with few sites and are only
+      reported (``unexpected`` in the kinship table).
+
     Example
     -------
     >>> QcThresholds(min_call_rate=0.98).mad_k
@@ -70,13 +90,25 @@ class QcThresholds(BaseModel):
 
     min_call_rate: float = Field(0.95, ge=0, le=1, description="samples below fail low_call_rate")
     het_mad_k: float = Field(4.0, gt=0, description="MADs around the stratum median for het_outlier")
-    female_threshold: float = Field(0.2, description="chrX F below this is female (Hail's default)")
+    het_min_maf: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description="het_outlier uses autosomal QC sites with MAF >= this (plink --het practice: common sites)",
+    )
+    female_threshold: float = Field(
+        0.5, description="chrX F below this is female (gnomAD's XX/XY split; Hail's default is 0.2)"
+    )
     male_threshold: float = Field(0.8, description="chrX F above this is male (Hail's default)")
     sex_aaf_threshold: float = Field(
         0.0, ge=0, le=0.5, description="chrX sites need aaf_threshold < AAF < 1 - it"
     )
     min_sex_sites: int = Field(
         100, ge=0, description="fewer called chrX sites: F is too noisy for sex_ambiguous to be assigned"
+    )
+    pedigree_degree: Literal["duplicate/MZ", "first", "second", "third"] = Field(
+        "first",
+        description="pedigree disagreements fail samples at this degree or closer (more distant: reported only)",
     )
     duplicate_kinship: float = Field(0.354, description="KING kinship above this: duplicate/MZ (plink2)")
     related_kinship: float = Field(0.0884, description="pairs above this are related: one is left out of PCA")
@@ -98,14 +130,19 @@ class QcThresholds(BaseModel):
         4.0, gt=0, description="MADs around the stratum median for metric_outlier (gnomAD: 4)"
     )
     outlier_metrics: list[str] = Field(
-        default_factory=lambda: ["n_snp", "r_ti_tv", "r_het_hom_var", "r_insertion_deletion", "n_singleton"],
-        description="sample_qc columns tested for metric_outlier",
+        default_factory=lambda: ["n_snp", "r_ti_tv", "r_het_hom_var", "r_insertion_deletion"],
+        description="sample_qc columns tested for metric_outlier (gnomAD v2's; n_singleton depends on how many "
+        "same-ancestry peers a cohort has, which PCs do not model, so it is left out by default)",
     )
     strata: list[str] = Field(
         default_factory=list,
         description="manifest columns (e.g. batch) and/or 'assigned_population' that group the MAD bounds",
     )
-    regress_pcs: int = Field(0, ge=0, description="regress the metrics on this many PCs first (0: no)")
+    regress_pcs: int = Field(
+        4,
+        ge=0,
+        description="regress het rate and metrics on this many PCs first (0: no; gnomAD regresses on PCs)",
+    )
     min_stratum_size: int = Field(10, ge=2, description="smaller strata use the bounds over all samples")
 
 
@@ -116,7 +153,8 @@ class QcResult:
     Attributes
     ----------
     sample_qc, variant_qc, sex_check, kinship, ancestry : pandas.DataFrame
-        The method tables (``ancestry`` has only ``sample_id`` and empty columns when there were too few
+        The method tables (``sample_qc`` of :func:`run_qc` adds ``n_het_common`` and ``n_called_common`` of
+        :func:`compute_common_heterozygosity`) (``ancestry`` has only ``sample_id`` and empty columns when there were too few
         samples for a PCA).
     outliers : pandas.DataFrame
         Per-sample values, bounds and flags of the MAD tests (``sample_id`` plus ``<metric>_...`` columns).
@@ -215,31 +253,86 @@ def select_duplicates_to_drop(pairs: pd.DataFrame, call_rate: pd.Series, cutoff:
     return drop
 
 
-def select_pedigree_culprits(kinship: pd.DataFrame) -> set[str]:
-    """Samples blamed for the ``unexpected`` kinship pairs: a greedy cover of those pairs.
+_DEGREE_RANK = {"duplicate/MZ": 0, "first": 1, "second": 2, "third": 3, "unrelated": 4}
 
-    The sample in the most unexpected pairs is blamed first and its pairs are set aside, until none is left;
-    samples tied for the most are all blamed (a single bad pair blames both, as either may be wrong).
-    A sample swapped into a family thus takes the blame alone, not its would-be relatives.
+
+def select_pedigree_disagreements(kinship: pd.DataFrame, degree: str = "first") -> np.ndarray:
+    """Boolean mask of the kinship pairs where the pedigree and the genomes disagree at ``degree`` or closer.
+
+    Both relationships are coarsened to the classes duplicate/MZ, first, ... down to ``degree``, and "more
+    distant": a pair disagrees when the coarsened classes differ. With ``"first"`` (the default of
+    :class:`QcThresholds`) an expected parent-offspring or sibling pair that the genomes do not confirm, or an
+    unexpected duplicate or first-degree pair, counts; an estimate of second or third degree between two
+    persons the pedigree calls unrelated does not (KING estimates of distant relatives are noisy, more so
+    with few sites; such pairs stay marked ``unexpected`` in the kinship table). With ``"third"`` every
+    difference counts. A table without the ``relationship`` and ``expected_relationship`` columns is taken
+    at its ``unexpected`` flag.
+
+    Example
+    -------
+    >>> k = pd.DataFrame({"relationship": ["second", "unrelated", "first"],
+    ...                   "expected_relationship": ["unrelated", "first", "first"], "unexpected": [True, True, False]})
+    >>> select_pedigree_disagreements(k).tolist(), select_pedigree_disagreements(k, "third").tolist()
+    ([False, True, False], [True, True, False])
+    """
+    if degree not in _DEGREE_RANK or degree == "unrelated":
+        raise ValueError(f"degree must be one of duplicate/MZ, first, second, third, not {degree!r}")
+    if not {"relationship", "expected_relationship"} <= set(kinship.columns):
+        return kinship["unexpected"].fillna(False).astype(bool).to_numpy()
+    level = _DEGREE_RANK[degree]
+    expected = kinship["expected_relationship"]
+    obs = kinship["relationship"].map(_DEGREE_RANK).fillna(4).clip(upper=level + 1)
+    exp = expected.map(_DEGREE_RANK).fillna(4).clip(upper=level + 1)
+    return (expected.notna() & (obs != exp)).to_numpy()
+
+
+def select_pedigree_culprits(
+    kinship: pd.DataFrame, *, degree: str = "third", suspects: set[str] | frozenset[str] = frozenset()
+) -> set[str]:
+    """Samples blamed for the pairs where the pedigree and the genomes disagree: a greedy cover of those pairs.
+
+    The pairs are those of :func:`select_pedigree_disagreements` at ``degree`` (``"third"``: every pair
+    flagged ``unexpected`` by :func:`~pmo_workbench.qc.kinship.kinship`). The sample in the most such pairs is
+    blamed first and its pairs are set aside, until none is left. Ties are broken, in order, by
+
+    1. ``suspects``: samples already known to be mislabelled (e.g. a sex mismatch) explain the pairs best;
+    2. the number of pedigree relatives the genomes deny (expected related, observed not): a trio child
+       whose genome is not its labelled parents' is blamed rather than both parents, who share only the
+       child as a denied relative;
+
+    samples still tied are all blamed (a single bad pair blames both, as either may be wrong). A sample
+    swapped into a family thus takes the blame alone, not its would-be relatives.
 
     Example
     -------
     >>> k = pd.DataFrame({"sample_i": ["a", "b", "c"], "sample_j": ["x", "x", "d"], "unexpected": [True] * 3})
     >>> sorted(select_pedigree_culprits(k))
     ['c', 'd', 'x']
+    >>> sorted(select_pedigree_culprits(k, suspects={"d"}))
+    ['d', 'x']
     """
-    bad = kinship[kinship["unexpected"].astype(bool)]
-    pairs = [(str(a), str(b)) for a, b in zip(bad["sample_i"], bad["sample_j"], strict=True)]
+    bad = kinship[select_pedigree_disagreements(kinship, degree)]
+    denied_mask = np.zeros(len(bad), dtype=bool)
+    if {"relationship", "expected_relationship"} <= set(bad.columns):
+        obs = bad["relationship"].map(_DEGREE_RANK).fillna(4).to_numpy()
+        exp = bad["expected_relationship"].map(_DEGREE_RANK).fillna(4).to_numpy()
+        denied_mask = obs > exp
+    pairs = [
+        (str(a), str(b), bool(d))
+        for a, b, d in zip(bad["sample_i"], bad["sample_j"], denied_mask, strict=True)
+    ]
     blamed: set[str] = set()
     while pairs:
-        count: dict[str, int] = {}
-        for a, b in pairs:
-            count[a] = count.get(a, 0) + 1
-            count[b] = count.get(b, 0) + 1
-        top = max(count.values())
-        worst = {s for s, c in count.items() if c == top}
+        score: dict[str, list[int]] = {}
+        for a, b, d in pairs:
+            for x in (a, b):
+                sc = score.setdefault(x, [0, int(x in suspects), 0])
+                sc[0] += 1
+                sc[2] += int(d)
+        top = max(tuple(v) for v in score.values())
+        worst = {x for x, v in score.items() if tuple(v) == top}
         blamed |= worst
-        pairs = [(a, b) for a, b in pairs if a not in worst and b not in worst]
+        pairs = [(a, b, d) for a, b, d in pairs if a not in worst and b not in worst]
     return blamed
 
 
@@ -252,6 +345,39 @@ def select_qc_sites(variant_qc: pd.DataFrame, variants: pd.DataFrame, th: QcThre
     if th.pass_filters_only:
         mask &= variants["filters"].astype(str).isin(["PASS", ".", ""]).to_numpy()
     return mask
+
+
+def compute_common_heterozygosity(
+    g: Any, variant_mask: np.ndarray | None, min_maf: float, *, chunk_size: int = 20_000
+) -> pd.DataFrame:
+    """Heterozygous and called genotypes per sample over autosomal biallelic sites with MAF >= ``min_maf``.
+
+    The heterozygosity check of plink (``--het``) is run on common sites: rare variants carry little of a
+    contamination's excess heterozygosity but much population-specific noise (private variants of a minority).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``sample_id`` (str), ``n_het_common`` and ``n_called_common`` (int64), in store order.
+
+    Example
+    -------
+    >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
+    >>> compute_common_heterozygosity(open_genotypes("cohort.vcf.gz"), None, 0.05).head()  # doctest: +SKIP
+    """
+    from pmo_workbench.qc.kinship import iter_dosage_blocks, select_kinship_sites
+
+    sites = select_kinship_sites(g.variants, g.contig_kind)
+    if variant_mask is not None:
+        sites &= np.asarray(variant_mask, dtype=bool)
+    n_het = np.zeros(g.n_samples, dtype=np.int64)
+    n_called = np.zeros(g.n_samples, dtype=np.int64)
+    for _, dosage, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size):
+        n_het += (dosage == 1).sum(axis=0)
+        n_called += (dosage >= 0).sum(axis=0)
+    return pd.DataFrame(
+        {"sample_id": np.asarray(g.sample_id).astype(str), "n_het_common": n_het, "n_called_common": n_called}
+    )
 
 
 def decide_samples(
@@ -281,8 +407,9 @@ def decide_samples(
     base = base.merge(
         sample_qc.assign(sample_id=sample_qc["sample_id"].astype(str)), on="sample_id", how="left"
     )
+    het_cols = ("n_het_common", "n_called_common") if "n_het_common" in base else ("n_het", "n_called")
     with np.errstate(divide="ignore", invalid="ignore"):
-        base["het_rate"] = base["n_het"] / base["n_called"].where(base["n_called"] > 0)
+        base["het_rate"] = base[het_cols[0]] / base[het_cols[1]].where(base[het_cols[1]] > 0)
     anc = ancestry.assign(sample_id=ancestry["sample_id"].astype(str)).set_index("sample_id").reindex(ids)
     for col in [c for c in anc.columns if c.startswith("PC")] + ["assigned_population", "pc_distance"]:
         base[col] = anc[col].to_numpy() if col in anc.columns else np.nan
@@ -303,7 +430,7 @@ def decide_samples(
         base, metrics, k=th.mad_k, strata=strata or None, pcs=pcs, min_stratum_size=th.min_stratum_size
     )
     het_flags = flag_mad_outliers(
-        base, ["het_rate"], k=th.het_mad_k, strata=strata or None, min_stratum_size=th.min_stratum_size
+        base, ["het_rate"], k=th.het_mad_k, strata=strata or None, pcs=pcs, min_stratum_size=th.min_stratum_size
     )
     anc_groups = ["assigned_population"] if base["assigned_population"].notna().any() else None
     anc_base = base.assign(assigned_population=base["assigned_population"].fillna("NA").astype(str))
@@ -333,7 +460,9 @@ def decide_samples(
     ).to_numpy()
     call_rate = base.set_index("sample_id")["call_rate"]
     dup_drop = select_duplicates_to_drop(kinship, call_rate, th.duplicate_kinship)
-    ped_bad = select_pedigree_culprits(kinship)
+    ped_bad = select_pedigree_culprits(
+        kinship, degree=th.pedigree_degree, suspects=set(ids[mismatch]) | dup_drop
+    )
     flags = {
         "low_call_rate": (base["call_rate"] < th.min_call_rate).to_numpy(),
         "het_outlier": het_flags["het_rate_outlier"].to_numpy(),
@@ -417,6 +546,14 @@ def run_qc(
     sqc = sample_qc(g, chunk_size=chunk_size)
     vqc = variant_qc(g, chunk_size=chunk_size)
     sites = select_qc_sites(vqc, g.variants, th)
+    sqc = sqc.merge(
+        compute_common_heterozygosity(g, sites, th.het_min_maf, chunk_size=chunk_size)
+        .set_index("sample_id")
+        .reindex(sqc["sample_id"].astype(str))
+        .reset_index(drop=True),
+        left_index=True,
+        right_index=True,
+    )
     sex = impute_sex(
         g,
         sex_source,

@@ -142,7 +142,7 @@ def flag_mad_outliers(
         out[f"{m}_lower"] = lower
         out[f"{m}_upper"] = upper
         out[f"{m}_outlier"] = flag
-    flags = out[[f"{m}_outlier" for m in metrics]].to_numpy()
+    flags = out[[f"{m}_outlier" for m in metrics]].to_numpy(dtype=bool)
     names = np.array(list(metrics), dtype=object)
     out["outlier_metrics"] = [list(names[row]) for row in flags]
     return out

@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,57 @@ def compute_x_inbreeding(dosage: np.ndarray, ploidy: np.ndarray, aaf: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         f = (o - e) / (n - e)
     return {"n_called": n, "expected_homs": e, "observed_homs": o, "f_stat": f}
+
+
+def assign_genetic_sex(
+    f_stat: np.ndarray | Sequence[float],
+    reported_sex: np.ndarray | Sequence[str | None] | None,
+    female_threshold: float = 0.2,
+    male_threshold: float = 0.8,
+) -> tuple[np.ndarray, pd.arrays.BooleanArray]:
+    """Genetic sex from chrX F, and whether it contradicts the reported sex (the rule of :func:`impute_sex`).
+
+    F below ``female_threshold`` is ``"F"``, above ``male_threshold`` ``"M"``, otherwise (or NaN)
+    ``"ambiguous"``. ``mismatch`` is NA where the reported sex is unknown (None or not M/F after
+    :func:`normalize_sex`), False where it is known and the genetic sex is ambiguous or agrees, True where
+    both are known and differ.
+
+    Parameters
+    ----------
+    f_stat
+        X inbreeding coefficients [samples].
+    reported_sex
+        Reported sexes [samples] (any code :func:`normalize_sex` reads), or None for none known.
+    female_threshold, male_threshold
+        The bounds (Hail and PLINK: 0.2 and 0.8).
+
+    Returns
+    -------
+    tuple
+        ``genetic_sex`` (object array of ``"F"``/``"M"``/``"ambiguous"``) and ``mismatch`` (pandas
+        nullable boolean array).
+
+    Example
+    -------
+    >>> sex, mismatch = assign_genetic_sex([0.05, 0.5, 0.97, 0.9], ["F", "F", "F", None])
+    >>> sex.tolist(), mismatch.tolist()
+    (['F', 'ambiguous', 'M', 'M'], [False, False, True, <NA>])
+    """
+    f = np.asarray(f_stat, dtype=np.float64)
+    genetic = np.where(f < female_threshold, "F", np.where(f > male_threshold, "M", "ambiguous")).astype(object)
+    genetic[np.isnan(f)] = "ambiguous"
+    if reported_sex is None:
+        rep = np.full(len(f), None, dtype=object)
+    else:
+        rep = np.array([normalize_sex(r) for r in reported_sex], dtype=object)
+        if len(rep) != len(f):
+            raise ValueError(f"{len(f)} F values but {len(rep)} reported sexes")
+    has_rep = np.array([r is not None for r in rep], dtype=bool)
+    known = has_rep & np.isin(genetic, ["F", "M"])
+    mismatch = pd.array([None] * len(f), dtype="boolean")
+    mismatch[has_rep] = False
+    mismatch[known] = genetic[known] != rep[known]
+    return genetic, mismatch
 
 
 def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
@@ -208,10 +260,6 @@ def impute_sex(
         for chunk in g.iter_chunks(chunk_size=chunk_size, variant_mask=y_sites):
             y_called += (chunk.gt[:, :, 0] >= 0).sum(axis=0)
         y_rate = y_called / n_y
-    genetic = np.where(f < female_threshold, "F", np.where(f > male_threshold, "M", "ambiguous")).astype(
-        object
-    )
-    genetic[np.isnan(f)] = "ambiguous"
     sample_id = np.asarray(g.sample_id).astype(str)
     reported = pd.Series([None] * n, index=sample_id, dtype=object)
     if manifest is not None:
@@ -219,11 +267,7 @@ def impute_sex(
         reported = rep.reindex(sample_id)
         reported = reported.astype(object).where(reported.notna(), None)
     rep_arr = reported.to_numpy(dtype=object)
-    known = np.array([r is not None for r in rep_arr]) & np.isin(genetic, ["F", "M"])
-    mismatch = pd.array([None] * n, dtype="boolean")
-    has_rep = np.array([r is not None for r in rep_arr])
-    mismatch[has_rep] = False
-    mismatch[known] = genetic[known] != rep_arr[known]
+    genetic, mismatch = assign_genetic_sex(f, rep_arr, female_threshold, male_threshold)
     return pd.DataFrame(
         {
             "sample_id": sample_id,

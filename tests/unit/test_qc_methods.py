@@ -17,9 +17,12 @@ from pmo_workbench.qc.decisions import (
     REASONS,
     QcThresholds,
     as_thresholds,
+    compute_common_heterozygosity,
     decide_samples,
     run_qc,
     select_duplicates_to_drop,
+    select_pedigree_culprits,
+    select_pedigree_disagreements,
 )
 from pmo_workbench.qc.kinship import (
     compute_king_counts,
@@ -35,7 +38,7 @@ from pmo_workbench.qc.pedigree import (
     compute_pedigree_kinship,
     read_pedigree,
 )
-from pmo_workbench.qc.sex import compute_x_inbreeding, impute_sex
+from pmo_workbench.qc.sex import assign_genetic_sex, compute_x_inbreeding, impute_sex
 
 # ---------------------------------------------------------------- pedigree
 
@@ -552,3 +555,100 @@ def test_run_qc_takes_reported_sex_from_the_pedigree_without_a_manifest(tmp_path
     # too few samples for the PCA (by this threshold): no PCs, and no ancestry flags
     assert result.ancestry["assigned_population"].isna().all() and "PC1" not in result.ancestry.columns
     assert not any("ancestry_outlier" in r for r in reasons)
+
+
+def test_assign_genetic_sex_applies_the_bounds_and_compares_with_the_reported_sex() -> None:
+    f = [0.1, 0.2, 0.5, 0.79, 0.81, 1.0, np.nan, 0.95]
+    reported = ["F", "female", "2", "M", None, "F", "M", "unknown"]
+    sex, mismatch = assign_genetic_sex(f, reported, female_threshold=0.2, male_threshold=0.8)
+    assert sex.tolist() == ["F", "ambiguous", "ambiguous", "ambiguous", "M", "M", "ambiguous", "M"]
+    assert mismatch.tolist() == [False, False, False, False, pd.NA, True, False, pd.NA]
+    # gnomAD's XX/XY split at 0.5: the F = 0.2 female is female, F = 0.5 stays ambiguous (not < 0.5)
+    sex, mismatch = assign_genetic_sex(f, reported, female_threshold=0.5, male_threshold=0.8)
+    assert sex.tolist()[:3] == ["F", "F", "ambiguous"]
+    sex, mismatch = assign_genetic_sex([0.0, 1.0], None)
+    assert sex.tolist() == ["F", "M"] and mismatch.isna().all()
+    with pytest.raises(ValueError, match="2 F values but 1"):
+        assign_genetic_sex([0.0, 1.0], ["F"])
+
+
+def test_pedigree_disagreements_count_at_the_chosen_degree() -> None:
+    k = pd.DataFrame(
+        {
+            "relationship": ["second", "third", "unrelated", "first", "duplicate/MZ", "second", "first"],
+            "expected_relationship": ["unrelated", "unrelated", "first", "unrelated", "first", "first", None],
+            "unexpected": [True, False, True, True, True, True, False],
+        }
+    )
+    assert select_pedigree_disagreements(k, "first").tolist() == [False, False, True, True, True, True, False]
+    assert select_pedigree_disagreements(k, "second").tolist() == [True, False, True, True, True, True, False]
+    assert select_pedigree_disagreements(k, "third").tolist() == [True, True, True, True, True, True, False]
+    assert select_pedigree_disagreements(k, "duplicate/MZ").tolist() == [False, False, False, False, True,
+                                                                          False, False]
+    with pytest.raises(ValueError, match="degree"):
+        select_pedigree_disagreements(k, "fourth")
+
+
+def test_a_swapped_trio_child_is_blamed_not_its_parents() -> None:
+    # trio P1 x P2 -> C, but C's column holds X's genome and X's column holds C's (a swap)
+    k = pd.DataFrame(
+        {
+            "sample_i": ["C", "C", "P1", "P2", "P1"],
+            "sample_j": ["P1", "P2", "X", "X", "P2"],
+            "relationship": ["unrelated", "unrelated", "first", "first", "unrelated"],
+            "expected_relationship": ["first", "first", "unrelated", "unrelated", "unrelated"],
+        }
+    )
+    k["unexpected"] = k["relationship"] != k["expected_relationship"]
+    # four pairs, each sample in two: the child has two denied relatives, each parent one; X none
+    assert select_pedigree_culprits(k, degree="first") == {"C", "X"}
+    # a sample already known to be mislabelled (sex mismatch) is blamed first
+    assert select_pedigree_culprits(k, degree="first", suspects={"P1"}) == {"P1", "P2"}
+    # second-degree noise between pedigree-unrelated samples blames nobody at the default degree
+    noise = pd.DataFrame({"sample_i": ["A"], "sample_j": ["B"], "relationship": ["second"],
+                          "expected_relationship": ["unrelated"], "unexpected": [True]})
+    assert select_pedigree_culprits(noise, degree="first") == set()
+    assert select_pedigree_culprits(noise) == {"A", "B"}
+
+
+def test_common_heterozygosity_counts_only_common_autosomal_sites(tmp_path: Path) -> None:
+    # 3 samples; sites: common (MAF 1/3), rare (MAF 1/6), monomorphic, and a common chrX site
+    rows = [("1", 100, ["0/1", "0/0", "1/1"]), ("1", 200, ["0/1", "0/0", "0/0"]),
+            ("2", 300, ["0/0", "0/0", "./."]), ("2", 400, ["0/1", "0/1", "0/0"]),
+            ("X", 5_000_000, ["0/1", "0/1", "1"])]
+    vcf = tmp_path / "h.vcf"
+    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">',
+             "##contig=<ID=1>", "##contig=<ID=2>", "##contig=<ID=X>",
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\tc"]
+    lines += [f"{c}\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(gt) for c, p, gt in rows]
+    vcf.write_text("\n".join(lines) + "\n")
+    g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
+    common = compute_common_heterozygosity(g, None, 0.2).set_index("sample_id")
+    # MAF >= 0.2: sites 100 (2/6) and 400 (2/6); site 200 (1/6) and the monomorphic site are left out
+    assert common.loc[["a", "b", "c"], "n_het_common"].tolist() == [2, 1, 0]
+    assert common.loc[["a", "b", "c"], "n_called_common"].tolist() == [2, 2, 2]
+    everything = compute_common_heterozygosity(g, None, 0.0).set_index("sample_id")
+    assert everything["n_het_common"].tolist() == [3, 1, 0] and everything["n_called_common"].tolist() == [4, 4, 3]
+    masked = compute_common_heterozygosity(g, np.array([True, False, False, False, True]), 0.0)
+    assert masked["n_called_common"].tolist() == [1, 1, 1]
+
+
+def test_het_outlier_is_tested_on_pc_regressed_rates() -> None:
+    # two ancestries: het rate 0.30 and 0.40 (with a little spread), PC1 separates them; s19 is contaminated
+    n = 20
+    ids = [f"s{i}" for i in range(n)]
+    pc1 = np.array([0.0] * 14 + [1.0] * 6)
+    het = 0.30 + 0.10 * pc1 + np.tile([-0.004, -0.002, 0.0, 0.002, 0.004], 4)
+    het[19] = 0.46
+    sqc = pd.DataFrame({"sample_id": ids, "call_rate": 0.99, "n_called": 10_000, "n_het": np.round(het * 10_000)})
+    sex = pd.DataFrame({"sample_id": ids, "genetic_sex": "F", "n_called_x": 500,
+                        "mismatch": pd.array([False] * n, dtype="boolean")})
+    kin = pd.DataFrame({"sample_i": [], "sample_j": [], "kinship": [], "unexpected": []})
+    anc = pd.DataFrame({"sample_id": ids, "PC1": pc1, "assigned_population": None, "pc_distance": 1.0})
+    flagged = {
+        r: set(d.loc[d.reasons.map(lambda x: "het_outlier" in x), "sample_id"])
+        for r, d in ((r, decide_samples(sqc, sex, kin, anc, QcThresholds(regress_pcs=r, outlier_metrics=[]))[0])
+                     for r in (0, 1))
+    }
+    assert flagged[1] == {"s19"}
+    assert flagged[0] >= {"s14", "s15", "s16", "s17", "s18", "s19"}  # raw rates: the whole minority fails

@@ -69,3 +69,10 @@ def test_false_positive_rate_among_clean_samples_is_small(qc_vs_truth):
     print(f"false positives: {len(failed)} of {len(clean)} clean samples ({rate:.1%}); reasons {why}")
     assert rate <= MAX_FALSE_POSITIVE_RATE, (
         f"{len(failed)} of {len(clean)} clean samples fail ({rate:.1%}); reasons {why}")
+
+
+def test_no_clean_sample_takes_the_blame_for_the_pedigree(qc_vs_truth):
+    """A swapped trio child is blamed, not its parents; KING noise between unrelated persons blames nobody."""
+    clean = qc_vs_truth[qc_vs_truth["problem"].isna()]
+    blamed = clean[clean.apply(lambda r: "pedigree_mismatch" in _reasons(r), axis=1)]
+    assert blamed.empty, f"clean samples failed pedigree_mismatch: {blamed['sample_id'].tolist()}"
