@@ -72,8 +72,20 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _no_children_left() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()}
+
+
+def _no_children_left(before: set[int]) -> list[psutil.Process]:
+    """Processes started since ``before`` that still run (other fixtures' servers may live for the session)."""
+    alive = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
 
 
 class _Rows(HTMLParser):
@@ -243,6 +255,7 @@ def test_failing_cell_keeps_earlier_run(project, good_run):
 
 def test_timeout_stops_the_run(tmp_path):
     proj = _make_project(tmp_path / "p")
+    before = _children()
     t0 = time.monotonic()
     rec = _run(proj, "sleep", params={"sleep_s": 300}, timeout_s=8)
     elapsed = time.monotonic() - t0
@@ -253,11 +266,12 @@ def test_timeout_stops_the_run(tmp_path):
     html = rec.report_path.read_text(encoding="utf-8")
     assert "TimeoutError" in html.split("</style>")[-1]
     assert json.loads((rec.run_dir / "run.json").read_text())["status"] == "failed"
-    assert _no_children_left() == []  # worker and kernel are gone
+    assert _no_children_left(before) == []  # worker and kernel are gone
 
 
 def test_killed_kernel_is_a_failure_not_a_hang(tmp_path):
     proj = _make_project(tmp_path / "p")
+    before = _children()
     t0 = time.monotonic()
     rec = _run(proj, "kill", timeout_s=120)
     assert time.monotonic() - t0 < 60
@@ -267,7 +281,7 @@ def test_killed_kernel_is_a_failure_not_a_hang(tmp_path):
     nb = nbformat.read(rec.notebook_path, as_version=4)
     assert "os.kill(os.getpid()" in nb.cells[rec.error.cell_index].source
     assert "DeadKernelError" in rec.report_path.read_text(encoding="utf-8")
-    assert _no_children_left() == []
+    assert _no_children_left(before) == []
 
 
 def test_memory_limit(tmp_path):

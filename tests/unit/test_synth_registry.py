@@ -619,7 +619,7 @@ def _file_bytes(root: Path) -> dict[str, bytes]:
 def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
     a = _file_bytes(build_world(tmp_path / "a", 800, seed=5)["root"])
     b = _file_bytes(build_world(tmp_path / "b", 800, seed=5)["root"])
-    assert len(a) == 15 and a == b
+    assert len(a) == 16 and a == b
     c = _file_bytes(build_world(tmp_path / "c", 800, seed=6)["root"])
     assert c.keys() == a.keys() and c["registry/diagnosis.parquet"] != a["registry/diagnosis.parquet"]
     assert not any(re.search(r"\.tmp$", name) for name in a)
