@@ -1,7 +1,7 @@
 """Cohort selection at registry scale, and the CohortBuilder recount at demo size.
 
 A synthetic registry of 1 M persons and >= 50 M events is written directly as event-schema Parquet with numpy
-(not through ``pmo synth``): diagnoses (1.5 % of persons with a first MI), prescriptions, LDL lab results,
+(not through ``pmo synth``): diagnoses (1.5 % of persons with a first-MI story), prescriptions, LDL lab results,
 specimens, a Tissue Use Register lookup, a genome manifest and a minimal WGS QC run (decisions and kinship).
 Printed: the time to write it, to load it (:func:`open_database`), the issue's example definition cold and
 warm -- its attrition (``select_cohort`` without controls) and the whole selection with 4 matched controls per
@@ -45,6 +45,13 @@ EXAMPLE = {
 DAY0 = np.datetime64("2000-01-01", "D")
 SPAN = int((np.datetime64("2025-12-31", "D") - DAY0).astype(np.int64))
 CHUNK = 5_000_000
+ROW_GROUP = 131_072
+"""Rows per Parquet row group: small enough for the min/max statistics to skip finely and for 2 threads to share
+a 1 M-row table."""
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, row_group_size=ROW_GROUP)
 
 
 def _ids(idx: np.ndarray, prefix: str, width: int = 7) -> pa.Array:
@@ -59,76 +66,131 @@ def _dict(values: list[str], codes: np.ndarray) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(values)).cast(pa.string())
 
 
-def _write_chunked(path: Path, n: int, make, rng: np.random.Generator) -> None:  # noqa: ANN001
+def _write_events(path: Path, n: int, codes: list[str], p: np.ndarray, make, rng: np.random.Generator,  # noqa: ANN001
+                  story: dict[str, pa.Table], layout: str) -> int:
+    """Write ``n`` random events plus the ``story`` rows (code -> table); returns the rows written.
+
+    ``layout="code"``: rows grouped by code in code order (what the import should write: the row groups' code
+    min/max then let a code filter skip most of the file); ``"random"``: codes interleaved in chunks.
+    """
+    counts = rng.multinomial(n, p / p.sum())
     writer = None
-    for start in range(0, n, CHUNK):
-        table = make(min(CHUNK, n - start), rng)
+    rows = 0
+
+    def put(table: pa.Table) -> None:
+        nonlocal writer, rows
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema)
-        writer.write_table(table)
+        writer.write_table(table, row_group_size=ROW_GROUP)
+        rows += table.num_rows
+
+    if layout == "code":
+        for k in sorted(range(len(codes)), key=lambda k: codes[k]):
+            if codes[k] in story:
+                put(story[codes[k]])
+            for start in range(0, int(counts[k]), CHUNK):
+                m = min(CHUNK, int(counts[k]) - start)
+                put(make(_dict([codes[k]], np.zeros(m)), m, rng))
+    else:
+        for table in story.values():
+            put(table)
+        for start in range(0, n, CHUNK):
+            m = min(CHUNK, n - start)
+            put(make(_dict(codes, rng.choice(len(codes), m, p=p / p.sum())), m, rng))
     assert writer is not None
     writer.close()
+    return rows
 
 
-def write_registry(root: Path, persons: int, events: int, seed: int = 1) -> dict[str, int]:
-    """Write the synthetic registry project into ``root``; returns rows per table."""
+def write_registry(root: Path, persons: int, events: int, seed: int = 1, layout: str = "code") -> dict[str, int]:
+    """Write the synthetic registry project into ``root``; returns rows per table.
+
+    Besides random events, 1.5 % of persons get a first-MI story: an MI (``DI219``, A-diagnosis) in 2012-2023, an
+    LDL (``NPU01567``) up to 300 days before, 2-3 statin prescriptions (``C10AA05``) within 180 days after, an
+    EDTA-blood specimen before the MI and a genome (the WGS programme is enriched for them), so the example
+    definition ends with thousands of cases to match controls to. ``layout``: see :func:`_write_events`.
+    """
     rng = np.random.default_rng(seed)
     reg, bio, con, gen = (root / "data" / d for d in ("registry", "biobank", "consent", "genotypes"))
     for d in (reg, bio, con, gen):
         d.mkdir(parents=True, exist_ok=True)
     pid = np.arange(persons)
     birth = rng.integers(-80 * 365, -20 * 365, persons)
-    pq.write_table(pa.table({
+    _write_table(pa.table({
         "person_id": _ids(pid, "P"), "sex": _dict(["F", "M"], rng.integers(0, 2, persons)),
         "birth_date": _dates(birth), "death_date": pa.nulls(persons, pa.date32()),
         "region": _dict(["Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland"],
                         rng.integers(0, 5, persons))}), reg / "person.parquet")
     start = rng.integers(0, 3 * 365, persons)
-    pq.write_table(pa.table({"person_id": _ids(pid, "P"), "start_date": _dates(start),
+    _write_table(pa.table({"person_id": _ids(pid, "P"), "start_date": _dates(start),
                              "end_date": _dates(np.full(persons, SPAN))}), reg / "observation_period.parquet")
     n_diag, n_rx = int(events * 0.4), int(events * 0.3)
     n_lab = events - n_diag - n_rx
     sks = ["DI219", "DI210", "DI229", "DC509", "DC349", "DE119", "DI109", "DJ449", "DN189", "DZ000", "DR074",
            "DS720", "DM545", "DK359", "DJ189"]
     sks_p = np.array([0.002, 0.001, 0.0005, 0.01, 0.01, 0.06, 0.08, 0.03, 0.01, 0.3, 0.2, 0.05, 0.1, 0.05, 0.0965])
+    n_mi = int(persons * 0.015)
+    mi_person = rng.choice(persons, n_mi, replace=False)
+    mi_day = rng.integers(int((np.datetime64("2012-01-01") - DAY0).astype(int)),
+                          int((np.datetime64("2023-12-31") - DAY0).astype(int)), n_mi)
 
-    def diag(n: int, r: np.random.Generator) -> pa.Table:
+    def diag(code: pa.Array, n: int, r: np.random.Generator, who: np.ndarray | None = None,
+             day: np.ndarray | None = None, dtype: np.ndarray | None = None) -> pa.Table:
         return pa.table({
-            "person_id": _ids(r.integers(0, persons, n), "P"), "contact_id": _ids(r.integers(0, 10**9, n), "C", 9),
-            "date": _dates(r.integers(0, SPAN, n)), "code": _dict(sks, r.choice(len(sks), n, p=sks_p / sks_p.sum())),
-            "vocabulary": _dict(["SKS"], np.zeros(n)), "diag_type": _dict(["A", "B", "G"], r.choice(3, n, p=[.6, .3, .1])),
+            "person_id": _ids(r.integers(0, persons, n) if who is None else who, "P"),
+            "contact_id": _ids(r.integers(0, 10**9, n), "C", 9),
+            "date": _dates(r.integers(0, SPAN, n) if day is None else day), "code": code,
+            "vocabulary": _dict(["SKS"], np.zeros(n)),
+            "diag_type": _dict(["A", "B", "G"], r.choice(3, n, p=[.6, .3, .1]) if dtype is None else dtype),
             "source": _dict(["LPR2", "LPR3"], r.integers(0, 2, n))})
 
     atc = ["C10AA01", "C10AA05", "C10AA07", "C07AB02", "C09AA05", "A10BA02", "N02BE01", "J01CA04", "R03AC02"]
 
-    def rx(n: int, r: np.random.Generator) -> pa.Table:
-        return pa.table({"person_id": _ids(r.integers(0, persons, n), "P"), "date": _dates(r.integers(0, SPAN, n)),
-                         "code": _dict(atc, r.integers(0, len(atc), n)), "vocabulary": _dict(["ATC"], np.zeros(n)),
-                         "source": _dict(["LMDB"], np.zeros(n))})
+    def rx(code: pa.Array, n: int, r: np.random.Generator, who: np.ndarray | None = None,
+           day: np.ndarray | None = None) -> pa.Table:
+        return pa.table({"person_id": _ids(r.integers(0, persons, n) if who is None else who, "P"),
+                         "date": _dates(r.integers(0, SPAN, n) if day is None else day), "code": code,
+                         "vocabulary": _dict(["ATC"], np.zeros(n)), "source": _dict(["LMDB"], np.zeros(n))})
 
     npu = ["NPU01567", "NPU18016", "NPU02319", "NPU19748", "NPU27300"]
 
-    def lab(n: int, r: np.random.Generator) -> pa.Table:
-        ts = (DAY0 + r.integers(0, SPAN, n).astype("timedelta64[D]")).astype("datetime64[s]")
-        return pa.table({"person_id": _ids(r.integers(0, persons, n), "P"), "datetime": pa.array(ts),
-                         "code": _dict(npu, r.integers(0, len(npu), n)), "vocabulary": _dict(["NPU"], np.zeros(n)),
-                         "value": pa.array(np.round(r.normal(3.0, 0.9, n), 1))})
+    def lab(code: pa.Array, n: int, r: np.random.Generator, who: np.ndarray | None = None,
+            day: np.ndarray | None = None, mean: float = 3.0) -> pa.Table:
+        days = r.integers(0, SPAN, n) if day is None else day
+        ts = (DAY0 + days.astype("timedelta64[D]")).astype("datetime64[s]")
+        return pa.table({"person_id": _ids(r.integers(0, persons, n) if who is None else who, "P"),
+                         "datetime": pa.array(ts), "code": code, "vocabulary": _dict(["NPU"], np.zeros(n)),
+                         "value": pa.array(np.round(r.normal(mean, 0.9, n), 1))})
 
-    _write_chunked(reg / "diagnosis.parquet", n_diag, diag, rng)
-    _write_chunked(reg / "prescription.parquet", n_rx, rx, rng)
-    _write_chunked(reg / "lab.parquet", n_lab, lab, rng)
+    n_statin = rng.integers(2, 4, n_mi)
+    statin_who = np.repeat(mi_person, n_statin)
+    statin_day = np.repeat(mi_day, n_statin) + rng.integers(0, 181, len(statin_who))
+    stories = {
+        "diagnosis": {"DI219": diag(_dict(["DI219"], np.zeros(n_mi)), n_mi, rng, mi_person, mi_day,
+                                    np.zeros(n_mi))},
+        "prescription": {"C10AA05": rx(_dict(["C10AA05"], np.zeros(len(statin_who))), len(statin_who), rng,
+                                       statin_who, statin_day)},
+        "lab": {"NPU01567": lab(_dict(["NPU01567"], np.zeros(n_mi)), n_mi, rng, mi_person,
+                                mi_day - rng.integers(0, 301, n_mi), mean=3.8)}}
+    n_diag = _write_events(reg / "diagnosis.parquet", n_diag, sks, sks_p, diag, rng, stories["diagnosis"], layout)
+    n_rx = _write_events(reg / "prescription.parquet", n_rx, atc, np.ones(len(atc)), rx, rng,
+                         stories["prescription"], layout)
+    n_lab = _write_events(reg / "lab.parquet", n_lab, npu, np.ones(len(npu)), lab, rng, stories["lab"], layout)
     n_spec = persons
-    owners = rng.integers(0, persons, n_spec)
-    pq.write_table(pa.table({
+    owners = np.concatenate([rng.integers(0, persons, n_spec - n_mi), mi_person])
+    spec_type = np.concatenate([rng.integers(0, 4, n_spec - n_mi), np.zeros(n_mi, dtype=np.int64)])
+    spec_day = np.concatenate([rng.integers(0, SPAN, n_spec - n_mi), mi_day - rng.integers(0, 3000, n_mi)])
+    _write_table(pa.table({
         "specimen_id": _ids(np.arange(n_spec), "SP", 8), "person_id": _ids(owners, "P"),
         "biobank": _dict(["Regional Biobank", "Danish National Biobank"], rng.integers(0, 2, n_spec)),
-        "specimen_type": _dict(["EDTA-blood", "plasma", "serum", "DNA"], rng.integers(0, 4, n_spec)),
-        "collected_date": _dates(rng.integers(0, SPAN, n_spec)), "aliquots_left": pa.array(rng.integers(0, 6, n_spec)),
+        "specimen_type": _dict(["EDTA-blood", "plasma", "serum", "DNA"], spec_type),
+        "collected_date": _dates(spec_day), "aliquots_left": pa.array(rng.integers(0, 6, n_spec)),
         "status": _dict(["available"], np.zeros(n_spec))}), bio / "specimen.parquet")
-    pq.write_table(pa.table({"person_id": _ids(pid, "P"), "opt_out": pa.array(rng.random(persons) < 0.03),
+    _write_table(pa.table({"person_id": _ids(pid, "P"), "opt_out": pa.array(rng.random(persons) < 0.03),
                              "lookup_date": _dates(np.full(persons, SPAN))}), con / "tissue_use_register.parquet")
     n_genomes = min(persons, 50_000)
-    genome_person = rng.choice(persons, n_genomes, replace=False)
+    others = np.setdiff1d(pid, mi_person)
+    genome_person = np.concatenate([mi_person, rng.choice(others, max(0, n_genomes - n_mi), replace=False)])[:n_genomes]
     samples = [f"S{i:06d}" for i in range(n_genomes)]
     pd.DataFrame({"sample_id": samples, "person_id": [f"P{p:07d}" for p in genome_person]}).to_csv(
         gen / "manifest.tsv", sep="\t", index=False)
@@ -152,31 +214,40 @@ def _timed(func, repeat: int = 1):  # noqa: ANN001, ANN202
     return out, times
 
 
-def bench_registry(persons: int, events: int) -> None:
+def bench_registry(persons: int, events: int, data: Path | None = None, layout: str = "code") -> None:
+    """Time the example definition; with ``data``, reuse the registry written there (write it if missing)."""
+    if data is not None:
+        _bench_registry_in(data, persons, events, layout)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        _bench_registry_in(Path(tmp) / "registry", persons, events, layout)
+
+
+def _bench_registry_in(root: Path, persons: int, events: int, layout: str) -> None:
     from pmo_workbench.cohort import parse_definition, select_cohort
     from pmo_workbench.health.database import open_database
 
     defn = parse_definition(EXAMPLE)
     cases_only = defn.model_copy(update={"controls": None})
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "registry"
-        counts, (t_write,) = _timed(lambda: write_registry(root, persons, events))
+    if (root / "pmo.yaml").exists():
+        print(f"reusing the registry in {root}", flush=True)
+    else:
+        counts, (t_write,) = _timed(lambda: write_registry(root, persons, events, layout=layout))
         print(f"wrote {counts['person']:,} persons, {sum(v for k, v in counts.items() if k != 'person'):,} events "
               f"in {t_write:.1f} s", flush=True)
-        db, (t_load,) = _timed(lambda: open_database(root))
-        print(f"open_database (load + checks): {t_load:.1f} s", flush=True)
-        r, times = _timed(lambda: select_cohort(root, cases_only, db=db), repeat=3)
-        print(f"example definition, attrition (no controls): cold {times[0]:.2f} s, warm "
-              f"{statistics.median(times[1:]):.2f} s -> {r.attrition['n_persons'].tolist()}", flush=True)
-        r, times = _timed(lambda: select_cohort(root, defn, db=db), repeat=2)
-        print(f"example definition with 4 matched controls: {times[0]:.2f} s, {times[1]:.2f} s "
-              f"-> {r.summary()['n_cases']} cases, {r.summary()['n_controls']} controls", flush=True)
-        db.close()
+    db, (t_load,) = _timed(lambda: open_database(root))
+    print(f"open_database (load + checks): {t_load:.1f} s", flush=True)
+    r, times = _timed(lambda: select_cohort(root, cases_only, db=db), repeat=3)
+    print(f"example definition, attrition (no controls): cold {times[0]:.2f} s, warm "
+          f"{statistics.median(times[1:]):.2f} s -> {r.attrition['n_persons'].tolist()}", flush=True)
+    r, times = _timed(lambda: select_cohort(root, defn, db=db), repeat=2)
+    print(f"example definition with 4 matched controls: {times[0]:.2f} s, {times[1]:.2f} s "
+          f"-> {r.summary()['n_cases']} cases, {r.summary()['n_controls']} controls", flush=True)
+    db.close()
 
 
 def bench_widget(project: Path | None) -> None:
     from pmo_widgets import CohortBuilder
-
     from pmo_workbench.synth.project import synthesize_project
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,10 +277,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--events", type=int, default=50_000_000)
     parser.add_argument("--demo", type=Path, default=None, help="an existing demo project for the widget timing")
     parser.add_argument("--skip-registry", action="store_true")
+    parser.add_argument("--skip-widget", action="store_true")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a folder for the registry: written there if it has no pmo.yaml, else reused")
+    parser.add_argument("--layout", choices=["code", "random"], default="code",
+                        help="event rows grouped by code (default) or interleaved")
     opts = parser.parse_args(argv)
-    bench_widget(opts.demo)
+    if not opts.skip_widget:
+        bench_widget(opts.demo)
     if not opts.skip_registry:
-        bench_registry(opts.persons, opts.events)
+        bench_registry(opts.persons, opts.events, opts.data, opts.layout)
 
 
 if __name__ == "__main__":
