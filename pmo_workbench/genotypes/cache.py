@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-READER_VERSION = "1"
+READER_VERSION = "2"
 """Bumped whenever the store layout or the reader's semantics change (old stores are then not reused)."""
 
 COMPLETE_MARKER = ".complete"

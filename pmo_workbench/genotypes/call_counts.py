@@ -1,6 +1,11 @@
 """One pass over the calls of a store: per-sample and per-variant genotype counts for sample/variant QC.
 
-Biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
+Rows held in the store's 2-bit copy (:mod:`.packed_calls`: biallelic rows whose calls are all diploid or
+missing, nearly all of an autosomal WGS call set) are counted from it without decoding ``call_genotype``:
+per-variant counts by popcounts over 64-bit words, per-sample counts by walking only the non-hom-ref calls
+of a sparse row (most rows of a large cohort) or unpacking a dense one, in parallel over rows.
+The other rows are read from ``call_genotype``:
+biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
 are read as one uint16 and mapped through a lookup table to a class (hom-ref, het, hom-var, haploid ref,
 haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
 per-sample counters by the variant's allele type; the carrier of a singleton is found in a second look at
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from pmo_workbench.genotypes.alleles import (
     DELETION,
@@ -185,8 +192,158 @@ def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> 
         sample[:, col] += alt[:, kind]
 
 
+@intrinsic
+def _popcount(typingctx, x):  # pragma: no cover - compiled
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@intrinsic
+def _ctz(typingctx, x):  # pragma: no cover - compiled
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
+@njit(cache=True, parallel=True)
+def _packed_rows(packed, words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc, singles):
+    """Count 2-bit packed rows (see :mod:`.packed_calls`): per row het / hom-var / missing by popcounts; per
+    sample by allele type, walking only the non-hom-ref calls of sparse rows and unpacking dense ones."""
+    n_threads = het_acc.shape[0]
+    nr = len(rows)
+    nw = words.shape[1]
+    per = (nr + n_threads - 1) // n_threads
+    m1 = np.uint64(0x5555555555555555)
+    for t in prange(n_threads):
+        codes = np.zeros(packed.shape[1] * 4, np.uint8)
+        for j in range(t * per, min(nr, (t + 1) * per)):
+            v = rows[j]
+            ty = rtype[j]
+            het_u = np.uint64(0)
+            hv_u = np.uint64(0)
+            miss_u = np.uint64(0)
+            for w in range(nw):
+                x = words[v, w]
+                a = x & m1
+                b = (x >> np.uint64(1)) & m1
+                het_u += _popcount(a & ~b)
+                hv_u += _popcount(b & ~a)
+                miss_u += _popcount(a & b)
+            het = np.int64(het_u)
+            hv = np.int64(hv_u)
+            miss = np.int64(miss_u)
+            hist[j, 0] = het
+            hist[j, 1] = hv
+            hist[j, 2] = miss
+            if 8 * (het + hv + miss) > ns:
+                row = packed[v]
+                for k in range(len(row)):
+                    x8 = row[k]
+                    codes[4 * k] = x8 & 3
+                    codes[4 * k + 1] = (x8 >> 2) & 3
+                    codes[4 * k + 2] = (x8 >> 4) & 3
+                    codes[4 * k + 3] = x8 >> 6
+                for s in range(ns):
+                    c = codes[s]
+                    het_acc[t, ty, s] += c == 1
+                    hv_acc[t, ty, s] += c == 2
+                    miss_acc[t, s] += c == 3
+            else:
+                for w in range(nw):
+                    x = words[v, w]
+                    while x != 0:
+                        lane = _ctz(x) >> np.uint64(1)
+                        shift = lane * np.uint64(2)
+                        c = (x >> shift) & np.uint64(3)
+                        x &= ~(np.uint64(3) << shift)
+                        s = w * 32 + np.int64(lane)
+                        if c == 1:
+                            het_acc[t, ty, s] += 1
+                        elif c == 2:
+                            hv_acc[t, ty, s] += 1
+                        else:
+                            miss_acc[t, s] += 1
+            if het == 1 and hv == 0:
+                for w in range(nw):
+                    x = words[v, w]
+                    hit = (x & m1) & ~((x >> np.uint64(1)) & m1)
+                    if hit != 0:
+                        singles[t, w * 32 + np.int64(_ctz(hit) >> np.uint64(1))] += 1
+                        break
+
+
+def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray,
+                 n_rows: int, sample: np.ndarray) -> None:
+    """Add the packed-path counters (per thread, allele type and sample) to the ``SAMPLE_*`` counters."""
+    het = het_acc.sum(axis=0, dtype=np.int64)  # [types, samples]
+    hv = hv_acc.sum(axis=0, dtype=np.int64)
+    miss = miss_acc.sum(axis=0, dtype=np.int64)
+    n_het, n_hv = het.sum(axis=0), hv.sum(axis=0)
+    sample[:, SAMPLE_CALLED] += n_rows - miss
+    sample[:, SAMPLE_NOT_CALLED] += miss
+    sample[:, SAMPLE_HOM_REF] += n_rows - miss - n_het - n_hv
+    sample[:, SAMPLE_HET] += n_het
+    sample[:, SAMPLE_SINGLETON] += singles.sum(axis=0)
+    alt = het + 2 * hv
+    for col, kind in ((SAMPLE_TS, TRANSITION), (SAMPLE_TV, TRANSVERSION), (SAMPLE_INS, INSERTION),
+                      (SAMPLE_DEL, DELETION)):
+        sample[:, col] += alt[kind]
+
+
+def _count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray, n_alleles: np.ndarray, atype: np.ndarray,
+                   fast_type: np.ndarray, fast_ok: bool, width: int, out: CallCounts, scounts: np.ndarray,
+                   singles: np.ndarray) -> None:
+    """Count the listed rows (chunk-local indices) of a decoded ``call_genotype`` chunk into ``out``."""
+    ns = gt.shape[1]
+    sl = slice(chunk_start, chunk_start + len(gt))
+    biallelic = np.zeros(len(gt), dtype=bool)
+    biallelic[rows] = n_alleles[sl][rows] == 2
+    chosen = np.zeros(len(gt), dtype=bool)
+    chosen[rows] = True
+    general = np.flatnonzero(chosen & ~biallelic) if fast_ok else rows
+    if fast_ok and biallelic.any():
+        fast = np.flatnonzero(biallelic)
+        hist = np.zeros((len(fast), N_CLASS), np.int64)
+        flagged = np.zeros(len(fast), np.bool_)
+        _fast_rows(gt.view(np.uint16).reshape(len(gt), ns), fast, fast_type[sl], _LUT, hist, flagged, scounts,
+                   singles)
+        ok = ~flagged
+        v = fast[ok] + chunk_start
+        h = hist[ok]
+        out.n_called[v] = h[:, :_MISSING].sum(axis=1)
+        out.n_het[v] = h[:, _HET]
+        out.n_hom_ref[v] = h[:, _HOM_REF]
+        out.n_hom_var[v] = h[:, _HOM_VAR]
+        an = 2 * (h[:, _HOM_REF] + h[:, _HET] + h[:, _HOM_VAR]) + h[:, _HAP_REF] + h[:, _HAP_ALT]
+        ac1 = h[:, _HET] + 2 * h[:, _HOM_VAR] + h[:, _HAP_ALT]
+        out.ac[v, 0] = an - ac1
+        out.ac[v, 1] = ac1
+        general = np.sort(np.concatenate([general, fast[flagged]]))
+    if len(general):
+        ac = np.zeros((len(general), width), np.int32)
+        vals = [np.zeros(len(general), np.int64) for _ in range(4)]
+        _general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
+        v = general + chunk_start
+        out.ac[v] = ac
+        out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
+    if scounts.max(initial=0) > 2**30:  # fold before an int32 counter could overflow
+        _fold_fast(scounts.sum(axis=0), np.zeros(ns, np.int64), out.sample)
+        scounts[:] = 0
+
+
 def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
-    """Count calls per sample and per variant over the whole store (cached on ``g``)."""
+    """Count calls per sample and per variant over the whole store (cached on ``g``).
+
+    Rows in the store's 2-bit copy (:mod:`.packed_calls`) are counted from it without decoding
+    ``call_genotype``; the other rows (multi-allelic, haploid, polyploid) from ``call_genotype``.
+    """
     cached = getattr(g, "_derived", {}).get("call_counts")
     if cached is not None:
         return cached
@@ -202,39 +359,38 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     scounts = np.zeros((n_threads, ns, N_TYPES * N_SLOTS), np.int32)
     singles = np.zeros((n_threads, ns), np.int64)
     fast_type = np.where(atype[:, 0] >= 0, atype[:, 0], 0).astype(np.int64)
-    for chunk in g.iter_chunks(chunk_size):
-        sl = slice(chunk.start, chunk.stop)
-        gt = np.ascontiguousarray(chunk.gt)
-        biallelic = n_alleles[sl] == 2
-        general = np.flatnonzero(~biallelic) if fast_ok else np.arange(len(gt))
-        if fast_ok and biallelic.any():
-            rows = np.flatnonzero(biallelic)
-            hist = np.zeros((len(rows), N_CLASS), np.int64)
-            flagged = np.zeros(len(rows), np.bool_)
-            _fast_rows(gt.view(np.uint16).reshape(len(gt), ns), rows, fast_type[sl], _LUT, hist, flagged, scounts,
-                       singles)
-            ok = ~flagged
-            v = rows[ok] + chunk.start
-            h = hist[ok]
-            out.n_called[v] = h[:, :_MISSING].sum(axis=1)
-            out.n_het[v] = h[:, _HET]
-            out.n_hom_ref[v] = h[:, _HOM_REF]
-            out.n_hom_var[v] = h[:, _HOM_VAR]
-            an = 2 * (h[:, _HOM_REF] + h[:, _HET] + h[:, _HOM_VAR]) + h[:, _HAP_REF] + h[:, _HAP_ALT]
-            ac1 = h[:, _HET] + 2 * h[:, _HOM_VAR] + h[:, _HAP_ALT]
-            out.ac[v, 0] = an - ac1
-            out.ac[v, 1] = ac1
-            general = np.sort(np.concatenate([general, rows[flagged]]))
-        if len(general):
-            ac = np.zeros((len(general), width), np.int32)
-            vals = [np.zeros(len(general), np.int64) for _ in range(4)]
-            _general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
-            v = general + chunk.start
-            out.ac[v] = ac
-            out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
-        if scounts.max(initial=0) > 2**30:  # fold before an int32 counter could overflow
-            _fold_fast(scounts.sum(axis=0), np.zeros(ns, np.int64), out.sample)
-            scounts[:] = 0
+    use_packed = fast_ok and getattr(g, "has_packed", lambda: False)()
+    if use_packed:
+        packable = g.packable()
+        het_acc = np.zeros((n_threads, N_TYPES, ns), np.int32)
+        hv_acc = np.zeros((n_threads, N_TYPES, ns), np.int32)
+        miss_acc = np.zeros((n_threads, ns), np.int32)
+        p_singles = np.zeros((n_threads, ns), np.int64)
+        for start, stop, packed in g.iter_packed(chunk_size):
+            ok = packable[start:stop]
+            rows = np.flatnonzero(ok)
+            if len(rows):
+                hist = np.zeros((len(rows), 3), np.int64)
+                _packed_rows(packed, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
+                             het_acc, hv_acc, miss_acc, p_singles)
+                v = rows + start
+                het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
+                out.n_called[v] = ns - miss
+                out.n_het[v] = het
+                out.n_hom_var[v] = hv
+                out.n_hom_ref[v] = ns - miss - het - hv
+                out.ac[v, 0] = 2 * (ns - miss - hv) - het
+                out.ac[v, 1] = het + 2 * hv
+            rest = np.flatnonzero(~ok)
+            if len(rest):
+                gt = np.ascontiguousarray(g.call_genotype[start:stop])
+                _count_gt_rows(gt, start, rest, n_alleles, atype, fast_type, fast_ok, width, out, scounts, singles)
+        _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
+    else:
+        for chunk in g.iter_chunks(chunk_size):
+            gt = np.ascontiguousarray(chunk.gt)
+            _count_gt_rows(gt, chunk.start, np.arange(len(gt)), n_alleles, atype, fast_type, fast_ok, width, out,
+                           scounts, singles)
     _fold_fast(scounts.sum(axis=0), singles.sum(axis=0), out.sample)
     if hasattr(g, "_derived"):
         g._derived["call_counts"] = out

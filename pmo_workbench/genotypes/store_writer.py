@@ -6,7 +6,8 @@ Layout (after sgkit/bio2zarr's VCF Zarr; where it differs, it says so): ``sample
 matrix instead), ``variant_n_alleles`` (int16), ``variant_filters`` (the FILTER text; VCF Zarr has a
 boolean matrix), ``variant_quality`` (float32); ``call_genotype`` int8 [variants, samples, ploidy]
 (-1 missing, -2 no further allele), and where the input has them ``call_DP`` (int32), ``call_GQ`` (int16),
-``call_AD`` (int32 [variants, samples, alleles]), all -1 when missing.
+``call_AD`` (int32 [variants, samples, alleles]), all -1 when missing. Derived for fast QC passes (not VCF
+Zarr): ``call_genotype_packed`` and ``variant_packable``, the 2-bit copy of :mod:`.packed_calls` (LZ4).
 
 Example
 -------
@@ -27,9 +28,14 @@ import numcodecs
 import numpy as np
 import zarr
 
-# zstd level 1 without bit-shuffling: bit-shuffle halves the size of genotype chunks but costs ~50 % more
-# time to decode, and decoding is most of the time of a QC pass
+from pmo_workbench.genotypes import packed_calls
+
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
+# call_genotype: LZ4 after bit-shuffling is ~3x faster to write than zstd, ~30 % faster to read and smaller
+# (1,000 x 100k msprime calls: 5.3 % of raw vs 7.3 %)
+GT_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+# the derived 2-bit copy is read by every QC pass: LZ4 decodes ~3x faster than zstd
+PACKED_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
 STRING_CODEC = numcodecs.VLenUTF8()
 
 
@@ -46,8 +52,14 @@ class StoreWriter:
         self.arrays: dict[str, zarr.Array] = {
             "call_genotype": self.group.create(
                 "call_genotype", shape=(0, n_samples, ploidy), chunks=(chunk_rows, width, ploidy), dtype="i1",
-                fill_value=-1, compressor=COMPRESSOR),
+                fill_value=-1, compressor=GT_COMPRESSOR),
         }
+        self.packed = self.group.create(
+            packed_calls.PACKED_NAME, shape=(0, packed_calls.row_bytes(n_samples)),
+            chunks=(chunk_rows, packed_calls.row_bytes(n_samples)), dtype="u1", fill_value=0,
+            compressor=PACKED_COMPRESSOR)
+        self.packable = self.group.create(packed_calls.PACKABLE_NAME, shape=(0,), chunks=(chunk_rows,), dtype=bool,
+                                          fill_value=False, compressor=COMPRESSOR)
         if "DP" in self.fields:
             self.arrays["call_DP"] = self.group.create(
                 "call_DP", shape=(0, n_samples), chunks=(chunk_rows, width), dtype="i4", fill_value=-1,
@@ -104,6 +116,12 @@ class StoreWriter:
         if name == "call_AD":
             shape[2] = max(shape[2], data.shape[2])
         arr.resize(*shape)
+        if name == "call_genotype":
+            packed, ok = packed_calls.pack_calls(data)
+            self.packed.resize(shape[0], self.packed.shape[1])
+            self.packed[start:start + len(data)] = packed
+            self.packable.resize(shape[0])
+            self.packable[start:start + len(data)] = ok
         if name == "call_AD":
             arr[start:start + len(data), :, :data.shape[2]] = data
         else:

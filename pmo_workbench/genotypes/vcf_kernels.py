@@ -22,8 +22,15 @@ Example
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import numpy as np
-from numba import njit
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # error codes (err[0]); err[1] record in block, err[2] sample (or column), err[3] aux, err[4] byte offset
 ERR_NONE = 0
@@ -46,6 +53,79 @@ W_AD_LENGTH = 5  # AD with more values than alleles
 W_BAD_NUMBER = 6  # DP/GQ/AD value that is not an integer (read as missing)
 W_NEGATIVE = 7  # negative DP/GQ/AD (read as missing)
 N_WARN = 8
+
+
+
+def _register_memchr() -> None:
+    """Make libc's ``memchr`` (SIMD newline search) callable from compiled code, also from numba's cache."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    llvm_binding.add_symbol("memchr", ctypes.cast(libc.memchr, ctypes.c_void_p).value)
+
+
+_register_memchr()
+
+
+@intrinsic
+def _memchr(typingctx, address, byte, length):  # pragma: no cover - compiled
+    """Offset-free ``memchr``: address (intp) of the first ``byte`` in ``length`` bytes, or 0."""
+    sig = types.intp(types.intp, types.int32, types.intp)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(i8p, [i8p, ir.IntType(32), ir.IntType(64)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "memchr")
+        found = builder.call(fn, [builder.inttoptr(args[0], i8p), args[1], args[2]])
+        return builder.ptrtoint(found, ir.IntType(64))
+
+    return sig, codegen
+
+
+def split_lines(buf: np.ndarray, n_newlines: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of the newline-terminated lines of ``buf`` (the end excludes the newline and a
+    carriage return before it); bytes after the last newline are not a line. ``n_newlines``, when known,
+    sizes the output arrays. Newlines are found with libc's ``memchr`` (~6x faster than numpy here).
+
+    Example
+    -------
+    >>> split_lines(np.frombuffer(b"ab\\r\\n\\ncd\\n", dtype=np.uint8))
+    (array([0, 4, 5]), array([2, 4, 7]))
+    """
+    if n_newlines is None:
+        n_newlines = int(np.count_nonzero(buf == 10)) if len(buf) < (1 << 16) else None
+    cap = n_newlines if n_newlines is not None else max(len(buf) // 64, 1024)
+    while True:
+        starts = np.empty(cap, dtype=np.int64)
+        ends = np.empty(cap, dtype=np.int64)
+        k = _split_lines_capped(buf, starts, ends)
+        if k >= 0:
+            return starts[:k], ends[:k]
+        cap *= 4
+
+
+@njit(cache=True, nogil=True)
+def _split_lines_capped(buf, starts, ends):
+    """:func:`_split_lines` that returns -1 when the output arrays are too small."""
+    base = buf.ctypes.data
+    n = len(buf)
+    cap = len(starts)
+    pos = 0
+    k = 0
+    while pos < n:
+        found = _memchr(base + pos, np.int32(10), n - pos)
+        if found == 0:
+            break
+        if k == cap:
+            return -1
+        off = found - base
+        starts[k] = pos
+        end = off
+        if end > pos and buf[end - 1] == 13:
+            end -= 1
+        ends[k] = end
+        k += 1
+        pos = off + 1
+    return k
+
 
 # spans columns: 0 CHROM, 1 POS, 2 ID, 3 REF, 4 ALT, 5 QUAL, 6 FILTER, 7 INFO, 8 FORMAT
 N_FIXED = 9
@@ -291,6 +371,21 @@ def _parse_samples(buf, ends, sample_start, fmt_idx, n_alleles, n_samples, want_
         last = max(max(gi, di), max(qi, ai))
         na = n_alleles[i]
         gt_only = gi == 0 and last == 0 and ploidy_cap == 2 and na <= 10
+        if gt_only and n_samples > 0 and end - k == 4 * n_samples - 1:
+            # fastest path: every sample is exactly "a/b" or "a|b" (one-digit alleles): check the whole row
+            # without branches; any other content re-parses the row below
+            bad = False
+            for s in range(n_samples):
+                p = k + 4 * s
+                a0 = np.int64(buf[p]) - 48
+                a1 = np.int64(buf[p + 2]) - 48
+                sep = buf[p + 1]
+                nxt = buf[p + 3] if s < n_samples - 1 else 9
+                bad |= (a0 < 0) | (a0 >= na) | (a1 < 0) | (a1 >= na) | ((sep != 47) & (sep != 124)) | (nxt != 9)
+                gt[i, s, 0] = a0
+                gt[i, s, 1] = a1
+            if not bad:
+                continue
         for s in range(n_samples):
             if gt_only and k + 3 <= end:
                 # fast path: one-digit diploid call "a/b" or "a|b" followed by a tab (or the line end)

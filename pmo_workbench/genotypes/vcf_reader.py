@@ -162,19 +162,13 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
 
     for block in body_blocks():
         buf = np.frombuffer(block, dtype=np.uint8)
-        nl = np.flatnonzero(buf == 10)
-        if len(nl) == 0:
+        starts_all, ends_all = K.split_lines(buf)
+        if len(starts_all) == 0:
             continue
-        starts_all = np.empty(len(nl), dtype=np.int64)
-        starts_all[0] = 0
-        starts_all[1:] = nl[:-1] + 1
-        ends_all = nl.astype(np.int64)
-        has_cr = (ends_all > starts_all) & (buf[np.maximum(ends_all - 1, 0)] == 13)
-        ends_all[has_cr] -= 1
         keep = ends_all > starts_all
         line_of = np.flatnonzero(keep) + line_offset + 1
         n_blank += int(len(keep) - len(line_of))
-        line_offset += len(nl)
+        line_offset += len(starts_all)
         starts, ends = starts_all[keep], ends_all[keep]
         if len(starts) == 0:
             continue

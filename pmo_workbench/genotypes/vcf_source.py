@@ -93,12 +93,13 @@ def _bgzf_blocks(data: memoryview, path: Path, base: int) -> tuple[list[tuple[in
     return spans, pos
 
 
-def _bgzf_chunks(path: Path, workers: int = 2, group: int = 64) -> Iterator[bytes]:
-    """Decompress a BGZF file with ``workers`` threads (``group`` blocks per task), yielding in order."""
+def _bgzf_chunks(path: Path, workers: int = 2, group: int = 64) -> Iterator[list[bytes]]:
+    """Decompress a BGZF file with ``workers`` threads (``group`` blocks per task), yielding each task's
+    inflated blocks in order (as a list: :func:`iter_line_blocks` joins them once, into its block)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def inflate(data: memoryview, task: list[tuple[int, int]]) -> bytes:
-        return b"".join(_inflate_lib.decompress(data[a:b], wbits=-15) for a, b in task)
+    def inflate(data: memoryview, task: list[tuple[int, int]]) -> list[bytes]:
+        return [_inflate_lib.decompress(data[a:b], wbits=-15) for a, b in task]
 
     with open(path, "rb") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list = []
@@ -173,8 +174,9 @@ def _threaded(it: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
                 t.join(0.05)
 
 
-def open_text_chunks(path: str | Path) -> tuple[str, Iterator[bytes]]:
-    """Return ``(format, chunks)``: format is one of ``vcf``, ``vcf.gz``, ``vcf.bgz``, ``bcf``.
+def open_text_chunks(path: str | Path) -> tuple[str, Iterator[bytes | list[bytes]]]:
+    """Return ``(format, chunks)``: format is one of ``vcf``, ``vcf.gz``, ``vcf.bgz``, ``bcf``; each chunk is
+    bytes or a list of consecutive bytes pieces (BGZF blocks), as :func:`iter_line_blocks` takes them.
 
     Raises
     ------
@@ -213,8 +215,10 @@ def open_text_chunks(path: str | Path) -> tuple[str, Iterator[bytes]]:
     return kind, _threaded(guarded())
 
 
-def iter_line_blocks(chunks: Iterator[bytes], block_size: int | None = None) -> Iterator[bytes | memoryview]:
-    """Regroup byte chunks into blocks of about ``block_size`` bytes that end with a newline.
+def iter_line_blocks(chunks: Iterator[bytes | list[bytes]], block_size: int | None = None
+                     ) -> Iterator[bytes | memoryview]:
+    """Regroup byte chunks (bytes, or lists of consecutive pieces) into blocks of about ``block_size`` bytes
+    that end with a newline.
 
     Blocks are bytes or memoryviews (read-only; valid until the next block is requested). The last block gets
     a newline appended if the file did not end with one.
@@ -223,8 +227,12 @@ def iter_line_blocks(chunks: Iterator[bytes], block_size: int | None = None) -> 
     pending: list[bytes] = []
     size = 0
     for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
+        if isinstance(chunk, list):
+            pending.extend(chunk)
+            size += sum(len(c) for c in chunk)
+        else:
+            pending.append(chunk)
+            size += len(chunk)
         if size >= block_size:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             cut = data.rfind(b"\n")

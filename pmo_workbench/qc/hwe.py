@@ -27,13 +27,20 @@ _TIE = 1.0 + 1e-7
 @njit(cache=True, nogil=True)
 def hwe_midp_one(n_hom_ref: int, n_het: int, n_hom_var: int) -> tuple[float, float]:
     """Two-sided mid-p and one-sided (excess het) mid-p for one site."""
+    n_ref = 2 * n_hom_ref + n_het
+    n_var = 2 * n_hom_var + n_het
+    return _hwe_midp(n_hom_ref, n_het, n_hom_var, np.zeros(min(n_ref, n_var) + 1))
+
+
+@njit(cache=True, nogil=True)
+def _hwe_midp(n_hom_ref, n_het, n_hom_var, probs):
+    """:func:`hwe_midp_one` with a scratch array of at least ``min(n_ref, n_var) + 1`` elements."""
     n = n_hom_ref + n_het + n_hom_var
     if n == 0:
         return np.nan, np.nan
     n_ref = 2 * n_hom_ref + n_het
     n_var = 2 * n_hom_var + n_het
-    rare = min(n_ref, n_var)
-    probs = np.zeros(rare + 1)
+    rare = min(n_ref, n_var)  # only entries of the parity of ``rare`` are written and read below
     mid = (rare * (2 * n - rare)) // (2 * n)
     if (mid % 2) != (rare % 2):
         mid += 1
@@ -69,14 +76,24 @@ def hwe_midp_one(n_hom_ref: int, n_het: int, n_hom_var: int) -> tuple[float, flo
 
 @njit(cache=True, parallel=True)
 def _hwe_many(hr, het, hv, out_two, out_excess):
-    for i in prange(len(hr)):
-        if hr[i] < 0:
-            out_two[i] = np.nan
-            out_excess[i] = np.nan
-        else:
-            a, b = hwe_midp_one(hr[i], het[i], hv[i])
-            out_two[i] = a
-            out_excess[i] = b
+    n_sites = len(hr)
+    n_blocks = min(n_sites, 64)
+    per = (n_sites + n_blocks - 1) // max(n_blocks, 1)
+    for blk in prange(n_blocks):
+        lo = blk * per
+        hi = min(n_sites, lo + per)
+        size = 1
+        for i in range(lo, hi):
+            size = max(size, min(2 * hr[i] + het[i], 2 * hv[i] + het[i]) + 1)
+        probs = np.empty(size)  # one scratch array per block of sites
+        for i in range(lo, hi):
+            if hr[i] < 0:
+                out_two[i] = np.nan
+                out_excess[i] = np.nan
+            else:
+                a, b = _hwe_midp(hr[i], het[i], hv[i], probs)
+                out_two[i] = a
+                out_excess[i] = b
 
 
 def hardy_weinberg_p(n_hom_ref: np.ndarray, n_het: np.ndarray, n_hom_var: np.ndarray

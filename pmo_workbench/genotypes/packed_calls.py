@@ -1,0 +1,107 @@
+"""A derived 2-bit-per-call copy of the biallelic diploid genotypes, written at import for fast QC passes.
+
+Each call of a row is coded in two bits as plink2's pgen does: ``0`` hom-ref (0/0), ``1`` het (0/1 or 1/0),
+``2`` hom-var (1/1), ``3`` missing (``./.`` or ``.``); sample ``s`` sits in byte ``s // 4`` at bit
+``2 * (s % 4)``. Rows are padded with ``0`` to a whole number of 64-bit words so counts can use popcounts.
+A row is *packable* when every call has one of these forms; other rows (haploid calls, alleles above 1,
+polyploid stores) keep an all-zero packed row and ``packable`` False, and readers take their calls from
+``call_genotype``. Whether a row is biallelic is decided by the reader from ``variant_n_alleles``.
+
+Store arrays: ``call_genotype_packed`` uint8 [variants, row bytes] and ``variant_packable`` bool [variants].
+
+Example
+-------
+>>> gt = np.array([[[0, 0], [0, 1], [1, 1], [-1, -1], [1, 0]]], dtype=np.int8)
+>>> packed, ok = pack_calls(gt)
+>>> packed.shape, bool(ok[0]), int(packed[0, 0]), int(packed[0, 1])
+((1, 8), True, 228, 1)
+>>> unpack_dosage(packed, 5)[0][0].tolist()
+[0, 1, 2, -1, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+PACKED_NAME = "call_genotype_packed"
+PACKABLE_NAME = "variant_packable"
+HOM_REF, HET, HOM_VAR, MISSING = 0, 1, 2, 3
+
+
+def row_bytes(n_samples: int) -> int:
+    """Bytes per packed row: 2 bits per sample, rounded up to whole 64-bit words (at least one)."""
+    return max(-(-n_samples // 32), 1) * 8
+
+
+def _code_table() -> np.ndarray:
+    """Lookup from the little-endian uint16 view of a diploid call ``[a0, a1]`` to its 2-bit code (-1: none)."""
+    lut = np.full(1 << 16, -1, dtype=np.int8)
+
+    def code(a0: int, a1: int) -> int:
+        return (a0 & 0xFF) | ((a1 & 0xFF) << 8)
+
+    lut[code(0, 0)] = HOM_REF
+    lut[code(0, 1)] = lut[code(1, 0)] = HET
+    lut[code(1, 1)] = HOM_VAR
+    lut[code(-1, -1)] = lut[code(-1, -2)] = MISSING
+    return lut
+
+
+CODE_LUT = _code_table()
+
+
+@njit(cache=True, nogil=True)
+def _pack(codes16, lut, out, ok):
+    nv, ns = codes16.shape
+    for i in range(nv):
+        good = True
+        for b in range(out.shape[1]):
+            out[i, b] = 0
+        for s in range(ns):
+            c = lut[codes16[i, s]]
+            if c < 0:
+                good = False
+                break
+            out[i, s >> 2] |= np.uint8(c << ((s & 3) * 2))
+        if not good:
+            for b in range(out.shape[1]):
+                out[i, b] = 0
+        ok[i] = good
+
+
+def pack_calls(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pack int8 calls [v, samples, ploidy] into (uint8 [v, :func:`row_bytes`], bool packable [v]).
+
+    A store whose ploidy is not 2 gets no packable row.
+    """
+    nv, ns = gt.shape[0], gt.shape[1]
+    out = np.zeros((nv, row_bytes(ns)), dtype=np.uint8)
+    ok = np.zeros(nv, dtype=np.bool_)
+    if gt.ndim == 3 and gt.shape[2] == 2 and ns > 0:
+        codes = np.ascontiguousarray(gt).view(np.uint16).reshape(nv, ns)
+        _pack(codes, CODE_LUT, out, ok)
+    elif ns == 0:
+        ok[:] = True
+    return out, ok
+
+
+@njit(cache=True, nogil=True)
+def _unpack(packed, ns, dosage, ploidy):
+    for i in range(packed.shape[0]):
+        for s in range(ns):
+            c = (packed[i, s >> 2] >> ((s & 3) * 2)) & 3
+            if c == 3:
+                dosage[i, s] = -1
+                ploidy[i, s] = 0
+            else:
+                dosage[i, s] = c
+                ploidy[i, s] = 2
+
+
+def unpack_dosage(packed: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """ALT allele counts int8 [v, samples] (-1 missing) and ploidy (2, or 0 when missing) of packed rows."""
+    dosage = np.empty((packed.shape[0], n_samples), dtype=np.int8)
+    ploidy = np.empty((packed.shape[0], n_samples), dtype=np.int8)
+    _unpack(packed, n_samples, dosage, ploidy)
+    return dosage, ploidy
