@@ -23,9 +23,6 @@ from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.utils.extmath import randomized_svd
 from threadpoolctl import threadpool_limits
 
 from pmo_workbench.errors import InputError
@@ -159,6 +156,9 @@ def compute_pca(
     if k_eff < 1:
         raise ValueError("too few samples or sites for PCA")
     xf = x[fit]
+    import scipy.linalg  # imported here: scipy/sklearn cost ~2 s at import of every pmo_workbench.qc module
+    from sklearn.utils.extmath import randomized_svd
+
     # One BLAS thread: LAPACK on a shared 2-core machine is many times slower with oversubscribed threads.
     with threadpool_limits(limits=1, user_api="blas"):
         if xf.shape[0] <= 1500:  # exact: eigen-decomposition of the samples' Gram matrix
@@ -308,6 +308,8 @@ def ancestry(
         train = np.isin(sample_id, labels.index.astype(str))
         if train.sum() < 2 or labels.reindex(sample_id[train]).nunique() < 2:
             raise InputError("the reference labels fewer than two samples or populations of this data set")
+        from sklearn.ensemble import RandomForestClassifier
+
         use = pcs[: n_classifier_pcs or k_eff]
         clf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
         clf.fit(scores[train][:, : len(use)], labels.reindex(sample_id[train]).to_numpy())
