@@ -70,8 +70,9 @@ def _write_events(path: Path, n: int, codes: list[str], p: np.ndarray, make, rng
                   story: dict[str, pa.Table], layout: str) -> int:
     """Write ``n`` random events plus the ``story`` rows (code -> table); returns the rows written.
 
-    ``layout="code"``: rows grouped by code in code order (what the import should write: the row groups' code
-    min/max then let a code filter skip most of the file); ``"random"``: codes interleaved in chunks.
+    ``layout="code"``: rows grouped by code in code order, then by date (what the import should write: the row
+    groups' code and date min/max then let a code filter, and the date range of a window join, skip most of the
+    file); ``"random"``: codes and dates interleaved in chunks.
     """
     counts = rng.multinomial(n, p / p.sum())
     writer = None
@@ -90,7 +91,8 @@ def _write_events(path: Path, n: int, codes: list[str], p: np.ndarray, make, rng
                 put(story[codes[k]])
             for start in range(0, int(counts[k]), CHUNK):
                 m = min(CHUNK, int(counts[k]) - start)
-                put(make(_dict([codes[k]], np.zeros(m)), m, rng))
+                table = make(_dict([codes[k]], np.zeros(m)), m, rng)
+                put(table.sort_by("datetime" if "datetime" in table.column_names else "date"))
     else:
         for table in story.values():
             put(table)

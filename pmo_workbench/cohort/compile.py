@@ -28,7 +28,7 @@ from pmo_workbench.cohort.definition import (
     Specimens,
     _HasCodes,
 )
-from pmo_workbench.health.codelists import code_condition
+from pmo_workbench.health.codelists import CodePattern, code_condition
 
 _DATE = {"diagnosis": "date", "prescription": "date", "lab": "CAST(datetime AS DATE)", "specimen": "collected_date"}
 _TABLE = {"diagnosis": "diagnosis", "prescription": "prescription", "lab": "lab", "specimen": "specimen"}
@@ -42,13 +42,63 @@ def _in_list(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join(_q(v) for v in values)
 
 
+def _after(text: str) -> str | None:
+    """The smallest string greater than every string starting with ``text`` (None if there is none)."""
+    if not text or ord(text[-1]) >= 0x10FFFF:
+        return None
+    return text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def code_bounds(patterns: list[CodePattern]) -> tuple[str, str, bool] | None:
+    """``(low, high, inclusive)``: every code the patterns cover has ``low <= code < high`` (``<=`` when
+    ``inclusive``), or None.
+
+    A necessary condition, added to the code condition as plain comparisons so that DuckDB checks it against the
+    min/max statistics of each Parquet row group (or in-memory segment) and skips those that cannot hold a
+    matching code. None when the patterns have OMOP concept ids (descendants come from a subquery) or a pattern
+    without an upper bound.
+
+    Example
+    -------
+    >>> from pmo_workbench.health.codelists import parse_code
+    >>> code_bounds([parse_code("DI21*", "SKS"), parse_code("DI20-DI25", "SKS")])
+    ('DI20', 'DI26', False)
+    """
+    lows: list[str] = []
+    highs: list[tuple[str, bool]] = []
+    for p in patterns:
+        if p.vocabulary == "OMOP":
+            return None
+        if p.kind == "exact":
+            highs.append((p.value, True))
+        else:
+            high = _after((p.high if p.kind == "range" else p.value) or "")
+            if high is None:
+                return None
+            highs.append((high, False))
+        lows.append(p.value)
+    if not lows:
+        return None
+    high, inclusive = max(highs)
+    return min(lows), high, inclusive
+
+
+def _bounds_condition(patterns: list[CodePattern]) -> list[str]:
+    bounds = code_bounds(patterns)
+    if bounds is None:
+        return []
+    low, high, inclusive = bounds
+    return [f"code >= {_q(low)} AND code {'<=' if inclusive else '<'} {_q(high)}"]
+
+
 def event_filter(rule: _HasCodes) -> str:
     """The WHERE condition selecting a rule's events in its domain table (codes, diag_types, lab values)."""
     if rule.domain == "specimen":
         types = [str(p).lower() for p in rule.codes.patterns()]
         conds = [f"lower(specimen_type) IN ({_in_list(types)})"]
     else:
-        conds = [code_condition(rule.codes.patterns(), descendants=rule.codes.descendants)]
+        patterns = rule.codes.patterns()
+        conds = [*_bounds_condition(patterns), code_condition(patterns, descendants=rule.codes.descendants)]
     if rule.diag_types is not None:
         conds.append(f"upper(diag_type) IN ({_in_list(rule.diag_types)})")
     if rule.value is not None:
@@ -76,20 +126,30 @@ def compile_entry(entry: Entry) -> str:
     if entry.date_range is not None:
         lo, hi = entry.date_range
         rng = f"index_date BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}'"
+    # Persons are checked against ``person`` after grouping, by an inner join (person_id is unique there), so the
+    # hash table is built on the few entering persons rather than on the whole population.
     if entry.occurrence == "first":
-        sql = (f"SELECT person_id, min(event_date) AS index_date FROM ({events}) ev "
-               f"WHERE person_id IN (SELECT person_id FROM person) GROUP BY person_id")
-        return f"SELECT * FROM ({sql}) f" + (f" WHERE {rng}" if rng else "")
-    sql = (f"SELECT DISTINCT person_id, event_date AS index_date FROM ({events}) ev "
-           f"WHERE person_id IN (SELECT person_id FROM person) AND event_date IS NOT NULL")
+        sql = f"SELECT person_id, min(event_date) AS index_date FROM ({events}) ev GROUP BY person_id"
+    else:
+        sql = (f"SELECT DISTINCT person_id, event_date AS index_date FROM ({events}) ev "
+               f"WHERE event_date IS NOT NULL")
+    sql = f"SELECT f.person_id, f.index_date FROM ({sql}) f JOIN person p ON p.person_id = f.person_id"
     return f"SELECT * FROM ({sql}) a" + (f" WHERE {rng}" if rng else "")
 
 
 def _window_join(idx: str, rule: EventRule) -> str:
     a, b = rule.window
-    return (f"SELECT i.person_id, i.index_date, count(*) AS n FROM {idx} i JOIN ({compile_events(rule)}) e "
-            f"ON e.person_id = i.person_id AND e.event_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b}) "
-            f"GROUP BY i.person_id, i.index_date")
+    if rule.domain == "lab":
+        # the day of a lab result is CAST(datetime AS DATE); comparing the timestamps themselves (day d+a from
+        # midnight up to, not including, day d+b+1) is the same test and lets DuckDB skip row groups by datetime
+        events = f"SELECT person_id, datetime AS event_ts FROM lab WHERE {event_filter(rule)}"
+        cond = (f"e.event_ts >= CAST(i.index_date + ({a}) AS TIMESTAMP) "
+                f"AND e.event_ts < CAST(i.index_date + ({b + 1}) AS TIMESTAMP)")
+    else:
+        events = compile_events(rule)
+        cond = f"e.event_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b})"
+    return (f"SELECT i.person_id, i.index_date, count(*) AS n FROM {idx} i JOIN ({events}) e "
+            f"ON e.person_id = i.person_id AND {cond} GROUP BY i.person_id, i.index_date")
 
 
 def compile_event_rule(kind: str, rule: EventRule, idx: str) -> str:

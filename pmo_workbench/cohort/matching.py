@@ -21,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 
 import numpy as np
@@ -51,15 +52,22 @@ def select_unrelated(persons: Iterable[str], pairs: pd.DataFrame | dict[str, set
     rel = build_relatives(pairs) if isinstance(pairs, pd.DataFrame) else pairs
     remaining = set(persons)
     degree = {p: len(rel.get(p, set()) & remaining) for p in remaining}
+    # A heap of (degree, person) with stale entries skipped: degrees only fall, so the first entry that is still
+    # current is the minimum over the remaining persons (the same choice as a scan, in O(n log n)).
+    heap = [(d, p) for p, d in degree.items()]
+    heapq.heapify(heap)
     kept: set[str] = set()
-    while remaining:
-        p = min(remaining, key=lambda x: (degree[x], x))
+    while heap:
+        d, p = heapq.heappop(heap)
+        if p not in remaining or d != degree[p]:
+            continue
         kept.add(p)
         gone = (rel.get(p, set()) & remaining) | {p}
         remaining -= gone
         for g in gone:
             for q in rel.get(g, set()) & remaining:
                 degree[q] -= 1
+                heapq.heappush(heap, (degree[q], q))
     return kept
 
 
@@ -92,7 +100,13 @@ def sample_controls(cases: pd.DataFrame, candidates: pd.DataFrame, *, ratio: int
     2
     """
     rng = np.random.default_rng(seed)
-    by_set = {k: sorted(set(v)) for k, v in candidates.groupby("matched_set")["person_id"]}
+    # each case's pool, deduplicated and sorted by person_id (one sort of the whole table, then slices)
+    cand = candidates[candidates["matched_set"].notna()].drop_duplicates(["matched_set", "person_id"])
+    cand = cand.sort_values(["matched_set", "person_id"], kind="stable")
+    keys = cand["matched_set"].to_numpy()
+    ids = cand["person_id"].to_numpy(dtype=object)
+    cuts = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1, len(keys)]
+    by_set = {keys[a]: ids[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a}
     used: set[str] = set()
     blocked: set[str] = set()
     if related is not None:
@@ -101,8 +115,8 @@ def sample_controls(cases: pd.DataFrame, candidates: pd.DataFrame, *, ratio: int
     rows = []
     order = cases.sort_values(["index_date", "person_id"], kind="stable")
     for case in order.itertuples(index=False):
-        pool = by_set.get(case.matched_set, [])
-        if not pool:
+        pool = by_set.get(case.matched_set, ())
+        if len(pool) == 0:
             continue
         chosen = 0
         for j in rng.permutation(len(pool)):

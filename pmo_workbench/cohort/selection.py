@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmo_workbench.cohort.compile import compile_entry, compile_risk_set, compile_rule
+from pmo_workbench.cohort.compile import compile_entry, compile_risk_set, compile_rule, compile_specimens
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
     CohortDefinition,
@@ -191,23 +191,54 @@ class CohortResult:
         cfg = self.definition.controls
         assert cfg is not None
         self.db.register("cases", cases[["person_id", "index_date", "matched_set"]])
+        rules = [n for n in _control_rules(self.definition) if n not in self.disabled]
+        # The candidate pool: persons passing the control rules that do not depend on the index date (genome QC,
+        # consent, sex -- these are then settled) and the undated part of ``specimens`` (a usable specimen of any
+        # date, checked in full below), so no pair is built that would be dropped anyway.
+        everyone = "(SELECT person_id, CAST(NULL AS DATE) AS index_date FROM person)"
+        pool = []
+        kinds = dict(zip(self.definition.criterion_names(), (c.kind for c in self.definition.criteria), strict=True))
+        exact_in_pool = [n for n in rules if n in ("genomes.qc_pass", CONSENT_RULE) or kinds.get(n) == "sex"]
+        for n in rules:
+            if n in exact_in_pool:
+                pool.append(compile_rule(self.definition, n, everyone))
+            elif n == "specimens" and self.definition.specimens is not None:
+                undated = self.definition.specimens.model_copy(update={"collected": None})
+                pool.append(compile_specimens(undated, everyone))
+        where = (" WHERE person_id IN (SELECT person_id FROM (" + " INTERSECT ".join(f"({q})" for q in pool) + "))"
+                 if pool else "")
+        self.db.con.execute(f"CREATE OR REPLACE TABLE cpool AS SELECT * FROM person{where}")
+        # Matching keys are hash-join keys: the birth-year band becomes 2k+1 exact years.
         on = ["p.person_id <> c.person_id"]
+        band = ""
         if cfg.match.sex == "exact":
             on.append("p.sex = pc.sex")
         if cfg.match.region == "exact":
             on.append("p.region = pc.region")
         if cfg.match.birth_year is not None:
-            on.append(f"abs(year(p.birth_date) - year(pc.birth_date)) <= {cfg.match.birth_year}")
+            k = cfg.match.birth_year
+            band = f" CROSS JOIN range({-k}, {k + 1}) b(off)"
+            on.append("year(p.birth_date) = year(pc.birth_date) + b.off")
         self.db.con.execute(
             "CREATE OR REPLACE TABLE pairs AS SELECT c.matched_set, c.index_date, p.person_id FROM cases c "
-            f"JOIN person pc ON pc.person_id = c.person_id JOIN person p ON {' AND '.join(on)}")
+            f"JOIN person pc ON pc.person_id = c.person_id{band} JOIN cpool p ON {' AND '.join(on)}")
         self.db.con.execute("CREATE OR REPLACE TABLE cidx AS SELECT DISTINCT person_id, index_date FROM pairs")
-        parts = [compile_risk_set(self.definition, "cidx", risk_set=cfg.risk_set)]
-        parts += [compile_rule(self.definition, n, "cidx") for n in _control_rules(self.definition)
-                  if n not in self.disabled]
-        ok = " INTERSECT ".join(f"({p})" for p in parts)
-        return self.db.query(f"SELECT matched_set, person_id FROM pairs JOIN ({ok}) ok "
-                             "USING (person_id, index_date) ORDER BY matched_set, person_id")
+        # Every rule keeps or drops each (person, index date) on its own, so applying them one after another to
+        # what is left equals their intersection -- and the event joins run on fewer rows. Selective rules first.
+        dated = [n for n in rules if n not in exact_in_pool]
+        first = [n for n in dated if kinds.get(n) == "age_at_index" or n == "specimens"]
+        steps: list = [*first, None, *(n for n in dated if n not in first)]  # None: the risk set
+        for k, n in enumerate(steps):
+            src = "cidx" if k == 0 else f"cidx_{k}"
+            sql = (compile_risk_set(self.definition, src, risk_set=cfg.risk_set) if n is None
+                   else compile_rule(self.definition, n, src))
+            self.db.con.execute(f"CREATE OR REPLACE TABLE cidx_{k + 1} AS {sql}")
+            if k:
+                self.db.con.execute(f"DROP TABLE {src}")
+        out = self.db.query(f"SELECT matched_set, person_id FROM pairs JOIN cidx_{len(steps)} "
+                            "USING (person_id, index_date) ORDER BY matched_set, person_id")
+        self.db.con.execute(f"DROP TABLE cidx_{len(steps)}")
+        return out
 
     # -- public API -----------------------------------------------------------------------------------------
     def what_if(self, disable: list[str] | tuple[str, ...] = ()) -> CohortResult:

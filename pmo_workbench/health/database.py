@@ -1,12 +1,16 @@
 """A DuckDB connection over a project's event-schema Parquet tables.
 
-Every table of :data:`~pmo_workbench.health.schema.EVENT_TABLES` becomes a DuckDB table of the same name in an
-in-memory database (loaded from ``<folder>/<table>.parquet``; a table the project does not have is created empty
-with the schema's columns, and :attr:`HealthDatabase.present` says which were found). The OMOP vocabulary tables
-``concept`` and ``concept_ancestor`` are loaded when an OMOP import wrote them. Nothing is written to the project:
-the database is rebuilt from the Parquet files on every :func:`open_database`. While loading, each table is
-checked: required columns present, no duplicate ids, no raw CPR number in ``person_id``/``specimen_id`` (an
-:class:`~pmo_workbench.errors.InputError` naming the file, 0-based row and column, never the value).
+Every table of :data:`~pmo_workbench.health.schema.EVENT_TABLES` becomes a DuckDB table or view of the same
+name in an in-memory database over ``<folder>/<table>.parquet``: a table of at most :data:`MEMORY_ROWS` rows is
+copied into memory, a larger one (the event tables of a national registry) is a view read in place, so opening a
+registry of 50 M events takes seconds and every query reads only the columns and row groups it needs (a table
+the project does not have is created empty with the schema's columns, and :attr:`HealthDatabase.present` says
+which were found). The OMOP vocabulary tables ``concept`` and ``concept_ancestor`` are read when an OMOP import
+wrote them. Nothing is written to the project. While opening, each table is checked: required columns present,
+no duplicate ids, no raw CPR number in ``person_id``/``specimen_id`` (an
+:class:`~pmo_workbench.errors.InputError` naming the file, 0-based row and column, never the value). The CPR
+scan first asks the Parquet row-group statistics: a value that could be a CPR number sorts before ``':'``
+(it starts with a space or a digit), so row groups whose minimum sorts after it are skipped unread.
 
 Example
 -------
@@ -27,6 +31,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.schema import EVENT_TABLES
@@ -35,6 +40,9 @@ from pmo_workbench.project import Project, Sources, as_project
 
 VOCABULARY_TABLES = ("concept", "concept_ancestor")
 """Non-event tables an OMOP import keeps in the registry folder."""
+
+MEMORY_ROWS = 2_000_000
+"""Tables with at most this many rows are copied into memory; larger ones are read from Parquet by each query."""
 
 _DUCK_TYPES = {pa.string(): "VARCHAR", pa.date32(): "DATE", pa.float64(): "DOUBLE", pa.int64(): "BIGINT",
                pa.bool_(): "BOOLEAN", pa.timestamp("s"): "TIMESTAMP"}
@@ -45,7 +53,7 @@ def _quote_path(path: Path) -> str:
 
 
 class HealthDatabase:
-    """An in-memory DuckDB database holding a project's event tables.
+    """An in-memory DuckDB database with a view per event table over the project's Parquet files.
 
     Attributes
     ----------
@@ -67,7 +75,7 @@ class HealthDatabase:
             path = folder / f"{name}.parquet" if folder is not None else None
             if path is not None and path.exists():
                 self._check(name, path)
-                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({_quote_path(path)})")
+                self._attach(name, path)
                 self.present.add(name)
                 self.files[name] = path
             else:
@@ -77,12 +85,18 @@ class HealthDatabase:
         for name in VOCABULARY_TABLES:
             path = registry / f"{name}.parquet" if registry is not None else None
             if path is not None and path.exists():
-                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({_quote_path(path)})")
+                self._attach(name, path)
                 self.present.add(name)
                 self.files[name] = path
         if "concept_ancestor" not in self.present:
             self.con.execute("CREATE TABLE concept_ancestor (ancestor_concept_id BIGINT, "
                              "descendant_concept_id BIGINT)")
+
+    def _attach(self, name: str, path: Path) -> None:
+        """A small table is copied into memory (faster to query repeatedly); a large one becomes a view."""
+        src = f"read_parquet({_quote_path(path)})"
+        kind = "TABLE" if pq.ParquetFile(path).metadata.num_rows <= MEMORY_ROWS else "VIEW"
+        self.con.execute(f"CREATE {kind} {name} AS SELECT * FROM {src}")
 
     def _check(self, name: str, path: Path) -> None:
         """Required columns present, no duplicate ids, no raw CPR number in an id column (errors name the row)."""
@@ -92,12 +106,17 @@ class HealthDatabase:
         for col in spec.required:
             if col not in columns:
                 raise InputError("missing required column", file=path, field=col)
+        types = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {src})")
+                     .fetchall())
         for col in ("person_id", "specimen_id"):
             if col not in columns:
                 continue
+            # trim() strips spaces only, so a match starts with ' ' or a digit and sorts before ':' -- a plain
+            # comparison DuckDB checks against the row-group min/max before reading a row group.
+            pre = f"{col} < ':' AND " if types.get(col) == "VARCHAR" else ""
             hits = self.con.execute(
-                f"SELECT file_row_number, {col} FROM {src} WHERE regexp_full_match(trim(CAST({col} AS VARCHAR)), "
-                f"'[0-9]{{6}}-?[0-9]{{4}}') ORDER BY file_row_number LIMIT 1000").fetchall()
+                f"SELECT file_row_number, {col} FROM {src} WHERE {pre}regexp_full_match(trim(CAST({col} AS "
+                f"VARCHAR)), '[0-9]{{6}}-?[0-9]{{4}}') ORDER BY file_row_number LIMIT 1000").fetchall()
             for row, value in hits:
                 try:
                     parse_cpr(str(value).strip())
@@ -213,8 +232,33 @@ def load_genome_status(project: Project) -> tuple[pd.DataFrame, pd.DataFrame, Pa
     if manifest_path is None or not manifest_path.exists():
         raise ConfigError("the definition needs genomes but the project has no genome manifest",
                           file=project.root / "pmo.yaml", field="sources.manifest")
-    manifest = load_manifest(manifest_path)[["sample_id", "person_id"]]
     decisions_path = run / "qc_decisions.parquet"
+    kin_path = run / "kinship.parquet"
+    stamp = tuple(_stamp(p) for p in (manifest_path, decisions_path, kin_path))
+    cached = _GENOME_CACHE.get(stamp)
+    if cached is None:
+        cached = _read_genome_status(manifest_path, decisions_path, kin_path)
+        _GENOME_CACHE.clear()
+        _GENOME_CACHE[stamp] = cached
+    return cached[0].copy(), cached[1].copy(), run
+
+
+_GENOME_CACHE: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+"""The last :func:`load_genome_status` answer, keyed by its three files' path, size and mtime (a recount in the
+CohortBuilder reads the 50 000-genome manifest and QC tables once, not on every change)."""
+
+
+def _stamp(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def _read_genome_status(manifest_path: Path, decisions_path: Path,
+                        kin_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    manifest = load_manifest(manifest_path)[["sample_id", "person_id"]]
     decisions = pd.read_parquet(decisions_path)
     for col in ("sample_id", "pass"):
         if col not in decisions.columns:
@@ -223,7 +267,6 @@ def load_genome_status(project: Project) -> tuple[pd.DataFrame, pd.DataFrame, Pa
     qc = qc.assign(**{"pass": qc["pass"].fillna(False).astype(bool)})
     qc = qc.groupby("person_id", as_index=False)["pass"].any()
     pairs = pd.DataFrame({"person_a": pd.Series(dtype=str), "person_b": pd.Series(dtype=str)})
-    kin_path = run / "kinship.parquet"
     if kin_path.exists():
         kin = pd.read_parquet(kin_path)
         for col in ("sample_i", "sample_j", "relationship"):
@@ -236,4 +279,4 @@ def load_genome_status(project: Project) -> tuple[pd.DataFrame, pd.DataFrame, Pa
         keep = a.notna() & b.notna() & (a != b)
         pairs = pd.DataFrame({"person_a": a[keep].astype(str), "person_b": b[keep].astype(str)})
         pairs = pairs.drop_duplicates().reset_index(drop=True)
-    return qc, pairs, run
+    return qc, pairs
