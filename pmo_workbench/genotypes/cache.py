@@ -25,6 +25,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pmo_workbench.errors import InputError
+
 READER_VERSION = "2"
 """Bumped whenever the store layout or the reader's semantics change (old stores are then not reused)."""
 
@@ -66,6 +68,31 @@ def compute_input_key(paths: Sequence[str | Path], cache_dir: Path) -> str:
     note.parent.mkdir(exist_ok=True)
     write_text_atomic(note, digest)
     return digest
+
+
+def find_plink_files(path: Path) -> list[Path] | None:
+    """``[.bed, .bim, .fam]`` when ``path`` names a PLINK 1 file or prefix, else ``None`` (a VCF/BCF)."""
+    prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam") else path
+    files = [prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")]
+    if path.suffix in (".bed", ".bim", ".fam") or files[0].is_file():
+        return files
+    return None
+
+
+def locate_source(path: str | Path, cache_dir: str | Path | None) -> tuple[list[Path] | None, list[Path], Path, str]:
+    """The input files of a genotype source and its cache key, shared by the embedded and Hail backends.
+
+    Returns ``(plink_files or None, input files, cache folder, input key)``; a missing input is an
+    :class:`~pmo_workbench.errors.InputError` naming the file.
+    """
+    path = Path(path)
+    plink = find_plink_files(path)
+    inputs = plink if plink is not None else [path]
+    for f in inputs:
+        if not f.is_file():
+            raise InputError("file not found", file=f)
+    cache_path = resolve_cache_dir(cache_dir)
+    return plink, inputs, cache_path, compute_input_key(inputs, cache_path)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -216,14 +216,6 @@ class HailGenotypes:
         return compute_par_mask(contig, np.atleast_1d(np.asarray(position)), self.reference_build)
 
 
-def _plink_files(path: Path) -> list[Path] | None:
-    prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam") else path
-    files = [prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")]
-    if path.suffix in (".bed", ".bim", ".fam") or files[0].is_file():
-        return files
-    return None
-
-
 def _read_vcf_head(path: Path) -> tuple[str, list[str], str | None]:
     """(compression, header lines, first record's CHROM or None)."""
     with open(path, "rb") as fh:
@@ -449,13 +441,7 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
     """
     del progress
     path = Path(path)
-    plink = _plink_files(path)
-    inputs = plink if plink is not None else [path]
-    for f in inputs:
-        if not f.is_file():
-            raise InputError("file not found", file=f)
-    cache_path = cache.resolve_cache_dir(cache_dir)
-    digest = cache.compute_input_key(inputs, cache_path)
+    plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
     store = cache_path / f"{digest[:24]}-hail-r{HAIL_CACHE_VERSION}-{reference_build or 'auto'}"
     hl = init_hail(master, tmp_dir, spark_conf=spark_conf) if _session is None else _session["hl"]
     if not cache.is_complete(store):

@@ -26,7 +26,7 @@ import numpy as np
 import zarr
 from numba import njit
 
-from pmo_workbench.errors import ConfigError, InputError
+from pmo_workbench.errors import ConfigError
 from pmo_workbench.genotypes import cache, packed_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
@@ -320,14 +320,6 @@ class Genotypes:
             yield chunk.variants, dosage, ploidy
 
 
-def _plink_files(path: Path) -> list[Path] | None:
-    prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam") else path
-    files = [prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")]
-    if path.suffix in (".bed", ".bim", ".fam") or files[0].is_file():
-        return files
-    return None
-
-
 def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: str | Path | None = None, *,
                    progress: bool = False, reference_build: str | None = None) -> Genotypes:
     """Open a VCF/BCF (plain, gzip or BGZF) or PLINK 1 fileset, importing it into the cache on first use.
@@ -368,13 +360,7 @@ def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: s
     if backend != "embedded":
         raise ConfigError(f"unknown genotype backend {backend!r} (use 'embedded' or 'hail')", field="backend")
     path = Path(path)
-    plink = _plink_files(path)
-    inputs = plink if plink is not None else [path]
-    for f in inputs:
-        if not f.is_file():
-            raise InputError("file not found", file=f)
-    cache_path = cache.resolve_cache_dir(cache_dir)
-    digest = cache.compute_input_key(inputs, cache_path)
+    plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
     store = cache.store_path_for(cache_path, digest)
     if not cache.is_complete(store):
         def build(tmp: Path) -> None:
