@@ -17,6 +17,18 @@ SMALL_PROJECT = {"persons": 800, "samples": 80, "variants": 4000, "seed": 11}
 """Size of the session's synthetic project: big enough for every injected problem, fast to build."""
 
 
+FOLDER_MARKS = {"tests/oracle/": "oracle", "tests/hail/": "hail", "tests/ui/": "browser"}
+"""Every test in these folders carries the folder's marker (so `-m "not hail"` etc. select by kind)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = str(item.fspath).replace("\\", "/")
+        for folder, mark in FOLDER_MARKS.items():
+            if folder in where:
+                item.add_marker(getattr(pytest.mark, mark))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
@@ -27,6 +39,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.fail(f"shared test data not found at {SHARED_DATA} (expected ../shared/data beside the project)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared(shared_data: Path) -> Path:
+    """Short name of :func:`shared_data` used by the oracle and Hail tests."""
+    return shared_data
 
 
 @pytest.fixture(scope="session")

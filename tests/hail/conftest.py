@@ -14,23 +14,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in tests/hail needs Hail."""
-    for item in items:
-        if "tests/hail" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.hail)
-
-
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    """The shared real test data folder (read-only)."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED.resolve()
-
 
 @pytest.fixture(scope="session")
 def hail_session(tmp_path_factory: pytest.TempPathFactory):

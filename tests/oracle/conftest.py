@@ -10,23 +10,6 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in tests/oracle is an oracle test."""
-    for item in items:
-        if "tests/oracle" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.oracle)
-
-
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    """The shared real test data folder (read-only)."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED.resolve()
-
 
 @pytest.fixture(scope="session")
 def genotype_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
