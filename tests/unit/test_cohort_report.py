@@ -280,3 +280,21 @@ def test_templates_are_valid_definitions(repo_root):
     assert {"mi_cases", "statin_users"} <= set(names)
     assert names["mi_cases"].genomes is not None and names["mi_cases"].genomes.qc_pass
     assert names["statin_users"].genomes is None
+
+
+def test_table1_export_hides_controls_of_an_exactly_matched_small_case_cell():
+    """Controls matched exactly on region at 4:1 sit at 4x the cases of their region: wherever a case count is
+    hidden, the control count of that level must be hidden too, or case = control / 4 gives it away."""
+    cases = [3, 8, 30, 12, 20]
+    rows = [("n", "", "n", sum(cases), 4 * sum(cases))]
+    for i, c in enumerate(cases):
+        rows += [("region", f"R{i}", "n", c, 4 * c),
+                 ("region", f"R{i}", "%", 100 * c / sum(cases), 100 * c / sum(cases))]
+    t = pd.DataFrame(rows, columns=["variable", "level", "statistic", "case", "control"])
+    out = disclose_table1(t, mode="export", min_count=MIN)
+    region = out[out["variable"] == "region"]
+    assert (region["case"].isna() == region["control"].isna()).all()
+    hidden = region[region["statistic"] == "n"]["case"].isna()
+    assert hidden.sum() >= 2, "one hidden region alone would follow from the published total"
+    shown = region[(region["statistic"] == "n") & ~region["case"].isna()]
+    assert not ((shown["case"] > 0) & (shown["case"] < MIN)).any()
