@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pmo_workbench
+from pmo_workbench.files import write_text_atomic
 from pmo_workbench.project import Project, as_project
 
 TEMPLATES_DIR = Path(pmo_workbench.__file__).resolve().parents[1] / "templates"
@@ -35,9 +34,6 @@ REPORT_HTML = "report.html"
 REPORT_NOTEBOOK = "report.ipynb"
 RUN_FILE = "run.json"
 CATALOGUE_FILE = "index.html"
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 Status = Literal["succeeded", "failed"]
 
@@ -232,27 +228,6 @@ def _iter_run_files(runs_dir: Path, track: str | None) -> Iterator[Path]:
             if rdir.name.startswith(".") or not (rdir / RUN_FILE).is_file():
                 continue
             yield rdir / RUN_FILE
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` through a temporary file in the same folder and ``os.replace``.
-
-    Example
-    -------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; write_text_atomic(p, "hi"); p.read_text()
-    'hi'
-    """
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -12,11 +12,11 @@ Example
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from pmo_workbench.files import replace_atomically
 from pmo_workbench.overview import disclose
 from pmo_workbench.privacy import check_no_cpr
 from pmo_workbench.project import Project, load_project
@@ -51,14 +51,7 @@ def save_table(table: pd.DataFrame | pd.Series, output_dir: str | Path, name: st
         frame = frame.reset_index()
         frame.columns = [str(c) for c in frame.columns]
     check_no_cpr(frame)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
+    target = Path(output_dir) / f"{name}.parquet"
+    with replace_atomically(target) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, out / f"{name}.parquet")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out / f"{name}.parquet"
+    return target

@@ -194,15 +194,8 @@ def as_project(project: str | Path | Project) -> Project:
 
 def write_project_file(root: str | Path, config: ProjectConfig) -> Path:
     """Write ``config`` as ``root/pmo.yaml`` (atomically)."""
-    import os
-    import tempfile
+    from pmo_workbench.files import write_text_atomic
 
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     data = config.model_dump(mode="json", exclude_defaults=False)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".pmo.", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"# PMØ Workbench project: {config.name}\n")
-        yaml.safe_dump(data, fh, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, root / PROJECT_FILE)
-    return root / PROJECT_FILE
+    text = f"# PMØ Workbench project: {config.name}\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return write_text_atomic(Path(root) / PROJECT_FILE, text)

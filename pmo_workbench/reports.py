@@ -57,9 +57,9 @@ from pmo_workbench.catalogue import (
     latest_run,
     list_runs,
     write_catalogue,
-    write_text_atomic,
 )
 from pmo_workbench.errors import ConfigError, PrivacyError
+from pmo_workbench.files import write_text_atomic
 from pmo_workbench.params import parse_track_params
 from pmo_workbench.project import PROJECT_FILE, Project, as_project
 

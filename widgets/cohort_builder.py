@@ -26,9 +26,7 @@ PosixPath('demo/cohorts/statin_no_ldl.yaml')
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from pmo_workbench.cohort.definition import CONSENT_RULE, CohortDefinition, pars
 from pmo_workbench.cohort.report import describe_definition, resolve_definition_path
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.files import write_text_atomic
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodeIndex, parse_code
 from pmo_workbench.health.database import HealthDatabase, find_latest_run, open_database
 from pmo_workbench.project import Project, as_project
@@ -100,16 +99,7 @@ def write_definition(path: str | Path, raw: dict[str, Any]) -> Path:
     path = Path(path)
     parse_definition(raw, file=path)
     text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None, width=110)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def _raw_codes(codes: Any, domain: str) -> list[tuple[str, str]]:

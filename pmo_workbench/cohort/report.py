@@ -522,7 +522,7 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
 
 def write_run_extra(extra: dict[str, Any], output_dir: str | Path) -> Path:
     """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner)."""
-    from pmo_workbench.catalogue import write_text_atomic
+    from pmo_workbench.files import write_text_atomic
     from pmo_workbench.reports import EXTRA_FILE
 
     out = Path(output_dir)

@@ -17,7 +17,6 @@ Example
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -26,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pmo_workbench.errors import InputError
+from pmo_workbench.files import write_text_atomic
 
 READER_VERSION = "2"
 """Bumped whenever the store layout or the reader's semantics change (old stores are then not reused)."""
@@ -93,19 +93,6 @@ def locate_source(path: str | Path, cache_dir: str | Path | None) -> tuple[list[
             raise InputError("file not found", file=f)
     cache_path = resolve_cache_dir(cache_dir)
     return plink, inputs, cache_path, compute_input_key(inputs, cache_path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def store_path_for(cache_dir: Path, digest: str) -> Path:

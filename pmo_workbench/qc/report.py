@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmo_workbench.errors import ConfigError, InputError
+from pmo_workbench.files import replace_atomically, write_text_atomic
 from pmo_workbench.notebook import save_table
 from pmo_workbench.project import Project, as_project
 from pmo_workbench.qc.decisions import REASONS, QcResult, load_manifest, run_qc, select_qc_sites
@@ -343,18 +342,6 @@ def disclose_batch_metrics(table: pd.DataFrame, *, mode: str, min_count: int) ->
 # ------------------------------------------------------------------------------------------------ output
 
 
-def _write_text_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -381,23 +368,16 @@ def save_qc_table(table: pd.DataFrame, output_dir: str | Path, name: str) -> Pat
         scan[c] = pd.Series([", ".join(map(str, v)) if _is_list(v) else v for v in scan[c]], index=scan.index,
                             dtype=object)
     check_no_cpr(scan)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
-        arrow = pa.Table.from_pandas(table, preserve_index=False)
-        if any(isinstance(table[c].dtype, pd.ArrowDtype) for c in table.columns):
-            # pandas cannot read back its own metadata of Arrow list dtypes: drop it (lists then come back as
-            # arrays); the DataFrame's attrs are kept
-            meta = {k: v for k, v in (arrow.schema.metadata or {}).items() if k != b"pandas"}
-            arrow = arrow.replace_schema_metadata(meta)
+    target = Path(output_dir) / f"{name}.parquet"
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    if any(isinstance(table[c].dtype, pd.ArrowDtype) for c in table.columns):
+        # pandas cannot read back its own metadata of Arrow list dtypes: drop it (lists then come back as
+        # arrays); the DataFrame's attrs are kept
+        meta = {k: v for k, v in (arrow.schema.metadata or {}).items() if k != b"pandas"}
+        arrow = arrow.replace_schema_metadata(meta)
+    with replace_atomically(target) as tmp:
         pq.write_table(arrow, tmp)
-        os.replace(tmp, out / f"{name}.parquet")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out / f"{name}.parquet"
+    return target
 
 
 def write_wgs_qc_outputs(
@@ -456,7 +436,7 @@ def write_wgs_qc_outputs(
             save_qc_table(table, out, name)
             written.append(f"{name}.parquet")
         passing = res.passing_samples()
-        _write_text_atomic(out / PASSING_FILE, "".join(f"{s}\n" for s in passing))
+        write_text_atomic(out / PASSING_FILE, "".join(f"{s}\n" for s in passing))
         written.append(PASSING_FILE)
         if write_filtered_vcf:
             if getattr(run.genotypes, "source_format", "vcf") != "vcf" or run.genotypes.path.suffix == ".bed":
@@ -475,6 +455,6 @@ def write_wgs_qc_outputs(
             counts["samples"] = None
     payload = {"qc_counts": counts, "qc_thresholds": res.thresholds.model_dump(mode="json"),
                "qc_review": review, "qc_outputs_individual_level": mode == "internal", **(extra or {})}
-    _write_text_atomic(out / EXTRA_FILE, json.dumps(payload, indent=2, default=str) + "\n")
+    write_text_atomic(out / EXTRA_FILE, json.dumps(payload, indent=2, default=str) + "\n")
     written.append(EXTRA_FILE)
     return written

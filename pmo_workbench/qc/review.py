@@ -28,8 +28,6 @@ Example
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ import yaml
 
 from pmo_workbench.catalogue import RunRecord, list_runs
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.files import write_text_atomic
 from pmo_workbench.project import Project, as_project
 from pmo_workbench.qc.decisions import QcThresholds, as_thresholds
 
@@ -231,17 +230,7 @@ def resolve_reviewed_thresholds(project: str | Path | Project, thresholds_file: 
 
 
 def _write_yaml_atomic(path: Path, content: dict[str, Any], header: str = "") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = header + yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, header + yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
 
 
 def save_reviewed_thresholds(

@@ -19,8 +19,6 @@ Example
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pmo_workbench.catalogue import list_runs
+from pmo_workbench.files import replace_atomically
 from pmo_workbench.project import Project
 
 BATCH_METRICS_FILE = "batch_metrics.parquet"
@@ -97,17 +96,10 @@ def write_batch_metrics(table: pd.DataFrame, output_dir: str | Path) -> Path:
     >>> write_batch_metrics(pd.DataFrame({"batch": ["B1"], "call_rate": [0.99]}), tempfile.mkdtemp()).name
     'batch_metrics.parquet'
     """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".batch_metrics.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
+    target = Path(output_dir) / BATCH_METRICS_FILE
+    with replace_atomically(target) as tmp:
         table.to_parquet(tmp, index=False)
-        os.replace(tmp, out / BATCH_METRICS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out / BATCH_METRICS_FILE
+    return target
 
 
 def load_batch_history(project: str | Path | Project, *, exclude: str | Path | None = None) -> pd.DataFrame:
