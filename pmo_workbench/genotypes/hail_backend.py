@@ -11,6 +11,11 @@ embedded :class:`~pmo_workbench.genotypes.store.Genotypes` (``sample_id``, ``var
 ``contig_kind``, ``is_par``, ...) and the MatrixTable as ``mt``; :mod:`pmo_workbench.qc.hail_qc` computes the QC
 tables from it with Hail's own methods.
 
+Hail keeps rows sorted by locus and every keyed table sorted by its key (a ``cols()`` table by sample ID, so
+``tsk_10`` comes before ``tsk_2``). Results therefore leave Hail through :func:`collect_rows` (file order, by the
+row field ``file_order``), :func:`collect_cols` (column order, by a column index) and
+:meth:`HailGenotypes.select_variants` (a file-order variant mask applied through ``variant_index``).
+
 As in the embedded reader, a half-missing call (``0/.``, ``./1``; e.g. a male on non-PAR chrX padded to two
 alleles) is read as a haploid call, not as missing: Hail would otherwise drop it.
 
@@ -46,11 +51,14 @@ from pmo_workbench.genotypes.contigs import (
 from pmo_workbench.genotypes.vcf_header import parse_vcf_header
 from pmo_workbench.genotypes.vcf_source import detect_compression
 
-HAIL_CACHE_VERSION = "1"
+HAIL_CACHE_VERSION = "2"
 """Bumped whenever the cached MatrixTable's layout or the import's semantics change."""
 
 PADDED_CALL_REWRITE = ("\\t(?:([0-9]+)[/|]\\.|\\.[/|]([0-9]+))(?=[:\\t]|$)", "\t$1$2")
 """Java regex applied to each VCF line on import: ``0/.`` and ``./0`` (the GT field) become haploid ``0``."""
+
+VARIANT_INDEX_FILE = "variant_index.npy"
+"""In the cache: the file-order index of each MatrixTable row (see :attr:`HailGenotypes.variant_index`)."""
 
 _JAVA_WARNING = r"Hail was built and tested with Java"
 _ENTRY_FIELDS = {"GT": None, "DP": "int32", "GQ": "int32", "AD": "array<int32>"}
@@ -126,6 +134,17 @@ def init_hail_from_config(backend: Any) -> Any:
     return init_hail(backend.spark_master, backend.tmp_dir, spark_conf=dict(backend.spark_conf))
 
 
+def running_master() -> str | None:
+    """The Spark master of the Hail session of this process, or None when Hail has not been initialised here.
+
+    Example
+    -------
+    >>> running_master() is None or running_master().startswith(("local", "spark://", "yarn"))
+    True
+    """
+    return None if _session is None else str(_session["master"])
+
+
 def stop_hail() -> None:
     """Stop the Hail session started by :func:`init_hail` (a new one cannot be started in this process)."""
     global _session
@@ -142,7 +161,7 @@ class HailGenotypes:
     path : Path
         The source file (VCF, or the PLINK ``.bed``).
     store_path : Path
-        The cache directory holding ``matrix.mt``, ``variants.parquet`` and ``meta.json``.
+        The cache directory holding ``matrix.mt``, ``variants.parquet``, ``variant_index.npy`` and ``meta.json``.
     source_format : str
         ``"vcf"`` or ``"plink"``.
     reference_build : str or None
@@ -166,6 +185,7 @@ class HailGenotypes:
         self.sample_id: np.ndarray = np.asarray(self.meta["sample_id"], dtype=str)
         self.original_contig: dict[str, str] = self.meta["original_contig"]
         self._variants: pd.DataFrame | None = None
+        self._variant_index: np.ndarray | None = None
         self._mt: Any = None
 
     def __repr__(self) -> str:
@@ -206,6 +226,37 @@ class HailGenotypes:
         if self._variants is None:
             self._variants = pd.read_parquet(self.store_path / "variants.parquet")
         return self._variants
+
+    @property
+    def variant_index(self) -> np.ndarray:
+        """int64 [n_variants]: the file-order index (row of :attr:`variants`) of each MatrixTable row, in the
+        MatrixTable's (locus) order."""
+        if self._variant_index is None:
+            self._variant_index = np.load(self.store_path / VARIANT_INDEX_FILE)
+        return self._variant_index
+
+    def select_variants(self, variant_mask: np.ndarray | None = None) -> Any:
+        """The MatrixTable restricted to the variants selected by a file-order boolean mask, with the row field
+        ``variant_index`` (int64, the row of :attr:`variants`).
+
+        Example
+        -------
+        >>> autosomal = (g.variants["contig"] != "X").to_numpy()  # doctest: +SKIP
+        >>> g.select_variants(autosomal).count_rows() == autosomal.sum()  # doctest: +SKIP
+        True
+        """
+        hl = _session["hl"] if _session is not None else init_hail()
+        mt = self.mt.add_row_index("_pmo_key_row")
+        index = hl.literal(self.variant_index.tolist())
+        mt = mt.annotate_rows(variant_index=index[hl.int32(mt._pmo_key_row)])
+        if variant_mask is not None:
+            mask = np.asarray(variant_mask, dtype=bool)
+            if mask.shape != (self.n_variants,):
+                raise ValueError(f"variant_mask must have {self.n_variants} elements, not {mask.shape}")
+            if not mask.all():
+                keep = hl.literal(mask[self.variant_index].tolist())
+                mt = mt.filter_rows(keep[hl.int32(mt._pmo_key_row)])
+        return mt.drop("_pmo_key_row")
 
     def contig_kind(self, contig: str) -> ContigKind:
         """``"autosome"``, ``"X"``, ``"Y"``, ``"MT"`` or ``"other"`` (``chr`` prefix and PLINK codes understood)."""
@@ -398,14 +449,39 @@ def collect_rows(mt: Any, **fields: Any) -> pd.DataFrame:
     -------
     >>> collect_rows(g.mt, an=hl.agg.count_where(hl.is_defined(g.mt.GT)))  # doctest: +SKIP
     """
+    df, order = _collect_rows_in_key_order(mt, **fields)
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _collect_rows_in_key_order(mt: Any, **fields: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of :func:`collect_rows` in the MatrixTable's (locus) order, and the permutation into file
+    order (``df.iloc[order]``)."""
     ht = (mt.annotate_rows(**fields) if fields else mt).rows().key_by()
     ht = ht.select(contig=ht.locus.contig, position=ht.locus.position, alleles=ht.alleles,
                    _order0=hl_int64(ht.file_order[0]), _order1=hl_int64(ht.file_order[1]),
                    **{k: ht[k] for k in fields})
     df = ht.to_pandas()
     order = np.lexsort((df["_order1"].to_numpy(np.int64), df["_order0"].to_numpy(np.int64)))
-    df = df.drop(columns=["_order0", "_order1"])
-    return df.iloc[order].reset_index(drop=True)
+    return df.drop(columns=["_order0", "_order1"]), order
+
+
+def collect_cols(mt: Any, **fields: Any) -> pd.DataFrame:
+    """Column fields of ``mt`` (``s`` plus ``fields``, e.g. aggregations over the entries) as pandas, in column
+    (file) order.
+
+    ``mt.cols()`` is a table keyed by the sample ID and so sorted by it (``tsk_10`` before ``tsk_2``); the rows
+    are put back into column order by a column index.
+
+    Example
+    -------
+    >>> collect_cols(g.mt, n_called=hl.agg.count_where(hl.is_defined(g.mt.GT)))  # doctest: +SKIP
+    """
+    mt = (mt.annotate_cols(**fields) if fields else mt).add_col_index("_pmo_col")
+    ht = mt.cols().key_by()
+    ht = ht.select("s", "_pmo_col", **{k: ht[k] for k in fields})
+    df = ht.to_pandas()
+    df = df.sort_values("_pmo_col", kind="stable").drop(columns="_pmo_col")
+    return df.reset_index(drop=True)
 
 
 def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
@@ -467,8 +543,12 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
                 raise InputError(f"Hail could not import it: {summary}", file=inputs[0]) from exc
             written = hl.read_matrix_table(str(tmp / "matrix.mt"))
             original = {v: k for k, v in info.pop("recoding").items()}
-            rows = collect_rows(written,
-                                rsid=written.rsid, qual=written.qual, filters=written.filters)
+            keyed, order = _collect_rows_in_key_order(written, rsid=written.rsid, qual=written.qual,
+                                                      filters=written.filters)
+            file_index = np.empty(len(keyed), dtype=np.int64)
+            file_index[order] = np.arange(len(keyed), dtype=np.int64)
+            np.save(tmp / VARIANT_INDEX_FILE, file_index)
+            rows = keyed.iloc[order].reset_index(drop=True)
             variants = _plink_variants(plink[1]) if plink is not None else _variants_table(rows, original)
             if len(variants) != len(rows):
                 raise InputError(f"Hail read {len(rows)} variants, the file has {len(variants)}", file=inputs[0])
@@ -477,7 +557,7 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
                                  "(sort it with `plink2 --sort-vars`) or use the embedded backend", file=plink[1])
             variants.to_parquet(tmp / "variants.parquet", index=False)
             meta = {**info, "source": str(path), "source_sha256": digest, "original_contig": original,
-                    "sample_id": [str(s) for s in written.s.collect()], "n_variants": len(variants),
+                    "sample_id": collect_cols(written)["s"].astype(str).tolist(), "n_variants": len(variants),
                     "hail_cache_version": HAIL_CACHE_VERSION}
             (tmp / "meta.json").write_text(json.dumps(meta))
 

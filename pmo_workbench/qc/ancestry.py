@@ -79,14 +79,47 @@ def collect_pca_sites(
     sites = select_kinship_sites(g.variants, g.contig_kind)
     if variant_mask is not None:
         sites &= np.asarray(variant_mask, dtype=bool)
+    sites = thin_pca_candidates(sites, max_sites)
+    blocks = ((v, d) for v, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
+    return prune_pca_blocks(blocks, min_call_rate=min_call_rate, ld_window_bp=ld_window_bp, ld_r2=ld_r2,
+                            max_sites=max_sites, source=str(getattr(g, "path", "")))
+
+
+def thin_pca_candidates(sites: np.ndarray, max_sites: int) -> np.ndarray:
+    """Every k-th candidate site when they outnumber ``2 * max_sites`` (evenly thinned), else ``sites``.
+
+    Example
+    -------
+    >>> thin_pca_candidates(np.ones(10, dtype=bool), 1).nonzero()[0].tolist()
+    [0, 5]
+    """
     candidates = np.flatnonzero(sites)
     stride = len(candidates) // (2 * max_sites)
-    if stride > 1:
-        sites = np.zeros_like(sites)
-        sites[candidates[::stride]] = True
+    if stride <= 1:
+        return sites
+    thinned = np.zeros_like(sites)
+    thinned[candidates[::stride]] = True
+    return thinned
+
+
+def prune_pca_blocks(
+    blocks: Iterable[tuple[pd.DataFrame, np.ndarray]],
+    *,
+    min_call_rate: float = 0.95,
+    ld_window_bp: int = 500_000,
+    ld_r2: float = 0.1,
+    max_sites: int = 50_000,
+    source: str = "",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Well-called, LD-pruned sites of dosage blocks ``(variants, dosage int8 [sites, samples])`` (the sites of
+    one store chunk each; pruning runs within a block), then at most ``max_sites`` evenly spaced of them.
+
+    Shared by both backends (:func:`collect_pca_sites`, and the Hail backend's ancestry which collects the
+    common candidate sites from its MatrixTable).
+    """
     kept_v: list[pd.DataFrame] = []
     kept_d: list[np.ndarray] = []
-    for variants, dosage, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size):
+    for variants, dosage in blocks:
         if len(variants) == 0:
             continue
         ok = (dosage >= 0).mean(axis=1) >= min_call_rate
@@ -103,7 +136,7 @@ def collect_pca_sites(
         kept_v.append(variants[unlinked])
         kept_d.append(dosage[unlinked])
     if not kept_v:
-        raise InputError("no autosomal biallelic common sites for PCA", file=str(getattr(g, "path", "")))
+        raise InputError("no autosomal biallelic common sites for PCA", file=source)
     variants = pd.concat(kept_v)
     dosage = np.concatenate(kept_d, axis=0)
     if len(variants) > max_sites:
@@ -243,7 +276,8 @@ def ancestry(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`).
+        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one
+        (:func:`pmo_workbench.qc.hail_qc.ancestry` selects the sites with Hail, then runs the code here).
     reference
         DataFrame ``sample_id``, ``population`` (or a TSV for :func:`load_population_labels`); samples of
         ``g``
@@ -283,8 +317,14 @@ def ancestry(
 
         ``attrs["eigenvalues"]`` and ``attrs["n_sites"]`` record the PCA.
     """
-    sample_id = np.asarray(g.sample_id).astype(str)
-    variants, dosage = collect_pca_sites(
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.ancestry(g, reference, k, related=related, variant_mask=variant_mask, min_maf=min_maf,
+                                ld_window_bp=ld_window_bp, ld_r2=ld_r2, max_sites=max_sites,
+                                min_probability=min_probability, n_classifier_pcs=n_classifier_pcs,
+                                n_estimators=n_estimators, seed=seed, chunk_size=chunk_size)
+    _, dosage = collect_pca_sites(
         g,
         variant_mask=variant_mask,
         min_maf=min_maf,
@@ -293,6 +333,34 @@ def ancestry(
         max_sites=max_sites,
         chunk_size=chunk_size,
     )
+    return compute_ancestry_table(np.asarray(g.sample_id).astype(str), dosage, reference, k, related=related,
+                                  min_probability=min_probability, n_classifier_pcs=n_classifier_pcs,
+                                  n_estimators=n_estimators, seed=seed)
+
+
+def compute_ancestry_table(
+    sample_id: np.ndarray,
+    dosage: np.ndarray,
+    reference: pd.DataFrame | str | Path | None = None,
+    k: int = 10,
+    *,
+    related: Iterable[str] | None = None,
+    min_probability: float = 0.9,
+    n_classifier_pcs: int | None = None,
+    n_estimators: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The table of :func:`ancestry` from the PCA sites' dosages (int8 [sites, samples]); shared by both
+    backends. Parameters as in :func:`ancestry`.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> compute_ancestry_table(np.array(["a", "b", "c", "d"]), rng.integers(0, 3, (50, 4)).astype(np.int8),
+    ...                        k=2).columns.tolist()[:3]
+    ['sample_id', 'PC1', 'PC2']
+    """
+    sample_id = np.asarray(sample_id).astype(str)
     related_set = {str(s) for s in related} if related is not None else set()
     fit = ~np.isin(sample_id, list(related_set))
     scores, eigenvalues, _ = compute_pca(dosage, fit, k=k, seed=seed)

@@ -365,6 +365,10 @@ def compute_common_heterozygosity(
     >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
     >>> compute_common_heterozygosity(open_genotypes("cohort.vcf.gz"), None, 0.05).head()  # doctest: +SKIP
     """
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.compute_common_heterozygosity(g, variant_mask, min_maf)
     from pmo_workbench.qc.kinship import iter_dosage_blocks, select_kinship_sites
 
     sites = select_kinship_sites(g.variants, g.contig_kind)
@@ -493,7 +497,9 @@ def run_qc(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`).
+        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one from
+        ``open_genotypes(..., backend="hail")``: every method then runs through :mod:`pmo_workbench.qc.hail_qc`
+        and the decisions are the same.
     manifest
         Genome manifest (DataFrame or TSV): ``sample_id``, ``reported_sex``, ``batch``, ... Reported sex and
         strata come from here.

@@ -271,7 +271,8 @@ def kinship(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`).
+        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one
+        (:func:`pmo_workbench.qc.hail_qc.kinship` counts the pairs with Hail's block matrices).
     pedigree
         A PED file or the DataFrame of :func:`~pmo_workbench.qc.pedigree.read_pedigree`; adds the expected
         relationship of each pair of relatives and flags disagreements.
@@ -314,6 +315,11 @@ def kinship(
     >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
     >>> kinship(open_genotypes("trio.vcf.gz"), "trio.ped").query("unexpected")  # doctest: +SKIP
     """
+    if getattr(g, "backend", "embedded") == "hail":
+        from pmo_workbench.qc import hail_qc
+
+        return hail_qc.kinship(g, pedigree, min_maf=min_maf, min_kinship=min_kinship, variant_mask=variant_mask,
+                               po_max_ibs0=po_max_ibs0, tolerate_third_degree=tolerate_third_degree)
     sites = select_kinship_sites(g.variants, g.contig_kind)
     if variant_mask is not None:
         sites &= np.asarray(variant_mask, dtype=bool)

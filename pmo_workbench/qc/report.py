@@ -170,6 +170,11 @@ def run_wgs_qc(
     th = th.model_copy(update=update)
     th = type(th).model_validate(th.model_dump())  # re-validate the overrides
     engine = backend or proj.config.backend.engine
+    if engine == "hail":
+        from pmo_workbench.genotypes import hail_backend
+
+        if hail_backend.running_master() is None:  # else keep the session this process already runs
+            hail_backend.init_hail_from_config(proj.config.backend)
     g = open_genotypes(geno, backend=engine, cache_dir=proj.cache_dir,
                        reference_build=proj.config.sources.reference_build)
     ped = ped_path if ped_path is not None and ped_path.is_file() else None
@@ -178,6 +183,10 @@ def run_wgs_qc(
     inputs = {"input": str(geno), "manifest": str(man_path) if man is not None else None,
               "pedigree": str(ped) if ped is not None else None,
               "reference_labels": str(ref_path) if ref_path else None, "backend": engine}
+    if engine == "hail":
+        from pmo_workbench.genotypes.hail_backend import running_master
+
+        inputs["spark_master"] = running_master()
     return WgsQcRun(proj, g, result, ReviewedThresholds(th, reviewed.reviewer, reviewed.date, reviewed.note,
                                                         reviewed.source),
                     man, list(strata), variant_pass, inputs)
