@@ -44,6 +44,7 @@ from pmo_workbench.qc.decisions import (
     load_manifest,
 )
 from pmo_workbench.qc.review import REVIEW_FILE, save_reviewed_thresholds
+from pmo_workbench.qc.sex import classify_sex
 
 CONTROLS: tuple[dict[str, Any], ...] = (
     {"name": "min_call_rate", "label": "Minimum call rate", "min": 0.8, "max": 1.0, "step": 0.001},
@@ -80,36 +81,6 @@ def _empty_kinship() -> pd.DataFrame:
             "unexpected": pd.Series(dtype=bool),
         }
     )
-
-
-def assign_genetic_sex(
-    sex_check: pd.DataFrame, female_threshold: float, male_threshold: float
-) -> pd.DataFrame:
-    """Re-derive ``genetic_sex`` and ``mismatch`` of a sex-check table from its ``f_stat`` for new thresholds.
-
-    Same rule as :func:`pmo_workbench.qc.sex.impute_sex`: F below ``female_threshold`` is ``"F"``, above
-    ``male_threshold`` ``"M"``, otherwise (or NaN) ``"ambiguous"``; ``mismatch`` is NA without a reported sex,
-    False when reported but ambiguous, else genetic != reported.
-
-    Example
-    -------
-    >>> sc = pd.DataFrame({"sample_id": ["a", "b"], "f_stat": [0.85, 0.05], "reported_sex": ["F", "F"]})
-    >>> assign_genetic_sex(sc, 0.2, 0.8)[["genetic_sex", "mismatch"]].values.tolist()
-    [['M', True], ['F', False]]
-    """
-    out = sex_check.copy()
-    f = out["f_stat"].to_numpy(dtype=np.float64)
-    genetic = np.where(f < female_threshold, "F", np.where(f > male_threshold, "M", "ambiguous")).astype(object)
-    genetic[np.isnan(f)] = "ambiguous"
-    reported = out["reported_sex"].to_numpy(dtype=object) if "reported_sex" in out else np.full(len(out), None)
-    has_rep = np.array([r is not None and not (isinstance(r, float) and math.isnan(r)) for r in reported])
-    known = has_rep & np.isin(genetic, ["F", "M"])
-    mismatch = pd.array([None] * len(out), dtype="boolean")
-    mismatch[has_rep] = False
-    mismatch[known] = genetic[known] != reported[known]
-    out["genetic_sex"] = genetic
-    out["mismatch"] = mismatch
-    return out
 
 
 def compute_histogram(
@@ -425,7 +396,9 @@ class QcExplorer(anywidget.AnyWidget):
     def _decide(self, th: QcThresholds) -> tuple[pd.DataFrame, pd.DataFrame]:
         sex = self._sex
         if len(sex) and "f_stat" in sex.columns:
-            sex = assign_genetic_sex(sex, th.female_threshold, th.male_threshold)
+            sex = classify_sex(sex, female_threshold=th.female_threshold, male_threshold=th.male_threshold,
+                               male_max_het_ratio=th.sex_male_max_het_ratio,
+                               female_min_het_ratio=th.sex_female_min_het_ratio)
         decisions, outliers = decide_samples(self._sqc, sex, self._kin, self._anc, th, manifest=self._manifest)
         if self._fixed:
             merged = [

@@ -7,7 +7,8 @@ Reasons (DESIGN.md §4.2; extend the list, never rename):
   n_called_common``, or n_het / n_called for tables without those columns), regressed on ``regress_pcs`` PCs,
   outside median ± ``het_mad_k``·MAD of its stratum;
 - ``sex_mismatch``: genetic sex (chrX F) differs from the reported sex;
-- ``sex_ambiguous``: F between the female and male thresholds (when enough X sites were called);
+- ``sex_ambiguous``: F between the female and male thresholds and a chrX/genome heterozygosity ratio that does
+  not settle it (when enough X sites were called);
 - ``duplicate``: kinship above ``duplicate_kinship`` with a sample of higher call rate (the better one
   passes);
 - ``pedigree_mismatch``: blamed for pairs where the pedigree and the genomes disagree at ``pedigree_degree``
@@ -44,7 +45,7 @@ from pmo_workbench.qc.ancestry import select_unrelated
 from pmo_workbench.qc.kinship import kinship as compute_kinship
 from pmo_workbench.qc.outliers import flag_mad_outliers
 from pmo_workbench.qc.pedigree import as_pedigree
-from pmo_workbench.qc.sex import impute_sex
+from pmo_workbench.qc.sex import classify_sex, compute_x_het_ratio, impute_sex
 
 REASONS = (
     "low_call_rate",
@@ -70,6 +71,10 @@ class QcThresholds(BaseModel):
       uses 0.5/0.75). Hail's 0.2 leaves many true females ambiguous when chrX has few independent sites
       (female F spreads widely, e.g. -1.3..0.9 with ~150-750 X sites). :func:`~pmo_workbench.qc.sex.impute_sex`
       itself keeps Hail's 0.2/0.8.
+    - ``sex_male_max_het_ratio`` 0.1 / ``sex_female_min_het_ratio`` 0.3: a sample whose F falls between the
+      thresholds is called by its chrX heterozygosity relative to its genome-wide heterozygosity
+      (:func:`~pmo_workbench.qc.sex.classify_sex`), which the cohort's ancestry mix does not bias; only a ratio
+      in between leaves it ``sex_ambiguous``.
     - ``regress_pcs`` 4: het rate and metrics are regressed on the first PCs before the MAD bounds (gnomAD's
       ``compute_qc_metrics_residuals``), so a minority ancestry is not an outlier for its ancestry.
     - ``het_min_maf`` 0.05: the heterozygosity check uses common sites, as plink ``--het`` QC does; rare
@@ -102,6 +107,12 @@ class QcThresholds(BaseModel):
     male_threshold: float = Field(0.8, description="chrX F above this is male (Hail's default)")
     sex_aaf_threshold: float = Field(
         0.0, ge=0, le=0.5, description="chrX sites need aaf_threshold < AAF < 1 - it"
+    )
+    sex_male_max_het_ratio: float = Field(
+        0.1, ge=0, description="F in the grey zone: chrX/genome heterozygosity ratio at most this is male"
+    )
+    sex_female_min_het_ratio: float = Field(
+        0.3, ge=0, description="F in the grey zone: chrX/genome heterozygosity ratio at least this is female"
     )
     min_sex_sites: int = Field(
         100, ge=0, description="fewer called chrX sites: F is too noisy for sex_ambiguous to be assigned"
@@ -568,6 +579,10 @@ def run_qc(
         male_threshold=th.male_threshold,
         chunk_size=chunk_size,
     )
+    sex["x_het_ratio"] = compute_x_het_ratio(sex, sqc)
+    sex = classify_sex(sex, female_threshold=th.female_threshold, male_threshold=th.male_threshold,
+                       male_max_het_ratio=th.sex_male_max_het_ratio,
+                       female_min_het_ratio=th.sex_female_min_het_ratio)
     kin = compute_kinship(
         g,
         ped,

@@ -293,3 +293,82 @@ def _par_mask(g: Any, v: pd.DataFrame) -> np.ndarray:
         if g.contig_kind(c) in ("X", "Y"):
             mask[sel] = np.asarray(g.is_par(c, pos[sel]), dtype=bool)
     return mask
+
+
+
+def compute_x_het_ratio(sex_check: pd.DataFrame, sample_qc: pd.DataFrame) -> np.ndarray:
+    """chrX heterozygosity relative to the sample's genome-wide heterozygosity, per row of ``sex_check``.
+
+    ``x_het_ratio`` = (heterozygous share of the called non-PAR chrX sites of :func:`impute_sex`) / (``n_het /
+    n_called`` of :func:`pmo_workbench.qc.sample_qc`). Unlike F it does not depend on the cohort's allele
+    frequencies: about 0 with one X (hemizygous calls; only genotyping errors are heterozygous) and, with two,
+    the X-to-genome diversity ratio (about 0.5-1 in human populations, whatever the ancestry). NaN without
+    called chrX sites or without heterozygous calls genome-wide.
+
+    Example
+    -------
+    >>> sc = pd.DataFrame({"sample_id": ["a", "b"], "n_called_x": [100, 100], "observed_homs": [92, 100]})
+    >>> sq = pd.DataFrame({"sample_id": ["b", "a"], "n_het": [1000, 1000], "n_called": [10000, 10000]})
+    >>> compute_x_het_ratio(sc, sq).round(2).tolist()
+    [0.8, 0.0]
+    """
+    q = sample_qc.set_index(sample_qc["sample_id"].astype(str)).reindex(sex_check["sample_id"].astype(str))
+    genome_het = q["n_het"].to_numpy(dtype=np.float64) / q["n_called"].to_numpy(dtype=np.float64)
+    n_x = sex_check["n_called_x"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_het = (n_x - sex_check["observed_homs"].to_numpy(dtype=np.float64)) / n_x
+        return np.where((n_x > 0) & (genome_het > 0), x_het / genome_het, np.nan)
+
+
+def classify_sex(
+    sex_check: pd.DataFrame,
+    *,
+    female_threshold: float = 0.2,
+    male_threshold: float = 0.8,
+    male_max_het_ratio: float = 0.1,
+    female_min_het_ratio: float = 0.3,
+) -> pd.DataFrame:
+    """Genetic sex and mismatch of a sex-check table: chrX F first, the heterozygosity ratio for F's grey zone.
+
+    F below ``female_threshold`` is ``"F"`` and above ``male_threshold`` ``"M"`` (:func:`assign_genetic_sex`).
+    F compares a sample with the cohort's pooled allele frequencies, so in a cohort of mixed ancestry a
+    majority-ancestry woman gets a positive F (a Wahlund effect), and with few chrX sites F scatters; both put
+    women in the band between the thresholds. There, when the table has ``x_het_ratio``
+    (:func:`compute_x_het_ratio`), a ratio ``<= male_max_het_ratio`` is ``"M"`` and ``>= female_min_het_ratio``
+    ``"F"``; anything else stays ``"ambiguous"``. ``mismatch`` follows the final call.
+
+    Parameters
+    ----------
+    sex_check
+        :func:`impute_sex` output (``f_stat``, ``reported_sex``; optionally ``x_het_ratio``).
+    female_threshold, male_threshold
+        chrX F bounds.
+    male_max_het_ratio, female_min_het_ratio
+        Bounds of ``x_het_ratio`` for samples F leaves ambiguous.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``genetic_sex`` and ``mismatch`` re-derived.
+
+    Example
+    -------
+    >>> sc = pd.DataFrame({"sample_id": ["a", "b", "c"], "f_stat": [0.6, 0.6, 0.95], "x_het_ratio": [0.8, 0.0, 0.0],
+    ...                    "reported_sex": ["F", "F", "F"]})
+    >>> out = classify_sex(sc, female_threshold=0.5)
+    >>> out["genetic_sex"].tolist(), out["mismatch"].tolist()
+    (['F', 'M', 'M'], [False, True, True])
+    """
+    out = sex_check.copy()
+    f = out["f_stat"].to_numpy(dtype=np.float64)
+    reported = out["reported_sex"].to_numpy(dtype=object) if "reported_sex" in out else None
+    genetic, _ = assign_genetic_sex(f, reported, female_threshold, male_threshold)
+    if "x_het_ratio" in out:
+        ratio = out["x_het_ratio"].to_numpy(dtype=np.float64)
+        grey = (genetic == "ambiguous") & ~np.isnan(ratio)
+        genetic[grey & (ratio <= male_max_het_ratio)] = "M"
+        genetic[grey & (ratio >= female_min_het_ratio)] = "F"
+    # the final call as an F value on the right side of both bounds (NaN: ambiguous), for the mismatch rule
+    as_f = np.where(genetic == "F", -np.inf, np.where(genetic == "M", np.inf, np.nan))
+    out["genetic_sex"], out["mismatch"] = assign_genetic_sex(as_f, reported, female_threshold, male_threshold)
+    return out

@@ -38,7 +38,13 @@ from pmo_workbench.qc.pedigree import (
     compute_pedigree_kinship,
     read_pedigree,
 )
-from pmo_workbench.qc.sex import assign_genetic_sex, compute_x_inbreeding, impute_sex
+from pmo_workbench.qc.sex import (
+    assign_genetic_sex,
+    classify_sex,
+    compute_x_het_ratio,
+    compute_x_inbreeding,
+    impute_sex,
+)
 
 # ---------------------------------------------------------------- pedigree
 
@@ -570,6 +576,30 @@ def test_assign_genetic_sex_applies_the_bounds_and_compares_with_the_reported_se
     assert sex.tolist() == ["F", "M"] and mismatch.isna().all()
     with pytest.raises(ValueError, match="2 F values but 1"):
         assign_genetic_sex([0.0, 1.0], ["F"])
+
+
+def test_grey_zone_f_is_settled_by_the_x_to_genome_heterozygosity_ratio() -> None:
+    # 200 called X sites; observed homs 200 - hets; genome-wide 20 % heterozygous
+    hets_x = [40, 2, 14, 0, 40, 30]
+    sc = pd.DataFrame({"sample_id": [f"s{i}" for i in range(6)],
+                       "f_stat": [0.6, 0.6, 0.6, 0.95, 0.05, np.nan],
+                       "n_called_x": [200, 200, 200, 200, 200, 0],
+                       "observed_homs": [200 - h for h in hets_x],
+                       "reported_sex": ["F", "F", "M", "F", None, "M"]})
+    sq = pd.DataFrame({"sample_id": [f"s{i}" for i in range(6)][::-1], "n_het": [200] * 6, "n_called": [1000] * 6})
+    ratio = compute_x_het_ratio(sc, sq)
+    # hand-computed: (hets / 200) / 0.2; no X calls -> NaN
+    np.testing.assert_allclose(ratio[:5], [1.0, 0.05, 0.35, 0.0, 1.0])
+    assert np.isnan(ratio[5])
+    out = classify_sex(sc.assign(x_het_ratio=ratio), female_threshold=0.5, male_threshold=0.8)
+    # grey zone: ratio 1.0 -> F, 0.05 -> M (mismatch with reported F), 0.35 -> F (mismatch with M); outside the
+    # grey zone F decides alone; no X calls stays ambiguous
+    assert out["genetic_sex"].tolist() == ["F", "M", "F", "M", "F", "ambiguous"]
+    assert out["mismatch"].tolist() == [False, True, True, True, pd.NA, False]
+    # a ratio between the bounds leaves the grey zone ambiguous; without the column F alone decides
+    mid = classify_sex(sc.assign(x_het_ratio=0.2), female_threshold=0.5, male_threshold=0.8)
+    assert mid["genetic_sex"].tolist()[:3] == ["ambiguous"] * 3
+    assert classify_sex(sc, female_threshold=0.5)["genetic_sex"].tolist()[:3] == ["ambiguous"] * 3
 
 
 def test_pedigree_disagreements_count_at_the_chosen_degree() -> None:
