@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mutation-rate", type=float, default=1e-8, help="msprime mutation rate per bp")
     ap.add_argument("--no-hail", action="store_true", help="skip the Hail backend")
     ap.add_argument("--no-kinship", action="store_true", help="skip kinship (O(samples^2))")
+    ap.add_argument("--no-import", action="store_true",
+                    help="skip timing the import (the store and plink2's pgen are still made once, untimed)")
     ap.add_argument("--no-warmup", action="store_true",
                     help="skip the warm-up run (numba's cache already filled, e.g. by a smaller run)")
     args = ap.parse_args(argv)
@@ -254,9 +256,16 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_kinship:
             subprocess.run(_python(kin_code), check=True)
     rows: list[tuple[str, Run, Run | None, float | None]] = []
-    p_import = measure([plink, "--vcf", str(vcf), "--make-pgen", "--out", str(work / "p")], args.repeats)
-    o_import = measure(_python(open_code), args.repeats, before=clear_cache)
-    rows.append(("import", o_import, p_import, 1.5))
+    make_pgen = [plink, "--vcf", str(vcf), "--make-pgen", "--out", str(work / "p")]
+    p_import: Run | None = None
+    if args.no_import:
+        if args.no_warmup:
+            subprocess.run(_python(open_code), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(make_pgen, check=True, stdout=subprocess.DEVNULL)
+    else:
+        p_import = measure(make_pgen, args.repeats)
+        o_import = measure(_python(open_code), args.repeats, before=clear_cache)
+        rows.append(("import", o_import, p_import, 1.5))
     p_qc = measure([plink, "--pfile", str(work / "p"), "--sample-counts", "--missing", "--hardy", "midp", "--freq",
                     "--out", str(work / "q")], args.repeats)
     o_qc = measure(_python(qc_code), args.repeats)

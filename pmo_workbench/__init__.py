@@ -3,11 +3,18 @@
 The library behind the track notebooks in ``notebooks/``; see ``DESIGN.md`` in the shared folder for the plan.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pmo-workbench")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+from __future__ import annotations
 
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, looked up on first use (importlib.metadata costs ~30 ms at every import)."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("pmo-workbench")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            return "0.0.0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,9 @@
 Rows held in the store's 2-bit copy (:mod:`.packed_calls`: biallelic rows whose calls are all diploid or
 missing, nearly all of an autosomal WGS call set) are counted from it without decoding ``call_genotype``:
 per-variant counts by popcounts over 64-bit words, per-sample counts by walking only the non-hom-ref calls
-of a sparse row (most rows of a large cohort) or unpacking a dense one, in parallel over rows.
+of a sparse row (most rows of a large cohort) or, for a dense row, adding one table entry per byte (four
+calls) to byte-lane counters, in parallel over rows. REF/ALT are read from the store as Arrow strings
+(:mod:`.arrow_strings`), not through the variant table.
 The other rows are read from ``call_genotype``:
 biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
 are read as one uint16 and mapped through a lookup table to a class (hom-ref, het, hom-var, haploid ref,
@@ -22,10 +24,14 @@ Example
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
@@ -37,6 +43,12 @@ from pmo_workbench.genotypes.alleles import (
     TRANSVERSION,
     classify_alt_alleles,
 )
+from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+
+# Idle OpenMP workers of numba's parallel loops wait passively: spinning ones burnt ~0.4 s CPU per million
+# variants of QC on a 2-core machine, taken from the thread decompressing the next chunk (set only if unset, and
+# only effective before numba first starts its threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -212,17 +224,87 @@ def _ctz(typingctx, x):  # pragma: no cover - compiled
     return sig, codegen
 
 
+_M1 = np.uint64(0x5555555555555555)  # the low bit of each 2-bit call
+_M4 = np.uint64(0x1111111111111111)  # the low bit of each 4-bit lane
+_M8 = np.uint64(0x0F0F0F0F0F0F0F0F)  # the low nibble of each byte
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _spill4(acc4, acc8):  # pragma: no cover - compiled
+    """Move 4-bit lane counters ``acc4`` [2, words] (even / odd samples) into byte lanes ``acc8`` [4, words]."""
+    for par in range(2):
+        for w in range(acc4.shape[1]):
+            x = acc4[par, w]
+            acc8[2 * par, w] += x & _M8
+            acc8[2 * par + 1, w] += (x >> np.uint64(4)) & _M8
+            acc4[par, w] = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _flush8(acc8, ns, out):  # pragma: no cover - compiled
+    """Add byte-lane counters ``acc8`` [4, words] to the per-sample counters ``out`` and clear them.
+
+    Byte ``j`` of lane set ``q`` of word ``w`` counts sample ``32 w + 4 j + 2 (q & 1) + (q >> 1)``.
+    """
+    for q in range(4):
+        off = 2 * (q & 1) + (q >> 1)
+        for w in range(acc8.shape[1]):
+            x = acc8[q, w]
+            if x != 0:
+                for j in range(8):
+                    s = 32 * w + 4 * j + off
+                    if s < ns:
+                        out[s] += np.int32((x >> np.uint64(8 * j)) & np.uint64(255))
+                acc8[q, w] = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_lanes(words, h0, h1, v0, v1, m0, m1):  # pragma: no cover - compiled
+    """Add one row's het / hom-var / missing calls to 4-bit lane counters (even and odd samples).
+
+    Branch-free, so the compiler vectorises it."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    for w in range(len(words)):
+        x = words[w]
+        a = x & _M1
+        b = (x >> one) & _M1
+        het = a & ~b
+        hv = b & ~a
+        mi = a & b
+        h0[w] += het & _M4
+        h1[w] += (het >> two) & _M4
+        v0[w] += hv & _M4
+        v1[w] += (hv >> two) & _M4
+        m0[w] += mi & _M4
+        m1[w] += (mi >> two) & _M4
+
+
 @njit(cache=True, parallel=True)
-def _packed_rows(packed, words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc, singles):
-    """Count 2-bit packed rows (see :mod:`.packed_calls`): per row het / hom-var / missing by popcounts; per
-    sample by allele type, walking only the non-hom-ref calls of sparse rows and unpacking dense ones."""
+def _packed_rows(words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc, singles):  # pragma: no cover
+    """Count 2-bit packed rows (see :mod:`.packed_calls`), in parallel over rows.
+
+    Per row: het / hom-var / missing calls by popcounts over 64-bit words. Per sample and allele type: a
+    sparse row's non-hom-ref calls are walked one by one; a dense row's het, hom-var and missing masks are
+    added to vertical counters with one 4-bit lane per sample (a few vector operations per 32 calls), moved to
+    byte lanes every 15 rows and to the int32 counters every 255.
+    """
     n_threads = het_acc.shape[0]
+    n_types = het_acc.shape[1]
     nr = len(rows)
     nw = words.shape[1]
     per = (nr + n_threads - 1) // n_threads
-    m1 = np.uint64(0x5555555555555555)
+    one = np.uint64(1)
+    two = np.uint64(2)
     for t in prange(n_threads):
-        codes = np.zeros(packed.shape[1] * 4, np.uint8)
+        acc4 = np.zeros((n_types, 2, 2, nw), np.uint64)  # [type, het/hom-var, even/odd samples, word]
+        acc8 = np.zeros((n_types, 2, 4, nw), np.uint64)
+        acc4m = np.zeros((2, nw), np.uint64)  # missing calls, all types
+        acc8m = np.zeros((4, nw), np.uint64)
+        pend4 = np.zeros(n_types, np.int64)  # rows in the 4-bit lanes of each type
+        pend8 = np.zeros(n_types, np.int64)  # rows in the byte lanes of each type
+        pend4m = 0
+        pend8m = 0
         for j in range(t * per, min(nr, (t + 1) * per)):
             v = rows[j]
             ty = rtype[j]
@@ -231,36 +313,44 @@ def _packed_rows(packed, words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc
             miss_u = np.uint64(0)
             for w in range(nw):
                 x = words[v, w]
-                a = x & m1
-                b = (x >> np.uint64(1)) & m1
+                a = x & _M1
+                b = (x >> one) & _M1
                 het_u += _popcount(a & ~b)
                 hv_u += _popcount(b & ~a)
                 miss_u += _popcount(a & b)
-            het = np.int64(het_u)
-            hv = np.int64(hv_u)
-            miss = np.int64(miss_u)
-            hist[j, 0] = het
-            hist[j, 1] = hv
-            hist[j, 2] = miss
-            if 8 * (het + hv + miss) > ns:
-                row = packed[v]
-                for k in range(len(row)):
-                    x8 = row[k]
-                    codes[4 * k] = x8 & 3
-                    codes[4 * k + 1] = (x8 >> 2) & 3
-                    codes[4 * k + 2] = (x8 >> 4) & 3
-                    codes[4 * k + 3] = x8 >> 6
-                for s in range(ns):
-                    c = codes[s]
-                    het_acc[t, ty, s] += c == 1
-                    hv_acc[t, ty, s] += c == 2
-                    miss_acc[t, s] += c == 3
-            else:
+            het_n = np.int64(het_u)
+            hv_n = np.int64(hv_u)
+            miss_n = np.int64(miss_u)
+            hist[j, 0] = het_n
+            hist[j, 1] = hv_n
+            hist[j, 2] = miss_n
+            if 32 * (het_n + hv_n + miss_n) > ns:  # dense: vertical counters
+                if pend4[ty] == 15:
+                    if pend8[ty] == 255:
+                        _flush8(acc8[ty, 0], ns, het_acc[t, ty])
+                        _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
+                        pend8[ty] = 0
+                    _spill4(acc4[ty, 0], acc8[ty, 0])
+                    _spill4(acc4[ty, 1], acc8[ty, 1])
+                    pend8[ty] += 15
+                    pend4[ty] = 0
+                if pend4m == 15:
+                    if pend8m == 255:
+                        _flush8(acc8m, ns, miss_acc[t])
+                        pend8m = 0
+                    _spill4(acc4m, acc8m)
+                    pend8m += 15
+                    pend4m = 0
+                pend4[ty] += 1
+                pend4m += 1
+                _add_lanes(words[v], acc4[ty, 0, 0], acc4[ty, 0, 1], acc4[ty, 1, 0], acc4[ty, 1, 1], acc4m[0],
+                           acc4m[1])
+            else:  # sparse: walk the non-hom-ref calls
                 for w in range(nw):
                     x = words[v, w]
                     while x != 0:
-                        lane = _ctz(x) >> np.uint64(1)
-                        shift = lane * np.uint64(2)
+                        lane = _ctz(x) >> one
+                        shift = lane * two
                         c = (x >> shift) & np.uint64(3)
                         x &= ~(np.uint64(3) << shift)
                         s = w * 32 + np.int64(lane)
@@ -270,13 +360,27 @@ def _packed_rows(packed, words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc
                             hv_acc[t, ty, s] += 1
                         else:
                             miss_acc[t, s] += 1
-            if het == 1 and hv == 0:
+            if het_n == 1 and hv_n == 0:
                 for w in range(nw):
                     x = words[v, w]
-                    hit = (x & m1) & ~((x >> np.uint64(1)) & m1)
+                    hit = (x & _M1) & ~((x >> one) & _M1)
                     if hit != 0:
-                        singles[t, w * 32 + np.int64(_ctz(hit) >> np.uint64(1))] += 1
+                        singles[t, w * 32 + np.int64(_ctz(hit) >> one)] += 1
                         break
+        for ty in range(n_types):
+            if pend4[ty] + pend8[ty] > 0:
+                if pend8[ty] + pend4[ty] > 255:
+                    _flush8(acc8[ty, 0], ns, het_acc[t, ty])
+                    _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
+                _spill4(acc4[ty, 0], acc8[ty, 0])
+                _spill4(acc4[ty, 1], acc8[ty, 1])
+                _flush8(acc8[ty, 0], ns, het_acc[t, ty])
+                _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
+        if pend4m + pend8m > 0:
+            if pend8m + pend4m > 255:
+                _flush8(acc8m, ns, miss_acc[t])
+            _spill4(acc4m, acc8m)
+            _flush8(acc8m, ns, miss_acc[t])
 
 
 def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray,
@@ -338,6 +442,61 @@ def _count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray, n_alleles
         scounts[:] = 0
 
 
+def read_n_alleles(g) -> np.ndarray:
+    """Alleles per variant (int64), from an embedded store's array without loading the variant table."""
+    arr = g._array("variant_n_alleles") if hasattr(g, "_array") else None
+    return (g.variants["n_alleles"].to_numpy() if arr is None else arr[:]).astype(np.int64)
+
+
+def _first_bytes(strings: pa.Array) -> np.ndarray:
+    """First byte (uint8) of each value of an Arrow string array (0 for empty values)."""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32 if strings.type == pa.string() else np.int64)
+    offsets = offsets[strings.offset:strings.offset + len(strings) + 1]
+    data = strings.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    data = np.concatenate([data, np.zeros(1, np.uint8)])  # the byte read for an empty last value
+    return data[offsets[:-1]]
+
+
+@functools.cache
+def _snv_table() -> np.ndarray:
+    """Allele type (int8) of a single-base REF/ALT pair, indexed by ``256 * REF byte + ALT byte`` (printable
+    ASCII), from :func:`~.alleles.classify_alt_alleles`."""
+    chars = np.arange(33, 127, dtype=np.uint8)
+    r, a = np.repeat(chars, len(chars)), np.tile(chars, len(chars))
+    table = np.full(1 << 16, -1, dtype=np.int8)
+    table[r.astype(np.int64) * 256 + a] = classify_alt_alleles(r.view("S1"), a.view("S1"), np.full(len(r), 2))[:, 0]
+    return table
+
+
+def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
+    """:func:`~.alleles.classify_alt_alleles` of every variant of ``g``, REF and ALT read as Arrow strings.
+
+    Single-base biallelic sites are typed from the first bytes of the strings; the others one by one.
+    """
+    ref = read_variant_strings(g, "ref")
+    alt = read_variant_strings(g, "alt")
+    n = len(n_alleles)
+    width = max(int(n_alleles.max()) - 1 if n else 0, 1)
+    out = np.full((n, width), -1, dtype=np.int8)
+    if n == 0:
+        return out
+    fast = ((n_alleles == 2) & (pc.binary_length(ref).to_numpy(zero_copy_only=False) == 1)
+            & (pc.binary_length(alt).to_numpy(zero_copy_only=False) == 1))
+    if fast.any():
+        r, a = _first_bytes(ref)[fast], _first_bytes(alt)[fast]
+        printable = (r > 32) & (r < 127) & (a > 32) & (a < 127)
+        fast[fast] = printable  # others (control bytes) go one by one
+        out[fast, 0] = _snv_table()[r[printable].astype(np.int64) * 256 + a[printable]]
+    rest = np.flatnonzero(~fast & (n_alleles > 1))
+    if len(rest):
+        idx = pa.array(rest)
+        typed = classify_alt_alleles(ref.take(idx).to_numpy(zero_copy_only=False),
+                                     alt.take(idx).to_numpy(zero_copy_only=False), n_alleles[rest])
+        out[rest, :typed.shape[1]] = typed
+    return out
+
+
 def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     """Count calls per sample and per variant over the whole store (cached on ``g``).
 
@@ -347,9 +506,8 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     cached = getattr(g, "_derived", {}).get("call_counts")
     if cached is not None:
         return cached
-    variants = g.variants
-    n_alleles = variants["n_alleles"].to_numpy().astype(np.int64)
-    atype = classify_alt_alleles(variants["ref"].to_numpy(), variants["alt"].to_numpy(), n_alleles)
+    n_alleles = read_n_alleles(g)
+    atype = classify_variant_alleles(g, n_alleles)
     ns, nv = g.n_samples, g.n_variants
     width = max(int(n_alleles.max()) if nv else 1, 2)
     out = CallCounts(np.zeros((ns, N_SAMPLE), np.int64), np.zeros((nv, width), np.int32),
@@ -368,12 +526,13 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
         p_singles = np.zeros((n_threads, ns), np.int64)
         for start, stop, packed in g.iter_packed(chunk_size):
             ok = packable[start:stop]
-            rows = np.flatnonzero(ok)
+            every = bool(ok.all())
+            rows = np.arange(stop - start) if every else np.flatnonzero(ok)
             if len(rows):
                 hist = np.zeros((len(rows), 3), np.int64)
-                _packed_rows(packed, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
+                _packed_rows(packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
                              het_acc, hv_acc, miss_acc, p_singles)
-                v = rows + start
+                v = slice(start, stop) if every else rows + start
                 het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
                 out.n_called[v] = ns - miss
                 out.n_het[v] = het
@@ -381,7 +540,7 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                 out.n_hom_ref[v] = ns - miss - het - hv
                 out.ac[v, 0] = 2 * (ns - miss - hv) - het
                 out.ac[v, 1] = het + 2 * hv
-            rest = np.flatnonzero(~ok)
+            rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
             if len(rest):
                 gt = np.ascontiguousarray(g.call_genotype[start:stop])
                 _count_gt_rows(gt, start, rest, n_alleles, atype, fast_type, fast_ok, width, out, scounts, singles)

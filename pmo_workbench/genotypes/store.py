@@ -271,7 +271,7 @@ class Genotypes:
                 self._packable = np.zeros(self.n_variants, dtype=bool)
             else:
                 ok = self._group[packed_calls.PACKABLE_NAME][:].astype(bool)
-                self._packable = ok & (self.variants["n_alleles"].to_numpy() == 2)
+                self._packable = ok & (self._group["variant_n_alleles"][:] == 2)  # not the (slow) variant table
         return self._packable
 
     def iter_packed(self, chunk_size: int = 20_000) -> Iterator[tuple[int, int, np.ndarray]]:

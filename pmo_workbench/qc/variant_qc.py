@@ -14,12 +14,16 @@ Example
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
-from pmo_workbench.genotypes.call_counts import compute_call_counts
+from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+from pmo_workbench.genotypes.call_counts import compute_call_counts, read_n_alleles
 from pmo_workbench.genotypes.store import Genotypes
 from pmo_workbench.qc.hwe import hardy_weinberg_p
 
@@ -28,20 +32,107 @@ VARIANT_QC_COLUMNS = ["locus", "alleles", "call_rate", "AC", "AF", "AN", "n_het"
 
 
 def _list_column(values: np.ndarray, lengths: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=arrow_type))
+    """Row ``i`` of ``values`` [n, width] cut to its first ``lengths[i]`` entries, as an Arrow list column."""
+    n, width = values.shape
+    if n and (lengths == width).all():  # e.g. all sites biallelic: no gather
+        offsets = np.arange(0, n * width + 1, width, dtype=np.int32)
+        flat = values.ravel()
+    else:
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = values[np.arange(width)[None, :] < lengths[:, None]]
+    arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type))
     return pd.Series(arr, dtype=pd.ArrowDtype(arr.type))
 
 
-def _filters_column(filters: pd.Series) -> pd.Series:
-    """Hail's ``filters``: PASS -> [], '.' -> missing, 'a;b' -> ['a', 'b']."""
-    raw = pa.array(filters.to_numpy(dtype=object), type=pa.string())
-    split = pc.split_pattern(raw, ";")
+def _has(strings: pa.Array, pattern: str) -> bool:
+    return bool(pc.any(pc.match_substring(strings, pattern)).as_py())
+
+
+def _alleles_column(ref: pa.Array, alt: pa.Array) -> pd.Series:
+    """REF then the comma-separated ALT alleles (none when ALT is empty), as an Arrow list column."""
+    n = len(ref)
+    if n and not (_has(alt, ",") or _has(ref, ",") or bool(pc.any(pc.equal(alt, "")).as_py())):
+        # one ALT allele everywhere: interleave REF and ALT
+        take = np.empty(2 * n, dtype=np.int64)
+        take[0::2] = np.arange(n)
+        take[1::2] = np.arange(n, 2 * n)
+        values = pa.concat_arrays([ref, alt]).take(pa.array(take))
+        alleles = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), values)
+    else:
+        joined = pc.if_else(pc.equal(alt, ""), ref, pc.binary_join_element_wise(ref, alt, ","))
+        alleles = pc.split_pattern(joined, ",")
+    return pd.Series(alleles, dtype=pd.ArrowDtype(alleles.type))
+
+
+def _filters_column(raw: pa.Array) -> pd.Series:
+    """Hail's ``filters``: PASS -> [], '.' -> missing, 'a;b' -> ['a', 'b'] (worked out once per distinct value)."""
+    encoded = pc.dictionary_encode(raw)
+    distinct = encoded.dictionary
+    split = pc.split_pattern(distinct, ";")
     empty = pa.scalar([], type=pa.list_(pa.string()))
-    split = pc.if_else(pc.equal(raw, "PASS"), empty, split)
-    split = pc.if_else(pc.equal(raw, "."), pa.scalar(None, type=pa.list_(pa.string())), split)
+    split = pc.if_else(pc.equal(distinct, "PASS"), empty, split)
+    split = pc.if_else(pc.equal(distinct, "."), pa.scalar(None, type=pa.list_(pa.string())), split)
+    split = split.take(encoded.indices)
     return pd.Series(split, dtype=pd.ArrowDtype(split.type))
+
+
+@njit(cache=True, nogil=True)
+def _format_loci(codes, position, names, name_ends, offsets, data):  # pragma: no cover - compiled
+    """Write ``name:position`` of each variant into ``data`` (UTF-8), ``offsets[i + 1]`` its end; returns bytes."""
+    digits = np.empty(20, np.uint8)
+    k = 0
+    for i in range(len(codes)):
+        c = codes[i]
+        for j in range(name_ends[c], name_ends[c + 1]):
+            data[k] = names[j]
+            k += 1
+        data[k] = 58  # ':'
+        k += 1
+        p = position[i]
+        if p < 0:
+            data[k] = 45  # '-'
+            k += 1
+            p = -p
+        nd = 0
+        while True:
+            digits[nd] = 48 + p % 10
+            nd += 1
+            p //= 10
+            if p == 0:
+                break
+        for d in range(nd - 1, -1, -1):
+            data[k] = digits[d]
+            k += 1
+        offsets[i + 1] = k
+    return k
+
+
+def _locus_column(g: Genotypes) -> np.ndarray:
+    """``"contig:position"`` per variant (object array of str), formatted by a compiled loop into Arrow."""
+    contig_arr = g._array("variant_contig") if hasattr(g, "_array") else None
+    if contig_arr is None:
+        contig = g.variants["contig"].to_numpy(dtype=object)
+        names, codes = np.unique(contig.astype(str), return_inverse=True) if len(contig) else ([], contig)
+        position = g.variants["position"].to_numpy()
+    else:
+        names = [str(c) for c in (g.attrs["contig_id"] or [""])]
+        codes = contig_arr[:]
+        position = g._array("variant_position")[:]
+    encoded = [str(name).encode() for name in names]
+    name_ends = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=name_ends[1:])
+    name_bytes = np.frombuffer(b"".join(encoded) + b"\0", dtype=np.uint8)
+    n = len(position)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    data = np.empty(n * (int(np.diff(name_ends).max(initial=0)) + 22) + 1, dtype=np.uint8)
+    k = _format_loci(np.asarray(codes, dtype=np.int64), np.asarray(position, dtype=np.int64), name_bytes,
+                     name_ends, offsets, data)
+    if k < 2**31:
+        locus = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
+    else:
+        locus = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:k]))
+    return locus.to_numpy(zero_copy_only=False).astype(object, copy=False)
 
 
 def variant_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
@@ -85,35 +176,28 @@ def variant_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
         from pmo_workbench.qc import hail_qc
 
         return hail_qc.variant_qc(g)
-    variants = g.variants
     nv = g.n_variants
-    n_alleles = variants["n_alleles"].to_numpy().astype(np.int64)
+    n_alleles = read_n_alleles(g)
     counts = compute_call_counts(g, chunk_size)
-    width = counts.ac.shape[1]
     ac, n_called, n_het = counts.ac, counts.n_called, counts.n_het
     hom_ref, hom_var = counts.n_hom_ref, counts.n_hom_var
     an = ac.sum(axis=1).astype(np.int32)
     biallelic = n_alleles == 2
-    p_hwe, p_excess = hardy_weinberg_p(np.where(biallelic, hom_ref, -1), n_het, hom_var)
-    keep = np.arange(width)[None, :] < n_alleles[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        af = ac / an[:, None].astype(np.float64)
-    ref = variants["ref"].to_numpy(dtype=object)
-    alt = variants["alt"].to_numpy(dtype=object)
-    joined = pc.if_else(pc.equal(pa.array(alt, pa.string()), ""), pa.array(ref, pa.string()),
-                        pc.binary_join_element_wise(pa.array(ref, pa.string()), pa.array(alt, pa.string()), ","))
-    alleles = pc.split_pattern(joined, ",")
-    locus = pc.binary_join_element_wise(pa.array(variants["contig"].to_numpy(dtype=object), pa.string()),
-                                        pc.cast(pa.array(variants["position"].to_numpy()), pa.string()), ":")
-    return pd.DataFrame({
-        "locus": locus.to_numpy(zero_copy_only=False).astype(object, copy=False),
-        "alleles": pd.Series(alleles, dtype=pd.ArrowDtype(alleles.type)),
-        "call_rate": n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
-        "AC": _list_column(ac[keep], n_alleles, pa.int32()),
-        "AF": _list_column(af[keep], n_alleles, pa.float64()),
-        "AN": an,
-        "n_het": n_het,
-        "p_value_hwe": p_hwe,
-        "p_value_excess_het": p_excess,
-        "filters": _filters_column(variants["filters"]),
-    })
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
+        hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, hom_ref, -1), n_het, hom_var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            af = ac / an[:, None].astype(np.float64)
+        columns = {
+            "locus": _locus_column(g),
+            "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
+            "call_rate": n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
+            "AC": _list_column(ac, n_alleles, pa.int32()),
+            "AF": _list_column(af, n_alleles, pa.float64()),
+            "AN": an,
+            "n_het": n_het.copy(),  # the counts are cached on g: the table must not share them
+            "p_value_hwe": None,
+            "p_value_excess_het": None,
+            "filters": _filters_column(read_variant_strings(g, "filters")),
+        }
+        columns["p_value_hwe"], columns["p_value_excess_het"] = hwe.result()
+    return pd.DataFrame(columns, copy=False)  # fresh arrays: no copy into 2-D blocks (0.15 s at 1 M variants)

@@ -1,0 +1,118 @@
+"""Call counting behind sample_qc/variant_qc against counts taken straight from the genotype matrix, on a
+random call set with every allele type, missing calls, multi-allelic rows and hundreds of dense rows per
+type (the byte-lane counters of the 2-bit path must flush before a lane overflows); and the Arrow reading
+of the store's string arrays."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import pytest
+import zarr
+
+from pmo_workbench.genotypes import open_genotypes
+from pmo_workbench.genotypes.alleles import classify_alt_alleles
+from pmo_workbench.genotypes.arrow_strings import read_string_array
+from pmo_workbench.genotypes.call_counts import classify_variant_alleles, read_n_alleles
+from pmo_workbench.qc.sample_qc import sample_qc
+from pmo_workbench.qc.variant_qc import variant_qc
+
+# (REF, ALT, type of each ALT allele): transition, transversion, deletion, insertion, multi-allelic
+SITES = [("A", "G", ["ts"]), ("A", "C", ["tv"]), ("AT", "A", ["del"]), ("A", "AT", ["ins"]),
+         ("A", "G,C", ["ts", "tv"])]
+
+
+def simulate_calls(rng: np.random.Generator, n_variants: int, n_samples: int, kinds: list[int] | None = None,
+                   freqs: tuple[float, ...] | None = None) -> tuple[list[int], np.ndarray]:
+    """Site kinds and int calls [variants, samples, 2] (-1 missing), most rows with many ALT calls."""
+    kinds = rng.integers(0, len(SITES), n_variants).tolist() if kinds is None else kinds
+    freqs = (0.0, 1 / (2 * n_samples), 0.02, 0.3, 0.7) if freqs is None else freqs
+    gt = np.zeros((n_variants, n_samples, 2), dtype=np.int64)
+    for v, kind in enumerate(kinds):
+        n_alt = len(SITES[kind][2])
+        freq = rng.choice(freqs)
+        alt = rng.random((n_samples, 2)) < freq
+        gt[v] = np.where(alt, rng.integers(1, n_alt + 1, (n_samples, 2)), 0)
+        gt[v][rng.random(n_samples) < 0.03] = -1
+    return kinds, gt
+
+
+def write_vcf(path: Path, kinds: list[int], gt: np.ndarray) -> Path:
+    names = "\t".join(f"S{i}" for i in range(gt.shape[1]))
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=10000000>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}"]
+    for v, kind in enumerate(kinds):
+        ref, alt, _ = SITES[kind]
+        calls = "\t".join("./." if a < 0 else f"{a}/{b}" for a, b in gt[v])
+        lines.append(f"1\t{100 + 10 * v}\t.\t{ref}\t{alt}\t.\tPASS\t.\tGT\t{calls}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("n_variants", "n_samples", "one_kind", "chunk_size"),
+                         [(1500, 70, False, 400), (1300, 12, True, 5000)])
+def test_counts_equal_the_genotype_matrix(tmp_path: Path, n_variants: int, n_samples: int, one_kind: bool,
+                                          chunk_size: int) -> None:
+    """The second case has > 255 het calls per sample in one kernel call and thread: byte lanes must flush."""
+    rng = np.random.default_rng(5)
+    kinds, gt = simulate_calls(rng, n_variants, n_samples, [0] * n_variants if one_kind else None,
+                               (0.5,) if one_kind else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = open_genotypes(write_vcf(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
+    assert g.has_packed() and g.packable().mean() > 0.5  # most rows take the 2-bit path
+    sqc, vqc = sample_qc(g, chunk_size=chunk_size), variant_qc(g, chunk_size=chunk_size)
+    if one_kind:
+        assert sqc["n_het"].min() > 2 * 256
+
+    called = gt[:, :, 0] >= 0
+    a0, a1 = gt[:, :, 0], gt[:, :, 1]
+    het = called & (a0 != a1)
+    hom_ref = called & (a0 == 0) & (a1 == 0)
+    n_alleles = np.array([len(SITES[k][2]) + 1 for k in kinds])
+    ac = np.stack([((gt == a) & called[:, :, None]).sum(axis=(1, 2)) for a in range(3)], axis=1)
+    alt_by_type = {t: np.zeros(gt.shape[1], np.int64) for t in ("ts", "tv", "ins", "del")}
+    singleton = np.zeros(gt.shape[1], np.int64)
+    for v, kind in enumerate(kinds):
+        for k, t in enumerate(SITES[kind][2], start=1):
+            copies = ((gt[v] == k) & called[v][:, None]).sum(axis=1)
+            alt_by_type[t] += copies
+            if ac[v, k] == 1:
+                singleton += copies
+    np.testing.assert_array_equal(sqc["n_called"], called.sum(axis=0))
+    np.testing.assert_array_equal(sqc["n_hom_ref"], hom_ref.sum(axis=0))
+    np.testing.assert_array_equal(sqc["n_het"], het.sum(axis=0))
+    np.testing.assert_array_equal(sqc["n_hom_var"], (called & ~het & ~hom_ref).sum(axis=0))
+    np.testing.assert_array_equal(sqc["n_transition"], alt_by_type["ts"])
+    np.testing.assert_array_equal(sqc["n_transversion"], alt_by_type["tv"])
+    np.testing.assert_array_equal(sqc["n_insertion"], alt_by_type["ins"])
+    np.testing.assert_array_equal(sqc["n_deletion"], alt_by_type["del"])
+    np.testing.assert_array_equal(sqc["n_singleton"], singleton)
+    assert one_kind or sqc["n_singleton"].sum() > 0 and sqc["n_not_called"].sum() > 0
+    np.testing.assert_array_equal(vqc["AN"], 2 * called.sum(axis=1))
+    np.testing.assert_array_equal(vqc["n_het"], het.sum(axis=1))
+    assert [list(x) for x in vqc["AC"]] == [ac[v, :n].tolist() for v, n in enumerate(n_alleles)]
+    assert vqc["alleles"].iloc[4] == [SITES[kinds[4]][0], *SITES[kinds[4]][1].split(",")]
+    assert vqc["locus"].iloc[3] == "1:130"
+    assert vqc["filters"].iloc[0] == []
+
+    # the allele types from the store's Arrow strings equal those from the variant table
+    expected = classify_alt_alleles(g.variants["ref"].to_numpy(), g.variants["alt"].to_numpy(),
+                                    g.variants["n_alleles"].to_numpy())
+    np.testing.assert_array_equal(classify_variant_alleles(g, read_n_alleles(g)), expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4, 100])
+def test_string_arrays_read_into_arrow(tmp_path: Path, chunk: int) -> None:
+    values = np.array(["A", "", "TTG", "ÅØ", "PASS;q10", "x" * 300, "", "GC", "<DEL>"], dtype=object)
+    root = zarr.open_group(zarr.DirectoryStore(str(tmp_path / "s.zarr")), mode="w")
+    arr = root.create("s", shape=len(values), chunks=chunk, dtype=object, object_codec=numcodecs.VLenUTF8())
+    arr[:] = values
+    assert read_string_array(arr).to_pylist() == values.tolist()
+    if chunk == 3:  # a chunk never written reads as zarr fills it
+        del arr.store["s/1"]
+        assert read_string_array(arr).to_pylist() == [("" if x is None else str(x)) for x in arr[:]]
