@@ -43,10 +43,23 @@ def _in_list(values: tuple[str, ...] | list[str]) -> str:
 
 
 def _after(text: str) -> str | None:
-    """The smallest string greater than every string starting with ``text`` (None if there is none)."""
-    if not text or ord(text[-1]) >= 0x10FFFF:
+    """The smallest string greater than every string starting with ``text`` (None if there is none).
+
+    Strings compare by code point (DuckDB compares UTF-8 bytes, the same order). The last character is
+    incremented, skipping the surrogates (not encodable); a prefix ending in the highest code point drops that
+    character and increments the one before.
+
+    Example
+    -------
+    >>> _after("DI21"), _after("A\U0010ffff")
+    ('DI22', 'B')
+    """
+    while text and ord(text[-1]) >= 0x10FFFF:
+        text = text[:-1]
+    if not text:
         return None
-    return text[:-1] + chr(ord(text[-1]) + 1)
+    nxt = ord(text[-1]) + 1
+    return text[:-1] + chr(0xE000 if 0xD800 <= nxt <= 0xDFFF else nxt)
 
 
 def code_bounds(patterns: list[CodePattern]) -> tuple[str, str, bool] | None:

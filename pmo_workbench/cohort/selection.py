@@ -438,11 +438,12 @@ def select_cohort(project: str | Path | Project, definition: str | Path | dict |
     if (defn.entry.codes.descendants or needs_omop) and "concept_ancestor" not in db.present:
         raise ConfigError("descendants need the OMOP concept_ancestor table (import the project with "
                           "`pmo import omop`)", file=proj.source("registry"), field="entry.codes.descendants")
-    entry = db.query(compile_entry(defn.entry))
-    entry["person_id"] = entry["person_id"].astype(str)
-    entry["index_date"] = pd.to_datetime(entry["index_date"])
-    db.register("idx", entry[["person_id", "index_date"]].assign(rid=np.arange(len(entry), dtype="int64")))
-    flags = entry[["person_id", "index_date"]].copy()
+    # the entry events stay in DuckDB (rid numbers them); pandas gets them once, as datetime64
+    db.con.execute("DROP TABLE IF EXISTS idx")
+    db.con.execute(f"CREATE TABLE idx AS SELECT person_id, CAST(index_date AS DATE) AS index_date, "
+                   f"CAST(row_number() OVER () - 1 AS BIGINT) AS rid FROM ({compile_entry(defn.entry)}) e")
+    flags = db.query("SELECT person_id, CAST(index_date AS TIMESTAMP) AS index_date FROM idx ORDER BY rid")
+    flags["person_id"] = flags["person_id"].astype(str)
     for name in _sql_rules(defn):
         rids = db.con.execute(f"SELECT i.rid FROM idx i SEMI JOIN ({compile_rule(defn, name, 'idx')}) q "
                               "USING (person_id, index_date)").fetchnumpy()["rid"]

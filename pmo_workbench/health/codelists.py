@@ -136,6 +136,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _prefix_condition(column: str, prefix: str) -> str:
+    """``column LIKE 'prefix%'``, escaping ``%``, ``_`` and ``\\`` in the prefix so they match themselves."""
+    if not any(ch in prefix for ch in "%_\\"):
+        return f"{column} LIKE {_quote(prefix + '%')}"
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{column} LIKE {_quote(escaped + '%')} ESCAPE '\\'"
+
+
 def code_condition(patterns: list[CodePattern], *, descendants: bool = False,
                    ancestor_table: str = "concept_ancestor", code_column: str = "code",
                    vocabulary_column: str | None = "vocabulary") -> str:
@@ -172,7 +180,7 @@ def code_condition(patterns: list[CodePattern], *, descendants: bool = False,
                 terms.append(f"{code_column} IN ({', '.join(_quote(c) for c in exact)})")
             for p in pats:
                 if p.kind == "prefix":
-                    terms.append(f"{code_column} LIKE {_quote(p.value + '%')}")
+                    terms.append(_prefix_condition(code_column, p.value))
                 elif p.kind == "range":
                     assert p.high is not None
                     terms.append(f"(substr({code_column}, 1, {len(p.value)}) >= {_quote(p.value)} AND "

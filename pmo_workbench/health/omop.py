@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.registry import ensure_project
-from pmo_workbench.health.schema import EVENT_TABLES, validate_table
+from pmo_workbench.health.schema import EVENT_TABLES, sort_event_table, validate_table, write_parquet_atomic
 from pmo_workbench.project import Project
 
 OMOP_TABLES = ("person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "specimen",
@@ -321,7 +321,8 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 
 def write_event_table(df: pd.DataFrame, table: str, folder: Path) -> Path:
-    """Write a validated event table with the schema's types plus any extra text columns (``source_value``)."""
+    """Write a validated event table with the schema's types plus any extra text columns (``source_value``),
+    sorted and in row groups as :func:`~pmo_workbench.health.schema.write_table` writes."""
     spec = EVENT_TABLES[table]
     extras = [c for c in df.columns if c not in spec.columns]
     clean = validate_table(df, table)
@@ -330,9 +331,8 @@ def write_event_table(df: pd.DataFrame, table: str, folder: Path) -> Path:
     schema = spec.schema
     for c in extras:
         schema = schema.append(pa.field(c, pa.string()))
-    path = folder / f"{table}.parquet"
-    _write_parquet(pa.Table.from_pandas(clean, schema=schema, preserve_index=False), path)
-    return path
+    arrow = sort_event_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False), table)
+    return write_parquet_atomic(arrow, folder / f"{table}.parquet")
 
 
 def build_omop_tables(source: str | Path) -> dict[str, pd.DataFrame]:
