@@ -42,8 +42,6 @@ Example
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from datetime import date
 from pathlib import Path
@@ -64,6 +62,7 @@ from pmo_workbench.cohort.definition import (
 from pmo_workbench.cohort.matching import build_relatives, sample_controls, select_unrelated
 from pmo_workbench.cohort.picklist import compute_pick_list
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.files import replace_atomically
 from pmo_workbench.health.codelists import code_condition
 from pmo_workbench.health.database import HealthDatabase, load_genome_status, open_database
 from pmo_workbench.project import Project, as_project
@@ -365,19 +364,13 @@ def _pct(count: int, total: int) -> float:
 
 
 def _write_atomic(path: Path, content: pd.DataFrame | str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replace_atomically(path) as tmp:
         if isinstance(content, str):
-            Path(tmp).write_text(content, encoding="utf-8")
+            tmp.write_text(content, encoding="utf-8")
         elif path.suffix == ".parquet":
             content.to_parquet(tmp, index=False)
         else:
             content.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -47,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmo_workbench.errors import InputError
+from pmo_workbench.files import replace_atomically
 from pmo_workbench.health.registry import ensure_project
 from pmo_workbench.health.schema import EVENT_TABLES, sort_event_table, validate_table, write_parquet_atomic
 from pmo_workbench.project import Project
@@ -309,15 +308,8 @@ def build_vocabulary(src: OmopSource) -> dict[str, pd.DataFrame]:
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replace_atomically(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_event_table(df: pd.DataFrame, table: str, folder: Path) -> Path:

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pmo_workbench.errors import InputError
+from pmo_workbench.files import replace_atomically
 
 VOCABULARIES = ("SKS", "ICD10", "ATC", "NPU", "OMOP")
 """Vocabularies an event's ``code`` may come from."""
@@ -214,15 +215,8 @@ def write_parquet_atomic(batches: pa.Table | pa.RecordBatchReader, path: Path,
     >>> pq.read_table(f)["a"].to_pylist()
     [1, 2]
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replace_atomically(path) as tmp:
         _write_row_groups(batches, tmp, schema or batches.schema)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

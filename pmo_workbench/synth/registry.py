@@ -47,8 +47,6 @@ Example
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -59,6 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from pmo_workbench.files import replace_atomically
 from pmo_workbench.health.schema import write_table
 from pmo_workbench.synth import codes
 
@@ -993,17 +992,9 @@ def write_raw_csv(table: pa.Table, path: Path) -> Path:
     'pnr\\n0101011234\\n'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write((",".join(table.column_names) + "\n").encode())
-            pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replace_atomically(path) as tmp, open(tmp, "wb") as fh:
+        fh.write((",".join(table.column_names) + "\n").encode())
+        pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     return path
 
 
