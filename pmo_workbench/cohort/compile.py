@@ -194,20 +194,39 @@ def compile_criterion(c: Criterion, idx: str) -> str:
     return compile_event_rule(kind, rule, idx)
 
 
-def compile_specimens(s: Specimens, idx: str) -> str:
-    """Pairs with a usable specimen: type, status available (or unknown), aliquots (unknown counts as 1),
-    volume, collected in the window relative to the index date."""
-    types = [t.lower() for t in s.types]
-    conds = [f"lower(s.specimen_type) IN ({_in_list(types)})",
-             "coalesce(s.status, 'available') = 'available'",
-             f"coalesce(s.aliquots_left, 1) >= {s.min_aliquots}"]
+def specimen_conditions(s: Specimens | None) -> list[str]:
+    """SQL conditions on ``specimen s`` (joined to an index pair ``i``) for a usable specimen: status available
+    (or unknown) and, with a ``specimens`` rule, its type, aliquots (unknown counts as 1), volume and collection
+    window relative to ``i.index_date``. The one definition used by the rule, the pick list and the
+    availability table.
+
+    Example
+    -------
+    >>> specimen_conditions(None)
+    ["coalesce(s.status, 'available') = 'available'"]
+    """
+    conds = ["coalesce(s.status, 'available') = 'available'"]
+    if s is None:
+        return conds
+    conds.append(f"lower(s.specimen_type) IN ({specimen_type_list(s)})")
+    conds.append(f"coalesce(s.aliquots_left, 1) >= {s.min_aliquots}")
     if s.min_volume_ul is not None:
         conds.append(f"s.volume_ul >= {float(s.min_volume_ul)!r}")
     if s.collected is not None:
         a, b = s.collected
         conds.append(f"s.collected_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b})")
+    return conds
+
+
+def specimen_type_list(s: Specimens) -> str:
+    """The rule's specimen types, lower-cased, as an SQL list body in the rule's order."""
+    return _in_list([t.lower() for t in s.types])
+
+
+def compile_specimens(s: Specimens, idx: str) -> str:
+    """Pairs with a usable specimen (:func:`specimen_conditions`)."""
     return (f"SELECT i.person_id, i.index_date FROM {idx} i WHERE EXISTS (SELECT 1 FROM specimen s "
-            f"WHERE s.person_id = i.person_id AND {' AND '.join(conds)})")
+            f"WHERE s.person_id = i.person_id AND {' AND '.join(specimen_conditions(s))})")
 
 
 def compile_consent(idx: str) -> str:

@@ -21,6 +21,7 @@ import re
 
 import pandas as pd
 
+from pmo_workbench.cohort.compile import specimen_conditions, specimen_type_list
 from pmo_workbench.cohort.definition import Specimens
 from pmo_workbench.health.database import HealthDatabase
 
@@ -43,19 +44,10 @@ def compute_pick_list(db: HealthDatabase, cohort: pd.DataFrame, specimens: Speci
     """
     people = cohort.sort_values("index_date", kind="stable").drop_duplicates("person_id")
     db.register("pick_people", people[["person_id", "index_date"]])
-    conds = ["coalesce(s.status, 'available') = 'available'"]
+    conds = specimen_conditions(specimens)
     type_rank = "0"
     if specimens is not None:
-        types = [t.lower() for t in specimens.types]
-        listed = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
-        conds.append(f"lower(s.specimen_type) IN ({listed})")
-        conds.append(f"coalesce(s.aliquots_left, 1) >= {specimens.min_aliquots}")
-        if specimens.min_volume_ul is not None:
-            conds.append(f"s.volume_ul >= {float(specimens.min_volume_ul)!r}")
-        if specimens.collected is not None:
-            a, b = specimens.collected
-            conds.append(f"s.collected_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b})")
-        type_rank = "list_position([" + listed + "], lower(s.specimen_type))"
+        type_rank = f"list_position([{specimen_type_list(specimens)}], lower(s.specimen_type))"
     sql = (f"SELECT s.*, {type_rank} AS _rank FROM pick_people i JOIN specimen s ON s.person_id = i.person_id "
            f"WHERE {' AND '.join(conds)} "
            f"QUALIFY row_number() OVER (PARTITION BY s.person_id ORDER BY _rank, coalesce(s.aliquots_left, 1) DESC, "

@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
     CohortDefinition,
@@ -449,23 +450,14 @@ def compute_balance(table1: pd.DataFrame) -> pd.DataFrame:
 
 
 def _usable_specimens(result: CohortResult) -> pd.DataFrame:
-    """Usable specimens of the cohort's persons: ``person_id, role, biobank, specimen_type`` (the pick list's
-    rule, :mod:`pmo_workbench.cohort.picklist`, but every usable specimen instead of the one picked)."""
+    """Usable specimens of the cohort's persons: ``person_id, role, biobank, specimen_type`` (the rule of
+    :func:`~pmo_workbench.cohort.compile.specimen_conditions`; every usable specimen, not the one picked)."""
     spec = result.definition.specimens if "specimens" not in result.disabled else None
     result.db.register("avail_people", result.cohort[["person_id", "index_date", "role"]])
-    conds = ["coalesce(s.status, 'available') = 'available'"]
-    if spec is not None:
-        listed = ", ".join("'" + t.lower().replace("'", "''") + "'" for t in spec.types)
-        conds.append(f"lower(s.specimen_type) IN ({listed})")
-        conds.append(f"coalesce(s.aliquots_left, 1) >= {spec.min_aliquots}")
-        if spec.min_volume_ul is not None:
-            conds.append(f"s.volume_ul >= {float(spec.min_volume_ul)!r}")
-        if spec.collected is not None:
-            a, b = spec.collected
-            conds.append(f"s.collected_date BETWEEN i.index_date + ({a}) AND i.index_date + ({b})")
     return result.db.query(
         "SELECT DISTINCT i.person_id, i.role, coalesce(s.biobank, 'unknown') AS biobank, s.specimen_type "
-        f"FROM avail_people i JOIN specimen s ON s.person_id = i.person_id WHERE {' AND '.join(conds)}")
+        f"FROM avail_people i JOIN specimen s ON s.person_id = i.person_id "
+        f"WHERE {' AND '.join(specimen_conditions(spec))}")
 
 
 def compute_specimen_availability(result: CohortResult, by: Literal["specimen_type", "role"] = "specimen_type"
