@@ -128,18 +128,30 @@ def assign_genetic_sex(
     f = np.asarray(f_stat, dtype=np.float64)
     genetic = np.where(f < female_threshold, "F", np.where(f > male_threshold, "M", "ambiguous")).astype(object)
     genetic[np.isnan(f)] = "ambiguous"
-    if reported_sex is None:
-        rep = np.full(len(f), None, dtype=object)
-    else:
-        rep = np.array([normalize_sex(r) for r in reported_sex], dtype=object)
-        if len(rep) != len(f):
-            raise ValueError(f"{len(f)} F values but {len(rep)} reported sexes")
+    if reported_sex is not None and len(reported_sex) != len(f):
+        raise ValueError(f"{len(f)} F values but {len(reported_sex)} reported sexes")
+    return genetic, compare_reported_sex(genetic, reported_sex)
+
+
+def compare_reported_sex(genetic: np.ndarray, reported_sex: np.ndarray | Sequence[str | None] | None
+                         ) -> pd.arrays.BooleanArray:
+    """``mismatch`` of genetic sex calls (``"F"``/``"M"``/``"ambiguous"``) against reported sexes: NA where the
+    reported sex is unknown, False where the call is ambiguous or agrees, True where both are known and differ.
+
+    Example
+    -------
+    >>> compare_reported_sex(np.array(["F", "M", "ambiguous"], dtype=object), ["M", None, "F"]).tolist()
+    [True, <NA>, False]
+    """
+    n = len(genetic)
+    rep = (np.full(n, None, dtype=object) if reported_sex is None
+           else np.array([normalize_sex(r) for r in reported_sex], dtype=object))
     has_rep = np.array([r is not None for r in rep], dtype=bool)
     known = has_rep & np.isin(genetic, ["F", "M"])
-    mismatch = pd.array([None] * len(f), dtype="boolean")
+    mismatch = pd.array([None] * n, dtype="boolean")
     mismatch[has_rep] = False
     mismatch[known] = genetic[known] != rep[known]
-    return genetic, mismatch
+    return mismatch
 
 
 def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
@@ -368,7 +380,6 @@ def classify_sex(
         grey = (genetic == "ambiguous") & ~np.isnan(ratio)
         genetic[grey & (ratio <= male_max_het_ratio)] = "M"
         genetic[grey & (ratio >= female_min_het_ratio)] = "F"
-    # the final call as an F value on the right side of both bounds (NaN: ambiguous), for the mismatch rule
-    as_f = np.where(genetic == "F", -np.inf, np.where(genetic == "M", np.inf, np.nan))
-    out["genetic_sex"], out["mismatch"] = assign_genetic_sex(as_f, reported, female_threshold, male_threshold)
+    out["genetic_sex"] = genetic
+    out["mismatch"] = compare_reported_sex(genetic, reported)
     return out
