@@ -29,7 +29,12 @@ from pmo_workbench.files import replace_atomically, write_text_atomic
 from pmo_workbench.notebook import save_table
 from pmo_workbench.project import Project, as_project
 from pmo_workbench.qc.decisions import REASONS, QcResult, load_manifest, run_qc, select_qc_sites
-from pmo_workbench.qc.review import ReviewedThresholds, resolve_reviewed_thresholds, write_run_thresholds
+from pmo_workbench.qc.review import (
+    ReviewedThresholds,
+    ThresholdReview,
+    resolve_reviewed_thresholds,
+    write_run_thresholds,
+)
 from pmo_workbench.qc.trend import compute_batch_metrics, write_batch_metrics
 
 PER_SAMPLE_TABLES = ("sample_qc", "variant_qc", "sex_check", "kinship", "ancestry", "qc_decisions")
@@ -396,6 +401,7 @@ def write_wgs_qc_outputs(
     mode: str = "internal",
     min_count: int = 5,
     write_filtered_vcf: bool = False,
+    threshold_review: ThresholdReview | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write the run folder's files; returns their names.
@@ -405,6 +411,9 @@ def write_wgs_qc_outputs(
     and review, merged into ``run.json``). Internal mode adds the tables of :data:`PER_SAMPLE_TABLES`
     (``qc_decisions`` with ``reasons`` as a list column and the thresholds/review in its Parquet metadata),
     ``passing_samples.txt`` and, when asked, ``filtered.vcf.gz`` (passing samples at passing variants).
+    With ``threshold_review`` (:func:`~pmo_workbench.qc.review.review_thresholds`), ``run_extra.json`` records
+    the earlier run compared with and the changed thresholds (plus, internal mode, how many samples flipped),
+    and internal mode writes the flipped samples as ``threshold_review.parquet``.
 
     Raises
     ------
@@ -452,6 +461,19 @@ def write_wgs_qc_outputs(
                 raise InputError("a filtered VCF can only be written from a VCF/BCF input", file=run.genotypes.path)
             write_vcf(run.genotypes.path, passing, run.variant_pass, out / FILTERED_VCF)
             written += [FILTERED_VCF, FILTERED_VCF + ".tbi"]
+    review_record: dict[str, Any] = {}
+    if threshold_review is not None:
+        tr, internal = threshold_review, mode == "internal"
+        review_record["threshold_review"] = {
+            "previous_run": tr.previous_run.run_dir.name if tr.previous_run else None,
+            "changed": tr.changed["threshold"].tolist(),
+            "newly_failing": len(tr.newly_failing) if internal else None,
+            "newly_passing": len(tr.newly_passing) if internal else None}
+        if internal and tr.decisions_available:
+            flips = pd.concat([tr.newly_failing.assign(change="newly failing"),
+                               tr.newly_passing.assign(change="newly passing")], ignore_index=True)
+            save_qc_table(flips, out, "threshold_review")
+            written.append("threshold_review.parquet")
     n_pass = int(res.decisions["pass"].sum())
     counts = {"samples": int(len(res.decisions)), "samples_passed": n_pass,
               "samples_failed": int(len(res.decisions) - n_pass), "variants": int(run.genotypes.n_variants),
@@ -463,7 +485,7 @@ def write_wgs_qc_outputs(
         if 0 < counts["samples"] < min_count:
             counts["samples"] = None
     payload = {"qc_counts": counts, "qc_thresholds": res.thresholds.model_dump(mode="json"),
-               "qc_review": review, "qc_outputs_individual_level": mode == "internal", **(extra or {})}
+               "qc_review": review, "qc_outputs_individual_level": mode == "internal", **review_record, **(extra or {})}
     write_text_atomic(out / EXTRA_FILE, json.dumps(payload, indent=2, default=str) + "\n")
     written.append(EXTRA_FILE)
     return written
