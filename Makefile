@@ -8,7 +8,9 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lab bench setup sysdeps lint format clean
 
-$(STAMP): pyproject.toml constraints.txt
+# the C kernels are compiled by the install, so a changed .c file reinstalls
+$(STAMP): pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c)
+	@command -v $${CC:-cc} >/dev/null 2>&1 || { echo "no C compiler ($${CC:-cc}): install gcc (apt-get install gcc)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[hail,test]"

@@ -1,9 +1,9 @@
 """Read a store's VLenUTF8 string array straight into an Arrow string array, without Python str objects.
 
 A chunk of a zarr string array is the numcodecs VLenUTF8 encoding (a uint32 item count, then per item a uint32
-byte length and the UTF-8 bytes) under the array's compressor; a compiled loop turns it into Arrow's offsets
-and data buffers. At a million variants this is several times faster than decoding to an object array
-(one str per value) and converting that. Arrays with other codecs, and chunks never written, are read the
+byte length and the UTF-8 bytes) under the array's compressor; a C loop (:mod:`pmo_workbench.ckernels`) turns
+it into Arrow's offsets and data buffers, and reports a chunk shorter than its recorded lengths. At a million
+variants this is several times faster than decoding to an object array (one str per value) and converting that. Arrays with other codecs, and chunks never written, are read the
 ordinary way.
 
 Example
@@ -22,24 +22,8 @@ import numcodecs
 import numpy as np
 import pyarrow as pa
 import zarr
-from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def _unpack_vlen(buf, n, offsets, data, base):  # pragma: no cover - compiled
-    """Copy the ``n`` items of one VLenUTF8 buffer into ``data`` from byte ``base``; ``offsets[1:]`` their ends."""
-    pos = 4
-    k = base
-    for i in range(n):
-        ln = (np.int64(buf[pos]) | (np.int64(buf[pos + 1]) << 8) | (np.int64(buf[pos + 2]) << 16)
-              | (np.int64(buf[pos + 3]) << 24))
-        pos += 4
-        for j in range(ln):
-            data[k + j] = buf[pos + j]
-        pos += ln
-        k += ln
-        offsets[i + 1] = k
-    return k
+from pmo_workbench import ckernels
 
 
 def _is_vlen_utf8(arr: zarr.Array) -> bool:
@@ -66,6 +50,7 @@ def read_string_array(arr: zarr.Array) -> pa.Array:
             bufs.append(None)
             continue
         bufs.append(np.frombuffer(arr.compressor.decode(raw) if arr.compressor else raw, dtype=np.uint8))
+    unpack = ckernels.library().pmo_unpack_vlen
     offsets = np.zeros(n + 1, dtype=np.int64)
     data = np.empty(sum(len(b) for b in bufs if b is not None) + 16, dtype=np.uint8)
     k = 0
@@ -83,7 +68,10 @@ def read_string_array(arr: zarr.Array) -> pa.Array:
             continue
         if int(buf[:4].view("<u4")[0]) < stop - start:  # an edge chunk is stored whole (padded)
             raise ValueError(f"{arr.path}: chunk {c} holds {int(buf[:4].view('<u4')[0])} items, not {stop - start}")
-        k = _unpack_vlen(buf, stop - start, offsets[start:stop + 1], data, k)
+        end = unpack(buf, len(buf), stop - start, offsets[start:stop + 1], data, len(data), k)
+        if end < 0:
+            raise ValueError(f"{arr.path}: chunk {c} is shorter than the item lengths it records (corrupt store)")
+        k = end
     if k < 2**31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:k]))

@@ -1,10 +1,12 @@
 """One pass over the calls of a store: per-sample and per-variant genotype counts for sample/variant QC.
 
 Rows held in the store's 2-bit copy (:mod:`.packed_calls`: biallelic rows whose calls are all diploid or
-missing, nearly all of an autosomal WGS call set) are counted from it without decoding ``call_genotype``:
-per-variant counts by popcounts over 64-bit words, per-sample counts by walking only the non-hom-ref calls
-of a sparse row (most rows of a large cohort) or, for a dense row, adding one table entry per byte (four
-calls) to byte-lane counters, in parallel over rows. REF/ALT are read from the store as Arrow strings
+missing, nearly all of an autosomal WGS call set) are counted from it without decoding ``call_genotype``, by
+a C kernel (:mod:`pmo_workbench.ckernels`, ``packed_counts.c``) on one thread per CPU: per-variant counts by
+popcounts over 64-bit words, per-sample counts by walking only the non-hom-ref calls of a sparse row (most
+rows of a large cohort) or, for a dense row, vertical 4-bit-lane counters. A QC pass of a store whose rows
+are all packed so runs no numba code (numba's first call in a process costs about a second: see
+:mod:`pmo_workbench.ckernels`). REF/ALT are read from the store as Arrow strings
 (:mod:`.arrow_strings`), not through the variant table.
 The other rows are read from ``call_genotype``:
 biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
@@ -26,16 +28,16 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
 
+from pmo_workbench import ckernels
 from pmo_workbench.genotypes.alleles import (
     DELETION,
     INSERTION,
@@ -204,183 +206,32 @@ def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> 
         sample[:, col] += alt[:, kind]
 
 
-@intrinsic
-def _popcount(typingctx, x):  # pragma: no cover - compiled
-    sig = types.uint64(types.uint64)
+def _count_packed_rows(pool: ThreadPoolExecutor, words: np.ndarray, rows: np.ndarray, rtype: np.ndarray, ns: int,
+                       hist: np.ndarray, het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray,
+                       singles: np.ndarray) -> None:
+    """Count the listed rows of 2-bit packed calls ``words`` uint64 [rows, words per row] with the C kernel.
 
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@intrinsic
-def _ctz(typingctx, x):  # pragma: no cover - compiled
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return sig, codegen
-
-
-_M1 = np.uint64(0x5555555555555555)  # the low bit of each 2-bit call
-_M4 = np.uint64(0x1111111111111111)  # the low bit of each 4-bit lane
-_M8 = np.uint64(0x0F0F0F0F0F0F0F0F)  # the low nibble of each byte
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _spill4(acc4, acc8):  # pragma: no cover - compiled
-    """Move 4-bit lane counters ``acc4`` [2, words] (even / odd samples) into byte lanes ``acc8`` [4, words]."""
-    for par in range(2):
-        for w in range(acc4.shape[1]):
-            x = acc4[par, w]
-            acc8[2 * par, w] += x & _M8
-            acc8[2 * par + 1, w] += (x >> np.uint64(4)) & _M8
-            acc4[par, w] = 0
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _flush8(acc8, ns, out):  # pragma: no cover - compiled
-    """Add byte-lane counters ``acc8`` [4, words] to the per-sample counters ``out`` and clear them.
-
-    Byte ``j`` of lane set ``q`` of word ``w`` counts sample ``32 w + 4 j + 2 (q & 1) + (q >> 1)``.
+    The rows are split into one contiguous run per thread; thread ``t`` adds to ``het_acc[t]``, ``hv_acc[t]``
+    (int32 [types, samples]), ``miss_acc[t]`` and ``singles[t]`` ([samples]); ``hist`` [rows, 3] gets each
+    row's het, hom-var and missing calls.
     """
-    for q in range(4):
-        off = 2 * (q & 1) + (q >> 1)
-        for w in range(acc8.shape[1]):
-            x = acc8[q, w]
-            if x != 0:
-                for j in range(8):
-                    s = 32 * w + 4 * j + off
-                    if s < ns:
-                        out[s] += np.int32((x >> np.uint64(8 * j)) & np.uint64(255))
-                acc8[q, w] = 0
+    count = ckernels.library().pmo_count_packed_rows
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    rtype = np.ascontiguousarray(rtype, dtype=np.int64)
+    bounds = np.linspace(0, len(rows), len(het_acc) + 1).astype(np.int64)
 
+    def run(t: int) -> int:
+        a, b = int(bounds[t]), int(bounds[t + 1])
+        if a == b:
+            return 0
+        return count(words, words.shape[1], rows[a:b], b - a, rtype[a:b], N_TYPES, ns, hist[a:b], het_acc[t],
+                     hv_acc[t], miss_acc[t], singles[t])
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_lanes(words, h0, h1, v0, v1, m0, m1):  # pragma: no cover - compiled
-    """Add one row's het / hom-var / missing calls to 4-bit lane counters (even and odd samples).
-
-    Branch-free, so the compiler vectorises it."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    for w in range(len(words)):
-        x = words[w]
-        a = x & _M1
-        b = (x >> one) & _M1
-        het = a & ~b
-        hv = b & ~a
-        mi = a & b
-        h0[w] += het & _M4
-        h1[w] += (het >> two) & _M4
-        v0[w] += hv & _M4
-        v1[w] += (hv >> two) & _M4
-        m0[w] += mi & _M4
-        m1[w] += (mi >> two) & _M4
-
-
-@njit(cache=True, parallel=True)
-def _packed_rows(words, rows, rtype, ns, hist, het_acc, hv_acc, miss_acc, singles):  # pragma: no cover
-    """Count 2-bit packed rows (see :mod:`.packed_calls`), in parallel over rows.
-
-    Per row: het / hom-var / missing calls by popcounts over 64-bit words. Per sample and allele type: a
-    sparse row's non-hom-ref calls are walked one by one; a dense row's het, hom-var and missing masks are
-    added to vertical counters with one 4-bit lane per sample (a few vector operations per 32 calls), moved to
-    byte lanes every 15 rows and to the int32 counters every 255.
-    """
-    n_threads = het_acc.shape[0]
-    n_types = het_acc.shape[1]
-    nr = len(rows)
-    nw = words.shape[1]
-    per = (nr + n_threads - 1) // n_threads
-    one = np.uint64(1)
-    two = np.uint64(2)
-    for t in prange(n_threads):
-        acc4 = np.zeros((n_types, 2, 2, nw), np.uint64)  # [type, het/hom-var, even/odd samples, word]
-        acc8 = np.zeros((n_types, 2, 4, nw), np.uint64)
-        acc4m = np.zeros((2, nw), np.uint64)  # missing calls, all types
-        acc8m = np.zeros((4, nw), np.uint64)
-        pend4 = np.zeros(n_types, np.int64)  # rows in the 4-bit lanes of each type
-        pend8 = np.zeros(n_types, np.int64)  # rows in the byte lanes of each type
-        pend4m = 0
-        pend8m = 0
-        for j in range(t * per, min(nr, (t + 1) * per)):
-            v = rows[j]
-            ty = rtype[j]
-            het_u = np.uint64(0)
-            hv_u = np.uint64(0)
-            miss_u = np.uint64(0)
-            for w in range(nw):
-                x = words[v, w]
-                a = x & _M1
-                b = (x >> one) & _M1
-                het_u += _popcount(a & ~b)
-                hv_u += _popcount(b & ~a)
-                miss_u += _popcount(a & b)
-            het_n = np.int64(het_u)
-            hv_n = np.int64(hv_u)
-            miss_n = np.int64(miss_u)
-            hist[j, 0] = het_n
-            hist[j, 1] = hv_n
-            hist[j, 2] = miss_n
-            if 32 * (het_n + hv_n + miss_n) > ns:  # dense: vertical counters
-                if pend4[ty] == 15:
-                    if pend8[ty] == 255:
-                        _flush8(acc8[ty, 0], ns, het_acc[t, ty])
-                        _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
-                        pend8[ty] = 0
-                    _spill4(acc4[ty, 0], acc8[ty, 0])
-                    _spill4(acc4[ty, 1], acc8[ty, 1])
-                    pend8[ty] += 15
-                    pend4[ty] = 0
-                if pend4m == 15:
-                    if pend8m == 255:
-                        _flush8(acc8m, ns, miss_acc[t])
-                        pend8m = 0
-                    _spill4(acc4m, acc8m)
-                    pend8m += 15
-                    pend4m = 0
-                pend4[ty] += 1
-                pend4m += 1
-                _add_lanes(words[v], acc4[ty, 0, 0], acc4[ty, 0, 1], acc4[ty, 1, 0], acc4[ty, 1, 1], acc4m[0],
-                           acc4m[1])
-            else:  # sparse: walk the non-hom-ref calls
-                for w in range(nw):
-                    x = words[v, w]
-                    while x != 0:
-                        lane = _ctz(x) >> one
-                        shift = lane * two
-                        c = (x >> shift) & np.uint64(3)
-                        x &= ~(np.uint64(3) << shift)
-                        s = w * 32 + np.int64(lane)
-                        if c == 1:
-                            het_acc[t, ty, s] += 1
-                        elif c == 2:
-                            hv_acc[t, ty, s] += 1
-                        else:
-                            miss_acc[t, s] += 1
-            if het_n == 1 and hv_n == 0:
-                for w in range(nw):
-                    x = words[v, w]
-                    hit = (x & _M1) & ~((x >> one) & _M1)
-                    if hit != 0:
-                        singles[t, w * 32 + np.int64(_ctz(hit) >> one)] += 1
-                        break
-        for ty in range(n_types):
-            if pend4[ty] + pend8[ty] > 0:
-                if pend8[ty] + pend4[ty] > 255:
-                    _flush8(acc8[ty, 0], ns, het_acc[t, ty])
-                    _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
-                _spill4(acc4[ty, 0], acc8[ty, 0])
-                _spill4(acc4[ty, 1], acc8[ty, 1])
-                _flush8(acc8[ty, 0], ns, het_acc[t, ty])
-                _flush8(acc8[ty, 1], ns, hv_acc[t, ty])
-        if pend4m + pend8m > 0:
-            if pend8m + pend4m > 255:
-                _flush8(acc8m, ns, miss_acc[t])
-            _spill4(acc4m, acc8m)
-            _flush8(acc8m, ns, miss_acc[t])
+    codes = list(pool.map(run, range(len(het_acc))))
+    if -1 in codes:
+        raise MemoryError("out of memory in the packed-call counts")
+    if -2 in codes:
+        raise ValueError(f"allele type outside 0..{N_TYPES - 1} in the packed-call counts")
 
 
 def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray,
@@ -513,44 +364,50 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     out = CallCounts(np.zeros((ns, N_SAMPLE), np.int64), np.zeros((nv, width), np.int32),
                      np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64))
     fast_ok = g.ploidy == 2 and ns > 0
-    n_threads = numba.get_num_threads()
-    scounts = np.zeros((n_threads, ns, N_TYPES * N_SLOTS), np.int32)
-    singles = np.zeros((n_threads, ns), np.int64)
     fast_type = np.where(atype[:, 0] >= 0, atype[:, 0], 0).astype(np.int64)
+    gt_counters: list[np.ndarray] = []  # per-thread counters of the call_genotype path, made on first use
+
+    def count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray) -> None:
+        if not gt_counters:  # numba's threads start only if a store has rows outside the packed copy
+            k = numba.get_num_threads()
+            gt_counters.extend([np.zeros((k, ns, N_TYPES * N_SLOTS), np.int32), np.zeros((k, ns), np.int64)])
+        _count_gt_rows(gt, chunk_start, rows, n_alleles, atype, fast_type, fast_ok, width, out, *gt_counters)
+
     use_packed = fast_ok and getattr(g, "has_packed", lambda: False)()
     if use_packed:
         packable = g.packable()
-        het_acc = np.zeros((n_threads, N_TYPES, ns), np.int32)
-        hv_acc = np.zeros((n_threads, N_TYPES, ns), np.int32)
-        miss_acc = np.zeros((n_threads, ns), np.int32)
-        p_singles = np.zeros((n_threads, ns), np.int64)
-        for start, stop, packed in g.iter_packed(chunk_size):
-            ok = packable[start:stop]
-            every = bool(ok.all())
-            rows = np.arange(stop - start) if every else np.flatnonzero(ok)
-            if len(rows):
-                hist = np.zeros((len(rows), 3), np.int64)
-                _packed_rows(packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
-                             het_acc, hv_acc, miss_acc, p_singles)
-                v = slice(start, stop) if every else rows + start
-                het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
-                out.n_called[v] = ns - miss
-                out.n_het[v] = het
-                out.n_hom_var[v] = hv
-                out.n_hom_ref[v] = ns - miss - het - hv
-                out.ac[v, 0] = 2 * (ns - miss - hv) - het
-                out.ac[v, 1] = het + 2 * hv
-            rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
-            if len(rest):
-                gt = np.ascontiguousarray(g.call_genotype[start:stop])
-                _count_gt_rows(gt, start, rest, n_alleles, atype, fast_type, fast_ok, width, out, scounts, singles)
+        k = ckernels.n_threads()
+        het_acc = np.zeros((k, N_TYPES, ns), np.int32)
+        hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
+        miss_acc = np.zeros((k, ns), np.int32)
+        p_singles = np.zeros((k, ns), np.int64)
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            for start, stop, packed in g.iter_packed(chunk_size):
+                ok = packable[start:stop]
+                every = bool(ok.all())
+                rows = np.arange(stop - start) if every else np.flatnonzero(ok)
+                if len(rows):
+                    hist = np.zeros((len(rows), 3), np.int64)
+                    _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
+                                       het_acc, hv_acc, miss_acc, p_singles)
+                    v = slice(start, stop) if every else rows + start
+                    het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
+                    out.n_called[v] = ns - miss
+                    out.n_het[v] = het
+                    out.n_hom_var[v] = hv
+                    out.n_hom_ref[v] = ns - miss - het - hv
+                    out.ac[v, 0] = 2 * (ns - miss - hv) - het
+                    out.ac[v, 1] = het + 2 * hv
+                rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
+                if len(rest):
+                    count_gt_rows(np.ascontiguousarray(g.call_genotype[start:stop]), start, rest)
         _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
     else:
         for chunk in g.iter_chunks(chunk_size):
             gt = np.ascontiguousarray(chunk.gt)
-            _count_gt_rows(gt, chunk.start, np.arange(len(gt)), n_alleles, atype, fast_type, fast_ok, width, out,
-                           scounts, singles)
-    _fold_fast(scounts.sum(axis=0), singles.sum(axis=0), out.sample)
+            count_gt_rows(gt, chunk.start, np.arange(len(gt)))
+    if gt_counters:
+        _fold_fast(gt_counters[0].sum(axis=0), gt_counters[1].sum(axis=0), out.sample)
     if hasattr(g, "_derived"):
         g._derived["call_counts"] = out
     return out

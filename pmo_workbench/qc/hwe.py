@@ -9,7 +9,8 @@ A monomorphic site gives 0.5 (mid-p); no calls give NaN.
 
 The sums start at the mode and run outward; each side stops once the rest of it is below 1e-17 of the
 observed count's probability (as plink2 does), so a site costs O(standard deviations of the het count)
-rather than O(minor allele count), with the same result to rounding.
+rather than O(minor allele count), with the same result to rounding. The sums run in C
+(:mod:`pmo_workbench.ckernels`, ``hwe.c``), split over threads.
 
 Example
 -------
@@ -22,121 +23,19 @@ Example
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
 
-_TIE = 1.0 + 1e-7
-_EPS = 1e-17  # relative size of a side's neglected rest
+from pmo_workbench import ckernels
+
+_MIN_SITES_PER_THREAD = 50_000
 
 
-@njit(cache=True, nogil=True)
 def hwe_midp_one(n_hom_ref: int, n_het: int, n_hom_var: int) -> tuple[float, float]:
-    """Two-sided mid-p and one-sided (excess het) mid-p for one site."""
-    return _hwe_midp(n_hom_ref, n_het, n_hom_var)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _ratio_down(h, rare, n):
-    """P(het = h - 2) / P(het = h) of the Levene-Haldane distribution."""
-    hom_r = (rare - h) // 2
-    hom_c = n - h - hom_r
-    return h * (h - 1.0) / (4.0 * (hom_r + 1.0) * (hom_c + 1.0))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _ratio_up(h, rare, n):
-    """P(het = h + 2) / P(het = h) of the Levene-Haldane distribution."""
-    hom_r = (rare - h) // 2
-    hom_c = n - h - hom_r
-    return 4.0 * hom_r * hom_c / ((h + 2.0) * (h + 1.0))
-
-
-@njit(cache=True, nogil=True)
-def _hwe_midp(n_hom_ref, n_het, n_hom_var):
-    """:func:`hwe_midp_one`: the sums run outward from the mode and stop once the rest is negligible.
-
-    Probabilities are relative to the mode's (no underflow near the mode). The distribution is log-concave:
-    away from the mode each step's ratio ``r`` is below 1 and falls, so once a term ``t`` has
-    ``t r / (1 - r) < _EPS * P(observed)`` the rest of that side, all less likely than the observed count,
-    changes none of the three sums (total, two-sided, upper tail) by more than ``_EPS`` relative.
-    """
-    n = n_hom_ref + n_het + n_hom_var
-    if n == 0:
-        return np.nan, np.nan
-    n_ref = 2 * n_hom_ref + n_het
-    n_var = 2 * n_hom_var + n_het
-    rare = min(n_ref, n_var)  # het counts have the parity of ``rare``
-    mid = (rare * (2 * n - rare)) // (2 * n)
-    if (mid % 2) != (rare % 2):
-        mid += 1
-    # the observed count's probability relative to mid's
-    p_obs = 1.0
-    h = mid
-    while h > n_het and p_obs > 0.0:
-        p_obs *= _ratio_down(h, rare, n)
-        h -= 2
-    while h < n_het and p_obs > 0.0:
-        p_obs *= _ratio_up(h, rare, n)
-        h += 2
-    hi_obs = p_obs * _TIE
-    stop = _EPS * p_obs
-    total = 1.0
-    two = 1.0 if _TIE < p_obs else (0.5 if 1.0 <= hi_obs else 0.0)  # ties (within 1e-7) count half
-    upper = 1.0 if mid > n_het else 0.0
-    # down from the mode: het counts h < mid (hom counts as floats, updated as h moves)
-    t = 1.0
-    h = float(mid)
-    hom_r = float((rare - mid) // 2)
-    hom_c = float(n - mid - (rare - mid) // 2)
-    while h >= 2.0:
-        hom_r += 1.0
-        hom_c += 1.0
-        r = h * (h - 1.0) / (4.0 * hom_r * hom_c)
-        h -= 2.0
-        t *= r
-        total += t
-        if t * _TIE < p_obs:
-            two += t
-        elif t <= hi_obs:
-            two += 0.5 * t
-        if h > n_het:
-            upper += t
-        if t == 0.0 or (r < 1.0 and t * r < stop * (1.0 - r)):
-            break
-    # up from the mode
-    t = 1.0
-    h = float(mid)
-    hom_r = float((rare - mid) // 2)
-    hom_c = float(n - mid - (rare - mid) // 2)
-    while hom_r >= 1.0:
-        r = 4.0 * hom_r * hom_c / ((h + 2.0) * (h + 1.0))
-        hom_r -= 1.0
-        hom_c -= 1.0
-        h += 2.0
-        t *= r
-        total += t
-        if t * _TIE < p_obs:
-            two += t
-        elif t <= hi_obs:
-            two += 0.5 * t
-        if h > n_het:
-            upper += t
-        if t == 0.0 or (r < 1.0 and t * r < stop * (1.0 - r)):
-            break
-    return min(max(two / total, 0.0), 1.0), min((upper + 0.5 * p_obs) / total, 1.0)
-
-
-@njit(cache=True, parallel=True)
-def _hwe_many(hr, het, hv, out_two, out_excess):
-    n_sites = len(hr)
-    for i in prange(n_sites):
-        if hr[i] < 0:
-            out_two[i] = np.nan
-            out_excess[i] = np.nan
-        else:
-            a, b = _hwe_midp(hr[i], het[i], hv[i])
-            out_two[i] = a
-            out_excess[i] = b
+    """Two-sided mid-p and one-sided (excess het) mid-p for one site (NaN, NaN without calls)."""
+    two, excess = hardy_weinberg_p(np.array([n_hom_ref]), np.array([n_het]), np.array([n_hom_var]))
+    return float(two[0]), float(excess[0])
 
 
 def hardy_weinberg_p(n_hom_ref: np.ndarray, n_het: np.ndarray, n_hom_var: np.ndarray
@@ -145,10 +44,22 @@ def hardy_weinberg_p(n_hom_ref: np.ndarray, n_het: np.ndarray, n_hom_var: np.nda
 
     A negative ``n_hom_ref`` marks a site to skip (NaN), e.g. a multi-allelic site.
     """
-    hr = np.asarray(n_hom_ref, dtype=np.int64)
-    het = np.asarray(n_het, dtype=np.int64)
-    hv = np.asarray(n_hom_var, dtype=np.int64)
+    hr = np.ascontiguousarray(n_hom_ref, dtype=np.int64)
+    het = np.ascontiguousarray(n_het, dtype=np.int64)
+    hv = np.ascontiguousarray(n_hom_var, dtype=np.int64)
+    if not len(hr) == len(het) == len(hv):
+        raise ValueError(f"count arrays differ in length: {len(hr)}, {len(het)}, {len(hv)}")
+    if len(hr) and (het.min() < 0 or hv.min() < 0):
+        raise ValueError("het and hom-var counts must not be negative")
     two = np.empty(len(hr))
     excess = np.empty(len(hr))
-    _hwe_many(hr, het, hv, two, excess)
+    run = ckernels.library().pmo_hwe_midp
+    parts = min(ckernels.n_threads(), max(len(hr) // _MIN_SITES_PER_THREAD, 1))
+    bounds = np.linspace(0, len(hr), parts + 1).astype(np.int64)
+    if parts == 1:
+        run(hr, het, hv, len(hr), two, excess)
+        return two, excess
+    with ThreadPoolExecutor(max_workers=parts) as pool:  # a ctypes call releases the GIL
+        list(pool.map(lambda a, b: run(hr[a:b], het[a:b], hv[a:b], b - a, two[a:b], excess[a:b]),
+                      bounds[:-1], bounds[1:]))
     return two, excess

@@ -1,4 +1,4 @@
-"""Per-sample QC metrics with Hail's ``hl.sample_qc`` names and semantics, computed in chunks with numba.
+"""Per-sample QC metrics with Hail's ``hl.sample_qc`` names and semantics, from the store's call counts.
 
 Example
 -------

@@ -1,4 +1,4 @@
-"""Per-variant QC metrics with Hail's ``hl.variant_qc`` names, computed in chunks with numba.
+"""Per-variant QC metrics with Hail's ``hl.variant_qc`` names, from the store's call counts in one pass.
 
 List-valued columns (``alleles``, ``AC``, ``AF``, ``filters``) are Arrow list columns
 (``pd.ArrowDtype``): built without a Python loop, written to Parquet as lists, and each element reads as a
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
 
+from pmo_workbench import ckernels
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
 from pmo_workbench.genotypes.call_counts import compute_call_counts, read_n_alleles
 from pmo_workbench.genotypes.store import Genotypes
@@ -77,39 +77,8 @@ def _filters_column(raw: pa.Array) -> pd.Series:
     return pd.Series(split, dtype=pd.ArrowDtype(split.type))
 
 
-@njit(cache=True, nogil=True)
-def _format_loci(codes, position, names, name_ends, offsets, data):  # pragma: no cover - compiled
-    """Write ``name:position`` of each variant into ``data`` (UTF-8), ``offsets[i + 1]`` its end; returns bytes."""
-    digits = np.empty(20, np.uint8)
-    k = 0
-    for i in range(len(codes)):
-        c = codes[i]
-        for j in range(name_ends[c], name_ends[c + 1]):
-            data[k] = names[j]
-            k += 1
-        data[k] = 58  # ':'
-        k += 1
-        p = position[i]
-        if p < 0:
-            data[k] = 45  # '-'
-            k += 1
-            p = -p
-        nd = 0
-        while True:
-            digits[nd] = 48 + p % 10
-            nd += 1
-            p //= 10
-            if p == 0:
-                break
-        for d in range(nd - 1, -1, -1):
-            data[k] = digits[d]
-            k += 1
-        offsets[i + 1] = k
-    return k
-
-
 def _locus_column(g: Genotypes) -> np.ndarray:
-    """``"contig:position"`` per variant (object array of str), formatted by a compiled loop into Arrow."""
+    """``"contig:position"`` per variant (object array of str), written by a C loop into Arrow buffers."""
     contig_arr = g._array("variant_contig") if hasattr(g, "_array") else None
     if contig_arr is None:
         contig = g.variants["contig"].to_numpy(dtype=object)
@@ -126,8 +95,11 @@ def _locus_column(g: Genotypes) -> np.ndarray:
     n = len(position)
     offsets = np.zeros(n + 1, dtype=np.int64)
     data = np.empty(n * (int(np.diff(name_ends).max(initial=0)) + 22) + 1, dtype=np.uint8)
-    k = _format_loci(np.asarray(codes, dtype=np.int64), np.asarray(position, dtype=np.int64), name_bytes,
-                     name_ends, offsets, data)
+    k = ckernels.library().pmo_format_loci(np.ascontiguousarray(codes, dtype=np.int64),
+                                           np.ascontiguousarray(position, dtype=np.int64), n, name_bytes,
+                                           name_ends, len(encoded), offsets, data, len(data))
+    if k < 0:
+        raise ValueError("variant_contig holds a code outside the store's contig list (corrupt store)")
     if k < 2**31:
         locus = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
     else:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
+from pmo_workbench import ckernels
 from pmo_workbench.genotypes import open_genotypes
 from pmo_workbench.genotypes.alleles import classify_alt_alleles
 from pmo_workbench.genotypes.arrow_strings import read_string_array
@@ -104,6 +105,21 @@ def test_counts_equal_the_genotype_matrix(tmp_path: Path, n_variants: int, n_sam
     expected = classify_alt_alleles(g.variants["ref"].to_numpy(), g.variants["alt"].to_numpy(),
                                     g.variants["n_alleles"].to_numpy())
     np.testing.assert_array_equal(classify_variant_alleles(g, read_n_alleles(g)), expected)
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_qc_tables_do_not_depend_on_the_thread_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     threads: str) -> None:
+    kinds, gt = simulate_calls(np.random.default_rng(9), 700, 45)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = open_genotypes(write_vcf(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
+        reference = sample_qc(g, chunk_size=250), variant_qc(g, chunk_size=250)
+        monkeypatch.setenv("PMO_THREADS", threads)
+        assert ckernels.n_threads() == int(threads)
+        g2 = open_genotypes(tmp_path / "r.vcf", cache_dir=tmp_path / "cache")
+        again = sample_qc(g2, chunk_size=250), variant_qc(g2, chunk_size=250)
+    assert reference[0].equals(again[0]) and reference[1].equals(again[1])
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 4, 100])

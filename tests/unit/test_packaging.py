@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CONDA_TO_PYPI = {"python-duckdb": "duckdb", "python-isal": "isal"}
-NOT_PYTHON = {"python", "pip", "openjdk"}
+NOT_PYTHON = {"python", "pip", "openjdk", "c-compiler"}
 
 
 def _split(requirement: str) -> tuple[str, str]:

@@ -1,0 +1,87 @@
+"""C kernels of the QC pass on a store, loaded with :mod:`ctypes`: packed call counts, HWE tests, strings.
+
+Why C and not numba (DESIGN.md §4.1: "numba where a loop is hot"): a QC pass over a million variants takes about one
+second of work, the same as plink2's whole run, and the first call of any cached numba function in a process
+costs another second (numba builds its compiler context and imports ``scipy.linalg``). The kernels that the
+QC pass on a store needs are therefore compiled C, built by setuptools with the package (``pip install -e .``,
+``make setup``); numba still compiles the rest (import, kinship, ancestry), where the work dwarfs that second.
+A ctypes call releases the GIL, so the callers run one call per thread.
+
+Example
+-------
+>>> import numpy as np
+>>> two, excess = np.empty(1), np.empty(1)
+>>> library().pmo_hwe_midp(np.array([37]), np.array([200]), np.array([85]), 1, two, excess)
+>>> f"{two[0]:.10e}"  # Hail's documentation: 1.1337210383168987e-06
+'1.1337210383e-06'
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+_MODULE = "pmo_workbench.ckernels._lib"
+
+
+def _array(dtype: type, writable: bool = False) -> type:
+    flags = "C_CONTIGUOUS,WRITEABLE" if writable else "C_CONTIGUOUS"
+    return np.ctypeslib.ndpointer(dtype=dtype, ndim=None, flags=flags)
+
+
+_I64 = ctypes.c_int64
+# name: (restype, argtypes) -- ndpointer arguments check dtype and layout on every call
+_SIGNATURES = {
+    "pmo_count_packed_rows": (ctypes.c_int, [
+        _array(np.uint64), _I64, _array(np.int64), _I64, _array(np.int64), _I64, _I64,
+        _array(np.int64, True), _array(np.int32, True), _array(np.int32, True), _array(np.int32, True),
+        _array(np.int64, True)]),
+    "pmo_hwe_midp": (None, [
+        _array(np.int64), _array(np.int64), _array(np.int64), _I64, _array(np.float64, True),
+        _array(np.float64, True)]),
+    "pmo_unpack_vlen": (_I64, [
+        _array(np.uint8), _I64, _I64, _array(np.int64, True), _array(np.uint8, True), _I64, _I64]),
+    "pmo_format_loci": (_I64, [
+        _array(np.int64), _array(np.int64), _I64, _array(np.uint8), _array(np.int64), _I64,
+        _array(np.int64, True), _array(np.uint8, True), _I64]),
+}
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    """The kernels' shared library with typed functions (loaded once).
+
+    Raises
+    ------
+    ImportError
+        When the library was not built, or is older than its C sources (an editable install is not rebuilt
+        by editing a ``.c`` file): run ``make setup`` or ``pip install -e .`` with a C compiler.
+    """
+    spec = importlib.util.find_spec(_MODULE)
+    if spec is None or not spec.origin:
+        raise ImportError(f"{_MODULE} is not built: run `make setup` (or `pip install -e .`) with a C compiler "
+                          "(gcc or clang) on the PATH")
+    built = os.stat(spec.origin).st_mtime
+    stale = [p.name for p in Path(__file__).parent.glob("*.c") if p.stat().st_mtime > built]
+    if stale:
+        raise ImportError(f"{spec.origin} is older than {', '.join(sorted(stale))}: rebuild it with `make setup` "
+                          "(or `pip install -e .`)")
+    lib = ctypes.CDLL(spec.origin)
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def n_threads() -> int:
+    """Threads for the kernels: ``PMO_THREADS`` if set, else the CPUs this process may use."""
+    env = os.environ.get("PMO_THREADS")
+    if env:
+        return max(int(env), 1)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
