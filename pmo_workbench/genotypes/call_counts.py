@@ -27,15 +27,12 @@ Example
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit, prange
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes.alleles import (
@@ -46,11 +43,7 @@ from pmo_workbench.genotypes.alleles import (
     classify_alt_alleles,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-
-# Idle OpenMP workers of numba's parallel loops wait passively: spinning ones burnt ~0.4 s CPU per million
-# variants of QC on a 2-core machine, taken from the thread decompressing the next chunk (set only if unset, and
-# only effective before numba first starts its threads).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from pmo_workbench.lazy_njit import njit
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -99,40 +92,37 @@ class CallCounts:
     n_hom_var: np.ndarray
 
 
-@njit(cache=True, parallel=True)
-def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles):
-    """One pass per listed row: histogram its calls and add them to the thread's per-sample counters.
+@njit(cache=True, nogil=True)
+def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles):  # pragma: no cover - compiled
+    """One pass per listed row: histogram its calls and add them to one thread's per-sample counters
+    ``scounts`` [samples, types * slots] and ``singles`` [samples].
 
     Rows holding a call outside the table's classes are undone and flagged for the general kernel; for a
     row whose ALT allele count is 1 the carrier gets a singleton.
     """
-    n_threads = scounts.shape[0]
     ns = codes.shape[1]
-    nr = len(rows)
-    per = (nr + n_threads - 1) // n_threads
-    for t in prange(n_threads):
-        h = np.zeros(8, dtype=np.int64)
-        for j in range(t * per, min(nr, (t + 1) * per)):
-            v = rows[j]
-            h[:] = 0
-            base = atype[v] * N_SLOTS
+    h = np.zeros(8, dtype=np.int64)
+    for j in range(len(rows)):
+        v = rows[j]
+        h[:] = 0
+        base = atype[v] * N_SLOTS
+        for s in range(ns):
+            c = lut[codes[v, s]]
+            h[c] += 1
+            scounts[s, base + c] += 1
+        for c in range(N_CLASS):
+            hist[j, c] = h[c]
+        if h[_OTHER] > 0:
+            flagged[j] = True
+            for s in range(ns):
+                scounts[s, base + lut[codes[v, s]]] -= 1
+            continue
+        if h[_HET] + 2 * h[_HOM_VAR] + h[_HAP_ALT] == 1:
             for s in range(ns):
                 c = lut[codes[v, s]]
-                h[c] += 1
-                scounts[t, s, base + c] += 1
-            for c in range(N_CLASS):
-                hist[j, c] = h[c]
-            if h[_OTHER] > 0:
-                flagged[j] = True
-                for s in range(ns):
-                    scounts[t, s, base + lut[codes[v, s]]] -= 1
-                continue
-            if h[_HET] + 2 * h[_HOM_VAR] + h[_HAP_ALT] == 1:
-                for s in range(ns):
-                    c = lut[codes[v, s]]
-                    if c == _HET or c == _HAP_ALT:
-                        singles[t, s] += 1
-                        break
+                if c == _HET or c == _HAP_ALT:
+                    singles[s] += 1
+                    break
 
 
 @njit(cache=True, nogil=True)
@@ -252,10 +242,12 @@ def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, 
         sample[:, col] += alt[kind]
 
 
-def _count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray, n_alleles: np.ndarray, atype: np.ndarray,
-                   fast_type: np.ndarray, fast_ok: bool, width: int, out: CallCounts, scounts: np.ndarray,
-                   singles: np.ndarray) -> None:
-    """Count the listed rows (chunk-local indices) of a decoded ``call_genotype`` chunk into ``out``."""
+def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, chunk_start: int, rows: np.ndarray,
+                   n_alleles: np.ndarray, atype: np.ndarray, fast_type: np.ndarray, fast_ok: bool, width: int,
+                   out: CallCounts, scounts: np.ndarray, singles: np.ndarray) -> None:
+    """Count the listed rows (chunk-local indices) of a decoded ``call_genotype`` chunk into ``out``; the fast
+    path's rows are split over the threads of ``pool``, thread ``t`` adding to ``scounts[t]`` and
+    ``singles[t]``."""
     ns = gt.shape[1]
     sl = slice(chunk_start, chunk_start + len(gt))
     biallelic = np.zeros(len(gt), dtype=bool)
@@ -267,8 +259,11 @@ def _count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray, n_alleles
         fast = np.flatnonzero(biallelic)
         hist = np.zeros((len(fast), N_CLASS), np.int64)
         flagged = np.zeros(len(fast), np.bool_)
-        _fast_rows(gt.view(np.uint16).reshape(len(gt), ns), fast, fast_type[sl], _LUT, hist, flagged, scounts,
-                   singles)
+        codes = gt.view(np.uint16).reshape(len(gt), ns)
+        types = fast_type[sl]
+        bounds = np.linspace(0, len(fast), len(scounts) + 1).astype(np.int64)
+        list(pool.map(lambda t, a, b: _fast_rows(codes, fast[a:b], types, _LUT, hist[a:b], flagged[a:b], scounts[t],
+                                                 singles[t]), range(len(scounts)), bounds[:-1], bounds[1:]))
         ok = ~flagged
         v = fast[ok] + chunk_start
         h = hist[ok]
@@ -365,23 +360,22 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                      np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64))
     fast_ok = g.ploidy == 2 and ns > 0
     fast_type = np.where(atype[:, 0] >= 0, atype[:, 0], 0).astype(np.int64)
+    k = ckernels.n_threads()
     gt_counters: list[np.ndarray] = []  # per-thread counters of the call_genotype path, made on first use
 
     def count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray) -> None:
-        if not gt_counters:  # numba's threads start only if a store has rows outside the packed copy
-            k = numba.get_num_threads()
+        if not gt_counters:
             gt_counters.extend([np.zeros((k, ns, N_TYPES * N_SLOTS), np.int32), np.zeros((k, ns), np.int64)])
-        _count_gt_rows(gt, chunk_start, rows, n_alleles, atype, fast_type, fast_ok, width, out, *gt_counters)
+        _count_gt_rows(pool, gt, chunk_start, rows, n_alleles, atype, fast_type, fast_ok, width, out, *gt_counters)
 
     use_packed = fast_ok and getattr(g, "has_packed", lambda: False)()
-    if use_packed:
-        packable = g.packable()
-        k = ckernels.n_threads()
-        het_acc = np.zeros((k, N_TYPES, ns), np.int32)
-        hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
-        miss_acc = np.zeros((k, ns), np.int32)
-        p_singles = np.zeros((k, ns), np.int64)
-        with ThreadPoolExecutor(max_workers=k) as pool:
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        if use_packed:
+            packable = g.packable()
+            het_acc = np.zeros((k, N_TYPES, ns), np.int32)
+            hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
+            miss_acc = np.zeros((k, ns), np.int32)
+            p_singles = np.zeros((k, ns), np.int64)
             for start, stop, packed in g.iter_packed(chunk_size):
                 ok = packable[start:stop]
                 every = bool(ok.all())
@@ -401,11 +395,11 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                 rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
                 if len(rest):
                     count_gt_rows(np.ascontiguousarray(g.call_genotype[start:stop]), start, rest)
-        _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
-    else:
-        for chunk in g.iter_chunks(chunk_size):
-            gt = np.ascontiguousarray(chunk.gt)
-            count_gt_rows(gt, chunk.start, np.arange(len(gt)))
+            _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
+        else:
+            for chunk in g.iter_chunks(chunk_size):
+                gt = np.ascontiguousarray(chunk.gt)
+                count_gt_rows(gt, chunk.start, np.arange(len(gt)))
     if gt_counters:
         _fold_fast(gt_counters[0].sum(axis=0), gt_counters[1].sum(axis=0), out.sample)
     if hasattr(g, "_derived"):

@@ -22,7 +22,8 @@ Example
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from pmo_workbench.lazy_njit import njit
 
 PACKED_NAME = "call_genotype_packed"
 PACKABLE_NAME = "variant_packable"

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import zarr
-from numba import njit
 
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.genotypes import cache, packed_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
+from pmo_workbench.lazy_njit import njit
 
 if TYPE_CHECKING:  # pandas is imported when the variant table is first read (an import does not need it)
     import pandas as pd

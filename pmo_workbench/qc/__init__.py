@@ -13,26 +13,46 @@ Example
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-from pmo_workbench.qc.ancestry import ancestry
-from pmo_workbench.qc.kinship import kinship
-from pmo_workbench.qc.sample_qc import sample_qc
-from pmo_workbench.qc.sex import impute_sex
-from pmo_workbench.qc.variant_qc import variant_qc
-
 if TYPE_CHECKING:
+    from pmo_workbench.qc.ancestry import ancestry
     from pmo_workbench.qc.decisions import QcResult, QcThresholds, run_qc
+    from pmo_workbench.qc.kinship import kinship
+    from pmo_workbench.qc.sample_qc import sample_qc
+    from pmo_workbench.qc.sex import impute_sex
+    from pmo_workbench.qc.variant_qc import variant_qc
 
 __all__ = ["QcResult", "QcThresholds", "ancestry", "impute_sex", "kinship", "run_qc", "sample_qc", "variant_qc"]
 
-# imported on first use: pydantic (for the thresholds) costs ~0.15 s, which a sample_qc-only process need not pay
-_LAZY = {"QcResult", "QcThresholds", "run_qc"}
+# Each name is imported from its module on first use: a process that runs sample_qc and variant_qc alone need
+# not import numba (kinship, ancestry: ~0.25 s), scikit-learn or pydantic (the thresholds: ~0.15 s).
+_MODULE_OF = {"QcResult": "decisions", "QcThresholds": "decisions", "run_qc": "decisions", "ancestry": "ancestry",
+              "impute_sex": "sex", "kinship": "kinship", "sample_qc": "sample_qc", "variant_qc": "variant_qc"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from pmo_workbench.qc import decisions
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
-        return getattr(decisions, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _QcPackage(types.ModuleType):
+    """Importing a submodule binds its name on the package (``qc.sample_qc`` = the module); where the submodule
+    shares its name with the function it holds, bind the function instead, as an eager import would have."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _MODULE_OF.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _QcPackage

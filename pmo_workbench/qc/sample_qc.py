@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
 
 from pmo_workbench.genotypes import call_counts as cc
 from pmo_workbench.genotypes.store import Genotypes
@@ -21,15 +20,12 @@ SAMPLE_QC_COLUMNS = ["sample_id", "call_rate", "n_called", "n_not_called", "n_ho
                      "n_transversion", "r_ti_tv", "r_het_hom_var", "r_insertion_deletion"]
 
 
-@njit(cache=True, parallel=True)
-def _sum_field(values, sums, counts):
-    nv, ns = values.shape
-    for s in prange(ns):
-        for v in range(nv):
-            x = values[v, s]
-            if x >= 0:
-                sums[s] += x
-                counts[s] += 1
+def _sum_field(values: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
+    """Add each sample's (column's) non-negative entries of ``values`` [variants, samples] to ``sums`` and their
+    number to ``counts`` (negative = missing)."""
+    present = values >= 0
+    sums += np.where(present, values, 0).sum(axis=0, dtype=np.int64)
+    counts += present.sum(axis=0)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
