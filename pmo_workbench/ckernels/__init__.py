@@ -66,10 +66,9 @@ def library() -> ctypes.CDLL:
     if spec is None or not spec.origin:
         raise ImportError(f"{_MODULE} is not built: run `make setup` (or `pip install -e .`) with a C compiler "
                           "(gcc or clang) on the PATH")
-    built = os.stat(spec.origin).st_mtime
-    stale = [p.name for p in Path(__file__).parent.glob("*.c") if p.stat().st_mtime > built]
+    stale = stale_sources(Path(spec.origin), Path(__file__).parent)
     if stale:
-        raise ImportError(f"{spec.origin} is older than {', '.join(sorted(stale))}: rebuild it with `make setup` "
+        raise ImportError(f"{spec.origin} is older than {', '.join(stale)}: rebuild it with `make setup` "
                           "(or `pip install -e .`)")
     lib = ctypes.CDLL(spec.origin)
     for name, (restype, argtypes) in _SIGNATURES.items():
@@ -77,6 +76,13 @@ def library() -> ctypes.CDLL:
         fn.restype = restype
         fn.argtypes = argtypes
     return lib
+
+
+def stale_sources(built: Path, source_dir: Path) -> list[str]:
+    """Names of the C sources in ``source_dir`` changed after the library ``built`` was made (an installed
+    package holds no sources: only an editable install can go stale)."""
+    made = built.stat().st_mtime
+    return sorted(p.name for p in source_dir.glob("*.c") if p.stat().st_mtime > made)
 
 
 def n_threads() -> int:

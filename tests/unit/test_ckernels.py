@@ -3,6 +3,7 @@ the loader's message when the library is missing (the split over threads: test_c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numcodecs
@@ -116,3 +117,14 @@ def test_a_missing_library_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.undo()
         ckernels.library.cache_clear()
     assert ckernels.library().pmo_hwe_midp is not None
+
+
+def test_sources_changed_after_the_build_are_named(tmp_path: Path) -> None:
+    lib, src = tmp_path / "_lib.so", tmp_path / "hwe.c"
+    lib.write_bytes(b"")
+    src.write_text("")
+    os.utime(src, (1_000, 1_000))
+    os.utime(lib, (2_000, 2_000))
+    assert ckernels.stale_sources(lib, tmp_path) == []
+    os.utime(src, (3_000, 3_000))
+    assert ckernels.stale_sources(lib, tmp_path) == ["hwe.c"]
