@@ -264,6 +264,7 @@ def bench_import(raw: Path) -> None:
     import subprocess
 
     with tempfile.TemporaryDirectory() as tmp:
+        load_before = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pmo_workbench.cli", "import", "registry", "--raw", str(raw),
@@ -273,7 +274,7 @@ def bench_import(raw: Path) -> None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         print(f"pmo import registry ({raw}): {wall:.1f} s wall, {cpu:.1f} CPU s, peak {after.ru_maxrss / 1024**2:.1f} GB "
-              f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+              f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)", flush=True)
 
 
 def bench_widget(project: Path | None) -> None:

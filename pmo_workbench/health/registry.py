@@ -114,7 +114,8 @@ class RegistryImport:
     """The raw folder loaded into an in-memory DuckDB database, checked and mapped to the event schema.
 
     ``tables`` maps each event table that can be built to the SQL that yields it (over the loaded raw tables and
-    ``cpr_map``, the pseudonyms of every CPR number seen). Close it with :meth:`close` (or use it as a context
+    ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses, whose LPR2 and LPR3 joins are the costliest,
+    are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it as a context
     manager): the database spills to a temporary folder that is removed then.
 
     Example
@@ -266,7 +267,11 @@ class RegistryImport:
         lpr3 = self._build_lpr3()
         parts = [p for p in (lpr2, lpr3) if p]
         if parts:
-            self.tables["diagnosis"] = " UNION ALL ".join(parts)
+            # joined once here (the writer reads its rows more than once), and the raw LPR tables freed
+            self.con.execute(f"CREATE TABLE diagnosis_rows AS {' UNION ALL '.join(parts)}")
+            self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
+                             "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
+            self.tables["diagnosis"] = "SELECT * FROM diagnosis_rows"
         self._build_prescription()
         self._build_lab()
         self._build_tissue_use_register(lookup_date)

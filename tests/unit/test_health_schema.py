@@ -80,3 +80,31 @@ def test_one_bad_table_among_several_writes_none(tmp_path: Path):
     assert (err.value.row, err.value.field, err.value.message) == (1, "person_id", "required value is empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["person.parquet"]
     assert pq.read_table(tmp_path / "person.parquet")["person_id"].to_pylist() == ["old"]
+
+
+@pytest.mark.parametrize("column", ["person_id", "code", "date"])
+def test_event_relation_with_empty_sort_key_names_row(tmp_path: Path, column: str):
+    # event tables are sorted by the ranks of their string keys: a null key must still be reported, not sorted away
+    df = _diagnoses(300)
+    df[column] = df[column].astype(object)
+    df.loc[217, column] = None
+    con = duckdb.connect()
+    with pytest.raises(InputError) as err:
+        write_table(con.from_df(df), "diagnosis", tmp_path)
+    assert (err.value.row, err.value.field, err.value.message) == (217, column, "required value is empty")
+    assert list(tmp_path.iterdir()) == []
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_pmo_%'").fetchall() == [(0,)]
+
+
+def test_event_relation_order_is_bytewise_like_duckdb(tmp_path: Path):
+    # ranks of the string keys order rows as DuckDB orders the strings themselves (bytewise, nulls last)
+    codes = ["DI21", "DI2", "di21", "DÆ10", "DZ", "D I21", "DI21X"]
+    people = ["Pb", "Pa", "PÅ", "P", "pa"]
+    rows = [(people[i % 5], codes[i % 7], f"2020-01-{1 + i % 3:02d}") for i in range(70)]
+    con = duckdb.connect()
+    rel = con.sql("SELECT * FROM (VALUES " + ", ".join(f"('{p}', '{c}', DATE '{d}', 'SKS', 'LPR3')" for p, c, d in rows)
+                  + ") t(person_id, code, date, vocabulary, source)")
+    got = pq.read_table(write_table(rel, "diagnosis", tmp_path)).to_pandas(date_as_object=False)
+    want = rel.order("vocabulary, code, date, person_id").df()
+    assert list(zip(got["code"], got["date"], got["person_id"], strict=True)) == \
+        list(zip(want["code"], want["date"], want["person_id"], strict=True))
