@@ -283,30 +283,20 @@ def _fix_small_suppressed_totals(ext: np.ndarray, hidden: np.ndarray, k: int) ->
 def _max_hidden_sum(ext: np.ndarray, hidden: np.ndarray, cells: list[tuple[int, int]]) -> float:
     from scipy.optimize import linprog
 
-    r, c = ext.shape[0] - 1, ext.shape[1] - 1
     pos = {cell: i for i, cell in enumerate(zip(*np.nonzero(hidden), strict=True))}
     n = len(pos)
     rows_a, rhs = [], []
-    for a in range(r + 1):
+    # each line (row, then column) sums to its margin, the cell after its interior: sum(interior) - margin = 0
+    for _is_row, vals, _hid, at in _lines(ext, hidden):
         coef = np.zeros(n)
         known = 0.0
-        for b in range(c + 1):
-            sign = -1.0 if b == c else 1.0
-            if (a, b) in pos:
-                coef[pos[(a, b)]] += sign
+        for j in range(len(vals) + 1):
+            sign = -1.0 if j == len(vals) else 1.0
+            cell = at(j)
+            if cell in pos:
+                coef[pos[cell]] += sign
             else:
-                known += sign * ext[a, b]
-        rows_a.append(coef)
-        rhs.append(-known)
-    for b in range(c + 1):
-        coef = np.zeros(n)
-        known = 0.0
-        for a in range(r + 1):
-            sign = -1.0 if a == r else 1.0
-            if (a, b) in pos:
-                coef[pos[(a, b)]] += sign
-            else:
-                known += sign * ext[a, b]
+                known += sign * ext[cell]
         rows_a.append(coef)
         rhs.append(-known)
     obj = np.zeros(n)
