@@ -115,8 +115,8 @@ class RegistryImport:
 
     ``tables`` maps each event table that can be built to the SQL that yields it (over the loaded raw tables and
     ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses, whose LPR2 and LPR3 joins are the costliest,
-    are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it as a context
-    manager): the database spills to a temporary folder that is removed then.
+    are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it
+    as a context manager): the database spills to a temporary folder that is removed then.
 
     Example
     -------

@@ -352,27 +352,27 @@ def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str) -> Itera
         yield rel.query("_v", f"SELECT * FROM ({rows}) ORDER BY {order}").to_arrow_reader(ROW_GROUP_ROWS)
         return
     tag = uuid.uuid4().hex
+    distinct = f"_pmo_distinct_{tag}"
     names = [f"_pmo_rank{i}_{tag}" for i in range(len(groups))]
     try:
         # the distinct values of every group in one pass (grouping sets), then each group's ranks
         sets = ", ".join("(" + ", ".join(f'"{c}"' for c in group) + ")" for group in groups)
         flags = ", ".join(f'grouping("{group[0]}") AS _g{i}' for i, group in enumerate(groups))
         every = ", ".join(f'"{c}"' for group in groups for c in group)
-        rel.query("_v", f"CREATE TEMP TABLE _pmo_distinct_{tag} AS SELECT {every}, {flags} FROM ({rows}) "
+        rel.query("_v", f"CREATE TEMP TABLE {distinct} AS SELECT {every}, {flags} FROM ({rows}) "
                         f"GROUP BY GROUPING SETS ({sets})")
-        names.append(f"_pmo_distinct_{tag}")
         joins, order = [], {}
-        for i, (name, group) in enumerate(zip(names, groups, strict=False)):
+        for i, (name, group) in enumerate(zip(names, groups, strict=True)):
             cols = ", ".join(f'"{c}"' for c in group)
             rel.query("_v", f"CREATE TEMP TABLE {name} AS SELECT {cols}, row_number() OVER (ORDER BY {cols}) AS _rank "
-                            f"FROM _pmo_distinct_{tag} WHERE _g{i} = 0")
+                            f"FROM {distinct} WHERE _g{i} = 0")
             joins.append(f"LEFT JOIN {name} ON " + " AND ".join(f'{name}."{c}" = _rows."{c}"' for c in group))
             order[group[0]] = f"{name}._rank"
         by = ", ".join(order.get(k, f'_rows."{k}"') for k in keys if k in order or spec.columns[k] != pa.string())
         reader = rel.query("_v", f"SELECT _rows.* FROM ({rows}) _rows {' '.join(joins)} ORDER BY {by}")
         yield reader.to_arrow_reader(ROW_GROUP_ROWS)
     finally:
-        for name in names:
+        for name in (distinct, *names):
             rel.query("_v", f"DROP TABLE IF EXISTS {name}")
 
 
