@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 
 import numpy as np
 import pytest
@@ -125,16 +124,14 @@ def test_bad_arguments(births, sexes, kinds, message):
         generate_cprs(np.array(births, dtype="datetime64[D]"), sexes, kinds, np.random.default_rng(0))
 
 
-def test_one_million_persons_fast():
+def test_one_million_persons():
+    # correctness at registry scale; speed is measured in benchmarks/bench_privacy.py
     n = 1_000_000
     rng = np.random.default_rng(11)
     births = (np.datetime64("1900-01-01") + rng.integers(0, 45000, n)).astype("datetime64[D]")
     sexes = rng.choice(np.array(["F", "M"]), n)
     kinds = rng.choice(np.array(["valid", "nonmod11", "replacement"]), n, p=[0.94, 0.05, 0.01])
-    t0 = time.perf_counter()
     cprs = generate_cprs(births, sexes, kinds, np.random.default_rng(12))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 10
     assert len(np.unique(cprs)) == n
     sample = np.random.default_rng(0).choice(n, 300, replace=False)
     for i in sample:

@@ -182,9 +182,7 @@ def test_second_open_reuses_the_store(tmp_path: Path) -> None:
     g1 = quiet_open(src, tmp_path / "cache")
     marker = g1.store_path / ".complete"
     stamp = marker.stat().st_mtime_ns
-    start = time.perf_counter()
     g2 = quiet_open(src, tmp_path / "cache")
-    assert time.perf_counter() - start < 1.0
     assert g2.store_path == g1.store_path and marker.stat().st_mtime_ns == stamp
     copy = tmp_path / "renamed.vcf"
     shutil.copy(src, copy)

@@ -8,7 +8,6 @@ import hmac
 import json
 import re
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -165,12 +164,11 @@ def test_short_key_is_an_error():
         pseudonymise("0101902000", b"short")
 
 
-def test_pseudonymise_speed():
+def test_pseudonymise_many_values():
+    # speed is measured in benchmarks/bench_privacy.py
     values = pd.Series([f"{i:010d}" for i in range(300_000)])
-    t0 = time.perf_counter()
     out = pseudonymise(values, KEY)
-    assert time.perf_counter() - t0 < 5
-    assert out.nunique() == len(values)
+    assert out.nunique() == len(values) and out.str.fullmatch(r"P[0-9a-f]{16}").all()
 
 
 def _project(tmp_path, extra=""):
@@ -388,12 +386,11 @@ def test_assert_and_format_refuse_small_counts():
     assert format_suppressed(pd.Series([1200, pd.NA], dtype="Int64"), marker="<5").tolist() == ["1,200", "<5"]
 
 
-def test_larger_table_is_fast():
+def test_larger_table():
+    # speed is measured in benchmarks/bench_privacy.py
     rng = np.random.default_rng(5)
     t = pd.DataFrame(rng.choice([0, 1, 2, 3, 8, 20, 50, 300], size=(60, 15)))
-    t0 = time.perf_counter()
     out = suppress_small_counts(t)
-    assert time.perf_counter() - t0 < 10
     assert out.isna().to_numpy()[(t.to_numpy() >= 1) & (t.to_numpy() < 5)].all()
 
 
@@ -479,9 +476,7 @@ def test_scan_speed(tmp_path):
                        "code": rng.choice(["DI219", "C10AA01", "NPU01566"], n)})
     df.to_parquet(tmp_path / "a.parquet")
     df.to_csv(tmp_path / "a.csv", index=False)
-    t0 = time.perf_counter()
-    assert scan_for_cpr(tmp_path) == []
-    assert time.perf_counter() - t0 < 5
+    assert scan_for_cpr(tmp_path) == []  # speed: benchmarks/bench_privacy.py
 
 
 _ORACLE = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=\\[nrtbf]))(?<![0-9]\.)([0-9]{6})-?([0-9]{4})(?![0-9A-Za-z])(?!\.[0-9])")
