@@ -29,7 +29,7 @@ from pmo_workbench.errors import ConfigError
 from pmo_workbench.genotypes import cache, packed_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
-from pmo_workbench.lazy_njit import njit
+from pmo_workbench.numba_kernels.calls import fill_dosage
 
 if TYPE_CHECKING:  # pandas is imported when the variant table is first read (an import does not need it)
     import pandas as pd
@@ -82,37 +82,11 @@ class GenotypeChunk:
         return self._load("call_AD")
 
 
-@njit(cache=True, nogil=True)
-def _dosage(gt, dosage, ploidy):
-    nv, ns, pl = gt.shape
-    for i in range(nv):
-        for s in range(ns):
-            d = 0
-            p = 0
-            missing = False
-            for k in range(pl):
-                a = gt[i, s, k]
-                if a == -2:
-                    break
-                if a == -1:
-                    missing = True
-                    break
-                p += 1
-                if a > 0:
-                    d += 1
-            if missing:
-                dosage[i, s] = -1
-                ploidy[i, s] = 0
-            else:
-                dosage[i, s] = d
-                ploidy[i, s] = p
-
-
 def compute_dosage(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ALT allele count (int8, -1 missing) and ploidy (int8, 0 when missing) of each call in ``gt``."""
     dosage = np.empty(gt.shape[:2], dtype=np.int8)
     ploidy = np.empty(gt.shape[:2], dtype=np.int8)
-    _dosage(gt, dosage, ploidy)
+    fill_dosage(gt, dosage, ploidy)
     return dosage, ploidy
 
 

@@ -288,6 +288,7 @@ def test_fast_and_general_count_paths_agree(tmp_path: Path) -> None:
     """The lookup-table path for biallelic rows equals the general kernel on real chrX data (haploid males)."""
     from pmo_workbench.genotypes import call_counts as cc
     from pmo_workbench.genotypes.alleles import classify_alt_alleles
+    from pmo_workbench.numba_kernels.call_counts import count_general_rows
 
     g = quiet_open(SHARED / "1kg_phase3_subset_1126" / "1KG_phase3_subset_chrX.vcf.gz", tmp_path / "cache")
     fast = cc.compute_call_counts(g, chunk_size=300)
@@ -299,7 +300,7 @@ def test_fast_and_general_count_paths_agree(tmp_path: Path) -> None:
     ac = np.zeros((g.n_variants, fast.ac.shape[1]), np.int32)
     vals = [np.zeros(g.n_variants, np.int64) for _ in range(4)]
     sample = np.zeros_like(fast.sample)
-    cc._general_rows(gt, rows, n_alleles, atype, ac, *vals, sample)
+    count_general_rows(gt, rows, n_alleles, atype, ac, *vals, sample)
     assert (n_alleles == 2).mean() > 0.9 and (gt[:, :, 1] == -2).any()
     np.testing.assert_array_equal(fast.sample, sample)
     np.testing.assert_array_equal(fast.ac, ac)
