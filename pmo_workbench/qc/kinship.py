@@ -4,50 +4,46 @@ The estimator is plink2's ``--make-king-table`` (KING-robust, between-family for
 
     kinship = 1/2 - (4·IBS0 + het_i·hom_j + hom_i·het_j) / (4 · (hethet + min(het_i·hom_j, hom_i·het_j)))
 
-counted over the sites where both samples are called. Counts come from bit-packed genotype indicators
-(64 sites per machine word) and hardware popcounts in a parallel numba kernel, so all pairs of thousands of
-samples are counted in one pass over the genotypes (:mod:`pmo_workbench.numba_kernels.king`).
+counted over the sites where both samples are called. The pair counts come from the genotype set's backend
+(the ``king_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`: bit-packed indicators and popcounts on
+the embedded backend, ``hl.king``'s block-matrix products on Hail); the kinship, classes and pedigree columns
+are made here, for every backend alike.
 
 Example
 -------
->>> import numpy as np
->>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
->>> counts = compute_king_counts([d])
->>> round(float(compute_king_kinship(counts)[0, 1]), 4)
-0.0
+>>> kin = kinship(g)  # g: the doctests' simulated set: S40 sequences S39 again, S03 is the child of S01 and S02
+>>> kin[["sample_i", "sample_j", "relationship_detail"]].head(3).to_string(index=False)
+'sample_i sample_j relationship_detail\n     S39      S40        duplicate/MZ\n     S01      S03    parent-offspring\n     S02      S03    parent-offspring'
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
-from pmo_workbench.numba_kernels.king import compute_king_counts, fill_king_phi, pack_genotype_indicators
-from pmo_workbench.qc.pedigree import (
-    DEGREE_CUTOFFS,
-    as_pedigree,
-    classify_kinship,
-    compute_expected_relationships,
-)
+from pmo_workbench.numba_kernels.king import fill_king_phi
+from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
+from pmo_workbench.qc.sites import select_autosomal_sites
+from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
 
-KINSHIP_COLUMNS = [
-    "sample_i",
-    "sample_j",
-    "kinship",
-    "ibs0",
-    "relationship",
-    "expected_relationship",
-    "unexpected",
-    "relationship_detail",
-    "expected_detail",
-    "n_snp",
-    "hethet",
-]
+
+def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = None, *, min_maf: float = 0.0,
+                           chunk_size: int = 20_000) -> KingCounts:
+    """KING pair counts over the autosomal biallelic sites of ``g`` (within ``variant_mask``) whose minor allele
+    frequency is at least ``min_maf``, from the backend's ``king_counts`` kernel.
+
+    Example
+    -------
+    >>> c = compute_kinship_counts(g)
+    >>> c.n_sites, bool((c.n_snp[np.triu_indices(g.n_samples, 1)] <= c.n_sites).all())
+    (600, True)
+    """
+    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    return get_kernel("king_counts", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
 
 
 def compute_king_kinship(counts: KingCounts) -> np.ndarray:
@@ -55,6 +51,13 @@ def compute_king_kinship(counts: KingCounts) -> np.ndarray:
     sites.
 
     The matrix is symmetric with NaN on the diagonal.
+
+    Example
+    -------
+    >>> from pmo_workbench.numba_kernels.king import compute_king_counts
+    >>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
+    >>> round(float(compute_king_kinship(compute_king_counts([d]))[0, 1]), 4)
+    0.0
     """
     n = counts.hethet.shape[0]
     phi = np.empty((n, n), dtype=np.float64)
@@ -62,37 +65,9 @@ def compute_king_kinship(counts: KingCounts) -> np.ndarray:
     return phi
 
 
-def select_kinship_sites(variants: pd.DataFrame, contig_kind: Any) -> np.ndarray:
-    """Boolean mask of autosomal biallelic sites (the sites plink2 uses for KING)."""
-    contig = variants["contig"].astype(str)
-    kinds = contig.map({c: contig_kind(c) for c in pd.unique(contig)}).to_numpy()
-    return (kinds == "autosome") & (variants["n_alleles"].to_numpy() == 2)
-
-
-def iter_dosage_blocks(
-    g: Any, variant_mask: np.ndarray | None, *, min_maf: float = 0.0, chunk_size: int = 20_000
-) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
-    """Dosage blocks of the selected sites of a genotype store, optionally dropping sites with MAF <
-    ``min_maf``.
-
-    Yields ``(variants, dosage, ploidy)`` with dosage int8 [sites, samples] (-1 missing). The minor allele
-    frequency is computed from the called alleles of the block's samples (haploid calls count once).
-    """
-    for variants, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=variant_mask):
-        if min_maf > 0:
-            called = dosage >= 0
-            an = np.where(called, ploidy, 0).sum(axis=1)
-            ac = np.where(called, dosage, 0).sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                af = np.where(an > 0, ac / np.maximum(an, 1), 0.0)
-            keep = np.minimum(af, 1 - af) >= min_maf
-            if not keep.all():
-                variants, dosage, ploidy = variants[keep], dosage[keep], ploidy[keep]
-        yield variants, dosage, ploidy
-
-
+@returns_table(KINSHIP)
 def kinship(
-    g: Any,
+    g: GenotypeSet,
     pedigree: str | Path | pd.DataFrame | None = None,
     *,
     min_maf: float = 0.0,
@@ -107,8 +82,7 @@ def kinship(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one
-        (:func:`pmo_workbench.qc.hail_qc.kinship` counts the pairs with Hail's block matrices).
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     pedigree
         A PED file or the DataFrame of :func:`~pmo_workbench.qc.pedigree.read_pedigree`; adds the expected
         relationship of each pair of relatives and flags disagreements.
@@ -126,41 +100,15 @@ def kinship(
     tolerate_third_degree
         When True, "third" and "unrelated" count as agreeing (third-degree estimates are noisy).
     chunk_size
-        Variants per chunk read from the store.
+        Variants per chunk read from the store (embedded backend).
 
     Returns
     -------
     pandas.DataFrame
-        One row per reported pair (``sample_i`` before ``sample_j`` in the store's sample order):
-
-        - ``sample_i``, ``sample_j`` (str)
-        - ``kinship`` (float64): KING-robust kinship (0.5 duplicate, 0.25 first degree, ...)
-        - ``ibs0`` (float64): proportion of jointly called sites with opposite homozygotes
-        - ``relationship`` (str): duplicate/MZ, first, second, third, unrelated (plink2's bounds)
-        - ``expected_relationship`` (str or None): what the pedigree implies; "unrelated" for two pedigree
-          samples the pedigree does not connect; None without a pedigree or for samples absent from it
-        - ``unexpected`` (bool): the pedigree and the genomes disagree (either direction)
-        - ``relationship_detail`` (str): relationship, with first degree split into parent-offspring and
-          full-sibling by IBS0
-        - ``expected_detail`` (str or None): the pedigree's name for the pair (parent-offspring, full-sibling,
-          grandparent, ...)
-        - ``n_snp`` (int64): sites called in both; ``hethet`` (float64): proportion both heterozygous
-
-    Example
-    -------
-    >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
-    >>> kinship(open_genotypes("trio.vcf.gz"), "trio.ped").query("unexpected")  # doctest: +SKIP
+        One row per reported pair (``sample_i`` before ``sample_j`` in file order), by decreasing kinship;
+        the columns of :data:`~pmo_workbench.qc.tables.KINSHIP` (listed below).
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.kinship(g, pedigree, min_maf=min_maf, min_kinship=min_kinship, variant_mask=variant_mask,
-                               po_max_ibs0=po_max_ibs0, tolerate_third_degree=tolerate_third_degree)
-    sites = select_kinship_sites(g.variants, g.contig_kind)
-    if variant_mask is not None:
-        sites &= np.asarray(variant_mask, dtype=bool)
-    blocks = (d for _, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
-    counts = compute_king_counts(blocks, n_samples=g.n_samples)
+    counts = compute_kinship_counts(g, variant_mask, min_maf=min_maf, chunk_size=chunk_size)
     return tabulate_kinship(
         counts,
         np.asarray(g.sample_id).astype(str),
@@ -244,16 +192,3 @@ def _agrees(observed: str, expected: str, tolerate_third_degree: bool) -> bool:
     if observed == expected:
         return True
     return tolerate_third_degree and {observed, expected} == {"third", "unrelated"}
-
-
-__all__ = [
-    "DEGREE_CUTOFFS",
-    "KingCounts",
-    "compute_king_counts",
-    "compute_king_kinship",
-    "iter_dosage_blocks",
-    "kinship",
-    "pack_genotype_indicators",
-    "select_kinship_sites",
-    "tabulate_kinship",
-]

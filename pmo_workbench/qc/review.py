@@ -9,7 +9,7 @@ The file records *who* chose the thresholds, *when* and *why*, next to the value
       min_call_rate: 0.97
       strata: [batch]
 
-Only the thresholds that differ from :class:`~pmo_workbench.qc.decisions.QcThresholds`' defaults need to be
+Only the thresholds that differ from :class:`~pmo_workbench.qc.thresholds.QcThresholds`' defaults need to be
 given. Each WGS QC run copies the thresholds it used into its run folder (``thresholds.yaml``); the next run
 compares them with its own and lists the samples that newly fail or newly pass, from the earlier run's
 ``qc_decisions.parquet``.
@@ -39,7 +39,7 @@ from pmo_workbench.catalogue import RunRecord, list_runs
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.project import Project, as_project
-from pmo_workbench.qc.decisions import QcThresholds, as_thresholds
+from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 
 REVIEW_FILE = "wgs_qc.yaml"
 """Name of the reviewed thresholds file in the project's ``params/`` folder."""

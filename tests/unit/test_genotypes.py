@@ -22,8 +22,9 @@ from pmo_workbench.genotypes.contigs import classify_contig, compute_par_mask, g
 from pmo_workbench.genotypes.manifest import check_manifest
 from pmo_workbench.genotypes.vcf_reader import import_vcf
 from pmo_workbench.qc.hwe import hwe_midp_one
-from pmo_workbench.qc.sample_qc import SAMPLE_QC_COLUMNS, sample_qc
-from pmo_workbench.qc.variant_qc import VARIANT_QC_COLUMNS, variant_qc
+from pmo_workbench.qc.sample_qc import sample_qc
+from pmo_workbench.qc.tables import SAMPLE_QC_COLUMNS, VARIANT_QC_COLUMNS
+from pmo_workbench.qc.variant_qc import variant_qc
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -12,24 +12,10 @@ import pytest
 
 from pmo_workbench.errors import ConfigError, InputError
 from pmo_workbench.genotypes import open_genotypes
-from pmo_workbench.qc.ancestry import compute_pca, select_unrelated
-from pmo_workbench.qc.decisions import (
-    REASONS,
-    QcThresholds,
-    as_thresholds,
-    compute_common_heterozygosity,
-    decide_samples,
-    run_qc,
-    select_duplicates_to_drop,
-    select_pedigree_culprits,
-    select_pedigree_disagreements,
-)
-from pmo_workbench.qc.kinship import (
-    compute_king_counts,
-    compute_king_kinship,
-    pack_genotype_indicators,
-    tabulate_kinship,
-)
+from pmo_workbench.genotypes.backends.embedded import compute_x_inbreeding
+from pmo_workbench.numba_kernels.king import compute_king_counts, pack_genotype_indicators
+from pmo_workbench.qc.ancestry import compute_pca, select_pca_samples
+from pmo_workbench.qc.kinship import compute_king_kinship, tabulate_kinship
 from pmo_workbench.qc.ld import select_unlinked_sites
 from pmo_workbench.qc.outliers import compute_mad_bounds, flag_mad_outliers, regress_out_pcs
 from pmo_workbench.qc.pedigree import (
@@ -38,13 +24,22 @@ from pmo_workbench.qc.pedigree import (
     compute_pedigree_kinship,
     read_pedigree,
 )
+from pmo_workbench.qc.pipeline import run_qc
+from pmo_workbench.qc.rules import (
+    REASONS,
+    decide_samples,
+    select_duplicates_to_drop,
+    select_pedigree_culprits,
+    select_pedigree_disagreements,
+)
+from pmo_workbench.qc.sample_qc import compute_common_heterozygosity
 from pmo_workbench.qc.sex import (
     assign_genetic_sex,
     classify_sex,
     compute_x_het_ratio,
-    compute_x_inbreeding,
     impute_sex,
 )
+from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 
 # ---------------------------------------------------------------- pedigree
 
@@ -393,7 +388,7 @@ def test_pca_separates_two_simulated_populations_and_projects_consistently() -> 
     assert (np.sign(pc1[pop == 1]) == -np.sign(pc1[pop == 0][0])).all()  # projected 3 and 50 included
 
 
-def test_select_unrelated_drops_the_most_connected_sample() -> None:
+def test_select_pca_samples_drops_the_most_connected_sample() -> None:
     pairs = pd.DataFrame(
         {
             "sample_i": ["p", "p", "p", "x"],
@@ -401,7 +396,7 @@ def test_select_unrelated_drops_the_most_connected_sample() -> None:
             "kinship": [0.25, 0.25, 0.25, 0.05],
         }
     )
-    keep = select_unrelated(["p", "c1", "c2", "c3", "x", "y"], pairs, max_kinship=0.0884)
+    keep = select_pca_samples(["p", "c1", "c2", "c3", "x", "y"], pairs, max_kinship=0.0884)
     assert keep.tolist() == [False, True, True, True, True, True]
 
 
