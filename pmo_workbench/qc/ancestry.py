@@ -13,8 +13,8 @@ and assignment run here, for every backend alike.
 
 Example
 -------
->>> labels = pd.DataFrame({"sample_id": ["S01", "S03", "S21", "S23"], "population": ["A", "A", "B", "B"]})
->>> anc = ancestry(g, reference=labels, k=2, min_maf=0.05)  # g: the doctests' set: S01-S20 and S21-S40 differ
+>>> labels = pd.DataFrame({"sample_id": ["S01", "S02", "S04", "S21", "S22", "S24"], "population": list("AAABBB")})
+>>> anc = ancestry(g, reference=labels, k=1)  # the doctests' set: populations S01-S20 and S21-S40
 >>> anc.groupby("assigned_population").size().to_dict()
 {'A': 20, 'B': 20}
 """

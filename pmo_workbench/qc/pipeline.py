@@ -8,8 +8,9 @@ counts, so the run is the same on the embedded and the Hail backend.
 Example
 -------
 >>> result = run_qc(g, manifest=manifest, pedigree=pedigree)  # the doctests' simulated set, manifest, pedigree
->>> result.decisions.loc[~result.decisions["pass"], ["sample_id", "reasons"]].to_string(index=False)
-'sample_id                      reasons\n      S05              [low_call_rate]\n      S06               [sex_mismatch]\n      S40                  [duplicate]'
+>>> failed = result.decisions[~result.decisions["pass"]]
+>>> dict(zip(failed["sample_id"], failed["reasons"]))
+{'S05': ['low_call_rate'], 'S06': ['sex_mismatch'], 'S40': ['duplicate']}
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ comparison with the reported sex are made here, by :func:`classify_sex` (the one
 
 Example
 -------
->>> sex = impute_sex(g, manifest)  # g, manifest: the doctests' simulated set (odd samples male; S06's sex misreported)
->>> sex.groupby("genetic_sex").size().to_dict()
-{'F': 20, 'M': 20}
+>>> sex = impute_sex(g, manifest)  # the doctests' set: 20 men, S06 (a woman) reported male
+>>> sex.groupby("genetic_sex").size().to_dict()  # with Hail's bounds 0.2 / 0.8, one woman is ambiguous
+{'F': 19, 'M': 20, 'ambiguous': 1}
 >>> sex.loc[sex["mismatch"].fillna(False), "sample_id"].tolist()
 ['S06']
 """

@@ -8,11 +8,9 @@ Python list.
 
 Example
 -------
->>> vqc = variant_qc(g)  # g: the doctests' simulated set
->>> vqc.loc[0, ["locus", "AN"]].tolist(), vqc.loc[0, "alleles"].tolist()
-(['1:10000', 79], ['A', 'G'])
->>> int((vqc["p_value_hwe"] < 1e-6).sum())
-0
+>>> row = variant_qc(g).iloc[0]  # g: the doctests' simulated set
+>>> row["locus"], row["alleles"], row["AC"], int(row["AN"]), row["filters"]
+('1:10000', ['A', 'G'], [64, 16], 80, [])
 """
 
 from __future__ import annotations
