@@ -18,6 +18,7 @@ from pmo_workbench.genotypes.hail_backend import choose_reference, open_hail_gen
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.sex import impute_sex
 from pmo_workbench.qc.variant_qc import variant_qc
+from tests.vcf_files import vcf_record, write_vcf
 
 pytestmark = pytest.mark.hail
 
@@ -137,9 +138,8 @@ def test_second_open_reuses_the_cache(opened, shared: Path, hail_cache: Path) ->
 
 
 def test_failed_import_leaves_no_partial_cache(hail_session, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.vcf"
-    bad.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
-                   "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\n1\tabc\t.\tC\tT\t.\tPASS\t.\tGT\t1/1\n")
+    bad = write_vcf(tmp_path / "bad.vcf", ["1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1", "1\tabc\t.\tC\tT\t.\tPASS\t.\tGT\t1/1"],
+                    samples=["S1"], formats=())
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match="bad.vcf"):
         open_hail_genotypes(bad, cache)
@@ -171,14 +171,11 @@ def test_contigs_outside_grch37_get_a_reference_of_their_own(hail_session, tmp_p
     contigs, and the tables still equal the embedded ones."""
     from pmo_workbench.genotypes import open_genotypes
 
-    vcf = tmp_path / "decoy.vcf"
-    vcf.write_text(
-        "##fileformat=VCFv4.2\n##contig=<ID=1,length=249250621>\n##contig=<ID=hs37d5,length=35477943>\n"
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
-        "1\t100\trs1\tA\tG\t50\tPASS\t.\tGT\t0/1\t1/1\t0/0\n"
-        "1\t200\t.\tC\tCT\t.\tq10\t.\tGT\t0/0\t./.\t0/1\n"
-        "hs37d5\t5000\t.\tG\tA,T\t20\tPASS\t.\tGT\t1/2\t0/1\t2/2\n")
+    vcf = write_vcf(tmp_path / "decoy.vcf", [
+        vcf_record("1", 100, "A", "G", ["0/1", "1/1", "0/0"], id="rs1", qual="50"),
+        vcf_record("1", 200, "C", "CT", ["0/0", "./.", "0/1"], filter="q10"),
+        vcf_record("hs37d5", 5000, "G", "A,T", ["1/2", "0/1", "2/2"], qual="20"),
+    ], samples=["S1", "S2", "S3"], contigs={"1": 249250621, "hs37d5": 35477943})
     h = open_hail_genotypes(vcf, tmp_path / "cache")
     assert h.reference_genome.startswith("pmo_")
     e = open_genotypes(vcf, cache_dir=tmp_path / "ecache")

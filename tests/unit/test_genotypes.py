@@ -25,19 +25,13 @@ from pmo_workbench.qc.hwe import hwe_midp_one
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.tables import SAMPLE_QC_COLUMNS, VARIANT_QC_COLUMNS
 from pmo_workbench.qc.variant_qc import variant_qc
+from tests.vcf_files import vcf_header
+from tests.vcf_files import write_vcf as write_vcf_file
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-HEADER = """##fileformat=VCFv4.2
-##contig=<ID=chr1,length=248956422>
-##contig=<ID=chrX,length=156040895>
-##FILTER=<ID=LowQual,Description="low">
-##FORMAT=<ID=GT,Number=1,Type=String,Description="genotype">
-##FORMAT=<ID=DP,Number=1,Type=Integer,Description="depth">
-##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="quality">
-##FORMAT=<ID=AD,Number=R,Type=Integer,Description="allelic depths">
-#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\tS4
-"""
+HEADER = vcf_header(["S1", "S2", "S3", "S4"], contigs={"chr1": 248956422, "chrX": 156040895},
+                    filters={"LowQual": "low"}, formats=("GT", "DP", "GQ", "AD"))
 RECORDS = [
     "chr1\t100\trs1\tA\tG\t50\tPASS\t.\tGT:DP:GQ:AD\t0/0:10:30:10,0\t0/1:20:40:12,8\t1|1:30:50:0,30\t./.:.:.:.",
     "chr1\t200\t.\tC\tT,CA\t.\tLowQual\t.\tGT:DP\t0/1:5\t1/2:.\t0/2:7\t0/0:9",
@@ -54,9 +48,8 @@ EXPECTED_GT = [
 ]
 
 
-def write_vcf(path: Path, records: list[str] = RECORDS, header: str = HEADER) -> Path:
-    path.write_text(header + "\n".join(records) + "\n")
-    return path
+def write_vcf(path: Path, records: list[str] = RECORDS) -> Path:
+    return write_vcf_file(path, records, header=HEADER)
 
 
 def quiet_open(path: Path, cache: Path, **kw) -> Genotypes:

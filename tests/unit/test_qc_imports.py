@@ -12,20 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from pmo_workbench.genotypes import open_genotypes
+from tests.vcf_files import vcf_record, write_vcf
 
 
 def _write_biallelic_vcf(path: Path, n_variants: int = 300, n_samples: int = 40) -> Path:
     rng = np.random.default_rng(2)
-    names = "\t".join(f"S{i}" for i in range(n_samples))
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=10000000>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}"]
+    records = []
     for v in range(n_variants):
         alt = rng.random((n_samples, 2)) < rng.choice([0.01, 0.2, 0.5])
-        calls = "\t".join("./." if rng.random() < 0.02 else f"{int(a)}/{int(b)}" for a, b in alt)
-        lines.append(f"1\t{100 + 10 * v}\t.\tA\tG\t.\tPASS\t.\tGT\t{calls}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        calls = ["./." if rng.random() < 0.02 else f"{int(a)}/{int(b)}" for a, b in alt]
+        records.append(vcf_record("1", 100 + 10 * v, "A", "G", calls))
+    return write_vcf(path, records, samples=[f"S{i}" for i in range(n_samples)], contigs={"1": 10_000_000})
 
 
 def test_a_qc_pass_on_a_packed_store_imports_no_numba(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from pmo_workbench.qc.sex import (
     impute_sex,
 )
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
+from tests.vcf_files import vcf_record, write_vcf
 
 # ---------------------------------------------------------------- pedigree
 
@@ -230,17 +231,8 @@ def test_x_inbreeding_counts_haploid_calls_as_homozygous() -> None:
 
 
 def _write_vcf(path: Path, samples: list[str], rows: list[tuple[str, int, list[str]]]) -> Path:
-    header = [
-        "##fileformat=VCFv4.2",
-        "##contig=<ID=1,length=249250621>",
-        "##contig=<ID=2,length=243199373>",
-        "##contig=<ID=X,length=155270560>",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
-    ]
-    body = [f"{c}\t{pos}\t.\tA\tG\t50\tPASS\t.\tGT\t" + "\t".join(gts) for c, pos, gts in rows]
-    path.write_text("\n".join(header + body) + "\n")
-    return path
+    records = [vcf_record(c, pos, "A", "G", gts, qual="50") for c, pos, gts in rows]
+    return write_vcf(path, records, samples=samples, contigs={"1": 249250621, "2": 243199373, "X": 155270560})
 
 
 def _synthetic_cohort(tmp_path: Path, seed: int = 5) -> tuple[Path, pd.DataFrame, dict[str, str]]:
@@ -641,12 +633,8 @@ def test_common_heterozygosity_counts_only_common_autosomal_sites(tmp_path: Path
     rows = [("1", 100, ["0/1", "0/0", "1/1"]), ("1", 200, ["0/1", "0/0", "0/0"]),
             ("2", 300, ["0/0", "0/0", "./."]), ("2", 400, ["0/1", "0/1", "0/0"]),
             ("X", 5_000_000, ["0/1", "0/1", "1"])]
-    vcf = tmp_path / "h.vcf"
-    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">',
-             "##contig=<ID=1>", "##contig=<ID=2>", "##contig=<ID=X>",
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\tc"]
-    lines += [f"{c}\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(gt) for c, p, gt in rows]
-    vcf.write_text("\n".join(lines) + "\n")
+    vcf = write_vcf(tmp_path / "h.vcf", [vcf_record(c, p, "A", "G", gt) for c, p, gt in rows],
+                    samples=["a", "b", "c"], contigs=["1", "2", "X"])
     g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
     common = compute_common_heterozygosity(g, None, 0.2).set_index("sample_id")
     # MAF >= 0.2: sites 100 (2/6) and 400 (2/6); site 200 (1/6) and the monomorphic site are left out
