@@ -14,9 +14,10 @@ are read as one uint16 and mapped through a lookup table to a class (hom-ref, he
 haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
 per-sample counters by the variant's allele type; the carrier of a singleton is found in a second look at
 that (rare) row.
-Multi-allelic and polyploid rows go through a general kernel. The result is cached on the
-:class:`~pmo_workbench.genotypes.store.Genotypes` object, so ``sample_qc`` and ``variant_qc`` read the
-store once between them.
+Multi-allelic and polyploid rows go through a general kernel (both numba kernels are in
+:mod:`pmo_workbench.numba_kernels.call_counts`). The result is cached on the
+:class:`~pmo_workbench.genotypes.store.Genotypes` object, so the embedded backend's ``sample_counts`` and
+``variant_counts`` kernels (:mod:`pmo_workbench.genotypes.backends.embedded`) read the store once between them.
 
 Example
 -------
