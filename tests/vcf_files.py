@@ -1,7 +1,7 @@
 """Small VCF files for tests and doctests: the one writer every test uses, and the doctests' simulated cohort.
 
-:func:`write_vcf` writes records (``vcf_record`` tuples or ready-made lines) under a header made by
-:func:`vcf_header` (or given as text); :func:`write_doctest_cohort` writes the simulated cohort the package's
+:func:`write_vcf` writes record lines (from :func:`format_record`, or ready-made) under a header made by
+:func:`format_header` (or given as text); :func:`write_doctest_cohort` writes the simulated cohort the package's
 docstring examples run on (offered to them as ``g``, ``manifest`` and ``pedigree`` by the root ``conftest.py``).
 """
 
@@ -20,12 +20,12 @@ FORMATS = {
     "GQ": 'Number=1,Type=Integer,Description="Genotype quality"',
     "AD": 'Number=R,Type=Integer,Description="Allelic depths"',
 }
-"""FORMAT definitions :func:`vcf_header` can declare."""
+"""FORMAT definitions :func:`format_header` can declare."""
 
 COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
 
 
-def vcf_header(samples: Sequence[str], *, contigs: Iterable[str] | Mapping[str, int | None] = (),
+def format_header(samples: Sequence[str], *, contigs: Iterable[str] | Mapping[str, int | None] = (),
                formats: Sequence[str] = ("GT",), filters: Mapping[str, str] | None = None,
                meta: Sequence[str] = ()) -> str:
     """Header text (ending in a newline): ``##fileformat``, ``meta`` lines, contigs (names, or names to
@@ -39,7 +39,7 @@ def vcf_header(samples: Sequence[str], *, contigs: Iterable[str] | Mapping[str, 
     return "\n".join(lines) + "\n"
 
 
-def vcf_record(chrom: str, pos: int, ref: str, alt: str, calls: Iterable[str], *, id: str = ".",  # noqa: A002
+def format_record(chrom: str, pos: int, ref: str, alt: str, calls: Iterable[str], *, id: str = ".",  # noqa: A002
                qual: str = ".", filter: str = "PASS", info: str = ".", format: str = "GT") -> str:  # noqa: A002
     """One record line (without newline) with the calls of every sample."""
     return "\t".join([chrom, str(pos), id, ref, alt, qual, filter, info, format, *calls])
@@ -47,13 +47,13 @@ def vcf_record(chrom: str, pos: int, ref: str, alt: str, calls: Iterable[str], *
 
 def write_vcf(path: Path, records: Iterable[str], *, header: str | None = None,
               samples: Sequence[str] | None = None, compress: bool = False, **header_options) -> Path:
-    """Write ``records`` (lines) under ``header`` (text) or ``vcf_header(samples, **header_options)``; gzip
+    """Write ``records`` (lines) under ``header`` (text) or ``format_header(samples, **header_options)``; gzip
     when ``compress``. Returns ``path``.
 
     Example
     -------
     >>> import tempfile
-    >>> p = write_vcf(Path(tempfile.mkdtemp()) / "a.vcf", [vcf_record("1", 100, "A", "G", ["0/1", "1"])],
+    >>> p = write_vcf(Path(tempfile.mkdtemp()) / "a.vcf", [format_record("1", 100, "A", "G", ["0/1", "1"])],
     ...               samples=["S1", "S2"], contigs=["1"])
     >>> p.read_text().splitlines()[-1]
     '1\\t100\\t.\\tA\\tG\\t.\\tPASS\\t.\\tGT\\t0/1\\t1'
@@ -61,7 +61,7 @@ def write_vcf(path: Path, records: Iterable[str], *, header: str | None = None,
     if header is None:
         if samples is None:
             raise ValueError("give the header text or the samples")
-        header = vcf_header(samples, **header_options)
+        header = format_header(samples, **header_options)
     body = "".join(f"{r}\n" for r in records)
     text = header + body
     if compress:
@@ -135,7 +135,7 @@ def write_doctest_cohort(folder: Path, seed: int = 20) -> tuple[Path, pd.DataFra
             else:
                 calls.append(f"{call}:{rng.poisson(30)}:{min(99, 20 + rng.poisson(20))}")
         calls[39] = calls[37]
-        records.append(vcf_record(chrom, pos, ref, alt, calls, format="GT:DP:GQ"))
+        records.append(format_record(chrom, pos, ref, alt, calls, format="GT:DP:GQ"))
     vcf = write_vcf(folder / "cohort.vcf", records, samples=DOCTEST_SAMPLES, contigs=contigs,
                     formats=("GT", "DP", "GQ"))
     reported = np.where(male, "M", "F").astype(object)

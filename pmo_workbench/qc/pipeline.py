@@ -64,12 +64,6 @@ class QcResult:
     thresholds: QcThresholds
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def tables(self) -> QcTables:
-        """The method tables, as :func:`~pmo_workbench.qc.rules.apply_thresholds` reads them (without the
-        manifest)."""
-        return QcTables(self.sample_qc, self.sex_check, self.kinship, self.ancestry)
-
     def passing_samples(self) -> list[str]:
         """Sample IDs that pass, in store order."""
         return self.decisions.loc[self.decisions["pass"], "sample_id"].tolist()

@@ -74,9 +74,11 @@ Degree = Literal["duplicate/MZ", "first", "second", "third"]
 class QcTables:
     """The method tables a decision is made from: what :func:`apply_thresholds` reads (and ``QcExplorer`` holds).
 
-    ``sample_qc`` needs ``sample_id`` and ``call_rate`` and the metrics the thresholds test; ``sex_check``,
-    ``kinship`` and ``ancestry`` may be empty or lack the columns of a check that was not run (that check then
-    flags nothing). ``manifest`` supplies the stratum columns named in the thresholds.
+    ``sample_qc`` needs ``sample_id``, ``call_rate`` and the metrics the thresholds test (``n_het`` and
+    ``n_called`` at least); ``sex_check`` needs ``sample_id``, ``genetic_sex``, ``n_called_x`` and ``mismatch``
+    (``f_stat`` to be called at the thresholds), ``kinship`` the pair columns and ``kinship`` and ``unexpected``;
+    ``ancestry`` may hold only ``sample_id`` (no PCA). A check with an empty table flags nothing. ``manifest``
+    supplies the stratum columns named in the thresholds.
     """
 
     sample_qc: pd.DataFrame

@@ -18,7 +18,7 @@ from pmo_workbench.genotypes.hail_backend import choose_reference, open_hail_gen
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.sex import impute_sex
 from pmo_workbench.qc.variant_qc import variant_qc
-from tests.vcf_files import vcf_record, write_vcf
+from tests.vcf_files import format_record, write_vcf
 
 pytestmark = pytest.mark.hail
 
@@ -172,9 +172,9 @@ def test_contigs_outside_grch37_get_a_reference_of_their_own(hail_session, tmp_p
     from pmo_workbench.genotypes import open_genotypes
 
     vcf = write_vcf(tmp_path / "decoy.vcf", [
-        vcf_record("1", 100, "A", "G", ["0/1", "1/1", "0/0"], id="rs1", qual="50"),
-        vcf_record("1", 200, "C", "CT", ["0/0", "./.", "0/1"], filter="q10"),
-        vcf_record("hs37d5", 5000, "G", "A,T", ["1/2", "0/1", "2/2"], qual="20"),
+        format_record("1", 100, "A", "G", ["0/1", "1/1", "0/0"], id="rs1", qual="50"),
+        format_record("1", 200, "C", "CT", ["0/0", "./.", "0/1"], filter="q10"),
+        format_record("hs37d5", 5000, "G", "A,T", ["1/2", "0/1", "2/2"], qual="20"),
     ], samples=["S1", "S2", "S3"], contigs={"1": 249250621, "hs37d5": 35477943})
     h = open_hail_genotypes(vcf, tmp_path / "cache")
     assert h.reference_genome.startswith("pmo_")

@@ -23,7 +23,7 @@ from pmo_workbench.qc.ancestry import ancestry
 from pmo_workbench.qc.kinship import compute_king_kinship, compute_kinship_counts, kinship
 from pmo_workbench.qc.sample_qc import compute_common_heterozygosity, sample_qc
 from pmo_workbench.qc.sex import impute_sex
-from tests.vcf_files import vcf_record, write_vcf
+from tests.vcf_files import format_record, write_vcf
 
 pytestmark = pytest.mark.hail
 
@@ -40,12 +40,12 @@ def _write_vcf(path: Path) -> Path:
         calls[10] = calls[3]  # tsk_10 is a duplicate of tsk_3
         if k % 7 == 0:
             calls[5] = "./."
-        lines.append(vcf_record("1", 10_000 + 1_000 * k, "A", "G", calls))
+        lines.append(format_record("1", 10_000 + 1_000 * k, "A", "G", calls))
     for k in range(80):
         p = rng.uniform(0.2, 0.8)
         calls = [str(int(rng.random() < p)) if s in MALES else
                  f"{int(rng.random() < p)}/{int(rng.random() < p)}".replace("1/0", "0/1") for s in SAMPLES]
-        lines.append(vcf_record("X", 5_000_000 + 10_000 * k, "C", "T", calls))
+        lines.append(format_record("X", 5_000_000 + 10_000 * k, "C", "T", calls))
     return write_vcf(path, lines, samples=SAMPLES, contigs={"1": 249250621, "X": 155270560})
 
 

@@ -28,8 +28,8 @@ from pmo_workbench.genotypes.alleles import (
 from pmo_workbench.genotypes.backends import (
     ANY,
     GenotypeSet,
-    backend_names,
     get_kernel,
+    list_backends,
     list_kernels,
     register_backend,
     register_kernel,
@@ -190,7 +190,7 @@ def pair(doctest_cohort: dict) -> tuple[GenotypeSet, GenotypeSet]:
 
 
 def test_registry_names_its_backends_and_kernels() -> None:
-    assert {"embedded", "hail", DENSE} <= set(backend_names())
+    assert {"embedded", "hail", DENSE} <= set(list_backends())
     embedded = list_kernels("embedded")
     assert {"sample_counts", "variant_counts", "sex_counts", "king_counts", "heterozygosity_counts",
             "dosage_blocks"} <= set(embedded)

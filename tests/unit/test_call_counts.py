@@ -20,7 +20,7 @@ from pmo_workbench.genotypes.arrow_strings import read_string_array
 from pmo_workbench.genotypes.call_counts import classify_variant_alleles, read_n_alleles
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.variant_qc import variant_qc
-from tests.vcf_files import format_calls, vcf_record, write_vcf
+from tests.vcf_files import format_calls, format_record, write_vcf
 
 # (REF, ALT, type of each ALT allele): transition, transversion, deletion, insertion, multi-allelic
 SITES = [("A", "G", ["ts"]), ("A", "C", ["tv"]), ("AT", "A", ["del"]), ("A", "AT", ["ins"]),
@@ -44,7 +44,7 @@ def simulate_calls(rng: np.random.Generator, n_variants: int, n_samples: int, ki
 
 def write_calls(path: Path, kinds: list[int], gt: np.ndarray) -> Path:
     """A VCF of the sites ``kinds`` (indices into SITES) on contig 1 with the diploid calls ``gt``."""
-    records = [vcf_record("1", 100 + 10 * v, SITES[kind][0], SITES[kind][1], format_calls(gt[v:v + 1])[0])
+    records = [format_record("1", 100 + 10 * v, SITES[kind][0], SITES[kind][1], format_calls(gt[v:v + 1])[0])
                for v, kind in enumerate(kinds)]
     return write_vcf(path, records, samples=[f"S{i}" for i in range(gt.shape[1])], contigs={"1": 10_000_000})
 

@@ -25,12 +25,12 @@ from pmo_workbench.qc.hwe import hwe_midp_one
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.tables import SAMPLE_QC_COLUMNS, VARIANT_QC_COLUMNS
 from pmo_workbench.qc.variant_qc import variant_qc
-from tests.vcf_files import vcf_header
+from tests.vcf_files import format_header
 from tests.vcf_files import write_vcf as write_vcf_file
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-HEADER = vcf_header(["S1", "S2", "S3", "S4"], contigs={"chr1": 248956422, "chrX": 156040895},
+HEADER = format_header(["S1", "S2", "S3", "S4"], contigs={"chr1": 248956422, "chrX": 156040895},
                     filters={"LowQual": "low"}, formats=("GT", "DP", "GQ", "AD"))
 RECORDS = [
     "chr1\t100\trs1\tA\tG\t50\tPASS\t.\tGT:DP:GQ:AD\t0/0:10:30:10,0\t0/1:20:40:12,8\t1|1:30:50:0,30\t./.:.:.:.",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from pmo_workbench.genotypes import open_genotypes
-from tests.vcf_files import vcf_record, write_vcf
+from tests.vcf_files import format_record, write_vcf
 
 
 def _write_biallelic_vcf(path: Path, n_variants: int = 300, n_samples: int = 40) -> Path:
@@ -21,7 +21,7 @@ def _write_biallelic_vcf(path: Path, n_variants: int = 300, n_samples: int = 40)
     for v in range(n_variants):
         alt = rng.random((n_samples, 2)) < rng.choice([0.01, 0.2, 0.5])
         calls = ["./." if rng.random() < 0.02 else f"{int(a)}/{int(b)}" for a, b in alt]
-        records.append(vcf_record("1", 100 + 10 * v, "A", "G", calls))
+        records.append(format_record("1", 100 + 10 * v, "A", "G", calls))
     return write_vcf(path, records, samples=[f"S{i}" for i in range(n_samples)], contigs={"1": 10_000_000})
 
 

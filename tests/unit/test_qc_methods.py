@@ -40,7 +40,7 @@ from pmo_workbench.qc.sex import (
     impute_sex,
 )
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
-from tests.vcf_files import vcf_record, write_vcf
+from tests.vcf_files import format_record, write_vcf
 
 # ---------------------------------------------------------------- pedigree
 
@@ -231,7 +231,7 @@ def test_x_inbreeding_counts_haploid_calls_as_homozygous() -> None:
 
 
 def _write_vcf(path: Path, samples: list[str], rows: list[tuple[str, int, list[str]]]) -> Path:
-    records = [vcf_record(c, pos, "A", "G", gts, qual="50") for c, pos, gts in rows]
+    records = [format_record(c, pos, "A", "G", gts, qual="50") for c, pos, gts in rows]
     return write_vcf(path, records, samples=samples, contigs={"1": 249250621, "2": 243199373, "X": 155270560})
 
 
@@ -633,7 +633,7 @@ def test_common_heterozygosity_counts_only_common_autosomal_sites(tmp_path: Path
     rows = [("1", 100, ["0/1", "0/0", "1/1"]), ("1", 200, ["0/1", "0/0", "0/0"]),
             ("2", 300, ["0/0", "0/0", "./."]), ("2", 400, ["0/1", "0/1", "0/0"]),
             ("X", 5_000_000, ["0/1", "0/1", "1"])]
-    vcf = write_vcf(tmp_path / "h.vcf", [vcf_record(c, p, "A", "G", gt) for c, p, gt in rows],
+    vcf = write_vcf(tmp_path / "h.vcf", [format_record(c, p, "A", "G", gt) for c, p, gt in rows],
                     samples=["a", "b", "c"], contigs=["1", "2", "X"])
     g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
     common = compute_common_heterozygosity(g, None, 0.2).set_index("sample_id")

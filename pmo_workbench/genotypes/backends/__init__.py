@@ -56,8 +56,8 @@ kernels and :mod:`pmo_workbench.genotypes.counts`; a backend module never import
 
 Example
 -------
->>> sorted(backend_names())
-['embedded', 'hail']
+>>> {"embedded", "hail"} <= set(list_backends())
+True
 >>> counts = get_kernel("sample_counts", g)(g)  # g: a small simulated embedded genotype set
 >>> bool((counts.n_called + counts.n_not_called == g.n_variants).all())
 True
@@ -163,7 +163,7 @@ def register_kernel(kernel: str, *, backend: str) -> Callable[[F], F]:
     return decorate
 
 
-def backend_names() -> list[str]:
+def list_backends() -> list[str]:
     """Names of the built-in and the registered backends."""
     return sorted(set(BUILTIN_BACKENDS) | set(_BACKENDS))
 
@@ -179,7 +179,7 @@ def get_backend(name: str) -> Backend:
     if name not in _BACKENDS and name in BUILTIN_BACKENDS:
         importlib.import_module(f"{__name__}.{name}")
     if name not in _BACKENDS:
-        known = " or ".join(repr(n) for n in backend_names())
+        known = " or ".join(repr(n) for n in list_backends())
         raise ConfigError(f"unknown genotype backend {name!r} (use {known})", field="backend")
     return _BACKENDS[name]
 
@@ -253,5 +253,5 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
                                        **options)
 
 
-__all__ = ["ANY", "BUILTIN_BACKENDS", "Backend", "GenotypeSet", "backend_names", "get_backend", "get_kernel",
+__all__ = ["ANY", "BUILTIN_BACKENDS", "Backend", "GenotypeSet", "get_backend", "get_kernel", "list_backends",
            "list_kernels", "open_genotypes", "register_backend", "register_kernel"]
