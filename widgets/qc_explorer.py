@@ -1,10 +1,11 @@
 """``QcExplorer``: set WGS QC thresholds interactively, see the flagged samples at once, save the reviewed values.
 
 The widget holds the QC method tables of a run (sample QC, sex check, kinship, ancestry; no genotypes) and, on
-every threshold change, re-applies :func:`pmo_workbench.qc.rules.apply_thresholds` to them: the decision step of
-:func:`~pmo_workbench.qc.pipeline.run_qc` itself (sex called, samples decided), without re-reading genotypes
-(~0.25 s for 2,500 samples on 2 busy cores). Histograms are binned here and drawn in the browser as SVG by ``qc_explorer.js`` (no JavaScript
-libraries, works offline). "Save" writes the reviewed
+every threshold change, re-applies :func:`pmo_workbench.qc.rules.apply_thresholds` to them: the decision step
+of :func:`~pmo_workbench.qc.pipeline.run_qc` itself (sex called, samples decided), without re-reading genotypes
+(~0.25 s for 2,500 samples on 2 busy cores). Histograms are binned here and drawn in the browser as SVG by
+``qc_explorer.js`` (no JavaScript libraries, works offline); their labels and the empty tables come from the
+table specs (:mod:`pmo_workbench.qc.tables`). "Save" writes the reviewed
 thresholds with reviewer, date and note to ``PROJECT/params/wgs_qc.yaml`` through
 :func:`pmo_workbench.qc.review.save_reviewed_thresholds` (atomic; read back by ``load_reviewed_thresholds``).
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import numpy as np
@@ -36,11 +37,13 @@ import traitlets as t
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.genotypes.manifest import load_manifest
 from pmo_workbench.project import Project, load_project
-from pmo_workbench.qc.pipeline import QcResult
 from pmo_workbench.qc.review import REVIEW_FILE, save_reviewed_thresholds
 from pmo_workbench.qc.rules import REASONS, QcTables, apply_thresholds
 from pmo_workbench.qc.tables import ANCESTRY, KINSHIP, SAMPLE_QC, SEX_CHECK
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
+
+if TYPE_CHECKING:
+    from pmo_workbench.qc.pipeline import QcResult
 
 CONTROLS: tuple[dict[str, Any], ...] = (
     {"name": "min_call_rate", "label": "Minimum call rate", "min": 0.8, "max": 1.0, "step": 0.001},
