@@ -28,7 +28,6 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from pmo_workbench.genotypes import call_counts as cc
 from pmo_workbench.genotypes.backends import register_backend, register_kernel
 from pmo_workbench.genotypes.counts import (
     HeterozygosityCounts,
@@ -58,6 +57,8 @@ def _sum_field(values: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None
 @register_kernel("sample_counts", backend="embedded")
 def count_samples(g: Genotypes, *, chunk_size: int = 20_000) -> SampleCounts:
     """Per-sample counts from the store's call counts; DP/GQ means from a pass over those fields."""
+    from pmo_workbench.genotypes import call_counts as cc  # not needed by kinship or ancestry alone
+
     ns = g.n_samples
     c = cc.compute_call_counts(g, chunk_size).sample
     fields = [f for f in ("DP", "GQ") if g.has_field(f)]
@@ -77,6 +78,8 @@ def count_samples(g: Genotypes, *, chunk_size: int = 20_000) -> SampleCounts:
 @register_kernel("variant_counts", backend="embedded")
 def count_variants(g: Genotypes, *, chunk_size: int = 20_000) -> VariantCounts:
     """Per-variant counts from the store's call counts (the HWE tests are left to the method)."""
+    from pmo_workbench.genotypes import call_counts as cc
+
     counts = cc.compute_call_counts(g, chunk_size)
     return VariantCounts(n_alleles=cc.read_n_alleles(g), ac=counts.ac, n_called=counts.n_called,
                          n_het=counts.n_het, n_hom_ref=counts.n_hom_ref, n_hom_var=counts.n_hom_var)
