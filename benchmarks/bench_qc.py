@@ -281,8 +281,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_hail and importlib.util.find_spec("pmo_workbench.genotypes.hail_backend") is not None:
         hc = repr(str(hail_cache))
         hail_code = (f"from pmo_workbench.genotypes.hail_backend import open_hail_genotypes as o; "
-                     f"from pmo_workbench.qc import hail_qc; g = o({v}, cache_dir={hc}); "
-                     f"hail_qc.sample_qc(g); hail_qc.variant_qc(g)")
+                     f"from pmo_workbench.qc.sample_qc import sample_qc; "
+                     f"from pmo_workbench.qc.variant_qc import variant_qc; g = o({v}, cache_dir={hc}); "
+                     f"sample_qc(g); variant_qc(g)")
         env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
         try:
             rows.append(("Hail: import + QC", measure(_python(hail_code), 1, before=clear_hail_cache, env=env),

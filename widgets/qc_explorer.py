@@ -1,10 +1,11 @@
 """``QcExplorer``: set WGS QC thresholds interactively, see the flagged samples at once, save the reviewed values.
 
 The widget holds the QC method tables of a run (sample QC, sex check, kinship, ancestry; no genotypes) and, on
-every threshold change, re-applies :func:`pmo_workbench.qc.decisions.decide_samples` to them: the same decision
-logic as :func:`~pmo_workbench.qc.decisions.run_qc`, without re-reading genotypes (~0.25 s for 2,500 samples on 2
-busy cores). Histograms are binned here and drawn in the browser as SVG by ``qc_explorer.js`` (no JavaScript
-libraries, works offline). "Save" writes the reviewed
+every threshold change, re-applies :func:`pmo_workbench.qc.rules.apply_thresholds` to them: the decision step
+of :func:`~pmo_workbench.qc.pipeline.run_qc` itself (sex called, samples decided), without re-reading genotypes
+(~0.25 s for 2,500 samples on 2 busy cores). Histograms are binned here and drawn in the browser as SVG by
+``qc_explorer.js`` (no JavaScript libraries, works offline); their labels and the empty tables come from the
+table specs (:mod:`pmo_workbench.qc.tables`). "Save" writes the reviewed
 thresholds with reviewer, date and note to ``PROJECT/params/wgs_qc.yaml`` through
 :func:`pmo_workbench.qc.review.save_reviewed_thresholds` (atomic; read back by ``load_reviewed_thresholds``).
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import numpy as np
@@ -34,17 +35,15 @@ import pandas as pd
 import traitlets as t
 
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.genotypes.manifest import load_manifest
 from pmo_workbench.project import Project, load_project
-from pmo_workbench.qc.decisions import (
-    REASONS,
-    QcResult,
-    QcThresholds,
-    as_thresholds,
-    decide_samples,
-    load_manifest,
-)
 from pmo_workbench.qc.review import REVIEW_FILE, save_reviewed_thresholds
-from pmo_workbench.qc.sex import classify_sex
+from pmo_workbench.qc.rules import REASONS, QcTables, apply_thresholds
+from pmo_workbench.qc.tables import ANCESTRY, KINSHIP, SAMPLE_QC, SEX_CHECK
+from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
+
+if TYPE_CHECKING:
+    from pmo_workbench.qc.pipeline import QcResult
 
 CONTROLS: tuple[dict[str, Any], ...] = (
     {"name": "min_call_rate", "label": "Minimum call rate", "min": 0.8, "max": 1.0, "step": 0.001},
@@ -57,30 +56,6 @@ CONTROLS: tuple[dict[str, Any], ...] = (
 )
 """The thresholds the widget offers a control for (the rest of :class:`QcThresholds` is kept as given)."""
 
-
-
-def _empty_sex_check() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "sample_id": pd.Series(dtype=object),
-            "f_stat": pd.Series(dtype=np.float64),
-            "n_called_x": pd.Series(dtype=np.int64),
-            "genetic_sex": pd.Series(dtype=object),
-            "reported_sex": pd.Series(dtype=object),
-            "mismatch": pd.Series(dtype="boolean"),
-        }
-    )
-
-
-def _empty_kinship() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "sample_i": pd.Series(dtype=object),
-            "sample_j": pd.Series(dtype=object),
-            "kinship": pd.Series(dtype=np.float64),
-            "unexpected": pd.Series(dtype=bool),
-        }
-    )
 
 
 def compute_histogram(
@@ -141,7 +116,7 @@ class QcExplorer(anywidget.AnyWidget):
     Parameters
     ----------
     result
-        A :class:`~pmo_workbench.qc.decisions.QcResult`; its tables and thresholds are used, and its
+        A :class:`~pmo_workbench.qc.pipeline.QcResult`; its tables and thresholds are used, and its
         ``decisions`` are the baseline for "newly flagged / newly passing".
     sample_qc, sex_check, kinship, ancestry
         The method tables, when no ``result`` is given (only ``sample_qc`` is required).
@@ -229,10 +204,10 @@ class QcExplorer(anywidget.AnyWidget):
         self._th = as_thresholds(thresholds)
         self._sqc = sample_qc.assign(sample_id=sample_qc["sample_id"].astype(str)).reset_index(drop=True)
         self._ids = self._sqc["sample_id"].to_numpy()
-        self._sex = (sex_check if sex_check is not None else _empty_sex_check()).assign(
+        self._sex = (sex_check if sex_check is not None else SEX_CHECK.empty()).assign(
             sample_id=lambda d: d["sample_id"].astype(str)
         )
-        self._kin = kinship if kinship is not None else _empty_kinship()
+        self._kin = kinship if kinship is not None else KINSHIP.empty()
         if "unexpected" not in self._kin.columns:
             self._kin = self._kin.assign(unexpected=False)
         self._anc = (ancestry if ancestry is not None else pd.DataFrame({"sample_id": self._ids})).assign(
@@ -394,12 +369,8 @@ class QcExplorer(anywidget.AnyWidget):
             self._refresh()
 
     def _decide(self, th: QcThresholds) -> tuple[pd.DataFrame, pd.DataFrame]:
-        sex = self._sex
-        if len(sex) and "f_stat" in sex.columns:
-            sex = classify_sex(sex, female_threshold=th.female_threshold, male_threshold=th.male_threshold,
-                               male_max_het_ratio=th.sex_male_max_het_ratio,
-                               female_min_het_ratio=th.sex_female_min_het_ratio)
-        decisions, outliers = decide_samples(self._sqc, sex, self._kin, self._anc, th, manifest=self._manifest)
+        outcome = apply_thresholds(QcTables(self._sqc, self._sex, self._kin, self._anc, self._manifest), th)
+        decisions, outliers = outcome.decisions, outcome.outliers
         if self._fixed:
             merged = [
                 [r for r in REASONS if r in rs or r in self._fixed.get(sid, ())]
@@ -506,7 +477,7 @@ class QcExplorer(anywidget.AnyWidget):
 
         hs = [
             self._hist(
-                "call_rate", "Call rate", self._sqc["call_rate"].to_numpy(dtype=np.float64)[mask],
+                "call_rate", SAMPLE_QC["call_rate"].title, self._sqc["call_rate"].to_numpy(dtype=np.float64)[mask],
                 has("low_call_rate")[mask], failed[mask], [(th.min_call_rate, "minimum call rate")],
             ),
             self._hist(
@@ -519,7 +490,7 @@ class QcExplorer(anywidget.AnyWidget):
             sex_hit = has("sex_mismatch") | has("sex_ambiguous")
             hs.append(
                 self._hist(
-                    "f_stat", "chrX F statistic", f[mask], sex_hit[mask], failed[mask],
+                    "f_stat", SEX_CHECK["f_stat"].title, f[mask], sex_hit[mask], failed[mask],
                     [(th.female_threshold, "female below"), (th.male_threshold, "male above")],
                 )
             )
@@ -531,14 +502,14 @@ class QcExplorer(anywidget.AnyWidget):
             above = k > th.duplicate_kinship
             hs.append(
                 self._hist(
-                    "kinship", "Kinship of listed pairs", k[in_view], above[in_view], above[in_view],
+                    "kinship", f"{KINSHIP['kinship'].title} of listed pairs", k[in_view], above[in_view], above[in_view],
                     [(th.duplicate_kinship, "duplicate above")],
                 )
             )
         if out["pc_distance_value"].notna().any():
             hs.append(
                 self._hist(
-                    "pc_distance", "Distance from population centre (PCs)",
+                    "pc_distance", ANCESTRY["pc_distance"].title,
                     out["pc_distance_value"].to_numpy()[mask], has("ancestry_outlier")[mask], failed[mask],
                     self._bounds("pc_distance", mask),
                 )

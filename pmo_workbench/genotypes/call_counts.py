@@ -14,14 +14,18 @@ are read as one uint16 and mapped through a lookup table to a class (hom-ref, he
 haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
 per-sample counters by the variant's allele type; the carrier of a singleton is found in a second look at
 that (rare) row.
-Multi-allelic and polyploid rows go through a general kernel. The result is cached on the
-:class:`~pmo_workbench.genotypes.store.Genotypes` object, so ``sample_qc`` and ``variant_qc`` read the
-store once between them.
+Multi-allelic and polyploid rows go through a general kernel (both numba kernels are in
+:mod:`pmo_workbench.numba_kernels.call_counts`). The result is cached on the
+:class:`~pmo_workbench.genotypes.store.Genotypes` object, so the embedded backend's ``sample_counts`` and
+``variant_counts`` kernels (:mod:`pmo_workbench.genotypes.backends.embedded`) read the store once between them.
 
 Example
 -------
->>> counts = compute_call_counts(g)  # doctest: +SKIP
->>> counts.sample[:, SAMPLE_CALLED]  # called genotypes per sample  # doctest: +SKIP
+>>> counts = compute_call_counts(g)  # g: the doctests' simulated set
+>>> counts.sample[:3, SAMPLE_CALLED].tolist()  # called genotypes per sample
+[677, 676, 680]
+>>> int(counts.ac[0].sum()), int(counts.n_het[0])  # called alleles and diploid hets of the first variant
+(80, 12)
 """
 
 from __future__ import annotations
@@ -43,38 +47,32 @@ from pmo_workbench.genotypes.alleles import (
     classify_alt_alleles,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-from pmo_workbench.lazy_njit import njit
+from pmo_workbench.numba_kernels.call_counts import (
+    HAP_ALT,
+    HAP_REF,
+    HET,
+    HOM_REF,
+    HOM_VAR,
+    MISSING,
+    N_CLASS,
+    N_SAMPLE,
+    N_SLOTS,
+    N_TYPES,
+    SAMPLE_CALLED,
+    SAMPLE_DEL,
+    SAMPLE_HET,
+    SAMPLE_HOM_REF,
+    SAMPLE_INS,
+    SAMPLE_NOT_CALLED,
+    SAMPLE_SINGLETON,
+    SAMPLE_TS,
+    SAMPLE_TV,
+    build_class_table,
+    count_fast_rows,
+    count_general_rows,
+)
 
-# per-sample counters
-(SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
- SAMPLE_INS, SAMPLE_DEL) = range(9)
-N_SAMPLE = 9
-# call classes of the fast path
-_HOM_REF, _HET, _HOM_VAR, _HAP_REF, _HAP_ALT, _MISSING, _OTHER = range(7)
-N_CLASS = 6
-N_SLOTS = 7  # counter slots per allele type: the six classes and "other"
-N_TYPES = 9  # allele type codes 0..8 of .alleles
-
-
-def _class_table() -> np.ndarray:
-    lut = np.full(1 << 16, _OTHER, dtype=np.int8)
-
-    def code(a0: int, a1: int) -> int:
-        return (a0 & 0xFF) | ((a1 & 0xFF) << 8)  # little-endian uint16 view of [a0, a1]
-
-    lut[code(0, 0)] = _HOM_REF
-    lut[code(0, 1)] = lut[code(1, 0)] = _HET
-    lut[code(1, 1)] = _HOM_VAR
-    lut[code(0, -2)] = _HAP_REF
-    lut[code(1, -2)] = _HAP_ALT
-    lut[code(-1, -1)] = lut[code(-1, -2)] = _MISSING
-    return lut
-
-
-_LUT = _class_table()
-if np.little_endian is False:  # pragma: no cover - the uint16 view assumes little-endian
-    raise ImportError("call_counts assumes a little-endian machine")
-
+_LUT = build_class_table()
 
 @dataclass
 class CallCounts:
@@ -92,104 +90,14 @@ class CallCounts:
     n_hom_var: np.ndarray
 
 
-@njit(cache=True, nogil=True)
-def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles):  # pragma: no cover - compiled
-    """One pass per listed row: histogram its calls and add them to one thread's per-sample counters
-    ``scounts`` [samples, types * slots] and ``singles`` [samples].
-
-    Rows holding a call outside the table's classes are undone and flagged for the general kernel; for a
-    row whose ALT allele count is 1 the carrier gets a singleton.
-    """
-    ns = codes.shape[1]
-    h = np.zeros(8, dtype=np.int64)
-    for j in range(len(rows)):
-        v = rows[j]
-        h[:] = 0
-        base = atype[v] * N_SLOTS
-        for s in range(ns):
-            c = lut[codes[v, s]]
-            h[c] += 1
-            scounts[s, base + c] += 1
-        for c in range(N_CLASS):
-            hist[j, c] = h[c]
-        if h[_OTHER] > 0:
-            flagged[j] = True
-            for s in range(ns):
-                scounts[s, base + lut[codes[v, s]]] -= 1
-            continue
-        if h[_HET] + 2 * h[_HOM_VAR] + h[_HAP_ALT] == 1:
-            for s in range(ns):
-                c = lut[codes[v, s]]
-                if c == _HET or c == _HAP_ALT:
-                    singles[s] += 1
-                    break
-
-
-@njit(cache=True, nogil=True)
-def _general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref, hom_var, sample):
-    """Any ploidy, any number of alleles (Hail's rules); ``ac`` etc. are indexed like ``rows``."""
-    ns = gt.shape[1]
-    pl = gt.shape[2]
-    width = ac.shape[1]
-    for j in range(len(rows)):
-        v = rows[j]
-        for s in range(ns):
-            for k in range(pl):
-                a = gt[v, s, k]
-                if a < 0:
-                    break
-                ac[j, a] += 1
-        for s in range(ns):
-            a0 = gt[v, s, 0]
-            if a0 == -1:
-                sample[s, SAMPLE_NOT_CALLED] += 1
-                continue
-            sample[s, SAMPLE_CALLED] += 1
-            n_called[j] += 1
-            ploidy = 0
-            hom = True
-            allref = True
-            for k in range(pl):
-                a = gt[v, s, k]
-                if a == -2:
-                    break
-                ploidy += 1
-                if a != a0:
-                    hom = False
-                if a > 0:
-                    allref = False
-                    t = atype[v, a - 1]
-                    if t == TRANSITION:
-                        sample[s, SAMPLE_TS] += 1
-                    elif t == TRANSVERSION:
-                        sample[s, SAMPLE_TV] += 1
-                    elif t == INSERTION:
-                        sample[s, SAMPLE_INS] += 1
-                    elif t == DELETION:
-                        sample[s, SAMPLE_DEL] += 1
-                    if a < width and a < n_alleles[v] and ac[j, a] == 1:
-                        sample[s, SAMPLE_SINGLETON] += 1
-            if allref:
-                sample[s, SAMPLE_HOM_REF] += 1
-            elif not hom:
-                sample[s, SAMPLE_HET] += 1
-            if ploidy == 2:
-                if not hom:
-                    n_het[j] += 1
-                elif a0 == 0:
-                    hom_ref[j] += 1
-                elif a0 == 1:
-                    hom_var[j] += 1
-
-
 def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> None:
     """Turn per-(allele type, class) counters [samples, 9 * 7] into the ``SAMPLE_*`` counters."""
     c = scounts.reshape(len(scounts), N_TYPES, N_SLOTS).astype(np.int64)
-    alt = c[..., _HET] + 2 * c[..., _HOM_VAR] + c[..., _HAP_ALT]  # alternate alleles [samples, type]
-    sample[:, SAMPLE_CALLED] += c[..., :_MISSING].sum(axis=(1, 2))
-    sample[:, SAMPLE_NOT_CALLED] += c[..., _MISSING].sum(axis=1)
-    sample[:, SAMPLE_HOM_REF] += (c[..., _HOM_REF] + c[..., _HAP_REF]).sum(axis=1)
-    sample[:, SAMPLE_HET] += c[..., _HET].sum(axis=1)
+    alt = c[..., HET] + 2 * c[..., HOM_VAR] + c[..., HAP_ALT]  # alternate alleles [samples, type]
+    sample[:, SAMPLE_CALLED] += c[..., :MISSING].sum(axis=(1, 2))
+    sample[:, SAMPLE_NOT_CALLED] += c[..., MISSING].sum(axis=1)
+    sample[:, SAMPLE_HOM_REF] += (c[..., HOM_REF] + c[..., HAP_REF]).sum(axis=1)
+    sample[:, SAMPLE_HET] += c[..., HET].sum(axis=1)
     sample[:, SAMPLE_SINGLETON] += singles
     for col, kind in ((SAMPLE_TS, TRANSITION), (SAMPLE_TV, TRANSVERSION), (SAMPLE_INS, INSERTION),
                       (SAMPLE_DEL, DELETION)):
@@ -262,24 +170,24 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, chunk_start: int, r
         codes = gt.view(np.uint16).reshape(len(gt), ns)
         types = fast_type[sl]
         bounds = np.linspace(0, len(fast), len(scounts) + 1).astype(np.int64)
-        list(pool.map(lambda t, a, b: _fast_rows(codes, fast[a:b], types, _LUT, hist[a:b], flagged[a:b], scounts[t],
+        list(pool.map(lambda t, a, b: count_fast_rows(codes, fast[a:b], types, _LUT, hist[a:b], flagged[a:b], scounts[t],
                                                  singles[t]), range(len(scounts)), bounds[:-1], bounds[1:]))
         ok = ~flagged
         v = fast[ok] + chunk_start
         h = hist[ok]
-        out.n_called[v] = h[:, :_MISSING].sum(axis=1)
-        out.n_het[v] = h[:, _HET]
-        out.n_hom_ref[v] = h[:, _HOM_REF]
-        out.n_hom_var[v] = h[:, _HOM_VAR]
-        an = 2 * (h[:, _HOM_REF] + h[:, _HET] + h[:, _HOM_VAR]) + h[:, _HAP_REF] + h[:, _HAP_ALT]
-        ac1 = h[:, _HET] + 2 * h[:, _HOM_VAR] + h[:, _HAP_ALT]
+        out.n_called[v] = h[:, :MISSING].sum(axis=1)
+        out.n_het[v] = h[:, HET]
+        out.n_hom_ref[v] = h[:, HOM_REF]
+        out.n_hom_var[v] = h[:, HOM_VAR]
+        an = 2 * (h[:, HOM_REF] + h[:, HET] + h[:, HOM_VAR]) + h[:, HAP_REF] + h[:, HAP_ALT]
+        ac1 = h[:, HET] + 2 * h[:, HOM_VAR] + h[:, HAP_ALT]
         out.ac[v, 0] = an - ac1
         out.ac[v, 1] = ac1
         general = np.sort(np.concatenate([general, fast[flagged]]))
     if len(general):
         ac = np.zeros((len(general), width), np.int32)
         vals = [np.zeros(len(general), np.int64) for _ in range(4)]
-        _general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
+        count_general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
         v = general + chunk_start
         out.ac[v] = ac
         out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals

@@ -8,8 +8,8 @@ and writes Hail's log into the temporary directory, never the working directory.
 under ``cache_dir``, keyed by the input's sha256 (the same key as the embedded store), written to a temporary
 directory and renamed into place when complete. It returns a :class:`HailGenotypes` with the metadata of the
 embedded :class:`~pmo_workbench.genotypes.store.Genotypes` (``sample_id``, ``variants`` in file order,
-``contig_kind``, ``is_par``, ...) and the MatrixTable as ``mt``; :mod:`pmo_workbench.qc.hail_qc` computes the QC
-tables from it with Hail's own methods.
+``contig_kind``, ``is_par``, ...) and the MatrixTable as ``mt``; the Hail backend's kernels
+(:mod:`pmo_workbench.genotypes.backends.hail`) compute the methods' counts from it with Hail's own methods.
 
 Hail keeps rows sorted by locus and every keyed table sorted by its key (a ``cols()`` table by sample ID, so
 ``tsk_10`` comes before ``tsk_2``). Results therefore leave Hail through :func:`collect_rows` (file order, by the
@@ -169,7 +169,7 @@ class HailGenotypes:
     sample_id : np.ndarray of str
         Sample IDs in file order (the MatrixTable's column order).
     backend : str
-        ``"hail"``; QC functions dispatch on it.
+        ``"hail"``: the registry's name of this backend (:mod:`pmo_workbench.genotypes.backends`).
     """
 
     backend = "hail"

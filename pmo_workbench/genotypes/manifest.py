@@ -1,8 +1,11 @@
-"""Compare the sample IDs of a genotype store with a genome manifest, listing differences by name.
+"""The genome manifest (one row per genome: ``sample_id``, ``reported_sex``, ``batch``, ...): read it, and compare
+its sample IDs with a genotype set's, listing differences by name.
 
 Example
 -------
 >>> import numpy as np, pandas as pd
+>>> load_manifest(pd.DataFrame({"sample_id": [1, 2], "batch": ["B1", "B1"]}))["sample_id"].tolist()
+['1', '2']
 >>> class G:  # anything with a ``sample_id`` array
 ...     sample_id = np.array(["A", "B", "C::D"])
 >>> check = check_manifest(G(), pd.DataFrame({"sample_id": ["A", "D", "E"]}))
@@ -20,6 +23,30 @@ import numpy as np
 import pandas as pd
 
 from pmo_workbench.errors import InputError
+
+
+def load_manifest(manifest: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """A manifest as a DataFrame with a string ``sample_id`` column (TSV, or CSV by extension; every column read
+    as str; a DataFrame is copied).
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or has no ``sample_id`` column (naming the file).
+    """
+    if isinstance(manifest, pd.DataFrame):
+        df = manifest.copy()
+        name = "<manifest>"
+    else:
+        name = str(manifest)
+        try:
+            df = pd.read_csv(manifest, sep="," if name.endswith(".csv") else "\t", dtype=str)
+        except OSError as exc:
+            raise InputError(f"cannot read manifest: {exc.strerror}", file=name) from None
+    if "sample_id" not in df.columns:
+        raise InputError("manifest lacks column 'sample_id'", file=name, field="sample_id")
+    df["sample_id"] = df["sample_id"].astype(str)
+    return df
 
 
 class _HasSamples(Protocol):

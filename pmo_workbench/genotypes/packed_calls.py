@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pmo_workbench.lazy_njit import njit
+from pmo_workbench.numba_kernels.calls import pack_rows, unpack_rows
 
 PACKED_NAME = "call_genotype_packed"
 PACKABLE_NAME = "variant_packable"
@@ -52,25 +52,6 @@ def _code_table() -> np.ndarray:
 CODE_LUT = _code_table()
 
 
-@njit(cache=True, nogil=True)
-def _pack(codes16, lut, out, ok):
-    nv, ns = codes16.shape
-    for i in range(nv):
-        good = True
-        for b in range(out.shape[1]):
-            out[i, b] = 0
-        for s in range(ns):
-            c = lut[codes16[i, s]]
-            if c < 0:
-                good = False
-                break
-            out[i, s >> 2] |= np.uint8(c << ((s & 3) * 2))
-        if not good:
-            for b in range(out.shape[1]):
-                out[i, b] = 0
-        ok[i] = good
-
-
 def pack_calls(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pack int8 calls [v, samples, ploidy] into (uint8 [v, :func:`row_bytes`], bool packable [v]).
 
@@ -81,28 +62,15 @@ def pack_calls(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = np.zeros(nv, dtype=np.bool_)
     if gt.ndim == 3 and gt.shape[2] == 2 and ns > 0:
         codes = np.ascontiguousarray(gt).view(np.uint16).reshape(nv, ns)
-        _pack(codes, CODE_LUT, out, ok)
+        pack_rows(codes, CODE_LUT, out, ok)
     elif ns == 0:
         ok[:] = True
     return out, ok
-
-
-@njit(cache=True, nogil=True)
-def _unpack(packed, ns, dosage, ploidy):
-    for i in range(packed.shape[0]):
-        for s in range(ns):
-            c = (packed[i, s >> 2] >> ((s & 3) * 2)) & 3
-            if c == 3:
-                dosage[i, s] = -1
-                ploidy[i, s] = 0
-            else:
-                dosage[i, s] = c
-                ploidy[i, s] = 2
 
 
 def unpack_dosage(packed: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """ALT allele counts int8 [v, samples] (-1 missing) and ploidy (2, or 0 when missing) of packed rows."""
     dosage = np.empty((packed.shape[0], n_samples), dtype=np.int8)
     ploidy = np.empty((packed.shape[0], n_samples), dtype=np.int8)
-    _unpack(packed, n_samples, dosage, ploidy)
+    unpack_rows(packed, n_samples, dosage, ploidy)
     return dosage, ploidy

@@ -1,16 +1,17 @@
-"""The genotype store API every QC method uses: :class:`Genotypes` and :func:`open_genotypes`.
+"""The embedded backend's genotype store: :class:`Genotypes`, read in chunks, and :func:`open_store`.
 
-The embedded backend imports a VCF/BCF or PLINK 1 fileset once into a VCF Zarr store (see
-:mod:`.store_writer` for the layout) in a cache keyed by the input's sha256, so later opens are instant.
+A VCF/BCF or PLINK 1 fileset is imported once into a VCF Zarr store (see :mod:`.store_writer` for the layout)
+in a cache keyed by the input's sha256, so later opens are instant; :func:`pmo_workbench.genotypes.open_genotypes`
+opens it with ``backend="embedded"`` (the default). The store keeps the calls as int8 ``call_genotype``
+[variants, samples, ploidy] (-1 missing, -2 no allele: the padding of a haploid call) and, for biallelic
+diploid rows, a 2-bit copy (:mod:`.packed_calls`) that the QC counts read without decoding the calls.
 
 Example
 -------
->>> g = open_genotypes("../shared/data/hail_1kg_chr20_100/sample.vcf.gz", cache_dir="/tmp/pmo-doctest")  # doctest: +SKIP
->>> g.n_samples, g.n_variants, g.has_field("DP")  # doctest: +SKIP
-(100, 346, True)
->>> for chunk in g.iter_chunks(chunk_size=100):  # doctest: +SKIP
-...     print(chunk.start, chunk.stop, chunk.gt.shape)
-0 100 (100, 100, 2)
+>>> g.n_samples, g.n_variants, g.has_field("DP")  # g: the small simulated set of the doctests
+(40, 680, True)
+>>> [(chunk.start, chunk.stop, chunk.gt.shape) for chunk in g.iter_chunks(chunk_size=500)]
+[(0, 500, (500, 40, 2)), (500, 680, (180, 40, 2))]
 """
 
 from __future__ import annotations
@@ -20,22 +21,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
-from pmo_workbench.errors import ConfigError
 from pmo_workbench.genotypes import cache, packed_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
-from pmo_workbench.lazy_njit import njit
+from pmo_workbench.numba_kernels.calls import fill_dosage
 
 if TYPE_CHECKING:  # pandas is imported when the variant table is first read (an import does not need it)
     import pandas as pd
-
-Backend = Literal["embedded", "hail"]
-
 
 @dataclass
 class GenotypeChunk:
@@ -82,37 +79,11 @@ class GenotypeChunk:
         return self._load("call_AD")
 
 
-@njit(cache=True, nogil=True)
-def _dosage(gt, dosage, ploidy):
-    nv, ns, pl = gt.shape
-    for i in range(nv):
-        for s in range(ns):
-            d = 0
-            p = 0
-            missing = False
-            for k in range(pl):
-                a = gt[i, s, k]
-                if a == -2:
-                    break
-                if a == -1:
-                    missing = True
-                    break
-                p += 1
-                if a > 0:
-                    d += 1
-            if missing:
-                dosage[i, s] = -1
-                ploidy[i, s] = 0
-            else:
-                dosage[i, s] = d
-                ploidy[i, s] = p
-
-
 def compute_dosage(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ALT allele count (int8, -1 missing) and ploidy (int8, 0 when missing) of each call in ``gt``."""
     dosage = np.empty(gt.shape[:2], dtype=np.int8)
     ploidy = np.empty(gt.shape[:2], dtype=np.int8)
-    _dosage(gt, dosage, ploidy)
+    fill_dosage(gt, dosage, ploidy)
     return dosage, ploidy
 
 
@@ -128,10 +99,14 @@ class Genotypes:
     source_format : str
         ``"vcf"`` or ``"plink"``.
     reference_build : str or None
-        ``"GRCh37"``/``"GRCh38"`` from the header or given to :func:`open_genotypes`; None if unknown.
+        ``"GRCh37"``/``"GRCh38"`` from the header or given to :func:`open_store`; None if unknown.
     sample_id : np.ndarray of str
         Sample IDs in file order.
+    backend : str
+        ``"embedded"``: the registry's name of this backend (:mod:`pmo_workbench.genotypes.backends`).
     """
+
+    backend = "embedded"
 
     def __init__(self, store_path: str | Path, *, path: str | Path | None = None,
                  reference_build: str | None = None) -> None:
@@ -320,45 +295,17 @@ class Genotypes:
             yield chunk.variants, dosage, ploidy
 
 
-def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: str | Path | None = None, *,
-                   progress: bool = False, reference_build: str | None = None) -> Genotypes:
-    """Open a VCF/BCF (plain, gzip or BGZF) or PLINK 1 fileset, importing it into the cache on first use.
-
-    Parameters
-    ----------
-    path
-        A ``.vcf``, ``.vcf.gz``/``.vcf.bgz``, ``.bcf``, or a PLINK ``.bed`` (or its prefix).
-    backend
-        ``"embedded"`` (VCF Zarr + numba; the only backend of this module).
-    cache_dir
-        Where stores live; default ``$PMO_CACHE_DIR`` or ``~/.cache/pmo_workbench/genotypes``.
-    progress
-        Show a progress bar while importing.
-    reference_build
-        ``"GRCh37"``/``"GRCh38"`` when the header does not say (used for PAR boundaries).
-
-    Raises
-    ------
-    InputError
-        A missing or malformed input (file, line and field named); nothing is left in the cache.
-
-    Warns
-    -----
-    VcfWarning
-        Readable oddities of the input, repeated on every open of the same store.
+def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
+               reference_build: str | None = None) -> Genotypes:
+    """The embedded backend's opener: a VCF/BCF or PLINK 1 fileset as a :class:`Genotypes`, imported into a VCF
+    Zarr store in the cache on first use (parameters, errors and warnings of
+    :func:`pmo_workbench.genotypes.open_genotypes`, which calls it for ``backend="embedded"``).
 
     Example
     -------
-    >>> g = open_genotypes("../shared/data/plink_1kg_eur_chr20/ldsc.bed", cache_dir="/tmp/c")  # doctest: +SKIP
-    >>> g.source_format  # doctest: +SKIP
-    'plink'
+    >>> open_store(g.path, g.store_path.parent).store_path == g.store_path  # found in the cache by content
+    True
     """
-    if backend == "hail":
-        from pmo_workbench.genotypes.hail_backend import open_hail_genotypes
-
-        return open_hail_genotypes(path, cache_dir, progress=progress, reference_build=reference_build)
-    if backend != "embedded":
-        raise ConfigError(f"unknown genotype backend {backend!r} (use 'embedded' or 'hail')", field="backend")
     path = Path(path)
     plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
     store = cache.store_path_for(cache_path, digest)
@@ -385,5 +332,5 @@ def open_genotypes(path: str | Path, backend: Backend = "embedded", cache_dir: s
         cache.build_store_atomically(store, build)
     g = Genotypes(store, path=path, reference_build=reference_build)
     for message in g.attrs.get("warnings", []):
-        warnings.warn(message, VcfWarning, stacklevel=2)
+        warnings.warn(message, VcfWarning, stacklevel=3)  # the caller of open_genotypes
     return g

@@ -1,14 +1,23 @@
 """WGS quality control: per-sample and per-variant QC, sex, kinship, ancestry, outliers and decisions.
 
-Every function takes a genotype set from :func:`pmo_workbench.genotypes.open_genotypes` and returns pandas tables
-with the columns of DESIGN.md §4.2 (field names as in Hail).
+Every method takes a genotype set from :func:`pmo_workbench.genotypes.open_genotypes` (either backend) and
+returns a pandas table whose columns :mod:`pmo_workbench.qc.tables` declares (field names as in Hail). By
+concern:
+
+- methods: :mod:`.sample_qc`, :mod:`.variant_qc`, :mod:`.sex`, :mod:`.kinship`, :mod:`.ancestry` (their counts
+  come from the backend registry, :mod:`pmo_workbench.genotypes.backends`), with :mod:`.sites`, :mod:`.hwe`,
+  :mod:`.ld`, :mod:`.pedigree` and :mod:`.outliers`;
+- decisions: :mod:`.thresholds` (:class:`QcThresholds`), :mod:`.rules` (pure rules and
+  :func:`~pmo_workbench.qc.rules.apply_thresholds`), :mod:`.pipeline` (:func:`run_qc`);
+- around a run: :mod:`.review` (reviewed thresholds), :mod:`.trend` (batch trend), :mod:`.report` (the
+  notebook's logic).
 
 Example
 -------
->>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
->>> from pmo_workbench.qc import run_qc  # doctest: +SKIP
->>> result = run_qc(open_genotypes("cohort.vcf.gz"), manifest="manifest.tsv")  # doctest: +SKIP
->>> result.decisions.head()  # doctest: +SKIP
+>>> from pmo_workbench.qc import run_qc
+>>> result = run_qc(g, manifest=manifest)  # g, manifest: the doctests' simulated set and its manifest
+>>> int(result.decisions["pass"].sum()), len(result.passing_samples())
+(37, 37)
 """
 
 from __future__ import annotations
@@ -20,18 +29,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pmo_workbench.qc.ancestry import ancestry
-    from pmo_workbench.qc.decisions import QcResult, QcThresholds, run_qc
     from pmo_workbench.qc.kinship import kinship
+    from pmo_workbench.qc.pipeline import QcResult, run_qc
+    from pmo_workbench.qc.rules import apply_thresholds
     from pmo_workbench.qc.sample_qc import sample_qc
     from pmo_workbench.qc.sex import impute_sex
+    from pmo_workbench.qc.thresholds import QcThresholds
     from pmo_workbench.qc.variant_qc import variant_qc
 
-__all__ = ["QcResult", "QcThresholds", "ancestry", "impute_sex", "kinship", "run_qc", "sample_qc", "variant_qc"]
+__all__ = ["QcResult", "QcThresholds", "ancestry", "apply_thresholds", "impute_sex", "kinship", "run_qc",
+           "sample_qc", "variant_qc"]
 
 # Each name is imported from its module on first use: a process that runs sample_qc and variant_qc alone need
 # not import numba (kinship, ancestry: ~0.25 s), scikit-learn or pydantic (the thresholds: ~0.15 s).
-_MODULE_OF = {"QcResult": "decisions", "QcThresholds": "decisions", "run_qc": "decisions", "ancestry": "ancestry",
-              "impute_sex": "sex", "kinship": "kinship", "sample_qc": "sample_qc", "variant_qc": "variant_qc"}
+_MODULE_OF = {"QcResult": "pipeline", "QcThresholds": "thresholds", "run_qc": "pipeline",
+              "apply_thresholds": "rules", "ancestry": "ancestry", "impute_sex": "sex", "kinship": "kinship",
+              "sample_qc": "sample_qc", "variant_qc": "variant_qc"}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,11 +7,16 @@ unrelated samples define the principal axes (SVD); related samples are projected
 reference (samples of this data set with a known population), a random forest on the PCs gives each sample a
 population and its probability; below ``min_probability`` the sample is ``"other"`` (gnomAD's ``oth``).
 
+The dosages of the candidate sites come from the genotype set's backend (the ``dosage_blocks`` kernel of
+:mod:`pmo_workbench.genotypes.backends`, one block per run of ``chunk_size`` records of the file); pruning, PCA
+and assignment run here, for every backend alike.
+
 Example
 -------
->>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
->>> labels = load_population_labels("ancestry-labels-1kg.tsv")  # doctest: +SKIP
->>> ancestry(open_genotypes("cohort.vcf.gz"), reference=labels, k=10).head()  # doctest: +SKIP
+>>> labels = pd.DataFrame({"sample_id": ["S01", "S02", "S04", "S21", "S22", "S24"], "population": list("AAABBB")})
+>>> anc = ancestry(g, reference=labels, k=1)  # the doctests' set: populations S01-S20 and S21-S40
+>>> anc.groupby("assigned_population").size().to_dict()
+{'A': 20, 'B': 20}
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pmo_workbench.errors import InputError
-from pmo_workbench.qc.kinship import iter_dosage_blocks, select_kinship_sites
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.qc.ld import select_unlinked_sites
+from pmo_workbench.qc.sites import select_autosomal_sites, thin_pca_candidates
+from pmo_workbench.qc.tables import ANCESTRY, returns_table
 
 OTHER = "other"
 
@@ -58,7 +65,7 @@ def load_population_labels(path: str | Path | TextIO, *, column: str | None = No
 
 
 def collect_pca_sites(
-    g: Any,
+    g: GenotypeSet,
     *,
     variant_mask: np.ndarray | None = None,
     min_maf: float = 0.05,
@@ -71,35 +78,20 @@ def collect_pca_sites(
     """Common, well-called, LD-pruned autosomal biallelic sites: ``(variants, dosage int8 [sites, samples])``.
 
     When the candidates outnumber ``2 * max_sites``, every k-th candidate is taken first (evenly thinned,
-    which
-    bounds the pruning cost on WGS data); LD pruning (:func:`~pmo_workbench.qc.ld.select_unlinked_sites`) runs
-    within each chunk read from the store. When more than ``max_sites`` remain, an evenly spaced subset is
-    kept.
-    """
-    sites = select_kinship_sites(g.variants, g.contig_kind)
-    if variant_mask is not None:
-        sites &= np.asarray(variant_mask, dtype=bool)
-    sites = thin_pca_candidates(sites, max_sites)
-    blocks = ((v, d) for v, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
-    return prune_pca_blocks(blocks, min_call_rate=min_call_rate, ld_window_bp=ld_window_bp, ld_r2=ld_r2,
-                            max_sites=max_sites, source=str(getattr(g, "path", "")))
-
-
-def thin_pca_candidates(sites: np.ndarray, max_sites: int) -> np.ndarray:
-    """Every k-th candidate site when they outnumber ``2 * max_sites`` (evenly thinned), else ``sites``.
+    which bounds the pruning cost on WGS data); LD pruning (:func:`~pmo_workbench.qc.ld.select_unlinked_sites`)
+    runs within each block of ``chunk_size`` records. When more than ``max_sites`` remain, an evenly spaced
+    subset is kept.
 
     Example
     -------
-    >>> thin_pca_candidates(np.ones(10, dtype=bool), 1).nonzero()[0].tolist()
-    [0, 5]
+    >>> variants, dosage = collect_pca_sites(g)
+    >>> dosage.shape == (len(variants), g.n_samples)
+    True
     """
-    candidates = np.flatnonzero(sites)
-    stride = len(candidates) // (2 * max_sites)
-    if stride <= 1:
-        return sites
-    thinned = np.zeros_like(sites)
-    thinned[candidates[::stride]] = True
-    return thinned
+    sites = thin_pca_candidates(select_autosomal_sites(g.variants, g.contig_kind, variant_mask), max_sites)
+    blocks = get_kernel("dosage_blocks", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
+    return prune_pca_blocks(blocks, min_call_rate=min_call_rate, ld_window_bp=ld_window_bp, ld_r2=ld_r2,
+                            max_sites=max_sites, source=str(getattr(g, "path", "")))
 
 
 def prune_pca_blocks(
@@ -112,11 +104,7 @@ def prune_pca_blocks(
     source: str = "",
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Well-called, LD-pruned sites of dosage blocks ``(variants, dosage int8 [sites, samples])`` (the sites of
-    one store chunk each; pruning runs within a block), then at most ``max_sites`` evenly spaced of them.
-
-    Shared by both backends (:func:`collect_pca_sites`, and the Hail backend's ancestry which collects the
-    common candidate sites from its MatrixTable).
-    """
+    one run of records each; pruning runs within a block), then at most ``max_sites`` evenly spaced of them."""
     kept_v: list[pd.DataFrame] = []
     kept_d: list[np.ndarray] = []
     for variants, dosage in blocks:
@@ -216,18 +204,20 @@ def compute_pca(
     return scores, s**2 / x.shape[1], loadings
 
 
-def select_unrelated(
+def select_pca_samples(
     sample_id: Iterable[str], pairs: pd.DataFrame | None, *, max_kinship: float = 0.0884
 ) -> np.ndarray:
-    """Boolean mask of a maximal set of samples with no pair above ``max_kinship`` (greedy).
+    """Boolean mask of the samples that define the PCA axes: a maximal set with no pair above ``max_kinship``,
+    found by dropping the sample with the most relatives first until no related pair is left (the dropped
+    samples are projected). (The cohort's :func:`pmo_workbench.cohort.matching.select_unrelated` is another
+    rule: it keeps persons, fewest relatives first, cases before controls.)
 
     ``pairs`` has columns sample_i, sample_j, kinship (the :func:`~pmo_workbench.qc.kinship.kinship` table).
-    The sample with the most relatives is dropped first, until no related pair is left.
 
     Example
     -------
     >>> pairs = pd.DataFrame({"sample_i": ["a", "a"], "sample_j": ["b", "c"], "kinship": [0.25, 0.25]})
-    >>> select_unrelated(["a", "b", "c", "d"], pairs).tolist()
+    >>> select_pca_samples(["a", "b", "c", "d"], pairs).tolist()
     [False, True, True, True]
     """
     ids = [str(s) for s in sample_id]
@@ -254,8 +244,9 @@ def select_unrelated(
     return np.array([keep[s] for s in ids], dtype=bool)
 
 
+@returns_table(ANCESTRY)
 def ancestry(
-    g: Any,
+    g: GenotypeSet,
     reference: pd.DataFrame | str | Path | None = None,
     k: int = 10,
     *,
@@ -276,8 +267,7 @@ def ancestry(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one
-        (:func:`pmo_workbench.qc.hail_qc.ancestry` selects the sites with Hail, then runs the code here).
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     reference
         DataFrame ``sample_id``, ``population`` (or a TSV for :func:`load_population_labels`); samples of
         ``g``
@@ -297,33 +287,15 @@ def ancestry(
     n_estimators, seed
         Random forest size and seed (the result is deterministic for a seed).
     chunk_size
-        Variants per chunk read from the store.
+        Records per block of candidate sites (LD pruning runs within a block; the embedded backend reads the
+        store in chunks of this size).
 
     Returns
     -------
     pandas.DataFrame
-        One row per sample, in store order:
-
-        - ``sample_id`` (str)
-        - ``PC1`` .. ``PCk`` (float64)
-        - ``assigned_population`` (str or None): the classifier's population, ``"other"`` below
-          ``min_probability``, None without a reference
-        - ``probability`` (float64): the classifier's probability of the most likely population (NaN without
-          a reference)
-        - ``pc_distance`` (float64): distance, in PCs scaled to unit variance over the fit samples, from the
-          median of the sample's assigned population (of all samples without a reference) — large values are
-          ancestry outliers
-        - ``projected`` (bool): True for samples projected onto the axes rather than defining them
-
-        ``attrs["eigenvalues"]`` and ``attrs["n_sites"]`` record the PCA.
+        One row per sample, in file order; the columns of :data:`~pmo_workbench.qc.tables.ANCESTRY` (listed
+        below). ``attrs["eigenvalues"]`` and ``attrs["n_sites"]`` record the PCA.
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.ancestry(g, reference, k, related=related, variant_mask=variant_mask, min_maf=min_maf,
-                                ld_window_bp=ld_window_bp, ld_r2=ld_r2, max_sites=max_sites,
-                                min_probability=min_probability, n_classifier_pcs=n_classifier_pcs,
-                                n_estimators=n_estimators, seed=seed, chunk_size=chunk_size)
     _, dosage = collect_pca_sites(
         g,
         variant_mask=variant_mask,
@@ -350,8 +322,8 @@ def compute_ancestry_table(
     n_estimators: int = 100,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The table of :func:`ancestry` from the PCA sites' dosages (int8 [sites, samples]); shared by both
-    backends. Parameters as in :func:`ancestry`.
+    """The table of :func:`ancestry` from the PCA sites' dosages (int8 [sites, samples]), whichever backend
+    read them. Parameters as in :func:`ancestry`.
 
     Example
     -------

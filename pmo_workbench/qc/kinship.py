@@ -4,220 +4,46 @@ The estimator is plink2's ``--make-king-table`` (KING-robust, between-family for
 
     kinship = 1/2 - (4·IBS0 + het_i·hom_j + hom_i·het_j) / (4 · (hethet + min(het_i·hom_j, hom_i·het_j)))
 
-counted over the sites where both samples are called. Counts come from bit-packed genotype indicators
-(64 sites per machine word) and hardware popcounts in a parallel numba kernel, so all pairs of thousands of
-samples are counted in one pass over the genotypes.
+counted over the sites where both samples are called. The pair counts come from the genotype set's backend
+(the ``king_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`: bit-packed indicators and popcounts on
+the embedded backend, ``hl.king``'s block-matrix products on Hail); the kinship, classes and pedigree columns
+are made here, for every backend alike.
 
 Example
 -------
->>> import numpy as np
->>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
->>> counts = compute_king_counts([d])
->>> round(float(compute_king_kinship(counts)[0, 1]), 4)
-0.0
+>>> kin = kinship(g)  # the doctests' set: S40 sequences S38 again, S03 is the son of S01 and S02
+>>> kin[["sample_i", "sample_j", "relationship_detail"]].head(3).to_numpy().tolist()
+[['S38', 'S40', 'duplicate/MZ'], ['S02', 'S03', 'parent-offspring'], ['S01', 'S03', 'parent-offspring']]
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
-from numba import types
-from numba.extending import intrinsic
 
-from pmo_workbench.qc.pedigree import (
-    DEGREE_CUTOFFS,
-    as_pedigree,
-    classify_kinship,
-    compute_expected_relationships,
-)
-
-# Idle OpenMP workers of numba's parallel loops wait passively: spinning ones burnt ~0.4 s CPU per million
-# variants on a 2-core machine, taken from the thread decompressing the next chunk (set only if unset, and only
-# effective before numba first starts its threads).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-KINSHIP_COLUMNS = [
-    "sample_i",
-    "sample_j",
-    "kinship",
-    "ibs0",
-    "relationship",
-    "expected_relationship",
-    "unexpected",
-    "relationship_detail",
-    "expected_detail",
-    "n_snp",
-    "hethet",
-]
-_PACK = 4096  # sites per packed block: 64 words per sample keeps all samples' words in cache
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
+from pmo_workbench.genotypes.counts import KingCounts
+from pmo_workbench.numba_kernels.king import fill_king_phi
+from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
+from pmo_workbench.qc.sites import select_autosomal_sites
+from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
 
 
-@intrinsic
-def _popcount(typingctx: Any, x: Any) -> Any:
-    """LLVM ``ctpop`` on a uint64 (a single POPCNT instruction on x86-64)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _king_kernel(het, ref, alt, hethet, het_hom, homhom, ibs0):  # pragma: no cover - compiled
-    """Add the pair counts of one packed block; ``het_hom[i, j]`` counts sites het in i and hom in j."""
-    n = het.shape[0]
-    w = het.shape[1]
-    half = (n + 1) // 2
-    for k in numba.prange(half):
-        kk = np.int64(k)
-        for rep in range(2):  # rows k and n-1-k: balanced work per iteration of the triangular loop
-            i = kk + rep * (np.int64(n) - 1 - 2 * kk)
-            if rep == 1 and i == kk:
-                break
-            for j in range(i + 1, n):
-                hh = np.uint64(0)
-                hm_ij = np.uint64(0)
-                hm_ji = np.uint64(0)
-                mm = np.uint64(0)
-                z = np.uint64(0)
-                for t in range(w):
-                    hi = het[i, t]
-                    hj = het[j, t]
-                    ri = ref[i, t]
-                    rj = ref[j, t]
-                    ai = alt[i, t]
-                    aj = alt[j, t]
-                    mi = ri | ai
-                    mj = rj | aj
-                    hh += _popcount(hi & hj)
-                    hm_ij += _popcount(hi & mj)
-                    hm_ji += _popcount(hj & mi)
-                    mm += _popcount(mi & mj)
-                    z += _popcount((ri & aj) | (ai & rj))
-                hethet[i, j] += hh
-                het_hom[i, j] += hm_ij
-                het_hom[j, i] += hm_ji
-                homhom[i, j] += mm
-                ibs0[i, j] += z
-
-
-@dataclass
-class KingCounts:
-    """Pair counts over the sites where both samples are called (upper triangle ``i < j`` filled).
-
-    Attributes
-    ----------
-    hethet : numpy.ndarray[int64] (n, n)
-        Both heterozygous.
-    het_hom : numpy.ndarray[int64] (n, n)
-        ``[i, j]``: i heterozygous, j homozygous (full matrix; ``[j, i]`` is the reverse).
-    homhom : numpy.ndarray[int64] (n, n)
-        Both homozygous (same or opposite).
-    ibs0 : numpy.ndarray[int64] (n, n)
-        Opposite homozygotes (no allele shared).
-    n_sites : int
-        Sites that went into the counts.
-    """
-
-    hethet: np.ndarray
-    het_hom: np.ndarray
-    homhom: np.ndarray
-    ibs0: np.ndarray
-    n_sites: int
-
-    @property
-    def n_snp(self) -> np.ndarray:
-        """Sites called in both samples (upper triangle)."""
-        return self.hethet + self.het_hom + self.het_hom.T + self.homhom
-
-
-def pack_genotype_indicators(dosage: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bit-pack the het / hom-ref / hom-alt indicators of an int8 dosage block [sites, samples] (-1 missing).
-
-    Returns three uint64 arrays [samples, ceil(sites / 64)]; padding bits are 0 (= not called).
+def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = None, *, min_maf: float = 0.0,
+                           chunk_size: int = 20_000) -> KingCounts:
+    """KING pair counts over the autosomal biallelic sites of ``g`` (within ``variant_mask``) whose minor allele
+    frequency is at least ``min_maf``, from the backend's ``king_counts`` kernel.
 
     Example
     -------
-    >>> h, r, a = pack_genotype_indicators(np.array([[0], [1], [2], [-1]], dtype=np.int8))
-    >>> int(h[0, 0]), int(r[0, 0]), int(a[0, 0])
-    (2, 1, 4)
+    >>> c = compute_kinship_counts(g)
+    >>> c.n_sites, bool((c.n_snp[np.triu_indices(g.n_samples, 1)] <= c.n_sites).all())
+    (599, True)
     """
-    d = np.ascontiguousarray(dosage.T)
-    n_words = -(-d.shape[1] // 64)
-    pad = n_words * 64 - d.shape[1]
-    out = []
-    for code in (1, 0, 2):
-        bits = d == code
-        if pad:
-            bits = np.pad(bits, ((0, 0), (0, pad)))
-        out.append(np.packbits(bits, axis=1, bitorder="little").view(np.uint64))
-    return out[0], out[1], out[2]
-
-
-def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = None) -> KingCounts:
-    """Accumulate KING pair counts over dosage blocks (int8 [sites, samples], 0/1/2 ALT copies, -1 missing).
-
-    Parameters
-    ----------
-    blocks
-        Iterable of dosage blocks, all with the same samples (columns).
-    n_samples
-        Number of samples, needed only when ``blocks`` may be empty.
-
-    Returns
-    -------
-    KingCounts
-
-    Example
-    -------
-    >>> c = compute_king_counts([np.array([[1, 1], [0, 2]], dtype=np.int8)])
-    >>> int(c.hethet[0, 1]), int(c.ibs0[0, 1]), int(c.n_snp[0, 1])
-    (1, 1, 2)
-    """
-    acc: dict[str, np.ndarray] | None = None
-    n_sites = 0
-    if n_samples is not None:
-        acc = _zero_counts(n_samples)
-    for block in blocks:
-        if block.shape[0] == 0:
-            continue
-        if acc is None:
-            acc = _zero_counts(block.shape[1])
-        for start in range(0, block.shape[0], _PACK):
-            het, ref, alt = pack_genotype_indicators(block[start : start + _PACK])
-            _king_kernel(het, ref, alt, acc["hethet"], acc["het_hom"], acc["homhom"], acc["ibs0"])
-        n_sites += block.shape[0]
-    if acc is None:
-        raise ValueError("no genotype blocks and no sample count given")
-    return KingCounts(**{k: v.view(np.int64) for k, v in acc.items()}, n_sites=n_sites)
-
-
-def _zero_counts(n: int) -> dict[str, np.ndarray]:
-    return {k: np.zeros((n, n), dtype=np.uint64) for k in ("hethet", "het_hom", "homhom", "ibs0")}
-
-
-@numba.njit(parallel=True, cache=True)
-def _king_phi(hethet, het_hom, ibs0, phi):  # pragma: no cover - compiled
-    n = hethet.shape[0]
-    for i in numba.prange(n):
-        phi[i, i] = np.nan
-        for j in range(i + 1, n):
-            a = het_hom[i, j]
-            b = het_hom[j, i]
-            denom = 4.0 * (hethet[i, j] + min(a, b))
-            val = np.nan
-            if denom > 0:
-                val = 0.5 - (4.0 * ibs0[i, j] + a + b) / denom
-            phi[i, j] = val
-            phi[j, i] = val
+    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    return get_kernel("king_counts", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
 
 
 def compute_king_kinship(counts: KingCounts) -> np.ndarray:
@@ -225,44 +51,23 @@ def compute_king_kinship(counts: KingCounts) -> np.ndarray:
     sites.
 
     The matrix is symmetric with NaN on the diagonal.
+
+    Example
+    -------
+    >>> from pmo_workbench.numba_kernels.king import compute_king_counts
+    >>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
+    >>> round(float(compute_king_kinship(compute_king_counts([d]))[0, 1]), 4)
+    0.0
     """
     n = counts.hethet.shape[0]
     phi = np.empty((n, n), dtype=np.float64)
-    _king_phi(counts.hethet, counts.het_hom, counts.ibs0, phi)
+    fill_king_phi(counts.hethet, counts.het_hom, counts.ibs0, phi)
     return phi
 
 
-def select_kinship_sites(variants: pd.DataFrame, contig_kind: Any) -> np.ndarray:
-    """Boolean mask of autosomal biallelic sites (the sites plink2 uses for KING)."""
-    contig = variants["contig"].astype(str)
-    kinds = contig.map({c: contig_kind(c) for c in pd.unique(contig)}).to_numpy()
-    return (kinds == "autosome") & (variants["n_alleles"].to_numpy() == 2)
-
-
-def iter_dosage_blocks(
-    g: Any, variant_mask: np.ndarray | None, *, min_maf: float = 0.0, chunk_size: int = 20_000
-) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
-    """Dosage blocks of the selected sites of a genotype store, optionally dropping sites with MAF <
-    ``min_maf``.
-
-    Yields ``(variants, dosage, ploidy)`` with dosage int8 [sites, samples] (-1 missing). The minor allele
-    frequency is computed from the called alleles of the block's samples (haploid calls count once).
-    """
-    for variants, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=variant_mask):
-        if min_maf > 0:
-            called = dosage >= 0
-            an = np.where(called, ploidy, 0).sum(axis=1)
-            ac = np.where(called, dosage, 0).sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                af = np.where(an > 0, ac / np.maximum(an, 1), 0.0)
-            keep = np.minimum(af, 1 - af) >= min_maf
-            if not keep.all():
-                variants, dosage, ploidy = variants[keep], dosage[keep], ploidy[keep]
-        yield variants, dosage, ploidy
-
-
+@returns_table(KINSHIP)
 def kinship(
-    g: Any,
+    g: GenotypeSet,
     pedigree: str | Path | pd.DataFrame | None = None,
     *,
     min_maf: float = 0.0,
@@ -277,8 +82,7 @@ def kinship(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`), or a Hail one
-        (:func:`pmo_workbench.qc.hail_qc.kinship` counts the pairs with Hail's block matrices).
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     pedigree
         A PED file or the DataFrame of :func:`~pmo_workbench.qc.pedigree.read_pedigree`; adds the expected
         relationship of each pair of relatives and flags disagreements.
@@ -296,41 +100,15 @@ def kinship(
     tolerate_third_degree
         When True, "third" and "unrelated" count as agreeing (third-degree estimates are noisy).
     chunk_size
-        Variants per chunk read from the store.
+        Variants per chunk read from the store (embedded backend).
 
     Returns
     -------
     pandas.DataFrame
-        One row per reported pair (``sample_i`` before ``sample_j`` in the store's sample order):
-
-        - ``sample_i``, ``sample_j`` (str)
-        - ``kinship`` (float64): KING-robust kinship (0.5 duplicate, 0.25 first degree, ...)
-        - ``ibs0`` (float64): proportion of jointly called sites with opposite homozygotes
-        - ``relationship`` (str): duplicate/MZ, first, second, third, unrelated (plink2's bounds)
-        - ``expected_relationship`` (str or None): what the pedigree implies; "unrelated" for two pedigree
-          samples the pedigree does not connect; None without a pedigree or for samples absent from it
-        - ``unexpected`` (bool): the pedigree and the genomes disagree (either direction)
-        - ``relationship_detail`` (str): relationship, with first degree split into parent-offspring and
-          full-sibling by IBS0
-        - ``expected_detail`` (str or None): the pedigree's name for the pair (parent-offspring, full-sibling,
-          grandparent, ...)
-        - ``n_snp`` (int64): sites called in both; ``hethet`` (float64): proportion both heterozygous
-
-    Example
-    -------
-    >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
-    >>> kinship(open_genotypes("trio.vcf.gz"), "trio.ped").query("unexpected")  # doctest: +SKIP
+        One row per reported pair (``sample_i`` before ``sample_j`` in file order), by decreasing kinship;
+        the columns of :data:`~pmo_workbench.qc.tables.KINSHIP` (listed below).
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.kinship(g, pedigree, min_maf=min_maf, min_kinship=min_kinship, variant_mask=variant_mask,
-                               po_max_ibs0=po_max_ibs0, tolerate_third_degree=tolerate_third_degree)
-    sites = select_kinship_sites(g.variants, g.contig_kind)
-    if variant_mask is not None:
-        sites &= np.asarray(variant_mask, dtype=bool)
-    blocks = (d for _, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
-    counts = compute_king_counts(blocks, n_samples=g.n_samples)
+    counts = compute_kinship_counts(g, variant_mask, min_maf=min_maf, chunk_size=chunk_size)
     return tabulate_kinship(
         counts,
         np.asarray(g.sample_id).astype(str),
@@ -414,16 +192,3 @@ def _agrees(observed: str, expected: str, tolerate_third_degree: bool) -> bool:
     if observed == expected:
         return True
     return tolerate_third_degree and {observed, expected} == {"third", "unrelated"}
-
-
-__all__ = [
-    "DEGREE_CUTOFFS",
-    "KingCounts",
-    "compute_king_counts",
-    "compute_king_kinship",
-    "iter_dosage_blocks",
-    "kinship",
-    "pack_genotype_indicators",
-    "select_kinship_sites",
-    "tabulate_kinship",
-]

@@ -16,38 +16,9 @@ Example
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _prune(z, norm, contig, position, window_bp, max_window_sites, r2_threshold, keep):  # pragma: no cover
-    n_sites, n = z.shape
-    kept = np.empty(n_sites, dtype=np.int64)
-    n_kept = 0
-    for j in range(n_sites):
-        if norm[j] == 0.0:
-            continue  # monomorphic in the samples used: uninformative
-        ok = True
-        k = n_kept - 1
-        compared = 0
-        while k >= 0 and compared < max_window_sites:
-            i = kept[k]
-            if contig[i] != contig[j] or position[j] - position[i] > window_bp:
-                break
-            dot = np.float32(0.0)
-            for s in range(n):
-                dot += z[i, s] * z[j, s]
-            r = dot / (norm[i] * norm[j])
-            if r * r > r2_threshold:
-                ok = False
-                break
-            compared += 1
-            k -= 1
-        if ok:
-            kept[n_kept] = j
-            n_kept += 1
-            keep[j] = True
+from pmo_workbench.numba_kernels.ld import prune_linked_sites
 
 
 def select_unlinked_sites(
@@ -96,7 +67,7 @@ def select_unlinked_sites(
     norm = np.sqrt((z.astype(np.float64) ** 2).sum(axis=1))
     _, codes = np.unique(np.asarray(contig).astype(str), return_inverse=True)
     keep = np.zeros(n_sites, dtype=np.bool_)
-    _prune(
+    prune_linked_sites(
         np.ascontiguousarray(z),
         norm,
         codes.astype(np.int64),

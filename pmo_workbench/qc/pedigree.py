@@ -29,8 +29,8 @@ PED_COLUMNS = ["family_id", "sample_id", "father_id", "mother_id", "sex", "pheno
 _MISSING = {"0", "-9", ".", "NA", "na", ""}
 _SEX = {"1": "M", "2": "F", "M": "M", "F": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
 
-# Degree classes of DESIGN.md §4.2, keyed by the lower bound of the KING kinship (plink2's cutoffs, 2^-1.5
-# ...).
+# The kinship table's degree classes (``relationship``), keyed by the lower bound of the KING kinship: plink2's
+# cutoffs 2^-1.5, 2^-2.5, 2^-3.5 and 2^-4.5 (halfway, on a log scale, between the expected kinships 1/2, 1/4, ...).
 DEGREE_CUTOFFS: tuple[tuple[float, str], ...] = (
     (0.354, "duplicate/MZ"),
     (0.177, "first"),

@@ -1,6 +1,6 @@
 """The logic of ``notebooks/wgs_qc.ipynb``: resolve a project's inputs, run QC, summarise and write the outputs.
 
-The notebook stays thin: :func:`run_wgs_qc` opens the genotypes and runs :func:`~pmo_workbench.qc.decisions.run_qc`
+The notebook stays thin: :func:`run_wgs_qc` opens the genotypes and runs :func:`~pmo_workbench.qc.pipeline.run_qc`
 with the reviewed thresholds; the ``count_*`` functions give aggregated tables (safe for export after
 :func:`~pmo_workbench.overview.disclose`); :func:`write_wgs_qc_outputs` writes the run folder's files — in
 ``export`` mode only aggregated files (no per-sample or per-pair table, no sample list, no filtered VCF).
@@ -26,15 +26,17 @@ import pyarrow.parquet as pq
 
 from pmo_workbench.errors import ConfigError, InputError
 from pmo_workbench.files import replace_atomically, write_text_atomic
+from pmo_workbench.genotypes.manifest import load_manifest
 from pmo_workbench.notebook import save_table
 from pmo_workbench.project import Project, as_project
-from pmo_workbench.qc.decisions import REASONS, QcResult, load_manifest, run_qc, select_qc_sites
+from pmo_workbench.qc.pipeline import QcResult, run_qc
 from pmo_workbench.qc.review import (
     ReviewedThresholds,
     ThresholdReview,
     resolve_reviewed_thresholds,
     write_run_thresholds,
 )
+from pmo_workbench.qc.rules import REASONS, select_qc_sites
 from pmo_workbench.qc.trend import compute_batch_metrics, write_batch_metrics
 
 PER_SAMPLE_TABLES = ("sample_qc", "variant_qc", "sex_check", "kinship", "ancestry", "qc_decisions")
@@ -53,7 +55,7 @@ class WgsQcRun:
     genotypes
         The opened store.
     result
-        :class:`~pmo_workbench.qc.decisions.QcResult`.
+        :class:`~pmo_workbench.qc.pipeline.QcResult`.
     reviewed
         The thresholds with reviewer, date and note.
     manifest

@@ -9,7 +9,7 @@ The file records *who* chose the thresholds, *when* and *why*, next to the value
       min_call_rate: 0.97
       strata: [batch]
 
-Only the thresholds that differ from :class:`~pmo_workbench.qc.decisions.QcThresholds`' defaults need to be
+Only the thresholds that differ from :class:`~pmo_workbench.qc.thresholds.QcThresholds`' defaults need to be
 given. Each WGS QC run copies the thresholds it used into its run folder (``thresholds.yaml``); the next run
 compares them with its own and lists the samples that newly fail or newly pass, from the earlier run's
 ``qc_decisions.parquet``.
@@ -39,7 +39,7 @@ from pmo_workbench.catalogue import RunRecord, list_runs
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.project import Project, as_project
-from pmo_workbench.qc.decisions import QcThresholds, as_thresholds
+from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 
 REVIEW_FILE = "wgs_qc.yaml"
 """Name of the reviewed thresholds file in the project's ``params/`` folder."""
@@ -97,8 +97,8 @@ def default_review_path(project: str | Path | Project) -> Path:
 
     Example
     -------
-    >>> default_review_path("demo").name  # doctest: +SKIP
-    'wgs_qc.yaml'
+    >>> default_review_path(project).relative_to(project).as_posix()  # project: an empty project folder
+    'params/wgs_qc.yaml'
     """
     return as_project(project).params_dir / REVIEW_FILE
 
@@ -184,7 +184,10 @@ def load_reviewed_thresholds(path: str | Path) -> ReviewedThresholds:
 
     Example
     -------
-    >>> load_reviewed_thresholds("demo/params/wgs_qc.yaml").thresholds.min_call_rate  # doctest: +SKIP
+    >>> import tempfile
+    >>> path = save_reviewed_thresholds(Path(tempfile.mkdtemp()) / REVIEW_FILE, QcThresholds(min_call_rate=0.97),
+    ...                                 reviewer="A. Reviewer")
+    >>> load_reviewed_thresholds(path).thresholds.min_call_rate
     0.97
     """
     path = Path(path)
@@ -213,7 +216,7 @@ def resolve_reviewed_thresholds(project: str | Path | Project, thresholds_file: 
 
     Example
     -------
-    >>> resolve_reviewed_thresholds("demo").describe()  # doctest: +SKIP
+    >>> resolve_reviewed_thresholds(project).describe()  # project: an empty project folder
     'built-in defaults (no reviewed thresholds file)'
     """
     proj = as_project(project)
@@ -355,8 +358,8 @@ def select_earlier_run(project: str | Path | Project, *, exclude: str | Path | N
 
     Example
     -------
-    >>> select_earlier_run("demo").run_dir.name  # doctest: +SKIP
-    '20261126T113742Z'
+    >>> select_earlier_run(project) is None  # project: an empty project folder, no run yet
+    True
     """
     skip = Path(exclude).resolve() if exclude is not None else None
     for run in list_runs(project, TRACK):
@@ -415,9 +418,10 @@ def review_thresholds(
 
     Example
     -------
-    >>> review = review_thresholds("demo", QcThresholds(), result.decisions)  # doctest: +SKIP
-    >>> review.newly_failing.sample_id.tolist()  # doctest: +SKIP
-    ['S00013']
+    >>> from pmo_workbench.qc.pipeline import run_qc
+    >>> review = review_thresholds(project, QcThresholds(), run_qc(g).decisions)  # a first run: nothing to compare
+    >>> review.previous_run is None, len(review.newly_failing)
+    (True, 0)
     """
     th = current.thresholds if isinstance(current, ReviewedThresholds) else current
     empty = pd.DataFrame(columns=["sample_id", "previous_reasons", "reasons"])

@@ -1,10 +1,18 @@
-"""Per-sample QC metrics with Hail's ``hl.sample_qc`` names and semantics, from the store's call counts.
+"""Per-sample QC metrics with Hail's ``hl.sample_qc`` names and semantics, from the backend's sample counts.
+
+The counts come from the genotype set's backend (the ``sample_counts`` kernel of
+:mod:`pmo_workbench.genotypes.backends`); the table (rates, ratios, column order) is made here, for every
+backend alike.
 
 Example
 -------
->>> from pmo_workbench.genotypes import open_genotypes
->>> g = open_genotypes("../shared/data/hail_1kg_chr20_100/sample.vcf.gz")  # doctest: +SKIP
->>> sample_qc(g)[["sample_id", "call_rate", "n_het", "r_ti_tv", "dp_mean"]].head(2)  # doctest: +SKIP
+>>> qc = sample_qc(g)  # g: the doctests' simulated set (40 samples, S05 with a low call rate)
+>>> qc.loc[qc.call_rate < 0.95, "sample_id"].tolist()
+['S05']
+>>> qc[["sample_id", "n_called", "n_het", "dp_mean"]].head(2).round(2)
+  sample_id  n_called  n_het  dp_mean
+0       S01       677    226    29.81
+1       S02       676    245    29.87
 """
 
 from __future__ import annotations
@@ -12,20 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pmo_workbench.genotypes import call_counts as cc
-from pmo_workbench.genotypes.store import Genotypes
-
-SAMPLE_QC_COLUMNS = ["sample_id", "call_rate", "n_called", "n_not_called", "n_hom_ref", "n_het", "n_hom_var",
-                     "n_non_ref", "n_singleton", "n_snp", "n_insertion", "n_deletion", "n_transition",
-                     "n_transversion", "r_ti_tv", "r_het_hom_var", "r_insertion_deletion"]
-
-
-def _sum_field(values: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
-    """Add each sample's (column's) non-negative entries of ``values`` [variants, samples] to ``sums`` and their
-    number to ``counts`` (negative = missing)."""
-    present = values >= 0
-    sums += np.where(present, values, 0).sum(axis=0, dtype=np.int64)
-    counts += present.sum(axis=0)
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
+from pmo_workbench.qc.sites import select_autosomal_sites
+from pmo_workbench.qc.tables import SAMPLE_QC, SAMPLE_QC_COLUMNS, returns_table
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -33,7 +30,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
-def sample_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
+@returns_table(SAMPLE_QC)
+def sample_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
     """Per-sample QC metrics over all variants, as Hail's ``hl.sample_qc``.
 
     Calls are counted as Hail does: a haploid call (``[a, -2]``, e.g. a male on non-PAR X) is called, with
@@ -45,76 +43,63 @@ def sample_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
     Parameters
     ----------
     g
-        An opened genotype store.
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     chunk_size
-        Variants per chunk read from the store.
+        Variants per chunk read from the store (embedded backend).
 
     Returns
     -------
     pandas.DataFrame
-        One row per sample, in store order, with columns:
+        One row per sample, in file order; the columns of
+        :data:`~pmo_workbench.qc.tables.SAMPLE_QC` (listed below).
+    """
+    c = get_kernel("sample_counts", g)(g, chunk_size=chunk_size)
+    n_hom_var = c.n_called - c.n_hom_ref - c.n_het
+    out = pd.DataFrame({
+        "sample_id": np.asarray(g.sample_id).astype(object),
+        "call_rate": _ratio(c.n_called.astype(float), np.full(g.n_samples, g.n_variants, dtype=float)),
+        "n_called": c.n_called,
+        "n_not_called": c.n_not_called,
+        "n_hom_ref": c.n_hom_ref,
+        "n_het": c.n_het,
+        "n_hom_var": n_hom_var,
+        "n_non_ref": c.n_het + n_hom_var,
+        "n_singleton": c.n_singleton,
+        "n_snp": c.n_transition + c.n_transversion,
+        "n_insertion": c.n_insertion,
+        "n_deletion": c.n_deletion,
+        "n_transition": c.n_transition,
+        "n_transversion": c.n_transversion,
+        "r_ti_tv": _ratio(c.n_transition.astype(float), c.n_transversion),
+        "r_het_hom_var": _ratio(c.n_het.astype(float), n_hom_var),
+        "r_insertion_deletion": _ratio(c.n_insertion.astype(float), c.n_deletion),
+    }, columns=SAMPLE_QC_COLUMNS)
+    for name, mean in c.field_means.items():
+        out[name] = mean
+    return out
 
-        - ``sample_id`` (str)
-        - ``call_rate`` (float64) -- ``n_called / n_variants``.
-        - ``n_called`` (int64) -- calls that are not missing.
-        - ``n_not_called`` (int64) -- missing calls.
-        - ``n_hom_ref`` (int64) -- calls with only reference alleles.
-        - ``n_het`` (int64) -- calls with two different alleles.
-        - ``n_hom_var`` (int64) -- other called genotypes (homozygous or haploid non-reference).
-        - ``n_non_ref`` (int64) -- ``n_het + n_hom_var``.
-        - ``n_singleton`` (int64) -- alternate alleles seen once in the whole data set.
-        - ``n_snp`` (int64) -- SNP alternate alleles (``n_transition + n_transversion``).
-        - ``n_insertion``, ``n_deletion`` (int64) -- insertion / deletion alternate alleles.
-        - ``n_transition``, ``n_transversion`` (int64) -- transition / transversion alternate alleles.
-        - ``r_ti_tv`` (float64) -- ``n_transition / n_transversion`` (NaN when 0/0 or x/0).
-        - ``r_het_hom_var`` (float64) -- ``n_het / n_hom_var`` (NaN when the denominator is 0).
-        - ``r_insertion_deletion`` (float64) -- ``n_insertion / n_deletion`` (NaN when it is 0).
-        - ``dp_mean`` (float64) -- mean DP over entries with DP, only when the input has FORMAT/DP.
-        - ``gq_mean`` (float64) -- mean GQ over entries with GQ, only when the input has FORMAT/GQ.
+
+def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | None, min_maf: float, *,
+                                  chunk_size: int = 20_000) -> pd.DataFrame:
+    """Heterozygous and called genotypes per sample over autosomal biallelic sites with MAF >= ``min_maf``.
+
+    The heterozygosity check of plink (``--het``) is run on common sites: rare variants carry little of a
+    contamination's excess heterozygosity but much population-specific noise (private variants of a minority).
+    The counts come from the backend's ``heterozygosity_counts`` kernel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``sample_id`` (str), ``n_het_common`` and ``n_called_common`` (int64), in file order.
 
     Example
     -------
-    >>> qc = sample_qc(g)  # doctest: +SKIP
-    >>> qc.loc[qc.call_rate < 0.95, "sample_id"].tolist()  # doctest: +SKIP
-    []
+    >>> het = compute_common_heterozygosity(g, None, 0.05)
+    >>> het.columns.tolist(), bool((het.n_het_common <= het.n_called_common).all())
+    (['sample_id', 'n_het_common', 'n_called_common'], True)
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.sample_qc(g)
-    ns = g.n_samples
-    counts = cc.compute_call_counts(g, chunk_size)
-    fields = [f for f in ("DP", "GQ") if g.has_field(f)]
-    sums = {f: np.zeros(ns, dtype=np.int64) for f in fields}
-    nobs = {f: np.zeros(ns, dtype=np.int64) for f in fields}
-    if fields:
-        for chunk in g.iter_chunks(chunk_size):
-            for f in fields:
-                _sum_field(chunk.dp if f == "DP" else chunk.gq, sums[f], nobs[f])
-    c = counts.sample
-    _CALLED, _NOT_CALLED, _HOM_REF, _HET = cc.SAMPLE_CALLED, cc.SAMPLE_NOT_CALLED, cc.SAMPLE_HOM_REF, cc.SAMPLE_HET
-    _SINGLETON, _TS, _TV = cc.SAMPLE_SINGLETON, cc.SAMPLE_TS, cc.SAMPLE_TV
-    _INS, _DEL = cc.SAMPLE_INS, cc.SAMPLE_DEL
-    n_hom_var = c[:, _CALLED] - c[:, _HOM_REF] - c[:, _HET]
-    out = pd.DataFrame({
-        "sample_id": g.sample_id.astype(object),
-        "call_rate": _ratio(c[:, _CALLED].astype(float), np.full(ns, g.n_variants, dtype=float)),
-        "n_called": c[:, _CALLED],
-        "n_not_called": c[:, _NOT_CALLED],
-        "n_hom_ref": c[:, _HOM_REF],
-        "n_het": c[:, _HET],
-        "n_hom_var": n_hom_var,
-        "n_non_ref": c[:, _HET] + n_hom_var,
-        "n_singleton": c[:, _SINGLETON],
-        "n_snp": c[:, _TS] + c[:, _TV],
-        "n_insertion": c[:, _INS],
-        "n_deletion": c[:, _DEL],
-        "n_transition": c[:, _TS],
-        "n_transversion": c[:, _TV],
-        "r_ti_tv": _ratio(c[:, _TS].astype(float), c[:, _TV]),
-        "r_het_hom_var": _ratio(c[:, _HET].astype(float), n_hom_var),
-        "r_insertion_deletion": _ratio(c[:, _INS].astype(float), c[:, _DEL]),
-    })
-    for f in fields:
-        out[f"{f.lower()}_mean"] = _ratio(sums[f].astype(float), nobs[f])
-    return out
+    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    c = get_kernel("heterozygosity_counts", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
+    return pd.DataFrame(
+        {"sample_id": np.asarray(g.sample_id).astype(str), "n_het_common": c.n_het, "n_called_common": c.n_called}
+    )

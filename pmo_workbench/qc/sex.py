@@ -3,16 +3,17 @@
 For each non-PAR chrX biallelic site with alternate allele frequency ``p`` (from the data; haploid calls count
 one allele), a called genotype adds 1 to N, ``1 - 2p(1 - p)`` to the expected homozygote count E, and 1 to the
 observed count O when homozygous; a haploid call is homozygous. ``F = (O - E) / (N - E)``: about 1 for one X,
-about 0 for two. This is PLINK 1.7's ``--check-sex`` statistic, as in Hail.
+about 0 for two. This is PLINK 1.7's ``--check-sex`` statistic, as in Hail. The sums come from the genotype
+set's backend (the ``sex_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`); F, the classes and the
+comparison with the reported sex are made here, by :func:`classify_sex` (the one place a sex is called).
 
 Example
 -------
->>> import numpy as np
->>> d = np.array([[0, 1], [1, 1], [2, 0]], dtype=np.int8)
->>> p = np.array([[2, 1], [2, 1], [2, 1]], dtype=np.int8)
->>> stats = compute_x_inbreeding(d, p, aaf=np.array([0.5, 0.5, 0.5]))
->>> [round(float(f), 3) for f in stats["f_stat"]]
-[0.333, 1.0]
+>>> sex = impute_sex(g, manifest)  # the doctests' set: 20 men, S06 (a woman) reported male
+>>> sex.groupby("genetic_sex").size().to_dict()  # with Hail's bounds 0.2 / 0.8, one woman is ambiguous
+{'F': 19, 'M': 20, 'ambiguous': 1}
+>>> sex.loc[sex["mismatch"].fillna(False), "sample_id"].tolist()
+['S06']
 """
 
 from __future__ import annotations
@@ -25,18 +26,11 @@ import numpy as np
 import pandas as pd
 
 from pmo_workbench.errors import InputError
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
+from pmo_workbench.genotypes.manifest import load_manifest
+from pmo_workbench.qc.sites import select_sex_sites
+from pmo_workbench.qc.tables import SEX_CHECK, SEX_CHECK_COLUMNS, returns_table
 
-SEX_CHECK_COLUMNS = [
-    "sample_id",
-    "f_stat",
-    "n_called_x",
-    "expected_homs",
-    "observed_homs",
-    "y_call_rate",
-    "genetic_sex",
-    "reported_sex",
-    "mismatch",
-]
 _SEX_CODES = {
     "m": "M",
     "male": "M",
@@ -60,35 +54,6 @@ def normalize_sex(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return _SEX_CODES.get(str(value).strip().lower())
-
-
-def compute_x_inbreeding(dosage: np.ndarray, ploidy: np.ndarray, aaf: np.ndarray) -> dict[str, np.ndarray]:
-    """Hail's ``hl.agg.inbreeding`` per sample over a block of sites.
-
-    Parameters
-    ----------
-    dosage
-        int8 [sites, samples], ALT copies, -1 missing.
-    ploidy
-        int8 [sites, samples], 1 for a haploid call, 2 for diploid.
-    aaf
-        float [sites], alternate allele frequency (the prior).
-
-    Returns
-    -------
-    dict
-        ``n_called`` (int64), ``expected_homs`` (float64), ``observed_homs`` (int64) and ``f_stat`` (float64)
-        arrays [samples].
-    """
-    called = dosage >= 0
-    hom = called & ((ploidy == 1) | (dosage == 0) | (dosage == 2))
-    exp_site = 1.0 - 2.0 * aaf * (1.0 - aaf)
-    n = called.sum(axis=0, dtype=np.int64)
-    e = (called * exp_site[:, None]).sum(axis=0)
-    o = hom.sum(axis=0, dtype=np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = (o - e) / (n - e)
-    return {"n_called": n, "expected_homs": e, "observed_homs": o, "f_stat": f}
 
 
 def assign_genetic_sex(
@@ -162,19 +127,17 @@ def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
     ------
     InputError
         When the columns are missing or a sample is listed twice (naming the file and row).
+
+    Example
+    -------
+    >>> load_reported_sex(pd.DataFrame({"sample_id": ["a", "b"], "reported_sex": ["female", "1"]})).to_dict()
+    {'a': 'F', 'b': 'M'}
     """
-    name = "<manifest>"
-    if not isinstance(manifest, pd.DataFrame):
-        name = str(manifest)
-        sep = "," if name.endswith(".csv") else "\t"
-        try:
-            manifest = pd.read_csv(manifest, sep=sep, dtype=str)
-        except OSError as exc:
-            raise InputError(f"cannot read manifest: {exc.strerror}", file=name) from None
-    for col in ("sample_id", "reported_sex"):
-        if col not in manifest.columns:
-            raise InputError(f"manifest lacks column {col!r}", file=name, field=col)
-    ids = manifest["sample_id"].astype(str)
+    name = str(manifest) if not isinstance(manifest, pd.DataFrame) else "<manifest>"
+    manifest = load_manifest(manifest)
+    if "reported_sex" not in manifest.columns:
+        raise InputError("manifest lacks column 'reported_sex'", file=name, field="reported_sex")
+    ids = manifest["sample_id"]
     dup = ids.duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -182,8 +145,9 @@ def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
     return pd.Series([normalize_sex(v) for v in manifest["reported_sex"]], index=ids.to_numpy(), dtype=object)
 
 
+@returns_table(SEX_CHECK)
 def impute_sex(
-    g: Any,
+    g: GenotypeSet,
     manifest: str | Path | pd.DataFrame | None = None,
     *,
     aaf_threshold: float = 0.0,
@@ -197,7 +161,7 @@ def impute_sex(
     Parameters
     ----------
     g
-        A genotype store (:class:`pmo_workbench.genotypes.store.Genotypes`).
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     manifest
         DataFrame or TSV/CSV with ``sample_id`` and ``reported_sex`` (M/F, male/female, 1/2); adds the
         reported sex and flags mismatches.
@@ -208,104 +172,42 @@ def impute_sex(
     female_threshold, male_threshold
         F below the first is female, above the second male, in between ambiguous (Hail: 0.2 and 0.8).
     chunk_size
-        Variants per chunk read from the store.
+        Variants per chunk read from the store (embedded backend).
 
     Returns
     -------
     pandas.DataFrame
-        One row per sample, in store order:
-
-        - ``sample_id`` (str)
-        - ``f_stat`` (float64): X inbreeding coefficient F (NaN without called X sites)
-        - ``n_called_x`` (int64): called X sites used
-        - ``expected_homs`` (float64), ``observed_homs`` (int64): Hail's ``E`` and ``O``
-        - ``y_call_rate`` (float64): called fraction of non-PAR chrY sites (NaN when the data have no chrY)
-        - ``genetic_sex`` (str): ``"F"``, ``"M"`` or ``"ambiguous"``
-        - ``reported_sex`` (str or None): from the manifest (None without one or when not given)
-        - ``mismatch`` (boolean, nullable): genetic and reported sex are both known and differ; NA when the
-          reported sex is unknown
-
-    Example
-    -------
-    >>> from pmo_workbench.genotypes import open_genotypes  # doctest: +SKIP
-    >>> impute_sex(open_genotypes("cohort.vcf.gz"), "manifest.tsv").query("mismatch")  # doctest: +SKIP
+        One row per sample, in file order; the columns of :data:`~pmo_workbench.qc.tables.SEX_CHECK` without
+        ``x_het_ratio`` (listed below). ``reported_sex`` is None for every sample without a manifest.
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.impute_sex(g, manifest, aaf_threshold=aaf_threshold, include_par=include_par,
-                                  female_threshold=female_threshold, male_threshold=male_threshold)
     if not 0.0 <= aaf_threshold <= 1.0:
         raise ValueError("aaf_threshold must be in [0, 1]")
-    v = g.variants
-    contig = v["contig"].astype(str)
-    kinds = contig.map({c: g.contig_kind(c) for c in pd.unique(contig)}).to_numpy()
-    biallelic = v["n_alleles"].to_numpy() == 2
-    x_sites = (kinds == "X") & biallelic
-    y_sites = kinds == "Y"
-    if not include_par:
-        x_sites &= ~_par_mask(g, v)
-    y_sites &= ~_par_mask(g, v)
-    n = g.n_samples
-    n_called = np.zeros(n, dtype=np.int64)
-    e_homs = np.zeros(n, dtype=np.float64)
-    o_homs = np.zeros(n, dtype=np.int64)
-    if x_sites.any():
-        for _, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=x_sites):
-            called = dosage >= 0
-            an = np.where(called, ploidy, 0).sum(axis=1)
-            ac = np.where(called, dosage, 0).sum(axis=1)
-            aaf = np.divide(ac, an, out=np.full(len(an), np.nan), where=an > 0)
-            keep = (aaf > aaf_threshold) & (aaf < 1.0 - aaf_threshold)
-            if not keep.any():
-                continue
-            st = compute_x_inbreeding(dosage[keep], ploidy[keep], aaf[keep])
-            n_called += st["n_called"]
-            e_homs += st["expected_homs"]
-            o_homs += st["observed_homs"]
+    x_sites, y_sites = select_sex_sites(g, include_par=include_par)
+    c = get_kernel("sex_counts", g)(g, x_sites, y_sites, aaf_threshold=aaf_threshold, chunk_size=chunk_size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(n_called > 0, (o_homs - e_homs) / (n_called - e_homs), np.nan)
-    y_rate = np.full(n, np.nan)
-    n_y = int(y_sites.sum())
-    if n_y:
-        y_called = np.zeros(n, dtype=np.int64)
-        for chunk in g.iter_chunks(chunk_size=chunk_size, variant_mask=y_sites):
-            y_called += (chunk.gt[:, :, 0] >= 0).sum(axis=0)
-        y_rate = y_called / n_y
+        f = np.where(c.n_called_x > 0, (c.observed_homs - c.expected_homs) / (c.n_called_x - c.expected_homs),
+                     np.nan)
+    y_rate = c.y_called / c.n_y_sites if c.n_y_sites else np.full(g.n_samples, np.nan)
     sample_id = np.asarray(g.sample_id).astype(str)
-    reported = pd.Series([None] * n, index=sample_id, dtype=object)
+    reported = pd.Series([None] * g.n_samples, index=sample_id, dtype=object)
     if manifest is not None:
-        rep = load_reported_sex(manifest)
-        reported = rep.reindex(sample_id)
+        reported = load_reported_sex(manifest).reindex(sample_id)
         reported = reported.astype(object).where(reported.notna(), None)
-    rep_arr = reported.to_numpy(dtype=object)
-    genetic, mismatch = assign_genetic_sex(f, rep_arr, female_threshold, male_threshold)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "sample_id": sample_id,
             "f_stat": f,
-            "n_called_x": n_called,
-            "expected_homs": e_homs,
-            "observed_homs": o_homs,
+            "n_called_x": c.n_called_x,
+            "expected_homs": c.expected_homs,
+            "observed_homs": c.observed_homs,
             "y_call_rate": y_rate,
-            "genetic_sex": genetic,
-            "reported_sex": rep_arr,
-            "mismatch": mismatch,
+            "genetic_sex": np.full(g.n_samples, "ambiguous", dtype=object),
+            "reported_sex": reported.to_numpy(dtype=object),
+            "mismatch": pd.array([None] * g.n_samples, dtype="boolean"),
         },
         columns=SEX_CHECK_COLUMNS,
     )
-
-
-def _par_mask(g: Any, v: pd.DataFrame) -> np.ndarray:
-    mask = np.zeros(len(v), dtype=bool)
-    contig = v["contig"].to_numpy()
-    pos = v["position"].to_numpy()
-    for c in pd.unique(contig):
-        sel = contig == c
-        if g.contig_kind(c) in ("X", "Y"):
-            mask[sel] = np.asarray(g.is_par(c, pos[sel]), dtype=bool)
-    return mask
-
+    return classify_sex(table, female_threshold=female_threshold, male_threshold=male_threshold)
 
 
 def compute_x_het_ratio(sex_check: pd.DataFrame, sample_qc: pd.DataFrame) -> np.ndarray:

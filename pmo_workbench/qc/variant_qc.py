@@ -1,15 +1,16 @@
-"""Per-variant QC metrics with Hail's ``hl.variant_qc`` names, from the store's call counts in one pass.
+"""Per-variant QC metrics with Hail's ``hl.variant_qc`` names, from the backend's variant counts.
 
-List-valued columns (``alleles``, ``AC``, ``AF``, ``filters``) are Arrow list columns
+The counts come from the genotype set's backend (the ``variant_counts`` kernel of
+:mod:`pmo_workbench.genotypes.backends`); the table (locus, alleles, frequencies, HWE tests, filters) is made
+here, for every backend alike. List-valued columns (``alleles``, ``AC``, ``AF``, ``filters``) are Arrow list columns
 (``pd.ArrowDtype``): built without a Python loop, written to Parquet as lists, and each element reads as a
 Python list.
 
 Example
 -------
->>> from pmo_workbench.genotypes import open_genotypes
->>> g = open_genotypes("../shared/data/1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz")  # doctest: +SKIP
->>> variant_qc(g).loc[0, ["locus", "AN", "p_value_hwe"]].tolist()  # doctest: +SKIP
-['10:418379', 6404, 0.55...]
+>>> row = variant_qc(g).iloc[0]  # g: the doctests' simulated set
+>>> row["locus"], row["alleles"], row["AC"], int(row["AN"]), row["filters"]
+('1:10000', ['A', 'G'], [64, 16], 80, [])
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ import pyarrow.compute as pc
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-from pmo_workbench.genotypes.call_counts import compute_call_counts, read_n_alleles
-from pmo_workbench.genotypes.store import Genotypes
+from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.qc.hwe import hardy_weinberg_p
-
-VARIANT_QC_COLUMNS = ["locus", "alleles", "call_rate", "AC", "AF", "AN", "n_het", "p_value_hwe",
-                      "p_value_excess_het", "filters"]
+from pmo_workbench.qc.tables import VARIANT_QC, returns_table
 
 
 def _list_column(values: np.ndarray, lengths: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
@@ -77,7 +75,7 @@ def _filters_column(raw: pa.Array) -> pd.Series:
     return pd.Series(split, dtype=pd.ArrowDtype(split.type))
 
 
-def _locus_column(g: Genotypes) -> np.ndarray:
+def _locus_column(g: GenotypeSet) -> np.ndarray:
     """``"contig:position"`` per variant (object array of str), written by a C loop into Arrow buffers."""
     contig_arr = g._array("variant_contig") if hasattr(g, "_array") else None
     if contig_arr is None:
@@ -107,69 +105,54 @@ def _locus_column(g: Genotypes) -> np.ndarray:
     return locus.to_numpy(zero_copy_only=False).astype(object, copy=False)
 
 
-def variant_qc(g: Genotypes, *, chunk_size: int = 20_000) -> pd.DataFrame:
-    """Per-variant QC metrics, as Hail's ``hl.variant_qc`` (one row per variant, in store order).
+@returns_table(VARIANT_QC)
+def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
+    """Per-variant QC metrics, as Hail's ``hl.variant_qc`` (one row per variant, in file order).
 
     A haploid call adds one allele to ``AN``. ``n_het`` and the Hardy-Weinberg tests use diploid calls only
     (as Hail's documentation states; Hail's implementation derives the het count from ``AC[1]``, which
     would count haploid ALT calls on chrX as heterozygotes). The tests are for biallelic sites; they are
-    NaN at multi-allelic sites and where no diploid call exists.
+    NaN at multi-allelic sites and where no diploid call exists. Where the backend does not compute them
+    itself (the embedded backend), they are :func:`pmo_workbench.qc.hwe.hardy_weinberg_p` of the diploid
+    counts, run while the text columns are built.
 
     Parameters
     ----------
     g
-        An opened genotype store.
+        An opened genotype set (:func:`pmo_workbench.genotypes.open_genotypes`), of any backend.
     chunk_size
-        Variants per chunk read from the store.
+        Variants per chunk read from the store (embedded backend).
 
     Returns
     -------
     pandas.DataFrame
-        Columns:
-
-        - ``locus`` (str) -- ``"contig:position"`` with the contig as named in the input, e.g. ``"chr1:12345"``.
-        - ``alleles`` (list<str>) -- REF then each ALT allele.
-        - ``call_rate`` (float64) -- called samples / samples.
-        - ``AC`` (list<int32>) -- allele count per allele, REF first; sums to ``AN``.
-        - ``AF`` (list<float64>) -- ``AC / AN`` per allele (NaN when ``AN`` is 0).
-        - ``AN`` (int32) -- number of called alleles.
-        - ``n_het`` (int64) -- diploid calls with two different alleles.
-        - ``p_value_hwe`` (float64) -- two-sided exact HWE test with mid-p correction (= plink2
-          ``--hardy midp``); NaN unless biallelic.
-        - ``p_value_excess_het`` (float64) -- one-sided exact test for excess heterozygosity (mid-p).
-        - ``filters`` (list<str> or ``pd.NA``) -- FILTER names as in Hail: ``PASS`` gives ``[]``, ``.`` gives missing.
-
-    Example
-    -------
-    >>> vqc = variant_qc(g)  # doctest: +SKIP
-    >>> (vqc.p_value_hwe < 1e-6).sum()  # doctest: +SKIP
+        One row per variant, in file order; the columns of :data:`~pmo_workbench.qc.tables.VARIANT_QC`
+        (listed below).
     """
-    if getattr(g, "backend", "embedded") == "hail":
-        from pmo_workbench.qc import hail_qc
-
-        return hail_qc.variant_qc(g)
     nv = g.n_variants
-    n_alleles = read_n_alleles(g)
-    counts = compute_call_counts(g, chunk_size)
-    ac, n_called, n_het = counts.ac, counts.n_called, counts.n_het
-    hom_ref, hom_var = counts.n_hom_ref, counts.n_hom_var
+    counts = get_kernel("variant_counts", g)(g, chunk_size=chunk_size)
+    n_alleles, ac = counts.n_alleles, counts.ac
     an = ac.sum(axis=1).astype(np.int32)
     biallelic = n_alleles == 2
     with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
-        hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, hom_ref, -1), n_het, hom_var)
+        hwe = None
+        if counts.p_value_hwe is None or counts.p_value_excess_het is None:
+            hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
+                              counts.n_hom_var)
         with np.errstate(divide="ignore", invalid="ignore"):
             af = ac / an[:, None].astype(np.float64)
         columns = {
             "locus": _locus_column(g),
             "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
-            "call_rate": n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
+            "call_rate": counts.n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
             "AC": _list_column(ac, n_alleles, pa.int32()),
             "AF": _list_column(af, n_alleles, pa.float64()),
             "AN": an,
-            "n_het": n_het.copy(),  # the counts are cached on g: the table must not share them
-            "p_value_hwe": None,
-            "p_value_excess_het": None,
+            "n_het": counts.n_het.copy(),  # the counts may be cached on g: the table must not share them
+            "p_value_hwe": counts.p_value_hwe,
+            "p_value_excess_het": counts.p_value_excess_het,
             "filters": _filters_column(read_variant_strings(g, "filters")),
         }
-        columns["p_value_hwe"], columns["p_value_excess_het"] = hwe.result()
+        if hwe is not None:
+            columns["p_value_hwe"], columns["p_value_excess_het"] = hwe.result()
     return pd.DataFrame(columns, copy=False)  # fresh arrays: no copy into 2-D blocks (0.15 s at 1 M variants)

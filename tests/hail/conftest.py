@@ -64,10 +64,11 @@ def hail_tables(opened):
 
     def get(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         if name not in cache:
-            from pmo_workbench.qc import hail_qc
+            from pmo_workbench.qc.sample_qc import sample_qc
+            from pmo_workbench.qc.variant_qc import variant_qc
 
             h, _ = opened(name)
-            cache[name] = (hail_qc.sample_qc(h), hail_qc.variant_qc(h))
+            cache[name] = (sample_qc(h), variant_qc(h))
         return cache[name]
 
     return get

@@ -15,10 +15,10 @@ import pytest
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.genotypes.hail_backend import choose_reference, open_hail_genotypes
-from pmo_workbench.qc import hail_qc
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.sex import impute_sex
 from pmo_workbench.qc.variant_qc import variant_qc
+from tests.vcf_files import format_record, write_vcf
 
 pytestmark = pytest.mark.hail
 
@@ -78,7 +78,7 @@ def test_dp_gq_means_and_filters_come_through(opened, hail_tables) -> None:
 def test_sex_equal_embedded_and_hg03511_discordance(opened) -> None:
     h, e = opened(TINY)
     assert h.reference_genome == "GRCh38"  # GRCh38 positions beyond GRCh37's chr18: the importer switched
-    sex = hail_qc.impute_sex(h)
+    sex = impute_sex(h)
     assert_tables_equal(sex, impute_sex(e))
     assert sex.set_index("sample_id").loc["HG03511", "genetic_sex"] == "M"
     assert sex.set_index("sample_id").loc["NA12878", "genetic_sex"] == "F"
@@ -86,14 +86,14 @@ def test_sex_equal_embedded_and_hg03511_discordance(opened) -> None:
 
 def test_padded_male_calls_are_haploid_and_sex_matches_panel(opened, shared: Path) -> None:
     h, e = opened(PHASE3_X)
-    hs = hail_qc.sample_qc(h)
+    hs = sample_qc(h)
     assert_tables_equal(hs, sample_qc(e))
     annot = pd.read_csv(shared / "1kg_phase3_subset_1126" / "1KG_phase3_subset_annot.tsv", sep="\t")
     panel = annot.set_index("sample.id")["sex"]
     males = hs.sample_id.isin(panel.index[panel == "M"])
     # without rewriting 0/. to haploid, Hail reads male non-PAR calls as missing (call rate ~ 0.03)
     assert (hs.loc[males, "call_rate"] > 0.99).all()
-    sex = hail_qc.impute_sex(h, manifest=annot.rename(columns={"sample.id": "sample_id", "sex": "reported_sex"}))
+    sex = impute_sex(h, manifest=annot.rename(columns={"sample.id": "sample_id", "sex": "reported_sex"}))
     assert_tables_equal(sex, impute_sex(e, manifest=annot.rename(columns={"sample.id": "sample_id",
                                                                            "sex": "reported_sex"})))
     females = ~males & hs.sample_id.isin(panel.index)
@@ -111,7 +111,7 @@ def test_n_het_counts_diploid_calls_only(opened, hail_session) -> None:
     mt = hl.variant_qc(h.mt)
     mt = mt.annotate_rows(haploid=hl.agg.count_where(mt.GT.ploidy == 1))
     raw = mt.rows().to_pandas()
-    ours = hail_qc.variant_qc(h)
+    ours = variant_qc(h)
     raw_by_key = {(str(loc).removeprefix("chr"), tuple(a)): (int(n), int(k)) for loc, a, n, k in
                   zip(raw["locus"], raw["alleles"], raw["variant_qc.n_het"], raw["haploid"], strict=True)}
     keys = [(loc, tuple(a)) for loc, a in zip(ours.locus, ours.alleles, strict=True)]
@@ -138,9 +138,8 @@ def test_second_open_reuses_the_cache(opened, shared: Path, hail_cache: Path) ->
 
 
 def test_failed_import_leaves_no_partial_cache(hail_session, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.vcf"
-    bad.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
-                   "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\n1\tabc\t.\tC\tT\t.\tPASS\t.\tGT\t1/1\n")
+    bad = write_vcf(tmp_path / "bad.vcf", ["1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1", "1\tabc\t.\tC\tT\t.\tPASS\t.\tGT\t1/1"],
+                    samples=["S1"], formats=())
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match="bad.vcf"):
         open_hail_genotypes(bad, cache)
@@ -172,23 +171,20 @@ def test_contigs_outside_grch37_get_a_reference_of_their_own(hail_session, tmp_p
     contigs, and the tables still equal the embedded ones."""
     from pmo_workbench.genotypes import open_genotypes
 
-    vcf = tmp_path / "decoy.vcf"
-    vcf.write_text(
-        "##fileformat=VCFv4.2\n##contig=<ID=1,length=249250621>\n##contig=<ID=hs37d5,length=35477943>\n"
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
-        "1\t100\trs1\tA\tG\t50\tPASS\t.\tGT\t0/1\t1/1\t0/0\n"
-        "1\t200\t.\tC\tCT\t.\tq10\t.\tGT\t0/0\t./.\t0/1\n"
-        "hs37d5\t5000\t.\tG\tA,T\t20\tPASS\t.\tGT\t1/2\t0/1\t2/2\n")
+    vcf = write_vcf(tmp_path / "decoy.vcf", [
+        format_record("1", 100, "A", "G", ["0/1", "1/1", "0/0"], id="rs1", qual="50"),
+        format_record("1", 200, "C", "CT", ["0/0", "./.", "0/1"], filter="q10"),
+        format_record("hs37d5", 5000, "G", "A,T", ["1/2", "0/1", "2/2"], qual="20"),
+    ], samples=["S1", "S2", "S3"], contigs={"1": 249250621, "hs37d5": 35477943})
     h = open_hail_genotypes(vcf, tmp_path / "cache")
     assert h.reference_genome.startswith("pmo_")
     e = open_genotypes(vcf, cache_dir=tmp_path / "ecache")
     assert h.variants.contig.tolist() == ["1", "1", "hs37d5"]
     assert_tables_equal(h.variants, e.variants)
-    qc = hail_qc.sample_qc(h)
+    qc = sample_qc(h)
     assert_tables_equal(qc, sample_qc(e))
     assert qc.n_het.tolist() == [2, 1, 1] and qc.n_not_called.tolist() == [0, 1, 0]
-    assert_tables_equal(hail_qc.variant_qc(h), variant_qc(e))
+    assert_tables_equal(variant_qc(h), variant_qc(e))
 
 
 def test_public_api_dispatches_to_hail(hail_session, shared: Path, hail_cache: Path, embedded_cache: Path) -> None:

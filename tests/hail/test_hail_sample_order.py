@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pmo_workbench.qc import hail_qc
-from pmo_workbench.qc.kinship import compute_king_kinship
-from pmo_workbench.qc.kinship import kinship as embedded_kinship
-from pmo_workbench.qc.sample_qc import sample_qc as embedded_sample_qc
-from pmo_workbench.qc.sex import impute_sex as embedded_impute_sex
+from pmo_workbench.qc.ancestry import ancestry
+from pmo_workbench.qc.kinship import compute_king_kinship, compute_kinship_counts, kinship
+from pmo_workbench.qc.sample_qc import compute_common_heterozygosity, sample_qc
+from pmo_workbench.qc.sex import impute_sex
+from tests.vcf_files import format_record, write_vcf
 
 pytestmark = pytest.mark.hail
 
@@ -33,9 +33,6 @@ MALES = {s for i, s in enumerate(SAMPLES) if i % 2 == 0}
 
 def _write_vcf(path: Path) -> Path:
     rng = np.random.default_rng(7)
-    header = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=249250621>", "##contig=<ID=X,length=155270560>",
-              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *SAMPLES])]
     lines = []
     for k in rng.permutation(300):
         p = rng.uniform(0.1, 0.9)
@@ -43,14 +40,13 @@ def _write_vcf(path: Path) -> Path:
         calls[10] = calls[3]  # tsk_10 is a duplicate of tsk_3
         if k % 7 == 0:
             calls[5] = "./."
-        lines.append("\t".join(["1", str(10_000 + 1_000 * k), ".", "A", "G", ".", "PASS", ".", "GT", *calls]))
+        lines.append(format_record("1", 10_000 + 1_000 * k, "A", "G", calls))
     for k in range(80):
         p = rng.uniform(0.2, 0.8)
         calls = [str(int(rng.random() < p)) if s in MALES else
                  f"{int(rng.random() < p)}/{int(rng.random() < p)}".replace("1/0", "0/1") for s in SAMPLES]
-        lines.append("\t".join(["X", str(5_000_000 + 10_000 * k), ".", "C", "T", ".", "PASS", ".", "GT", *calls]))
-    path.write_text("\n".join(header + lines) + "\n")
-    return path
+        lines.append(format_record("X", 5_000_000 + 10_000 * k, "C", "T", calls))
+    return write_vcf(path, lines, samples=SAMPLES, contigs={"1": 249250621, "X": 155270560})
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +68,14 @@ def test_hail_sorts_its_column_table_lexically(tsk) -> None:
 
 def test_sample_qc_and_sex_are_in_file_order_and_equal_embedded(tsk) -> None:
     h, e = tsk
-    qc = hail_qc.sample_qc(h)
+    qc = sample_qc(h)
     assert qc["sample_id"].tolist() == SAMPLES
-    pd.testing.assert_frame_equal(qc, embedded_sample_qc(e))
+    pd.testing.assert_frame_equal(qc, sample_qc(e))
     assert qc.set_index("sample_id").loc["tsk_5", "n_not_called"] == 43  # the only sample with missing calls
     manifest = pd.DataFrame({"sample_id": SAMPLES[::-1], "reported_sex": ["M" if s in MALES else "F"
                                                                           for s in SAMPLES[::-1]]})
-    sex = hail_qc.impute_sex(h, manifest)
-    pd.testing.assert_frame_equal(sex, embedded_impute_sex(e, manifest))
+    sex = impute_sex(h, manifest)
+    pd.testing.assert_frame_equal(sex, impute_sex(e, manifest))
     by_id = sex.set_index("sample_id")
     males = sorted(MALES)
     assert (by_id.loc[males, "f_stat"] == 1.0).all() and (by_id.loc[males, "genetic_sex"] == "M").all()
@@ -89,9 +85,9 @@ def test_sample_qc_and_sex_are_in_file_order_and_equal_embedded(tsk) -> None:
 
 def test_kinship_pairs_follow_file_order_and_equal_embedded(tsk) -> None:
     h, e = tsk
-    kin = hail_qc.kinship(h, min_kinship=-1.0)  # every pair
+    kin = kinship(h, min_kinship=-1.0)  # every pair
     assert len(kin) == 12 * 11 // 2
-    pd.testing.assert_frame_equal(kin, embedded_kinship(e, min_kinship=-1.0), check_exact=False, rtol=0, atol=1e-9)
+    pd.testing.assert_frame_equal(kin, kinship(e, min_kinship=-1.0), check_exact=False, rtol=0, atol=1e-9)
     top = kin.iloc[0]
     assert (top.sample_i, top.sample_j, top.kinship, top.relationship) == ("tsk_3", "tsk_10", 0.5, "duplicate/MZ")
     assert top.ibs0 == 0.0 and top.n_snp == 300
@@ -101,9 +97,6 @@ def test_file_order_masks_select_the_same_sites_on_both_backends(tsk) -> None:
     """Kinship, common heterozygosity and ancestry with a file-order mask on unsorted records: the rows a mask
     selects in Hail's locus-sorted MatrixTable are the file's, and the ancestry's runs of ``chunk_size``
     records (LD pruning runs within one) are the embedded store's."""
-    from pmo_workbench.qc.ancestry import ancestry as embedded_ancestry
-    from pmo_workbench.qc.decisions import compute_common_heterozygosity as embedded_het
-
     h, e = tsk
     assert not h.variants["position"].iloc[:300].is_monotonic_increasing  # the file is unsorted
     mask = np.arange(h.n_variants) % 3 != 0
@@ -112,16 +105,16 @@ def test_file_order_masks_select_the_same_sites_on_both_backends(tsk) -> None:
     assert sorted(index.tolist()) == np.flatnonzero(mask).tolist()
     assert np.array(picked.locus.position.collect()).tolist() == h.variants["position"].to_numpy()[index].tolist()
 
-    kin = hail_qc.kinship(h, variant_mask=mask, min_maf=0.1)
-    pd.testing.assert_frame_equal(kin, embedded_kinship(e, variant_mask=mask, min_maf=0.1), check_exact=False,
+    kin = kinship(h, variant_mask=mask, min_maf=0.1)
+    pd.testing.assert_frame_equal(kin, kinship(e, variant_mask=mask, min_maf=0.1), check_exact=False,
                                   rtol=0, atol=1e-9)
     assert kin.iloc[0].sample_j == "tsk_10" and kin.iloc[0].n_snp <= 200
-    het = hail_qc.compute_common_heterozygosity(h, mask, 0.1)
-    pd.testing.assert_frame_equal(het, embedded_het(e, mask, 0.1))
+    het = compute_common_heterozygosity(h, mask, 0.1)
+    pd.testing.assert_frame_equal(het, compute_common_heterozygosity(e, mask, 0.1))
     assert het.set_index("sample_id").loc["tsk_5", "n_called_common"] < het["n_called_common"].max()
 
-    anc = hail_qc.ancestry(h, k=3, min_maf=0.1, chunk_size=64, variant_mask=mask)
-    emb = embedded_ancestry(e, k=3, min_maf=0.1, chunk_size=64, variant_mask=mask)
+    anc = ancestry(h, k=3, min_maf=0.1, chunk_size=64, variant_mask=mask)
+    emb = ancestry(e, k=3, min_maf=0.1, chunk_size=64, variant_mask=mask)
     assert anc.attrs["n_sites"] == emb.attrs["n_sites"] > 20
     pd.testing.assert_frame_equal(anc, emb, check_exact=False, rtol=0, atol=1e-9)
 
@@ -130,7 +123,7 @@ def test_hail_counts_give_hl_king_phi(tsk, hail_session) -> None:
     """Our block-matrix counts reproduce Hail's own ``hl.king`` on every pair (the tiny data keeps it quick)."""
     hl = hail_session
     h, _ = tsk
-    counts = hail_qc.compute_king_counts(h)
+    counts = compute_kinship_counts(h)
     assert counts.n_sites == 300
     ours = compute_king_kinship(counts)
     auto = h.mt.filter_rows(h.mt.locus.contig == "1")

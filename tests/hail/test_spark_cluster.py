@@ -26,14 +26,15 @@ DATA = "hail_1kg_chr20_100/sample.vcf.gz"
 SCRIPT = textwrap.dedent('''
     import sys
     from pmo_workbench.genotypes.hail_backend import init_hail, open_hail_genotypes
-    from pmo_workbench.qc import hail_qc
+    from pmo_workbench.qc.sample_qc import sample_qc
+    from pmo_workbench.qc.variant_qc import variant_qc
     master, data, cache, tmp, out = sys.argv[1:6]
     hl = init_hail(master, tmp, spark_conf={"spark.executor.memory": "700m", "spark.cores.max": "1",
                                             "spark.executor.cores": "1"})
     sc = hl.spark_context()
     g = open_hail_genotypes(data, cache)
-    hail_qc.sample_qc(g).to_pickle(out + "/sample_qc.pkl")
-    hail_qc.variant_qc(g).to_pickle(out + "/variant_qc.pkl")
+    sample_qc(g).to_pickle(out + "/sample_qc.pkl")
+    variant_qc(g).to_pickle(out + "/variant_qc.pkl")
     executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
     print("MASTER", sc.master, "EXECUTORS", executors, flush=True)
 ''')

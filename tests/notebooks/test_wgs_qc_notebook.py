@@ -23,8 +23,8 @@ import pytest
 
 from pmo_workbench.catalogue import RunRecord
 from pmo_workbench.cli import NOTEBOOKS_DIR
-from pmo_workbench.qc.decisions import QcThresholds
 from pmo_workbench.qc.review import save_reviewed_thresholds
+from pmo_workbench.qc.thresholds import QcThresholds
 from pmo_workbench.reports import run_track
 
 PRESET = NOTEBOOKS_DIR / "params" / "wgs_qc.demo.yaml"

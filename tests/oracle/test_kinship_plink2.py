@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from pmo_workbench.genotypes import open_genotypes
-from pmo_workbench.qc.decisions import select_pedigree_culprits
 from pmo_workbench.qc.kinship import kinship
+from pmo_workbench.qc.rules import select_pedigree_culprits
 
 pytestmark = pytest.mark.oracle
 

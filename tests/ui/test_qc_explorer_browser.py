@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from pmo_workbench.project import ProjectConfig, write_project_file
-from pmo_workbench.qc.decisions import QcThresholds
+from pmo_workbench.qc.thresholds import QcThresholds
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

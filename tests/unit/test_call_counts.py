@@ -20,6 +20,7 @@ from pmo_workbench.genotypes.arrow_strings import read_string_array
 from pmo_workbench.genotypes.call_counts import classify_variant_alleles, read_n_alleles
 from pmo_workbench.qc.sample_qc import sample_qc
 from pmo_workbench.qc.variant_qc import variant_qc
+from tests.vcf_files import format_calls, format_record, write_vcf
 
 # (REF, ALT, type of each ALT allele): transition, transversion, deletion, insertion, multi-allelic
 SITES = [("A", "G", ["ts"]), ("A", "C", ["tv"]), ("AT", "A", ["del"]), ("A", "AT", ["ins"]),
@@ -41,17 +42,11 @@ def simulate_calls(rng: np.random.Generator, n_variants: int, n_samples: int, ki
     return kinds, gt
 
 
-def write_vcf(path: Path, kinds: list[int], gt: np.ndarray) -> Path:
-    names = "\t".join(f"S{i}" for i in range(gt.shape[1]))
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=10000000>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}"]
-    for v, kind in enumerate(kinds):
-        ref, alt, _ = SITES[kind]
-        calls = "\t".join("./." if a < 0 else f"{a}/{b}" for a, b in gt[v])
-        lines.append(f"1\t{100 + 10 * v}\t.\t{ref}\t{alt}\t.\tPASS\t.\tGT\t{calls}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_calls(path: Path, kinds: list[int], gt: np.ndarray) -> Path:
+    """A VCF of the sites ``kinds`` (indices into SITES) on contig 1 with the diploid calls ``gt``."""
+    records = [format_record("1", 100 + 10 * v, SITES[kind][0], SITES[kind][1], format_calls(gt[v:v + 1])[0])
+               for v, kind in enumerate(kinds)]
+    return write_vcf(path, records, samples=[f"S{i}" for i in range(gt.shape[1])], contigs={"1": 10_000_000})
 
 
 @pytest.mark.parametrize(("n_variants", "n_samples", "one_kind", "chunk_size"),
@@ -64,7 +59,7 @@ def test_counts_equal_the_genotype_matrix(tmp_path: Path, n_variants: int, n_sam
                                (0.5,) if one_kind else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = open_genotypes(write_vcf(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
+        g = open_genotypes(write_calls(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
     assert g.has_packed() and g.packable().mean() > 0.5  # most rows take the 2-bit path
     sqc, vqc = sample_qc(g, chunk_size=chunk_size), variant_qc(g, chunk_size=chunk_size)
     if one_kind:
@@ -113,7 +108,7 @@ def test_qc_tables_do_not_depend_on_the_thread_count(tmp_path: Path, monkeypatch
     kinds, gt = simulate_calls(np.random.default_rng(9), 700, 45)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = open_genotypes(write_vcf(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
+        g = open_genotypes(write_calls(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
         reference = sample_qc(g, chunk_size=250), variant_qc(g, chunk_size=250)
         monkeypatch.setenv("PMO_THREADS", threads)
         assert ckernels.n_threads() == int(threads)

@@ -22,21 +22,16 @@ from pmo_workbench.genotypes.contigs import classify_contig, compute_par_mask, g
 from pmo_workbench.genotypes.manifest import check_manifest
 from pmo_workbench.genotypes.vcf_reader import import_vcf
 from pmo_workbench.qc.hwe import hwe_midp_one
-from pmo_workbench.qc.sample_qc import SAMPLE_QC_COLUMNS, sample_qc
-from pmo_workbench.qc.variant_qc import VARIANT_QC_COLUMNS, variant_qc
+from pmo_workbench.qc.sample_qc import sample_qc
+from pmo_workbench.qc.tables import SAMPLE_QC_COLUMNS, VARIANT_QC_COLUMNS
+from pmo_workbench.qc.variant_qc import variant_qc
+from tests.vcf_files import format_header
+from tests.vcf_files import write_vcf as write_vcf_file
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-HEADER = """##fileformat=VCFv4.2
-##contig=<ID=chr1,length=248956422>
-##contig=<ID=chrX,length=156040895>
-##FILTER=<ID=LowQual,Description="low">
-##FORMAT=<ID=GT,Number=1,Type=String,Description="genotype">
-##FORMAT=<ID=DP,Number=1,Type=Integer,Description="depth">
-##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="quality">
-##FORMAT=<ID=AD,Number=R,Type=Integer,Description="allelic depths">
-#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\tS4
-"""
+HEADER = format_header(["S1", "S2", "S3", "S4"], contigs={"chr1": 248956422, "chrX": 156040895},
+                    filters={"LowQual": "low"}, formats=("GT", "DP", "GQ", "AD"))
 RECORDS = [
     "chr1\t100\trs1\tA\tG\t50\tPASS\t.\tGT:DP:GQ:AD\t0/0:10:30:10,0\t0/1:20:40:12,8\t1|1:30:50:0,30\t./.:.:.:.",
     "chr1\t200\t.\tC\tT,CA\t.\tLowQual\t.\tGT:DP\t0/1:5\t1/2:.\t0/2:7\t0/0:9",
@@ -53,9 +48,8 @@ EXPECTED_GT = [
 ]
 
 
-def write_vcf(path: Path, records: list[str] = RECORDS, header: str = HEADER) -> Path:
-    path.write_text(header + "\n".join(records) + "\n")
-    return path
+def write_vcf(path: Path, records: list[str] = RECORDS) -> Path:
+    return write_vcf_file(path, records, header=HEADER)
 
 
 def quiet_open(path: Path, cache: Path, **kw) -> Genotypes:
@@ -286,6 +280,7 @@ def test_fast_and_general_count_paths_agree(tmp_path: Path) -> None:
     """The lookup-table path for biallelic rows equals the general kernel on real chrX data (haploid males)."""
     from pmo_workbench.genotypes import call_counts as cc
     from pmo_workbench.genotypes.alleles import classify_alt_alleles
+    from pmo_workbench.numba_kernels.call_counts import count_general_rows
 
     g = quiet_open(SHARED / "1kg_phase3_subset_1126" / "1KG_phase3_subset_chrX.vcf.gz", tmp_path / "cache")
     fast = cc.compute_call_counts(g, chunk_size=300)
@@ -297,7 +292,7 @@ def test_fast_and_general_count_paths_agree(tmp_path: Path) -> None:
     ac = np.zeros((g.n_variants, fast.ac.shape[1]), np.int32)
     vals = [np.zeros(g.n_variants, np.int64) for _ in range(4)]
     sample = np.zeros_like(fast.sample)
-    cc._general_rows(gt, rows, n_alleles, atype, ac, *vals, sample)
+    count_general_rows(gt, rows, n_alleles, atype, ac, *vals, sample)
     assert (n_alleles == 2).mean() > 0.9 and (gt[:, :, 1] == -2).any()
     np.testing.assert_array_equal(fast.sample, sample)
     np.testing.assert_array_equal(fast.ac, ac)

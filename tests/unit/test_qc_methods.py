@@ -12,24 +12,10 @@ import pytest
 
 from pmo_workbench.errors import ConfigError, InputError
 from pmo_workbench.genotypes import open_genotypes
-from pmo_workbench.qc.ancestry import compute_pca, select_unrelated
-from pmo_workbench.qc.decisions import (
-    REASONS,
-    QcThresholds,
-    as_thresholds,
-    compute_common_heterozygosity,
-    decide_samples,
-    run_qc,
-    select_duplicates_to_drop,
-    select_pedigree_culprits,
-    select_pedigree_disagreements,
-)
-from pmo_workbench.qc.kinship import (
-    compute_king_counts,
-    compute_king_kinship,
-    pack_genotype_indicators,
-    tabulate_kinship,
-)
+from pmo_workbench.genotypes.backends.embedded import compute_x_inbreeding
+from pmo_workbench.numba_kernels.king import compute_king_counts, pack_genotype_indicators
+from pmo_workbench.qc.ancestry import compute_pca, select_pca_samples
+from pmo_workbench.qc.kinship import compute_king_kinship, tabulate_kinship
 from pmo_workbench.qc.ld import select_unlinked_sites
 from pmo_workbench.qc.outliers import compute_mad_bounds, flag_mad_outliers, regress_out_pcs
 from pmo_workbench.qc.pedigree import (
@@ -38,13 +24,23 @@ from pmo_workbench.qc.pedigree import (
     compute_pedigree_kinship,
     read_pedigree,
 )
+from pmo_workbench.qc.pipeline import run_qc
+from pmo_workbench.qc.rules import (
+    REASONS,
+    decide_samples,
+    select_duplicates_to_drop,
+    select_pedigree_culprits,
+    select_pedigree_disagreements,
+)
+from pmo_workbench.qc.sample_qc import compute_common_heterozygosity
 from pmo_workbench.qc.sex import (
     assign_genetic_sex,
     classify_sex,
     compute_x_het_ratio,
-    compute_x_inbreeding,
     impute_sex,
 )
+from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
+from tests.vcf_files import format_record, write_vcf
 
 # ---------------------------------------------------------------- pedigree
 
@@ -235,17 +231,8 @@ def test_x_inbreeding_counts_haploid_calls_as_homozygous() -> None:
 
 
 def _write_vcf(path: Path, samples: list[str], rows: list[tuple[str, int, list[str]]]) -> Path:
-    header = [
-        "##fileformat=VCFv4.2",
-        "##contig=<ID=1,length=249250621>",
-        "##contig=<ID=2,length=243199373>",
-        "##contig=<ID=X,length=155270560>",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
-    ]
-    body = [f"{c}\t{pos}\t.\tA\tG\t50\tPASS\t.\tGT\t" + "\t".join(gts) for c, pos, gts in rows]
-    path.write_text("\n".join(header + body) + "\n")
-    return path
+    records = [format_record(c, pos, "A", "G", gts, qual="50") for c, pos, gts in rows]
+    return write_vcf(path, records, samples=samples, contigs={"1": 249250621, "2": 243199373, "X": 155270560})
 
 
 def _synthetic_cohort(tmp_path: Path, seed: int = 5) -> tuple[Path, pd.DataFrame, dict[str, str]]:
@@ -393,7 +380,7 @@ def test_pca_separates_two_simulated_populations_and_projects_consistently() -> 
     assert (np.sign(pc1[pop == 1]) == -np.sign(pc1[pop == 0][0])).all()  # projected 3 and 50 included
 
 
-def test_select_unrelated_drops_the_most_connected_sample() -> None:
+def test_select_pca_samples_drops_the_most_connected_sample() -> None:
     pairs = pd.DataFrame(
         {
             "sample_i": ["p", "p", "p", "x"],
@@ -401,7 +388,7 @@ def test_select_unrelated_drops_the_most_connected_sample() -> None:
             "kinship": [0.25, 0.25, 0.25, 0.05],
         }
     )
-    keep = select_unrelated(["p", "c1", "c2", "c3", "x", "y"], pairs, max_kinship=0.0884)
+    keep = select_pca_samples(["p", "c1", "c2", "c3", "x", "y"], pairs, max_kinship=0.0884)
     assert keep.tolist() == [False, True, True, True, True, True]
 
 
@@ -646,12 +633,8 @@ def test_common_heterozygosity_counts_only_common_autosomal_sites(tmp_path: Path
     rows = [("1", 100, ["0/1", "0/0", "1/1"]), ("1", 200, ["0/1", "0/0", "0/0"]),
             ("2", 300, ["0/0", "0/0", "./."]), ("2", 400, ["0/1", "0/1", "0/0"]),
             ("X", 5_000_000, ["0/1", "0/1", "1"])]
-    vcf = tmp_path / "h.vcf"
-    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">',
-             "##contig=<ID=1>", "##contig=<ID=2>", "##contig=<ID=X>",
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\tc"]
-    lines += [f"{c}\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(gt) for c, p, gt in rows]
-    vcf.write_text("\n".join(lines) + "\n")
+    vcf = write_vcf(tmp_path / "h.vcf", [format_record(c, p, "A", "G", gt) for c, p, gt in rows],
+                    samples=["a", "b", "c"], contigs=["1", "2", "X"])
     g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
     common = compute_common_heterozygosity(g, None, 0.2).set_index("sample_id")
     # MAF >= 0.2: sites 100 (2/6) and 400 (2/6); site 200 (1/6) and the monomorphic site are left out

@@ -12,7 +12,6 @@ import yaml
 
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.project import ProjectConfig, load_project, write_project_file
-from pmo_workbench.qc.decisions import QcThresholds
 from pmo_workbench.qc.review import (
     ReviewedThresholds,
     compare_decisions,
@@ -23,6 +22,7 @@ from pmo_workbench.qc.review import (
     save_reviewed_thresholds,
     write_run_thresholds,
 )
+from pmo_workbench.qc.thresholds import QcThresholds
 
 
 @pytest.fixture

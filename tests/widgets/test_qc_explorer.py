@@ -27,8 +27,8 @@ import yaml
 from pmo_widgets import QcExplorer
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.project import ProjectConfig, write_project_file
-from pmo_workbench.qc.decisions import QcThresholds
 from pmo_workbench.qc.review import load_reviewed_thresholds
+from pmo_workbench.qc.thresholds import QcThresholds
 
 IDS = [f"s{i:02d}" for i in range(12)]
 BASE_FAIL = {"s00", "s01", "s02", "s03", "s07", "s10", "s11"}
@@ -204,7 +204,7 @@ def test_from_run_qc_result_matches_a_rerun_at_new_thresholds(small_project: Pat
     """Widget decisions after a change equal run_qc's at the new thresholds (sex is re-imputed there)."""
     from pmo_workbench.genotypes import open_genotypes
     from pmo_workbench.project import load_project
-    from pmo_workbench.qc.decisions import run_qc
+    from pmo_workbench.qc.pipeline import run_qc
 
     project = load_project(small_project)
     g = open_genotypes(project.source("genotypes"), cache_dir=tmp_path / "cache")
