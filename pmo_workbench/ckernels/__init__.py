@@ -1,12 +1,12 @@
 """C kernels, loaded with :mod:`ctypes`: the QC pass on a store (packed call counts, HWE tests, strings), the VCF
-import (record parser, BGZF inflater: ``vcf.h``).
+import (record parser, BGZF inflater: ``vcf.h``) and KING kinship counts.
 
 Why C and not numba (DESIGN.md §4.1: "numba where a loop is hot"): a QC pass over a million variants takes about one
 second of work, the same as plink2's whole run, and the first call of any cached numba function in a process
 costs another second (numba builds its compiler context and imports ``scipy.linalg``). The kernels that the
 QC pass on a store needs are therefore compiled C, built by setuptools with the package (``pip install -e .``,
-``make setup``); so is the VCF import, the step every user runs first (at 1,000 samples x 100k variants numba's
-start-up was a third of its time). A ctypes call releases the GIL, so the callers run one
+``make setup``); so are the VCF import and KING kinship, the steps every user runs first (at 1,000 samples x
+100k variants numba's start-up was a third of their time). A ctypes call releases the GIL, so the callers run one
 call per thread.
 
 Example
@@ -65,6 +65,14 @@ _SIGNATURES = {
                              ctypes.c_int32, _array(np.uint8, True), _I64]),
     "pmo_string_runs": (_I64, [_array(np.uint8), _array(np.int64), _array(np.int32), _I64, _I64,
                                _array(np.int64, True)]),
+    # KING kinship
+    "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
+                               _array(np.int64), _I64, _array(np.uint64, True), _array(np.uint64, True),
+                               _array(np.uint64, True), _array(np.uint64, True)]),
+    "pmo_king_planes": (None, [_array(np.int8), _I64, _I64, _I64, _I64, _I64, _array(np.uint64, True),
+                               _array(np.uint64, True), _array(np.uint64, True)]),
+    "pmo_king_phi": (None, [_array(np.int64), _array(np.int64), _array(np.int64), _I64,
+                            _array(np.float64, True)]),
     "pmo_unpack_dosage": (None, [_array(np.uint8), _I64, _I64, _I64, _array(np.int8, True),
                                  _array(np.int8, True)]),
 }

@@ -5,8 +5,9 @@ The estimator is plink2's ``--make-king-table`` (KING-robust, between-family for
     kinship = 1/2 - (4·IBS0 + het_i·hom_j + hom_i·het_j) / (4 · (hethet + min(het_i·hom_j, hom_i·het_j)))
 
 counted over the sites where both samples are called. Counts come from bit-packed genotype indicators
-(64 sites per machine word) and hardware popcounts in a parallel numba kernel, so all pairs of thousands of
-samples are counted in one pass over the genotypes.
+(64 sites per machine word) and hardware popcounts in a C kernel run on several threads
+(:mod:`pmo_workbench.ckernels.king`), so all pairs of thousands of samples are counted in one pass over the
+genotypes.
 
 Example
 -------
@@ -21,16 +22,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
-from numba import types
-from numba.extending import intrinsic
 
+from pmo_workbench import ckernels
+from pmo_workbench.ckernels import king as king_kernels
 from pmo_workbench.qc.pedigree import (
     DEGREE_CUTOFFS,
     as_pedigree,
@@ -57,56 +58,6 @@ KINSHIP_COLUMNS = [
     "hethet",
 ]
 _PACK = 4096  # sites per packed block: 64 words per sample keeps all samples' words in cache
-
-
-@intrinsic
-def _popcount(typingctx: Any, x: Any) -> Any:
-    """LLVM ``ctpop`` on a uint64 (a single POPCNT instruction on x86-64)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _king_kernel(het, ref, alt, hethet, het_hom, homhom, ibs0):  # pragma: no cover - compiled
-    """Add the pair counts of one packed block; ``het_hom[i, j]`` counts sites het in i and hom in j."""
-    n = het.shape[0]
-    w = het.shape[1]
-    half = (n + 1) // 2
-    for k in numba.prange(half):
-        kk = np.int64(k)
-        for rep in range(2):  # rows k and n-1-k: balanced work per iteration of the triangular loop
-            i = kk + rep * (np.int64(n) - 1 - 2 * kk)
-            if rep == 1 and i == kk:
-                break
-            for j in range(i + 1, n):
-                hh = np.uint64(0)
-                hm_ij = np.uint64(0)
-                hm_ji = np.uint64(0)
-                mm = np.uint64(0)
-                z = np.uint64(0)
-                for t in range(w):
-                    hi = het[i, t]
-                    hj = het[j, t]
-                    ri = ref[i, t]
-                    rj = ref[j, t]
-                    ai = alt[i, t]
-                    aj = alt[j, t]
-                    mi = ri | ai
-                    mj = rj | aj
-                    hh += _popcount(hi & hj)
-                    hm_ij += _popcount(hi & mj)
-                    hm_ji += _popcount(hj & mi)
-                    mm += _popcount(mi & mj)
-                    z += _popcount((ri & aj) | (ai & rj))
-                hethet[i, j] += hh
-                het_hom[i, j] += hm_ij
-                het_hom[j, i] += hm_ji
-                homhom[i, j] += mm
-                ibs0[i, j] += z
 
 
 @dataclass
@@ -186,15 +137,16 @@ def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = No
     n_sites = 0
     if n_samples is not None:
         acc = _zero_counts(n_samples)
-    for block in blocks:
-        if block.shape[0] == 0:
-            continue
-        if acc is None:
-            acc = _zero_counts(block.shape[1])
-        for start in range(0, block.shape[0], _PACK):
-            het, ref, alt = pack_genotype_indicators(block[start : start + _PACK])
-            _king_kernel(het, ref, alt, acc["hethet"], acc["het_hom"], acc["homhom"], acc["ibs0"])
-        n_sites += block.shape[0]
+    with ThreadPoolExecutor(max_workers=ckernels.n_threads()) as pool:
+        for block in blocks:
+            if block.shape[0] == 0:
+                continue
+            if acc is None:
+                acc = _zero_counts(block.shape[1])
+            for start in range(0, block.shape[0], _PACK):
+                het, ref, alt = pack_genotype_indicators(block[start : start + _PACK])
+                king_kernels.add_pair_counts(het, ref, alt, acc, pool=pool)
+            n_sites += block.shape[0]
     if acc is None:
         raise ValueError("no genotype blocks and no sample count given")
     return KingCounts(**{k: v.view(np.int64) for k, v in acc.items()}, n_sites=n_sites)
@@ -204,32 +156,13 @@ def _zero_counts(n: int) -> dict[str, np.ndarray]:
     return {k: np.zeros((n, n), dtype=np.uint64) for k in ("hethet", "het_hom", "homhom", "ibs0")}
 
 
-@numba.njit(parallel=True, cache=True)
-def _king_phi(hethet, het_hom, ibs0, phi):  # pragma: no cover - compiled
-    n = hethet.shape[0]
-    for i in numba.prange(n):
-        phi[i, i] = np.nan
-        for j in range(i + 1, n):
-            a = het_hom[i, j]
-            b = het_hom[j, i]
-            denom = 4.0 * (hethet[i, j] + min(a, b))
-            val = np.nan
-            if denom > 0:
-                val = 0.5 - (4.0 * ibs0[i, j] + a + b) / denom
-            phi[i, j] = val
-            phi[j, i] = val
-
-
 def compute_king_kinship(counts: KingCounts) -> np.ndarray:
     """KING-robust kinship of every pair (plink2 ``--make-king-table`` formula); NaN without informative
     sites.
 
     The matrix is symmetric with NaN on the diagonal.
     """
-    n = counts.hethet.shape[0]
-    phi = np.empty((n, n), dtype=np.float64)
-    _king_phi(counts.hethet, counts.het_hom, counts.ibs0, phi)
-    return phi
+    return king_kernels.compute_phi(counts.hethet, counts.het_hom, counts.ibs0)
 
 
 def select_kinship_sites(variants: pd.DataFrame, contig_kind: Any) -> np.ndarray:
