@@ -56,6 +56,7 @@ _SIGNATURES = {
     "pmo_vcf_parse": (_I64, [_PTR, _I64, _PTR, _PTR]),
     "pmo_hash_key": (ctypes.c_uint64, [ctypes.c_char_p, _I64]),
     "pmo_packed_row_bytes": (_I64, [_I64]),
+    "pmo_find_byte": (_I64, [_PTR, _I64, ctypes.c_int32, ctypes.c_int32]),
     "pmo_pack_calls": (None, [_array(np.int8), _I64, _I64, _I64, _array(np.uint8, True), _array(np.uint8, True)]),
     "pmo_inflate_load": (ctypes.c_int, [ctypes.c_char_p]),
     "pmo_bgzf_scan": (_I64, [_PTR, _I64, _array(np.int64, True), _array(np.int64, True), _I64,

@@ -105,6 +105,9 @@ int64_t pmo_packed_row_bytes(int64_t n_samples);
 void pmo_pack_calls(const int8_t *gt, int64_t n, int64_t n_samples, int64_t ploidy, uint8_t *packed,
                     uint8_t *packable);
 
+/* Offset of the first (reverse = 0) or last (reverse = 1) byte b in buf[0, len), or -1. */
+int64_t pmo_find_byte(const uint8_t *buf, int64_t len, int32_t b, int32_t reverse);
+
 /* ALT allele counts (int8, -1 missing) and ploidy (2, or 0 when missing) of packed rows [nr][row_bytes]. */
 void pmo_unpack_dosage(const uint8_t *packed, int64_t nr, int64_t row_bytes, int64_t ns, int8_t *dosage,
                        int8_t *ploidy);

@@ -653,3 +653,14 @@ nomem:
     free(line_of);
     return PMO_NO_MEMORY;
 }
+
+/* Offset of the first (reverse = 0) or last (reverse = 1) byte b in buf[0, len), or -1. */
+int64_t pmo_find_byte(const uint8_t *buf, int64_t len, int32_t b, int32_t reverse) {
+    if (!reverse) {
+        const uint8_t *p = memchr(buf, b, (size_t)len);
+        return p ? p - buf : -1;
+    }
+    for (int64_t k = len - 1; k >= 0; k--)
+        if (buf[k] == b) return k;
+    return -1;
+}

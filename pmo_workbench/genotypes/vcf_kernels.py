@@ -22,6 +22,7 @@ Example
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,6 +111,35 @@ class RecordSpec:
                         len(self.format_keys))
 
 
+class BufferPool:
+    """Memory for :func:`parse_records`' large arrays, handed back by :meth:`RecordBlock.release` and reused:
+    fresh memory costs a page fault per 4 KiB, about as much as parsing the text that fills it."""
+
+    def __init__(self, keep: int = 24) -> None:
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self.keep = keep
+
+    def take(self, shape: tuple[int, ...], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        """An uninitialised array and the buffer it lives in (to hand back with :meth:`give`)."""
+        need = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
+        buf = None
+        with self._lock:
+            fits = [k for k, b in enumerate(self._free) if len(b) >= need]
+            if fits:
+                buf = self._free.pop(min(fits, key=lambda k: len(self._free[k])))
+        if buf is None:
+            buf = np.empty(need, np.uint8)
+        return buf[:int(np.prod(shape)) * np.dtype(dtype).itemsize].view(dtype).reshape(shape), buf
+
+    def give(self, buffers: list[np.ndarray]) -> None:
+        with self._lock:
+            self._free.extend(buffers)
+            if len(self._free) > self.keep:
+                self._free.sort(key=len)
+                del self._free[:len(self._free) - self.keep]
+
+
 @dataclass
 class RecordBlock:
     """The records of a block of lines (``n`` of them), as :func:`parse_records` returns them.
@@ -138,6 +168,13 @@ class RecordBlock:
     string_len: np.ndarray
     err: np.ndarray
     warn: np.ndarray
+    buffers: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def release(self, pool: BufferPool | None) -> None:
+        """Hand the large arrays' memory back to ``pool`` (the block's call arrays are not used after this)."""
+        if pool is not None:
+            pool.give(self.buffers)
+        self.buffers = []
 
     def column(self, k: int) -> list[bytes]:
         """The bytes of string column ``k`` (index into :data:`STRING_COLUMNS`) of every record (slow: tests)."""
@@ -148,11 +185,12 @@ class RecordBlock:
 
 
 def parse_records(text: bytes | bytearray | memoryview | np.ndarray, spec: RecordSpec, *,
-                  ad_width: int = 2) -> RecordBlock:
+                  ad_width: int = 2, pool: BufferPool | None = None) -> RecordBlock:
     """Parse the complete lines of ``text`` (bytes after the last newline are ignored).
 
     ``ad_width`` is a first guess of the AD array's width (the block's largest allele count is used when
-    larger).
+    larger). The call arrays (GT, DP, GQ, AD, packed) come from ``pool`` when given: hand them back with
+    :meth:`RecordBlock.release`.
     """
     buf = np.frombuffer(text, dtype=np.uint8) if not isinstance(text, np.ndarray) else text
     if not buf.flags.c_contiguous:
@@ -160,8 +198,9 @@ def parse_records(text: bytes | bytearray | memoryview | np.ndarray, spec: Recor
     ns, pl = spec.n_samples, spec.ploidy
     cap = len(buf) // (2 * ns + 16) + 2
     lib = ckernels.library()
+    pool = pool or BufferPool(keep=0)
     while True:
-        arrays = _allocate(cap, ns, pl, spec, ad_width, len(buf))
+        arrays, buffers = _allocate(cap, ns, pl, spec, ad_width, len(buf), pool)
         out = _Out(cap, ad_width, *(a.ctypes.data if a is not None else None for a in arrays[:10]),
                    len(buf), arrays[10].ctypes.data)
         rc = lib.pmo_vcf_parse(buf.ctypes.data, len(buf), ctypes.byref(spec._c), ctypes.byref(out))
@@ -173,27 +212,41 @@ def parse_records(text: bytes | bytearray | memoryview | np.ndarray, spec: Recor
             raise MemoryError("the VCF parser ran out of memory")
         else:
             break
+        pool.give(buffers)
     n = out.n
     line, pos, n_alleles, gt, dp, gq, ad, packed, packable, strings, string_len = arrays
     if ad is not None:  # as wide as the block's largest allele count
         ad = ad[:, :, :int(n_alleles[:n].max()) if n and not out.err[0] else 0]
     err = np.array(out.err[:], dtype=np.int64)
     used = int(string_len[:n].sum()) if not err[0] else 0
-    return RecordBlock(
+    block = RecordBlock(
         n=n, n_lines=out.n_lines, n_blank=out.n_blank, line=line[:n], pos=pos[:n], n_alleles=n_alleles[:n],
         gt=gt[:n], dp=None if dp is None else dp[:n], gq=None if gq is None else gq[:n],
         ad=None if ad is None else ad[:n], packed=None if packed is None else packed[:n],
         packable=None if packable is None else packable[:n].view(bool), strings=strings[:used].copy(),
-        string_len=string_len[:n], err=err, warn=np.array([list(w) for w in out.warn], dtype=np.int64))
+        string_len=string_len[:n], err=err, warn=np.array([list(w) for w in out.warn], dtype=np.int64),
+        buffers=buffers)
+    pool.give([buffers.pop()])  # the strings buffer (its used part was copied)
+    return block
 
 
-def _allocate(cap: int, ns: int, pl: int, spec: RecordSpec, ad_width: int, text_len: int) -> list:
-    return [
-        np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32), np.empty((cap, ns, pl), np.int8),
-        np.empty((cap, ns), np.int32) if "DP" in spec.fields else None,
-        np.empty((cap, ns), np.int16) if "GQ" in spec.fields else None,
-        np.empty((cap, ns, ad_width), np.int32) if "AD" in spec.fields else None,
-        np.empty((cap, ckernels.library().pmo_packed_row_bytes(ns)), np.uint8) if spec.packed else None,
+def _allocate(cap: int, ns: int, pl: int, spec: RecordSpec, ad_width: int, text_len: int,
+              pool: BufferPool) -> tuple[list, list[np.ndarray]]:
+    buffers: list[np.ndarray] = []
+
+    def big(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        arr, buf = pool.take(shape, dtype)
+        buffers.append(buf)
+        return arr
+
+    arrays = [
+        np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32), big((cap, ns, pl), np.int8),
+        big((cap, ns), np.int32) if "DP" in spec.fields else None,
+        big((cap, ns), np.int16) if "GQ" in spec.fields else None,
+        big((cap, ns, ad_width), np.int32) if "AD" in spec.fields else None,
+        big((cap, ckernels.library().pmo_packed_row_bytes(ns)), np.uint8) if spec.packed else None,
         np.empty(cap, np.uint8) if spec.packed else None,
-        np.empty(text_len, np.uint8), np.empty((cap, 6), np.int32),
+        None, np.empty((cap, 6), np.int32),
     ]
+    arrays[9] = big((text_len,), np.uint8)  # the strings buffer: last in buffers
+    return arrays, buffers

@@ -22,7 +22,9 @@ Example
 
 from __future__ import annotations
 
+import gc
 import shutil
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -88,8 +90,9 @@ class _Parsed:
     err_text: bytes = b""
 
 
-def _parse_text(text: bytes | bytearray | memoryview, spec: K.RecordSpec, ad_width: int) -> _Parsed:
-    block = K.parse_records(text, spec, ad_width=ad_width)
+def _parse_text(text: bytes | np.ndarray, spec: K.RecordSpec, ad_width: int,
+                pool: K.BufferPool | None = None) -> _Parsed:
+    block = K.parse_records(text, spec, ad_width=ad_width, pool=pool)
     tokens = {int(slot): bytes(text[int(block.warn[slot, 2]):int(block.warn[slot, 3])]).decode(errors="replace")
               for slot in np.flatnonzero(block.warn[:, 0])}
     off = int(block.err[4])
@@ -97,19 +100,31 @@ def _parse_text(text: bytes | bytearray | memoryview, spec: K.RecordSpec, ad_wid
     return _Parsed(b"", block, b"", tokens, err_text)
 
 
-def _parse_unit(unit: TextUnit, spec: K.RecordSpec, ad_width: int, at_line_start: bool) -> _Parsed:
-    """Inflate and parse one unit (on a worker thread): the lines between its first and last line end (from its
-    start when it starts a line; to its end, a line end added, when it is the file's last)."""
-    text = unit.text()
-    if unit.last and text and not text.endswith(b"\n"):
-        text = bytes(text) + b"\n"
-    first = -1 if at_line_start else text.find(b"\n")
-    last = text.rfind(b"\n")
+_local = threading.local()
+
+
+def _parse_unit(unit: TextUnit, spec: K.RecordSpec, ad_width: int, at_line_start: bool,
+                pool: K.BufferPool) -> _Parsed:
+    """Inflate and parse one unit (on a worker thread, into its reused text buffer): the lines between the
+    unit's first and last line end (from its start when it starts a line; to its end, a line end added, when
+    it is the file's last)."""
+    buffer = getattr(_local, "text", None)
+    if buffer is None or len(buffer) < unit.size + 1:
+        buffer = _local.text = np.empty(unit.size + unit.size // 4 + 1, np.uint8)
+    text = unit.text(buffer)
+    arr = text if isinstance(text, np.ndarray) else np.frombuffer(text, np.uint8)
+    find = ckernels.library().pmo_find_byte
+    size = len(arr)
+    if unit.last and size and arr[size - 1] != 10:
+        arr = np.concatenate([arr, np.array([10], np.uint8)])
+        size += 1
+    first = -1 if at_line_start else find(arr.ctypes.data, size, 10, 0)
+    last = find(arr.ctypes.data, size, 10, 1)
     if last < 0 or last <= first:  # no complete line of its own: all of it continues the pending line
-        return _Parsed(bytes(text), None, b"")
-    parsed = _parse_text(memoryview(text)[first + 1:last + 1], spec, ad_width)
-    parsed.head = bytes(text[:first + 1])
-    parsed.tail = bytes(text[last + 1:])
+        return _Parsed(arr.tobytes(), None, b"")
+    parsed = _parse_text(arr[first + 1:last + 1], spec, ad_width, pool)
+    parsed.head = arr[:first + 1].tobytes()
+    parsed.tail = arr[last + 1:].tobytes()
     return parsed
 
 
@@ -119,7 +134,8 @@ def _read_header(units: Iterator[TextUnit], path: Path) -> tuple[VcfHeader, byte
     data = b""
     last = False
     for unit in units:
-        data += bytes(unit.text())
+        text = unit.text()
+        data += text.tobytes() if isinstance(text, np.ndarray) else bytes(text)
         last = unit.last
         if not data.startswith(b"#"):
             break
@@ -167,12 +183,18 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
     if unknown:
         raise ValueError(f"unknown FORMAT field(s) {unknown}: a store holds {', '.join(FORMAT_FIELDS)}")
     ploidy = 2
-    while True:
-        try:
-            return _import(path, Path(root), ploidy, chunk_rows, progress, wanted)
-        except _PloidyRestart as restart:
-            shutil.rmtree(root, ignore_errors=True)
-            ploidy = restart.ploidy
+    collecting = gc.isenabled()
+    gc.disable()  # the import makes no reference cycles; collections would walk every module's objects
+    try:
+        while True:
+            try:
+                return _import(path, Path(root), ploidy, chunk_rows, progress, wanted)
+            except _PloidyRestart as restart:
+                shutil.rmtree(root, ignore_errors=True)
+                ploidy = restart.ploidy
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Columns:
@@ -224,10 +246,10 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
     try:
         state = _ImportState(path, header, spec, writer, bar)
         first = TextUnit(path, body, len(body), last=body_is_all)
-        inflight: deque = deque([pool.submit(_parse_unit, first, spec, 2, True)])
+        inflight: deque = deque([pool.submit(_parse_unit, first, spec, 2, True, state.buffers)])
         pending = b""
         for unit in units:
-            inflight.append(pool.submit(_parse_unit, unit, spec, state.ad_width, False))
+            inflight.append(pool.submit(_parse_unit, unit, spec, state.ad_width, False, state.buffers))
             while len(inflight) > 2 * threads:
                 pending = state.consume(inflight.popleft().result(), pending)
         while inflight:
@@ -257,6 +279,7 @@ class _ImportState:
         self.warn_count = np.zeros(K.N_WARN, dtype=np.int64)
         self.warn_first: dict[int, tuple[int, str]] = {}
         self.columns = _Columns()
+        self.buffers = K.BufferPool()
 
     def consume(self, parsed: _Parsed, pending: bytes) -> bytes:
         """Take a unit's records after the line its head completes; return the new pending text."""
@@ -279,10 +302,12 @@ class _ImportState:
         self.lines_before += block.n_lines
         self.n_blank += block.n_blank
         if block.n == 0:
+            block.release(self.buffers)
             return
         if block.ad is not None:
             self.ad_width = max(self.ad_width, block.ad.shape[2])
         self.writer.add_calls(block.gt, block.dp, block.gq, block.ad, block.packed, block.packable)
+        block.release(self.buffers)
         self.columns.add(block, lines)
         if self.bar is not None:
             self.bar.update(block.n)

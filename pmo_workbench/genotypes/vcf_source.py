@@ -72,8 +72,9 @@ class TextUnit:
     position: int = 0
     last: bool = False
 
-    def text(self) -> bytes | bytearray:
-        """The unit's text (inflated here for a BGZF unit; the C inflater releases the GIL).
+    def text(self, out: np.ndarray | None = None) -> bytes | np.ndarray:
+        """The unit's text: ``data`` itself, or a BGZF unit inflated here (into ``out[:size]`` when ``out``, a
+        uint8 array, is large enough; the C inflater releases the GIL).
 
         Raises
         ------
@@ -82,11 +83,13 @@ class TextUnit:
         """
         if self.offsets is None:
             return self.data
-        out = bytearray(self.size)
+        if out is None or len(out) < self.size:
+            out = np.empty(self.size, np.uint8)
+        out = out[:self.size]
         if has_libdeflate():
             src = np.frombuffer(self.data, dtype=np.uint8)
-            got = ckernels.library().pmo_bgzf_inflate(src.ctypes.data, self.offsets, len(self.offsets),
-                                                      np.frombuffer(out, dtype=np.uint8), self.size)
+            got = ckernels.library().pmo_bgzf_inflate(src.ctypes.data, self.offsets, len(self.offsets), out,
+                                                      self.size)
             if got < 0:
                 bad = self.position + int(self.offsets[min(-got - 1, len(self.offsets) - 1)])
                 raise InputError(f"corrupt BGZF block at byte {bad} (inflate or CRC32 check failed)",
@@ -100,7 +103,7 @@ class TextUnit:
             except zlib.error as exc:
                 raise InputError(f"corrupt BGZF block at byte {self.position + int(a)} ({exc})",
                                  file=self.path) from exc
-            out[k:k + len(piece)] = piece
+            out[k:k + len(piece)] = np.frombuffer(piece, np.uint8)
             k += len(piece)
         return out
 
