@@ -146,24 +146,35 @@ void pmo_king_counts(const uint64_t *het, const uint64_t *ref, const uint64_t *a
     }
 }
 
-/* Bit planes of a dosage block d [sites][n] (int8: 0, 1, 2 ALT copies; anything else not called) for samples
- * [s0, s1): het, ref, alt [n][w] words, site k at bit k % 64 of word k / 64 (planes zeroed first). */
-void pmo_king_planes(const int8_t *d, int64_t sites, int64_t n, int64_t s0, int64_t s1, int64_t w, uint64_t *het,
-                     uint64_t *ref, uint64_t *alt) {
-    for (int64_t s = s0; s < s1; s++)
-        for (int64_t t = 0; t < w; t++) het[s * w + t] = ref[s * w + t] = alt[s * w + t] = 0;
-    for (int64_t k = 0; k < sites; k++) {
-        const int8_t *row = d + k * n;
-        uint64_t bit = 1ULL << (k & 63);
-        int64_t t = k >> 6;
-        for (int64_t s = s0; s < s1; s++) {
-            int8_t v = row[s];
-            if (v == 1)
-                het[s * w + t] |= bit;
-            else if (v == 0)
-                ref[s * w + t] |= bit;
-            else if (v == 2)
-                alt[s * w + t] |= bit;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PMO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PMO_CLONES
+#endif
+
+/* Bit planes of a dosage block d [sites][n] (int8: 0, 1, 2 ALT copies; anything else not called): het, ref,
+ * alt [n][w] words, site k at bit k % 64 of word k / 64 (bits past the last site 0). Per word, the 64 sites'
+ * bits are gathered for all samples at once in scratch [3][n] (vectorised over samples), then stored. */
+PMO_CLONES
+void pmo_king_planes(const int8_t *d, int64_t sites, int64_t n, int64_t w, uint64_t *het, uint64_t *ref,
+                     uint64_t *alt, uint64_t *scratch) {
+    uint64_t *H = scratch, *R = scratch + n, *A = scratch + 2 * n;
+    for (int64_t t = 0; t < w; t++) {
+        for (int64_t s = 0; s < 3 * n; s++) scratch[s] = 0;
+        int64_t nb = sites - 64 * t < 64 ? sites - 64 * t : 64;
+        for (int64_t b = 0; b < nb; b++) {
+            const int8_t *row = d + (64 * t + b) * n;
+            for (int64_t s = 0; s < n; s++) {
+                int8_t v = row[s];
+                H[s] |= (uint64_t)(v == 1) << b;
+                R[s] |= (uint64_t)(v == 0) << b;
+                A[s] |= (uint64_t)(v == 2) << b;
+            }
+        }
+        for (int64_t s = 0; s < n; s++) {
+            het[s * w + t] = H[s];
+            ref[s * w + t] = R[s];
+            alt[s * w + t] = A[s];
         }
     }
 }

@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from pmo_workbench import ckernels
 
 
+@functools.lru_cache(maxsize=8)
 def split_rows(n: int, parts: int) -> list[np.ndarray]:
     """Rows ``0..n-1`` in ``parts`` shares of about equal pair-counting work (row ``i`` pairs with ``n - 1 - i``
     rows); each share ascending, rows taken in adjacent twos (the kernel counts two rows at once)."""
@@ -51,6 +53,24 @@ def add_pair_counts(het: np.ndarray, ref: np.ndarray, alt: np.ndarray, counts: d
     else:
         for job in [pool.submit(run, rows) for rows in shares]:
             job.result()
+
+
+def pack_planes(dosage: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Het / hom-ref / hom-alt bit planes uint64 [samples, ceil(sites / 64)] of an int8 dosage block [sites,
+    samples] (0/1/2 ALT copies; anything else is not called); padding bits are 0.
+
+    Example
+    -------
+    >>> h, r, a = pack_planes(np.array([[0], [1], [2], [-1]], dtype=np.int8))
+    >>> int(h[0, 0]), int(r[0, 0]), int(a[0, 0])
+    (2, 1, 4)
+    """
+    d = np.ascontiguousarray(dosage, dtype=np.int8)
+    sites, n = d.shape
+    w = -(-sites // 64)
+    het, ref, alt = (np.empty((n, w), np.uint64) for _ in range(3))
+    ckernels.library().pmo_king_planes(d, sites, n, w, het, ref, alt, np.empty(3 * max(n, 1), np.uint64))
+    return het, ref, alt
 
 
 def compute_phi(hethet: np.ndarray, het_hom: np.ndarray, ibs0: np.ndarray) -> np.ndarray:

@@ -259,14 +259,29 @@ void pmo_pack_calls(const int8_t *gt, int64_t n, int64_t n_samples, int64_t ploi
 }
 
 /* ALT allele counts (int8, -1 missing) and ploidy (2, or 0 when missing) of packed 2-bit rows [nr][row_bytes]
- * (genotypes/packed_calls.py). */
+ * (genotypes/packed_calls.py): each packed byte gives four samples' bytes through a 256-entry table. */
 void pmo_unpack_dosage(const uint8_t *packed, int64_t nr, int64_t row_bytes, int64_t ns, int8_t *dosage,
                        int8_t *ploidy) {
     static const int8_t dose[4] = {0, 1, 2, -1}, pl[4] = {2, 2, 2, 0};
+    uint32_t dose4[256], pl4[256];
+    for (int c = 0; c < 256; c++) {
+        uint8_t dd[4], pp[4];
+        for (int k = 0; k < 4; k++) {
+            dd[k] = (uint8_t)dose[(c >> (2 * k)) & 3];
+            pp[k] = (uint8_t)pl[(c >> (2 * k)) & 3];
+        }
+        memcpy(dose4 + c, dd, 4);
+        memcpy(pl4 + c, pp, 4);
+    }
     for (int64_t i = 0; i < nr; i++) {
         const uint8_t *row = packed + i * row_bytes;
         int8_t *d = dosage + i * ns, *p = ploidy + i * ns;
-        for (int64_t s = 0; s < ns; s++) {
+        int64_t s = 0;
+        for (; s + 4 <= ns; s += 4) {
+            memcpy(d + s, dose4 + row[s >> 2], 4);
+            memcpy(p + s, pl4 + row[s >> 2], 4);
+        }
+        for (; s < ns; s++) {
             int c = (row[s >> 2] >> ((s & 3) * 2)) & 3;
             d[s] = dose[c];
             p[s] = pl[c];

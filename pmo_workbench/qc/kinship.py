@@ -101,16 +101,7 @@ def pack_genotype_indicators(dosage: np.ndarray) -> tuple[np.ndarray, np.ndarray
     >>> int(h[0, 0]), int(r[0, 0]), int(a[0, 0])
     (2, 1, 4)
     """
-    d = np.ascontiguousarray(dosage.T)
-    n_words = -(-d.shape[1] // 64)
-    pad = n_words * 64 - d.shape[1]
-    out = []
-    for code in (1, 0, 2):
-        bits = d == code
-        if pad:
-            bits = np.pad(bits, ((0, 0), (0, pad)))
-        out.append(np.packbits(bits, axis=1, bitorder="little").view(np.uint64))
-    return out[0], out[1], out[2]
+    return king_kernels.pack_planes(dosage)
 
 
 def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = None) -> KingCounts:
