@@ -185,3 +185,41 @@ def test_a_truncated_gzip_is_named(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(_vcf(tmp_path / "a.vcf").read_bytes())[:-2000])
     with pytest.raises(InputError, match="gzip"):
         _import(gz, tmp_path / "x.vcz")
+
+
+def test_import_and_kinship_import_no_numba(tmp_path: Path) -> None:
+    """Start-up: a process that imports a VCF (multi-allelic sites, half and haploid calls, DP/GQ/AD) and runs
+    kinship on its (diploid, autosomal) sites compiles nothing and never imports numba."""
+    import sys
+    import textwrap
+
+    rng = np.random.default_rng(3)
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=1>\n##FORMAT=<ID=GT,Number=1,Type=String,Description=\"g\">\n"
+            "##FORMAT=<ID=DP,Number=1,Type=Integer,Description=\"d\">\n"
+            "##FORMAT=<ID=AD,Number=R,Type=Integer,Description=\"a\">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER"
+            "\tINFO\tFORMAT\t" + "\t".join(f"s{i}" for i in range(40)) + "\n")
+    lines = []
+    for p in range(500):
+        if p % 50 == 0:  # multi-allelic, with odd calls and FORMAT fields (not used by kinship)
+            calls = [c + ":7:3,4,0" for c in rng.choice(["0/2", "1", "0/.", "./.", "1|2"], 40)]
+            lines.append(record(calls, alt="C,G", fmt="GT:DP:AD", pos=p + 1))
+        else:
+            lines.append(record(list(rng.choice(["0/0", "0/1", "1/1", "./."], 40, p=[.5, .3, .15, .05])),
+                                alt="C", pos=p + 1))
+    plain = tmp_path / "a.vcf"
+    plain.write_text(head + "\n".join(lines) + "\n")
+    code = textwrap.dedent(f"""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        from pmo_workbench.genotypes import open_genotypes
+        from pmo_workbench.qc.kinship import kinship
+        g = open_genotypes({str(plain)!r}, cache_dir={str(tmp_path / "cache")!r})
+        table = kinship(g, min_kinship=-1.0)
+        print(g.n_variants, g.has_field("DP"), len(table), int(table["n_snp"].max()))
+        print(sorted(m for m in ("numba", "llvmlite") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    n_variants, has_dp, n_pairs, n_snp = out[0].split()
+    assert (n_variants, has_dp, n_pairs) == ("500", "True", "780")  # 40 samples: every pair reported
+    assert 400 < int(n_snp) <= 490  # jointly called sites: at most the 490 biallelic ones
+    assert out[1] == "[]", f"imported {out[1]}"
