@@ -196,7 +196,7 @@ def _format_fields(pos, ref, alts, n_alt, gt, dp, out, seed):  # pragma: no cove
 
 
 def simulate_vcf(workdir: Path, n_samples: int, n_variants: list[int], *, fields: bool = False, seed: int = 7,
-                 mutation_rate: float = 5e-8) -> dict[int, Path]:
+                 mutation_rate: float = 1e-7) -> dict[int, Path]:
     """Write unphased BGZF VCFs of ``n_samples`` x each of ``n_variants`` (GT, or GT:DP:GQ:AD with ``fields``).
 
     Returns ``{n_variants: path}``; files already present are kept (the simulation is deterministic).
@@ -230,33 +230,33 @@ def simulate_vcf(workdir: Path, n_samples: int, n_variants: list[int], *, fields
     block = 2_000
     width = 64 + (32 if fields else 4) * n_samples
     out = np.zeros(block * width, np.uint8)
-    gt = np.zeros((block, n_samples, 2), np.int8)
+    hap = np.zeros((block, 2 * n_samples), np.int8)
     pos = np.zeros(block, np.int64)
     ref = np.zeros(block, np.uint8)
     alts = np.zeros((block, 4), np.uint8)
     n_alt = np.zeros(block, np.int64)
     j, last, written = 0, 0, 0
-    for var in ts.variants(samples=None):
+    for var in ts.variants():
         if written + j >= n_max:
             break
-        hap = var.genotypes.reshape(-1, 2)[order]
-        alleles = [a.encode() for a in var.alleles if a is not None]
-        g = np.sort(hap, axis=1).astype(np.int8)
-        g[rng.random(n_samples) < miss_rate] = -1
-        gt[j] = g
+        hap[j] = var.genotypes
         last = max(int(var.site.position) + 1, last + 1)  # strictly increasing 1-based positions
         pos[j] = last
-        ref[j] = alleles[0][0]
+        alleles = var.alleles
+        ref[j] = ord(alleles[0][0])
         n_alt[j] = len(alleles) - 1
         for q, a in enumerate(alleles[1:]):
-            alts[j, q] = a[0]
+            alts[j, q] = ord(a[0])
         j += 1
         if j == block or written + j == n_max:
+            # unphased: alleles of a call sorted; missing calls at each sample's rate
+            gt = np.sort(hap[:j].reshape(j, n_samples, 2)[:, order], axis=2)
+            gt[rng.random((j, n_samples)) < miss_rate[None, :]] = -1
             if fields:
                 dp = rng.poisson(mean_dp, (j, n_samples)).astype(np.int64)
-                size = _format_fields(pos[:j], ref[:j], alts[:j], n_alt[:j], gt[:j], dp, out, seed + written)
+                size = _format_fields(pos[:j], ref[:j], alts[:j], n_alt[:j], gt, dp, out, seed + written)
             else:
-                size = _format_gt(pos[:j], ref[:j], alts[:j], n_alt[:j], gt[:j], out)
+                size = _format_gt(pos[:j], ref[:j], alts[:j], n_alt[:j], gt, out)
             rows = out[:size]
             ends = np.flatnonzero(rows == 10) + 1
             for n in todo:
