@@ -66,6 +66,14 @@ _SIGNATURES = {
                              ctypes.c_int32, _array(np.uint8, True), _I64]),
     "pmo_string_runs": (_I64, [_array(np.uint8), _array(np.int64), _array(np.int32), _I64, _I64,
                                _array(np.int64, True)]),
+    # call counts of rows outside the 2-bit copy (genotypes/call_counts.py)
+    "pmo_gt_fast_rows": (None, [_array(np.uint16), _I64, _array(np.int64), _I64, _array(np.int64), _array(np.int8),
+                                _array(np.int64, True), _array(np.uint8, True), _array(np.int32, True), _I64,
+                                _array(np.int64, True)]),
+    "pmo_gt_general_rows": (None, [_array(np.int8), _I64, _I64, _array(np.int64), _I64, _array(np.int64),
+                                   _array(np.int8), _I64, _array(np.int32, True), _I64, _array(np.int64, True),
+                                   _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+                                   _array(np.int64, True)]),
     # KING kinship
     "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
                                _array(np.int64), _I64, _array(np.uint64, True), _array(np.uint64, True),

@@ -43,7 +43,6 @@ from pmo_workbench.genotypes.alleles import (
     classify_alt_alleles,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-from pmo_workbench.lazy_njit import njit
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -92,94 +91,27 @@ class CallCounts:
     n_hom_var: np.ndarray
 
 
-@njit(cache=True, nogil=True)
-def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles):  # pragma: no cover - compiled
+def _fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles) -> None:
     """One pass per listed row: histogram its calls and add them to one thread's per-sample counters
-    ``scounts`` [samples, types * slots] and ``singles`` [samples].
+    ``scounts`` [samples, types * slots] and ``singles`` [samples] (C: ``ckernels/gt_counts.c``).
 
     Rows holding a call outside the table's classes are undone and flagged for the general kernel; for a
     row whose ALT allele count is 1 the carrier gets a singleton.
     """
-    ns = codes.shape[1]
-    h = np.zeros(8, dtype=np.int64)
-    for j in range(len(rows)):
-        v = rows[j]
-        h[:] = 0
-        base = atype[v] * N_SLOTS
-        for s in range(ns):
-            c = lut[codes[v, s]]
-            h[c] += 1
-            scounts[s, base + c] += 1
-        for c in range(N_CLASS):
-            hist[j, c] = h[c]
-        if h[_OTHER] > 0:
-            flagged[j] = True
-            for s in range(ns):
-                scounts[s, base + lut[codes[v, s]]] -= 1
-            continue
-        if h[_HET] + 2 * h[_HOM_VAR] + h[_HAP_ALT] == 1:
-            for s in range(ns):
-                c = lut[codes[v, s]]
-                if c == _HET or c == _HAP_ALT:
-                    singles[s] += 1
-                    break
+    ckernels.library().pmo_gt_fast_rows(codes, codes.shape[1], np.ascontiguousarray(rows, np.int64), len(rows),
+                                        np.ascontiguousarray(atype, np.int64), lut, hist, flagged.view(np.uint8),
+                                        scounts, scounts.shape[1], singles)
 
 
-@njit(cache=True, nogil=True)
-def _general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref, hom_var, sample):
-    """Any ploidy, any number of alleles (Hail's rules); ``ac`` etc. are indexed like ``rows``."""
-    ns = gt.shape[1]
-    pl = gt.shape[2]
-    width = ac.shape[1]
-    for j in range(len(rows)):
-        v = rows[j]
-        for s in range(ns):
-            for k in range(pl):
-                a = gt[v, s, k]
-                if a < 0:
-                    break
-                ac[j, a] += 1
-        for s in range(ns):
-            a0 = gt[v, s, 0]
-            if a0 == -1:
-                sample[s, SAMPLE_NOT_CALLED] += 1
-                continue
-            sample[s, SAMPLE_CALLED] += 1
-            n_called[j] += 1
-            ploidy = 0
-            hom = True
-            allref = True
-            for k in range(pl):
-                a = gt[v, s, k]
-                if a == -2:
-                    break
-                ploidy += 1
-                if a != a0:
-                    hom = False
-                if a > 0:
-                    allref = False
-                    t = atype[v, a - 1]
-                    if t == TRANSITION:
-                        sample[s, SAMPLE_TS] += 1
-                    elif t == TRANSVERSION:
-                        sample[s, SAMPLE_TV] += 1
-                    elif t == INSERTION:
-                        sample[s, SAMPLE_INS] += 1
-                    elif t == DELETION:
-                        sample[s, SAMPLE_DEL] += 1
-                    if a < width and a < n_alleles[v] and ac[j, a] == 1:
-                        sample[s, SAMPLE_SINGLETON] += 1
-            if allref:
-                sample[s, SAMPLE_HOM_REF] += 1
-            elif not hom:
-                sample[s, SAMPLE_HET] += 1
-            if ploidy == 2:
-                if not hom:
-                    n_het[j] += 1
-                elif a0 == 0:
-                    hom_ref[j] += 1
-                elif a0 == 1:
-                    hom_var[j] += 1
+def _general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref, hom_var, sample) -> None:
+    """Any ploidy, any number of alleles (Hail's rules); ``ac`` etc. are indexed like ``rows`` (C:
+    ``ckernels/gt_counts.c``)."""
+    gt = np.ascontiguousarray(gt, np.int8)
+    atype = np.ascontiguousarray(atype, np.int8).reshape(len(atype), -1)
+    ckernels.library().pmo_gt_general_rows(gt, gt.shape[1], gt.shape[2], np.ascontiguousarray(rows, np.int64),
+                                           len(rows), np.ascontiguousarray(n_alleles, np.int64), atype,
+                                           atype.shape[1], ac, ac.shape[1], n_called, n_het, hom_ref, hom_var,
+                                           sample)
 
 
 def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> None:
