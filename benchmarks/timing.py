@@ -1,7 +1,9 @@
 """Whole-process timing for the benchmarks: wall time, CPU time (user + sys) and peak resident memory of a
 command, from the kernel's resource usage of the finished child (``wait4``), so a peer tool (plink2, bcftools)
-and our Python process are measured the same way, start-up and imports included. The process tree is also
-sampled every 20 ms (psutil): a child its parent never waits for (Hail's JVM) is counted through the samples.
+and our Python process are measured the same way, start-up and imports included. The command is started by a
+small launcher process (a bare interpreter): a child forked from this benchmark process would carry its memory
+high-water mark across ``exec``. The process tree is also sampled every 20 ms (psutil): a child its parent
+never waits for (Hail's JVM) is counted through the samples.
 
 Example
 -------
@@ -25,6 +27,13 @@ import numpy as np
 
 PY = sys.executable
 GIB = 1 << 30
+_LAUNCHER = ("import os, sys\n"
+             "pid = os.fork()\n"
+             "if pid == 0:\n"
+             "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+             "_, status, ru = os.wait4(pid, 0)\n"
+             "open(sys.argv[1], 'w').write(f'{ru.ru_utime} {ru.ru_stime} {ru.ru_maxrss}')\n"
+             "sys.exit(os.waitstatus_to_exitcode(status))\n")
 
 
 @dataclass
@@ -50,7 +59,7 @@ def _tree_sampler(pid: int, stop: threading.Event, state: dict[str, float]) -> N
     cpu_seen: dict[int, float] = {}
     while not stop.is_set():
         try:
-            procs = [root, *root.children(recursive=True)]
+            procs = root.children(recursive=True)  # not the launcher itself
         except psutil.NoSuchProcess:
             break
         rss = 0
@@ -77,25 +86,27 @@ def measure(cmd: list[str], repeats: int = 1, before: Callable[[], None] | None 
     for _ in range(repeats):
         if before:
             before()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                tempfile.NamedTemporaryFile(mode="r") as usage_file:
             state = {"peak": 0.0, "cpu": 0.0}
             stop = threading.Event()
             start = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+            proc = subprocess.Popen([PY, "-S", "-c", _LAUNCHER, usage_file.name, *cmd], stdout=out, stderr=err,
+                                    env=env)
             sampler = threading.Thread(target=_tree_sampler, args=(proc.pid, stop, state), daemon=True)
             sampler.start()
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
             wall = time.perf_counter() - start
             stop.set()
             sampler.join()
-            proc.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
             err.seek(0)
             text, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        if proc.returncode != 0:
+            usage = usage_file.read().split()
+        if proc.returncode != 0 or len(usage) != 3:
             raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)[:300]}\n{errors[-3000:]}")
-        cpu = max(usage.ru_utime + usage.ru_stime, state["cpu"])
-        peak = max(usage.ru_maxrss * 1024, int(state["peak"]))
+        cpu = max(float(usage[0]) + float(usage[1]), state["cpu"])
+        peak = max(int(usage[2]) * 1024, int(state["peak"]))
         work = [line.split() for line in text.splitlines() if line.startswith("WORK ")]
         ww, wc = (float(work[-1][1]), float(work[-1][2])) if work else (float("nan"), float("nan"))
         best = Run(min(best.wall, wall), min(best.cpu, cpu), max(best.peak, peak),
