@@ -8,8 +8,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lab bench setup sysdeps lint format clean
 
-# the C kernels are compiled by the install, so a changed .c file reinstalls
-$(STAMP): pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c)
+# the C kernels are compiled by the install, so a changed .c or .h file reinstalls
+$(STAMP): pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c pmo_workbench/ckernels/*.h)
 	@command -v $${CC:-cc} >/dev/null 2>&1 || { echo "no C compiler ($${CC:-cc}): install gcc (apt-get install gcc)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

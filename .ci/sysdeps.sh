@@ -7,6 +7,8 @@ missing=()
 for cmd in "${!pkg_for[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
 done
+# libdeflate: the VCF import's BGZF inflater loads it at run time (htslib depends on it, but say so)
+ldconfig -p 2>/dev/null | grep -q "libdeflate.so.0 " || missing+=(libdeflate0)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 echo "installing Debian packages: ${missing[*]}"

@@ -26,189 +26,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import resource
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
-PY = sys.executable
-GIB = 1 << 30
-
-
-@njit(cache=True)
-def _format_rows(hap: np.ndarray, pos: np.ndarray, fixed: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover
-    """Write VCF records ``1 POS`` + ``fixed`` + `` a|b ...`` of a haplotype block into ``out``; returns bytes."""
-    k = 0
-    digits = np.zeros(20, np.uint8)
-    for i in range(hap.shape[0]):
-        out[k] = 49
-        out[k + 1] = 9
-        k += 2
-        p = pos[i]
-        nd = 0
-        while True:
-            digits[nd] = 48 + p % 10
-            nd += 1
-            p //= 10
-            if p == 0:
-                break
-        for d in range(nd - 1, -1, -1):
-            out[k] = digits[d]
-            k += 1
-        for b in fixed:
-            out[k] = b
-            k += 1
-        for s in range(hap.shape[1] // 2):
-            out[k] = 9
-            out[k + 1] = 48 + hap[i, 2 * s]
-            out[k + 2] = 124
-            out[k + 3] = 48 + hap[i, 2 * s + 1]
-            k += 4
-        out[k] = 10
-        k += 1
-    return k
-
-
-def simulate_vcf(path: Path, n_samples: int, n_variants: int, seed: int = 42, mutation_rate: float = 1e-8) -> Path:
-    """Write a BGZF VCF of ``n_samples`` diploids x ``n_variants`` biallelic SNVs (msprime, A/G, phased GT).
-
-    Ne = 10,000, recombination 1e-8 per bp; the sequence is just long enough for ``n_variants`` sites at
-    ``mutation_rate`` (a higher rate gives the same sites on a shorter sequence, and a faster simulation).
-    Records are formatted by a compiled kernel and compressed by ``bgzip -@ 2`` (tskit's ``write_vcf`` is
-    several times slower).
-    """
-    if path.exists():
-        return path
-    import msprime
-
-    expected_per_bp = 4 * 10_000 * mutation_rate * sum(1.0 / k for k in range(1, 2 * n_samples))
-    length = int(1.3 * n_variants / expected_per_bp) + 1
-    ts = msprime.sim_ancestry(samples=n_samples, ploidy=2, sequence_length=length, recombination_rate=1e-8,
-                              population_size=10_000, random_seed=seed)
-    model = msprime.MatrixMutationModel(["A", "G"], root_distribution=[1.0, 0.0],
-                                        transition_matrix=[[0.0, 1.0], [1.0, 0.0]])
-    ts = msprime.sim_mutations(ts, rate=mutation_rate, model=model, random_seed=seed)
-    if ts.num_sites < n_variants:
-        raise SystemExit(f"only {ts.num_sites} sites simulated; raise the sequence length")
-    names = "\t".join(f"tsk_{i}" for i in range(n_samples))
-    head = (f"##fileformat=VCFv4.2\n##source=msprime\n##contig=<ID=1,length={length}>\n"
-            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-            f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}\n").encode()
-    tmp = path.with_name(path.name + ".part")
-    block = 5000
-    hap = np.zeros((block, 2 * n_samples), np.int8)
-    pos = np.zeros(block, np.int64)
-    out = np.zeros(block * (40 + 4 * n_samples), np.uint8)
-    fixed = np.frombuffer(b"\t.\tA\tG\t.\tPASS\t.\tGT", dtype=np.uint8)
-    with open(tmp, "wb") as fh:
-        proc = subprocess.Popen(["bgzip", "-@", "2", "-c"], stdin=subprocess.PIPE, stdout=fh)
-        assert proc.stdin is not None
-        proc.stdin.write(head)
-        j, last = 0, 0
-        for k, var in enumerate(ts.variants()):
-            if k >= n_variants:
-                break
-            last = max(int(var.site.position) + 1, last + 1)  # strictly increasing positions
-            hap[j], pos[j] = var.genotypes, last
-            j += 1
-            if j == block or k == n_variants - 1:
-                n = _format_rows(hap[:j], pos[:j], fixed, out)
-                proc.stdin.write(out[:n].tobytes())
-                j = 0
-        proc.stdin.close()
-        if proc.wait() != 0:
-            raise SystemExit("bgzip failed")
-    os.replace(tmp, path)
-    return path
-
-
-@dataclass
-class Run:
-    """Best wall time, best CPU time (s) and largest peak tree RSS (bytes) over the repeats of one command;
-    ``work_wall``/``work_cpu``: best times of the work alone (after imports) as the process reported them."""
-
-    wall: float
-    cpu: float
-    peak: int
-    work_wall: float = float("nan")
-    work_cpu: float = float("nan")
-
-
-def _tree_sampler(pid: int, stop: threading.Event, state: dict[str, float]) -> None:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    cpu_seen: dict[int, float] = {}
-    while not stop.is_set():
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            break
-        rss = 0
-        for p in procs:
-            try:
-                rss += p.memory_info().rss
-                t = p.cpu_times()
-                cpu_seen[p.pid] = t.user + t.system + t.children_user + t.children_system
-            except psutil.NoSuchProcess:
-                continue
-        state["peak"] = max(state["peak"], rss)
-        state["cpu"] = sum(cpu_seen.values())
-        stop.wait(0.02)
-
-
-def measure(cmd: list[str], repeats: int, before=None, env: dict[str, str] | None = None) -> Run:
-    """Run ``cmd`` ``repeats`` times (``before()`` ahead of each); wall, CPU of the process tree, peak RSS."""
-    best = Run(float("inf"), float("inf"), 0)
-    for _ in range(repeats):
-        if before:
-            before()
-        usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        state = {"peak": 0.0, "cpu": 0.0}
-        stop = threading.Event()
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        sampler = threading.Thread(target=_tree_sampler, args=(proc.pid, stop, state), daemon=True)
-        sampler.start()
-        out, err = proc.communicate()
-        wall = time.perf_counter() - start
-        stop.set()
-        sampler.join()
-        if proc.returncode != 0:
-            raise SystemExit(f"failed: {' '.join(cmd)[:200]}\n{err.decode(errors='replace')[-3000:]}")
-        usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-        cpu = max(cpu, state["cpu"])  # children not waited for by their parent (e.g. a JVM) are sampled
-        work = [line.split() for line in out.decode(errors="replace").splitlines() if line.startswith("WORK ")]
-        ww, wc = (float(work[-1][1]), float(work[-1][2])) if work else (float("nan"), float("nan"))
-        best = Run(min(best.wall, wall), min(best.cpu, cpu), max(best.peak, int(state["peak"])),
-                   _nan_min(best.work_wall, ww), _nan_min(best.work_cpu, wc))
-    return best
-
-
-def _nan_min(a: float, b: float) -> float:
-    return b if np.isnan(a) else a if np.isnan(b) else min(a, b)
-
-
-def _timed_work(imports: str, work: str) -> str:
-    """Python code that runs ``imports``, then ``work`` and prints ``WORK <wall> <cpu>`` of the work alone."""
-    return (f"import os, time; {imports}; t0, c0 = time.perf_counter(), sum(os.times()[:2]); {work}; "
-            f"print('WORK', time.perf_counter() - t0, sum(os.times()[:2]) - c0)")
-
-
-def _python(code: str) -> list[str]:
-    return [PY, "-c", code]
+from benchmarks.timing import GIB, Run, measure
+from benchmarks.timing import python as _python
+from benchmarks.timing import timed_work as _timed_work
+from benchmarks.vcf_data import simulate_phased_vcf
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
-    vcf = simulate_vcf(work / f"msprime_{args.samples}x{args.variants}.vcf.gz", args.samples, args.variants,
-                       mutation_rate=args.mutation_rate)
+    vcf = simulate_phased_vcf(work / f"msprime_{args.samples}x{args.variants}.vcf.gz", args.samples,
+                              args.variants, mutation_rate=args.mutation_rate)
     cache = work / "cache"
     hail_cache = work / "hail-cache"
     plink = shutil.which("plink2")

@@ -1,11 +1,13 @@
-"""C kernels of the QC pass on a store, loaded with :mod:`ctypes`: packed call counts, HWE tests, strings.
+"""C kernels, loaded with :mod:`ctypes`: the QC pass on a store (packed call counts, HWE tests, strings), the VCF
+import (record parser, BGZF inflater: ``vcf.h``) and KING kinship counts.
 
 Why C and not numba (DESIGN.md §4.1: "numba where a loop is hot"): a QC pass over a million variants takes about one
 second of work, the same as plink2's whole run, and the first call of any cached numba function in a process
 costs another second (numba builds its compiler context and imports ``scipy.linalg``). The kernels that the
 QC pass on a store needs are therefore compiled C, built by setuptools with the package (``pip install -e .``,
-``make setup``); numba still compiles the rest (import, kinship, ancestry), where the work dwarfs that second.
-A ctypes call releases the GIL, so the callers run one call per thread.
+``make setup``); so are the VCF import and KING kinship, the steps every user runs first (at 1,000 samples x
+100k variants numba's start-up was a third of their time). A ctypes call releases the GIL, so the callers run one
+call per thread.
 
 Example
 -------
@@ -35,6 +37,7 @@ def _array(dtype: type, writable: bool = False) -> type:
 
 
 _I64 = ctypes.c_int64
+_PTR = ctypes.c_void_p
 # name: (restype, argtypes) -- ndpointer arguments check dtype and layout on every call
 _SIGNATURES = {
     "pmo_count_packed_rows": (ctypes.c_int, [
@@ -49,6 +52,38 @@ _SIGNATURES = {
     "pmo_format_loci": (_I64, [
         _array(np.int64), _array(np.int64), _I64, _array(np.uint8), _array(np.int64), _I64,
         _array(np.int64, True), _array(np.uint8, True), _I64]),
+    # the VCF import (vcf.h): pointers to pmo_vcf_spec / pmo_vcf_out structures and to text buffers
+    "pmo_vcf_parse": (_I64, [_PTR, _I64, _PTR, _PTR]),
+    "pmo_hash_key": (ctypes.c_uint64, [ctypes.c_char_p, _I64]),
+    "pmo_packed_row_bytes": (_I64, [_I64]),
+    "pmo_find_byte": (_I64, [_PTR, _I64, ctypes.c_int32, ctypes.c_int32]),
+    "pmo_pack_calls": (None, [_array(np.int8), _I64, _I64, _I64, _array(np.uint8, True), _array(np.uint8, True)]),
+    "pmo_inflate_load": (ctypes.c_int, [ctypes.c_char_p]),
+    "pmo_bgzf_scan": (_I64, [_PTR, _I64, _array(np.int64, True), _array(np.int64, True), _I64,
+                             ctypes.POINTER(_I64)]),
+    "pmo_bgzf_inflate": (_I64, [_PTR, _array(np.int64), _I64, _array(np.uint8, True), _I64]),
+    "pmo_pack_vlen": (_I64, [_array(np.uint8), _array(np.int64), _array(np.int32), _I64, _I64, _I64,
+                             ctypes.c_int32, _array(np.uint8, True), _I64]),
+    "pmo_string_runs": (_I64, [_array(np.uint8), _array(np.int64), _array(np.int32), _I64, _I64,
+                               _array(np.int64, True)]),
+    # call counts of rows outside the 2-bit copy (genotypes/call_counts.py)
+    "pmo_gt_fast_rows": (None, [_array(np.uint16), _I64, _array(np.int64), _I64, _array(np.int64), _array(np.int8),
+                                _array(np.int64, True), _array(np.uint8, True), _array(np.int32, True), _I64,
+                                _array(np.int64, True)]),
+    "pmo_gt_general_rows": (None, [_array(np.int8), _I64, _I64, _array(np.int64), _I64, _array(np.int64),
+                                   _array(np.int8), _I64, _array(np.int32, True), _I64, _array(np.int64, True),
+                                   _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+                                   _array(np.int64, True)]),
+    # KING kinship
+    "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
+                               _array(np.int64), _I64, _array(np.uint64, True), _array(np.uint64, True),
+                               _array(np.uint64, True), _array(np.uint64, True)]),
+    "pmo_king_planes": (None, [_array(np.int8), _I64, _I64, _I64, _array(np.uint64, True),
+                               _array(np.uint64, True), _array(np.uint64, True), _array(np.uint64, True)]),
+    "pmo_king_phi": (None, [_array(np.int64), _array(np.int64), _array(np.int64), _I64,
+                            _array(np.float64, True)]),
+    "pmo_unpack_dosage": (None, [_array(np.uint8), _I64, _I64, _I64, _array(np.int8, True),
+                                 _array(np.int8, True)]),
 }
 
 
@@ -79,10 +114,10 @@ def library() -> ctypes.CDLL:
 
 
 def stale_sources(built: Path, source_dir: Path) -> list[str]:
-    """Names of the C sources in ``source_dir`` changed after the library ``built`` was made (an installed
-    package holds no sources: only an editable install can go stale)."""
+    """Names of the C sources (``.c``, ``.h``) in ``source_dir`` changed after the library ``built`` was made (an
+    installed package holds no sources: only an editable install can go stale)."""
     made = built.stat().st_mtime
-    return sorted(p.name for p in source_dir.glob("*.c") if p.stat().st_mtime > made)
+    return sorted(p.name for pattern in ("*.c", "*.h") for p in source_dir.glob(pattern) if p.stat().st_mtime > made)
 
 
 def n_threads() -> int:

@@ -22,3 +22,46 @@ int64_t pmo_unpack_vlen(const uint8_t *buf, int64_t buflen, int64_t n, int64_t *
     }
     return k;
 }
+
+/* Item i of a string column: bytes start[i * stride] .. + len[i * stride] of data. */
+
+/* Encode items [0, n) as a numcodecs VLenUTF8 buffer of n_items items (those past n are empty, as zarr pads
+ * an edge chunk); with dot_empty a "." is written as an empty string. Returns the bytes written, or -1 when out
+ * [cap bytes] is too small. */
+int64_t pmo_pack_vlen(const uint8_t *data, const int64_t *start, const int32_t *len, int64_t stride, int64_t n,
+                      int64_t n_items, int32_t dot_empty, uint8_t *out, int64_t cap) {
+    int64_t k = 4;
+    if (cap < 4 + 4 * n_items) return -1;
+    uint32_t m = (uint32_t)n_items;
+    memcpy(out, &m, 4);
+    for (int64_t i = 0; i < n_items; i++) {
+        int64_t a = 0, l = 0;
+        if (i < n) {
+            a = start[i * stride];
+            l = len[i * stride];
+            if (dot_empty && l == 1 && data[a] == '.') l = 0;
+        }
+        if (k + 4 + l > cap) return -1;
+        uint32_t l32 = (uint32_t)l;
+        memcpy(out + k, &l32, 4);
+        memcpy(out + k + 4, data + a, (size_t)l);
+        k += 4 + l;
+    }
+    return k;
+}
+
+/* Indices i of items that differ from item i - 1 (item 0 always): the starts of runs of equal strings.
+ * Returns their number. */
+int64_t pmo_string_runs(const uint8_t *data, const int64_t *start, const int32_t *len, int64_t stride, int64_t n,
+                        int64_t *runs) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i > 0) {
+            int64_t a = start[i * stride], b = start[(i - 1) * stride];
+            int32_t l = len[i * stride];
+            if (l == len[(i - 1) * stride] && memcmp(data + a, data + b, (size_t)l) == 0) continue;
+        }
+        runs[m++] = i;
+    }
+    return m;
+}

@@ -14,8 +14,8 @@ are read as one uint16 and mapped through a lookup table to a class (hom-ref, he
 haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
 per-sample counters by the variant's allele type; the carrier of a singleton is found in a second look at
 that (rare) row.
-Multi-allelic and polyploid rows go through a general kernel (both numba kernels are in
-:mod:`pmo_workbench.numba_kernels.call_counts`). The result is cached on the
+Multi-allelic and polyploid rows go through a general kernel (both kernels are C: ``ckernels/gt_counts.c``).
+The result is cached on the
 :class:`~pmo_workbench.genotypes.store.Genotypes` object, so the embedded backend's ``sample_counts`` and
 ``variant_counts`` kernels (:mod:`pmo_workbench.genotypes.backends.embedded`) read the store once between them.
 
@@ -47,32 +47,70 @@ from pmo_workbench.genotypes.alleles import (
     classify_alt_alleles,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-from pmo_workbench.numba_kernels.call_counts import (
-    HAP_ALT,
-    HAP_REF,
-    HET,
-    HOM_REF,
-    HOM_VAR,
-    MISSING,
-    N_CLASS,
-    N_SAMPLE,
-    N_SLOTS,
-    N_TYPES,
-    SAMPLE_CALLED,
-    SAMPLE_DEL,
-    SAMPLE_HET,
-    SAMPLE_HOM_REF,
-    SAMPLE_INS,
-    SAMPLE_NOT_CALLED,
-    SAMPLE_SINGLETON,
-    SAMPLE_TS,
-    SAMPLE_TV,
-    build_class_table,
-    count_fast_rows,
-    count_general_rows,
-)
+
+# per-sample counters
+(SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
+ SAMPLE_INS, SAMPLE_DEL) = range(9)
+N_SAMPLE = 9
+# call classes of the fast path
+HOM_REF, HET, HOM_VAR, HAP_REF, HAP_ALT, MISSING, OTHER = range(7)
+N_CLASS = 6
+N_SLOTS = 7  # counter slots per allele type: the six classes and "other"
+N_TYPES = 9  # allele type codes 0..8 of .alleles
+
+
+def build_class_table() -> np.ndarray:
+    """Lookup from the little-endian uint16 view of a call ``[a0, a1]`` to its class (int8; ``OTHER`` for any
+    call the fast path does not count).
+
+    Example
+    -------
+    >>> lut = build_class_table()
+    >>> int(lut[np.array([[0, 1]], dtype=np.int8).view(np.uint16)[0, 0]]) == HET
+    True
+    """
+    lut = np.full(1 << 16, OTHER, dtype=np.int8)
+
+    def code(a0: int, a1: int) -> int:
+        return (a0 & 0xFF) | ((a1 & 0xFF) << 8)  # little-endian uint16 view of [a0, a1]
+
+    lut[code(0, 0)] = HOM_REF
+    lut[code(0, 1)] = lut[code(1, 0)] = HET
+    lut[code(1, 1)] = HOM_VAR
+    lut[code(0, -2)] = HAP_REF
+    lut[code(1, -2)] = HAP_ALT
+    lut[code(-1, -1)] = lut[code(-1, -2)] = MISSING
+    return lut
+
+
+if np.little_endian is False:  # pragma: no cover - the uint16 view assumes little-endian
+    raise ImportError("the call-class table assumes a little-endian machine")
 
 _LUT = build_class_table()
+
+
+def count_fast_rows(codes, rows, atype, lut, hist, flagged, scounts, singles) -> None:
+    """One pass per listed row: histogram its calls and add them to one thread's per-sample counters
+    ``scounts`` [samples, types * slots] and ``singles`` [samples] (C: ``ckernels/gt_counts.c``).
+
+    Rows holding a call outside the table's classes are undone and flagged for the general kernel; for a
+    row whose ALT allele count is 1 the carrier gets a singleton.
+    """
+    ckernels.library().pmo_gt_fast_rows(codes, codes.shape[1], np.ascontiguousarray(rows, np.int64), len(rows),
+                                        np.ascontiguousarray(atype, np.int64), lut, hist, flagged.view(np.uint8),
+                                        scounts, scounts.shape[1], singles)
+
+
+def count_general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref, hom_var, sample) -> None:
+    """Any ploidy, any number of alleles (Hail's rules); ``ac`` etc. are indexed like ``rows`` (C:
+    ``ckernels/gt_counts.c``)."""
+    gt = np.ascontiguousarray(gt, np.int8)
+    atype = np.ascontiguousarray(atype, np.int8).reshape(len(atype), -1)
+    ckernels.library().pmo_gt_general_rows(gt, gt.shape[1], gt.shape[2], np.ascontiguousarray(rows, np.int64),
+                                           len(rows), np.ascontiguousarray(n_alleles, np.int64), atype,
+                                           atype.shape[1], ac, ac.shape[1], n_called, n_het, hom_ref, hom_var,
+                                           sample)
+
 
 @dataclass
 class CallCounts:

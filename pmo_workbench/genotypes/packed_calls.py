@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pmo_workbench.numba_kernels.calls import pack_rows, unpack_rows
+from pmo_workbench import ckernels
 
 PACKED_NAME = "call_genotype_packed"
 PACKABLE_NAME = "variant_packable"
@@ -35,42 +35,24 @@ def row_bytes(n_samples: int) -> int:
     return max(-(-n_samples // 32), 1) * 8
 
 
-def _code_table() -> np.ndarray:
-    """Lookup from the little-endian uint16 view of a diploid call ``[a0, a1]`` to its 2-bit code (-1: none)."""
-    lut = np.full(1 << 16, -1, dtype=np.int8)
-
-    def code(a0: int, a1: int) -> int:
-        return (a0 & 0xFF) | ((a1 & 0xFF) << 8)
-
-    lut[code(0, 0)] = HOM_REF
-    lut[code(0, 1)] = lut[code(1, 0)] = HET
-    lut[code(1, 1)] = HOM_VAR
-    lut[code(-1, -1)] = lut[code(-1, -2)] = MISSING
-    return lut
-
-
-CODE_LUT = _code_table()
-
-
 def pack_calls(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pack int8 calls [v, samples, ploidy] into (uint8 [v, :func:`row_bytes`], bool packable [v]).
+    """Pack int8 calls [v, samples, ploidy] into (uint8 [v, :func:`row_bytes`], bool packable [v]) (in C:
+    ``ckernels/vcf_parse.c``, which the VCF parser also packs with).
 
     A store whose ploidy is not 2 gets no packable row.
     """
+    gt = np.ascontiguousarray(gt, dtype=np.int8)
     nv, ns = gt.shape[0], gt.shape[1]
-    out = np.zeros((nv, row_bytes(ns)), dtype=np.uint8)
-    ok = np.zeros(nv, dtype=np.bool_)
-    if gt.ndim == 3 and gt.shape[2] == 2 and ns > 0:
-        codes = np.ascontiguousarray(gt).view(np.uint16).reshape(nv, ns)
-        pack_rows(codes, CODE_LUT, out, ok)
-    elif ns == 0:
-        ok[:] = True
-    return out, ok
+    out = np.empty((nv, row_bytes(ns)), dtype=np.uint8)
+    ok = np.empty(nv, dtype=np.uint8)
+    ckernels.library().pmo_pack_calls(gt, nv, ns, gt.shape[2] if gt.ndim == 3 else 1, out, ok)
+    return out, ok.view(bool)
 
 
 def unpack_dosage(packed: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """ALT allele counts int8 [v, samples] (-1 missing) and ploidy (2, or 0 when missing) of packed rows."""
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
     dosage = np.empty((packed.shape[0], n_samples), dtype=np.int8)
     ploidy = np.empty((packed.shape[0], n_samples), dtype=np.int8)
-    unpack_rows(packed, n_samples, dosage, ploidy)
+    ckernels.library().pmo_unpack_dosage(packed, packed.shape[0], packed.shape[1], n_samples, dosage, ploidy)
     return dosage, ploidy

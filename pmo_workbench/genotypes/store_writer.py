@@ -1,4 +1,4 @@
-"""Write the VCF Zarr store (zarr v2 format, Blosc/zstd) in whole chunks of variants.
+"""Write the VCF Zarr store (zarr v2 format, Blosc/zstd) in whole chunks of variants, compressed by worker threads.
 
 Layout (after sgkit/bio2zarr's VCF Zarr; where it differs, it says so): ``sample_id`` [samples];
 ``variant_contig`` (int16 index into the ``contig_id`` attribute), ``variant_position`` (int64),
@@ -8,6 +8,13 @@ boolean matrix), ``variant_quality`` (float32); ``call_genotype`` int8 [variants
 (-1 missing, -2 no further allele), and where the input has them ``call_DP`` (int32), ``call_GQ`` (int16),
 ``call_AD`` (int32 [variants, samples, alleles]), all -1 when missing. Derived for fast QC passes (not VCF
 Zarr): ``call_genotype_packed`` and ``variant_packable``, the 2-bit copy of :mod:`.packed_calls` (LZ4).
+
+Rows are gathered into whole chunks; each full chunk is compressed and written by a worker thread (Blosc
+releases the GIL) while the caller goes on, and the chunk files are put into the store as zarr would write
+them (an edge chunk padded with the fill value), so the store is the one ``zarr``'s own ``arr[a:b] = data``
+writes, chunk for chunk. Blosc runs single-threaded in each worker, so the bytes do not depend on thread
+timing. ``call_AD`` has one chunk per allele column: every chunk of its final width is written (all-missing
+columns of a chunk as fill chunks).
 
 Example
 -------
@@ -20,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +36,7 @@ import numcodecs
 import numpy as np
 import zarr
 
+from pmo_workbench import ckernels
 from pmo_workbench.genotypes import packed_calls
 
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
@@ -37,15 +46,23 @@ GT_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.B
 # the derived 2-bit copy is read by every QC pass: LZ4 decodes ~3x faster than zstd
 PACKED_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
 STRING_CODEC = numcodecs.VLenUTF8()
+_CALL_FIELDS = {"call_DP": ("DP", np.int32), "call_GQ": ("GQ", np.int16), "call_AD": ("AD", np.int32)}
 
 
 class StoreWriter:
-    """Accumulate call arrays block by block and write them to zarr in whole chunks."""
+    """Gather call arrays into whole chunks; compress and write each chunk on a worker thread.
 
-    def __init__(self, root: Path, *, n_samples: int, ploidy: int, chunk_rows: int, fields: Iterable[str]) -> None:
+    ``pool`` is the executor to run the chunk writes on (default: a private one with
+    :func:`~pmo_workbench.ckernels.n_threads` threads, shut down by :meth:`finish_calls`).
+    """
+
+    def __init__(self, root: Path, *, n_samples: int, ploidy: int, chunk_rows: int, fields: Iterable[str],
+                 pool: ThreadPoolExecutor | None = None) -> None:
         self.root = Path(root)
         self.group = zarr.open_group(zarr.DirectoryStore(str(self.root)), mode="w")
+        self.store = self.group.store
         self.n_samples = n_samples
+        self.ploidy = ploidy
         self.chunk_rows = chunk_rows
         self.fields = set(fields)
         width = max(n_samples, 1)
@@ -54,87 +71,148 @@ class StoreWriter:
                 "call_genotype", shape=(0, n_samples, ploidy), chunks=(chunk_rows, width, ploidy), dtype="i1",
                 fill_value=-1, compressor=GT_COMPRESSOR),
         }
+        self.row_bytes = packed_calls.row_bytes(n_samples)
         self.packed = self.group.create(
-            packed_calls.PACKED_NAME, shape=(0, packed_calls.row_bytes(n_samples)),
-            chunks=(chunk_rows, packed_calls.row_bytes(n_samples)), dtype="u1", fill_value=0,
-            compressor=PACKED_COMPRESSOR)
+            packed_calls.PACKED_NAME, shape=(0, self.row_bytes), chunks=(chunk_rows, self.row_bytes), dtype="u1",
+            fill_value=0, compressor=PACKED_COMPRESSOR)
         self.packable = self.group.create(packed_calls.PACKABLE_NAME, shape=(0,), chunks=(chunk_rows,), dtype=bool,
                                           fill_value=False, compressor=COMPRESSOR)
-        if "DP" in self.fields:
-            self.arrays["call_DP"] = self.group.create(
-                "call_DP", shape=(0, n_samples), chunks=(chunk_rows, width), dtype="i4", fill_value=-1,
-                compressor=COMPRESSOR)
-        if "GQ" in self.fields:
-            self.arrays["call_GQ"] = self.group.create(
-                "call_GQ", shape=(0, n_samples), chunks=(chunk_rows, width), dtype="i2", fill_value=-1,
-                compressor=COMPRESSOR)
-        if "AD" in self.fields:
-            self.arrays["call_AD"] = self.group.create(
-                "call_AD", shape=(0, n_samples, 1), chunks=(chunk_rows, width, 1), dtype="i4", fill_value=-1,
-                compressor=COMPRESSOR)
-        self.pending: dict[str, list[np.ndarray]] = {k: [] for k in self.arrays}
-        self.pending_rows = 0
-        self.written = 0
-        self._pool = ThreadPoolExecutor(max_workers=1)  # compress and write while the parser goes on
-        self._jobs: list[Future] = []
+        for name, (key, dtype) in _CALL_FIELDS.items():
+            if key in self.fields:
+                shape, chunks = ((0, n_samples, 1), (chunk_rows, width, 1)) if key == "AD" else \
+                    ((0, n_samples), (chunk_rows, width))
+                self.arrays[name] = self.group.create(name, shape=shape, chunks=chunks, dtype=np.dtype(dtype).str,
+                                                      fill_value=-1, compressor=COMPRESSOR)
+        self.ad_width = 1
+        self._ad_written: list[int] = []  # allele columns written per chunk of call_AD
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=ckernels.n_threads())
+        self._jobs: deque[Future] = deque()
+        self._free: list[dict[str, np.ndarray]] = []
+        self._buf = self._new_buffers()
+        self._fill = 0  # rows in the current chunk's buffers
+        self.written = 0  # rows handed to chunk writes
+
+    def _new_buffers(self) -> dict[str, np.ndarray]:
+        while self._free:
+            buf = self._free.pop()
+            if "call_AD" not in buf or buf["call_AD"].shape[2] == self.ad_width:
+                return buf
+        r, ns = self.chunk_rows, self.n_samples
+        buf = {"call_genotype": np.empty((r, ns, self.ploidy), np.int8),
+               "packed": np.empty((r, self.row_bytes), np.uint8), "packable": np.empty(r, bool)}
+        for name, (key, dtype) in _CALL_FIELDS.items():
+            if key in self.fields:
+                buf[name] = np.empty((r, ns, self.ad_width) if key == "AD" else (r, ns), dtype)
+        return buf
 
     def add_calls(self, gt: np.ndarray, dp: np.ndarray | None = None, gq: np.ndarray | None = None,
-                  ad: np.ndarray | None = None) -> None:
-        """Queue one block of records; full chunks are written as soon as they are complete."""
-        self.pending["call_genotype"].append(gt)
-        for name, arr in (("call_DP", dp), ("call_GQ", gq), ("call_AD", ad)):
-            if name in self.arrays:
-                self.pending[name].append(arr)
-        self.pending_rows += gt.shape[0]
-        if self.pending_rows >= self.chunk_rows:
-            self._flush(final=False)
+                  ad: np.ndarray | None = None, packed: np.ndarray | None = None,
+                  packable: np.ndarray | None = None) -> None:
+        """Queue rows (``gt`` int8 [v, samples, ploidy]; FORMAT fields as the store has them; the 2-bit copy
+        when the caller has it, else it is made here); full chunks are written as soon as they are complete."""
+        if packed is None or packable is None:
+            packed, packable = packed_calls.pack_calls(gt)
+        parts = {"call_genotype": gt, "packed": packed, "packable": packable, "call_DP": dp, "call_GQ": gq,
+                 "call_AD": ad}
+        if ad is not None and "call_AD" in self.arrays and ad.shape[2] > self.ad_width:
+            self._widen_ad(ad.shape[2])
+        n, done = len(gt), 0
+        while done < n:
+            take = min(n - done, self.chunk_rows - self._fill)
+            rows = slice(self._fill, self._fill + take)
+            for name, buf in self._buf.items():
+                part = parts[name]
+                if part is None:
+                    buf[rows] = -1
+                elif name == "call_AD":
+                    buf[rows, :, :part.shape[2]] = part[done:done + take]
+                    buf[rows, :, part.shape[2]:] = -1
+                else:
+                    buf[rows] = part[done:done + take]
+            self._fill += take
+            done += take
+            if self._fill == self.chunk_rows:
+                self._submit_chunk()
 
-    def _flush(self, *, final: bool) -> None:
-        n_write = self.pending_rows if final else (self.pending_rows // self.chunk_rows) * self.chunk_rows
-        if n_write == 0:
-            return
-        for name, parts in self.pending.items():
-            if name == "call_AD":
-                width = max(p.shape[2] for p in parts)
-                parts = [p if p.shape[2] == width else
-                         np.pad(p, ((0, 0), (0, 0), (0, width - p.shape[2])), constant_values=-1) for p in parts]
-            data = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            rest = data[n_write:]
-            self.pending[name] = [rest.copy()] if len(rest) else []
-            self._jobs.append(self._pool.submit(self._write, name, self.written, data[:n_write]))
-        self.written += n_write
-        self.pending_rows -= n_write
-        while self._jobs and self._jobs[0].done():
-            self._jobs.pop(0).result()
-        while len(self._jobs) > 2 * len(self.arrays):  # bound memory: at most two flushes in flight
-            self._jobs.pop(0).result()
+    def _widen_ad(self, width: int) -> None:
+        old = self._buf["call_AD"]
+        new = np.full((self.chunk_rows, self.n_samples, width), -1, np.int32)
+        new[:self._fill, :, :old.shape[2]] = old[:self._fill]
+        self._buf["call_AD"] = new
+        self.ad_width = width
 
-    def _write(self, name: str, start: int, data: np.ndarray) -> None:
-        arr = self.arrays[name]
-        shape = list(arr.shape)
-        shape[0] = start + len(data)
-        if name == "call_AD":
-            shape[2] = max(shape[2], data.shape[2])
-        arr.resize(*shape)
-        if name == "call_genotype":
-            packed, ok = packed_calls.pack_calls(data)
-            self.packed.resize(shape[0], self.packed.shape[1])
-            self.packed[start:start + len(data)] = packed
-            self.packable.resize(shape[0])
-            self.packable[start:start + len(data)] = ok
-        if name == "call_AD":
-            arr[start:start + len(data), :, :data.shape[2]] = data
-        else:
-            arr[start:start + len(data)] = data
+    def _submit_chunk(self) -> None:
+        n, buf = self._fill, self._buf
+        if n < self.chunk_rows:  # an edge chunk is stored whole, padded with the fill value (as zarr does)
+            for name, arr in buf.items():
+                arr[n:] = 0 if name in ("packed", "packable") else -1
+        c = self.written // self.chunk_rows
+        if "call_AD" in buf:
+            self._ad_written.append(buf["call_AD"].shape[2])
+        self._jobs.append(self._pool.submit(self._write_chunk, c, buf))
+        self.written += n
+        self._fill = 0
+        while len(self._jobs) > 2:  # bound memory: at most two chunks in flight
+            self._jobs.popleft().result()
+        self._buf = self._new_buffers()
+
+    def _write_chunk(self, c: int, buf: dict[str, np.ndarray]) -> None:
+        store = self.store
+        if self.n_samples > 0:
+            store[f"call_genotype/{c}.0.0"] = GT_COMPRESSOR.encode(buf["call_genotype"])
+            for name in ("call_DP", "call_GQ"):
+                if name in buf:
+                    store[f"{name}/{c}.0"] = COMPRESSOR.encode(buf[name])
+            if "call_AD" in buf:
+                ad = buf["call_AD"]
+                for a in range(ad.shape[2]):
+                    store[f"call_AD/{c}.0.{a}"] = COMPRESSOR.encode(np.ascontiguousarray(ad[:, :, a:a + 1]))
+        store[f"{packed_calls.PACKED_NAME}/{c}.0"] = PACKED_COMPRESSOR.encode(buf["packed"])
+        store[f"{packed_calls.PACKABLE_NAME}/{c}"] = COMPRESSOR.encode(buf["packable"])
+        self._free.append(buf)
 
     def finish_calls(self) -> int:
-        """Write the last partial chunk; returns the number of records written."""
-        self._flush(final=True)
-        for job in self._jobs:
-            job.result()
-        self._jobs.clear()
-        self._pool.shutdown()
-        return self.written
+        """Write the last partial chunk and the arrays' shapes; returns the number of records written."""
+        if self._fill:
+            self._submit_chunk()
+        while self._jobs:
+            self._jobs.popleft().result()
+        n = self.written
+        self.arrays["call_genotype"].resize(n, self.n_samples, self.ploidy)
+        self.packed.resize(n, self.row_bytes)
+        self.packable.resize(n)
+        for name in ("call_DP", "call_GQ"):
+            if name in self.arrays:
+                self.arrays[name].resize(n, self.n_samples)
+        if "call_AD" in self.arrays:
+            self.arrays["call_AD"].resize(n, self.n_samples, self.ad_width)
+            fill = None
+            for c, width in enumerate(self._ad_written):
+                for a in range(width, self.ad_width):
+                    if self.n_samples > 0:
+                        if fill is None:
+                            fill = COMPRESSOR.encode(np.full((self.chunk_rows, self.n_samples, 1), -1, np.int32))
+                        self.store[f"call_AD/{c}.0.{a}"] = fill
+        self._free.clear()
+        self._buf = {}
+        return n
+
+    def close(self) -> None:
+        """Stop the private worker threads (after :meth:`finish_calls`, or to abandon the store)."""
+        if self._own_pool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` on the writer's worker threads (e.g. :meth:`write_array`); :meth:`wait` for it."""
+        job = self._pool.submit(fn, *args)
+        self._jobs.append(job)
+        return job
+
+    def wait(self) -> None:
+        """Wait for the work handed to :meth:`submit` (raising its errors)."""
+        while self._jobs:
+            self._jobs.popleft().result()
 
     def write_array(self, name: str, values: np.ndarray, chunk_rows: int | None = None) -> None:
         """Write a whole 1-D (or 2-D) array, strings with the VLenUTF8 codec."""
@@ -148,3 +226,27 @@ class StoreWriter:
             arr = self.group.create(name, shape=values.shape, chunks=chunks, dtype=values.dtype,
                                     compressor=COMPRESSOR)
             arr[...] = values
+
+    def write_strings(self, name: str, data: np.ndarray, start: np.ndarray, length: np.ndarray, *,
+                      dot_empty: bool = False, chunk_rows: int | None = None) -> None:
+        """Write a 1-D string array from bytes: item ``i`` is ``data[start[i]:start[i] + length[i]]`` (UTF-8;
+        with ``dot_empty`` a ``"."`` is stored as ``""``), chunks encoded in C and compressed on the worker
+        threads -- the chunks zarr writes for the same strings, without a Python object per item."""
+        n = len(start)
+        rows = chunk_rows or max(n, 1)
+        self.group.create(name, shape=(n,), chunks=(rows,), dtype=object, object_codec=STRING_CODEC,
+                          compressor=COMPRESSOR)
+        start = np.ascontiguousarray(start, dtype=np.int64)
+        length = np.ascontiguousarray(length, dtype=np.int32)
+        lib = ckernels.library()
+        for c, a in enumerate(range(0, n, rows)):
+            b = min(a + rows, n)
+            cap = 4 + 4 * rows + int(length[a:b].sum())
+            out = np.empty(cap, np.uint8)
+            k = lib.pmo_pack_vlen(data, start[a:b], length[a:b], 1, b - a, rows, int(dot_empty), out, cap)
+            if k < 0:
+                raise RuntimeError("pmo_pack_vlen: output buffer too small")
+            self.submit(self._put, f"{name}/{c}", out[:k])
+
+    def _put(self, key: str, encoded: np.ndarray) -> None:
+        self.store[key] = COMPRESSOR.encode(encoded)

@@ -1,9 +1,11 @@
-"""Decompressed VCF text as blocks of whole lines: plain text, plain gzip, BGZF, or BCF (through bcftools).
+"""Decompressed VCF text in units of work: plain text, plain gzip, BGZF, or BCF (through bcftools).
 
-BGZF and plain gzip are told apart by the ``BC`` extra subfield in the gzip header (both decompress the same
-way); BGZF blocks are inflated in parallel, with ISA-L (PyPI ``isal``) when it is installed. BCF is converted to VCF text by ``bcftools view -Ov`` (bcftools is a Debian dependency of the
-embedded backend for BCF input only). Decompression runs in a background thread (zlib releases the GIL),
-so it overlaps with the compiled parser.
+:func:`open_text_units` cuts a file into :class:`TextUnit` s of about :data:`BLOCK_SIZE` bytes of text each.
+A BGZF unit is a run of compressed blocks that :meth:`TextUnit.text` inflates where it is called, so the
+callers (the import's worker threads) inflate units in parallel: in C with libdeflate (``ckernels/bgzf.c``;
+Debian's ``libdeflate0``, a dependency of htslib), or, where that library is missing, block by block with ISA-L
+(PyPI ``isal``). Plain gzip, plain text and BCF are decompressed (or converted by ``bcftools view -Ov``) in a
+background thread, in order. BGZF and plain gzip are told apart by the ``BC`` extra subfield in the gzip header.
 
 Example
 -------
@@ -13,14 +15,21 @@ Example
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import queue
 import shutil
 import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from pmo_workbench import ckernels
 from pmo_workbench.errors import InputError
 
 try:  # ISA-L inflate is 2-3x faster than zlib's; optional (PyPI package "isal")
@@ -29,7 +38,9 @@ except ImportError:  # pragma: no cover - depends on the environment
     _inflate_lib = zlib
 
 READ_SIZE = 4 << 20
-BLOCK_SIZE = 32 << 20
+BLOCK_SIZE = 4 << 20
+"""Text bytes per unit of work (units end at a BGZF block or read boundary, not at a line end)."""
+_MAX_BLOCKS = 1 << 16
 
 
 def detect_compression(head: bytes) -> str:
@@ -41,6 +52,107 @@ def detect_compression(head: bytes) -> str:
     return "none"
 
 
+@functools.cache
+def has_libdeflate() -> bool:
+    """True when the C inflater found libdeflate (else BGZF blocks are inflated through Python with ISA-L)."""
+    name = ctypes.util.find_library("deflate") or "libdeflate.so.0"
+    return ckernels.library().pmo_inflate_load(name.encode()) == 0
+
+
+@dataclass
+class TextUnit:
+    """A stretch of a file's text: ``data`` is the text itself, or (with ``offsets``) bytes holding the BGZF
+    blocks that start at ``offsets`` and inflate to ``size`` bytes. ``position`` is the file offset of
+    ``data[0]`` (for messages); ``last`` marks the file's last unit."""
+
+    path: Path
+    data: bytes | bytearray | memoryview
+    size: int
+    offsets: np.ndarray | None = None
+    position: int = 0
+    last: bool = False
+
+    def text(self, out: np.ndarray | None = None) -> bytes | np.ndarray:
+        """The unit's text: ``data`` itself, or a BGZF unit inflated here (into ``out[:size]`` when ``out``, a
+        uint8 array, is large enough; the C inflater releases the GIL).
+
+        Raises
+        ------
+        InputError
+            A corrupt BGZF block (its file offset named).
+        """
+        if self.offsets is None:
+            return self.data
+        if out is None or len(out) < self.size:
+            out = np.empty(self.size, np.uint8)
+        out = out[:self.size]
+        if has_libdeflate():
+            src = np.frombuffer(self.data, dtype=np.uint8)
+            got = ckernels.library().pmo_bgzf_inflate(src.ctypes.data, self.offsets, len(self.offsets), out,
+                                                      self.size)
+            if got < 0:
+                bad = self.position + int(self.offsets[min(-got - 1, len(self.offsets) - 1)])
+                raise InputError(f"corrupt BGZF block at byte {bad} (inflate or CRC32 check failed)",
+                                 file=self.path)
+            return out
+        view, k = memoryview(self.data), 0
+        ends = list(self.offsets[1:]) + [None]
+        for a, b in zip(self.offsets, ends, strict=True):
+            try:
+                piece = _inflate_lib.decompress(view[int(a):None if b is None else int(b)], wbits=31)
+            except zlib.error as exc:
+                raise InputError(f"corrupt BGZF block at byte {self.position + int(a)} ({exc})",
+                                 file=self.path) from exc
+            out[k:k + len(piece)] = np.frombuffer(piece, np.uint8)
+            k += len(piece)
+        return out
+
+
+def _bgzf_units(path: Path, block_size: int) -> Iterator[TextUnit]:
+    """Units of whole BGZF blocks of about ``block_size`` text bytes each."""
+    lib = ckernels.library()
+    offsets = np.empty(_MAX_BLOCKS, np.int64)
+    isize = np.empty(_MAX_BLOCKS, np.int64)
+    used = ctypes.c_int64(0)
+    with open(path, "rb") as fh:
+        rest, base = b"", 0
+        while True:
+            more = fh.read(READ_SIZE)
+            window = rest + more if rest else more
+            arr = np.frombuffer(window, dtype=np.uint8)
+            pos = 0
+            while True:
+                n = lib.pmo_bgzf_scan(arr[pos:].ctypes.data if pos < len(arr) else 0, len(arr) - pos, offsets,
+                                      isize, _MAX_BLOCKS, ctypes.byref(used))
+                if n == -1:
+                    raise InputError(f"corrupt BGZF block at byte {base + pos + used.value}", file=path)
+                if n == -2:
+                    raise InputError(f"gzip member without a BGZF block size at byte {base + pos + used.value}",
+                                     file=path)
+                if n == 0:
+                    break
+                sizes = np.cumsum(isize[:n])
+                cuts = np.searchsorted(sizes, np.arange(block_size, int(sizes[-1]) + block_size, block_size))
+                first = 0
+                for cut in np.unique(np.minimum(cuts + 1, n)):
+                    cut = int(cut)
+                    if cut <= first:
+                        continue
+                    a = int(offsets[first])
+                    b = int(offsets[cut]) if cut < n else used.value
+                    text = int(sizes[cut - 1] - (sizes[first - 1] if first else 0))
+                    yield TextUnit(path, memoryview(window)[pos + a:pos + b], text, offsets[first:cut] - a,
+                                   base + pos + a)
+                    first = cut
+                pos += used.value
+            rest = window[pos:]
+            base += pos
+            if not more:
+                break
+        if rest:
+            raise InputError(f"truncated BGZF data at byte {base}", file=path)
+
+
 def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         if compression == "none":
@@ -49,7 +161,7 @@ def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
             return
         d = zlib.decompressobj(wbits=47)
         while True:
-            data = fh.read(READ_SIZE)
+            data = fh.read(READ_SIZE // 4)
             if not data:
                 break
             while data:
@@ -64,63 +176,6 @@ def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
         tail = d.flush()
         if tail:
             yield tail
-
-
-def _bgzf_blocks(data: memoryview, path: Path, base: int) -> tuple[list[tuple[int, int]], int]:
-    """Deflate payload spans of the complete BGZF blocks in ``data``; returns (spans, bytes consumed)."""
-    spans = []
-    pos = 0
-    n = len(data)
-    while n - pos >= 18:
-        if data[pos] != 0x1F or data[pos + 1] != 0x8B or not data[pos + 3] & 4:
-            raise InputError(f"corrupt BGZF block at byte {base + pos}", file=path)
-        xlen = data[pos + 10] | (data[pos + 11] << 8)
-        bsize = None
-        x = pos + 12
-        while x + 4 <= min(n, pos + 12 + xlen):
-            slen = data[x + 2] | (data[x + 3] << 8)
-            if data[x] == 66 and data[x + 1] == 67 and x + 6 <= n:
-                bsize = data[x + 4] | (data[x + 5] << 8)
-            x += 4 + slen
-        if bsize is None:
-            if pos + 12 + xlen > n:
-                break
-            raise InputError(f"gzip member without a BGZF block size at byte {base + pos}", file=path)
-        if pos + bsize + 1 > n:
-            break
-        spans.append((pos + 12 + xlen, pos + bsize + 1 - 8))
-        pos += bsize + 1
-    return spans, pos
-
-
-def _bgzf_chunks(path: Path, workers: int = 2, group: int = 64) -> Iterator[list[bytes]]:
-    """Decompress a BGZF file with ``workers`` threads (``group`` blocks per task), yielding each task's
-    inflated blocks in order (as a list: :func:`iter_line_blocks` joins them once, into its block)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def inflate(data: memoryview, task: list[tuple[int, int]]) -> list[bytes]:
-        return [_inflate_lib.decompress(data[a:b], wbits=-15) for a, b in task]
-
-    with open(path, "rb") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: list = []
-        rest = b""
-        base = 0
-        while True:
-            more = fh.read(READ_SIZE * 4)
-            window = memoryview(rest + more)
-            spans, used = _bgzf_blocks(window, path, base)
-            for i in range(0, len(spans), group):
-                pending.append(pool.submit(inflate, window, spans[i:i + group]))
-                while len(pending) > 2 * workers:
-                    yield pending.pop(0).result()
-            rest = bytes(window[used:])
-            base += used
-            if not more:
-                break
-        for fut in pending:
-            yield fut.result()
-        if rest:
-            raise InputError(f"truncated BGZF data at byte {base}", file=path)
 
 
 def _bcf_chunks(path: Path) -> Iterator[bytes]:
@@ -174,16 +229,44 @@ def _threaded(it: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
                 t.join(0.05)
 
 
-def open_text_chunks(path: str | Path) -> tuple[str, Iterator[bytes | list[bytes]]]:
-    """Return ``(format, chunks)``: format is one of ``vcf``, ``vcf.gz``, ``vcf.bgz``, ``bcf``; each chunk is
-    bytes or a list of consecutive bytes pieces (BGZF blocks), as :func:`iter_line_blocks` takes them.
+def _text_units(path: Path, chunks: Iterator[bytes], block_size: int) -> Iterator[TextUnit]:
+    """Units of text of at least ``block_size`` bytes (the last one shorter) from text chunks."""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= block_size:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            yield TextUnit(path, data, len(data))
+            pending, size = [], 0
+    if size:
+        data = b"".join(pending)
+        yield TextUnit(path, data, len(data))
+
+
+def _mark_last(units: Iterator[TextUnit]) -> Iterator[TextUnit]:
+    previous = None
+    for unit in units:
+        if previous is not None:
+            yield previous
+        previous = unit
+    if previous is not None:
+        previous.last = True
+        yield previous
+
+
+def open_text_units(path: str | Path, block_size: int | None = None) -> tuple[str, Iterator[TextUnit]]:
+    """Return ``(format, units)``: format is one of ``vcf``, ``vcf.gz``, ``vcf.bgz``, ``bcf``; units are
+    :class:`TextUnit` s in file order (the last one marked).
 
     Raises
     ------
     InputError
-        An empty or unreadable file, or a corrupt gzip stream.
+        An empty or unreadable file, or corrupt compressed data (also while iterating).
     """
     path = Path(path)
+    block_size = block_size or BLOCK_SIZE
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 16)
@@ -200,50 +283,15 @@ def open_text_chunks(path: str | Path) -> tuple[str, Iterator[bytes | list[bytes
     else:
         first = head[:16]
     if first.startswith(b"BCF"):
-        return "bcf", _threaded(_bcf_chunks(path))
+        return "bcf", _mark_last(_text_units(path, _threaded(_bcf_chunks(path)), block_size))
     kind = {"none": "vcf", "gzip": "vcf.gz", "bgzf": "vcf.bgz"}[compression]
+    if compression == "bgzf":
+        return kind, _mark_last(_bgzf_units(path, block_size))
 
     def guarded() -> Iterator[bytes]:
         try:
-            if compression == "bgzf":
-                yield from _bgzf_chunks(path)
-            else:
-                yield from _raw_chunks(path, compression)
+            yield from _raw_chunks(path, compression)
         except zlib.error as exc:
             raise InputError(f"corrupt or truncated gzip data: {exc}", file=path) from exc
 
-    return kind, _threaded(guarded())
-
-
-def iter_line_blocks(chunks: Iterator[bytes | list[bytes]], block_size: int | None = None
-                     ) -> Iterator[bytes | memoryview]:
-    """Regroup byte chunks (bytes, or lists of consecutive pieces) into blocks of about ``block_size`` bytes
-    that end with a newline.
-
-    Blocks are bytes or memoryviews (read-only; valid until the next block is requested). The last block gets
-    a newline appended if the file did not end with one.
-    """
-    block_size = block_size or BLOCK_SIZE
-    pending: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        if isinstance(chunk, list):
-            pending.extend(chunk)
-            size += sum(len(c) for c in chunk)
-        else:
-            pending.append(chunk)
-            size += len(chunk)
-        if size >= block_size:
-            data = pending[0] if len(pending) == 1 else b"".join(pending)
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                pending, size = [data], len(data)
-                continue
-            rest = data[cut + 1:]
-            yield memoryview(data)[: cut + 1]
-            pending, size = ([rest], len(rest)) if rest else ([], 0)
-    if size:
-        data = b"".join(pending)
-        if not data.endswith(b"\n"):
-            data += b"\n"
-        yield data
+    return kind, _mark_last(_text_units(path, _threaded(guarded()), block_size))

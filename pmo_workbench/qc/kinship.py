@@ -5,9 +5,10 @@ The estimator is plink2's ``--make-king-table`` (KING-robust, between-family for
     kinship = 1/2 - (4·IBS0 + het_i·hom_j + hom_i·het_j) / (4 · (hethet + min(het_i·hom_j, hom_i·het_j)))
 
 counted over the sites where both samples are called. The pair counts come from the genotype set's backend
-(the ``king_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`: bit-packed indicators and popcounts on
-the embedded backend, ``hl.king``'s block-matrix products on Hail); the kinship, classes and pedigree columns
-are made here, for every backend alike.
+(the ``king_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`): on the embedded backend bit-packed
+indicators and hardware popcounts in a C kernel on several threads (:mod:`pmo_workbench.ckernels.king`), on
+Hail ``hl.king``'s block-matrix products. The kinship, classes and pedigree columns are made here, for every
+backend alike.
 
 Example
 -------
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.ckernels.king import compute_phi
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
-from pmo_workbench.numba_kernels.king import fill_king_phi
 from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
 from pmo_workbench.qc.sites import select_autosomal_sites
 from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
@@ -54,15 +55,12 @@ def compute_king_kinship(counts: KingCounts) -> np.ndarray:
 
     Example
     -------
-    >>> from pmo_workbench.numba_kernels.king import compute_king_counts
+    >>> from pmo_workbench.ckernels.king import compute_king_counts
     >>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
     >>> round(float(compute_king_kinship(compute_king_counts([d]))[0, 1]), 4)
     0.0
     """
-    n = counts.hethet.shape[0]
-    phi = np.empty((n, n), dtype=np.float64)
-    fill_king_phi(counts.hethet, counts.het_hom, counts.ibs0, phi)
-    return phi
+    return compute_phi(counts.hethet, counts.het_hom, counts.ibs0)
 
 
 @returns_table(KINSHIP)

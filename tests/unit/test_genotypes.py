@@ -280,7 +280,7 @@ def test_fast_and_general_count_paths_agree(tmp_path: Path) -> None:
     """The lookup-table path for biallelic rows equals the general kernel on real chrX data (haploid males)."""
     from pmo_workbench.genotypes import call_counts as cc
     from pmo_workbench.genotypes.alleles import classify_alt_alleles
-    from pmo_workbench.numba_kernels.call_counts import count_general_rows
+    from pmo_workbench.genotypes.call_counts import count_general_rows
 
     g = quiet_open(SHARED / "1kg_phase3_subset_1126" / "1KG_phase3_subset_chrX.vcf.gz", tmp_path / "cache")
     fast = cc.compute_call_counts(g, chunk_size=300)

@@ -132,7 +132,7 @@ def graph() -> dict[str, set[str]]:
 def test_the_graph_sees_the_imports_it_should(graph: dict[str, set[str]]) -> None:
     """The parser finds top-level, deferred (in a function) and relative imports, and skips TYPE_CHECKING."""
     assert "pmo_workbench.genotypes.backends" in graph["pmo_workbench.qc.sample_qc"]
-    assert "pmo_workbench.numba_kernels.king" in graph["pmo_workbench.genotypes.backends.embedded"]  # deferred
+    assert "pmo_workbench.ckernels.king" in graph["pmo_workbench.genotypes.backends.embedded"]  # deferred
     assert "pmo_widgets.qc_explorer" in graph["pmo_widgets"]  # relative
     assert "pmo_workbench.qc.sample_qc" not in graph["pmo_workbench.qc"]  # only under TYPE_CHECKING there
     assert len(graph) > 80

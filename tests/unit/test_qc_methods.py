@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pmo_workbench.ckernels.king import compute_king_counts, pack_genotype_indicators
 from pmo_workbench.errors import ConfigError, InputError
 from pmo_workbench.genotypes import open_genotypes
 from pmo_workbench.genotypes.backends.embedded import compute_x_inbreeding
-from pmo_workbench.numba_kernels.king import compute_king_counts, pack_genotype_indicators
 from pmo_workbench.qc.ancestry import compute_pca, select_pca_samples
 from pmo_workbench.qc.kinship import compute_king_kinship, tabulate_kinship
 from pmo_workbench.qc.ld import select_unlinked_sites

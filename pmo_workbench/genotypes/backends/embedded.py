@@ -8,7 +8,7 @@ Its kernels read the store in chunks of variants (all samples) and count with nu
   means take a second pass where the input has them;
 - ``sex_counts`` adds :func:`compute_x_inbreeding` over the chrX sites' dosages, chunk by chunk;
 - ``king_counts`` packs each chunk's genotypes into bit indicators and counts all pairs
-  (:func:`pmo_workbench.numba_kernels.king.compute_king_counts`);
+  (:func:`pmo_workbench.ckernels.king.compute_king_counts`, in C);
 - ``heterozygosity_counts`` and ``dosage_blocks`` read the dosages of the selected sites
   (:func:`iter_dosage_blocks`).
 
@@ -194,8 +194,8 @@ def count_heterozygosity(g: Genotypes, sites: np.ndarray, *, min_maf: float = 0.
 @register_kernel("king_counts", backend="embedded")
 def count_king_pairs(g: Genotypes, sites: np.ndarray, *, min_maf: float = 0.0, chunk_size: int = 20_000
                      ) -> KingCounts:
-    """KING pair counts over the selected common sites, chunk by chunk (numba popcount kernel)."""
-    from pmo_workbench.numba_kernels.king import compute_king_counts  # imports numba: only when kinship runs
+    """KING pair counts over the selected common sites, chunk by chunk (C popcount kernel)."""
+    from pmo_workbench.ckernels.king import compute_king_counts  # loaded only when kinship runs
 
     blocks = (d for _, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
     return compute_king_counts(blocks, n_samples=g.n_samples)

@@ -1,0 +1,252 @@
+"""Benchmark: VCF import (and QC, kinship on the store) on realistic VCFs against plink2 and bcftools.
+
+Run on demand (not in CI)::
+
+    .venv/bin/python -m benchmarks import [--quick] [--repeats 2] [--baseline DIR] [--no-scaling]
+
+Data (:mod:`benchmarks.vcf_data`, simulated once into ``--workdir``): msprime genotypes of three populations,
+unphased, ~1 % missing calls, A/C/G/T alleles with a few multi-allelic sites -- GT only, and GT:DP:GQ:AD --
+and the earlier benchmark's phased A/G set without missing calls. Every step is a whole process (start-up and
+imports included) timed in the same run as its peers: wall time, CPU time (user + sys, from the kernel's
+resource usage of the finished process: on a shared machine the steadier figure) and peak resident memory.
+
+Tables (full run; ``--quick`` uses 1,000 x 100k and a small scaling grid):
+
+1. 2,500 x 1M unphased GT: import (``open_genotypes`` into an empty cache vs ``plink2 --make-pgen`` and
+   ``bcftools view -Ob``), sample + variant QC on the store (vs ``plink2 --sample-counts --missing --hardy midp
+   --freq`` on the pgen), kinship (vs ``plink2 --make-king-table --king-table-filter 0.0442`` on the same sites:
+   autosomal biallelic). Targets (issue 16): import <= 1.2x plink2 wall and CPU, QC <= 1.5x, kinship <= 1.2x,
+   peak memory <= plink2's.
+2. 1,000 x 100k unphased GT: import, import + QC in one process (vs plink2 computing the same tables straight
+   from the VCF; target <= 1.5x), kinship -- where start-up counts.
+3. GT:DP:GQ:AD and the phased set at 1,000 x 100k (and 2,500 x 1M phased in a full run): import.
+4. Scaling: samples 1k / 2.5k / 5k x variants 250k / 500k / 1M: import time and peak memory, ours, plink2,
+   bcftools, and our CPU nanoseconds per genotype call (flat when time grows linearly).
+
+``--baseline DIR`` also times our steps with another copy of the package (e.g. ``git archive <commit>
+pmo_workbench | tar -x -C DIR``), for before/after figures in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.timing import GIB, Run, env_for, load_note, measure, python, timed_work
+from benchmarks.vcf_data import simulate_phased_vcf, simulate_vcf
+
+OPEN = "from pmo_workbench.genotypes import open_genotypes as o"
+QC = "from pmo_workbench.qc.sample_qc import sample_qc; from pmo_workbench.qc.variant_qc import variant_qc"
+KIN = "from pmo_workbench.qc.kinship import kinship"
+
+
+@dataclass
+class Row:
+    step: str
+    tool: str
+    run: Run
+    peer: Run | None = None  # plink2's run of the same step (for the ratios)
+    target: float | None = None
+
+
+class Bench:
+    """Commands of one run, and the rows they give."""
+
+    def __init__(self, work: Path, repeats: int, baseline: str | None) -> None:
+        self.work, self.repeats, self.baseline = work, repeats, baseline
+        self.plink = shutil.which("plink2")
+        self.bcftools = shutil.which("bcftools")
+        if self.plink is None:
+            raise SystemExit("plink2 is not installed (apt-get install plink2)")
+        self.out = work / "out"
+
+    def cache(self, tag: str) -> Path:
+        return self.work / f"cache-{tag}"
+
+    def clear(self, tag: str):
+        def run() -> None:
+            shutil.rmtree(self.cache(tag), ignore_errors=True)
+            shutil.rmtree(self.out, ignore_errors=True)
+            self.out.mkdir(parents=True)
+        return run
+
+    def ours(self, imports: str, work: str, vcf: Path, tag: str, fresh: bool, repeats: int | None = None,
+             base: bool = False) -> Run:
+        """Our process (this checkout, or ``--baseline``): ``work`` with ``o`` = open_genotypes and ``v``, ``c``
+        the VCF and the cache folder; ``fresh`` empties the cache first."""
+        tag = f"{tag}-base" if base else tag
+        code = timed_work("; ".join(filter(None, [OPEN, imports])),
+                          f"v, c = {str(vcf)!r}, {str(self.cache(tag))!r}; {work}")
+        return measure(python(code), repeats or self.repeats, before=self.clear(tag) if fresh else None,
+                       env=env_for(self.baseline) if base else None)
+
+    def plink2(self, args: list[str], repeats: int | None = None) -> Run:
+        self.out.mkdir(parents=True, exist_ok=True)
+        return measure([self.plink, *args, "--out", str(self.out / "p")], repeats or self.repeats)
+
+    def make_pgen(self, vcf: Path, repeats: int | None = None) -> Run:
+        return self.plink2(["--vcf", str(vcf), "--make-pgen"], repeats)
+
+    def bcf(self, vcf: Path, repeats: int | None = None) -> Run | None:
+        if self.bcftools is None:
+            return None
+        self.out.mkdir(parents=True, exist_ok=True)
+        return measure([self.bcftools, "view", "-Ob", "--threads", "2", "-o", str(self.out / "x.bcf"), str(vcf)],
+                       repeats or self.repeats)
+
+    def import_rows(self, step: str, vcf: Path, tag: str, target: float | None) -> list[Row]:
+        """Import by us (and the baseline), plink2 and bcftools."""
+        peer = self.make_pgen(vcf)
+        rows = [Row(step, "ours", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True), peer, target)]
+        if self.baseline:
+            self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1, base=True)  # numba's cache
+            rows.append(Row(step, "ours (baseline)", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True,
+                                                                base=True), peer))
+        rows.append(Row(step, "plink2 --make-pgen", peer))
+        bcf = self.bcf(vcf)
+        if bcf is not None:
+            rows.append(Row(step, "bcftools view -Ob", bcf, peer))
+        return rows
+
+    def store_rows(self, vcf: Path, tag: str, qc_target: float | None, kin_target: float) -> list[Row]:
+        """QC (unless ``qc_target`` is None) and kinship on the imported store vs plink2 on its pgen (both made
+        here, untimed)."""
+        rows: list[Row] = []
+        self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1)
+        self.make_pgen(vcf, repeats=1)
+        for ext in ("pgen", "pvar", "psam"):
+            shutil.copy(self.out / f"p.{ext}", self.work / f"p.{ext}")
+        pfile = str(self.work / "p")
+        if qc_target is not None:
+            rows += self._qc_rows(vcf, tag, pfile, qc_target)
+        peer = self.plink2(["--pfile", pfile, "--autosome", "--max-alleles", "2", "--make-king-table",
+                            "--king-table-filter", "0.0442"])
+        rows.append(Row("kinship (same sites)", "ours", self.ours(KIN, "kinship(o(v, cache_dir=c))", vcf, tag,
+                                                                  fresh=False), peer, kin_target))
+        if self.baseline:
+            self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1, base=True)
+            rows.append(Row("kinship (same sites)", "ours (baseline)", self.ours(
+                KIN, "kinship(o(v, cache_dir=c))", vcf, tag, fresh=False, base=True), peer))
+        rows.append(Row("kinship (same sites)", "plink2 --make-king-table", peer))
+        for ext in ("pgen", "pvar", "psam"):
+            (self.work / f"p.{ext}").unlink(missing_ok=True)
+        return rows
+
+    def _qc_rows(self, vcf: Path, tag: str, pfile: str, target: float) -> list[Row]:
+        rows: list[Row] = []
+        peer = self.plink2(["--pfile", pfile, "--sample-counts", "--missing", "--hardy", "midp", "--freq"])
+        rows.append(Row("sample/variant QC on the store", "ours", self.ours(
+            QC, "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)", vcf, tag, fresh=False), peer, target))
+        if self.baseline:
+            self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1, base=True)
+            rows.append(Row("sample/variant QC on the store", "ours (baseline)", self.ours(
+                QC, "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)", vcf, tag, fresh=False, base=True), peer))
+        rows.append(Row("sample/variant QC on the store", "plink2 --pfile (same tables)", peer))
+        return rows
+
+    def import_qc_rows(self, vcf: Path, tag: str, target: float) -> list[Row]:
+        """Import and QC in one process, from an empty cache, vs plink2 computing the tables from the VCF."""
+        peer = self.plink2(["--vcf", str(vcf), "--sample-counts", "--missing", "--hardy", "midp", "--freq"])
+        work = "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)"
+        rows = [Row("import + QC", "ours", self.ours(QC, work, vcf, tag, fresh=True), peer, target)]
+        if self.baseline:
+            rows.append(Row("import + QC", "ours (baseline)", self.ours(QC, work, vcf, tag, fresh=True, base=True),
+                            peer))
+        rows.append(Row("import + QC", "plink2 --vcf (same tables)", peer))
+        return rows
+
+
+def print_rows(title: str, rows: list[Row]) -> None:
+    print(f"\n{title}\n({load_note()})")
+    head = (f"{'step':<32}{'tool':<30}{'wall s':>8}{'CPU s':>8}{'peak GiB':>9}{'wall/plink2':>12}"
+            f"{'CPU/plink2':>11}{'target':>8}{'met?':>6}")
+    print(head)
+    print("-" * len(head))
+    last = None
+    for r in rows:
+        line = f"{r.step if r.step != last else '':<32}{r.tool:<30}{r.run.wall:>8.2f}{r.run.cpu:>8.2f}" \
+               f"{r.run.peak / GIB:>9.2f}"
+        last = r.step
+        if r.peer is not None and r.peer is not r.run:
+            rw, rc = r.run.wall / r.peer.wall, r.run.cpu / max(r.peer.cpu, 1e-3)
+            line += f"{rw:>12.2f}{rc:>11.2f}"
+            if r.target is not None:
+                met = rw <= r.target and rc <= r.target and r.run.peak <= r.peer.peak
+                line += f"{f'{r.target:.1f}x':>8}{'yes' if met else 'no':>6}"
+        print(line)
+    print("met? = wall and CPU ratios within the target and peak memory at most plink2's")
+
+
+def scaling(bench: Bench, samples: list[int], variants: list[int]) -> None:
+    print(f"\nScaling: import of unphased GT VCFs (one run each; {load_note()})")
+    head = (f"{'samples':>8}{'variants':>10}{'MiB':>7}{'ours wall':>10}{'CPU':>7}{'peak':>6}{'plink2 wall':>12}"
+            f"{'CPU':>7}{'peak':>6}{'bcftools wall':>14}{'CPU':>7}{'peak':>6}{'wall/plink2':>12}{'CPU/plink2':>11}"
+            f"{'ns/call':>8}")
+    print(head + "\n" + "-" * len(head))
+    for n in samples:
+        paths = simulate_vcf(bench.work, n, variants)
+        for m in variants:
+            vcf = paths[m]
+            ours = bench.ours("", "o(v, cache_dir=c)", vcf, "scale", fresh=True, repeats=1)
+            plink = bench.make_pgen(vcf, repeats=1)
+            bcf = bench.bcf(vcf, repeats=1)
+            b = f"{bcf.wall:>14.1f}{bcf.cpu:>7.1f}{bcf.peak / GIB:>6.2f}" if bcf else f"{'':>27}"
+            print(f"{n:>8}{m:>10}{vcf.stat().st_size / 2**20:>7.0f}{ours.wall:>10.1f}{ours.cpu:>7.1f}"
+                  f"{ours.peak / GIB:>6.2f}{plink.wall:>12.1f}{plink.cpu:>7.1f}{plink.peak / GIB:>6.2f}{b}"
+                  f"{ours.wall / plink.wall:>12.2f}{ours.cpu / plink.cpu:>11.2f}{1e9 * ours.cpu / (n * m):>8.2f}",
+                  flush=True)
+        bench.clear("scale")()
+    print("peak in GiB; ns/call = our CPU time per genotype call (samples x variants)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1,000 x 100k and a small scaling grid (minutes)")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per step in tables 1-3 (best is shown)")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "pmo-bench-import")
+    ap.add_argument("--baseline", type=str, default=None,
+                    help="a folder holding another pmo_workbench package to time as well (before/after)")
+    ap.add_argument("--no-scaling", action="store_true")
+    args = ap.parse_args(argv)
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(work, args.repeats, args.baseline)
+    big = (1000, 100_000) if args.quick else (2500, 1_000_000)
+    small = (1000, 100_000)
+    print(f"=== VCF import benchmark ({'quick' if args.quick else 'full'}), data in {work} ===", flush=True)
+
+    vcf = simulate_vcf(work, big[0], [big[1]])[big[1]]
+    rows = bench.import_rows("import", vcf, "big", 1.2) + bench.store_rows(vcf, "big", 1.5, 1.2)
+    print_rows(f"1. {big[0]:,} samples x {big[1]:,} variants, unphased GT, ~1 % missing calls, three populations "
+               f"({vcf.stat().st_size / 2**20:.1f} MiB BGZF)", rows)
+
+    vcf = simulate_vcf(work, small[0], [small[1]])[small[1]]
+    rows = bench.import_rows("import", vcf, "small", 1.5) + bench.import_qc_rows(vcf, "small", 1.5)
+    rows += bench.store_rows(vcf, "small", None, 1.2)
+    print_rows(f"2. {small[0]:,} x {small[1]:,} unphased GT: start-up counts "
+               f"({vcf.stat().st_size / 2**20:.1f} MiB BGZF)", rows)
+
+    fields = simulate_vcf(work, small[0], [small[1]], fields=True)[small[1]]
+    phased = [simulate_phased_vcf(work / f"msprime_phased_{n}x{m}.vcf.gz", n, m)
+              for n, m in ([small] if args.quick else [small, big])]
+    rows = bench.import_rows(f"GT:DP:GQ:AD {small[0]:,} x {small[1]:,}", fields, "fields", None)
+    for p, (n, m) in zip(phased, [small] if args.quick else [small, big], strict=True):
+        rows += bench.import_rows(f"phased GT {n:,} x {m:,}", p, "phased", None)
+    print_rows("3. FORMAT fields (DP, GQ, AD kept) and the phased set (0|1, no missing calls): import", rows)
+
+    if not args.no_scaling:
+        if args.quick:
+            scaling(bench, [500, 1000], [50_000, 100_000])
+        else:
+            scaling(bench, [1000, 2500, 5000], [250_000, 500_000, 1_000_000])
+    shutil.rmtree(bench.out, ignore_errors=True)
+    for tag in ("big", "small", "fields", "phased", "scale"):
+        shutil.rmtree(bench.cache(tag), ignore_errors=True)
+        shutil.rmtree(bench.cache(f"{tag}-base"), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
