@@ -73,11 +73,12 @@ class _CodeFeature(_Strict):
     def _check_window(cls, v: tuple[int, int]) -> tuple[int, int]:
         return _window(v)
 
-    @model_validator(mode="after")
-    def _check_codes(self) -> _CodeFeature:
-        for c in self.codes:
-            parse_code(c, _VOCAB[self.domain])
-        return self
+    @field_validator("codes")
+    @classmethod
+    def _check_codes(cls, v: list[str]) -> list[str]:
+        for c in v:
+            parse_code(c, _VOCAB[cls.domain])
+        return v
 
     def condition(self, alias: str) -> str:
         """SQL condition on the event table ``alias`` for this feature's codes."""

@@ -46,7 +46,8 @@ class OutcomeSpec(BaseModel):
     codes: list[str] = Field(..., min_length=1)
     diag_types: list[str] | None = Field(None, description="diagnosis types that count (default: A and B)")
     horizon_days: int = Field(3652, ge=1, le=36500)
-    competing_death: bool = Field(True, description="death without the outcome is a competing event")
+    competing_death: bool = Field(True, description="death without the outcome is a competing event (else it "
+                                                    "censors)")
 
     @field_validator("codes")
     @classmethod
@@ -149,8 +150,7 @@ def compute_outcomes(db: Any, cohort: pd.DataFrame, spec: OutcomeSpec, *,
     obs_end = obs_end.fillna(eod).clip(upper=eod)
     emigrated = obs_end < eod
     candidates = pd.DataFrame({
-        "event": event_date, "death": death if spec.competing_death else pd.Series(pd.NaT, index=t.index),
-        "censor": obs_end, "horizon": horizon_end,
+        "event": event_date, "death": death, "censor": obs_end, "horizon": horizon_end,
     })
     end = candidates.min(axis=1)
     reason = np.select(
@@ -159,7 +159,8 @@ def compute_outcomes(db: Any, cohort: pd.DataFrame, spec: OutcomeSpec, *,
          (candidates["censor"] <= end) & (candidates["censor"] < horizon_end)],
         ["event", "death", "censor"], default="horizon")
     reason = np.where(reason == "censor", np.where(emigrated, "emigration", "end_of_data"), reason)
-    status = np.select([reason == "event", reason == "death"], [1, 2], default=0)
+    # death competes (status 2; not at risk any more: binary 0), or, without competing risks, censors
+    status = np.select([reason == "event", (reason == "death") & spec.competing_death], [1, 2], default=0)
     binary = np.where(status == 1, 1.0, np.where((status == 2) | (reason == "horizon"), 0.0, np.nan))
     time_days = (end - index).dt.days.astype(float)
     prevalent = t["prevalent"].astype("boolean").fillna(False).to_numpy(dtype=bool)
