@@ -4,9 +4,11 @@ One call reads one or several scoring files (:mod:`.scoring_file`), matches thei
 pgsc_calc's rules (:mod:`.variant_matching`), refuses a score whose match rate is below ``min_overlap`` (naming
 the rate), and computes all scores in one pass over the genotypes with the backend's kernel
 (:mod:`.pgs_kernels`). The score of a sample is the sum over matched variants of effect weight × effect-allele
-dosage (``score_sum``, as plink2 ``--score ... cols=+scoresums``) and its average per allele observed
-(``score_avg = score_sum / (2 · n_variants)`` for diploid calls: plink2's ``SCORE1_AVG``); missing calls are
-mean-imputed by default (plink2's default) or left out (``missing="zero"``, plink2's ``no-mean-imputation``).
+dosage (``score_sum``, as plink2 ``--score ... cols=+scoresums``) and its average per allele (``score_avg``:
+plink2's ``SCORE1_AVG``, the sum over twice the number of matched variants, or, without mean imputation, over
+twice the sample's ``n_variants``, the matched variants it has a call for); missing calls are mean-imputed by
+default (plink2's default) or left out (``missing="zero"``, plink2's ``no-mean-imputation``). Haploid calls
+(male chrX) count their one allele.
 
 With ancestry principal components (``pcs``), :meth:`PgsResult.normalise` adds pgsc_calc's ancestry-adjusted
 scores: ``z_norm1`` (the residual of the score regressed on the PCs, in SD units) and ``z_norm2`` (that residual
@@ -209,13 +211,16 @@ def score_pgs(g: Any, scoring_file: str | Path | Sequence[str | Path], min_overl
     c = np.zeros((len(index), len(ids)))
     np.add.at(a, (pos, k), np.where(alt, w, -w))
     np.add.at(c, (pos, k), np.where(alt, 0.0, w))
+    n_matched = ((a != 0) | (c != 0)).sum(axis=0)
     kernel = select_score_kernel(g)
     total, n_used = kernel(g, index, a, c, missing=missing)
     sample_id = np.asarray(g.sample_id, dtype=object)
     frames = []
     for j, pgs_id in enumerate(ids):
+        # plink2's denominator: all scored alleles with mean imputation, the called ones without
+        denom = 2.0 * (n_matched[j] if missing == "mean" else n_used[:, j])
         with np.errstate(invalid="ignore", divide="ignore"):
-            avg = np.where(n_used[:, j] > 0, total[:, j] / (2.0 * n_used[:, j]), np.nan)
+            avg = np.where(denom > 0, total[:, j] / denom, np.nan)
         frames.append(pd.DataFrame({"sample_id": sample_id, "pgs_id": pgs_id, "score_sum": total[:, j],
                                     "score_avg": avg, "n_variants": n_used[:, j].astype(np.int64)}))
     scores = pd.concat(frames, ignore_index=True)

@@ -7,8 +7,8 @@ column-wise with pyarrow and normalised by the rules of ``pgscatalog.core``'s ``
 (tests hold the two equal on every scoring file in ``../shared/data/pgs_catalog``):
 
 - a harmonised file (``#HmPOS_build`` and ``#HmPOS_date`` in the header) is placed by ``hm_chr``/``hm_pos``
-  (empty where harmonisation failed: such rows cannot match), and a missing ``other_allele`` is taken from
-  ``hm_inferOtherAllele``;
+  (empty where harmonisation failed: such rows cannot match), and a file without an ``other_allele`` column
+  takes it from ``hm_inferOtherAllele``;
 - an ``other_allele`` naming several alleles (``A/G``) becomes missing;
 - a repeated ``chr:pos:effect_allele:other_allele`` is flagged ``is_duplicated`` (all but the first);
 - the files of pygscatalog's *normalised* layout (``chr_name, chr_position, effect_allele, other_allele,
@@ -220,9 +220,13 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
             if c not in cols:
                 raise InputError("harmonised header but no harmonised column", file=path, line=n_head, field=c)
         chrom, pos = body["hm_chr"], body["hm_pos"]
-        other = body["other_allele"] if "other_allele" in cols else pd.Series("", index=body.index)
-        if "hm_inferOtherAllele" in cols:
-            other = other.where(other.str.len() > 0, body["hm_inferOtherAllele"])
+        # as pgscatalog.core: the inferred other allele stands in only when the file has no other_allele column
+        if "other_allele" in cols:
+            other = body["other_allele"]
+        elif "hm_inferOtherAllele" in cols:
+            other = body["hm_inferOtherAllele"]
+        else:
+            other = pd.Series("", index=body.index)
     else:
         if "chr_name" not in cols or "chr_position" not in cols:
             missing = "chr_name" if "chr_name" not in cols else "chr_position"
