@@ -28,6 +28,7 @@ import numpy as np
 
 from pmo_workbench.lazy_njit import njit
 
+
 @njit(cache=True, nogil=True)
 def _row_stats(packed, ns):  # pragma: no cover - compiled
     nv = packed.shape[0]
