@@ -212,7 +212,7 @@ def logistic_embedded(g: Any, design: Design, variant_index: np.ndarray, *, miss
             W = np.ones_like(x)
         else:
             W = called.astype(np.float64)
-        if firth == "always":
+        if firth == "always":  # no ordinary fit needed
             fit = reg.LogisticFit(np.full(len(x), np.nan), np.full(len(x), np.nan), np.zeros(len(x), bool),
                                   np.zeros(len(x), np.int64))
         else:
@@ -220,11 +220,25 @@ def logistic_embedded(g: Any, design: Design, variant_index: np.ndarray, *, miss
         used_firth = np.zeros(len(x), dtype=bool)
         beta, se = fit.beta.copy(), fit.se.copy()
         polymorphic = (x * W).std(axis=1) > 0
-        todo = np.flatnonzero((~fit.converged if firth == "fallback" else np.ones(len(x), bool) if
-                               firth == "always" else np.zeros(len(x), bool)) & polymorphic)
-        for i in todo:
-            ff = reg.fit_firth(design.C, design.y, x[i], W[i])
-            beta[i], se[i], used_firth[i] = ff.beta, ff.se, ff.converged
+        if firth == "fallback":
+            # plink2's firth-fallback: Firth where an allele-count cell (ALT or REF in cases or in controls) is
+            # empty, and where the ordinary fit fails
+            case = design.y[None, :] == 1
+            alt_case = (x * W * case).sum(axis=1)
+            alt_ctrl = (x * W * ~case).sum(axis=1)
+            ref_case = (2 * W * case).sum(axis=1) - alt_case
+            ref_ctrl = (2 * W * ~case).sum(axis=1) - alt_ctrl
+            empty_cell = np.min(np.stack([alt_case, alt_ctrl, ref_case, ref_ctrl]), axis=0) == 0
+            need = ~fit.converged | empty_cell
+        else:
+            need = np.full(len(x), firth == "always")
+        todo = np.flatnonzero(need & polymorphic)
+        if len(todo):
+            ff = reg.fit_firth_batch(design.C, design.y, x[todo], W[todo])
+            beta[todo], se[todo], used_firth[todo] = ff.beta, ff.se, ff.converged
+            if firth == "fallback":  # a zero-cell variant whose Firth fit failed keeps no ordinary estimate
+                lost = todo[~ff.converged]
+                beta[lost], se[lost] = np.nan, np.nan
         z, p = reg.wald_p(beta, se)
         with np.errstate(invalid="ignore", divide="ignore"):
             af = np.where(n_called > 0, (x * called).sum(axis=1) / (2 * np.maximum(n_called, 1)), np.nan)
