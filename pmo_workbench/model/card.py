@@ -11,7 +11,7 @@ interpretation, ...), so nobody mistakes an empty item for a finished one.
 Example
 -------
 >>> card = build_model_card({"title": "10-year MI risk", "outcome": {"name": "mi", "horizon_days": 3652}})
->>> card.checklist.set_index("item").loc["8", "status"]
+>>> card.checklist.set_index("item").loc["8a", "status"]
 'partial'
 >>> card.checklist["status"].value_counts()["author"] > 5
 True

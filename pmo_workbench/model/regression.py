@@ -48,9 +48,9 @@ MAX_ITER = 25
 """Newton iterations before a logistic fit counts as not converged (plink2 also stops near here)."""
 TOL = 1e-9
 """Convergence: largest parameter change below this times max(1, largest |parameter|)."""
-FIRTH_TOL = 1e-6
-"""Firth convergence (relative parameter change): its modified score is ill-conditioned for a single carrier, so
-the iteration settles into a cycle of about 3e-7; every estimate is then within ~1e-6 of the exact optimum."""
+FIRTH_TOL = 1e-8
+"""Firth convergence (relative parameter change; reversing steps are halved, so the scoring iteration cannot
+cycle around the optimum, as it otherwise does for a variant with a single carrier)."""
 MAX_STEP = 5.0
 """Largest change of a parameter in one Firth iteration (logistf's ``maxstep``)."""
 MAX_BETA = 1e3
@@ -249,6 +249,7 @@ def fit_firth_batch(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, 
     iters = np.zeros(nv, dtype=np.int64)
     se = np.full(nv, np.nan)
     p, v, H, value = state(theta, X, W)
+    prev = np.zeros_like(theta)
     for it in range(1, max_iter + 1):
         rows = np.flatnonzero(active)
         if len(rows) == 0:
@@ -264,6 +265,8 @@ def fit_firth_batch(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, 
         step = np.einsum("vij,vj->vi", Hinv, g)
         big = np.abs(step).max(axis=1)
         step *= np.minimum(1.0, MAX_STEP / np.maximum(big, 1e-300))[:, None]
+        # Fisher scoring on Firth's score can oscillate around the optimum (a single carrier): damp reversals
+        step *= np.where(np.einsum("vi,vi->v", step, prev[rows]) < 0, 0.5, 1.0)[:, None]
         new_theta = theta[rows] + step
         new_p, new_v, new_H, new_value = state(new_theta, x, w)
         for _ in range(max_halving):
@@ -276,6 +279,7 @@ def fit_firth_batch(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, 
             sp, sv, sH, sval = state(nt, x[sub], w[sub])
             new_theta[sub], new_p[sub], new_v[sub], new_H[sub], new_value[sub] = nt, sp, sv, sH, sval
         theta[rows], p[rows], v[rows], H[rows], value[rows] = new_theta, new_p, new_v, new_H, new_value
+        prev[rows] = step
         iters[rows] = it
         done = ok_inv & (np.abs(step).max(axis=1) < FIRTH_TOL * np.maximum(1, np.abs(new_theta).max(axis=1)))
         bad = ~ok_inv | ~np.isfinite(new_theta).all(axis=1)
@@ -321,6 +325,7 @@ def fit_firth(C: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, *, fir
         return ll + (0.5 * logdet if firth and sign > 0 else (-np.inf if firth else 0.0)), p, info
 
     value, p, info = penalised(theta)
+    prev = np.zeros_like(theta)
     for it in range(1, max_iter + 1):
         try:
             inv = np.linalg.inv(info)
@@ -334,6 +339,8 @@ def fit_firth(C: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, *, fir
             score = D.T @ (yy - p)
         step = inv @ score
         step *= min(1.0, MAX_STEP / max(float(np.abs(step).max()), 1e-300))
+        if step @ prev < 0:  # damp an oscillation around the optimum
+            step = step / 2
         for _ in range(max_halving):
             new = theta + step
             new_value, new_p, new_info = penalised(new)
@@ -341,6 +348,7 @@ def fit_firth(C: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, *, fir
                 break
             step = step / 2
         theta, value, p, info = new, new_value, new_p, new_info
+        prev = step
         if np.max(np.abs(step)) < FIRTH_TOL * max(1.0, float(np.abs(theta).max())):
             try:
                 se = float(np.sqrt(np.linalg.inv(info)[-1, -1]))
