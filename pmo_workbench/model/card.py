@@ -13,7 +13,7 @@ Example
 >>> card = build_model_card({"title": "10-year MI risk", "outcome": {"name": "mi", "horizon_days": 3652}})
 >>> card.checklist.set_index("item").loc["8a", "status"]
 'partial'
->>> card.checklist["status"].value_counts()["author"] > 5
+>>> bool(card.checklist["status"].value_counts()["author"] > 5)
 True
 """
 
