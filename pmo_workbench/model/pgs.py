@@ -211,9 +211,11 @@ def score_pgs(g: Any, scoring_file: str | Path | Sequence[str | Path], min_overl
     c = np.zeros((len(index), len(ids)))
     np.add.at(a, (pos, k), np.where(alt, w, -w))
     np.add.at(c, (pos, k), np.where(alt, 0.0, w))
-    n_matched = ((a != 0) | (c != 0)).sum(axis=0)
+    member = np.zeros(a.shape, dtype=bool)
+    member[pos, k] = True
+    n_matched = member.sum(axis=0)
     kernel = select_score_kernel(g)
-    total, n_used = kernel(g, index, a, c, missing=missing)
+    total, n_used = kernel(g, index, a, c, member, missing=missing)
     sample_id = np.asarray(g.sample_id, dtype=object)
     frames = []
     for j, pgs_id in enumerate(ids):

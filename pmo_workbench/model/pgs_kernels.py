@@ -87,12 +87,12 @@ def _mean_fill(a: np.ndarray, c: np.ndarray, mean_d: np.ndarray, mean_p: np.ndar
     return a * mean_d[:, None] + c * mean_p[:, None]
 
 
-def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, missing: str = "mean",
-                   chunk_size: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: np.ndarray, *,
+                   missing: str = "mean", chunk_size: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
     """Score sums [samples, scores] and non-missing variant counts [samples, scores] on an embedded store.
 
     ``index`` (sorted, unique) are rows of ``g.variants``; ``a``, ``c`` [len(index), scores] as in the module
-    docstring.
+    docstring; ``member`` [len(index), scores] marks the variants each score uses (a zero weight still counts).
     """
     from pmo_workbench.genotypes.store import compute_dosage
 
@@ -100,7 +100,7 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, m
     nk = a.shape[1]
     total = np.zeros((ns, nk))
     n_used = np.zeros((ns, nk), dtype=np.int64)
-    member = (a != 0) | (c != 0)
+    member = np.asarray(member, dtype=bool)
     packable = g.packable() if g.has_packed() else np.zeros(g.n_variants, dtype=bool)
     is_packed = packable[index]
     pos_of = np.full(g.n_variants, -1, dtype=np.int64)
@@ -157,8 +157,8 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, m
     return total, n_used
 
 
-def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, missing: str = "mean"
-               ) -> tuple[np.ndarray, np.ndarray]:
+def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: np.ndarray, *,
+               missing: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """The same sums as :func:`score_embedded`, computed by Hail over the MatrixTable's columns."""
     from pmo_workbench.genotypes.hail_backend import collect_cols, init_hail
 
@@ -172,8 +172,9 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, missi
     lit_a = hl.literal(a.tolist(), dtype=hl.tarray(hl.tarray(hl.tfloat64)))
     lit_c = hl.literal(c.tolist(), dtype=hl.tarray(hl.tarray(hl.tfloat64)))
     lit_pos = hl.literal(pos_of.tolist(), dtype=hl.tarray(hl.tint64))
+    lit_m = hl.literal(np.asarray(member, dtype=np.int64).tolist(), dtype=hl.tarray(hl.tarray(hl.tint64)))
     mt = mt.annotate_rows(_p=hl.int32(lit_pos[hl.int32(mt.variant_index)]))
-    mt = mt.annotate_rows(_a=lit_a[mt._p], _c=lit_c[mt._p])
+    mt = mt.annotate_rows(_a=lit_a[mt._p], _c=lit_c[mt._p], _m=lit_m[mt._p])
     d = hl.float64(mt.GT.n_alt_alleles())
     p = hl.float64(mt.GT.ploidy)
     mt = mt.annotate_rows(_mean_d=hl.agg.mean(d), _mean_p=hl.agg.mean(p))
@@ -183,9 +184,9 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, *, missi
         fill = idx.map(lambda k: hl.or_else(mt._a[k] * mt._mean_d + mt._c[k] * mt._mean_p, 0.0))
     else:
         fill = idx.map(lambda k: hl.float64(0))
-    member = idx.map(lambda k: hl.int64((mt._a[k] != 0) | (mt._c[k] != 0)))
+    member_k = idx.map(lambda k: mt._m[k])
     value = hl.if_else(hl.is_defined(mt.GT), contrib, fill)
-    used = hl.if_else(hl.is_defined(mt.GT), member, idx.map(lambda k: hl.int64(0)))
+    used = hl.if_else(hl.is_defined(mt.GT), member_k, idx.map(lambda k: hl.int64(0)))
     cols = collect_cols(mt, _sum=hl.agg.array_sum(value), _n=hl.agg.array_sum(used))
     total = np.array([np.asarray(v, dtype=float) if v is not None else np.zeros(nk) for v in cols["_sum"]])
     n_used = np.array([np.asarray(v, dtype=np.int64) if v is not None else np.zeros(nk, np.int64)
