@@ -112,7 +112,7 @@ def _align(g: Any, phenotype: pd.Series, covariates: pd.DataFrame | None, sample
         C = np.column_stack([C, X])
         rank = np.linalg.matrix_rank(C)
         if rank < C.shape[1]:
-            for j in range(1, C.shape[1]):
+            for j in range(C.shape[1] - 1, 0, -1):  # name the last column that the others explain
                 if np.linalg.matrix_rank(np.delete(C, j, axis=1)) == rank:
                     raise InputError("covariate is a linear combination of the others (collinear)",
                                      field=cov_names[j - 1])
