@@ -80,10 +80,49 @@ class CohortSelectionParams(TrackParams):
         return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 
 
+class ModelDevelopmentParams(TrackParams):
+    """Parameters of ``notebooks/model_development.ipynb`` (cohort: a run, else a definition, else a baseline)."""
+
+    cohort_run: str | None = Field(None, description="cohort-selection run folder, or 'latest'")
+    cohort_definition: str | None = Field(None, description="cohort definition YAML (cohorts/...) to select")
+    baseline_date: str = Field("2005-01-01", description="without a cohort: everyone resident on this date")
+    age_min: float = Field(40, ge=0, le=120, description="baseline cohort: youngest age")
+    age_max: float = Field(80, ge=0, le=120, description="baseline cohort: oldest age")
+    outcome: str = Field("mi", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="outcome name")
+    outcome_codes: list[str] = Field(["DI21*", "DI22*"], min_length=1, description="SKS codes of the outcome")
+    horizon_days: int = Field(3652, ge=30, le=36500, description="prediction horizon (days)")
+    features: str = Field("templates/features/mi_clinical.yaml", description="feature-set YAML")
+    model: Literal["logistic", "gboost", "cox"] = Field("logistic", description="model kind")
+    validation: Literal["cv", "region", "period"] = Field("cv", description="validation scheme")
+    n_splits: int = Field(5, ge=2, le=20, description="cross-validation folds")
+    n_repeats: int = Field(2, ge=1, le=50, description="cross-validation repeats")
+    period_year: int | None = Field(None, description="period validation: first validation year")
+    gwas_lab: str | None = Field("NPU01567", description="NPU code of the lab trait for a GWAS (None: none)")
+    qc_run: str | None = Field(None, description="WGS QC run folder (default: the latest succeeded one)")
+    backend: Literal["embedded", "hail"] | None = Field(None, description="default: backend.engine of pmo.yaml")
+    seed: int = Field(1, description="seed of every random step")
+    n_boot: int = Field(500, ge=0, le=10000, description="bootstrap resamples for confidence intervals")
+
+    @field_validator("outcome_codes", mode="before")
+    @classmethod
+    def _split_codes(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @field_validator("outcome_codes")
+    @classmethod
+    def _check_codes(cls, v: list[str]) -> list[str]:
+        from pmo_workbench.health.codelists import parse_code
+
+        for c in v:
+            parse_code(c, "SKS")
+        return v
+
+
 TRACK_PARAMS: dict[str, type[TrackParams]] = {
     "overview": OverviewParams,
     "wgs_qc": WgsQcParams,
     "cohort_selection": CohortSelectionParams,
+    "model_development": ModelDevelopmentParams,
 }
 """Track name -> its parameter class; a track notebook ``notebooks/<track>.ipynb`` exists for each."""
 
