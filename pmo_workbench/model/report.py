@@ -316,6 +316,17 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     return md
 
 
+def describe_cohort(md: ModelDevelopment) -> str:
+    """One line: where the cohort came from and how many persons it holds."""
+    info = md.cohort_info
+    n = int(md.cohort["person_id"].nunique())
+    if info.get("source") == "baseline":
+        return f"everyone resident and aged {info['age'][0]:g}-{info['age'][1]:g} on {info['baseline_date']} ({n} persons)"
+    if info.get("source") == "cohort definition":
+        return f"definition `{info['definition']}` (sha256 `{str(info['definition_sha256'])[:12]}…`, {n} persons)"
+    return f"cohort run `{info.get('run')}` ({n} persons)"
+
+
 def _binary_at_horizon(pooled: pd.DataFrame, kind: str, horizon: float | None) -> np.ndarray:
     if kind != "cox":
         return pooled["y"].to_numpy(float)
