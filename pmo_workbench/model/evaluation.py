@@ -189,7 +189,9 @@ def compute_calibration_curve(y: Sequence, p: Sequence, *, groups: int = 10) -> 
     denom = 1 + z**2 / g["n"]
     centre = (g["observed"] + z**2 / (2 * g["n"])) / denom
     half = z * np.sqrt(g["observed"] * (1 - g["observed"]) / g["n"] + z**2 / (4 * g["n"] ** 2)) / denom
-    g["lower"], g["upper"] = centre - half, centre + half
+    # the Wilson interval always holds the observed share (clipped against rounding at 0 and 1)
+    g["lower"] = np.minimum(np.maximum(centre - half, 0.0), g["observed"])
+    g["upper"] = np.maximum(np.minimum(centre + half, 1.0), g["observed"])
     g["events"] = g["events"].astype(int)
     return g
 

@@ -93,7 +93,8 @@ def plot_calibration(curve: pd.DataFrame, *, ax: plt.Axes | None = None, title: 
     ax.plot([0, top], [0, top], color="#999999", linewidth=0.8, linestyle="--")
     if {"lower", "upper"} <= set(curve.columns):
         ax.errorbar(curve["predicted"], curve["observed"],
-                    yerr=[curve["observed"] - curve["lower"], curve["upper"] - curve["observed"]], fmt="o",
+                    yerr=[(curve["observed"] - curve["lower"]).clip(lower=0),
+                          (curve["upper"] - curve["observed"]).clip(lower=0)], fmt="o",
                     color="#2b6a8f", markersize=4, linewidth=0.8, label=label or None)
     else:
         ax.plot(curve["predicted"], curve["observed"], "o-", color="#2b6a8f", markersize=4, label=label or None)
