@@ -74,8 +74,9 @@ class RiskThreshold(anywidget.AnyWidget):
         self.curve = [{"threshold": float(r.threshold), "model": float(r.net_benefit_model),
                        "all": float(r.net_benefit_all)} for r in nb.itertuples()]
         edges = np.linspace(0, max(0.05, float(np.quantile(self._risk, 0.995)) if len(self._risk) else 1), 31)
-        cases, _ = np.histogram(self._risk[self._y == 1], edges)
-        controls, _ = np.histogram(self._risk[self._y == 0], edges)
+        capped = np.minimum(self._risk, edges[-1])  # the last bin holds the few highest risks
+        cases, _ = np.histogram(capped[self._y == 1], edges)
+        controls, _ = np.histogram(capped[self._y == 0], edges)
         self.histogram = {"edges": edges.tolist(), "cases": cases.tolist(), "controls": controls.tolist()}
         self.set_threshold(threshold)
 
