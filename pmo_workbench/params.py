@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pmo_workbench.errors import ConfigError
 
@@ -103,6 +103,38 @@ class ModelDevelopmentParams(TrackParams):
     seed: int = Field(1, description="seed of every random step")
     n_boot: int = Field(500, ge=0, le=10000, description="bootstrap resamples for confidence intervals")
 
+    @model_validator(mode="after")
+    def _check_inputs(self) -> ModelDevelopmentParams:
+        """Pre-flight: the feature set, its scoring files (header, columns, build) and the cohort definition, so
+        that a bad input stops the run before anything is written (exit code 2)."""
+        from pathlib import Path
+
+        from pmo_workbench.model.features import load_feature_set
+        from pmo_workbench.model.scoring_file import check_scoring_file
+
+        root = Path(self.project)
+        if not (root / "pmo.yaml").exists():
+            return self  # the runner reports a missing project itself
+        from pmo_workbench.project import load_project
+
+        build = load_project(root).config.sources.reference_build
+        repo = Path(__file__).resolve().parents[1]
+
+        def find(name: str) -> Path:
+            for cand in (Path(name), root / name, repo / name):
+                if cand.exists():
+                    return cand
+            raise ConfigError("file not found (relative to the project folder or the workbench)", file=name)
+
+        fs = load_feature_set(find(self.features))
+        for f in fs.pgs:
+            check_scoring_file(find(f.scoring_file), build)
+        if self.cohort_definition:
+            from pmo_workbench.cohort import load_definition
+
+            load_definition(find(self.cohort_definition))
+        return self
+
     @field_validator("outcome_codes", mode="before")
     @classmethod
     def _split_codes(cls, v: Any) -> Any:
@@ -148,5 +180,7 @@ def parse_track_params(track: str, raw: dict[str, Any], *, source: str = "parame
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        if not key:  # a pre-flight check of the inputs: its message names the file and field itself
+            raise ConfigError(msg) from None
         raise ConfigError(msg, file=source, field=key) from None

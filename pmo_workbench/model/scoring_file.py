@@ -311,3 +311,34 @@ def check_build(sf: ScoringFile, target_build: str | None, *, assume_build: str 
                          f"file PGS..._hmPOS_{target_build}.txt.gz", file=sf.path,
                          field="#HmPOS_build" if sf.harmonised else "#genome_build")
     return build
+
+
+def check_scoring_file(path: str | Path, target_build: str | None) -> ScoringFile:
+    """Cheap pre-flight check of a scoring file: readable header, the needed columns, a known build equal to the
+    genotypes' (the variant rows are not read). Returns a :class:`ScoringFile` without variants.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_scoring_file` and :func:`check_build`, for the header and columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("scoring file not found", file=path)
+    lines, columns, n_head = _read_head(path)
+    fields, build, harmonised, pgs_id = _parse_header(path, lines)
+    cols = set(columns)
+    if not (set(NORMALISED_COLUMNS) <= cols and not fields):
+        weights = "effect_weight" in cols or {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} & cols
+        for needed, ok in (("effect_allele", "effect_allele" in cols), ("effect_weight", bool(weights))):
+            if not ok:
+                raise InputError("missing column", file=path, line=n_head, field=needed)
+        if not harmonised and not {"chr_name", "chr_position"} <= cols:
+            raise InputError("no positions (rsID-only scoring file): use the PGS Catalog's harmonised file "
+                             "(PGSxxxxxx_hmPOS_GRCh38.txt.gz)", file=path, line=n_head, field="chr_position")
+    if build is None:
+        found = _BUILD_IN_NAME.search(path.name)
+        build = found.group(1).replace("grch", "GRCh") if found else None
+    sf = ScoringFile(path, pgs_id, build, harmonised, fields, pd.DataFrame(columns=NORMALISED_COLUMNS))
+    check_build(sf, target_build)
+    return sf
