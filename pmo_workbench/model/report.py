@@ -32,7 +32,12 @@ from pmo_workbench.files import write_text_atomic
 from pmo_workbench.model import evaluation as ev
 from pmo_workbench.model.card import ModelCard, build_model_card
 from pmo_workbench.model.features import FeatureSet, FeatureTable, build_features, load_feature_set
-from pmo_workbench.model.gwas import compute_lambda_gc, run_gwas, select_lead_variants, select_samples_from_run
+from pmo_workbench.model.gwas import (
+    compute_lambda_gc,
+    run_gwas,
+    select_lead_variants,
+    select_samples_from_run,
+)
 from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outcomes
 from pmo_workbench.model.pgs import PgsResult, score_pgs
 from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
