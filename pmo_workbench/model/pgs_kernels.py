@@ -175,9 +175,10 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: 
     lit_m = hl.literal(np.asarray(member, dtype=np.int64).tolist(), dtype=hl.tarray(hl.tarray(hl.tint64)))
     mt = mt.annotate_rows(_p=hl.int32(lit_pos[hl.int32(mt.variant_index)]))
     mt = mt.annotate_rows(_a=lit_a[mt._p], _c=lit_c[mt._p], _m=lit_m[mt._p])
+    mt = mt.annotate_rows(_mean_d=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())),
+                          _mean_p=hl.agg.mean(hl.float64(mt.GT.ploidy)))
     d = hl.float64(mt.GT.n_alt_alleles())
     p = hl.float64(mt.GT.ploidy)
-    mt = mt.annotate_rows(_mean_d=hl.agg.mean(d), _mean_p=hl.agg.mean(p))
     idx = hl.range(nk)
     contrib = idx.map(lambda k: mt._a[k] * d + mt._c[k] * p)
     if missing == "mean":
