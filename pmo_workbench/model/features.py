@@ -116,6 +116,8 @@ class PgsFeature(_Strict):
     name: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     scoring_file: str = Field(..., description="PGS Catalog scoring file, relative to the project folder")
     standardise: bool = Field(True, description="divide by the SD and centre (per-SD effects in the model)")
+    keep_ambiguous: bool = Field(False, description="keep A/T and C/G SNVs (only when the file is known to be on "
+                                                    "the genotypes' strand)")
 
 
 class CarrierFeature(_Strict):

@@ -265,12 +265,12 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
         qc_info["backend"] = engine
         pcs = _pcs(run_dir)
         if fs.pgs:
-            files = [_resolve(proj, f.scoring_file) for f in fs.pgs]
-            pgs_res = score_pgs(g, files, samples=samples)
-            wide = pgs_res.wide()
-            for f, path in zip(fs.pgs, files, strict=True):
-                pid = next(sf.pgs_id for sf in pgs_res.scoring_files if sf.path == path)
-                s = wide[pid].reindex(link["sample_id"]).to_numpy()
+            results = []
+            for f in fs.pgs:
+                res = score_pgs(g, _resolve(proj, f.scoring_file), samples=samples, keep_ambiguous=f.keep_ambiguous)
+                results.append(res)
+                pid = res.scoring_files[0].pgs_id
+                s = res.wide()[pid].reindex(link["sample_id"]).to_numpy()
                 if f.standardise:
                     s = (s - np.nanmean(s)) / np.nanstd(s)
                 per_person = pd.Series(s, index=link["person_id"].to_numpy())
@@ -279,6 +279,11 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
                     "feature": f.name, "source": "polygenic score", "codes": pid, "window": "genome",
                     "statistic": "standardised score" if f.standardise else "score", "type": "numeric",
                     "missing_share": float(np.isnan(ft.table[f.name]).mean())}])], ignore_index=True)
+            pgs_res = results[0] if len(results) == 1 else PgsResult(
+                pd.concat([r.scores for r in results], ignore_index=True),
+                pd.concat([r.match_report for r in results], ignore_index=True),
+                pd.concat([r.variants for r in results], ignore_index=True),
+                [sf for r in results for sf in r.scoring_files], results[0].settings)
         analysed = [s for s in samples if s in set(link["sample_id"])]
         if len(analysed) >= 30:
             gwas.append(_gwas_for(g, _binary_trait(db, link, spec), link, pcs, name=outcome, model="logistic",
