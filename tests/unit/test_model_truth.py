@@ -10,7 +10,6 @@ among 3,000 genomes) no MI locus is detectable at these sizes.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
