@@ -163,15 +163,8 @@ def fit_logistic(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, *, 
         if len(rows) == 0:
             break
         th, x, w = theta[rows], X[rows], W[rows]
-        eta = th[:, :k] @ C.T + th[:, k:k + 1] * x
-        p = special.expit(eta)
+        _, p, v, H = _information(C, CC, th, x, w)
         r = w * (y[None, :] - p)
-        v = w * p * (1 - p)
-        H = np.empty((len(rows), k + 1, k + 1))
-        H[:, :k, :k] = (v @ CC).reshape(len(rows), k, k)
-        vx = v * x
-        H[:, :k, k] = H[:, k, :k] = vx @ C
-        H[:, k, k] = (vx * x).sum(axis=1)
         g = np.empty((len(rows), k + 1))
         g[:, :k] = r @ C
         g[:, k] = (r * x).sum(axis=1)
@@ -187,6 +180,22 @@ def fit_logistic(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, *, 
         active[rows[done | bad]] = False
     beta = np.where(converged, theta[:, k], np.nan)
     return LogisticFit(beta, np.where(converged, se, np.nan), converged, iters)
+
+
+def _information(C: np.ndarray, CC: np.ndarray, th: np.ndarray, x: np.ndarray, w: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Linear predictor, fitted probabilities, weights ``w·p(1−p)`` and the information ``D'VD`` of ``[C, x_v]``
+    for every variant (``CC``: the per-sample outer products of ``C``, flattened)."""
+    k = C.shape[1]
+    eta = th[:, :k] @ C.T + th[:, k:k + 1] * x
+    p = special.expit(eta)
+    v = w * p * (1 - p)
+    H = np.empty((len(th), k + 1, k + 1))
+    H[:, :k, :k] = (v @ CC).reshape(len(th), k, k)
+    vx = v * x
+    H[:, :k, k] = H[:, k, :k] = vx @ C
+    H[:, k, k] = (vx * x).sum(axis=1)
+    return eta, p, v, H
 
 
 def _batched_solve(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -232,16 +241,10 @@ def fit_firth_batch(C: np.ndarray, y: np.ndarray, X: np.ndarray, W: np.ndarray, 
     theta = np.zeros((nv, k + 1))
 
     def state(th: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        eta = th[:, :k] @ C.T + th[:, k:k + 1] * x
-        p = special.expit(eta)
-        v = w * p * (1 - p)
-        H = np.empty((len(th), k + 1, k + 1))
-        H[:, :k, :k] = (v @ CC).reshape(len(th), k, k)
-        vx = v * x
-        H[:, :k, k] = H[:, k, :k] = vx @ C
-        H[:, k, k] = (vx * x).sum(axis=1)
-        sign, logdet = np.linalg.slogdet(H)
-        ll = (w * (y[None, :] * eta - np.logaddexp(0, eta))).sum(axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverging variant: its value is -inf
+            eta, p, v, H = _information(C, CC, th, x, w)
+            sign, logdet = np.linalg.slogdet(H)
+            ll = (w * (y[None, :] * eta - np.logaddexp(0, eta))).sum(axis=1)
         return p, v, H, np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
 
     active = np.ones(nv, dtype=bool)
