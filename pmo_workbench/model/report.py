@@ -86,8 +86,9 @@ class ModelDevelopment:
     card: ModelCard | None = None
     feature_set: FeatureSet | None = None
 
-    def performance(self) -> pd.DataFrame:
-        """Validation metrics of each model (pooled rows for cross-validation, every split otherwise)."""
+    def performance(self, *, pooled_only: bool = False) -> pd.DataFrame:
+        """Validation metrics of each model: every split, or (``pooled_only``) for cross-validation the pooled
+        rows of each repeat and for internal-external validation every split."""
         rows = []
         for name, res in (("clinical (all persons)", self.clinical),
                           ("clinical (persons with a genome)", self.clinical_on_genomes),
@@ -95,6 +96,8 @@ class ModelDevelopment:
             if res is None:
                 continue
             m = res.metrics.copy()
+            if pooled_only and res.scheme == "cv":
+                m = m[m["split"].str.startswith("pooled")]
             rows.append(m.assign(model=name))
         out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
         return out[["model", *[c for c in out.columns if c != "model"]]] if len(out) else out
