@@ -178,16 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmsprime VCF {args.samples} samples x {args.variants} variants, 2 populations, unphased, ~1 % "
           f"missing; {os.cpu_count()} CPUs; best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
     head = (f"{'step':<40}{'ours wall':>10}{'ours CPU':>10}{'plink2 wall':>12}{'plink2 CPU':>11}"
-            f"{'ratio wall':>11}{'ratio CPU':>10}{'target':>8}")
+            f"{'ratio wall':>11}{'ratio CPU':>10}{'target':>8}{'work wall':>10}{'work CPU':>9}")
     print(head)
     print("-" * len(head))
     for name, ours, peer, target in rows:
+        work = f"{ours.work_wall:>10.2f}{ours.work_cpu:>9.2f}"  # the work alone, after start-up and imports
         if peer is None:
-            print(f"{name:<40}{ours.wall:>10.2f}{ours.cpu:>10.2f}")
+            print(f"{name:<40}{ours.wall:>10.2f}{ours.cpu:>10.2f}{'':>52}{work}")
             continue
         print(f"{name:<40}{ours.wall:>10.2f}{ours.cpu:>10.2f}{peer.wall:>12.2f}{peer.cpu:>11.2f}"
               f"{ours.wall / peer.wall:>11.2f}{ours.cpu / peer.cpu:>10.2f}"
-              f"{'' if target is None else f'{target:.1f}x':>8}")
+              f"{'' if target is None else f'{target:.1f}x':>8}{work}")
 
 
 if __name__ == "__main__":
