@@ -204,7 +204,9 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
         if m.any() and complex_field is None:
             complex_field = "variant_type"
         complex_mask |= m
-    allele_ok = body["effect_allele"].str.fullmatch(r"[ACGT]+").to_numpy(dtype=bool)
+    from pmo_workbench.model.variant_matching import is_acgt
+
+    allele_ok = is_acgt(body["effect_allele"])
     if (~allele_ok).any() and complex_field is None:
         complex_field = "effect_allele"
     complex_mask |= ~allele_ok
@@ -260,9 +262,8 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
 
 
 def _flag_duplicates(v: pd.DataFrame) -> np.ndarray:
-    key = (v["chr_name"].fillna("").astype(str) + ":" + v["chr_position"].astype("string").fillna("") + ":"
-           + v["effect_allele"].astype(str) + ":" + v["other_allele"].fillna("").astype(str))
-    return key.duplicated(keep="first").to_numpy()
+    """Rows repeating an earlier ``chr:pos:effect_allele:other_allele`` (missing parts equal each other)."""
+    return v.duplicated(["chr_name", "chr_position", "effect_allele", "other_allele"], keep="first").to_numpy()
 
 
 def _read_normalised(path: Path, body: pd.DataFrame, first_data_line: int) -> ScoringFile:

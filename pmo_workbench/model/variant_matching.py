@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MATCH_TYPES = ("refalt", "altref", "refalt_flip", "altref_flip", "no_oa_ref", "no_oa_alt", "no_oa_ref_flip",
                "no_oa_alt_flip")
@@ -35,14 +37,24 @@ MATCH_TYPES = ("refalt", "altref", "refalt_flip", "altref_flip", "no_oa_ref", "n
 OUTCOMES = ("matched", "matched after flip", "strand-ambiguous dropped", "absent", "multi-allelic", "duplicate")
 """Outcomes of a scoring-file row, as counted in the match report."""
 
-_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def is_acgt(s: pd.Series) -> np.ndarray:
+    """Bool per value: made of A/C/G/T only (vectorised in Arrow; missing values are False)."""
+    arr = pa.array(s.astype(object).where(s.notna(), None), type=pa.string())
+    return pc.fill_null(pc.match_substring_regex(arr, r"^[ACGT]+$"), False).to_numpy(zero_copy_only=False)
 
 
 def _complement(s: pd.Series) -> pd.Series:
     """pgscatalog's complement: each base of an A/C/G/T-only allele complemented (not reversed); others kept."""
     s = s.astype(object)
-    valid = s.fillna("").str.fullmatch(r"[ACGT]+")
-    return s.where(~valid, s.fillna("").str.translate(_COMPLEMENT))
+    arr = pa.array(s.where(s.notna(), None), type=pa.string())
+    out = arr
+    for a, b in (("A", "V"), ("T", "X"), ("C", "Y"), ("G", "Z"), ("V", "T"), ("X", "A"), ("Y", "G"), ("Z", "C")):
+        out = pc.replace_substring(out, a, b)  # as pgscatalog.match, through placeholders (vectorised)
+    valid = is_acgt(s)
+    flipped = pd.Series(out.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+    return s.where(~valid, flipped)
 
 
 def normalise_contig(contig: pd.Series) -> pd.Series:
@@ -69,10 +81,15 @@ def target_table(variants: pd.DataFrame) -> pd.DataFrame:
     """Target variants exploded per ALT allele: index (row of ``variants``), chrom, pos, REF, ALT,
     is_multiallelic."""
     alt = variants["alt"].astype(str)
+    multi = pc.match_substring(pa.array(alt.to_numpy(dtype=object), type=pa.string()), ",").to_numpy(
+        zero_copy_only=False)
     t = pd.DataFrame({"target_index": np.arange(len(variants), dtype=np.int64),
                       "chrom": normalise_contig(variants["contig"]).to_numpy(),
                       "pos": variants["position"].to_numpy(np.int64), "REF": variants["ref"].astype(str).to_numpy(),
-                      "ALT": alt.str.split(",").to_numpy(), "is_multiallelic": alt.str.contains(",").to_numpy()})
+                      "ALT": alt.to_numpy(dtype=object), "is_multiallelic": multi})
+    if not multi.any():
+        return t
+    t.loc[multi, "ALT"] = alt[multi].str.split(",")
     return t.explode("ALT", ignore_index=True)
 
 
@@ -128,7 +145,7 @@ def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous:
     best["match_type"] = np.asarray(MATCH_TYPES, dtype=object)[best["priority"].to_numpy()]
     best["effect_is_alt"] = best["match_type"].isin(["altref", "altref_flip", "no_oa_alt", "no_oa_alt_flip"])
     ref_b, alt_b = best["REF"].astype(object), best["ALT"].astype(object)
-    best["ambiguous"] = (_complement(ref_b) == alt_b).to_numpy() & ref_b.str.fullmatch(r"[ACGT]+").to_numpy(bool)
+    best["ambiguous"] = (_complement(ref_b) == alt_b).to_numpy() & is_acgt(ref_b)
     acc = s["accession"].astype(str).to_numpy()
     best["accession"] = acc[best["_row"].to_numpy()]
     best["duplicate_id"] = best.duplicated(["accession", "target_index", "ALT"], keep=False).to_numpy()
