@@ -2,5 +2,6 @@
 
 from .cohort_builder import CohortBuilder
 from .qc_explorer import QcExplorer
+from .risk_threshold import RiskThreshold
 
-__all__ = ["CohortBuilder", "QcExplorer"]
+__all__ = ["CohortBuilder", "QcExplorer", "RiskThreshold"]

@@ -73,6 +73,10 @@ BATCH_MISSING = (0.005, 0.01, 0.02, 0.008, 0.015)
 SEQUENCING_SITES = ("Rigshospitalet", "Sjællands Universitetshospital")
 FIELDS = ("GT:DP:GQ:AD", "GT")
 N_CAUSAL = {"mi": 20, "ldl": 30}
+MAJOR_EFFECT = 2.0
+"""Raw effect of each trait's major locus (the first causal variant drawn, on the first contig with one), against
+N(0, 1) effects of the others: a quarter to a third of the genetic variance, like APOE for LDL or 9p21 for MI, so
+that a GWAS of a few thousand genomes finds it (model-track tests check the lead variants against ``truth/``)."""
 
 
 @dataclass
@@ -580,6 +584,7 @@ def simulate_genomes(
 
     density = {1.0: _expected_density(n_hap, 1.0), 0.75: _expected_density(n_hap, 0.75)}
     scores = {t: np.zeros(m) for t in N_CAUSAL}
+    major_done: set[str] = set()
     causal_rows: list[dict] = []
     tbi_records: list[tuple[np.ndarray, np.ndarray]] = []
     written_contigs: list[str] = []
@@ -629,6 +634,9 @@ def simulate_genomes(
                                                transmissions)  # fmt: skip
                     dosage = h.sum(axis=2).astype(float)  # (k, m)
                     beta = rng_causal.normal(0, 1, len(chosen))
+                    if trait not in major_done:  # the trait's major locus (no extra random draw)
+                        beta[0] = MAJOR_EFFECT if beta[0] >= 0 else -MAJOR_EFFECT
+                        major_done.add(trait)
                     scores[trait] += beta @ dosage
                     for j, c in enumerate(chosen):
                         causal_rows.append(dict(trait=trait, chrom=contig, pos=int(pos1[c]), ref=str(ref[c]),

@@ -162,6 +162,7 @@ def synthesize_project(
     from pmo_workbench.synth.genomes import simulate_genomes
     from pmo_workbench.synth.persons import simulate_persons
     from pmo_workbench.synth.registry import simulate_registry
+    from pmo_workbench.synth.scoring_files import write_scoring_files
 
     out = Path(out).expanduser().resolve()
     name = name or f"synthetic_s{seed}"
@@ -198,6 +199,7 @@ def synthesize_project(
         manifest = build_manifest(genomes.samples, people, biobank.sample_specimen)
         _write_tsv(manifest, geno_dir / "manifest.tsv")
         _write_truth(tmp / "truth", genomes, people, registry, biobank)
+        write_scoring_files(tmp / "data" / "pgs", genomes.causal_variants)
         write_code_catalogues(tmp / "codelists")
         for example in sorted(COHORT_EXAMPLE.glob("*.yaml")) if COHORT_EXAMPLE.exists() else []:
             shutil.copyfile(example, tmp / "cohorts" / example.name)

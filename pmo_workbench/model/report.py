@@ -1,0 +1,505 @@
+"""The logic of ``notebooks/model_development.ipynb``: from a cohort and a WGS QC run to a validated model.
+
+:func:`run_model_development` runs the whole track and returns a :class:`ModelDevelopment` holding every table
+the notebook shows: the cohort and its attrition, the outcome's follow-up, the features (with windows and missing
+shares), the polygenic scores and their match report, the GWAS of the outcome and of a lab trait with λGC and
+lead variants, the validated clinical model, the incremental value of genetics (clinical vs clinical + PGS on the
+persons with a genome, same validation splits), calibration, decision curves, subgroups and the model card.
+:func:`write_model_outputs` writes the run folder (in ``export`` mode only aggregated tables: no per-person
+risk, score or feature table, and GWAS rows of variants with fewer than ``min_count`` minor alleles left out).
+
+On the synthetic project (which has ``truth/``), :func:`compare_with_truth` checks the lead variants against the
+simulated causal variants and the polygenic score against the simulated genetic score.
+
+Example
+-------
+>>> md = run_model_development("demo")  # doctest: +SKIP
+>>> md.comparison.table()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pmo_workbench.errors import ConfigError
+from pmo_workbench.files import write_text_atomic
+from pmo_workbench.model import evaluation as ev
+from pmo_workbench.model.card import ModelCard, build_model_card
+from pmo_workbench.model.features import FeatureSet, FeatureTable, build_features, load_feature_set
+from pmo_workbench.model.gwas import (
+    compute_lambda_gc,
+    run_gwas,
+    select_lead_variants,
+    select_samples_from_run,
+)
+from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outcomes
+from pmo_workbench.model.pgs import PgsResult, score_pgs
+from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
+from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
+from pmo_workbench.project import Project, as_project
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_FEATURES = "templates/features/mi_clinical.yaml"
+N_PCS = 4
+
+
+@dataclass
+class GwasResult:
+    """One GWAS: the trait, the table, λGC, the lead variants and the analysed sample count."""
+
+    trait: str
+    model: str
+    table: pd.DataFrame
+    lambda_gc: float
+    leads: pd.DataFrame
+    n: int
+    covariates: list[str]
+
+
+@dataclass
+class ModelDevelopment:
+    """Everything of one model-development run (see the module docstring)."""
+
+    project: Project
+    settings: dict[str, Any]
+    cohort: pd.DataFrame
+    cohort_info: dict[str, Any]
+    attrition: pd.DataFrame
+    outcomes: OutcomeTable
+    features: FeatureTable
+    data: ModelData
+    clinical: ValidationResult
+    qc_info: dict[str, Any] = field(default_factory=dict)
+    pgs: PgsResult | None = None
+    genetic_rows: np.ndarray | None = None
+    clinical_on_genomes: ValidationResult | None = None
+    genetic: ValidationResult | None = None
+    comparison: ev.ModelComparison | None = None
+    gwas: list[GwasResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    card: ModelCard | None = None
+    feature_set: FeatureSet | None = None
+
+    def performance(self, *, pooled_only: bool = False) -> pd.DataFrame:
+        """Validation metrics of each model: every split, or (``pooled_only``) for cross-validation the pooled
+        rows of each repeat and for internal-external validation every split."""
+        rows = []
+        for name, res in (("clinical (all persons)", self.clinical),
+                          ("clinical (persons with a genome)", self.clinical_on_genomes),
+                          ("clinical + genetics (persons with a genome)", self.genetic)):
+            if res is None:
+                continue
+            m = res.metrics.copy()
+            if pooled_only and res.scheme == "cv":
+                m = m[m["split"].str.startswith("pooled")]
+            rows.append(m.assign(model=name))
+        out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+        return out[["model", *[c for c in out.columns if c != "model"]]] if len(out) else out
+
+
+def _resolve(proj: Project, path: str) -> Path:
+    p = Path(path)
+    for cand in (p, proj.root / p, REPO_ROOT / p):
+        if cand.exists():
+            return cand
+    raise ConfigError("file not found (relative to the project folder or the workbench)", file=p)
+
+
+def _latest(proj: Project, track: str, needs: str) -> Path | None:
+    from pmo_workbench.health.database import find_latest_run
+
+    return find_latest_run(proj, track=track, needs=needs)
+
+
+def resolve_cohort(proj: Project, db: Any, spec: OutcomeSpec, *, cohort_definition: str | None,
+                   cohort_run: str | None, baseline_date: str | None, age_min: float, age_max: float
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The cohort (person_id, index_date), its attrition and where it came from."""
+    if cohort_run:
+        run = _latest(proj, "cohort_selection", "cohort.parquet") if cohort_run == "latest" else \
+            _resolve(proj, cohort_run)
+        if run is None:
+            raise ConfigError("no cohort-selection run with cohort.parquet", file=proj.runs_dir, field="cohort_run")
+        cohort = load_cohort_run(run)
+        info = {"source": "cohort run", "run": Path(run).name}
+        meta = Path(run) / "run.json"
+        if meta.exists():
+            record = json.loads(meta.read_text())
+            info["definition_sha256"] = record.get("definition_sha256") or record.get("definition", {}).get("sha256")
+        attrition = pd.DataFrame({"step": ["persons in the cohort run"], "n_persons": [cohort["person_id"].nunique()],
+                                  "n_removed": [0]})
+        return cohort[["person_id", "index_date"]], attrition, info
+    if cohort_definition:
+        from pmo_workbench.cohort import definition_hash, load_definition, select_cohort
+
+        path = _resolve(proj, cohort_definition)
+        defn = load_definition(path)
+        result = select_cohort(proj, defn, db=db)
+        info = {"source": "cohort definition", "definition": defn.name, "file": path.name,
+                "definition_sha256": definition_hash(defn)}
+        return result.cohort[["person_id", "index_date"]], result.attrition, info
+    base = baseline_date or "2005-01-01"
+    cond = spec.condition("d") if spec.domain == "diagnosis" else None
+    cohort, attrition = select_baseline_cohort(db, base, age_min=age_min, age_max=age_max, exclude_condition=cond)
+    return cohort, attrition, {"source": "baseline", "baseline_date": str(base), "age": [age_min, age_max]}
+
+
+def _genome_link(proj: Project, samples: list[str]) -> pd.DataFrame:
+    from pmo_workbench.health.database import load_manifest
+
+    path = proj.source("manifest")
+    if path is None or not path.exists():
+        raise ConfigError("no genome manifest (sources.manifest) to link genomes to persons", file=proj.root /
+                          "pmo.yaml", field="sources.manifest")
+    man = load_manifest(path)[["sample_id", "person_id"]].astype(str)
+    man = man[man["sample_id"].isin(set(samples))]
+    return man.drop_duplicates("person_id", keep="first")
+
+
+def _pcs(qc_run: Path) -> pd.DataFrame | None:
+    path = qc_run / "ancestry.parquet"
+    if not path.exists():
+        return None
+    anc = pd.read_parquet(path)
+    cols = [c for c in anc.columns if str(c).startswith("PC")][:N_PCS]
+    keep = ["sample_id", *cols] + (["assigned_population"] if "assigned_population" in anc else [])
+    return anc[keep].astype({"sample_id": str})
+
+
+def _lab_trait(db: Any, persons: pd.DataFrame, code: str) -> pd.DataFrame:
+    """The first value of lab ``code`` taken before any statin (untreated level) and the age then."""
+    db.register("_pmo_gwas_persons", persons[["person_id"]].drop_duplicates())
+    return db.query(
+        "SELECT l.person_id, arg_min(l.value, l.datetime) AS value, min(l.datetime) AS at, "
+        "any_value(p.birth_date) AS birth_date, any_value(p.sex) AS sex FROM lab l JOIN _pmo_gwas_persons c "
+        "ON c.person_id = l.person_id JOIN person p ON p.person_id = l.person_id "
+        f"WHERE l.code = '{code}' AND l.value IS NOT NULL AND NOT EXISTS (SELECT 1 FROM prescription r WHERE "
+        "r.person_id = l.person_id AND r.code LIKE 'C10%' AND r.date <= CAST(l.datetime AS DATE)) "
+        "GROUP BY l.person_id")
+
+
+def _binary_trait(db: Any, persons: pd.DataFrame, spec: OutcomeSpec) -> pd.DataFrame:
+    """Ever having the outcome (any time in the registry), with age at the end of data and sex."""
+    db.register("_pmo_gwas_persons", persons[["person_id"]].drop_duplicates())
+    return db.query(
+        f"SELECT c.person_id, CAST(EXISTS (SELECT 1 FROM {spec.domain} d WHERE d.person_id = c.person_id AND "
+        f"{spec.condition('d')}) AS DOUBLE) AS value, p.birth_date, p.sex, "
+        "(SELECT max(end_date) FROM observation_period) AS at FROM _pmo_gwas_persons c JOIN person p "
+        "ON p.person_id = c.person_id")
+
+
+def _gwas_for(g: Any, trait: pd.DataFrame, link: pd.DataFrame, pcs: pd.DataFrame | None, *, name: str,
+              model: str, samples: list[str]) -> GwasResult:
+    t = trait.merge(link, on="person_id")
+    at = pd.to_datetime(t["at"])
+    cov = pd.DataFrame({"age": (at - pd.to_datetime(t["birth_date"])).dt.days / 365.25,
+                        "male": (t["sex"] == "M").astype(float)})
+    cov.index = t["sample_id"].to_numpy()
+    if pcs is not None:
+        cov = cov.join(pcs.set_index("sample_id")[[c for c in pcs.columns if str(c).startswith("PC")]])
+    y = pd.Series(t["value"].to_numpy(float), index=t["sample_id"].to_numpy(), name=name)
+    res = run_gwas(g, y, cov, model=model, samples=samples)  # type: ignore[arg-type]
+    leads = select_lead_variants(res, p_threshold=5e-8, window_kb=500, genotypes=g, samples=samples)
+    return GwasResult(name, model, res, compute_lambda_gc(res["p_value"]), leads, int(res.attrs["n_analysed"]),
+                      list(cov.columns))
+
+
+def run_model_development(project: str | Path | Project, *, cohort_definition: str | None = None,
+                          cohort_run: str | None = None, baseline_date: str | None = "2005-01-01",
+                          age_min: float = 40, age_max: float = 80, outcome: str = "mi",
+                          outcome_codes: tuple[str, ...] | list[str] = ("DI21*", "DI22*"),
+                          horizon_days: int = 3652, features: str = DEFAULT_FEATURES, model: str = "logistic",
+                          validation: str = "cv", n_splits: int = 5, n_repeats: int = 2,
+                          period_year: int | None = None, gwas_lab: str | None = "NPU01567",
+                          qc_run: str | None = None, backend: str | None = None, seed: int = 1,
+                          n_boot: int = 500, nri_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)
+                          ) -> ModelDevelopment:
+    """Run the model-development track (see the module docstring); every parameter is a notebook parameter.
+
+    Raises
+    ------
+    ConfigError, InputError
+        A bad parameter or input file (named); :class:`~pmo_workbench.model.prediction.ModelDataError` when no
+        model can be fitted (no cases, ...).
+    """
+    from pmo_workbench.health.database import open_database
+
+    proj = as_project(project)
+    db = open_database(proj)
+    spec = OutcomeSpec(name=outcome, codes=list(outcome_codes), horizon_days=horizon_days)
+    fs: FeatureSet = load_feature_set(_resolve(proj, features))
+    cohort, attrition, cohort_info = resolve_cohort(proj, db, spec, cohort_definition=cohort_definition,
+                                                    cohort_run=cohort_run, baseline_date=baseline_date,
+                                                    age_min=age_min, age_max=age_max)
+    outcomes = compute_outcomes(db, cohort, spec)
+    ft = build_features(db, cohort, fs.without_genetics())
+    settings = {"model": model, "validation": validation, "n_splits": n_splits, "n_repeats": n_repeats,
+                "period_year": period_year, "seed": seed, "horizon_days": horizon_days,
+                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot}
+    notes: list[str] = []
+    # genetics: QC-passing unrelated samples of the QC run, linked to persons through the manifest
+    pgs_res = None
+    qc_info: dict[str, Any] = {}
+    link = pd.DataFrame(columns=["sample_id", "person_id"])
+    g = None
+    gwas: list[GwasResult] = []
+    run_dir = _resolve(proj, qc_run) if qc_run else _latest(proj, "wgs_qc", "qc_decisions.parquet")
+    if run_dir is None:
+        notes.append("No WGS QC run: no polygenic score, no GWAS (run `pmo run wgs_qc` first).")
+    else:
+        from pmo_workbench.genotypes import open_genotypes
+
+        samples, qc_info = select_samples_from_run(run_dir)
+        link = _genome_link(proj, samples)
+        genotypes = proj.source("genotypes")
+        engine = backend or proj.config.backend.engine
+        if engine == "hail":
+            from pmo_workbench.genotypes.hail_backend import init_hail_from_config
+
+            init_hail_from_config(proj.config.backend)
+        g = open_genotypes(genotypes, backend=engine, cache_dir=proj.root / "cache" / "genotypes",
+                           reference_build=proj.config.sources.reference_build)
+        qc_info["backend"] = engine
+        pcs = _pcs(run_dir)
+        if fs.pgs:
+            results = []
+            for f in fs.pgs:
+                res = score_pgs(g, _resolve(proj, f.scoring_file), samples=samples, keep_ambiguous=f.keep_ambiguous)
+                results.append(res)
+                pid = res.scoring_files[0].pgs_id
+                s = res.wide()[pid].reindex(link["sample_id"]).to_numpy()
+                if f.standardise:
+                    s = (s - np.nanmean(s)) / np.nanstd(s)
+                per_person = pd.Series(s, index=link["person_id"].to_numpy())
+                ft.table[f.name] = ft.table["person_id"].map(per_person).to_numpy(dtype=float)
+                ft.dictionary = pd.concat([ft.dictionary, pd.DataFrame([{
+                    "feature": f.name, "source": "polygenic score", "codes": pid, "window": "genome",
+                    "statistic": "standardised score" if f.standardise else "score", "type": "numeric",
+                    "missing_share": float(np.isnan(ft.table[f.name]).mean())}])], ignore_index=True)
+            pgs_res = results[0] if len(results) == 1 else PgsResult(
+                pd.concat([r.scores for r in results], ignore_index=True),
+                pd.concat([r.match_report for r in results], ignore_index=True),
+                pd.concat([r.variants for r in results], ignore_index=True),
+                [sf for r in results for sf in r.scoring_files], results[0].settings)
+        analysed = [s for s in samples if s in set(link["sample_id"])]
+        if len(analysed) >= 30:
+            gwas.append(_gwas_for(g, _binary_trait(db, link, spec), link, pcs, name=outcome, model="logistic",
+                                  samples=analysed))
+            if gwas_lab:
+                lab = _lab_trait(db, link, gwas_lab)
+                if len(lab) >= 30:
+                    gwas.append(_gwas_for(g, lab, link, pcs, name=gwas_lab, model="linear", samples=analysed))
+                else:
+                    notes.append(f"Lab trait {gwas_lab}: fewer than 30 persons with an untreated value; no GWAS.")
+        else:
+            notes.append("Fewer than 30 QC-passing unrelated genomes linked to persons: no GWAS.")
+    clinical_names = [c for c in ft.features if c not in fs.genetic_names()]
+    kind = model  # type: ignore[assignment]
+    data = prepare_data(ft, outcomes, kind=kind, feature_names=clinical_names)  # type: ignore[arg-type]
+    clinical = validate_model(data, kind, scheme=validation, n_splits=n_splits, n_repeats=n_repeats,  # type: ignore[arg-type]
+                              seed=seed, period_year=period_year, n_boot=n_boot)
+    md = ModelDevelopment(proj, settings, cohort, cohort_info, attrition, outcomes, ft, data, clinical, qc_info,
+                          pgs_res, gwas=gwas, notes=notes, feature_set=fs)
+    genetic_names = [n for n in fs.genetic_names() if n in ft.table]
+    if genetic_names:
+        full = prepare_data(ft, outcomes, kind=kind, feature_names=clinical_names + genetic_names)  # type: ignore[arg-type]
+        rows = np.flatnonzero(full.X[genetic_names].notna().all(axis=1).to_numpy())
+        md.genetic_rows = rows
+        sub = full.subset(rows)
+        events = int((sub.status == 1).sum()) if kind == "cox" else int(np.nansum(sub.y))
+        if events < 2 or sub.n - events < 2:
+            notes.append(f"Persons with a genome: {sub.n}, {events} with the outcome: too few to compare models.")
+        else:
+            common = dict(scheme="cv", n_splits=n_splits, n_repeats=n_repeats, seed=seed, n_boot=n_boot)
+            clin_sub = ModelData(sub.X[clinical_names], sub.y, sub.time, sub.status, sub.ids, sub.horizon_days)
+            md.clinical_on_genomes = validate_model(clin_sub, kind, **common)  # type: ignore[arg-type]
+            md.genetic = validate_model(sub, kind, **common)  # type: ignore[arg-type]
+            a = md.clinical_on_genomes.pooled_risk()
+            b = md.genetic.pooled_risk()
+            y = _binary_at_horizon(a, kind, sub.horizon_days)
+            md.comparison = ev.compare_models(y, a["risk"].to_numpy(), b["risk"].to_numpy(),
+                                              thresholds=nri_thresholds, n_boot=n_boot, seed=seed)
+    md.card = build_model_card(card_metadata(md))
+    return md
+
+
+def describe_cohort(md: ModelDevelopment) -> str:
+    """One line: where the cohort came from and how many persons it holds."""
+    info = md.cohort_info
+    n = int(md.cohort["person_id"].nunique())
+    if info.get("source") == "baseline":
+        return f"everyone resident and aged {info['age'][0]:g}-{info['age'][1]:g} on {info['baseline_date']} ({n} persons)"
+    if info.get("source") == "cohort definition":
+        return f"definition `{info['definition']}` (sha256 `{str(info['definition_sha256'])[:12]}…`, {n} persons)"
+    return f"cohort run `{info.get('run')}` ({n} persons)"
+
+
+def _binary_at_horizon(pooled: pd.DataFrame, kind: str, horizon: float | None) -> np.ndarray:
+    if kind != "cox":
+        return pooled["y"].to_numpy(float)
+    t, s = pooled["time"].to_numpy(float), pooled["status"].to_numpy()
+    h = float(horizon or 0)
+    return np.where((s == 1) & (t <= h), 1.0, np.where((t >= h) | (s == 2), 0.0, np.nan))
+
+
+def validated_risk(md: ModelDevelopment, which: str = "clinical") -> pd.DataFrame:
+    """Per person of the model: mean validated risk, the outcome within the horizon, and subgroup columns."""
+    res = {"clinical": md.clinical, "genetic": md.genetic, "clinical_on_genomes": md.clinical_on_genomes}[which]
+    if res is None:
+        return pd.DataFrame()
+    pooled = res.pooled_risk()
+    data = md.data if which == "clinical" else md.data  # rows of the genetic models index the genome subset
+    base = data.X if which == "clinical" else data.X.iloc[md.genetic_rows].reset_index(drop=True)
+    out = pooled.assign(y=_binary_at_horizon(pooled, md.settings["model"], md.settings["horizon_days"]))
+    for col in ("sex", "region"):
+        if col in base:
+            out[col] = base[col].iloc[out["row"]].to_numpy()
+    return out
+
+
+def subgroup_table(md: ModelDevelopment, which: str = "clinical") -> pd.DataFrame:
+    """Performance by sex, region and (for persons with a genome) assigned ancestry."""
+    risk = validated_risk(md, which).dropna(subset=["y"])
+    frames = []
+    for col in ("sex", "region"):
+        if col in risk:
+            frames.append(ev.compute_subgroup_performance(risk["y"], risk["risk"], risk[col], n_boot=200)
+                          .assign(by=col))
+    return pd.concat(frames, ignore_index=True)[["by", "group", "n", "events", "auroc", "auroc_lower",
+                                                  "auroc_upper", "calibration_intercept", "oe_ratio", "brier"]] \
+        if frames else pd.DataFrame()
+
+
+def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[str, pd.DataFrame] | None:
+    """On a synthetic project (``truth/`` present): each GWAS's leads against the simulated causal variants of
+    its trait (a lead is true when a causal variant lies within ``window_kb``), and the correlation of each
+    polygenic score with the simulated genetic score. None for a real project."""
+    truth = md.project.root / "truth"
+    if not (truth / "causal_variants.tsv").exists():
+        return None
+    causal = pd.read_csv(truth / "causal_variants.tsv", sep="\t")
+    trait_of = {md.settings.get("outcome_name", "mi"): "mi", "NPU01567": "ldl", "mi": "mi"}
+    rows = []
+    for gw in md.gwas:
+        trait = trait_of.get(gw.trait)
+        c = causal[causal["trait"] == trait] if trait else causal.iloc[0:0]
+        for _, lead in gw.leads.iterrows():
+            near = c[(c["chrom"] == lead["contig"]) & ((c["pos"] - lead["position"]).abs() <= window_kb * 1000)]
+            rows.append({"trait": gw.trait, "lead": f"{lead['contig']}:{lead['position']}", "p_value": lead["p_value"],
+                         "causal_nearby": len(near) > 0,
+                         "is_causal": bool(((c["chrom"] == lead["contig"]) & (c["pos"] == lead["position"])).any())})
+    leads = pd.DataFrame(rows, columns=["trait", "lead", "p_value", "causal_nearby", "is_causal"])
+    out = {"leads": leads}
+    if md.pgs is not None and (truth / "person_outcomes.tsv").exists():
+        po = pd.read_csv(truth / "person_outcomes.tsv", sep="\t")
+        link = md.features.table[["person_id"]].drop_duplicates()
+        corr = []
+        for f in (md.feature_set.pgs if md.feature_set is not None else []):
+            t = link.assign(score=md.features.table[f.name]).merge(po, on="person_id").dropna(subset=["score"])
+            for col in ("mi_score", "ldl_score"):
+                corr.append({"pgs": f.name, "simulated": col, "n": len(t),
+                             "correlation": float(np.corrcoef(t["score"], t[col])[0, 1]) if len(t) > 2 else np.nan})
+        out["pgs"] = pd.DataFrame(corr)
+    return out
+
+
+def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
+    """What the model card knows about this run."""
+    s = md.settings
+    spec = md.outcomes.spec
+    perf = md.performance()
+    problems = [str(p) for p in md.clinical.problems] + md.clinical.notes + md.notes
+    meta: dict[str, Any] = {
+        "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
+        "objective": f"Development and internal validation of a {s['model']} model of {spec.name} within "
+                     f"{spec.horizon_years:g} years, and the incremental value of a polygenic score.",
+        "data_sources": "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
+                        "NPU labs), biobank genomes after WGS QC.",
+        "dates": f"end of data {md.outcomes.end_of_data}",
+        "setting": md.cohort_info,
+        "cohort": {**md.cohort_info, "persons": int(md.cohort["person_id"].nunique()), "qc_run": md.qc_info.get("qc_run")},
+        "data_preparation": "Features from events dated on or before the index date only (windows in the feature "
+                            "table); constant features dropped.",
+        "outcome": f"{spec.name}: codes {', '.join(spec.codes)} ({spec.domain}), horizon {spec.horizon_days} days; "
+                   "censoring at emigration and end of data; death "
+                   + ("competing (binary outcome 0)." if spec.competing_death else "censoring."),
+        "features": md.features.dictionary,
+        "sample_size": {"rows": md.data.n, "events": int(np.nansum(md.data.y)) if s["model"] != "cox"
+                        else int((md.data.status == 1).sum())},
+        "missing_data": "Numeric features: median imputation with missing-indicator columns (logistic, Cox); "
+                        "native missing-value handling (gradient boosting). Persons censored before the horizon "
+                        "without the outcome are left out of binary models.",
+        "validation": f"{s['validation']} ({s['n_splits']} folds × {s['n_repeats']} repeats for cross-validation; "
+                      f"seed {s['seed']})",
+        "model": {"logistic": "L2-penalised logistic regression, penalty chosen by inner 5-fold CV (nested)",
+                  "gboost": "histogram gradient boosting (fixed conservative settings)",
+                  "cox": "cause-specific Cox models (death competing), ridge 0.01"}.get(s["model"], s["model"]),
+        "measures": "AUROC with stratified-bootstrap CI, AUPRC, Brier score, calibration slope and intercept, "
+                    "decision curves, subgroup AUROC.",
+        "class_imbalance": "none applied (risks stay calibrated)",
+        "subgroups": "sex, region (and ancestry where assigned)",
+        "model_output": f"absolute risk within {spec.horizon_years:g} years",
+        "software": "pmo-workbench; package versions in model.json",
+        "attrition": md.attrition,
+        "specification": "saved as model.joblib (coefficients in coefficients.parquet)",
+        "performance": perf,
+        "problems": problems,
+    }
+    if md.comparison is not None:
+        meta["comparison"] = md.comparison.table()
+    return meta
+
+
+def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: str, min_count: int) -> list[str]:
+    """Write the run folder: the model, the card, aggregated tables (and, internally, individual-level ones)."""
+    from pmo_workbench.notebook import save_table
+
+    out = Path(output_dir)
+    written: list[str] = []
+    written += [p.name for p in md.clinical.model.save(out)]
+    if md.card is not None:
+        written += [p.name for p in md.card.write(out)]
+    tables: dict[str, pd.DataFrame] = {"performance": md.performance(), "attrition": md.attrition,
+                                       "feature_dictionary": md.features.dictionary,
+                                       "coefficients": md.clinical.model.coefficients()}
+    if md.comparison is not None:
+        tables["incremental_value"] = md.comparison.table()
+    if md.pgs is not None:
+        tables["pgs_match_report"] = md.pgs.match_report
+    for gw in md.gwas:
+        t = gw.table
+        if mode != "internal":
+            mac = np.minimum(t["AF"], 1 - t["AF"]) * 2 * t["n"]
+            t = t[mac >= min_count]
+        tables[f"gwas_{gw.trait}"] = t.drop(columns=["variant_index"], errors="ignore")
+        tables[f"gwas_{gw.trait}_leads"] = gw.leads.drop(columns=["variant_index"], errors="ignore")
+    if mode == "internal":
+        tables["validated_risk"] = md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
+            risk=md.clinical.pooled_risk()["risk"].to_numpy())
+        if md.pgs is not None:
+            tables["pgs_scores"] = md.pgs.scores
+    for name, table in tables.items():
+        if table is not None and len(table.columns):
+            save_table(table, out, name)
+            written.append(f"{name}.parquet")
+    extra = {"model_development": {
+        "cohort": md.cohort_info, "qc_run": md.qc_info.get("qc_run"), "outcome": md.outcomes.spec.model_dump(),
+        "settings": md.settings, "problems": [str(p) for p in md.clinical.problems],
+        "notes": md.notes,
+        "auroc_clinical": _pooled(md.clinical, "auroc"),
+        "delta_auroc": None if md.comparison is None else md.comparison.delta_auroc.estimate}}
+    write_text_atomic(out / "run_extra.json", json.dumps(extra, indent=2, default=str))
+    written.append("run_extra.json")
+    return written
+
+
+def _pooled(res: ValidationResult | None, col: str) -> float | None:
+    if res is None or col not in res.metrics:
+        return None
+    return float(res.metrics[col].iloc[-1])

@@ -1,0 +1,345 @@
+"""PGS Catalog scoring files (format 2.0): header, genome build, harmonised columns, normalised variants.
+
+The header is parsed by the PGS Catalog's own library (``pgscatalog.core``: ``CatalogScoreHeader``, or the looser
+``ScoreHeader`` of custom files), so the genome-build names (``GRCh37``, ``hg19``, ``NR``, ...) and the
+harmonisation fields mean exactly what they mean in pgsc_calc. The variant rows -- up to millions -- are read
+column-wise with pyarrow and normalised by the rules of ``pgscatalog.core``'s ``ScoringFile.normalise()``
+(tests hold the two equal on every scoring file in ``../shared/data/pgs_catalog``):
+
+- a harmonised file (``#HmPOS_build`` and ``#HmPOS_date`` in the header) is placed by ``hm_chr``/``hm_pos``
+  (empty where harmonisation failed: such rows cannot match), and a file without an ``other_allele`` column
+  takes it from ``hm_inferOtherAllele``;
+- an ``other_allele`` naming several alleles (``A/G``) becomes missing;
+- a repeated ``chr:pos:effect_allele:other_allele`` is flagged ``is_duplicated`` (all but the first);
+- the files of pygscatalog's *normalised* layout (``chr_name, chr_position, effect_allele, other_allele,
+  effect_weight, effect_type, is_duplicated, accession, row_nr``, no header) are read as they are.
+
+Unlike ``normalise()``, which warns, rows the workbench cannot score are refused with one clear
+:class:`~pmo_workbench.errors.InputError` naming the file, the line and the column: non-additive weights
+(``dosage_0/1/2_weight``, ``is_dominant``/``is_recessive`` true), haplotypes, diplotypes, interactions and
+complex alleles (HLA, APOE, CYP: anything not made of A/C/G/T), and files without positions (rsID only).
+The genome build must be known (header, harmonised build, or ``hmPOS_GRCh3x`` in the file name) and equal to
+the genotypes' build; otherwise the error names both builds.
+
+Example
+-------
+>>> sf = read_scoring_file("../shared/data/pgs_catalog/PGS000001_hmPOS_GRCh38.txt.gz")
+>>> sf.pgs_id, sf.genome_build, sf.harmonised, len(sf.variants)
+('PGS000001', 'GRCh38', True, 77)
+>>> sf.variants.loc[0, ["chr_name", "effect_allele", "other_allele"]].tolist(), int(sf.variants.loc[0, "chr_position"])
+(['11', 'T', 'C'], 69516650)
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pmo_workbench.errors import InputError
+
+NORMALISED_COLUMNS = ["chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight", "effect_type",
+                      "is_duplicated", "accession", "row_nr"]
+"""Columns of a normalised scoring table (pygscatalog's layout), one row per scoring-file variant."""
+
+_ACGT = re.compile(r"^[ACGT]+$")
+_BUILD_IN_NAME = re.compile(r"hmPOS_(GRCh3[78])", re.IGNORECASE)
+_TRUE = {"true", "t", "1", "yes"}
+_COMPLEX_FLAGS = ("is_haplotype", "is_diplotype", "is_interaction")
+
+
+@dataclass
+class ScoringFile:
+    """One scoring file: ``pgs_id``, ``genome_build`` (``GRCh37``/``GRCh38``/None), ``harmonised``, the header
+    fields as text, and ``variants`` (:data:`NORMALISED_COLUMNS`; ``effect_weight`` float)."""
+
+    path: Path
+    pgs_id: str
+    genome_build: str | None
+    harmonised: bool
+    header: dict[str, str]
+    variants: pd.DataFrame
+    layout: str = "pgs_catalog"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trait(self) -> str:
+        """The reported trait (empty when the file does not say)."""
+        return self.header.get("trait_reported", "")
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt", encoding="utf-8", errors="replace") if magic == b"\x1f\x8b" else \
+        open(path, encoding="utf-8", errors="replace")
+
+
+def _read_head(path: Path) -> tuple[list[str], list[str], int]:
+    """(header lines without '#', column names, number of lines before the data)."""
+    header: list[str] = []
+    with _open_text(path) as fh:
+        n = 0
+        for line in fh:
+            n += 1
+            if line.startswith("#"):
+                header.append(line.rstrip("\r\n"))
+                continue
+            return header, line.rstrip("\r\n").split("\t"), n
+    raise InputError("no column header line (the file is empty or holds only comments)", file=path)
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | None, bool, str]:
+    """Header fields, genome build, harmonised flag and score id, via pgscatalog.core's header models."""
+    fields = {}
+    for line in lines:
+        if line.startswith("##") or "=" not in line:
+            continue
+        key, _, value = line[1:].partition("=")
+        fields[key.strip()] = value.strip()
+    if not fields:
+        return fields, None, False, path.name.split(".")[0]
+    logging.getLogger("pgscatalog").setLevel(logging.ERROR)  # its import configures logging; keep it quiet
+    from pgscatalog.core.lib import models
+    from pydantic import ValidationError
+
+    try:
+        try:
+            head = models.CatalogScoreHeader(**fields)
+        except ValidationError:
+            head = models.ScoreHeader(**fields)
+    except (ValidationError, ValueError) as exc:
+        msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        loc = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ()
+        raise InputError(f"bad scoring-file header: {msg}", file=path,
+                         field="#" + str(loc[0]) if loc else None) from None
+    build = head.HmPOS_build if head.is_harmonised else head.genome_build
+    return fields, (str(build) if build is not None else None), bool(head.is_harmonised), \
+        head.pgs_id or path.name.split(".")[0]
+
+
+def _read_body(path: Path, skip: int, columns: list[str]) -> pd.DataFrame:
+    opts = pacsv.ReadOptions(skip_rows=skip, column_names=columns, block_size=1 << 24)
+    parse = pacsv.ParseOptions(delimiter="\t", quote_char=False)
+    conv = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
+                                null_values=[], quoted_strings_can_be_null=False)
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    source = pa.CompressedInputStream(pa.OSFile(str(path)), "gzip") if gz else pa.OSFile(str(path))
+    try:
+        table = pacsv.read_csv(source, read_options=opts, parse_options=parse, convert_options=conv)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"cannot read the variant rows: {exc}", file=path) from None
+    return table.to_pandas()
+
+
+def _empty_to_none(s: pd.Series) -> pd.Series:
+    return s.where(s.str.len() > 0, None)
+
+
+def _first_line(mask: np.ndarray, first_data_line: int) -> int:
+    return int(first_data_line + np.flatnonzero(mask)[0])
+
+
+def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> ScoringFile:
+    """Read and normalise a scoring file (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        A PGS Catalog scoring file (``.txt`` or ``.txt.gz``; plain or harmonised) or a normalised table.
+    allow_complex
+        Drop haplotype/diplotype/interaction/complex-allele rows (noted in ``notes``) instead of refusing.
+
+    Raises
+    ------
+    InputError
+        Missing columns, non-additive weights, complex rows, unreadable weights or positions (file, line,
+        column named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("scoring file not found", file=path)
+    lines, columns, n_head = _read_head(path)
+    fields, build, harmonised, pgs_id = _parse_header(path, lines)
+    first_data_line = n_head + 1
+    body = _read_body(path, n_head, columns)
+    cols = set(body.columns)
+    notes: list[str] = []
+    if set(NORMALISED_COLUMNS) <= cols and not fields:
+        return _read_normalised(path, body, first_data_line)
+    for needed in ("effect_allele",):
+        if needed not in cols:
+            raise InputError("missing column", file=path, line=n_head, field=needed)
+    dosage_cols = [c for c in ("dosage_0_weight", "dosage_1_weight", "dosage_2_weight") if c in cols]
+    if "effect_weight" not in cols:
+        if dosage_cols:
+            raise InputError("non-additive weights (dosage_0/1/2_weight) are not supported: the workbench scores "
+                             "additive effect weights only", file=path, line=first_data_line, field=dosage_cols[0])
+        raise InputError("missing column", file=path, line=n_head, field="effect_weight")
+    for flag in ("is_dominant", "is_recessive"):
+        if flag in cols:
+            bad = body[flag].str.lower().isin(_TRUE).to_numpy()
+            if bad.any():
+                raise InputError(f"{int(bad.sum())} row(s) with non-additive ({flag[3:]}) effects; the workbench "
+                                 "scores additive effect weights only", file=path,
+                                 line=_first_line(bad, first_data_line), field=flag)
+    complex_mask = np.zeros(len(body), dtype=bool)
+    complex_field = None
+    for flag in _COMPLEX_FLAGS:
+        if flag in cols:
+            m = body[flag].str.lower().isin(_TRUE).to_numpy()
+            if m.any() and complex_field is None:
+                complex_field = flag
+            complex_mask |= m
+    if "variant_type" in cols:
+        m = (body["variant_type"].str.len() > 0).to_numpy()
+        if m.any() and complex_field is None:
+            complex_field = "variant_type"
+        complex_mask |= m
+    from pmo_workbench.model.variant_matching import is_acgt
+
+    allele_ok = is_acgt(body["effect_allele"])
+    if (~allele_ok).any() and complex_field is None:
+        complex_field = "effect_allele"
+    complex_mask |= ~allele_ok
+    if complex_mask.any():
+        if not allow_complex:
+            raise InputError(f"{int(complex_mask.sum())} row(s) are haplotypes, diplotypes, interactions or complex "
+                             "alleles (HLA/APOE/CYP); the workbench scores SNV and indel rows only (allow_complex "
+                             "drops them)", file=path, line=_first_line(complex_mask, first_data_line),
+                             field=complex_field)
+        notes.append(f"{int(complex_mask.sum())} complex row(s) dropped")
+    if harmonised:
+        for c in ("hm_chr", "hm_pos"):
+            if c not in cols:
+                raise InputError("harmonised header but no harmonised column", file=path, line=n_head, field=c)
+        chrom, pos = body["hm_chr"], body["hm_pos"]
+        # as pgscatalog.core: the inferred other allele stands in only when the file has no other_allele column
+        if "other_allele" in cols:
+            other = body["other_allele"]
+        elif "hm_inferOtherAllele" in cols:
+            other = body["hm_inferOtherAllele"]
+        else:
+            other = pd.Series("", index=body.index)
+    else:
+        if "chr_name" not in cols or "chr_position" not in cols:
+            missing = "chr_name" if "chr_name" not in cols else "chr_position"
+            raise InputError("no positions (rsID-only scoring file): use the PGS Catalog's harmonised file "
+                             "(PGSxxxxxx_hmPOS_GRCh38.txt.gz)", file=path, line=n_head, field=missing)
+        chrom, pos = body["chr_name"], body["chr_position"]
+        other = body["other_allele"] if "other_allele" in cols else pd.Series("", index=body.index)
+    weight = pd.to_numeric(body["effect_weight"], errors="coerce")
+    bad_weight = weight.isna().to_numpy() & ~complex_mask
+    if bad_weight.any():
+        raise InputError("effect weight is not a number", file=path, line=_first_line(bad_weight, first_data_line),
+                         field="effect_weight")
+    position = pd.to_numeric(pos.where(pos.str.len() > 0), errors="coerce")
+    bad_pos = position.isna().to_numpy() & (pos.str.len() > 0).to_numpy()
+    if bad_pos.any():
+        raise InputError("position is not a whole number", file=path, line=_first_line(bad_pos, first_data_line),
+                         field="hm_pos" if harmonised else "chr_position")
+    other = _empty_to_none(other)
+    other = other.where(~other.fillna("").str.contains("/"), None)  # several other alleles: none
+    variants = pd.DataFrame({
+        "chr_name": _empty_to_none(chrom), "chr_position": position.astype("Int64"),
+        "effect_allele": body["effect_allele"], "other_allele": other, "effect_weight": weight.astype(float),
+        "effect_type": "additive", "is_duplicated": False, "accession": pgs_id,
+        "row_nr": np.arange(len(body), dtype=np.int64)})
+    variants = variants[~complex_mask].reset_index(drop=True)
+    variants["is_duplicated"] = _flag_duplicates(variants)
+    if build is None:
+        found = _BUILD_IN_NAME.search(path.name)
+        build = found.group(1).replace("grch", "GRCh") if found else None
+    return ScoringFile(path, pgs_id, build, harmonised, fields, variants, notes=notes)
+
+
+def _flag_duplicates(v: pd.DataFrame) -> np.ndarray:
+    """Rows repeating an earlier ``chr:pos:effect_allele:other_allele`` (missing parts equal each other)."""
+    return v.duplicated(["chr_name", "chr_position", "effect_allele", "other_allele"], keep="first").to_numpy()
+
+
+def _read_normalised(path: Path, body: pd.DataFrame, first_data_line: int) -> ScoringFile:
+    weight = pd.to_numeric(body["effect_weight"], errors="coerce")
+    if weight.isna().any():
+        raise InputError("effect weight is not a number", file=path,
+                         line=_first_line(weight.isna().to_numpy(), first_data_line), field="effect_weight")
+    types = body["effect_type"].str.lower()
+    bad = ~types.isin(["additive"]).to_numpy()
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} row(s) with effect type other than additive; the workbench scores "
+                         "additive effect weights only", file=path, line=_first_line(bad, first_data_line),
+                         field="effect_type")
+    position = pd.to_numeric(body["chr_position"].where(body["chr_position"].str.len() > 0), errors="coerce")
+    variants = pd.DataFrame({
+        "chr_name": _empty_to_none(body["chr_name"]), "chr_position": position.astype("Int64"),
+        "effect_allele": body["effect_allele"], "other_allele": _empty_to_none(body["other_allele"]),
+        "effect_weight": weight.astype(float), "effect_type": "additive",
+        "is_duplicated": body["is_duplicated"].str.lower().isin(_TRUE).to_numpy(),
+        "accession": body["accession"], "row_nr": pd.to_numeric(body["row_nr"]).astype(np.int64)})
+    found = _BUILD_IN_NAME.search(path.name)
+    build = found.group(1).replace("grch", "GRCh") if found else None
+    ids = variants["accession"].unique()
+    return ScoringFile(path, str(ids[0]) if len(ids) == 1 else ",".join(map(str, ids)), build, True, {}, variants,
+                       layout="normalised")
+
+
+def check_build(sf: ScoringFile, target_build: str | None, *, assume_build: str | None = None) -> str:
+    """The scoring file's build, checked against the genotypes' build.
+
+    Raises
+    ------
+    InputError
+        Unknown build (and no ``assume_build``), or a build different from ``target_build``.
+    """
+    build = sf.genome_build or assume_build
+    if build is None:
+        raise InputError("the genome build is not reported (#genome_build=NR and not harmonised); use the "
+                         "harmonised file for your build, e.g. PGSxxxxxx_hmPOS_GRCh38.txt.gz", file=sf.path,
+                         field="#genome_build")
+    if target_build is not None and build not in ("GRCh37", "GRCh38"):
+        raise InputError(f"genome build {build} cannot be matched to genotypes on {target_build}; use the "
+                         f"harmonised file (_hmPOS_{target_build})", file=sf.path, field="#genome_build")
+    if target_build is not None and build != target_build:
+        raise InputError(f"genome build {build} differs from the genotypes' {target_build}; use the harmonised "
+                         f"file PGS..._hmPOS_{target_build}.txt.gz", file=sf.path,
+                         field="#HmPOS_build" if sf.harmonised else "#genome_build")
+    return build
+
+
+def check_scoring_file(path: str | Path, target_build: str | None) -> ScoringFile:
+    """Cheap pre-flight check of a scoring file: readable header, the needed columns, a known build equal to the
+    genotypes' (the variant rows are not read). Returns a :class:`ScoringFile` without variants.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_scoring_file` and :func:`check_build`, for the header and columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("scoring file not found", file=path)
+    lines, columns, n_head = _read_head(path)
+    fields, build, harmonised, pgs_id = _parse_header(path, lines)
+    cols = set(columns)
+    if not (set(NORMALISED_COLUMNS) <= cols and not fields):
+        weights = "effect_weight" in cols or {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} & cols
+        for needed, ok in (("effect_allele", "effect_allele" in cols), ("effect_weight", bool(weights))):
+            if not ok:
+                raise InputError("missing column", file=path, line=n_head, field=needed)
+        if not harmonised and not {"chr_name", "chr_position"} <= cols:
+            raise InputError("no positions (rsID-only scoring file): use the PGS Catalog's harmonised file "
+                             "(PGSxxxxxx_hmPOS_GRCh38.txt.gz)", file=path, line=n_head, field="chr_position")
+    if build is None:
+        found = _BUILD_IN_NAME.search(path.name)
+        build = found.group(1).replace("grch", "GRCh") if found else None
+    sf = ScoringFile(path, pgs_id, build, harmonised, fields, pd.DataFrame(columns=NORMALISED_COLUMNS))
+    check_build(sf, target_build)
+    return sf
