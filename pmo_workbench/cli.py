@@ -21,7 +21,7 @@ import click
 import yaml
 
 from pmo_workbench import __version__
-from pmo_workbench.errors import ConfigError, PmoError
+from pmo_workbench.errors import ConfigError, PmoError, format_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -37,7 +37,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PmoError as exc:
-            click.echo(f"pmo: error: {exc}", err=True)
+            click.echo(f"pmo: error: {format_error(exc)}", err=True)
             ctx.exit(2)
 
 
@@ -78,6 +78,10 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
 
     if samples > persons:
         raise ConfigError("--samples must not exceed --persons", field="samples")
+    if name is not None:
+        from pmo_workbench.names import require_name
+
+        require_name(name, "project name", field="--name")
     summary = synthesize_project(out, persons=persons, samples=samples, variants=variants, seed=seed,
                                  fields=fields, name=name, overwrite=force, progress=not quiet)
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
@@ -122,7 +126,7 @@ def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], para
     click.echo(f"{record.status}: {record.report_path}")
     if record.status != "succeeded":
         if record.error:
-            click.echo(f"pmo: run failed: {record.error}", err=True)
+            click.echo(f"pmo: run failed: {format_error(record.error)}", err=True)
         sys.exit(1)
 
 
