@@ -445,25 +445,18 @@ class RegistryImport:
 
 def find_invalid_cprs(values: np.ndarray) -> np.ndarray:
     """Boolean mask of the values that are not CPR numbers (``DDMMYYSSSS`` or ``DDMMYY-SSSS`` with a real birth
-    date, replacement numbers included), vectorised with :func:`pmo_workbench.privacy.compute_cpr_validity`.
+    date, replacement numbers included) nor eCPR numbers (``DDMMYYCAAG``), vectorised with
+    :func:`pmo_workbench.privacy.find_valid_cprs`.
 
     Example
     -------
-    >>> find_invalid_cprs(np.array(["0101902000", "010190-2000", "3213901234", "12"], dtype=object)).tolist()
-    [False, False, True, True]
+    >>> find_invalid_cprs(np.array(["0101902000", "010190-2000", "3213901234", "12", "0203291WQ3"],
+    ...                            dtype=object)).tolist()
+    [False, False, True, True, False]
     """
-    from pmo_workbench.privacy import compute_cpr_validity
+    from pmo_workbench.privacy import find_valid_cprs
 
-    s = pd.Series(values, dtype=object).astype(str).str.strip()
-    hyphen = (s.str.len() == 11) & (s.str[6:7] == "-")
-    s = s.where(~hyphen, s.str[:6] + s.str[7:])
-    shaped = (s.str.len() == 10) & s.str.fullmatch(r"[0-9]{10}", na=False)
-    ok = np.zeros(len(s), dtype=bool)
-    if shaped.any():
-        digits = np.frombuffer("".join(s[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 10) - 48
-        valid, _ = compute_cpr_validity(digits)
-        ok[shaped.to_numpy()] = valid
-    return ~ok
+    return ~find_valid_cprs(values)
 
 
 def build_registry_tables(raw_dir: str | Path, key: bytes, *, lookup_date: date | None = None,
@@ -535,13 +528,14 @@ def _count_rows(path: Path) -> int:
 
 def ensure_project(project: str | Path | Project, *, synthetic: bool = False) -> Project:
     """Load ``project``, or create a folder with a minimal ``pmo.yaml`` (name = folder name) and load that."""
+    from pmo_workbench.names import make_name
     from pmo_workbench.project import ProjectConfig, load_project, write_project_file
 
     if isinstance(project, Project):
         return project
     root = Path(project)
     if not (root / "pmo.yaml").exists():
-        name = root.resolve().name or "project"
+        name = make_name(root.resolve().name)
         cfg = ProjectConfig.model_validate({"name": name, "privacy": {"synthetic": synthetic}})
         write_project_file(root, cfg)
     return load_project(root, check_files=False)

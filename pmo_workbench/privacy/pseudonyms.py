@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,6 +126,8 @@ class _Hmac:
 
 
 _STRIP = str.maketrans("", "", "- ")
+_ECPR_SHAPE = re.compile(r"[0-9]{7}[A-Za-z]{2}[0-9]")
+"""An eCPR number once hyphen and spaces are gone; its letters are upper-cased (other identifiers keep case)."""
 
 
 def _normalise(value: object) -> str:
@@ -133,7 +136,8 @@ def _normalise(value: object) -> str:
     if isinstance(value, int | np.integer):
         return f"{int(value):010d}"
     if isinstance(value, str):
-        return value.strip().translate(_STRIP)
+        s = value.strip().translate(_STRIP)
+        return s.upper() if _ECPR_SHAPE.fullmatch(s) else s
     raise TypeError(f"cannot pseudonymise a value of type {type(value).__name__}")
 
 
@@ -141,7 +145,9 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     """Keyed pseudonyms ``"P" + 16 hex digits`` (HMAC-SHA256 of the normalised identifier).
 
     The identifier is normalised first: surrounding whitespace, hyphens and spaces are removed (integers are
-    zero-padded to 10 digits), so ``"010190-2000"`` and ``"0101902000"`` give the same pseudonym.
+    zero-padded to 10 digits), so ``"010190-2000"`` and ``"0101902000"`` give the same pseudonym; eCPR numbers
+    (``DDMMYY-CAAG``) are treated the same way, with their letters upper-cased, so ``"020329-1wq3"`` and
+    ``"0203291WQ3"`` are one person.
 
     Parameters
     ----------
@@ -156,6 +162,8 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     >>> p = pseudonymise("010190-2000", DEMO_KEY)
     >>> p[0], len(p)
     ('P', 17)
+    >>> pseudonymise("020329-1wq3", DEMO_KEY) == pseudonymise("0203291WQ3", DEMO_KEY)
+    True
     """
     mac = _Hmac(_checked_key(key))
     if isinstance(values, str | int | np.integer):
@@ -179,7 +187,9 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
 def _pseudonyms(mac: _Hmac, values: Sequence | np.ndarray | pd.Index) -> list[str]:
     """Pseudonyms of non-missing values; all-text input is normalised in one vectorised pass."""
     if len(values) and all(isinstance(v, str) for v in values):
-        normal = pd.Series(values, dtype=object).str.strip().str.replace(r"[- ]", "", regex=True).tolist()
+        text = pd.Series(values, dtype=object).str.strip().str.replace(r"[- ]", "", regex=True)
+        ecpr = text.str.fullmatch(_ECPR_SHAPE.pattern)
+        normal = text.where(~ecpr, text.str.upper()).tolist()
     else:
         normal = [_normalise(v) for v in values]
     inner, outer = mac.inner, mac.outer
