@@ -103,9 +103,15 @@ def cohort_select(
     definition: Annotated[Path, typer.Option("--definition", help="Cohort definition YAML.")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default PROJECT/cohorts/<name>).")] = None,
 ) -> None:
-    """Select the cohort and write cohort.parquet, attrition.csv, table1.csv, pick_list.csv, selection.json."""
+    """Select the cohort and write cohort.parquet, attrition.csv, table1.csv, pick_list.csv, selection.json.
+
+    The output folder must lie inside the project (checked before anything is selected or written)."""
+    from pmo_workbench.names import resolve_inside
+
+    if out is not None:
+        resolve_inside(project, out, "--out")
     result = _select(project, definition)
     _print_attrition(result)
-    target = out if out is not None else Path(project) / "cohorts" / result.definition.name
-    for path in result.write(target):
+    target = out if out is not None else Path("cohorts") / result.definition.name
+    for path in result.write(resolve_inside(project, target, "cohort output"), root=project):
         typer.echo(f"wrote {path}")

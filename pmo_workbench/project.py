@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.names import check_name
 
 PROJECT_FILE = "pmo.yaml"
 
@@ -63,6 +64,9 @@ class Privacy(_Strict):
     min_cell_count: int = Field(5, ge=1, le=100)
     pseudonym_key: PseudonymKey = PseudonymKey()
     synthetic: bool = Field(False, description="synthetic/demo project: the public demo key may be used")
+    not_looked_up: Literal["exclude", "refuse"] = Field(
+        "exclude", description="persons without a Tissue Use Register lookup: removed at selection (counted as "
+                               "'not looked up' in the attrition) or the selection refused")
 
 
 class Limits(_Strict):
@@ -85,9 +89,7 @@ class ProjectConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, v: str) -> str:
-        if any(ch in v for ch in "/\\\n"):
-            raise ValueError("must not contain slashes or newlines")
-        return v
+        return check_name(v, "project name")
 
 
 class Project:
