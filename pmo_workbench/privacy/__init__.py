@@ -36,13 +36,26 @@ from pmo_workbench.privacy.disclosure import (
     format_suppressed,
     suppress_small_counts,
 )
-from pmo_workbench.privacy.pseudonyms import DEMO_KEY, MIN_KEY_BYTES, load_pseudonym_key, pseudonymise
+from pmo_workbench.privacy.pseudonyms import (
+    DEMO_KEY,
+    MIN_KEY_BYTES,
+    check_key_fingerprint,
+    compute_key_fingerprint,
+    load_pseudonym_key,
+    load_pseudonym_key_source,
+    pseudonymise,
+    record_key_fingerprint,
+)
 from pmo_workbench.privacy.scan import TABLE_SUFFIXES, TEXT_SUFFIXES, CprHit, check_no_cpr, scan_for_cpr
 
 __all__ = [
     "ECPR_CENTURY",
     "compute_ecpr_validity",
     "find_valid_cprs",
+    "check_key_fingerprint",
+    "compute_key_fingerprint",
+    "load_pseudonym_key_source",
+    "record_key_fingerprint",
     "MIN_KEY_BYTES",
     "MOD11_WEIGHTS",
     "TABLE_SUFFIXES",
