@@ -18,9 +18,10 @@ MAX_MESSAGE_CHARS = 500
 MASK = "<CPR-like value>"
 """What a CPR-like value in an error message is replaced by."""
 
-_CPR_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{6}[- ]?[0-9](?:[0-9]{3}|[A-Za-z]{2}[0-9])(?![0-9A-Za-z])")
+_CPR_LIKE = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)[0-9]{6}[- ]?[0-9](?:[0-9]{3}|[A-Za-z]{2}[0-9])"
+                       r"(?![0-9A-Za-z])(?!\.[0-9])")
 """CPR numbers (``DDMMYYSSSS``, ``DDMMYY-SSSS``) and eCPR numbers (``DDMMYYCAAG``, ``DDMMYY-CAAG``) not inside a
-longer run of letters or digits. Deliberately wider than the output scan (no date check): masking a harmless
+longer run of letters or digits nor the decimals of a number. Deliberately wider than the output scan (no date check): masking a harmless
 10-digit number in an error message costs nothing, echoing a CPR number is a breach."""
 
 
