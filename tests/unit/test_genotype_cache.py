@@ -64,13 +64,14 @@ def test_in_place_swap_with_mtime_restored_is_seen(tmp_path: Path) -> None:
 def test_cp_p_of_a_swapped_copy_is_seen(tmp_path: Path) -> None:
     vcf = write_vcf_file(tmp_path / "a.vcf", RECORDS, header=HEADER)
     g1 = quiet_open(vcf, tmp_path / "cache")
+    assert dosage_of(g1, "S1").tolist() == [0] * 20
     other = tmp_path / "other"
     other.mkdir()
     swapped = write_vcf_file(other / "a.vcf", RECORDS, header=HEADER.replace("\tS1\tS2\t", "\tS2\tS1\t"))
     os.utime(swapped, ns=(vcf.stat().st_atime_ns, vcf.stat().st_mtime_ns))
     subprocess.run(["cp", "-p", str(swapped), str(vcf)], check=True)   # same size, same mtime, in place
     g2 = quiet_open(vcf, tmp_path / "cache")
-    assert dosage_of(g2, "S1").tolist() == [2] * 20
+    assert g2.store_path != g1.store_path and dosage_of(g2, "S1").tolist() == [2] * 20
 
 
 def test_sampled_content_check_without_ctime(tmp_path: Path, monkeypatch) -> None:
