@@ -47,8 +47,9 @@ def import_omop_command(
 def import_registry_command(
     raw: Annotated[Path, typer.Option("--raw", help="Folder with the raw registry CSV extracts (with CPRs).")],
     out: Annotated[Path, typer.Option("--out", help="Project folder (created if missing).")],
-    lookup_date: Annotated[str | None, typer.Option("--lookup-date",
-                                                    help="Tissue Use Register lookup date (YYYY-MM-DD).")] = None,
+    lookup_date: Annotated[str | None, typer.Option(
+        "--lookup-date", help="Tissue Use Register lookup date (YYYY-MM-DD); required when the raw folder holds "
+                              "tissue_use_register.csv (recorded per import in data/imports.json).")] = None,
     end_date: Annotated[str, typer.Option("--end-date", help="End of the extract (YYYY-MM-DD).")] = "2025-12-31",
     start_date: Annotated[str, typer.Option(
         "--start-date", help="Start of registration: observation periods open here at the earliest.")] = "1977-01-01",

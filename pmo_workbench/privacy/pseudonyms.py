@@ -166,12 +166,21 @@ def check_key_fingerprint(project: Project, key: bytes, source: str) -> None:
         )
 
 
-def record_key_fingerprint(key: bytes, source: str) -> dict:
-    """The ``pseudonym_key`` entry of an import record: fingerprint, where the key came from, when."""
+def record_key_fingerprint(key: bytes, source: str, *, timestamp: bool = True) -> dict:
+    """The ``pseudonym_key`` entry of an import record: fingerprint, where the key came from, when (unless
+    ``timestamp`` is False: synthetic projects are byte-identical for a seed).
+
+    Example
+    -------
+    >>> sorted(record_key_fingerprint(DEMO_KEY, "the public demo key", timestamp=False))
+    ['fingerprint', 'source']
+    """
     import datetime
 
-    return {"fingerprint": compute_key_fingerprint(key), "source": source,
-            "recorded": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    entry = {"fingerprint": compute_key_fingerprint(key), "source": source}
+    if timestamp:
+        entry["recorded"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return entry
 
 
 def _checked_key(key: bytes | str, where: str = "key") -> bytes:

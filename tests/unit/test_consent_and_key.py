@@ -187,3 +187,17 @@ def test_an_explicit_key_is_checked_too(tmp_path: Path) -> None:
     assert people == {pseudonymise(x, DEMO_KEY) for x in (A, B, C)}
     assert json.loads((proj / "data" / "imports.json").read_text())["pseudonym_key"]["fingerprint"] == \
         compute_key_fingerprint(DEMO_KEY)
+
+
+def test_the_synthetic_project_attack_is_refused(writable_project: Path, monkeypatch) -> None:
+    """The issue's case: a synthetic project (demo key), re-imported from its raw/ with a key in the environment."""
+    proj = writable_project
+    record = load_import_record(load_project(proj))
+    assert record["pseudonym_key"] == {"fingerprint": compute_key_fingerprint(DEMO_KEY), "source": "the public demo key"}
+    linked = _linked(proj)
+    assert linked > 0
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "a-key-in-the-environment-0123")
+    lookup = read_table(proj / "data" / "consent", "tissue_use_register")["lookup_date"].iloc[0].date()
+    with pytest.raises(PrivacyError, match="the public demo key"):
+        import_registry(proj / "raw", proj, lookup_date=lookup)
+    assert _linked(proj) == linked
