@@ -1,7 +1,7 @@
 """Exceptions with a location: every bad input names its file, line/record and field.
 
-Example
--------
+Examples
+--------
 >>> err = InputError("bad date", file="data/registry/person.parquet", row=12, field="birth_date")
 >>> str(err)
 'data/registry/person.parquet: row 12: field birth_date: bad date'
@@ -28,8 +28,8 @@ longer run of letters or digits nor the decimals of a number. Deliberately wider
 def mask_cpr_like(text: str) -> str:
     """``text`` with every CPR- or eCPR-shaped value replaced by :data:`MASK`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> mask_cpr_like("bad code 010190-2000 and 0203291WQ3 in row 12, id 12345678901")
     'bad code <CPR-like value> and <CPR-like value> in row 12, id 12345678901'
     """
@@ -41,8 +41,8 @@ def format_error(error: BaseException | str, *, limit: int = MAX_MESSAGE_CHARS) 
 
     Every user-facing error message goes through here (the CLI prints nothing else; run records store this).
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_error(ValueError("row 3: value 0101902000\\nis not a date"))
     'row 3: value <CPR-like value> is not a date'
     >>> len(format_error("x" * 10_000))

@@ -5,8 +5,8 @@ characters -- so no ``/``, no ``..``, no absolute path, no spaces or newlines --
 eCPR number (names end up in folder names and run records). Every output path the workbench derives is resolved
 (symbolic links followed) and refused when it leaves the project folder.
 
-Example
--------
+Examples
+--------
 >>> check_name("mi_2026")
 'mi_2026'
 >>> try:
@@ -33,8 +33,8 @@ def check_name(name: object, what: str = "name") -> str:
     """``name`` if it is a simple name (:data:`NAME_PATTERN`, not CPR-like), else ValueError (the pydantic
     validators' form; :func:`require_name` raises :class:`ConfigError`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_name("cohort-1.v2")
     'cohort-1.v2'
     """
@@ -53,8 +53,8 @@ def require_name(name: object, what: str = "name", *, field: str | None = "name"
                  file: str | Path | None = None) -> str:
     """:func:`check_name` raising :class:`ConfigError` (one line, exit code 2 from the CLI).
 
-    Example
-    -------
+    Examples
+    --------
     >>> try:
     ...     require_name("/etc/passwd", "cohort name")
     ... except ConfigError as e:
@@ -71,8 +71,8 @@ def resolve_inside(root: str | Path, path: str | Path, what: str = "output") -> 
     """``path`` (relative paths against ``root``) resolved, if it lies inside the folder ``root``; else a
     :class:`ConfigError` naming both. Symbolic links are followed, so a link pointing out is refused too.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
     >>> resolve_inside(root, "cohorts/mi") == (root / "cohorts" / "mi").resolve()
@@ -95,8 +95,8 @@ def resolve_inside(root: str | Path, path: str | Path, what: str = "output") -> 
 def make_name(text: str, default: str = "project") -> str:
     """A valid name made from ``text`` (e.g. a folder name): other characters become ``_``, cut to 64.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_name("My study (2026)")
     'My_study_2026'
     """

@@ -22,8 +22,8 @@ the importing process while it runs, and renamed into place only when complete, 
 behind. A killed import cannot clean up; its folder is removed on the next open of any input in the same cache
 (:func:`clean_stale_imports`: an unlocked ``.import-*`` folder belongs to a dead process).
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())
 >>> (d / "a.txt").write_text("hello")
@@ -91,8 +91,8 @@ def compute_signature(path: str | Path) -> list:
 def compute_sample_digest(path: str | Path) -> str:
     """sha256 of a file's size, first 1 MiB, last 64 KiB and 64 evenly spaced 4 KiB blocks (whole file if small).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> f = Path(tempfile.mkdtemp()) / "x"
     >>> _ = f.write_bytes(b"abc")

@@ -14,8 +14,8 @@ Three kinds of identifier are recognised:
   "Nu er erstatnings-CPR-numre via national e-CPR-service muligt" (9 November 2022); the HL7 Denmark FHIR DK Core
   invariants ``x-ecpr`` (``...[0-9]{2}(1|7)[A-Z]{2}[0-9]``) and ``d-ecpr`` (``...[0-9]{2}(0|5|6)[A-Z]{2}[0-9]``).
 
-Example
--------
+Examples
+--------
 >>> parse_cpr("010190-2000").birth_date
 datetime.date(1990, 1, 1)
 >>> c = parse_cpr("0203291WQ3")
@@ -67,8 +67,8 @@ def compute_cpr_years(yy: np.ndarray, digit7: np.ndarray) -> np.ndarray:
     Digit 7 of 0–3: 1900–1999; 4 or 9: 2000–2036 for YY 00–36, else 1937–1999; 5–8: 2000–2057 for YY 00–57,
     else 1858–1899.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_cpr_years(np.array([90, 10, 90]), np.array([2, 4, 5])).tolist()
     [1990, 2010, 1890]
     """
@@ -93,8 +93,8 @@ def compute_ecpr_validity(digits: np.ndarray) -> np.ndarray:
     """Which rows of an ``(n, 8)`` digit matrix (an eCPR's ``DDMMYYC`` and ``G``, letters left out) are eCPR
     numbers: a real birth date and a century digit C of 0, 1, 5, 6 or 7.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_ecpr_validity(np.array([[0, 2, 0, 3, 2, 9, 1, 3], [3, 1, 0, 2, 2, 9, 1, 3],
     ...                                 [0, 2, 0, 3, 2, 9, 2, 3]])).tolist()
     [True, False, False]
@@ -112,8 +112,8 @@ def find_valid_cprs(values: np.ndarray | list) -> np.ndarray:
     numbers (``DDMMYYSSSS``, ``DDMMYYCAAG``, each also with a hyphen after the date; surrounding whitespace
     ignored; eCPR letters in either case), vectorised.
 
-    Example
-    -------
+    Examples
+    --------
     >>> find_valid_cprs(["0101902000", "010190-2000", "3213901234", "020329-1WQ3", "0203292WQ3", "12"]).tolist()
     [True, True, False, True, False, False]
     """
@@ -144,8 +144,8 @@ def compute_cpr_validity(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(valid, replacement)`` boolean arrays; replacement numbers (day 61–91) count as valid.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = np.array([[int(c) for c in s] for s in ("3112991234", "3102981234", "6101902000")])
     >>> [v.tolist() for v in compute_cpr_validity(d)]
     [[True, False, True], [False, False, True]]
@@ -181,8 +181,8 @@ def parse_cpr(text: str) -> Cpr:
     ValueError
         Saying what is wrong (length, a non-digit, the day, the month, an impossible date) without the number.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_cpr("070761-4285")
     Cpr(birth_date=datetime.date(1961, 7, 7), sex='M', kind='cpr', mod11_valid=True)
     >>> parse_cpr("6101905678").kind

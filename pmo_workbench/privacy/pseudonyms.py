@@ -1,7 +1,7 @@
 """Pseudonyms: keyed HMAC-SHA256 of normalised identifiers; the key comes from :func:`load_pseudonym_key`.
 
-Example
--------
+Examples
+--------
 >>> pseudonymise("0101902000", DEMO_KEY) == pseudonymise("010190-2000", DEMO_KEY)
 True
 """
@@ -62,8 +62,8 @@ def load_pseudonym_key(
         No key (and demo not allowed), a missing key file, a key file inside the project, a key shorter than
         16 bytes, or a key that is not the one the project was imported with.
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_pseudonym_key(env="PMO_NO_SUCH_VARIABLE", allow_demo=True) == DEMO_KEY
     True
     """
@@ -83,8 +83,8 @@ def load_pseudonym_key_source(
     """:func:`load_pseudonym_key` without the fingerprint check, also saying where the key came from
     (``"environment variable PMO_PSEUDONYM_KEY"``, ``"key file /path"``, ``"the public demo key"``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_pseudonym_key_source(env="PMO_NO_SUCH_VARIABLE", allow_demo=True)[1]
     'the public demo key'
     """
@@ -134,8 +134,8 @@ def compute_key_fingerprint(key: bytes) -> str:
     """The key's fingerprint: HMAC-SHA256 of :data:`FINGERPRINT_LABEL` under the key, 16 hex digits. It tells keys
     apart without revealing them (the key cannot be recovered from it, and it is not a pseudonym of anybody).
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_key_fingerprint(DEMO_KEY) == compute_key_fingerprint(DEMO_KEY), len(compute_key_fingerprint(DEMO_KEY))
     (True, 16)
     """
@@ -170,8 +170,8 @@ def record_key_fingerprint(key: bytes, source: str, *, timestamp: bool = True) -
     """The ``pseudonym_key`` entry of an import record: fingerprint, where the key came from, when (unless
     ``timestamp`` is False: synthetic projects are byte-identical for a seed).
 
-    Example
-    -------
+    Examples
+    --------
     >>> sorted(record_key_fingerprint(DEMO_KEY, "the public demo key", timestamp=False))
     ['fingerprint', 'source']
     """
@@ -243,8 +243,8 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     key
         At least 16 bytes, from :func:`load_pseudonym_key`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> p = pseudonymise("010190-2000", DEMO_KEY)
     >>> p[0], len(p)
     ('P', 17)
