@@ -128,3 +128,16 @@ def test_genome_rules_are_unavailable_without_a_qc_run(small_project):
     assert w.attrition_frame.equals(expected)
     with pytest.raises(ValueError, match="WGS QC run"):
         w.set_enabled("genomes.qc_pass", True)
+
+
+def test_save_refuses_names_that_are_not_names(writable_project):
+    w = CohortBuilder(writable_project, "statin_users")
+    cohorts = writable_project / "cohorts"
+    before = sorted(p.name for p in cohorts.iterdir())
+    for name in ("/tmp/pmo_widget_abs", "a/b", "..", "0101902000", "mi 2", "../../x"):
+        with pytest.raises(ConfigError):
+            w.save(name)
+        w._on_page_msg(w, {"type": "save", "name": name}, [])
+        assert w.error and "0101902000" not in w.error
+    assert sorted(p.name for p in cohorts.iterdir()) == before
+    assert not (writable_project.parent / "x.yaml").exists()
