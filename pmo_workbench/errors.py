@@ -92,7 +92,7 @@ class InputError(PmoError, ValueError):
         row: int | None = None,
         field: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = mask_cpr_like(message)
         self.file = str(file) if file is not None else None
         self.line = line
         self.row = row

@@ -125,6 +125,7 @@ def test_error_text_never_holds_a_cpr_like_value(value: str) -> None:
     for err in (InputError(f"bad code {value!r}", file="x.csv", row=3, field="code"),
                 ConfigError(f"unknown code {value}"), PrivacyError(value), PmoError(f"[{value}]")):
         assert value not in str(err) and "<CPR-like value>" in str(err)
+        assert value not in getattr(err, "message", "")
         assert value not in format_error(err)
     assert value not in format_error(ValueError(f"int() of {value}"))     # any exception, through the one gate
 
