@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pmo_workbench.errors import PrivacyError
+from pmo_workbench.errors import PrivacyError, mask_cpr_like
 from pmo_workbench.privacy.cpr import compute_cpr_validity, compute_ecpr_validity
 
 
@@ -51,8 +51,8 @@ class CprHit:
     first_row: int | None = None
 
     def where(self) -> str:
-        """``<file>, column <c>`` / ``<file>, line <n>`` for messages."""
-        parts = [self.file or "<data frame>"]
+        """``<file>, column <c>`` / ``<file>, line <n>`` for messages (a CPR-like part of a path is masked)."""
+        parts = [mask_cpr_like(self.file) if self.file else "<data frame>"]
         if self.column is not None:
             parts.append(f"column {self.column}")
         if self.line is not None:
@@ -338,7 +338,8 @@ def scan_for_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> list[C
     lost is not detected; keep CPR numbers as text). Float, boolean and date columns are not scanned.
 
     Files: Parquet, CSV/TSV (optionally compressed; by column), and as text with line numbers: JSON, notebooks
-    (``.ipynb``), HTML, TXT/MD, YAML, logs, SVG. Other files (images, binary stores) are skipped.
+    (``.ipynb``), HTML, TXT/MD, YAML, logs, SVG. Other files (images, binary stores) are skipped. In a folder, the
+    names of its files and sub-folders are scanned too (hit column ``"<name>"``; the name is masked in messages).
 
     Parameters
     ----------
@@ -365,12 +366,21 @@ def scan_for_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> list[C
         hits: list[CprHit] = []
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
+            for name in (*dirnames, *sorted(filenames)):  # folder and file names are outputs too
+                hits += _scan_name(Path(dirpath) / name)
             for fn in sorted(filenames):
                 hits += _scan_file(Path(dirpath) / fn)
         return hits
     if not path.exists():
         raise FileNotFoundError(f"nothing to scan at {path}")
     return _scan_file(path)
+
+
+def _scan_name(path: Path) -> list[CprHit]:
+    """A hit (column ``"<name>"``) per kind when the file or folder name itself holds CPR-like values."""
+    _, replacement = _find_cprs(path.name.encode("utf-8", "surrogateescape"))
+    return [CprHit(file=str(path), column="<name>", line=None, kind=kind, count=int(n))
+            for kind, n in (("cpr", (~replacement).sum()), ("replacement", replacement.sum())) if n]
 
 
 def check_no_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> None:

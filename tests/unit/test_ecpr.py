@@ -177,3 +177,16 @@ def test_no_ecpr_false_positives_on_the_real_data() -> None:
         assert len(found) == 0, f"{name}: {len(found)} eCPR-like values"
         n += len(data)
     assert n > 50e6
+
+
+def test_folder_and_file_names_are_scanned_and_masked(tmp_path: Path) -> None:
+    (tmp_path / "run_0101902000").mkdir()
+    (tmp_path / "run_0101902000" / "ok.txt").write_text("nothing")
+    (tmp_path / "cohort-020329-1WQ3.csv").write_text("a\n1\n")
+    hits = scan_for_cpr(tmp_path)
+    assert sorted((Path(h.file).name, h.column, h.kind) for h in hits) == [
+        ("cohort-020329-1WQ3.csv", "<name>", "replacement"), ("run_0101902000", "<name>", "cpr")]
+    with pytest.raises(PrivacyError) as info:
+        check_no_cpr(tmp_path)
+    assert "0101902000" not in str(info.value) and "1WQ3" not in str(info.value)
+    assert all("0101902000" not in h.where() and "020329-1WQ3" not in h.where() for h in hits)
