@@ -39,7 +39,7 @@ from pmo_workbench import names
 from pmo_workbench.cohort.definition import CONSENT_RULES, CohortDefinition, parse_definition
 from pmo_workbench.cohort.report import describe_definition, resolve_definition_path
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
-from pmo_workbench.errors import ConfigError
+from pmo_workbench.errors import ConfigError, format_error
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodeIndex, parse_code
 from pmo_workbench.health.database import HealthDatabase, find_latest_run, open_database
@@ -419,5 +419,5 @@ class CohortBuilder(anywidget.AnyWidget):
                 path = self.save(content.get("name"), overwrite=bool(content.get("overwrite", False)))
                 self.status = f"Saved to {path}"
         except (ValueError, ConfigError) as exc:
-            self.error = str(exc)
+            self.error = format_error(exc)
             self._publish()
