@@ -110,7 +110,7 @@ def cohort_select(
     from pmo_workbench.names import resolve_inside
 
     if out is not None:
-        resolve_inside(project, out, "--out")
+        out = resolve_inside(project, out.absolute(), "--out")  # relative to the working folder, as usual
     result = _select(project, definition)
     _print_attrition(result)
     target = out if out is not None else Path("cohorts") / result.definition.name
