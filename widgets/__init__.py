@@ -12,8 +12,8 @@ def in_scheduled_run() -> bool:
 
     The track notebooks' last cell opens the track's widget in JupyterLab and says where it would be in a report.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import os
     >>> in_scheduled_run() == ("PMO_RUN_MARKER" in os.environ)
     True

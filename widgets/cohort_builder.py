@@ -141,8 +141,8 @@ _VOCABULARY_DOMAIN = {"SKS": "diagnosis", "ICD10": "diagnosis", "ICD8": "diagnos
 def _plain(markdown: str) -> str:
     """Markdown of the report's definition text as plain text for the widget (no backticks or emphasis).
 
-    Example
-    -------
+    Examples
+    --------
     >>> _plain("codes `DI21*` in **A** or *B*")
     'codes DI21* in A or B'
     """

@@ -4,8 +4,8 @@ A check prints one line starting with a tick when the answer is right, and raise
 (an ``AssertionError``, so the notebook stops there and nbval fails) with a hint when it is not -- never with
 the expected value, so the check cell does not give the answer away.
 
-Example
--------
+Examples
+--------
 >>> check("demo.sum", 3, None, values=(1, 2))
 ✓ demo.sum: correct
 >>> check("demo.sum", 4, None, values=(1, 2))

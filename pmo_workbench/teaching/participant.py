@@ -5,8 +5,8 @@ its solution (tag ``solution``, source hidden in JupyterLab) and the check (tag 
 as stored, solutions included (nbval); participants get copies without the solution cells, in which every check
 fails until the exercise is solved.
 
-Example
--------
+Examples
+--------
 >>> import nbformat
 >>> nb = nbformat.v4.new_notebook(cells=[
 ...     nbformat.v4.new_code_cell("answer = ...", metadata={"tags": ["exercise"]}),
@@ -41,8 +41,8 @@ def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def write_participant_copies(out_dir: str | Path, source: str | Path = WORKSHOPS) -> list[Path]:
     """Write every workshop notebook of ``source`` without its solutions into ``out_dir``; return the paths.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> [p.name for p in write_participant_copies(tempfile.mkdtemp())]
     ['01_wgs_qc.ipynb', '02_cohort_selection.ipynb', '03_model_development.ipynb']

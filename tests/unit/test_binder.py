@@ -49,6 +49,7 @@ def test_post_build_builds_the_demo_with_its_qc_run_and_quiet_lab():
     text = (BINDER / "postBuild").read_text()
     assert os.access(BINDER / "postBuild", os.X_OK) and os.access(BINDER / "start", os.X_OK)
     assert "pmo demo --dir demo" in text  # synth + every track, WGS QC included
+    assert "write_participant_copies('workshops')" in text
     overrides = json.loads((BINDER / "overrides.json").read_text())
     news = overrides["@jupyterlab/apputils-extension:notification"]
     assert news["fetchNews"] == "false" and news["checkForUpdates"] is False

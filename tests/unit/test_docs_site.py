@@ -23,13 +23,9 @@ DOCS = ROOT / "docs"
 
 
 def _models_in(annotation: typing.Any) -> list[type[BaseModel]]:
-    found = []
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            found.append(arg)
-        elif typing.get_args(arg):
-            found.extend(_models_in(arg))
-    return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
