@@ -28,7 +28,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -503,6 +502,7 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
         "disabled_rules": list(r.disabled),
         "cohort_complete": selection.complete,
         "problem": selection.problem,
+        "incomplete": [] if selection.complete else [selection.problem or "the selection is incomplete"],
         "counts": {
             "entry": plain(att["n_persons"].iloc[0]) if len(att) else None,
             "cases": plain(att["n_persons"].iloc[-1]) if len(att) and selection.complete else None,
@@ -512,16 +512,12 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
     }
 
 
-def write_run_extra(extra: dict[str, Any], output_dir: str | Path) -> Path:
-    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner)."""
-    from pmo_workbench.files import write_text_atomic
-    from pmo_workbench.reports import EXTRA_FILE
+def write_run_extra(extra: dict[str, Any], output_dir: str | Path | None) -> Path | None:
+    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner); nothing
+    without an ``output_dir`` (interactive run). See :func:`pmo_workbench.catalogue.write_run_extra`."""
+    from pmo_workbench.catalogue import write_run_extra as write_extra
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / EXTRA_FILE
-    write_text_atomic(target, json.dumps(extra, indent=2, sort_keys=True) + "\n")
-    return target
+    return write_extra(extra, output_dir)
 
 
 def style_disclosed(table: pd.DataFrame, *, mode: str, min_count: int, caption: str = "",

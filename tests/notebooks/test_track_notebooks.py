@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pmo_workbench.cli import NOTEBOOKS_DIR, available_tracks
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 

@@ -19,10 +19,12 @@ import numpy as np
 import psutil
 import pytest
 
-from pmo_workbench import reports
+from pmo_workbench.catalogue import write_catalogue
 from pmo_workbench.errors import ConfigError, PrivacyError
 from pmo_workbench.params import TRACK_PARAMS, TrackParams, register_track
-from pmo_workbench.reports import RunRecord, latest_run, list_runs, run_track
+from pmo_workbench.runner import RunRecord, latest_run, list_runs, run_track
+from pmo_workbench.runner.execute import remove_stale_work_dirs
+from pmo_workbench.runner.finish import move_into_place
 
 FIXTURE_NB = Path(__file__).resolve().parents[1] / "notebooks" / "fixtures" / "runner_fixture.ipynb"
 TRACK = "runner_fixture"
@@ -30,7 +32,7 @@ CPR_VALUE = "0101901234"  # the value the fixture builds at run time (1 Jan 1990
 
 
 class FixtureParams(TrackParams):
-    action: Literal["ok", "fail", "sleep", "kill", "memory", "cpr"] = "ok"
+    action: Literal["ok", "fail", "sleep", "kill", "memory", "cpr", "config", "incomplete", "cpr_extra", "disk"] = "ok"
     n_rows: int = 3
     sleep_s: float = 0.0
     label: str = ""
@@ -381,7 +383,7 @@ def test_same_second_names_do_not_collide(tmp_path):
         (tmp / "table.csv").write_text(f"run {k}\n")
         (tmp / "report.ipynb").write_text(json.dumps({"output_dir": str(tmp)}))
         record = {"parameters": {"output_dir": str(tmp)}}
-        made.append(reports._move_into_place(tmp, track_dir, stamp, record))
+        made.append(move_into_place(tmp, track_dir, stamp, record))
     assert [p.name for p in made] == [stamp, f"{stamp}-2", f"{stamp}-3"]
     assert [(p / "table.csv").read_text() for p in made] == ["run 0\n", "run 1\n", "run 2\n"]
     for p in made:
@@ -391,7 +393,7 @@ def test_same_second_names_do_not_collide(tmp_path):
 
 def test_catalogue_is_empty_but_valid_without_runs(tmp_path):
     proj = _make_project(tmp_path / "p")
-    path = reports.write_catalogue(proj)
+    path = write_catalogue(proj)
     assert path == proj.resolve() / "runs" / "index.html"
     text = path.read_text(encoding="utf-8")
     assert "No runs yet" in text and _catalogue_rows(proj) == []
@@ -401,7 +403,7 @@ _RUNNER_SCRIPT = """
 import sys
 from pathlib import Path
 from pmo_workbench.params import TrackParams, register_track
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 class P(TrackParams):
     action: str = "ok"
@@ -431,7 +433,7 @@ def test_killed_runner_leaves_no_kernel_and_its_work_folder_is_cleaned(tmp_path)
         else:
             pytest.fail("the kernel never started")
         time.sleep(2)
-        job = Path(next(p for p in procs if "pmo_workbench.reports" in p.cmdline()).cmdline()[-1])
+        job = Path(next(p for p in procs if "pmo_workbench.runner.worker" in p.cmdline()).cmdline()[-1])
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
@@ -443,5 +445,5 @@ def test_killed_runner_leaves_no_kernel_and_its_work_folder_is_cleaned(tmp_path)
     work = [d.name for d in track_dir.iterdir()]
     assert len(work) == 1 and work[0].startswith(".")  # the unfinished run never became a run folder
     assert list_runs(proj, TRACK) == []
-    reports._remove_stale_work_dirs(track_dir)
+    remove_stale_work_dirs(track_dir)
     assert list(track_dir.iterdir()) == []
