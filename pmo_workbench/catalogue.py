@@ -85,7 +85,7 @@ def truncate_message(text: str, limit: int = MAX_MESSAGE) -> str:
 
     Example
     -------
-    >>> truncate_message("x" * 600)[-24:]
+    >>> truncate_message("x" * 600)[-22:]
     'xxxx… (600 characters)'
     >>> truncate_message("two\\nlines")
     'two lines'

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
@@ -47,7 +48,7 @@ from pmo_workbench.cohort.definition import (
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.codelists import CodeIndex
-from pmo_workbench.health.database import HealthDatabase, find_latest_run
+from pmo_workbench.health.database import HealthDatabase
 from pmo_workbench.overview import disclose
 from pmo_workbench.privacy import suppress_small_counts
 from pmo_workbench.project import Project, as_project
@@ -258,7 +259,7 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
     (False, 'This definition needs genome QC results ...')
     """
     proj = as_project(project)
-    if needs_genomes(definition) and find_latest_run(proj) is None:
+    if needs_genomes(definition) and latest_run_dir(proj, "wgs_qc", "qc_decisions.parquet") is None:
         problem = ("This definition needs genome QC results (`genomes: qc_pass/unrelated`), but the project has "
                    "no succeeded WGS QC run with qc_decisions.parquet. Run `pmo run wgs_qc --project "
                    f"{proj.root}` first. The genome rules were NOT applied: the attrition below stops before "
