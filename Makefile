@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c p
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[hail,test]"
+	@git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install --attributes .gitattributes || true  # .gitattributes' filter
 	@touch $@
 
 setup: $(STAMP)
