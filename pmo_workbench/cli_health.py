@@ -176,8 +176,17 @@ def _select(project: Path, definition: str) -> Any:
     return select_cohort(project, _definition_path(project, definition))
 
 
+def _shown_name(name: str) -> str:
+    """A name as it may be printed: withheld when it holds a CPR-like value."""
+    import pandas as pd
+
+    from pmo_workbench.privacy import scan_for_cpr
+
+    return "(name withheld: it holds a CPR-like value)" if scan_for_cpr(pd.DataFrame({"name": [name]})) else name
+
+
 def _print_attrition(result: Any) -> None:
-    click.echo(f"cohort {result.definition.name}  (definition sha256 {result.definition_hash[:12]}…)")
+    click.echo(f"cohort {_shown_name(result.definition.name)}  (definition sha256 {result.definition_hash[:12]}…)")
     lookup = result.lookup_date.isoformat() if result.lookup_date else "none"
     click.echo(f"Tissue Use Register lookup date: {lookup}")
     for row in result.attrition.itertuples(index=False):

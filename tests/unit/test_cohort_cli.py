@@ -93,3 +93,18 @@ def test_paths_in_options_are_relative_to_the_project(tmp_path: Path, monkeypatc
     assert (proj / "sel" / "cohort.parquet").exists() and not (elsewhere / "sel").exists()
     res = runner.invoke(app, ["cohort", "count", "--project", str(proj), "--definition", "nope"])
     assert res.exit_code == 2 and "cohort definition not found" in res.output
+
+
+def test_cpr_like_number_in_a_cohort_name_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    proj = tmp_path / "proj"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "registry", "--raw", str(write_raw(tmp_path / "raw")), "--out",
+                               str(proj), "--lookup-date", "2026-01-15"]).exit_code == 0
+    cpr = "".join(["0101", "90", "1234"])
+    defn = tmp_path / "c.yaml"
+    defn.write_text(f"name: cohort_{cpr}\nentry: {{domain: diagnosis, codes: [DI21*]}}\n")
+    res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn)])
+    assert res.exit_code == 2, res.output
+    assert "CPR-like value in selection.json" in res.output and cpr not in res.output
+    assert not (proj / "cohorts" / f"cohort_{cpr}").exists()
