@@ -39,7 +39,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PmoError as exc:
-            click.echo(f"pmo: error: {exc}", err=True)
+            from pmo_workbench.catalogue import truncate_message
+
+            click.echo(f"pmo: error: {truncate_message(str(exc))}", err=True)
             ctx.exit(2)
 
 
