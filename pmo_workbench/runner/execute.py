@@ -109,9 +109,10 @@ def execute(ctx: RunContext) -> Outcome:
         )
         timed_out = memory_exceeded = False
         deadline = time.monotonic() + ctx.timeout_s  # wall clock of the whole run, kernel start-up included
+        at_limit = MemoryWatch(proc.pid, ctx.memory_gb)
         try:
             while proc.poll() is None:
-                if memory_flag.exists():  # the kernel could not start under the limit: no use waiting
+                if memory_flag.exists() or at_limit.exceeded():  # no use waiting for the time limit
                     memory_exceeded = True
                     break
                 if time.monotonic() >= deadline:
@@ -134,6 +135,45 @@ def execute(ctx: RunContext) -> Outcome:
             kernel_error = json.loads(kfile.read_text(encoding="utf-8"))
     tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:] if log_path.exists() else ""
     return Outcome(proc.returncode, timed_out, worker_error, tail, kernel_error, memory_exceeded)
+
+
+class MemoryWatch:
+    """Whether a process under the worker has sat at the memory limit for :attr:`patience_s` seconds.
+
+    Under RLIMIT_DATA an allocation beyond the limit fails; most code raises ``MemoryError`` at once, but some
+    allocators (jemalloc in Arrow, OpenBLAS) retry and the kernel then spins at the limit until the time limit.
+    A kernel whose private data (``/proc/PID/statm`` data) stays within :attr:`margin` of the limit is therefore
+    treated as out of memory.
+    """
+
+    patience_s = 3.0
+
+    def __init__(self, root_pid: int, memory_gb: float | None) -> None:
+        self.root_pid = root_pid
+        self.limit = int(memory_gb * 1024**3) if memory_gb else 0
+        self.margin = max(16 * 1024**2, int(0.03 * self.limit))
+        self._since: float | None = None
+
+    def exceeded(self) -> bool:
+        """Poll once: True once a process has stayed at the limit for the patience."""
+        if not self.limit:
+            return False
+        import psutil
+
+        top = 0
+        try:
+            for child in psutil.Process(self.root_pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    top = max(top, child.memory_info().data)
+        except psutil.Error:
+            return False
+        if top < self.limit - self.margin:
+            self._since = None
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - self._since >= self.patience_s
 
 
 def kill_run_processes(proc: subprocess.Popen, marker: str) -> None:

@@ -69,8 +69,8 @@ def determine_error(ctx: RunContext, nb: Any, outcome: Outcome) -> tuple[RunErro
         return RunError("TimeoutError", f"the run exceeded its time limit of {ctx.timeout_s:g} s and was stopped",
                         *running), "timeout"
     if outcome.memory_exceeded:
-        return RunError("MemoryError", f"memory limit exceeded: the kernel could not start or run within "
-                        f"{mem:g} GB (--memory-gb)", *running), "failed"
+        return RunError("MemoryError", f"memory limit exceeded ({mem:g} GB, --memory-gb): the kernel could not "
+                        "start or stayed at the limit and was stopped", *running), "failed"
     werr = outcome.worker_error
     if werr is None and outcome.returncode == 0:
         return None, "succeeded"
