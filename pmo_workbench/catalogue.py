@@ -32,8 +32,8 @@ A notebook or library signals *incomplete* through the run's extra record (``run
 >>> mark_incomplete(None, "nothing written without an output folder") is None
 True
 
-Example
--------
+Examples
+--------
 >>> rec = latest_run("demo", "wgs_qc")  # doctest: +SKIP
 >>> rec.output("kinship.parquet").exists()  # doctest: +SKIP
 True
@@ -83,8 +83,8 @@ class RunFileWarning(UserWarning):
 def truncate_message(text: str, limit: int = MAX_MESSAGE) -> str:
     """One line of at most ``limit`` characters (an error may echo a whole input: keep reports readable).
 
-    Example
-    -------
+    Examples
+    --------
     >>> truncate_message("x" * 600)[-22:]
     'xxxx… (600 characters)'
     >>> truncate_message("two\\nlines")
@@ -215,8 +215,8 @@ def _aware(text: Any, name: str) -> datetime:
 def list_runs(project: str | Path | Project, track: str | None = None) -> list[RunRecord]:
     """All finished runs of a project (or of one track), newest first.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [r.status for r in list_runs("demo", "overview")]  # doctest: +SKIP
     ['failed', 'succeeded']
     """
@@ -241,8 +241,8 @@ def latest_run(
 ) -> RunRecord | None:
     """The newest run of ``track`` with ``status`` (``None``: any status), or ``None`` if there is none.
 
-    Example
-    -------
+    Examples
+    --------
     >>> kin = latest_run("demo", "wgs_qc").output("kinship.parquet")  # doctest: +SKIP
     """
     for rec in list_runs(project, track):
@@ -262,8 +262,8 @@ def latest_run_dir(
     counts if it holds ``needs``. Hidden folders (runs being assembled) never count. Folder names are UTC
     timestamps, so they sort as text.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> proj = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (proj / "pmo.yaml").write_text("name: t\\n")
@@ -341,8 +341,8 @@ def mark_incomplete(output_dir: str | Path | None, reason: str) -> Path | None:
 def write_catalogue(project: str | Path | Project) -> Path:
     """Rebuild ``PROJECT/runs/index.html`` from every ``run.json`` (atomic; newest first, grouped by track).
 
-    Example
-    -------
+    Examples
+    --------
     >>> write_catalogue("demo").name  # doctest: +SKIP
     'index.html'
     """
@@ -374,8 +374,8 @@ def summarise_run(track: str, record: dict[str, Any], run_dir: Path) -> dict[str
     model: persons and AUROC). Values come from the run's extra record as disclosed by the track (``None`` =
     suppressed or not available); other tracks have no summary.
 
-    Example
-    -------
+    Examples
+    --------
     >>> summarise_run("cohort_selection", {"counts": {"cases": 40, "controls": 80}}, Path("."))
     {'cases': 40, 'controls': 80}
     >>> summarise_run("wgs_qc", {"qc_counts": {"samples": 500, "samples_passed": 470}}, Path("."))

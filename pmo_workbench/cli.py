@@ -5,8 +5,8 @@ the run's status code (:data:`pmo_workbench.catalogue.EXIT_CODES`: 0 succeeded, 
 3 incomplete, 4 timeout). Every command's ``--help`` ends with an example. Paths in options are resolved as
 notebook parameters are: relative to the project folder first, then to the current folder.
 
-Example
--------
+Examples
+--------
     $ pmo synth --out demo --persons 5000 --samples 500 --variants 20000 --seed 1
     $ pmo run overview --project demo --mode export
 """
@@ -245,8 +245,8 @@ __all__ = ["app", "available_tracks", "iter_commands"]
 def iter_commands(group: click.Group = app, prefix: str = "pmo") -> list[tuple[str, click.Command]]:
     """Every command of the ``pmo`` tree with its full name (``pmo cohort select``), groups included.
 
-    Example
-    -------
+    Examples
+    --------
     >>> "pmo cohort select" in dict(iter_commands())
     True
     """

@@ -5,8 +5,8 @@ in options are resolved as notebook parameters are: a relative path is looked up
 (``--definition`` also in its ``cohorts/``, a bare name without ``.yaml``), then in the current folder;
 ``cohort select --out`` is relative to the project.
 
-Example
--------
+Examples
+--------
     $ pmo import omop --source ../shared/data/omop_gibleed --out gibleed --synthetic
     $ pmo import registry --raw demo/raw --out demo --lookup-date 2026-01-15
     $ pmo cohort count --project demo --definition mi_cases
@@ -34,8 +34,8 @@ def _print_counts(counts: dict[str, int]) -> None:
 def describe_missing(project: Path) -> list[tuple[str, str]]:
     """What a freshly imported project lacks for the tracks, each with the next command to run.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (p / "pmo.yaml").write_text("name: t\\n")
@@ -142,8 +142,8 @@ def resolve_in_project(project: Path, path: Path, *, option: str) -> Path:
     """An option's path as notebook parameters resolve it: absolute as given; relative in the project folder
     first, then in the current folder.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()); _ = (p / "x.yaml").write_text("")
     >>> resolve_in_project(p, pathlib.Path("x.yaml"), option="--definition") == (p / "x.yaml").resolve()

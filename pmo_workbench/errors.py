@@ -1,7 +1,7 @@
 """Exceptions with a location: every bad input names its file, line/record and field.
 
-Example
--------
+Examples
+--------
 >>> err = InputError("bad date", file="data/registry/person.parquet", row=12, field="birth_date")
 >>> str(err)
 'data/registry/person.parquet: row 12: field birth_date: bad date'
@@ -33,8 +33,8 @@ class InputError(PmoError, ValueError):
         What the user should do about it, in one sentence (shown under the problem in a *misconfigured* run's
         report and in the CLI); not part of the message.
 
-    Example
-    -------
+    Examples
+    --------
     >>> InputError("no genotypes", field="sources.genotypes", fix="run `pmo import ...` first").fix
     'run `pmo import ...` first'
     """

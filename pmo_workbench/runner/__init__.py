@@ -16,8 +16,8 @@ The steps, one module each: :mod:`~pmo_workbench.runner.parameters` (resolution 
 :mod:`~pmo_workbench.runner.provenance` (inputs, versions, git), :mod:`~pmo_workbench.runner.html` (report); they
 pass one :class:`~pmo_workbench.runner.context.RunContext`. Statuses and exit codes: :mod:`pmo_workbench.catalogue`.
 
-Example
--------
+Examples
+--------
 >>> rec = run_track("overview", "demo", {"first_year": 2010}, timeout_s=600)  # doctest: +SKIP
 >>> rec.status, rec.exit_code, rec.report_path.name  # doctest: +SKIP
 ('succeeded', 0, 'report.html')
@@ -161,8 +161,8 @@ def run_track(
     OSError
         Not even a minimal failed run could be written (the disk is full or the folder read-only).
 
-    Example
-    -------
+    Examples
+    --------
     >>> rec = run_track("overview", "demo", mode="export")  # doctest: +SKIP
     >>> rec.status  # doctest: +SKIP
     'succeeded'

@@ -1,7 +1,7 @@
 """The run context: everything one run of a track knows, passed between the runner's steps as one object.
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.runner.context import Outcome
 >>> Outcome(returncode=0, timed_out=False, worker_error=None, log_tail="").memory_exceeded
 False

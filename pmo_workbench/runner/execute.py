@@ -2,8 +2,8 @@
 kernelspec (the current interpreter under an optional memory limit); the runner waits for it up to the time limit,
 watches for a kernel that cannot live under the memory limit, and kills everything the run started.
 
-Example
--------
+Examples
+--------
 >>> launcher_argv(0, "/tmp/k.json")[-2:]
 ['0', '/tmp/k.json']
 """

@@ -5,8 +5,8 @@ If the run folder cannot be finished (a full disk, a read-only folder, something
 writes), a minimal *failed* run (a small report and ``run.json`` naming the problem) is put in its place where
 the file system still allows it, so the catalogue shows the failure; earlier runs are never touched.
 
-Example
--------
+Examples
+--------
 >>> fix_for("ConfigError", None, "wgs_qc", "/data/p")
 'Correct the file or setting named above, then run again: pmo run wgs_qc --project /data/p'
 """

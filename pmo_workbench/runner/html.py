@@ -5,8 +5,8 @@ A report stops where the run stopped: cells after the failing one (never execute
 For a *misconfigured* run the failing cell's traceback is left out too (the banner states the problem and its
 fix) unless the run was asked to keep it (``pmo run --traceback``).
 
-Example
--------
+Examples
+--------
 >>> import nbformat
 >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1"), nbformat.v4.new_markdown_cell("# later")])
 >>> len(trim_notebook(nb, error_cell=0, drop_traceback=True).cells)

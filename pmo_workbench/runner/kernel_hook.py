@@ -7,8 +7,8 @@ for :class:`~pmo_workbench.errors.PmoError` that writes one JSON record to ``$PM
 shows the traceback exactly as IPython would (so the cell still fails, its error output is the usual one, and
 papermill still stops).
 
-Example
--------
+Examples
+--------
 >>> describe_error(ValueError("x"))["kind"]
 'other'
 """

@@ -2,8 +2,8 @@
 
 Nothing is written before these checks pass: a bad parameter, file or limit is a :class:`ConfigError` (exit 2).
 
-Example
--------
+Examples
+--------
 >>> check_limits(600, None)
 (600.0, None)
 >>> check_limits(float("inf"), None)

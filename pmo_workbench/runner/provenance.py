@@ -1,8 +1,8 @@
 """Provenance of a run for ``run.json``: input files with checksums, output files, package and Java versions,
 the workbench's git commit, the host.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"abc")
 >>> compute_sha256(p)[:16]
@@ -33,8 +33,8 @@ PACKAGES = ("pmo-workbench", "numpy", "pandas", "pyarrow", "duckdb", "papermill"
 def compute_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
     """SHA-256 of a file, read in chunks (big genotype files never sit in memory).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"")
     >>> compute_sha256(p)[:8]

@@ -5,8 +5,8 @@ A file with a hit is deleted; in the executed notebook, outputs holding a hit ar
 notebook is deleted if a cell's source holds one); a string of the run record holding a hit is withheld. Messages
 name the place, never the value.
 
-Example
--------
+Examples
+--------
 >>> record = {"project": {"name": "study 010190-1234"}, "mode": "internal", "n": [1, "x"]}
 >>> withhold_cpr_in_record(record)
 ['project.name']

@@ -3,8 +3,8 @@
 It runs in its own session so the runner can kill it and all it started; a watchdog thread kills the kernel and
 exits if the runner dies or the run overruns. The result (papermill's error, with the cell) goes to a JSON file.
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.runner.worker import describe_exception
 >>> describe_exception(RuntimeError("first line\\nsecond"))
 {'type': 'RuntimeError', 'message': 'first line'}
