@@ -33,7 +33,8 @@ DEMO_SIZE = {"persons": 5000, "samples": 500, "variants": 20000}
 
 
 class _Group(click.Group):
-    """Turns every :class:`PmoError` into a one-line message and exit code 2."""
+    """Turns every :class:`PmoError` (and an ``OSError`` of the file system) into a one-line message and exit
+    code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,6 +43,12 @@ class _Group(click.Group):
             from pmo_workbench.catalogue import truncate_message
 
             click.echo(f"pmo: error: {truncate_message(str(exc))}", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a read-only or full file system, a file where a folder should be: one line too
+            from pmo_workbench.catalogue import truncate_message
+
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            click.echo(f"pmo: error: {truncate_message(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
             ctx.exit(2)
 
 

@@ -148,3 +148,18 @@ def test_config_problem_inside_the_notebook_exits_2_misconfigured(tmp_path):
     assert "This run is misconfigured" in html and "Traceback" not in html
     index = (tmp_path / "p" / "runs" / "index.html").read_text()
     assert 'class="run misconfigured"' in index
+
+
+def test_file_system_errors_are_one_line_exit_2(tmp_path):
+    (tmp_path / "afile").write_text("x\n")
+    res = pmo("new", str(tmp_path / "afile" / "study"))
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pmo: error: ") and "Traceback" not in res.stderr
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pmo.yaml").write_text("name: t\n")
+    (tmp_path / "p" / "runs").write_text("a file where the runs folder should be\n")
+    res = pmo("run", "overview", "--project", str(tmp_path / "p"))
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot create the run folder" in lines[0], res.stderr
