@@ -78,7 +78,7 @@ def test_overview_export_mode_suppresses_every_small_count(writable_project):
 
 
 def test_notebooks_pass_nbval_as_stored(writable_project, tmp_path):
-    """nbval runs copies of the stored notebooks in a scratch folder (their default output_dir is ".")."""
+    """nbval runs copies of the stored notebooks in a scratch folder (they write nothing: output_dir is None)."""
     scratch = tmp_path / "notebooks"
     scratch.mkdir()
     for nb in NOTEBOOKS:
