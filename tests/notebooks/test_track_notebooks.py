@@ -104,3 +104,22 @@ def test_tight_memory_limit_ends_quickly_as_memory_limit_exceeded(writable_proje
     assert record.error.message.startswith("memory limit exceeded (0.3 GB, --memory-gb)")
     assert elapsed < 150, elapsed  # kernel start-up, a few cells and the report; never the 600 s limit
     assert "memory limit exceeded" in Path(record.report_path).read_text(encoding="utf-8")
+
+
+def test_cohort_selection_without_a_definition_is_misconfigured(writable_project):
+    """A configuration problem found inside a track notebook: exit code 2, status misconfigured, a short report
+    with the problem and a fix at the top, no traceback, no empty headings after it (#13 item 1)."""
+    for f in (writable_project / "cohorts").glob("*.y*ml"):
+        f.unlink()
+    record = run_track("cohort_selection", writable_project, {}, timeout_s=600)
+    assert record.status == "misconfigured" and record.exit_code == 2, record.error
+    assert record.error.type == "ConfigError"
+    assert "no cohort definition given and the project has no cohorts/*.yaml" in record.error.message
+    assert record.error.fix.startswith("Correct the file or setting named above, then run again: pmo run "
+                                       "cohort_selection --project ")
+    html = Path(record.report_path).read_text(encoding="utf-8")
+    body = html.split("</style>")[-1]
+    assert "This run is misconfigured" in body and "Traceback" not in body and "\x1b[" not in body
+    assert "Table 1" not in body and "Pick list" not in body  # the headings after the failing cell are gone
+    index = (writable_project / "runs" / "index.html").read_text(encoding="utf-8")
+    assert 'class="run misconfigured"' in index
