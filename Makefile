@@ -30,6 +30,7 @@ $(STAMP): $(INSTALL_INPUTS)
 	@echo "[setup] installing the workbench with Hail, test and docs tools into $(VENV)"
 	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) --upgrade pip
 	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e ".[hail,test,docs]"
+	@git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install --attributes .gitattributes || true  # .gitattributes' filter
 	@touch $@ $(DEMO_STAMP)
 
 setup: $(STAMP)
