@@ -81,6 +81,14 @@ class InputError(PmoError, ValueError):
         1-based text line, or 0-based table row, where known.
     field
         The column, FORMAT/INFO field or YAML key path.
+    fix
+        What the user should do about it, in one sentence (shown under the problem in a *misconfigured* run's
+        report and in the CLI); not part of the message.
+
+    Examples
+    --------
+    >>> InputError("no genotypes", field="sources.genotypes", fix="run `pmo import ...` first").fix
+    'run `pmo import ...` first'
     """
 
     def __init__(
@@ -91,8 +99,10 @@ class InputError(PmoError, ValueError):
         line: int | None = None,
         row: int | None = None,
         field: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.message = mask_cpr_like(message)
+        self.fix = fix
         self.file = str(file) if file is not None else None
         self.line = line
         self.row = row

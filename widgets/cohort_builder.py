@@ -26,6 +26,7 @@ PosixPath('demo/cohorts/statin_no_ldl.yaml')
 from __future__ import annotations
 
 import copy
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -133,14 +134,30 @@ def _set_raw_codes(rule: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
     rule["codes"] = grouped
 
 
+_VOCABULARY_DOMAIN = {"SKS": "diagnosis", "ICD10": "diagnosis", "ICD8": "diagnosis", "ATC": "prescription",
+                      "NPU": "lab", "SPECIMEN": "specimen", "OMOP": "omop"}
+"""The domain a code of each vocabulary belongs to (shown beside each search hit)."""
+
+
+def _plain(markdown: str) -> str:
+    """Markdown of the report's definition text as plain text for the widget (no backticks or emphasis).
+
+    Examples
+    --------
+    >>> _plain("codes `DI21*` in **A** or *B*")
+    'codes DI21* in A or B'
+    """
+    return re.sub(r"`([^`]*)`", r"\1", re.sub(r"\*{1,2}([^*]+)\*{1,2}", r"\1", markdown))
+
+
 def _rule_summaries(defn: CohortDefinition) -> dict[str, str]:
-    """Rule name -> its description in words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
+    """Rule name -> its description in plain words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
     lines = describe_definition(defn).splitlines()
-    out = {"entry": lines[0].replace("**Entry** (the index date): ", "").rstrip(".")}
+    out = {"entry": _plain(lines[0].replace("**Entry** (the index date): ", "").rstrip("."))}
     for line in lines[1:]:
         if line.startswith("- `") and "`: " in line:
             name, text = line[3:].split("`: ", 1)
-            out[name] = text
+            out[name] = _plain(text)
     return out
 
 
@@ -348,6 +365,10 @@ class CohortBuilder(anywidget.AnyWidget):
         """Add ``code`` (a code, ``X*`` prefix or range) to the entry or a require/exclude rule and select again."""
         rule = self._target_rule(target)
         vocab = (vocabulary or DOMAIN_VOCABULARY[rule["domain"]]).upper()
+        code_domain = _VOCABULARY_DOMAIN.get(vocab)
+        if code_domain not in (rule["domain"], "omop"):
+            raise ValueError(f"{code} is a {code_domain} code ({vocab}); add it to a {code_domain} rule, not to "
+                             f"{target or 'entry'} ({rule['domain']})")
         text = str(parse_code(code, vocab))
         pairs = _raw_codes(rule["codes"], rule["domain"])
         if any(v == vocab and c.upper() == text.upper() for v, c in pairs):
@@ -395,12 +416,15 @@ class CohortBuilder(anywidget.AnyWidget):
         if not q:
             self.search_results = []
             return
+        # every vocabulary is searched ("statin" finds ATC codes while the entry is a diagnosis); each hit says
+        # its domain, and the target rule's own domain comes first
         rule = self._event_rules().get(self.target, self._raw["entry"])
-        vocab = DOMAIN_VOCABULARY[rule["domain"]] if rule["domain"] != "specimen" else None
-        hits = self.search(q, vocab if vocab in ("SKS", "ATC", "NPU") else None)
-        self.search_results = [{"code": r.code, "vocabulary": r.vocabulary, "description": r.description or "",
-                                "persons": self._persons.get((r.vocabulary, r.code), 0)}
-                               for r in hits.itertuples(index=False)]
+        hits = self.search(q, None, limit=60)
+        rows = [{"code": r.code, "vocabulary": r.vocabulary, "domain": _VOCABULARY_DOMAIN.get(r.vocabulary, ""),
+                 "description": r.description or "", "persons": self._persons.get((r.vocabulary, r.code), 0)}
+                for r in hits.itertuples(index=False)]
+        rows.sort(key=lambda r: r["domain"] != rule["domain"])  # stable: the index's order within each group
+        self.search_results = rows[:30]
 
     def _on_page_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")

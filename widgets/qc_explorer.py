@@ -525,7 +525,8 @@ class QcExplorer(anywidget.AnyWidget):
                     self._bounds(m, mask),
                 )
             )
-        return hs
+        # a metric without a single finite value in view (e.g. depth on a GT-only VCF) gets no empty plot
+        return [h for h in hs if h["n"] > 0]
 
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "save":

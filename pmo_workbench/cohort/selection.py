@@ -351,11 +351,17 @@ class CohortResult:
         ``root``: the project folder (default: the selected project's); ``out_dir`` (relative paths against it)
         must lie inside it, else :class:`~pmo_workbench.errors.ConfigError` and nothing is written.
         """
+        from pmo_workbench.errors import PrivacyError
         from pmo_workbench.names import resolve_inside
         from pmo_workbench.privacy import check_no_cpr
 
         root = root if root is not None else self.project_root
         out = resolve_inside(root, out_dir, "cohort output") if root is not None else Path(out_dir)
+        text = json.dumps(self.summary(), indent=2)
+        # selection.json (it holds the cohort's name) and the folder's name pass the scan before anything is written
+        if _holds_cpr(text.splitlines()) or _holds_cpr([out.name]):
+            raise PrivacyError("CPR-like value in selection.json or the output folder's name (e.g. in the cohort "
+                               "name): nothing written")
         tables: dict[str, pd.DataFrame] = {"cohort.parquet": self.cohort, "attrition.csv": self.attrition}
         if self.definition.controls is not None or len(self.cohort):
             tables["table1.csv"] = self.table1()
@@ -363,8 +369,6 @@ class CohortResult:
             tables["pick_list.csv"] = self.pick_list()
         for frame in tables.values():
             check_no_cpr(frame)
-        text = json.dumps(self.summary(), indent=2)
-        check_no_cpr(pd.DataFrame({"selection.json": text.splitlines()}))
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name, frame in tables.items():
@@ -375,6 +379,13 @@ class CohortResult:
 
 def _pct(count: int, total: int) -> float:
     return 100.0 * count / total if total else float("nan")
+
+
+def _holds_cpr(lines: list[str]) -> bool:
+    """Whether any of ``lines`` holds a CPR-like value."""
+    from pmo_workbench.privacy import scan_for_cpr
+
+    return bool(lines) and bool(scan_for_cpr(pd.DataFrame({"text": lines})))
 
 
 def _write_atomic(path: Path, content: pd.DataFrame | str) -> Path:

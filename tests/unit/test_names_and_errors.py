@@ -150,12 +150,12 @@ def test_cli_error_caused_by_a_cpr_like_code_never_echoes_it(tmp_path: Path) -> 
         assert code not in res.output and "entry.codes" in res.output and len(res.output.splitlines()) == 1
 
 
-def test_cli_out_is_relative_to_the_working_folder(tmp_path: Path, monkeypatch) -> None:
+def test_cli_out_is_relative_to_the_project(tmp_path: Path, monkeypatch) -> None:
     proj = build_project(tmp_path / "proj")
     defn = tmp_path / "mi.yaml"
     defn.write_text("name: mi\nentry: {domain: diagnosis, codes: [DI21*]}\n")
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["cohort", "select", "--project", "proj", "--definition", "mi.yaml",
-                                   "--out", "proj/cohorts/here"])
+    res = CliRunner().invoke(app, ["cohort", "select", "--project", "proj", "--definition", str(defn),
+                                   "--out", "cohorts/here"])
     assert res.exit_code == 0, res.output
-    assert (proj / "cohorts" / "here" / "cohort.parquet").is_file() and not (proj / "proj").exists()
+    assert (proj / "cohorts" / "here" / "cohort.parquet").is_file()
