@@ -5,8 +5,10 @@ the notebook shows: the cohort and its attrition, the outcome's follow-up, the f
 shares), the polygenic scores and their match report, the GWAS of the outcome and of a lab trait with λGC and
 lead variants, the validated clinical model, the incremental value of genetics (clinical vs clinical + PGS on the
 persons with a genome, same validation splits), calibration, decision curves, subgroups and the model card.
-:func:`write_model_outputs` writes the run folder (in ``export`` mode only aggregated tables: no per-person
-risk, score or feature table, and GWAS rows of variants with fewer than ``min_count`` minor alleles left out).
+:func:`write_model_outputs` writes the run folder through the run's
+:class:`~pmo_workbench.privacy.Disclosure` (in ``export`` mode only aggregated tables: no per-person risk, score or
+feature table, attrition as a disclosed chain, and GWAS rows of variants with fewer than ``min_count`` minor
+alleles left out).
 
 On the synthetic project (which has ``truth/``), :func:`compare_with_truth` checks the lead variants against the
 simulated causal variants and the polygenic score against the simulated genetic score.
@@ -42,6 +44,7 @@ from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outc
 from pmo_workbench.model.pgs import PgsResult, score_pgs
 from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
 from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -456,37 +459,42 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
     return meta
 
 
-def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: str, min_count: int) -> list[str]:
-    """Write the run folder: the model, the card, aggregated tables (and, internally, individual-level ones)."""
-    from pmo_workbench.notebook import save_table
-
+def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, disclosure: Disclosure) -> list[str]:
+    """Write the run folder through the disclosure layer: the model, the card, aggregated tables (attrition as a
+    disclosed chain, performance per split with small splits blanked, GWAS rows of variants with fewer than
+    ``min_count`` minor alleles left out in export) and, internally, individual-level ones (validated risk, scores).
+    ``output_dir`` None writes nothing."""
+    if output_dir is None:
+        return []
     out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     written += [p.name for p in md.clinical.model.save(out)]
     if md.card is not None:
         written += [p.name for p in md.card.write(out)]
-    tables: dict[str, pd.DataFrame] = {"performance": md.performance(), "attrition": md.attrition,
-                                       "feature_dictionary": md.features.dictionary,
-                                       "coefficients": md.clinical.model.coefficients()}
+    tables: dict[str, tuple[pd.DataFrame | None, str]] = {
+        "performance": (md.performance(), "group_metrics"), "attrition": (md.attrition, "attrition"),
+        "feature_dictionary": (md.features.dictionary, "aggregate"),
+        "coefficients": (md.clinical.model.coefficients(), "aggregate")}
     if md.comparison is not None:
-        tables["incremental_value"] = md.comparison.table()
+        tables["incremental_value"] = (md.comparison.table(), "aggregate")
     if md.pgs is not None:
-        tables["pgs_match_report"] = md.pgs.match_report
+        tables["pgs_match_report"] = (md.pgs.match_report, "aggregate")
     for gw in md.gwas:
-        t = gw.table
-        if mode != "internal":
-            mac = np.minimum(t["AF"], 1 - t["AF"]) * 2 * t["n"]
-            t = t[mac >= min_count]
-        tables[f"gwas_{gw.trait}"] = t.drop(columns=["variant_index"], errors="ignore")
-        tables[f"gwas_{gw.trait}_leads"] = gw.leads.drop(columns=["variant_index"], errors="ignore")
-    if mode == "internal":
-        tables["validated_risk"] = md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
-            risk=md.clinical.pooled_risk()["risk"].to_numpy())
+        t = disclosure.variant_rows(gw.table)
+        leads = gw.leads
+        if "variant_index" in leads and "variant_index" in t:
+            leads = leads[leads["variant_index"].isin(t["variant_index"])]
+        tables[f"gwas_{gw.trait}"] = (t.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+        tables[f"gwas_{gw.trait}_leads"] = (leads.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+    if disclosure.individual_level:
+        tables["validated_risk"] = (md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
+            risk=md.clinical.pooled_risk()["risk"].to_numpy()), "individual")
         if md.pgs is not None:
-            tables["pgs_scores"] = md.pgs.scores
-    for name, table in tables.items():
+            tables["pgs_scores"] = (md.pgs.scores, "individual")
+    for name, (table, kind) in tables.items():
         if table is not None and len(table.columns):
-            save_table(table, out, name)
+            disclosure.write_table(table, out, name, kind=kind)
             written.append(f"{name}.parquet")
     extra = {"model_development": {
         "cohort": md.cohort_info, "qc_run": md.qc_info.get("qc_run"), "outcome": md.outcomes.spec.model_dump(),
