@@ -477,23 +477,39 @@ def project_vocabulary(result: CohortResult) -> str:
 def compute_table1(result: CohortResult) -> pd.DataFrame:
     """Table 1 with comorbidities in the project's vocabulary: SKS ranges for registry projects
     (:data:`~pmo_workbench.cohort.selection.DEFAULT_COMORBIDITIES`), OMOP concept sets with descendants for OMOP
-    projects (:data:`OMOP_COMORBIDITIES`); ``attrs["vocabulary"]`` says which."""
+    projects (:data:`OMOP_COMORBIDITIES`). A concept set none of whose concepts is in the project's OMOP
+    vocabulary is left out (its 0 % would be false) and named in ``attrs["not_available"]``;
+    ``attrs["vocabulary"]`` says which vocabulary was used."""
     from pmo_workbench.cohort.selection import DEFAULT_COMORBIDITIES
 
     vocabulary = project_vocabulary(result)
-    table = result.table1(OMOP_COMORBIDITIES if vocabulary == "OMOP" else DEFAULT_COMORBIDITIES)
+    missing: list[str] = []
+    if vocabulary == "OMOP":
+        sets = dict(OMOP_COMORBIDITIES)
+        if "concept" in result.db.present:
+            known = set(result.db.query("SELECT concept_id FROM concept")["concept_id"].astype("int64"))
+            missing = [k for k, v in sets.items() if not set(v["omop"]) & known]
+            sets = {k: v for k, v in sets.items() if k not in missing}
+    else:
+        sets = dict(DEFAULT_COMORBIDITIES)
+    table = result.table1(sets)
     table.attrs["vocabulary"] = vocabulary
+    table.attrs["not_available"] = missing
     return table
 
 
-def describe_comorbidities(vocabulary: str) -> str:
-    """The sentence under Table 1 naming how the comorbidities are defined."""
+def describe_comorbidities(vocabulary: str, not_available: list[str] | tuple[str, ...] = ()) -> str:
+    """The sentence under Table 1 naming how the comorbidities are defined (and which are not available)."""
     from pmo_workbench.cohort.selection import DEFAULT_COMORBIDITIES
 
     if vocabulary == "OMOP":
         defs = "; ".join(f"{k}: concept {' or '.join(map(str, v['omop']))} and descendants"
-                         for k, v in OMOP_COMORBIDITIES.items())
-        return f"Comorbidities: any diagnosis before the index date, as OMOP concept sets ({defs})."
+                         for k, v in OMOP_COMORBIDITIES.items() if k not in not_available)
+        text = f"Comorbidities: any diagnosis before the index date, as OMOP concept sets ({defs})."
+        if not_available:
+            text += (f" **Not available:** {', '.join(not_available)} — none of their concepts is in this "
+                     "project's OMOP vocabulary (the `concept` table of the import), so no share can be given.")
+        return text
     defs = "; ".join(f"{k}: {', '.join(v)}" for k, v in DEFAULT_COMORBIDITIES.items())
     return f"Comorbidities: any hospital diagnosis (SKS) before the index date ({defs})."
 
@@ -579,7 +595,8 @@ def explain_selection(project: str | Path | Project, selection: ReportSelection,
         match = [m for m, on in (("sex", ctl.match.sex), ("region", ctl.match.region)) if on]
         if ctl.match.birth_year is not None:
             match.append(f"birth year ±{ctl.match.birth_year}")
-        out.append(f"**{n(r.controls_short).capitalize()}** case(s) got fewer than {ctl.ratio} controls: at their "
+        fewer = "no control" if ctl.ratio == 1 else f"fewer than {ctl.ratio} controls"
+        out.append(f"**{n(r.controls_short).capitalize()}** case(s) got {fewer}: at their "
                    "index date too few persons " + (f"of the same {', '.join(match)} " if match else "")
                    + "passed every control rule and were not yet taken by an earlier case (controls are sampled "
                    "without replacement, earliest cases first).")
@@ -598,12 +615,11 @@ def explain_selection(project: str | Path | Project, selection: ReportSelection,
                    f"WGS QC run (never sequenced, or sequenced after it) and **{n(failed)}** whose genome failed "
                    "QC.")
     if table1 is not None and ctl is not None and ctl.match.birth_year is not None:
-        t = table1.set_index(["variable", "statistic"])
-        try:
-            m1, m0 = float(t.loc[("age at index", "mean"), "case"]), float(t.loc[("age at index", "mean"), "control"])
-            s1, s0 = float(t.loc[("age at index", "sd"), "case"]), float(t.loc[("age at index", "sd"), "control"])
-        except (KeyError, TypeError, ValueError):
-            m1 = m0 = s1 = s0 = float("nan")
+        def stat(name: str, role: str) -> float:
+            v = table1.loc[(table1["variable"] == "age at index") & (table1["statistic"] == name), role]
+            return float(v.iloc[0]) if len(v) and not pd.isna(v.iloc[0]) else float("nan")
+
+        m1, m0, s1, s0 = stat("mean", "case"), stat("mean", "control"), stat("sd", "case"), stat("sd", "control")
         if not any(math.isnan(x) for x in (m1, m0, s1, s0)):
             pooled = math.sqrt((s1 ** 2 + s0 ** 2) / 2)
             smd = (m1 - m0) / pooled if pooled > 0 else 0.0
