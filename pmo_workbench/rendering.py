@@ -67,7 +67,7 @@ class HtmlTable:
 def _flatten(table: pd.DataFrame | pd.Series) -> pd.DataFrame:
     frame = table.to_frame() if isinstance(table, pd.Series) else table
     if not isinstance(frame.index, pd.RangeIndex) or any(n is not None for n in frame.index.names):
-        names = [n if n is not None else ("" if frame.index.nlevels == 1 else f"level_{i}")
+        names = [n if n is not None else ("item" if frame.index.nlevels == 1 else f"level_{i}")
                  for i, n in enumerate(frame.index.names)]
         frame = frame.copy()
         frame.index = frame.index.set_names(names)

@@ -244,7 +244,8 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     ft = build_features(db, cohort, fs.without_genetics())
     settings = {"model": model, "validation": validation, "n_splits": n_splits, "n_repeats": n_repeats,
                 "period_year": period_year, "seed": seed, "horizon_days": horizon_days,
-                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot}
+                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot,
+                "vocabulary": _vocabulary(db)}
     notes: list[str] = []
     # genetics: QC-passing unrelated samples of the QC run, linked to persons through the manifest
     pgs_res = None
@@ -330,6 +331,12 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
                                               thresholds=nri_thresholds, n_boot=n_boot, seed=seed)
     md.card = build_model_card(card_metadata(md))
     return md
+
+
+def _vocabulary(db: Any) -> str:
+    """``OMOP`` when most diagnoses are OMOP concepts (an OMOP import), else ``SKS`` (Danish registries)."""
+    found = db.query("SELECT vocabulary, count(*) AS n FROM diagnosis GROUP BY 1 ORDER BY n DESC LIMIT 1")
+    return "OMOP" if len(found) and str(found["vocabulary"].iloc[0]).upper() == "OMOP" else "SKS"
 
 
 def describe_cohort(md: ModelDevelopment) -> str:
@@ -422,8 +429,11 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
         "objective": f"Development and internal validation of a {s['model']} model of {spec.name} within "
                      f"{spec.horizon_years:g} years, and the incremental value of a polygenic score.",
-        "data_sources": "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
-                        "NPU labs), biobank genomes after WGS QC.",
+        "data_sources": ("An OMOP CDM database imported into the workbench's event schema (conditions, drug "
+                         "exposures and measurements as OMOP concepts), biobank genomes after WGS QC."
+                         if s.get("vocabulary") == "OMOP" else
+                         "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
+                         "NPU labs), biobank genomes after WGS QC."),
         "dates": f"end of data {md.outcomes.end_of_data}",
         "setting": md.cohort_info,
         "cohort": {**md.cohort_info, "persons": int(md.cohort["person_id"].nunique()), "qc_run": md.qc_info.get("qc_run")},
