@@ -1,7 +1,7 @@
 """Helpers the track notebooks call so they stay thin: open the project, show and save tables safely.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd, tempfile
 >>> out = tempfile.mkdtemp()
 >>> path = save_table(pd.DataFrame({"n": [7]}), out, "counts")
@@ -39,8 +39,8 @@ def show(table: pd.DataFrame | pd.Series, disclosure: Disclosure, *, kind: str =
     (:func:`~pmo_workbench.rendering.render_table`: integers as integers, no index column, at most ``max_rows``
     rows with the full table written as ``<name>.csv`` in ``output_dir`` and linked).
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"F": [3, 40, 22], "M": [30, 41, 19]}, index=pd.Index(["a", "b", "c"], name="region"))
     >>> html = show(t, Disclosure("export", 5), caption="Persons").html
     >>> 'class="num">x<' in html, "nan" in html

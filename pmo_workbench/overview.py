@@ -5,8 +5,8 @@ that :meth:`~pmo_workbench.privacy.Disclosure.counts` can make any of them safe 
 small-count suppression. What a project lacks is said, never shown as a number: without a Tissue Use Register
 lookup the consent figures are "not available" (:meth:`ProjectOverview.describe_consent`).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.privacy import Disclosure
 >>> ov = ProjectOverview(project)
 >>> ov.consent_available  # the doctest project has no Tissue Use Register lookup
@@ -266,8 +266,8 @@ class ProjectOverview:
         """The consent sentence of the overview (Markdown): the lookup date and the share opted out, or, without a
         lookup, that these figures are not available and why.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()); _ = (p / "pmo.yaml").write_text("name: empty\\n")
         >>> print(ProjectOverview(p).describe_consent(Disclosure("internal")))  # doctest: +ELLIPSIS

@@ -1,7 +1,7 @@
 """Seaborn figures of the workbench: each takes ``ax=None``, returns the Axes, and never calls ``plt.show()``.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> t = pd.DataFrame({"F": [10, 12], "M": [9, 14]}, index=["Region Hovedstaden", "Region Sjælland"])
 >>> ax = plot_count_table(t, title="Persons")
@@ -46,8 +46,8 @@ def plot_count_table(table: pd.DataFrame | pd.Series, *, ax: plt.Axes | None = N
     axis. Suppressed (NA) cells are **marked**, not dropped: an ``x`` at zero in the series' colour and an
     "x suppressed" legend entry.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"F": [pd.NA, 12], "M": [30, 14]}, index=["a", "b"]).astype("Int64")
     >>> ax = plot_count_table(t)
     >>> sorted(t.get_text() for t in ax.get_legend().get_texts())
@@ -96,8 +96,8 @@ def plot_coverage_by_year(table: pd.DataFrame, *, ax: plt.Axes | None = None, ti
     ``mark`` (e.g. ``"2019-03-01"``, the LPR2→LPR3 change, only for projects with LPR data) draws a dashed line.
     Suppressed years (export mode) are marked ``x`` on the year axis, not dropped.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"diagnosis OMOP": [10, 12, 15]}, index=[2001, 2002, 2003])
     >>> ax = plot_coverage_by_year(t)
     >>> all(float(x).is_integer() for x in ax.get_xticks())
@@ -159,8 +159,8 @@ def plot_metric_by_batch(samples: pd.DataFrame, metric: str, *, ax: plt.Axes | N
 
     ``bounds`` draws threshold lines (e.g. the call-rate minimum).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"batch": ["B1", "B1", "B2"], "call_rate": [0.99, 0.98, 0.95]})
     >>> plot_metric_by_batch(d, "call_rate", bounds=(0.97,)).get_title()
     'call_rate'
@@ -181,8 +181,8 @@ def plot_sex_check(sex_check: pd.DataFrame, *, ax: plt.Axes | None = None, title
                    female_threshold: float | None = None, male_threshold: float | None = None) -> plt.Axes:
     """Histogram of the chrX F-statistic coloured by reported sex, with the female/male thresholds.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = pd.DataFrame({"f_stat": [0.02, 0.98, 1.0], "reported_sex": ["F", "M", "F"]})
     >>> plot_sex_check(s, female_threshold=0.2, male_threshold=0.8).get_xlabel()
     'chrX F-statistic'
@@ -210,8 +210,8 @@ def plot_kinship(kinship: pd.DataFrame, *, ax: plt.Axes | None = None, title: st
                  cutoffs: tuple[float, ...] = (0.354, 0.177, 0.0884, 0.0442)) -> plt.Axes:
     """KING kinship against IBS0 for the reported pairs, coloured by relationship; unexpected pairs as crosses.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"kinship": [0.49, 0.25], "ibs0": [0.0, 0.001], "relationship": ["duplicate/MZ", "first"],
     ...                   "unexpected": [False, True]})
     >>> plot_kinship(k).get_ylabel()
@@ -233,8 +233,8 @@ def plot_pca(ancestry: pd.DataFrame, *, ax: plt.Axes | None = None, x: str = "PC
              hue: str = "assigned_population", title: str = "Ancestry PCA") -> plt.Axes:
     """Samples on two principal components, coloured by ``hue`` (missing values shown as 'not assigned').
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = pd.DataFrame({"PC1": [0.1, -0.2], "PC2": [0.3, 0.0], "assigned_population": ["EUR", None]})
     >>> plot_pca(a).get_xlabel()
     'PC1'
@@ -252,8 +252,8 @@ def plot_histogram(values: pd.Series, *, ax: plt.Axes | None = None, title: str 
                    bins: int = 40, lines: tuple[float, ...] = (), log_y: bool = False) -> plt.Axes:
     """Histogram of one column (e.g. variant call rate, -log10 HWE p, allele frequency), with threshold lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> plot_histogram(pd.Series([0.9, 0.99, 1.0], name="call_rate"), lines=(0.95,)).get_xlabel()
     'call_rate'
     """
@@ -273,8 +273,8 @@ def plot_batch_trend(reference: pd.DataFrame, current: pd.DataFrame, limits: pd.
     """Control chart of one metric: earlier batches (grey, one unlabelled point each, under one "earlier" label),
     this run's batches (blue, labelled; flagged ones red), the centre line and the control limits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ref = pd.DataFrame({"batch": ["B1", "B2"], "dp_mean": [30.0, 31.0]})
     >>> now = pd.DataFrame({"batch": ["B3"], "dp_mean": [15.0]})
     >>> lim = {"center": 30.5, "lower": 28.4, "upper": 32.6}
@@ -312,8 +312,8 @@ def plot_batch_trends(reference: pd.DataFrame, current: pd.DataFrame, limits: pd
     """Small multiples of :func:`plot_batch_trend`, one per metric of ``limits`` (a ``metric`` column), at most
     ``ncol`` per row so that each panel stays legible on a report page.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ref = pd.DataFrame({"batch": ["B1", "B2"], "a": [1.0, 1.1], "b": [2.0, 2.1]})
     >>> lim = pd.DataFrame({"metric": ["a", "b"], "center": [1.05, 2.05], "lower": [0.9, 1.9], "upper": [1.2, 2.2]})
     >>> fig = plot_batch_trends(ref, pd.DataFrame({"batch": ["B3"], "a": [1.0], "b": [3.0]}), lim, flagged=["B3"])
@@ -338,8 +338,8 @@ def plot_attrition_funnel(funnel: pd.DataFrame, *, ax: plt.Axes | None = None,
                           title: str = "Attrition") -> plt.Axes:
     """Horizontal bars of the persons left after each rule (``rule``, ``n_persons``; NA drawn as "suppressed").
 
-    Example
-    -------
+    Examples
+    --------
     >>> f = pd.DataFrame({"rule": ["entry", "sex"], "n_persons": [40, 30]})
     >>> [t.get_text() for t in plot_attrition_funnel(f).get_yticklabels()]
     ['entry', 'sex']
@@ -366,8 +366,8 @@ def plot_standardised_differences(balance: pd.DataFrame, *, ax: plt.Axes | None 
                                   title: str = "Balance of cases and controls", limit: float = 0.1) -> plt.Axes:
     """Dots of the standardised difference per variable/level (``variable``, ``level``, ``smd``) with ±limit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = pd.DataFrame({"variable": ["age at index", "sex"], "level": ["", "F"], "smd": [0.05, -0.2]})
     >>> len(plot_standardised_differences(b).collections) >= 1
     True

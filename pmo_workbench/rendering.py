@@ -16,8 +16,8 @@ Rules (:func:`format_table`):
   beside the report as ``<name>.csv`` and linked (or, when nothing may be written, the report says how many rows
   are left out).
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> t = pd.DataFrame({"n": [10.0, 2500.0], "call_rate": [0.99012, 0.95]}, index=pd.Index(["B1", "B2"], name="batch"))
 >>> format_table(t).to_dict("list")
@@ -87,8 +87,8 @@ def column_decimals(values: pd.Series) -> int | str:
     """Decimals for a float column (three significant digits of its median magnitude, 0-4), or ``"e"``
     (scientific notation) when it holds values below 0.001.
 
-    Example
-    -------
+    Examples
+    --------
     >>> column_decimals(pd.Series([0.99, 0.98])), column_decimals(pd.Series([30.2])), column_decimals(
     ...     pd.Series([1e-9, 0.5]))
     (3, 1, 'e')
@@ -168,8 +168,8 @@ def render_table(table: pd.DataFrame | pd.Series, *, caption: str = "", export: 
     rows, and with ``name`` and ``output_dir`` the full (formatted) table is written as ``<name>.csv`` there and
     linked.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> out = tempfile.mkdtemp()
     >>> r = render_table(pd.DataFrame({"x": range(60)}), caption="Long", name="long", output_dir=out)

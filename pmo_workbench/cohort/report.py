@@ -9,8 +9,8 @@ Table 1 with its rounded means and SDs, specimen counts; balance is computed fro
 hidden proportion hides its standardised difference). :func:`write_cohort_outputs` decides with it what is
 written; :func:`explain_selection` gives the sentences behind the report's non-obvious numbers.
 
-Example
--------
+Examples
+--------
 >>> att = pd.DataFrame({"step": [0, 1, 2], "rule": ["entry", "sex", "Tissue Use Register opt-out"],
 ...                     "n_persons": [40, 37, 30], "n_removed": [0, 3, 7]})
 >>> compute_funnel(Disclosure("export", 5).attrition(att))["n_persons"].tolist()
@@ -67,8 +67,8 @@ def resolve_definition_path(project: str | Path | Project, definition: str | Pat
     ConfigError
         Naming the path that does not exist (or the ``cohorts/`` folder holding no definition).
 
-    Example
-    -------
+    Examples
+    --------
     >>> resolve_definition_path("demo", "statin_users")  # doctest: +SKIP
     PosixPath('/.../demo/cohorts/statin_users.yaml')
     """
@@ -168,8 +168,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
 
     ``index`` adds code descriptions (:meth:`CodeIndex.describe`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.cohort.definition import parse_definition
     >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
     ...                       "criteria": [{"exclude": {"domain": "diagnosis", "codes": ["DC*"],
@@ -245,8 +245,8 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
     (``on_missing_genomes="fail"``: :class:`ConfigError`) or select without the genome rules and controls and
     mark the selection incomplete, with the reason in ``problem``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sel = select_for_report("demo", load_definition("demo/cohorts/mi_cases.yaml"))  # doctest: +SKIP
     >>> sel.complete, sel.problem  # doctest: +SKIP
     (False, 'This definition needs genome QC results ...')
@@ -301,8 +301,8 @@ def compute_balance(table1: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``variable, level, case, control, smd`` (case/control: the mean, or the proportion in percent).
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["age at index", "age at index", "sex"], "level": ["", "", "F"],
     ...                   "statistic": ["mean", "sd", "%"], "case": [60.0, 10.0, 50.0],
     ...                   "control": [58.0, 10.0, 50.0]})
@@ -518,8 +518,8 @@ def format_table1(table1: pd.DataFrame, disclosure: Disclosure) -> pd.DataFrame:
     """Table 1 as text for the report: counts as integers, percentages with one decimal, means and SDs with
     one decimal (export mode: at the precision the disclosure layer rounded them to); suppressed ``x``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["n", "age at index", "age at index"], "level": ["", "", ""],
     ...                   "statistic": ["n", "mean", "sd"], "case": [6, 85.5, 0.5477], "control": [60, 70.04, 9.9]})
     >>> format_table1(Disclosure("export").table1(t), Disclosure("export"))["case"].tolist()

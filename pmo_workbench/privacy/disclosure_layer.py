@@ -36,8 +36,8 @@ Modes (DESIGN.md §4.5)
 Suppressed cells are ``<NA>`` in the tables and ``x`` in reports (:data:`SUPPRESSED`), with
 :attr:`Disclosure.footnote` below the table.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> d = Disclosure("export", 5)
 >>> d.counts(pd.Series([3, 20, 30])).isna().tolist()
@@ -118,8 +118,8 @@ class Disclosure:
     min_count
         Smallest count that may be shown in export mode (pmo.yaml ``privacy.min_cell_count``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> Disclosure("export", 5).individual_level, Disclosure("internal").individual_level
     (False, True)
     """
@@ -165,8 +165,8 @@ class Disclosure:
     def release(self, table: pd.DataFrame | pd.Series, kind: str = "counts", *, what: str = "") -> Any:
         """``table`` as it may be shown or written, by ``kind`` (:data:`KINDS`).
 
-        Example
-        -------
+        Examples
+        --------
         >>> Disclosure("export").release(pd.DataFrame({"sample_id": ["a"]}), "individual")
         Traceback (most recent call last):
         ...
@@ -200,8 +200,8 @@ class Disclosure:
         that also has text columns is a list, whose count columns are suppressed one by one. An empty table, or
         one of zeros only, passes through.
 
-        Example
-        -------
+        Examples
+        --------
         >>> t = pd.DataFrame({"F": [3, 40, 22], "M": [30, 41, 19]}, index=["a", "b", "c"])
         >>> int(Disclosure("export").counts(t).isna().sum().sum()) >= 2
         True
@@ -226,8 +226,8 @@ class Disclosure:
     def count(self, n: int | None) -> int | None:
         """One count: ``None`` in export mode when it is 1 … ``min_count``-1.
 
-        Example
-        -------
+        Examples
+        --------
         >>> Disclosure("export").count(3), Disclosure("export").count(0), Disclosure("internal").count(3)
         (None, 0, 3)
         """
@@ -240,8 +240,8 @@ class Disclosure:
         """A record of counts (e.g. for ``run.json``): each small count ``None`` in export mode, and every count
         of a group in ``parts`` (counts that add up to a published total) ``None`` when one of them is small.
 
-        Example
-        -------
+        Examples
+        --------
         >>> Disclosure("export").counts_record({"samples": 40, "passed": 38, "failed": 2},
         ...                                    parts=(("passed", "failed"),))
         {'samples': 40, 'passed': None, 'failed': None}
@@ -264,8 +264,8 @@ class Disclosure:
         """An attrition table (``..., n_persons, n_removed``; or ``n, removed``) as it may be shown (see the
         module docstring).
 
-        Example
-        -------
+        Examples
+        --------
         >>> att = pd.DataFrame({"rule": ["entry", "sex", "opt-out"], "n_persons": [40, 37, 30],
         ...                     "n_removed": [0, 3, 7]})
         >>> Disclosure("export").attrition(att)["n_persons"].tolist()
@@ -289,8 +289,8 @@ class Disclosure:
     def rounding_step(self, n: int) -> float:
         """The step means and SDs of a group of ``n`` are rounded to in export mode (see the module docstring).
 
-        Example
-        -------
+        Examples
+        --------
         >>> [Disclosure("export", 5).rounding_step(n) for n in (6, 49, 50, 5000)]
         [1.0, 1.0, 0.1, 0.1]
         """
@@ -317,8 +317,8 @@ class Disclosure:
     def table1(self, table1: pd.DataFrame) -> pd.DataFrame:
         """Table 1 (tidy: ``variable, level, statistic, case, control``) as it may be shown.
 
-        Example
-        -------
+        Examples
+        --------
         >>> t = pd.DataFrame({"variable": ["n", "sex", "sex", "sex", "sex"], "level": ["", "F", "F", "M", "M"],
         ...                   "statistic": ["n", "n", "%", "n", "%"], "case": [20, 3, 15.0, 17, 85.0],
         ...                   "control": [80, 40, 50.0, 40, 50.0]})
@@ -373,8 +373,8 @@ class Disclosure:
         keeps no values (label columns ``keep`` stay), and ``drop`` columns (shares that times the size give
         small counts) are removed.
 
-        Example
-        -------
+        Examples
+        --------
         >>> bm = pd.DataFrame({"batch": ["B1", "B2"], "n_samples": [40, 3], "fail_rate": [0.1, 0.0],
         ...                    "call_rate": [0.99, 0.98]})
         >>> Disclosure("export").group_metrics(bm)["call_rate"].tolist()
@@ -397,8 +397,8 @@ class Disclosure:
         """Per-variant rows as they may leave: in export, variants with fewer than ``min_count`` minor-allele
         copies (``min(AF, 1-AF) x 2n``) are left out.
 
-        Example
-        -------
+        Examples
+        --------
         >>> t = pd.DataFrame({"AF": [0.5, 0.01], "n": [100, 100]})
         >>> len(Disclosure("export").variant_rows(t)), len(Disclosure("internal").variant_rows(t))
         (1, 2)
@@ -415,8 +415,8 @@ class Disclosure:
         :meth:`release`), after a check that it holds no CPR-like value; atomically. ``output_dir`` None (an
         interactive run): nothing is written, returns None.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import tempfile
         >>> out = tempfile.mkdtemp()
         >>> Disclosure("export").write_table(pd.Series([3, 20, 30], name="n"), out, "t").name
