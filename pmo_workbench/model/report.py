@@ -46,6 +46,7 @@ from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_
 from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
 from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
+from pmo_workbench.rendering import format_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FEATURES = "templates/features/mi_clinical.yaml"
@@ -419,11 +420,17 @@ def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[
     return out
 
 
-def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
-    """What the model card knows about this run."""
+def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) -> dict[str, Any]:
+    """What the model card knows about this run, as ``disclosure`` releases it (default: internal): tables as
+    formatted text (integers as integers, no "nan"; suppressed cells ``x`` in export), counts disclosed."""
+    disclosure = disclosure or Disclosure("internal")
     s = md.settings
     spec = md.outcomes.spec
     perf = md.performance()
+
+    def text(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+        return format_table(disclosure.release(table, kind), export=disclosure.export)
+
     problems = [str(p) for p in md.clinical.problems] + md.clinical.notes + md.notes
     meta: dict[str, Any] = {
         "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
@@ -442,9 +449,9 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "outcome": f"{spec.name}: codes {', '.join(spec.codes)} ({spec.domain}), horizon {spec.horizon_days} days; "
                    "censoring at emigration and end of data; death "
                    + ("competing (binary outcome 0)." if spec.competing_death else "censoring."),
-        "features": md.features.dictionary,
-        "sample_size": {"rows": md.data.n, "events": int(np.nansum(md.data.y)) if s["model"] != "cox"
-                        else int((md.data.status == 1).sum())},
+        "features": text(md.features.dictionary, "aggregate"),
+        "sample_size": disclosure.counts_record({"rows": int(md.data.n), "events": int(np.nansum(md.data.y))
+                                                 if s["model"] != "cox" else int((md.data.status == 1).sum())}),
         "missing_data": "Numeric features: median imputation with missing-indicator columns (logistic, Cox); "
                         "native missing-value handling (gradient boosting). Persons censored before the horizon "
                         "without the outcome are left out of binary models.",
@@ -459,14 +466,19 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "subgroups": "sex, region (and ancestry where assigned)",
         "model_output": f"absolute risk within {spec.horizon_years:g} years",
         "software": "pmo-workbench; package versions in model.json",
-        "attrition": md.attrition,
+        "attrition": text(md.attrition, "attrition"),
         "specification": "saved as model.joblib (coefficients in coefficients.parquet)",
-        "performance": perf,
+        "performance": text(perf, "group_metrics") if len(perf) else perf,
         "problems": problems,
     }
     if md.comparison is not None:
-        meta["comparison"] = md.comparison.table()
+        meta["comparison"] = text(md.comparison.table(), "aggregate")
     return meta
+
+
+def model_card(md: ModelDevelopment, disclosure: Disclosure) -> ModelCard:
+    """The model card of a run as ``disclosure`` releases it (what the report shows and writes)."""
+    return build_model_card(card_metadata(md, disclosure))
 
 
 def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, disclosure: Disclosure) -> list[str]:
@@ -480,8 +492,7 @@ def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, dis
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     written += [p.name for p in md.clinical.model.save(out)]
-    if md.card is not None:
-        written += [p.name for p in md.card.write(out)]
+    written += [p.name for p in model_card(md, disclosure).write(out)]
     tables: dict[str, tuple[pd.DataFrame | None, str]] = {
         "performance": (md.performance(), "group_metrics"), "attrition": (md.attrition, "attrition"),
         "feature_dictionary": (md.features.dictionary, "aggregate"),
