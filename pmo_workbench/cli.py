@@ -23,7 +23,7 @@ import click
 import yaml
 
 from pmo_workbench import __version__
-from pmo_workbench.errors import ConfigError, PmoError
+from pmo_workbench.errors import ConfigError, PmoError, format_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -39,16 +39,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except PmoError as exc:
-            from pmo_workbench.catalogue import truncate_message
-
-            click.echo(f"pmo: error: {truncate_message(str(exc))}", err=True)
+        except PmoError as exc:  # every message goes through format_error: one line, CPR-like values masked
+            click.echo(f"pmo: error: {format_error(exc)}", err=True)
             ctx.exit(2)
         except OSError as exc:  # a read-only or full file system, a file where a folder should be: one line too
-            from pmo_workbench.catalogue import truncate_message
-
             where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-            click.echo(f"pmo: error: {truncate_message(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
+            click.echo(f"pmo: error: {format_error(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
             ctx.exit(2)
 
 
@@ -90,6 +86,10 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
 
     if samples > persons:
         raise ConfigError("--samples must not exceed --persons", field="samples")
+    if name is not None:
+        from pmo_workbench.names import require_name
+
+        require_name(name, "project name", field="--name")
     summary = synthesize_project(out, persons=persons, samples=samples, variants=variants, seed=seed,
                                  fields=fields, name=name, overwrite=force, progress=not quiet)
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
@@ -144,13 +144,13 @@ def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], para
                        memory_gb=memory_gb, progress=True, show_traceback=show_traceback)
     click.echo(f"{record.status}: {record.report_path}")
     if record.status == "misconfigured" and record.error:
-        click.echo(f"pmo: run misconfigured: {record.error.message}", err=True)
+        click.echo(f"pmo: run misconfigured: {format_error(record.error.message)}", err=True)
         if record.error.fix:
-            click.echo(f"pmo: fix: {record.error.fix}", err=True)
+            click.echo(f"pmo: fix: {format_error(record.error.fix)}", err=True)
     elif record.status == "incomplete":
-        click.echo(f"pmo: run incomplete: {'; '.join(record.incomplete_reasons)}", err=True)
+        click.echo(f"pmo: run incomplete: {format_error('; '.join(record.incomplete_reasons))}", err=True)
     elif record.status != "succeeded" and record.error:
-        click.echo(f"pmo: run {record.status}: {record.error}", err=True)
+        click.echo(f"pmo: run {record.status}: {format_error(str(record.error))}", err=True)
     sys.exit(record.exit_code)
 
 

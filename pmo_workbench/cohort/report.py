@@ -31,6 +31,7 @@ from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    LOOKUP_RULE,
     CohortDefinition,
     EventRule,
     _HasCodes,
@@ -203,6 +204,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
     if g is not None and g.unrelated:
         lines.append("- `genomes.unrelated`: mutually unrelated (a maximal set from the latest WGS QC kinship "
                      "table, cases kept before controls)")
+    lines.append(f"- `{LOOKUP_RULE}`: looked up in the Tissue Use Register (persons the lookup did not cover, "
+                 "e.g. imported later from another source, are left out; always applied)")
     lines.append(f"- `{CONSENT_RULE}`: not registered in the Tissue Use Register (always applied; cannot be "
                  "switched off)")
     lines.append("")
