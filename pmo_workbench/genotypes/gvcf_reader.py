@@ -11,10 +11,11 @@ record's alleles plus the symbolic allele). :func:`read_gvcf` splits them the wa
   DP, -1 missing) and ``ploidy`` (int8: 1 for a haploid ``0`` block, e.g. male chrX outside the PARs). Blocks
   whose GT is not hom-ref (DeepVariant's ``./.`` GQ-0 bands) carry no genotype and are left out: such a
   position reads as missing, as if not covered.
-- ``calls``: one row per variant record: ``contig``, ``pos``, ``ref``, ``alts`` (list, the symbolic allele
-  dropped), ``a0``/``a1`` (int8 allele indices into ``[ref] + alts``; -1 for a missing allele or one that
+- ``calls``: one row per variant record: ``contig``, ``pos``, ``ref``, ``alts`` (comma-joined, the symbolic
+  allele dropped), ``a0``/``a1`` (int8 allele indices into ``[ref] + alts``; -1 for a missing allele or one that
   calls the symbolic allele, -2 for the absent second allele of a haploid call), ``phased``, ``gq``, ``dp``
-  (-1 missing), ``ad`` (list, the symbolic allele's depth dropped), ``pl`` (list, the record's PL *with* the
+  (-1 missing), ``ad`` (Arrow list, the symbolic allele's depth dropped), ``pl`` (Arrow list, the record's PL
+  *with* the
   symbolic allele, so a combiner can fill the likelihoods of alleles this sample lacks from it, as GATK does),
   ``filters`` and ``qual``. A record with GT ``0/0`` stays a call (Hail keeps it in the variant data, GATK
   keeps it in the combined gVCF); DeepVariant's ``RefCall`` records keep their ``./.``.
@@ -30,7 +31,7 @@ Example
 >>> g.sample, len(g.blocks), len(g.calls)
 ('NA12878', 3, 1)
 >>> g.calls[["pos", "ref", "alts", "a0", "a1", "gq"]].to_dict("records")
-[{'pos': 2517459, 'ref': 'A', 'alts': ['G'], 'a0': 0, 'a1': 1, 'gq': 38}]
+[{'pos': 2517459, 'ref': 'A', 'alts': 'G', 'a0': 0, 'a1': 1, 'gq': 38}]
 """
 
 from __future__ import annotations
@@ -198,17 +199,29 @@ def _parse_gt(path: Path, gts: pa.Array, lines: np.ndarray) -> tuple[np.ndarray,
     return rows[:, :2].astype(np.int16), rows[:, 2].astype(np.int8), rows[:, 3].astype(bool)
 
 
-def _split_ints(path: Path, values: pa.Array, lines: np.ndarray, name: str) -> list[list[int] | None]:
-    out: list[list[int] | None] = []
-    for i, v in enumerate(values.to_pylist()):
-        if v is None or v == ".":
-            out.append(None)
-            continue
-        try:
-            out.append([int(x) if x != "." else -1 for x in v.split(",")])
-        except ValueError:
-            raise InputError(f"{name} is not a list of integers", file=path, line=int(lines[i]), field=name) from None
-    return out
+def _floats(values: pa.Array) -> np.ndarray:
+    """QUAL as float32, NaN where '.' or not a number."""
+    ok = pc.match_substring_regex(values, r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+    clean = pc.if_else(ok, values, pa.scalar("nan"))
+    return pc.cast(clean, pa.float32()).to_numpy(zero_copy_only=False)
+
+
+def _int_lists(path: Path, values: pa.Array, lines: np.ndarray, name: str) -> pa.ListArray:
+    """A comma-separated integer sub-field (AD, PL) as list<int32>: null where absent or '.', -1 for a '.'
+    element."""
+    absent = pc.or_kleene(pc.is_null(values), pc.equal(values, ".")).fill_null(True)
+    text = pc.if_else(absent, pa.scalar(None, pa.string()), values)
+    lists = pc.split_pattern(text, ",")
+    flat = lists.values
+    flat = pc.if_else(pc.equal(flat, "."), pa.scalar("-1"), flat)
+    try:
+        ints = pc.cast(flat, pa.int32())
+    except pa.ArrowInvalid:
+        bad = ~pc.match_substring_regex(flat, r"^-?[0-9]+$").to_numpy(zero_copy_only=False)
+        offsets = lists.offsets.to_numpy()
+        row = int(np.searchsorted(offsets, np.argmax(bad), side="right") - 1)
+        raise InputError(f"{name} is not a list of integers", file=path, line=int(lines[row]), field=name) from None
+    return pa.ListArray.from_arrays(lists.offsets, ints, mask=pc.is_null(lists))
 
 
 def read_gvcf(path: str | Path) -> GvcfData:
@@ -295,55 +308,59 @@ def read_gvcf(path: str | Path) -> GvcfData:
         "start": pos[keep], "end": end[homref], "gq": gq[keep], "dp": bdp.astype(np.int32),
         "ploidy": ploidy[keep]})
 
-    # variant records
+    # variant records, vectorised over the flattened ALT lists
     vsel = np.flatnonzero(~is_block)
     vlines = lines[vsel]
-    alt_lists = pc.split_pattern(alt.take(pa.array(vsel)), ",").to_pylist()
-    ad_raw = _split_ints(path, _format_values(fmt, sample_col, "AD").take(pa.array(vsel)), vlines, "AD")
-    pl_raw = _split_ints(path, _format_values(fmt, sample_col, "PL").take(pa.array(vsel)), vlines, "PL")
+    alt_lists = pc.split_pattern(alt.take(pa.array(vsel)), ",")
+    a_off = alt_lists.offsets.to_numpy().astype(np.int64)
+    a_flat = alt_lists.values
+    n_alt = np.diff(a_off)
+    dot = pc.equal(a_flat, ".").to_numpy(zero_copy_only=False)
+    sym = pc.is_in(a_flat, value_set=pa.array(SYMBOLIC_ALTS)).to_numpy(zero_copy_only=False) | dot
+    n_all = n_alt + 1  # alleles of the record as written (REF + ALT, symbolic included)
+    # allele k (1-based ALT index) of row i -> its index among the real alleles, -1 for the symbolic one
+    cum = np.concatenate([[0], np.cumsum(~sym)])
     vgt = gt[vsel].astype(np.int64)
-    alts_out: list[list[str]] = []
-    ad_out: list[list[int] | None] = []
     a_out = np.empty((len(vsel), 2), dtype=np.int8)
-    for i, alts in enumerate(alt_lists):
-        if alts == ["."]:
-            alts = []
-        sym = [k + 1 for k, a in enumerate(alts) if a in SYMBOLIC_ALTS]
-        real = [a for a in alts if a not in SYMBOLIC_ALTS]
-        n_all = len(alts) + 1
-        remap = {0: 0}
-        j = 1
-        for k, a in enumerate(alts, start=1):
-            if a in SYMBOLIC_ALTS:
-                remap[k] = -1
-            else:
-                remap[k] = j
-                j += 1
-        for c in (0, 1):
-            v = int(vgt[i, c])
-            if v >= n_all:
-                raise InputError(f"GT allele {v} but the record has {n_all} alleles", file=path,
-                                 line=int(vlines[i]), field="GT")
-            a_out[i, c] = remap[v] if v >= 0 else v
-        ad = ad_raw[i]
-        if ad is not None:
-            ad = [x for k, x in enumerate(ad) if k not in sym] if len(ad) == n_all else None
-        alts_out.append(real)
-        ad_out.append(ad)
+    for c in (0, 1):
+        v = vgt[:, c]
+        if (v >= n_all).any():
+            i = int(np.flatnonzero(v >= n_all)[0])
+            raise InputError(f"GT allele {int(v[i])} but the record has {int(n_all[i])} alleles", file=path,
+                             line=int(vlines[i]), field="GT")
+        k = np.clip(a_off[:-1] + v - 1, 0, max(len(sym) - 1, 0))
+        alt_ok = (v > 0) & ~sym[k] if len(sym) else np.zeros(len(v), bool)
+        real_index = cum[k + 1] - cum[a_off[:-1]] if len(sym) else np.zeros(len(v), np.int64)
+        a_out[:, c] = np.where(v <= 0, v, np.where(alt_ok, real_index, -1))
+    real_lists = pa.ListArray.from_arrays(pa.array(cum[a_off]), a_flat.filter(pa.array(~sym)))
+    alts_joined = pc.binary_join(real_lists, ",")
+    ad = _int_lists(path, _format_values(fmt, sample_col, "AD").take(pa.array(vsel)), vlines, "AD")
+    pl = _int_lists(path, _format_values(fmt, sample_col, "PL").take(pa.array(vsel)), vlines, "PL")
+    # AD without the symbolic allele's depth; null when its length is not the record's allele count
+    ad_off = ad.offsets.to_numpy().astype(np.int64)
+    ad_len = np.diff(ad_off)
+    ad_ok = ad.is_valid().to_numpy(zero_copy_only=False) & (ad_len == n_all)
+    row_of = np.repeat(np.arange(len(vsel)), ad_len)
+    pos_in = np.arange(len(row_of)) - ad_off[:-1][row_of]
+    keep_el = ad_ok[row_of] & ((pos_in == 0) | ~sym[np.clip(a_off[:-1][row_of] + pos_in - 1, 0,
+                                                              max(len(sym) - 1, 0))])
+    new_len = np.bincount(row_of[keep_el], minlength=len(vsel))
+    ad_values = ad.values.filter(pa.array(keep_el)) if len(keep_el) else pa.array([], pa.int32())
+    ad_clean = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(new_len)]).astype(np.int32)),
+                                       ad_values, mask=pa.array(~ad_ok))
     ref_v = ref.take(pa.array(vsel))
     calls = pd.DataFrame({
         "contig": np.asarray(chrom.take(pa.array(vsel)).to_numpy(zero_copy_only=False), dtype=object),
         "pos": pos[vsel],
         "ref": np.asarray(ref_v.to_numpy(zero_copy_only=False), dtype=object),
-        "alts": alts_out,
+        "alts": np.asarray(alts_joined.to_numpy(zero_copy_only=False), dtype=object),
         "a0": a_out[:, 0], "a1": a_out[:, 1],
         "phased": phased[vsel],
         "gq": gq[vsel], "dp": dp[vsel],
-        "ad": ad_out, "pl": pl_raw,
+        "ad": pd.arrays.ArrowExtensionArray(ad_clean), "pl": pd.arrays.ArrowExtensionArray(pl),
         "filters": np.asarray(table["FILTER"].combine_chunks().take(pa.array(vsel)).to_numpy(zero_copy_only=False),
                               dtype=object),
-        "qual": pd.to_numeric(pd.Series(table["QUAL"].combine_chunks().take(pa.array(vsel)).to_pylist(),
-                                        dtype=object), errors="coerce").astype("float32").to_numpy(),
+        "qual": _floats(table["QUAL"].combine_chunks().take(pa.array(vsel))),
     })
     return GvcfData(path=path, sample=sample, contigs=contigs, contig_lengths=contig_lengths,
                     reference_build=guess_build(contig_lengths, meta), source=source, blocks=blocks,

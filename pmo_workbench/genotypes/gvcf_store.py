@@ -153,11 +153,11 @@ def _batch_tables(data: list[Any], first_index: int, code: dict[str, int]) -> tu
             "contig": c["contig"].map(code).to_numpy(np.int16),
             "pos": c["pos"].to_numpy(np.int32),
             "ref": c["ref"].astype(object),
-            "alts": [",".join(a) for a in c["alts"]],
+            "alts": c["alts"].astype(object),
             "a0": c["a0"].to_numpy(np.int8), "a1": c["a1"].to_numpy(np.int8),
             "phased": c["phased"].to_numpy(bool),
             "gq": c["gq"].to_numpy(np.int16), "dp": c["dp"].to_numpy(np.int32),
-            "ad": c["ad"], "pl": c["pl"],
+            "ad": c["ad"].array, "pl": c["pl"].array,
             "filters": c["filters"].astype(object), "qual": c["qual"].to_numpy(np.float32),
             "order": np.arange(len(c), dtype=np.int32)}))
         b = g.blocks
