@@ -208,6 +208,32 @@ def lab(project: Path, port: int, no_browser: bool) -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
+@app.group(cls=_Group)
+def export() -> None:
+    """Export a project's data (e.g. its cohort store as a joint VCF)."""
+
+
+@export.command("vcf")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True)
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Output .vcf.gz (BGZF + tabix index) or .bcf.")
+@click.option("--min-ref-gq", type=click.IntRange(min=0), default=None,
+              help="GQ a reference block needs to fill hom-ref (default: the store's default, 1).")
+def export_vcf(project: Path, out: Path, min_ref_gq: int | None) -> None:
+    """Write the project's cohort store (gVCFs added by `pmo ingest`) as a joint multi-sample VCF.
+
+    \b
+    Example:
+      pmo export vcf --project demo --out demo/joint.vcf.gz
+    """
+    from pmo_workbench.genotypes.export import write_joint_vcf
+    from pmo_workbench.genotypes.gvcf_store import DEFAULT_MIN_REF_GQ, open_cohort
+
+    g = open_cohort(project, min_ref_gq=DEFAULT_MIN_REF_GQ if min_ref_gq is None else min_ref_gq)
+    write_joint_vcf(g, out)
+    click.echo(f"wrote {out}: {g.n_samples} samples x {g.n_variants} sites")
+
+
 def _mount_optional() -> None:
     """Mount the sub-commands of tracks whose modules are present (import, cohort, ...)."""
     try:
