@@ -66,8 +66,10 @@ def app() -> None:
 @click.option("--name", default=None, help="Project name in pmo.yaml (default: synthetic_s<seed>).")
 @click.option("--force", is_flag=True, help="Replace an existing folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--deliveries", is_flag=True,
+              help="Also write the genomes as per-sample WGS deliveries (gVCF + DRAGEN metrics) in deliveries/.")
 def synth(out: Path, persons: int, samples: int, variants: int, seed: int, fields: str, name: str | None,
-          force: bool, quiet: bool) -> None:
+          force: bool, quiet: bool, deliveries: bool) -> None:
     """Generate a deterministic synthetic project with known truth.
 
     \b
@@ -79,8 +81,30 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
     if samples > persons:
         raise ConfigError("--samples must not exceed --persons", field="samples")
     summary = synthesize_project(out, persons=persons, samples=samples, variants=variants, seed=seed,
-                                 fields=fields, name=name, overwrite=force, progress=not quiet)
+                                 fields=fields, name=name, overwrite=force, progress=not quiet,
+                                 deliveries=deliveries)
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
+
+
+@app.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True)
+@click.option("--batch", "batch_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+              help="Batch folder: one sub-folder per sample (gVCF, metrics files, .md5 sidecars).")
+@click.option("--batch-id", default=None, help="Batch ID (default: the folder's name).")
+@click.option("--replace", is_flag=True, help="Take samples already ingested (other batch or changed files) anew.")
+def ingest(project: Path, batch_dir: Path, batch_id: str | None, replace: bool) -> None:
+    """Ingest a WGS delivery batch: verify it, parse its read-level metrics, add its gVCFs to the cohort store.
+
+    \b
+    Example:
+      pmo ingest --project demo --batch demo/deliveries/B1
+    Exit code 0: ingested (or "nothing new"); 2: the delivery was refused (the line names sample and file).
+    """
+    from pmo_workbench.genotypes.deliveries import ingest_batch
+    from pmo_workbench.project import load_project
+
+    summary = ingest_batch(load_project(project), batch_dir, batch_id, replace=replace)
+    click.echo(summary.describe())
 
 
 def _parse_params_file(path: Path | None) -> dict[str, Any]:

@@ -328,6 +328,11 @@ def verify_sample(sample: SampleDelivery) -> None:
     check_bgzf(sample.gvcf, sample.sample_id)
 
 
+def project_root_of(project: Any) -> Path:
+    """The folder of a project given as a path or a :class:`~pmo_workbench.project.Project`."""
+    return Path(project) if isinstance(project, str | Path) else Path(project.root)
+
+
 def ledger_path(project_root: str | Path) -> Path:
     """The delivery ledger of a project: ``<project>/genotypes/deliveries.parquet``."""
     return Path(project_root) / GENOTYPES_DIR / LEDGER_FILE
@@ -434,7 +439,7 @@ def ingest_batch(
         to_storable,
     )
 
-    root = Path(getattr(project, "root", project))
+    root = project_root_of(project)
     batch = discover_batch(batch_dir, batch_id)
     ledger = load_ledger(root)
     new, replaced, unchanged = _classify(batch, ledger, replace)
@@ -483,7 +488,7 @@ def ingest_batch(
 
 def batch_of_samples(project: Any) -> Mapping[str, str]:
     """``sample_id -> batch_id`` of the project's ledger (the batch each sample came in)."""
-    ledger = load_ledger(Path(getattr(project, "root", project)))
+    ledger = load_ledger(project_root_of(project))
     return dict(zip(ledger["sample_id"].astype(str), ledger["batch_id"].astype(str), strict=True))
 
 

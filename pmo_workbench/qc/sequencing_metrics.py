@@ -12,11 +12,11 @@ Example
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pmo_workbench.genotypes.deliveries import project_root_of
 from pmo_workbench.genotypes.delivery_metrics import (
     LONG_COLUMNS,
     METRICS,
@@ -49,7 +49,7 @@ def sequencing_metrics(project: Any, *, long: bool = False) -> pd.DataFrame:
     >>> sequencing_metrics(project).empty  # project: an empty project folder
     True
     """
-    root = Path(getattr(project, "root", project))
+    root = project_root_of(project)
     path = read_metrics_path(root)
     table = pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=[*LONG_COLUMNS, "batch"])
     if long:

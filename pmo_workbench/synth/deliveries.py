@@ -223,6 +223,11 @@ def write_dragen_metrics(folder: Path, sample_id: str, *, coverage: float, pct_g
     mapping = [
         f"MAPPING/ALIGNING SUMMARY,,Total input reads,{total},100.00",
         f"MAPPING/ALIGNING SUMMARY,,Number of duplicate marked reads,{dups},{pct_duplicates:.2f}",
+        "MAPPING/ALIGNING SUMMARY,,Number of duplicate marked and mate reads removed,NA",
+        f"MAPPING/ALIGNING SUMMARY,,Number of unique reads (excl. duplicate marked reads),{total - dups},"
+        f"{100 - pct_duplicates:.2f}",
+        f"MAPPING/ALIGNING SUMMARY,,Reads with mate sequenced,{total},100.00",
+        "MAPPING/ALIGNING SUMMARY,,Reads without mate sequenced,0,0.00",
         f"MAPPING/ALIGNING SUMMARY,,Mapped reads,{mapped},{pct_mapped:.2f}",
         f"MAPPING/ALIGNING SUMMARY,,Unmapped reads,{total - mapped},{100 - pct_mapped:.2f}",
         "MAPPING/ALIGNING SUMMARY,,Estimated read length,150.00",
@@ -232,6 +237,10 @@ def write_dragen_metrics(folder: Path, sample_id: str, *, coverage: float, pct_g
         "MAPPING/ALIGNING SUMMARY,,Insert length: standard deviation,110.42",
         f"MAPPING/ALIGNING SUMMARY,,Estimated sample contamination,{contamination:.4f}",
     ]
+    rg = [line.replace("MAPPING/ALIGNING SUMMARY,,", f"MAPPING/ALIGNING PER RG,{sample_id}_L1,", 1)
+          .replace("Total input reads", "Total reads in RG") for line in mapping
+          if "contamination" not in line and "sequenced coverage" not in line]
+    mapping += rg  # DRAGEN writes the per-read-group rows after the summary (one read group here)
     x_ratio = 0.5 if sex == "M" else 1.0
     cov_lines = [
         f"COVERAGE SUMMARY,,Aligned bases,{int(coverage * 3.1e9)}",
