@@ -215,3 +215,26 @@ def test_combined_genotypes_equal_the_joint_vcf(project: Path) -> None:
     dos = lambda g: np.where((g < 0).all(axis=2), -1, (g > 0).sum(axis=2))  # noqa: E731
     assert np.array_equal(dos(gt_c), dos(gt_j[carried]))
     assert ledger_path(project).is_file()
+
+
+def test_run_qc_fails_injected_read_level_problems_only(project: Path) -> None:
+    """The deliveries' metrics join run_qc: contamination and low coverage caught with their reasons, no clean
+    sample failed by them, and DRAGEN's ploidy beside the genetic sex."""
+    from pmo_workbench.genotypes import open_genotypes
+    from pmo_workbench.qc import run_qc
+
+    for batch in ("B1", "B2", "B3"):
+        ingest_batch(project, project / "deliveries" / batch, combine=lambda *a: {})
+    g = open_genotypes(project / "data" / "genotypes" / "cohort.vcf.gz", cache_dir=project / "cache")
+    res = run_qc(g, manifest=project / "data" / "genotypes" / "manifest.tsv",
+                 read_metrics=sequencing_metrics(project))
+    reasons = res.decisions.set_index("sample_id")["reasons"]
+    truth = pd.read_csv(project / "truth" / "deliveries.tsv", sep="\t")
+    for reason in ("contamination", "low_coverage"):
+        expected = set(truth.loc[truth["problem"] == reason, "sample_id"])
+        got = {s for s, rs in reasons.items() if reason in rs}
+        assert got == expected, reason
+    sex = res.sex_check.set_index("sample_id")
+    called = sex["genetic_sex"].isin(["F", "M"])
+    agree = (sex.loc[called, "genetic_sex"].map({"F": "XX", "M": "XY"}) == sex.loc[called, "ploidy_estimate"])
+    assert agree.mean() > 0.9
