@@ -81,6 +81,13 @@ def _source(sources: Mapping[str, Mapping[str, Any]], sample: str) -> str | None
         for name, path in section.items():
             if name == sample or str(name).startswith(f"{sample}."):
                 return str(path)
+    for suffix in ("_normal", "_tumor"):  # DRAGEN tumour-normal: "<prefix>_normal" from "<prefix>.*_normal.csv"
+        if sample.endswith(suffix):
+            base = sample[: -len(suffix)]
+            for section in sources.values():
+                for name, path in section.items():
+                    if str(name).startswith(f"{base}.") and suffix in Path(str(path)).name:
+                        return str(path)
     return None
 
 
@@ -165,6 +172,20 @@ def _run_multiqc(paths: list[Path]) -> tuple[list[Any], dict[str, Any], dict[str
     modules = list(report.modules)
     sources = {str(k): {s: dict(v) for s, v in secs.items()} for k, secs in report.data_sources.items()}
     return modules, sources, general
+
+
+def multiqc_raw_data(paths: Iterable[str | Path]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+    """MultiQC's parsed data of ``paths`` as it keeps it: ``{module: {key: {sample: values}}}`` (module anchors
+    lower-case), and each sample's source file (``{sample: path}``, the first MultiQC names)."""
+    modules, sources, _ = _run_multiqc([Path(p) for p in paths])
+    raw = {str(m.anchor).lower(): {str(k): dict(v or {}) for k, v in (m.saved_raw_data or {}).items()}
+           for m in modules}
+    where: dict[str, str] = {}
+    for sections in sources.values():
+        for section in sections.values():
+            for name, path in section.items():
+                where.setdefault(str(name), str(path))
+    return raw, where
 
 
 def parse_metrics_files(paths: Iterable[str | Path], *, sample_of: Mapping[str, str] | None = None
@@ -282,5 +303,5 @@ def to_storable(long: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["LONG_COLUMNS", "METRICS", "parse_metrics_files", "pivot_metrics", "read_metrics_path",
+__all__ = ["LONG_COLUMNS", "METRICS", "multiqc_raw_data", "parse_metrics_files", "pivot_metrics", "read_metrics_path",
            "to_storable"]
