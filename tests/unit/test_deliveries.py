@@ -238,3 +238,40 @@ def test_run_qc_fails_injected_read_level_problems_only(project: Path) -> None:
     called = sex["genetic_sex"].isin(["F", "M"])
     agree = (sex.loc[called, "genetic_sex"].map({"F": "XX", "M": "XY"}) == sex.loc[called, "ploidy_estimate"])
     assert agree.mean() > 0.9
+
+
+def test_batch_aware_qc_on_the_growing_store(project: Path) -> None:
+    """QC replayed on the cohort store after each ingest: the new batch's read metrics against the earlier
+    batches, and the earlier samples whose decision the new batch moved (only population-relative reasons can
+    move: their data and the thresholds did not change)."""
+    from pmo_workbench.genotypes.deliveries import batch_of_samples
+    from pmo_workbench.genotypes.gvcf_store import open_cohort
+    from pmo_workbench.qc import run_qc
+    from pmo_workbench.qc.batch_review import (
+        COHORT_REASONS,
+        POPULATION_REASONS,
+        compare_read_metrics_by_batch,
+        explain_decision_changes,
+    )
+
+    man = project / "data" / "genotypes" / "manifest.tsv"
+    runs = []
+    for batches in (("B1", "B2"), ("B3",)):
+        for b in batches:
+            assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / b)).exit_code == 0
+        g = open_cohort(project)
+        runs.append(run_qc(g, manifest=man, read_metrics=sequencing_metrics(project)))
+    batch_of = batch_of_samples(project)
+    assert len(runs[0].decisions) < len(runs[1].decisions) == len(batch_of)
+    changes = explain_decision_changes(runs[0].decisions, runs[1].decisions, batch_of, ["B3"])
+    assert set(changes["batch"]) <= {"B1", "B2"}
+    for row in changes.itertuples():
+        moved = [m[1:] for m in row.moved.split(", ")]
+        assert moved and not {"low_coverage", "contamination"} & set(moved)
+        assert (row.cause == "population bounds moved by the new batch") == (set(moved) <= set(POPULATION_REASONS))
+        assert row.cause != "other" and set(moved) <= set(POPULATION_REASONS + COHORT_REASONS)
+    m = sequencing_metrics(project)
+    t = compare_read_metrics_by_batch(m, batch_of, ["B1", "B2", "B3"]).set_index("metric")
+    b3 = [s for s, b in batch_of.items() if b == "B3"]
+    assert t.loc["mean_coverage", "value"] == pytest.approx(float(m.loc[b3, "mean_coverage"].median()))
+    assert t.loc["mean_coverage", "n_reference"] == 2
