@@ -174,9 +174,9 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     from pmo_workbench.synth.project import synthesize_project
 
     if not (directory / "pmo.yaml").exists():
-        summary = synthesize_project(directory, seed=seed, progress=True, **DEMO_SIZE)
+        summary = synthesize_project(directory, seed=seed, progress=True, deliveries=True, **DEMO_SIZE)
         click.echo(f"generated {summary.root} in {summary.seconds:.1f} s")
-    failed = []
+    failed = _ingest_demo_deliveries(directory, mode)
     for track in available_tracks():
         preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
         record = run_track(track, directory, {}, params_file=preset if preset.exists() else None, mode=mode,
@@ -189,6 +189,37 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     if failed:
         click.echo(f"pmo: failed tracks: {', '.join(failed)}", err=True)
         sys.exit(1)
+
+
+def _ingest_demo_deliveries(directory: Path, mode: str) -> list[str]:
+    """The demo's WGS deliveries batch by batch (``pmo synth --deliveries``): B1 and B2, a WGS QC run, the faulty
+    deliveries (each refused with its one-line reason), then B3 (the track runs after this show B3 against the
+    earlier batches). Returns the tracks that failed."""
+    from pmo_workbench.errors import PmoError
+    from pmo_workbench.genotypes.deliveries import ingest_batch, load_ledger
+    from pmo_workbench.reports import run_track
+
+    root = directory / "deliveries"
+    batches = sorted(p for p in root.glob("B*") if p.is_dir()) if root.is_dir() else []
+    if not batches or batches[-1].name in set(load_ledger(directory)["batch_id"].astype(str)):
+        return []  # no deliveries, or ingested by an earlier `pmo demo`
+    preset = NOTEBOOKS_DIR / "params" / "wgs_qc.demo.yaml"
+    failed = []
+    for i, batch in enumerate(batches):
+        if i == len(batches) - 1:  # before the newest batch: a QC run to compare with, and the refused deliveries
+            record = run_track("wgs_qc", directory, {}, params_file=preset if preset.exists() else None, mode=mode,
+                               progress=True)
+            click.echo(f"wgs_qc before {batch.name}: {record.status} {record.report_path}")
+            if record.status != "succeeded":
+                failed.append("wgs_qc")
+            for faulty in sorted((root / "faulty").glob("*")) if (root / "faulty").is_dir() else []:
+                try:
+                    ingest_batch(directory, faulty)
+                    click.echo(f"{faulty.name}: ingested (unexpected)")
+                except PmoError as exc:
+                    click.echo(f"{faulty.name}: refused: {exc}")
+        click.echo(ingest_batch(directory, batch).describe())
+    return failed
 
 
 @app.command()
