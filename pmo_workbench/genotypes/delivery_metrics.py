@@ -270,7 +270,7 @@ def pivot_metrics(long: pd.DataFrame, sample_ids: Iterable[str] | None = None) -
     >>> long = pd.DataFrame({"sample_id": ["a"], "metric": ["pct_mapped"], "value": [99.1], "unit": ["%"],
     ...                      "tool": ["samtools"], "source_file": ["a/a.stats"]})
     >>> w = pivot_metrics(long, ["a", "b"])
-    >>> w.loc["a", "pct_mapped"], pd.isna(w.loc["b", "pct_mapped"]), w.loc["a", "metrics_source"]
+    >>> float(w.loc["a", "pct_mapped"]), pd.isna(w.loc["b", "pct_mapped"]), w.loc["a", "metrics_source"]
     (99.1, True, 'samtools')
     """
     ids = list(dict.fromkeys(sample_ids)) if sample_ids is not None else list(

@@ -100,6 +100,24 @@ def compare_read_metrics_by_batch(read_metrics: pd.DataFrame, batch_of: Mapping[
     return pd.DataFrame(rows, columns=cols)
 
 
+def select_new_batches(ledger: pd.DataFrame, since: object) -> list[str]:
+    """Batches of the delivery ledger first ingested at or after ``since`` (e.g. the previous QC run's start), in
+    ingest order.
+
+    Example
+    -------
+    >>> ledger = pd.DataFrame({"batch_id": ["B1", "B2"], "ingested_at": ["2026-12-01T10:00:00Z",
+    ...                                                                  "2026-12-03T09:00:00Z"]})
+    >>> select_new_batches(ledger, "2026-12-02T00:00:00+00:00")
+    ['B2']
+    """
+    when = pd.to_datetime(ledger["ingested_at"], utc=True)
+    first = when.groupby(ledger["batch_id"].astype(str)).min().sort_values(kind="stable")
+    start = pd.Timestamp(since)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    return [str(b) for b, t in first.items() if t >= start]
+
+
 def _as_list(value: object) -> list[str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
@@ -167,4 +185,4 @@ def explain_decision_changes(previous: pd.DataFrame, current: pd.DataFrame, batc
 
 
 __all__ = ["COHORT_REASONS", "POPULATION_REASONS", "compare_read_metrics_by_batch", "explain_decision_changes",
-           "summarise_read_metrics_by_batch"]
+           "select_new_batches", "summarise_read_metrics_by_batch"]
