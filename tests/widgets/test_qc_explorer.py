@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -253,3 +254,12 @@ def test_read_level_metrics_join_the_widget_decisions() -> None:
     r = reasons_of(w)
     assert not any("low_coverage" in r[s] or "contamination" in r[s] for s in IDS)
     assert not {"min_mean_coverage", "max_contamination"} & {c["name"] for c in QcExplorer(**_tables()).controls}
+
+
+def test_a_metric_without_data_gets_no_empty_histogram() -> None:
+    tables = _tables()
+    tables["sample_qc"] = tables["sample_qc"].assign(dp_mean=np.nan)  # e.g. a GT-only VCF: no depth
+    w = QcExplorer(**tables, thresholds={"outlier_metrics": ["r_ti_tv", "dp_mean"]})
+    keys = [h["key"] for h in w.histograms]
+    assert "metric:dp_mean" not in keys and "call_rate" in keys
+    assert all(h["n"] > 0 for h in w.histograms)
