@@ -5,6 +5,8 @@
 * :func:`pseudonymise` — keyed HMAC-SHA256 pseudonyms; the key comes from :func:`load_pseudonym_key`.
 * :func:`suppress_small_counts` — primary and complementary suppression of small counts in count tables, with
   :func:`format_suppressed` for display and :func:`assert_no_small_counts` for report code.
+* :class:`Disclosure` — the one disclosure layer: what every table, figure count and written file of a run may
+  show in ``internal`` or ``export`` mode.
 * :func:`scan_for_cpr` / :func:`check_no_cpr` — find CPR-like values in frames and output files, naming the file and
   the column or line, never the value.
 
@@ -36,6 +38,7 @@ from pmo_workbench.privacy.disclosure import (
     format_suppressed,
     suppress_small_counts,
 )
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.privacy.pseudonyms import (
     DEMO_KEY,
     MIN_KEY_BYTES,
@@ -65,6 +68,7 @@ __all__ = [
     "compute_cpr_years",
     "DEMO_KEY",
     "Cpr",
+    "Disclosure",
     "CprHit",
     "assert_no_small_counts",
     "check_no_cpr",
