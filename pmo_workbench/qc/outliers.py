@@ -1,17 +1,28 @@
-"""Metric outliers: median ± k·MAD within strata, optionally after regressing the metrics on ancestry PCs.
+"""Metric outliers: median ± k·MAD within strata, optionally after regressing the metrics on ancestry PCs, in two
+tiers (review beyond ``k`` MADs, fail beyond ``k_fail``), with a record of which metrics could be assessed.
 
 This is gnomAD's ``compute_stratified_metrics_filter`` (MAD scaled by 1.4826, so it estimates the SD of a
-normal
-distribution) and its PC-regression variant ``compute_qc_metrics_residuals``: each metric is first replaced by
-its residual from an ordinary least-squares fit on the PCs (with intercept), which removes the ancestry part
-of
-heterozygosity, singleton counts and the like before thresholds are applied.
+normal distribution) and its PC-regression variant ``compute_qc_metrics_residuals``: a metric may first be
+replaced by its residual from an ordinary least-squares fit on the PCs (with intercept), which removes the
+ancestry part of heterozygosity and the like before bounds are set.
+
+Two safeguards keep an uninformative metric from becoming a detector of clean samples:
+
+- **MAD floor**: a metric (or a stratum of it) whose MAD is below ``min_relative_mad`` times the absolute
+  median of the raw metric (or is 0) is *not assessed*: its bounds would be set by rounding, not by spread.
+- **PC regression only where it helps** (``pcs="auto"`` rule): the residuals replace the metric only when their
+  MAD over all samples is at most ``1 - min_regression_gain`` of the raw MAD (the PCs explain real spread) and
+  stays above the MAD floor (the fit did not collapse a near-constant metric onto a few values); otherwise the
+  raw metric is tested within its strata.
 
 Example
 -------
 >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 100.0]})
 >>> flag_mad_outliers(df, ["x"], k=4.0, min_stratum_size=5)["x_outlier"].tolist()
 [False, False, False, False, True]
+>>> flat = pd.DataFrame({"x": [0.0] * 30 + [1.0]})
+>>> flag_mad_outliers(flat, ["x"]).attrs["assessment"]["note"].tolist()
+['not assessed: MAD 0 (below the floor 0)']
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ MAD_SCALE = 1.4826
 """Scale that makes the median absolute deviation estimate the standard deviation of a normal distribution."""
 
 Direction = Literal["both", "lower", "upper"]
+
+ASSESSMENT_COLUMNS = ["metric", "assessed", "pc_regressed", "n_samples", "median", "mad", "note"]
+"""Columns of ``attrs["assessment"]`` of :func:`flag_mad_outliers` (one row per metric)."""
 
 
 def compute_mad_bounds(values: np.ndarray, k: float) -> tuple[float, float, float, float]:
@@ -69,15 +83,38 @@ def regress_out_pcs(df: pd.DataFrame, metrics: Sequence[str], pcs: Sequence[str]
     return out
 
 
+def _stratum_keys(df: pd.DataFrame, strata: Sequence[str] | None, min_stratum_size: int) -> pd.Series:
+    """Each sample's stratum: the combination of all ``strata`` columns when that group has at least
+    ``min_stratum_size`` samples, else the combination of the first columns only (dropping from the last), else
+    ``"all"`` (gnomAD's strata with a size floor; a small batch x population cell uses its batch's bounds)."""
+    key = pd.Series("all", index=df.index, dtype=object)
+    if not strata:
+        return key
+    cols = df[list(strata)].astype(str)
+    settled = np.zeros(len(df), dtype=bool)
+    for n in range(len(strata), 0, -1):
+        k = cols.iloc[:, :n].agg("|".join, axis=1)
+        sizes = k.map(k.value_counts())
+        take = (~settled) & (sizes >= min_stratum_size).to_numpy()
+        key[take] = k[take]
+        settled |= take
+    return key
+
+
 def flag_mad_outliers(
     df: pd.DataFrame,
     metrics: Sequence[str],
     *,
     k: float = 4.0,
+    k_fail: float | None = None,
     strata: Sequence[str] | None = None,
     pcs: Sequence[str] | None = None,
+    pc_rule: Literal["always", "auto"] = "always",
     direction: Direction | dict[str, Direction] = "both",
     min_stratum_size: int = 10,
+    min_relative_mad: float = 0.0,
+    min_regression_gain: float = 0.1,
+    not_assessed: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Flag samples outside median ± k·MAD of each metric, within each stratum.
 
@@ -88,61 +125,96 @@ def flag_mad_outliers(
     metrics
         Metric columns to test.
     k
-        Number of (scaled) MADs from the median (gnomAD uses 4).
+        Number of (scaled) MADs from the median for a flag (gnomAD uses 4); with ``k_fail``, the review tier.
+    k_fail
+        MADs for the fail tier (default: ``k``, one tier).
     strata
         Columns whose combinations define the groups (e.g. ``["batch", "assigned_population"]``); None: one
-        group. A stratum with fewer than ``min_stratum_size`` values falls back to the bounds over all
-        samples;
-        with fewer than that in total, no bounds are set and nothing is flagged.
+        group. A group smaller than ``min_stratum_size`` uses the group of its first columns, then all samples
+        (:func:`_stratum_keys`); with fewer than that many values in total, nothing is flagged.
     pcs
-        PC columns: when given, the metrics are first regressed on them and the residuals are tested.
+        PC columns: the metrics are regressed on them (``pc_rule="always"``), or where the rule of the module
+        docstring says (``"auto"``).
     direction
         ``"both"``, ``"lower"`` or ``"upper"``, for all metrics or per metric.
     min_stratum_size
         Smallest stratum that gets bounds of its own.
+    min_relative_mad
+        MAD floor, relative to the absolute median of the raw metric (0: only a MAD of 0 is refused).
+    min_regression_gain
+        ``"auto"``: the share by which the PC residuals must lower the MAD to be used.
+    not_assessed
+        Metrics known beforehand to be uninformative, with why: nothing is flagged for them.
 
     Returns
     -------
     pandas.DataFrame
         Same index as ``df``; for each metric ``m``: ``m_value`` (float64, the tested value: the metric or its
-        residual), ``m_lower`` and ``m_upper`` (float64, the bounds of the sample's stratum) and ``m_outlier``
-        (bool); plus ``stratum`` (str) and ``outlier_metrics`` (list of str: the metrics flagged).
+        residual), ``m_lower``/``m_upper`` (review-tier bounds of the sample's stratum), ``m_lower_fail``/
+        ``m_upper_fail`` (fail-tier bounds), ``m_outlier`` (bool, beyond the review bounds) and ``m_fail``
+        (bool, beyond the fail bounds); plus ``stratum`` (str) and ``outlier_metrics`` (list of str: the metrics
+        flagged). ``attrs["assessment"]`` has one row per metric (:data:`ASSESSMENT_COLUMNS`): whether it was
+        assessed, on PC residuals or not, and why not.
     """
-    values = regress_out_pcs(df, metrics, pcs) if pcs else df[list(metrics)].astype(np.float64)
-    if strata:
-        key = df[list(strata)].astype(str).agg("|".join, axis=1)
-    else:
-        key = pd.Series("all", index=df.index)
+    k_fail = k if k_fail is None else k_fail
+    not_assessed = dict(not_assessed or {})
+    raw = df[list(metrics)].astype(np.float64)
+    resid = regress_out_pcs(df, metrics, pcs) if pcs else None
+    key = _stratum_keys(df, strata, min_stratum_size)
     out = pd.DataFrame(index=df.index)
-    out["stratum"] = key
-    counts = key.value_counts()
+    out["stratum"] = key.astype(str)
+    groups = {s: (key == s).to_numpy() for s in pd.unique(key)}
+    rows = []
     for m in metrics:
         dirn = direction.get(m, "both") if isinstance(direction, dict) else direction
-        v = values[m].to_numpy(dtype=np.float64)
-        lower = np.full(len(df), np.nan)
-        upper = np.full(len(df), np.nan)
-        if np.isfinite(v).sum() >= min_stratum_size:
-            _, _, lo_all, hi_all = compute_mad_bounds(v, k)
-        else:  # too few samples for any bounds: nothing is flagged
-            lo_all, hi_all = np.nan, np.nan
-        for s in counts.index:
-            sel = (key == s).to_numpy()
-            if counts[s] >= min_stratum_size:
-                _, _, lo, hi = compute_mad_bounds(v[sel], k)
+        r = raw[m].to_numpy(dtype=np.float64)
+        n_ok = int(np.isfinite(r).sum())
+        med_raw, mad_raw, _, _ = compute_mad_bounds(r, k)
+        floor = min_relative_mad * abs(med_raw) if np.isfinite(med_raw) else np.nan
+        use_resid = False
+        note = not_assessed.get(m, "")
+        if not note and n_ok < min_stratum_size:
+            note = f"{n_ok} samples with a value (fewer than {min_stratum_size})"
+        if not note and resid is not None:
+            mad_res = compute_mad_bounds(resid[m].to_numpy(), k)[1]
+            if pc_rule == "always":
+                use_resid = True
             else:
-                lo, hi = lo_all, hi_all
-            lower[sel], upper[sel] = lo, hi
+                use_resid = bool(np.isfinite(mad_res) and mad_res <= (1 - min_regression_gain) * mad_raw
+                                 and mad_res > floor)
+        v = resid[m].to_numpy(dtype=np.float64) if use_resid else r
+        med_v, mad_v, _, _ = compute_mad_bounds(v, k)
+        if not note and not (mad_v > floor):
+            note = f"MAD {mad_v:.3g} (below the floor {floor:.3g})"
+        lo, hi = np.full(len(df), np.nan), np.full(len(df), np.nan)
+        lo_f, hi_f = np.full(len(df), np.nan), np.full(len(df), np.nan)
+        if not note:
+            for sel in groups.values():
+                med, mad, _, _ = compute_mad_bounds(v[sel], k)
+                if np.isfinite(v[sel]).sum() < min_stratum_size or not (mad > floor):
+                    continue  # this stratum's values are too few or too flat for bounds: nothing flagged in it
+                lo[sel], hi[sel] = med - k * mad, med + k * mad
+                lo_f[sel], hi_f[sel] = med - k_fail * mad, med + k_fail * mad
         flag = np.zeros(len(df), dtype=bool)
-        finite = np.isfinite(v) & np.isfinite(lower) & np.isfinite(upper)
+        fail = np.zeros(len(df), dtype=bool)
+        fin = np.isfinite(v) & np.isfinite(lo)
         if dirn in ("both", "lower"):
-            flag |= finite & (v < lower)
+            flag |= fin & (v < lo)
+            fail |= fin & (v < lo_f)
         if dirn in ("both", "upper"):
-            flag |= finite & (v > upper)
+            flag |= fin & (v > hi)
+            fail |= fin & (v > hi_f)
         out[f"{m}_value"] = v
-        out[f"{m}_lower"] = lower
-        out[f"{m}_upper"] = upper
+        out[f"{m}_lower"] = lo
+        out[f"{m}_upper"] = hi
+        out[f"{m}_lower_fail"] = lo_f
+        out[f"{m}_upper_fail"] = hi_f
         out[f"{m}_outlier"] = flag
-    flags = out[[f"{m}_outlier" for m in metrics]].to_numpy(dtype=bool)
+        out[f"{m}_fail"] = fail
+        rows.append({"metric": m, "assessed": not note, "pc_regressed": use_resid, "n_samples": n_ok,
+                     "median": med_v, "mad": mad_v, "note": f"not assessed: {note}" if note else ""})
+    flags = out[[f"{m}_outlier" for m in metrics]].to_numpy(dtype=bool).reshape(len(df), len(metrics))
     names = np.array(list(metrics), dtype=object)
     out["outlier_metrics"] = [list(names[row]) for row in flags]
+    out.attrs["assessment"] = pd.DataFrame(rows, columns=ASSESSMENT_COLUMNS)
     return out

@@ -258,6 +258,8 @@ SEX_CHECK = TableSpec("sex_check", "one row per sample, in file order", (
     Column("expected_homs", "float64", "expected homozygous sites, ``sum of 1 - 2p(1 - p)`` (Hail's ``E``)."),
     Column("observed_homs", "int64", "observed homozygous sites, a haploid call counting as homozygous "
            "(Hail's ``O``)."),
+    Column("n_haploid_x", "int64", "haploid calls among the ``n_called_x`` (the called ploidy; a set that writes "
+           "men haploid on non-PAR X shows one X here); where the backend counts them.", optional=True),
     Column("y_call_rate", "float64", "called fraction of the non-PAR chrY sites (NaN without chrY)."),
     Column("genetic_sex", "str", "``F``, ``M`` or ``ambiguous``: F below the female threshold, above the male "
            "one; in between, in ``run_qc``, the chrX/genome heterozygosity ratio decides where it can."),
