@@ -10,10 +10,15 @@ Two safeguards keep an uninformative metric from becoming a detector of clean sa
 
 - **MAD floor**: a metric (or a stratum of it) whose MAD is below ``min_relative_mad`` times the absolute
   median of the raw metric (or is 0) is *not assessed*: its bounds would be set by rounding, not by spread.
-- **PC regression only where it helps** (``pcs="auto"`` rule): the residuals replace the metric only when their
-  MAD over all samples is at most ``1 - min_regression_gain`` of the raw MAD (the PCs explain real spread) and
-  stays above the MAD floor (the fit did not collapse a near-constant metric onto a few values); otherwise the
-  raw metric is tested within its strata.
+- **PC regression only where it helps** (``pc_rule="auto"``): within each stratum with at least 5 samples per
+  coefficient, the metric is fitted on the PCs; the residuals (shifted to the stratum's median) replace the
+  metric in that stratum only when their MAD is at most ``1 - min_regression_gain`` of the raw MAD there (the
+  PCs explain spread the stratum leaves, e.g. in an admixed or ``other`` group) and stays above the MAD floor
+  (the fit did not collapse a near-constant metric onto a few values). Elsewhere the raw metric is tested; in
+  particular samples that fell back to a coarser stratum (a small group, or ancestry ``other``) are held to the
+  raw spread of that coarser stratum, which is wide where it mixes ancestries (no false failure of admixed
+  samples from a fit that cannot describe them).
+  ``pc_rule="always"`` is gnomAD's: one fit over all samples, residuals everywhere.
 
 Example
 -------
@@ -38,7 +43,8 @@ MAD_SCALE = 1.4826
 
 Direction = Literal["both", "lower", "upper"]
 
-ASSESSMENT_COLUMNS = ["metric", "assessed", "pc_regressed", "n_samples", "median", "mad", "note"]
+ASSESSMENT_COLUMNS = ["metric", "assessed", "pc_regressed", "pc_regressed_strata", "n_samples", "median", "mad",
+                      "note"]
 """Columns of ``attrs["assessment"]`` of :func:`flag_mad_outliers` (one row per metric)."""
 
 
@@ -83,22 +89,46 @@ def regress_out_pcs(df: pd.DataFrame, metrics: Sequence[str], pcs: Sequence[str]
     return out
 
 
-def _stratum_keys(df: pd.DataFrame, strata: Sequence[str] | None, min_stratum_size: int) -> pd.Series:
-    """Each sample's stratum: the combination of all ``strata`` columns when that group has at least
+def _stratum_keys(df: pd.DataFrame, strata: Sequence[str] | None, min_stratum_size: int,
+                  pooled_values: Sequence[str] = ()) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """Each sample's stratum and, per stratum, the samples its bounds are computed from.
+
+    A sample's stratum is the combination of all ``strata`` columns when that group has at least
     ``min_stratum_size`` samples, else the combination of the first columns only (dropping from the last), else
-    ``"all"`` (gnomAD's strata with a size floor; a small batch x population cell uses its batch's bounds)."""
+    ``"all"`` (gnomAD's strata with a size floor; a small batch x population cell uses its batch's bounds). A group
+    whose value is one of ``pooled_values`` (e.g. ancestry ``other``: no population, so no centre of its own) is
+    never a stratum: its samples use the coarser level. The bounds of a coarser stratum come from every sample
+    in it (e.g. the whole batch), not only from the samples that fell back to it.
+    """
     key = pd.Series("all", index=df.index, dtype=object)
+    refs: dict[str, np.ndarray] = {"all": np.ones(len(df), dtype=bool)}
     if not strata:
-        return key
+        return key, refs
     cols = df[list(strata)].astype(str)
     settled = np.zeros(len(df), dtype=bool)
     for n in range(len(strata), 0, -1):
         k = cols.iloc[:, :n].agg("|".join, axis=1)
         sizes = k.map(k.value_counts())
-        take = (~settled) & (sizes >= min_stratum_size).to_numpy()
+        pooled = cols.iloc[:, :n].isin(list(pooled_values)).any(axis=1).to_numpy()
+        take = (~settled) & (sizes >= min_stratum_size).to_numpy() & ~pooled
         key[take] = k[take]
         settled |= take
-    return key
+        for name in pd.unique(k[take]):
+            refs[str(name)] = (k == name).to_numpy()
+    return key, refs
+
+
+def _fit_within(part: pd.DataFrame, metric: str, pcs: Sequence[str]) -> np.ndarray | None:
+    """PC residuals of ``metric`` fitted within one stratum on the PCs, shifted back to the stratum's median (so bounds and values stay on the metric's scale);
+    None when the stratum has fewer than 5 complete rows per coefficient."""
+    x = part[list(pcs)].to_numpy(dtype=np.float64)
+    terms = {f"_t{i}": x[:, i] for i in range(x.shape[1])}
+    design = pd.DataFrame(terms, index=part.index).assign(**{metric: part[metric].to_numpy(dtype=np.float64)})
+    ok = np.isfinite(design.to_numpy(dtype=np.float64)).all(axis=1)
+    if ok.sum() < 5 * (len(terms) + 1):
+        return None
+    res = regress_out_pcs(design, [metric], list(terms))[metric].to_numpy(dtype=np.float64)
+    return res + float(np.nanmedian(part[metric].to_numpy(dtype=np.float64)[ok]))
 
 
 def flag_mad_outliers(
@@ -115,6 +145,7 @@ def flag_mad_outliers(
     min_relative_mad: float = 0.0,
     min_regression_gain: float = 0.1,
     not_assessed: dict[str, str] | None = None,
+    pooled_values: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Flag samples outside median ± k·MAD of each metric, within each stratum.
 
@@ -145,6 +176,8 @@ def flag_mad_outliers(
         ``"auto"``: the share by which the PC residuals must lower the MAD to be used.
     not_assessed
         Metrics known beforehand to be uninformative, with why: nothing is flagged for them.
+    pooled_values
+        Stratum values that never form a stratum of their own (see :func:`_stratum_keys`).
 
     Returns
     -------
@@ -160,10 +193,10 @@ def flag_mad_outliers(
     not_assessed = dict(not_assessed or {})
     raw = df[list(metrics)].astype(np.float64)
     resid = regress_out_pcs(df, metrics, pcs) if pcs else None
-    key = _stratum_keys(df, strata, min_stratum_size)
+    key, refs = _stratum_keys(df, strata, min_stratum_size, pooled_values)
     out = pd.DataFrame(index=df.index)
     out["stratum"] = key.astype(str)
-    groups = {s: (key == s).to_numpy() for s in pd.unique(key)}
+    groups = {str(s): ((key == s).to_numpy(), refs[str(s)]) for s in pd.unique(key)}
     rows = []
     for m in metrics:
         dirn = direction.get(m, "both") if isinstance(direction, dict) else direction
@@ -171,27 +204,42 @@ def flag_mad_outliers(
         n_ok = int(np.isfinite(r).sum())
         med_raw, mad_raw, _, _ = compute_mad_bounds(r, k)
         floor = min_relative_mad * abs(med_raw) if np.isfinite(med_raw) else np.nan
-        use_resid = False
         note = not_assessed.get(m, "")
         if not note and n_ok < min_stratum_size:
             note = f"{n_ok} samples with a value (fewer than {min_stratum_size})"
-        if not note and resid is not None:
-            mad_res = compute_mad_bounds(resid[m].to_numpy(), k)[1]
-            if pc_rule == "always":
-                use_resid = True
-            else:
-                use_resid = bool(np.isfinite(mad_res) and mad_res <= (1 - min_regression_gain) * mad_raw
-                                 and mad_res > floor)
-        v = resid[m].to_numpy(dtype=np.float64) if use_resid else r
-        med_v, mad_v, _, _ = compute_mad_bounds(v, k)
-        if not note and not (mad_v > floor):
-            note = f"MAD {mad_v:.3g} (below the floor {floor:.3g})"
+        if not note and not (mad_raw > floor):
+            note = f"MAD {mad_raw:.3g} (below the floor {floor:.3g})"
+        v = r.copy()
+        regressed: list[str] = []
+        ref_values: dict[str, np.ndarray] = {}
+        if not note and pcs and pc_rule == "always":
+            v = resid[m].to_numpy(dtype=np.float64)
+            regressed = ["all"]
+            mad_v = compute_mad_bounds(v, k)[1]
+            if not (mad_v > floor):
+                note = f"MAD {mad_v:.3g} of the PC residuals (below the floor {floor:.3g})"
+        elif not note and pcs:  # "auto": per stratum, where the residuals of a fit within it are tighter
+            for s_name, (sel, ref) in groups.items():
+                if strata and s_name.count("|") != len(strata) - 1 or (strata and s_name == "all"):
+                    continue  # a fallback group (too small, or no population): raw bounds of the coarser level
+                fit = _fit_within(df.loc[ref], m, pcs)
+                if fit is None:
+                    continue
+                mad_in, mad_res = compute_mad_bounds(r[ref], k)[1], compute_mad_bounds(fit, k)[1]
+                if mad_res <= (1 - min_regression_gain) * mad_in and mad_res > floor:
+                    full = np.full(len(df), np.nan)
+                    full[ref] = fit
+                    v[sel] = full[sel]
+                    ref_values[s_name] = fit
+                    regressed.append(s_name)
         lo, hi = np.full(len(df), np.nan), np.full(len(df), np.nan)
         lo_f, hi_f = np.full(len(df), np.nan), np.full(len(df), np.nan)
         if not note:
-            for sel in groups.values():
-                med, mad, _, _ = compute_mad_bounds(v[sel], k)
-                if np.isfinite(v[sel]).sum() < min_stratum_size or not (mad > floor):
+            for s_name, (sel, ref) in groups.items():
+                values = (ref_values[s_name] if s_name in ref_values
+                          else v[ref] if pc_rule == "always" and regressed else r[ref])
+                med, mad, _, _ = compute_mad_bounds(values, k)
+                if np.isfinite(values).sum() < min_stratum_size or not (mad > floor):
                     continue  # this stratum's values are too few or too flat for bounds: nothing flagged in it
                 lo[sel], hi[sel] = med - k * mad, med + k * mad
                 lo_f[sel], hi_f[sel] = med - k_fail * mad, med + k_fail * mad
@@ -211,8 +259,9 @@ def flag_mad_outliers(
         out[f"{m}_upper_fail"] = hi_f
         out[f"{m}_outlier"] = flag
         out[f"{m}_fail"] = fail
-        rows.append({"metric": m, "assessed": not note, "pc_regressed": use_resid, "n_samples": n_ok,
-                     "median": med_v, "mad": mad_v, "note": f"not assessed: {note}" if note else ""})
+        rows.append({"metric": m, "assessed": not note, "pc_regressed": bool(regressed),
+                     "pc_regressed_strata": ",".join(regressed), "n_samples": n_ok, "median": med_raw,
+                     "mad": mad_raw, "note": f"not assessed: {note}" if note else ""})
     flags = out[[f"{m}_outlier" for m in metrics]].to_numpy(dtype=bool).reshape(len(df), len(metrics))
     names = np.array(list(metrics), dtype=object)
     out["outlier_metrics"] = [list(names[row]) for row in flags]

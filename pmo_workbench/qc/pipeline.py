@@ -30,7 +30,7 @@ from pmo_workbench.qc.ancestry import select_pca_samples
 from pmo_workbench.qc.kinship import kinship as compute_kinship
 from pmo_workbench.qc.pedigree import as_pedigree
 from pmo_workbench.qc.rules import QcTables, apply_thresholds, select_qc_sites
-from pmo_workbench.qc.sample_qc import compute_common_heterozygosity, sample_qc
+from pmo_workbench.qc.sample_qc import autosomal_sample_qc, compute_common_heterozygosity, sample_qc
 from pmo_workbench.qc.sex import compute_x_het_ratio, impute_sex
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 from pmo_workbench.qc.variant_qc import variant_qc
@@ -50,8 +50,15 @@ class QcResult:
     outliers : pandas.DataFrame
         Per-sample values, bounds and flags of the MAD tests (``sample_id`` plus ``<metric>_...`` columns).
     decisions : pandas.DataFrame
-        ``sample_id`` (str), ``pass`` (bool), ``reasons`` (list of str, in :data:`REASONS` order).
+        The ``qc_decisions`` table: ``sample_id``, ``pass``, ``reasons`` (failing), ``verdict``
+        (pass/review/fail), ``review_reasons``, ``not_assessed``, ``explanation``.
     thresholds : QcThresholds
+    sample_qc_autosomal : pandas.DataFrame or None
+        The outlier metrics on autosomes only (:func:`~pmo_workbench.qc.sample_qc.autosomal_sample_qc`).
+    assessment : pandas.DataFrame or None
+        The ``qc_metric_assessment`` table: which outlier metrics were assessed, on PC residuals or not, why not.
+    flags : pandas.DataFrame or None
+        The ``qc_flags`` table: one row per flagged sample and reason, with metric, value, bound, stratum, rule.
     """
 
     sample_qc: pd.DataFrame
@@ -63,6 +70,9 @@ class QcResult:
     decisions: pd.DataFrame
     thresholds: QcThresholds
     parameters: dict[str, Any] = field(default_factory=dict)
+    sample_qc_autosomal: pd.DataFrame | None = None
+    assessment: pd.DataFrame | None = None
+    flags: pd.DataFrame | None = None
 
     def passing_samples(self) -> list[str]:
         """Sample IDs that pass, in store order."""
@@ -143,6 +153,7 @@ def run_qc(
         left_index=True,
         right_index=True,
     )
+    auto = autosomal_sample_qc(g, sites, chunk_size=chunk_size)
     sex = impute_sex(
         g,
         sex_source,
@@ -176,7 +187,7 @@ def run_qc(
         anc = pd.DataFrame(
             {"sample_id": ids, "assigned_population": None, "probability": np.nan, "pc_distance": np.nan}
         )
-    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man), th)
+    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, sample_qc_autosomal=auto), th)
     params = {
         "thresholds": th.model_dump(),
         "n_qc_sites": int(sites.sum()),
@@ -193,4 +204,7 @@ def run_qc(
         decisions=outcome.decisions,
         thresholds=th,
         parameters=params,
+        sample_qc_autosomal=auto,
+        assessment=outcome.assessment,
+        flags=outcome.flags,
     )
