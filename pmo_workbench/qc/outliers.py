@@ -12,9 +12,10 @@ Two safeguards keep an uninformative metric from becoming a detector of clean sa
   median of the raw metric (or is 0) is *not assessed*: its bounds would be set by rounding, not by spread.
 - **PC regression only where it helps** (``pc_rule="auto"``): within each stratum with at least 5 samples per
   coefficient, the metric is fitted on the PCs; the residuals (shifted to the stratum's median) replace the
-  metric in that stratum only when their MAD is at most ``1 - min_regression_gain`` of the raw MAD there (the
-  PCs explain spread the stratum leaves, e.g. in an admixed or ``other`` group) and stays above the MAD floor
-  (the fit did not collapse a near-constant metric onto a few values). Elsewhere the raw metric is tested; in
+  metric in that stratum only when their standard deviation is at most ``1 - min_regression_gain`` of the raw
+  one (the PCs explain spread the stratum leaves, e.g. a minority ancestry or an admixture gradient; the SD sees
+  a displaced minority that the MAD of the majority does not), their MAD is not larger than the raw MAD, and
+  it stays above the MAD floor (the fit did not collapse a near-constant metric onto a few values). Elsewhere the raw metric is tested; in
   particular samples that fell back to a coarser stratum (a small group, or ancestry ``other``) are held to the
   raw spread of that coarser stratum, which is wide where it mixes ancestries (no false failure of admixed
   samples from a fit that cannot describe them).
@@ -225,8 +226,9 @@ def flag_mad_outliers(
                 fit = _fit_within(df.loc[ref], m, pcs)
                 if fit is None:
                     continue
+                sd_in, sd_res = np.nanstd(r[ref]), np.nanstd(fit)
                 mad_in, mad_res = compute_mad_bounds(r[ref], k)[1], compute_mad_bounds(fit, k)[1]
-                if mad_res <= (1 - min_regression_gain) * mad_in and mad_res > floor:
+                if sd_res <= (1 - min_regression_gain) * sd_in and mad_res <= mad_in and mad_res > floor:
                     full = np.full(len(df), np.nan)
                     full[ref] = fit
                     v[sel] = full[sel]

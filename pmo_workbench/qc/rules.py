@@ -588,7 +588,12 @@ def _explain(ids: np.ndarray, base: pd.DataFrame, outliers: pd.DataFrame, metric
     """One row per (sample, flag): what was measured, the bound crossed, the stratum and the rule."""
     rows: list[dict] = []
     assessed = outliers.attrs["assessment"].set_index("metric")
-    stratum_name = ("/".join(strata) + " " if strata else "")
+
+    def label(key: str) -> str:
+        if key == "all" or not strata:
+            return "all samples"
+        return ", ".join(f"{c}={v}" for c, v in zip(strata, key.split("|"), strict=False))
+
     for i, sid in enumerate(ids):
         for tier, names in (("fail", fails[i]), ("review", reviews[i]), ("note", notes[i])):
             for r in names:
@@ -613,9 +618,10 @@ def _explain(ids: np.ndarray, base: pd.DataFrame, outliers: pd.DataFrame, metric
                         hi = float(outliers[f"{m}_upper{suffix}"].iloc[i])
                         st = (str(base["assigned_population"].iloc[i]) if r == "ancestry_outlier"
                               else str(metric_flags["stratum"].iloc[i]))
-                        regressed = bool(assessed.loc[m, "pc_regressed"]) if m in assessed.index else False
+                        regressed = (m in assessed.index and st in
+                                     str(assessed.loc[m, "pc_regressed_strata"]).split(","))
                         e = explain_outlier(m, r, tier, float(outliers[f"{m}_value"].iloc[i]), lo, hi,
-                                            (stratum_name if r != "ancestry_outlier" else "population ") + st,
+                                            f"assigned_population={st}" if r == "ancestry_outlier" else label(st),
                                             k[1] if is_fail else k[0], regressed)
                         rows.append({"sample_id": sid, **e})
                 elif r in ("sex_mismatch", "sex_ambiguous", "low_x_het", "sex_not_assessed"):

@@ -262,12 +262,19 @@ SEX_CHECK = TableSpec("sex_check", "one row per sample, in file order", (
            "men haploid on non-PAR X shows one X here); where the backend counts them.", optional=True),
     Column("y_call_rate", "float64", "called fraction of the non-PAR chrY sites (NaN without chrY)."),
     Column("genetic_sex", "str", "``F``, ``M`` or ``ambiguous``: F below the female threshold, above the male "
-           "one; in between, in ``run_qc``, the chrX/genome heterozygosity ratio decides where it can."),
+           "one; in between, the chrX/genome heterozygosity ratio decides where it can. In ``run_qc``'s table "
+           "(:func:`~pmo_workbench.qc.sex.call_sex`) the called ploidy and chrY come first, and too few chrX sites "
+           "give ``not_assessed``."),
     Column("reported_sex", "str?", "``F``/``M`` from the manifest (or the pedigree); None when unknown."),
     Column("mismatch", "boolean", "genetic and reported sex both known and different; NA when the reported sex "
            "is unknown."),
     Column("x_het_ratio", "float64", "heterozygous share of the called chrX sites over the genome-wide ``n_het "
            "/ n_called`` (about 0 with one X); ``run_qc``'s table.", optional=True),
+    Column("low_x_het", "bool", "two X copies called but too little chrX heterozygosity for them (F above the "
+           "male threshold and a Poisson lower tail of the het count below ``low_x_het_max_p``): a possible X "
+           "anomaly, sent to review; ``run_qc``'s table.", optional=True),
+    Column("sex_evidence", "str", "the numbers behind the call: chrX sites, haploid share, F, het ratio, het "
+           "calls observed/expected, chrY call rate; ``run_qc``'s table.", optional=True),
 ))
 
 KINSHIP = TableSpec("kinship", "one row per reported pair (above the kinship floor, or named by the pedigree), "
@@ -311,10 +318,61 @@ QC_DECISIONS = TableSpec("qc_decisions", "one row per sample, in file order", (
     Column("pass", "bool", "the sample passes every check."),
     Column("reasons", "list[str]", "the checks it fails, in the order of "
            ":data:`pmo_workbench.qc.rules.REASONS` (empty when it passes)."),
+    Column("verdict", "str", "``fail`` (a failing reason), ``review`` (only review reasons: kept, ``pass`` is "
+           "True, but an analyst should look) or ``pass``.", optional=True),
+    Column("review_reasons", "list[str]", "the checks that send it to review (ambiguous sex, ``low_x_het``, "
+           "ancestry outlier, a metric or het rate between the review and fail bounds), in REASONS order.",
+           optional=True),
+    Column("not_assessed", "list[str]", "checks that could not be made for it (``sex_not_assessed``: too few "
+           "informative chrX sites).", optional=True),
+    Column("explanation", "list[str]", "one line per flag: the metric, its value, the bound it crossed, the "
+           "stratum and the rule (the ``qc_flags`` table in words).", optional=True),
+))
+
+QC_FLAGS = TableSpec("qc_flags", "one row per flagged sample and reason (fail, review or note), in sample order",
+                     (
+    Column("sample_id", "str", "sample ID."),
+    Column("reason", "str", "the reason (:data:`pmo_workbench.qc.rules.REASONS`)."),
+    Column("verdict", "str", "``fail``, ``review`` or ``note`` (not assessed)."),
+    Column("metric", "str", "what was measured (e.g. ``het_rate``, ``r_ti_tv``, ``call_rate``, ``sex``, "
+           "``kinship``)."),
+    Column("value", "float64", "its value for the sample (the PC residual shifted to the stratum median where "
+           "the metric was regressed; chrX F for sex reasons; the highest kinship for pair reasons)."),
+    Column("bound", "float64", "the bound it crossed (NaN where the rule has none)."),
+    Column("stratum", "str", "the stratum whose bounds apply (e.g. ``batch=B1, assigned_population=EUR``)."),
+    Column("rule", "str", "the rule, in words."),
+    Column("text", "str", "the whole explanation in one line."),
+))
+
+QC_METRIC_ASSESSMENT = TableSpec("qc_metric_assessment", "one row per outlier metric (then ``het_rate``)", (
+    Column("metric", "str", "the metric."),
+    Column("assessed", "bool", "it was tested (enough informative calls and samples, a MAD above the floor)."),
+    Column("pc_regressed", "bool", "PC residuals were tested in some stratum."),
+    Column("pc_regressed_strata", "str", "those strata, comma-separated."),
+    Column("n_samples", "int64", "samples with a value."),
+    Column("median", "float64", "median of the raw metric over all samples."),
+    Column("mad", "float64", "its scaled MAD."),
+    Column("note", "str", "``not assessed: why`` (empty when assessed)."),
+))
+
+SAMPLE_QC_AUTOSOMAL = TableSpec("sample_qc_autosomal", "one row per sample, in file order (``run_qc``: the "
+                                "outlier metrics on autosomal biallelic sites only)", (
+    Column("sample_id", "str", "sample ID."),
+    Column("n_het", "int64", "heterozygous calls."),
+    Column("n_hom_var", "int64", "homozygous non-reference calls."),
+    Column("n_snp", "int64", "SNP alternate alleles in calls."),
+    Column("n_transition", "int64", "transition alternate alleles in calls."),
+    Column("n_transversion", "int64", "transversion alternate alleles in calls."),
+    Column("n_insertion", "int64", "insertion alternate alleles in calls."),
+    Column("n_deletion", "int64", "deletion alternate alleles in calls."),
+    Column("r_ti_tv", "float64", "``n_transition / n_transversion`` (NaN when the denominator is 0)."),
+    Column("r_het_hom_var", "float64", "``n_het / n_hom_var`` (NaN when the denominator is 0)."),
+    Column("r_insertion_deletion", "float64", "``n_insertion / n_deletion`` (NaN when the denominator is 0)."),
 ))
 
 TABLES: dict[str, TableSpec] = {s.name: s for s in (SAMPLE_QC, VARIANT_QC, SEX_CHECK, KINSHIP, ANCESTRY,
-                                                     QC_DECISIONS)}
+                                                     QC_DECISIONS, QC_FLAGS, QC_METRIC_ASSESSMENT,
+                                                     SAMPLE_QC_AUTOSOMAL)}
 """Every QC table's spec by name (the names of the run folder's Parquet files)."""
 
 SAMPLE_QC_COLUMNS = SAMPLE_QC.required
