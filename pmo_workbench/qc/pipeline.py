@@ -168,6 +168,8 @@ def run_qc(
         ped,
         min_maf=th.kinship_min_maf,
         min_kinship=th.report_kinship,
+        po_max_ibs0=th.po_max_ibs0,
+        min_sites=th.kinship_min_sites,
         variant_mask=sites,
         chunk_size=chunk_size,
     )
@@ -181,6 +183,7 @@ def run_qc(
             related=ids[~unrelated],
             variant_mask=sites,
             min_probability=th.ancestry_min_probability,
+            cv_folds=th.ancestry_cv_folds,
             chunk_size=chunk_size,
         )
     else:
@@ -193,6 +196,9 @@ def run_qc(
         "n_qc_sites": int(sites.sum()),
         "source": str(getattr(g, "path", "")),
         "manifest_check": manifest_check,
+        "ancestry_cv_accuracy": anc.attrs.get("cv_accuracy"),
+        "po_max_ibs0": kin.attrs.get("po_max_ibs0"),
+        "unrelated_ibs0": kin.attrs.get("unrelated_ibs0"),
     }
     return QcResult(
         sample_qc=sqc,

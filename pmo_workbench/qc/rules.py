@@ -522,6 +522,8 @@ def decide_samples(
     not_assessed = ((sex["genetic_sex"] == "not_assessed").to_numpy() if "genetic_sex" in sex
                     else np.zeros(len(ids), bool))
     call_rate = base.set_index("sample_id")["call_rate"]
+    if "relationship" in kinship:  # pairs with too few jointly called sites have no degree
+        kinship = kinship[kinship["relationship"] != "unknown"]
     dup_drop = select_duplicates_to_drop(kinship, call_rate, th.duplicate_kinship)
     ped_bad = select_pedigree_culprits(
         kinship, degree=th.pedigree_degree, suspects=set(ids[mismatch]) | dup_drop

@@ -285,12 +285,13 @@ KINSHIP = TableSpec("kinship", "one row per reported pair (above the kinship flo
            "degree, ...; NaN without informative sites.", label="Kinship"),
     Column("ibs0", "float64", "share of the jointly called sites with opposite homozygotes."),
     Column("relationship", "str", "``duplicate/MZ``, ``first``, ``second``, ``third`` or ``unrelated`` (plink2's "
-           "bounds 0.354, 0.177, 0.0884, 0.0442)."),
+           "bounds 0.354, 0.177, 0.0884, 0.0442); ``unknown`` with fewer jointly called sites than the minimum."),
     Column("expected_relationship", "str?", "what the pedigree implies; ``unrelated`` for two pedigree samples it "
            "does not connect; None without a pedigree or for samples absent from it."),
     Column("unexpected", "bool", "the pedigree and the genomes disagree (either direction)."),
     Column("relationship_detail", "str", "``relationship``, with first degree split into ``parent-offspring`` "
-           "and ``full-sibling`` by IBS0."),
+           "and ``full-sibling`` by IBS0: parent-offspring below 1/8 of the unrelated pairs' median IBS0 (full "
+           "siblings sit near 1/4 of it, parent and child near 0; the table's ``attrs['po_max_ibs0']``)."),
     Column("expected_detail", "str?", "the pedigree's name for the pair (parent-offspring, full-sibling, "
            "grandparent, ...)."),
     Column("n_snp", "int64", "sites called in both samples."),
@@ -302,10 +303,11 @@ ANCESTRY = TableSpec("ancestry", "one row per sample, in file order", (
     Column("PC{k}", "float64", "principal component k of the standardised dosages of LD-pruned common "
            "autosomal sites (the unrelated samples define the axes, the others are projected). Absent when "
            "there were too few samples for a PCA."),
-    Column("assigned_population", "str?", "the classifier's population, ``other`` below the minimum probability; "
-           "None without a reference."),
-    Column("probability", "float64", "the classifier's probability of the most likely population (NaN without "
-           "a reference)."),
+    Column("assigned_population", "str?", "the classifier's population, ``other`` (no population fits, e.g. "
+           "admixed) below the minimum probability; None without a reference."),
+    Column("probability", "float64", "the classifier's probability of the most likely population: out-of-fold "
+           "(cross-validated) for the reference samples, from the full forest for the others (NaN without a "
+           "reference or with a one-population reference)."),
     Column("pc_distance", "float64", "distance, in PCs scaled to unit variance over the fit samples, from the "
            "median of the sample's population (of all samples without a reference): large values are ancestry "
            "outliers.", label="Distance from population centre (PCs)"),

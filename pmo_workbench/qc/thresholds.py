@@ -99,6 +99,14 @@ class QcThresholds(BaseModel):
     report_kinship: float = Field(
         0.0442, description="kinship table lists pairs above this (plus pedigree pairs)"
     )
+    kinship_min_sites: int = Field(
+        100, ge=1, description="pairs with fewer jointly called sites get relationship 'unknown' (no degree, no "
+        "pedigree disagreement, no duplicate)"
+    )
+    po_max_ibs0: float | None = Field(
+        None, ge=0, le=1, description="first-degree pairs below this IBS0 are parent-offspring; None: 1/8 of the "
+        "median IBS0 of the unrelated pairs (data-driven; full siblings sit near 1/4 of it)"
+    )
     kinship_min_maf: float = Field(0.0, ge=0, le=0.5, description="sites below this MAF are left out of KING")
     min_variant_call_rate: float = Field(
         0.95, ge=0, le=1, description="sites for kinship/PCA need this call rate"
