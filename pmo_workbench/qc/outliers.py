@@ -12,10 +12,10 @@ Two safeguards keep an uninformative metric from becoming a detector of clean sa
   median of the raw metric (or is 0) is *not assessed*: its bounds would be set by rounding, not by spread.
 - **PC regression only where it helps** (``pc_rule="auto"``): within each stratum with at least 5 samples per
   coefficient, the metric is fitted on the PCs; the residuals (shifted to the stratum's median) replace the
-  metric in that stratum only when their standard deviation is at most ``1 - min_regression_gain`` of the raw
-  one (the PCs explain spread the stratum leaves, e.g. a minority ancestry or an admixture gradient; the SD sees
-  a displaced minority that the MAD of the majority does not), their MAD is not larger than the raw MAD, and
-  it stays above the MAD floor (the fit did not collapse a near-constant metric onto a few values). Elsewhere the raw metric is tested; in
+  metric in that stratum only when their standard deviation (winsorized at median ± 5 MAD, so one gross outlier
+  does not decide) is at most ``1 - min_regression_gain`` of the raw one (the PCs explain spread the stratum
+  leaves, e.g. a minority ancestry or an admixture gradient; the SD sees a displaced minority that the MAD of
+  the majority does not), their MAD is not larger than the raw MAD, and it stays above the MAD floor (the fit did not collapse a near-constant metric onto a few values). Elsewhere the raw metric is tested; in
   particular samples that fell back to a coarser stratum (a small group, or ancestry ``other``) are held to the
   raw spread of that coarser stratum, which is wide where it mixes ancestries (no false failure of admixed
   samples from a fit that cannot describe them).
@@ -117,6 +117,14 @@ def _stratum_keys(df: pd.DataFrame, strata: Sequence[str] | None, min_stratum_si
         for name in pd.unique(k[take]):
             refs[str(name)] = (k == name).to_numpy()
     return key, refs
+
+
+def _winsorized_sd(v: np.ndarray, k: float = 5.0) -> float:
+    """Standard deviation of the finite values clipped to median ± ``k`` MAD: a displaced minority still counts,
+    a single gross outlier (a contaminated sample) no more than ``k`` MADs."""
+    med, mad, lo, hi = compute_mad_bounds(v, k)
+    x = v[np.isfinite(v)]
+    return float(np.std(np.clip(x, lo, hi))) if len(x) else float("nan")
 
 
 def _fit_within(part: pd.DataFrame, metric: str, pcs: Sequence[str]) -> np.ndarray | None:
@@ -226,7 +234,7 @@ def flag_mad_outliers(
                 fit = _fit_within(df.loc[ref], m, pcs)
                 if fit is None:
                     continue
-                sd_in, sd_res = np.nanstd(r[ref]), np.nanstd(fit)
+                sd_in, sd_res = _winsorized_sd(r[ref]), _winsorized_sd(fit)
                 mad_in, mad_res = compute_mad_bounds(r[ref], k)[1], compute_mad_bounds(fit, k)[1]
                 if sd_res <= (1 - min_regression_gain) * sd_in and mad_res <= mad_in and mad_res > floor:
                     full = np.full(len(df), np.nan)

@@ -378,7 +378,7 @@ def flag_metric_outliers(metrics: pd.DataFrame, *,
                          regress_pcs: int = 4, pc_regression: Literal["auto", "always", "never"] = "auto",
                          min_stratum_size: int = 20, min_informative_calls: int = 50,
                          min_outlier_samples: int = 30, min_relative_mad: float = 0.001,
-                         min_regression_gain: float = 0.1) -> pd.DataFrame:
+                         min_regression_gain: float = 0.1, log_ratios: bool = False) -> pd.DataFrame:
     """``metric_outlier``: any of ``outlier_metrics`` (those the table has) outside median ± ``mad_k``·MAD of
     its stratum (review), or ± ``mad_k_fail``·MAD (fail) (gnomAD's ``compute_stratified_metrics_filter``).
 
@@ -390,6 +390,9 @@ def flag_metric_outliers(metrics: pd.DataFrame, *,
     assessed and why not)."""
     tested = [m for m in outlier_metrics if m in metrics.columns]
     skip = find_uninformative_metrics(metrics, tested, min_informative_calls=min_informative_calls)
+    if log_ratios:  # a ratio of counts is tested on the log scale: x2 and x1/2 are equally far
+        metrics = metrics.assign(**{m: np.log(metrics[m].where(metrics[m] > 0)) for m in tested
+                                    if m.startswith("r_")})
     for m in tested:
         n_ok = int(np.isfinite(metrics[m].to_numpy(dtype=np.float64)).sum())
         if m not in skip and n_ok < min_outlier_samples:
@@ -443,7 +446,7 @@ def _fmt(x: float) -> str:
 
 
 def explain_outlier(metric: str, reason: str, tier: str, value: float, lower: float, upper: float,
-                    stratum: str, k: float, regressed: bool) -> dict:
+                    stratum: str, k: float, regressed: bool, log: bool = False) -> dict:
     """One row of the flags table for a MAD outlier: the metric, its value, the bound it crossed, the stratum
     and the rule (with the number of MADs and whether PC residuals were tested).
 
@@ -455,8 +458,10 @@ def explain_outlier(metric: str, reason: str, tier: str, value: float, lower: fl
     below = value < lower
     bound = lower if below else upper
     what = "residual on PCs of " + metric if regressed else metric
+    if log:
+        what = f"log {what}"
     return {"reason": reason, "verdict": tier, "metric": metric, "value": float(value), "bound": float(bound),
-            "stratum": stratum, "rule": f"outside median ± {k:g} MAD of stratum {stratum}",
+            "stratum": stratum, "rule": f"{what} outside median ± {k:g} MAD of stratum {stratum}",
             "text": f"{reason} ({tier}): {what} = {_fmt(value)} {'<' if below else '>'} {_fmt(bound)} "
                     f"(median ± {k:g} MAD, stratum {stratum})"}
 
@@ -499,7 +504,7 @@ def decide_samples(
               "min_outlier_samples": th.min_outlier_samples, "min_relative_mad": th.min_relative_mad,
               "min_regression_gain": th.min_regression_gain}
     metric_flags = flag_metric_outliers(base, outlier_metrics=th.outlier_metrics, mad_k=th.mad_k,
-                                        mad_k_fail=th.mad_k_fail, **common)
+                                        mad_k_fail=th.mad_k_fail, log_ratios=th.log_ratios, **common)
     het_flags = flag_het_outliers(base, het_mad_k=th.het_mad_k, het_mad_k_fail=th.het_mad_k_fail, **common)
     pop = base["assigned_population"].astype(object)
     anc_flags = flag_ancestry_outliers(base.assign(assigned_population=pop.where(pop.notna() & (pop != "NA"), None)),
@@ -624,7 +629,8 @@ def _explain(ids: np.ndarray, base: pd.DataFrame, outliers: pd.DataFrame, metric
                                      str(assessed.loc[m, "pc_regressed_strata"]).split(","))
                         e = explain_outlier(m, r, tier, float(outliers[f"{m}_value"].iloc[i]), lo, hi,
                                             f"assigned_population={st}" if r == "ancestry_outlier" else label(st),
-                                            k[1] if is_fail else k[0], regressed)
+                                            k[1] if is_fail else k[0], regressed,
+                                            log=r == "metric_outlier" and th.log_ratios and m.startswith("r_"))
                         rows.append({"sample_id": sid, **e})
                 elif r in ("sex_mismatch", "sex_ambiguous", "low_x_het", "sex_not_assessed"):
                     ev = str(sex["sex_evidence"].iloc[i]) if "sex_evidence" in sex else ""

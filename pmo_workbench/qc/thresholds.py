@@ -145,7 +145,13 @@ class QcThresholds(BaseModel):
         "auto", description="regress metrics on PCs: 'auto' only where the residual MAD is at most "
         "1 - min_regression_gain of the raw MAD and above the MAD floor"
     )
-    min_regression_gain: float = Field(0.1, ge=0, lt=1, description="'auto' PC regression: least MAD reduction")
+    min_regression_gain: float = Field(
+        0.1, ge=0, lt=1, description="'auto' PC regression: least reduction of the SD within a stratum"
+    )
+    log_ratios: bool = Field(
+        False, description="test ratio metrics (r_*) on the log scale (a ratio of counts is skewed: x2 and x1/2 "
+        "are equally far; milder on the upper tail, where contamination raises r_het_hom_var)"
+    )
     stratify_by_ancestry: bool = Field(
         True, description="add assigned_population to the outlier strata when ancestry was assigned (gnomAD)"
     )
