@@ -167,7 +167,7 @@ def flag_mad_outliers(
     k
         Number of (scaled) MADs from the median for a flag (gnomAD uses 4); with ``k_fail``, the review tier.
     k_fail
-        MADs for the fail tier (default: ``k``, one tier).
+        MADs for the fail tier (default: ``k``, one tier; never less than ``k``).
     strata
         Columns whose combinations define the groups (e.g. ``["batch", "assigned_population"]``); None: one
         group. A group smaller than ``min_stratum_size`` uses the group of its first columns, then all samples
@@ -198,7 +198,7 @@ def flag_mad_outliers(
         flagged). ``attrs["assessment"]`` has one row per metric (:data:`ASSESSMENT_COLUMNS`): whether it was
         assessed, on PC residuals or not, and why not.
     """
-    k_fail = k if k_fail is None else k_fail
+    k_fail = k if k_fail is None else max(k, k_fail)  # the fail bounds are never inside the review bounds
     not_assessed = dict(not_assessed or {})
     raw = df[list(metrics)].astype(np.float64)
     resid = regress_out_pcs(df, metrics, pcs) if pcs else None

@@ -453,7 +453,7 @@ def explain_outlier(metric: str, reason: str, tier: str, value: float, lower: fl
     Example
     -------
     >>> explain_outlier("r_ti_tv", "metric_outlier", "fail", 1.7, 1.9, 2.3, "EUR", 5.0, False)["rule"]
-    'outside median ± 5 MAD of stratum EUR'
+    'r_ti_tv outside median ± 5 MAD of stratum EUR'
     """
     below = value < lower
     bound = lower if below else upper
