@@ -7,25 +7,39 @@ manifest) and a :class:`~pmo_workbench.qc.thresholds.QcThresholds` into each sam
 the widget gives exactly what a run with that threshold gives. The keyword defaults of the rules equal the
 defaults of :class:`~pmo_workbench.qc.thresholds.QcThresholds` (a test holds them equal).
 
-Reasons a sample fails, in :data:`REASONS` order (extend the list, never rename: runs, reports and cohort
-definitions read them):
+Each sample gets a **verdict**: ``fail`` (a failing reason; ``pass`` False), ``review`` (only review reasons:
+``pass`` stays True, an analyst should look) or ``pass``; ``not_assessed`` lists the checks the data could not
+support, and ``explanation`` one line per flag with its numbers (the ``flags`` table: metric, value, bound,
+stratum, rule). Reasons, in :data:`REASONS` order (extend the list, never rename: runs, reports and cohort
+definitions read them), with their tier:
 
-- ``low_call_rate``: call rate below ``min_call_rate``;
-- ``het_outlier``: heterozygosity rate on common autosomal sites (MAF >= ``het_min_maf``; ``n_het_common /
-  n_called_common``, or n_het / n_called for tables without those columns), regressed on ``regress_pcs`` PCs,
-  outside median ± ``het_mad_k``·MAD of its stratum;
-- ``sex_mismatch``: genetic sex (chrX F) differs from the reported sex;
-- ``sex_ambiguous``: F between the female and male thresholds and a chrX/genome heterozygosity ratio that does
-  not settle it (when enough X sites were called);
-- ``duplicate``: kinship above ``duplicate_kinship`` with a sample of higher call rate (the better one
+- ``low_call_rate`` (fail): call rate below ``min_call_rate``;
+- ``het_outlier`` (review beyond ``het_mad_k``, fail beyond ``het_mad_k_fail`` MADs): heterozygosity rate on
+  common autosomal sites (MAF >= ``het_min_maf``; ``n_het_common / n_called_common``, or n_het / n_called for
+  tables without those columns) against the median of its stratum;
+- ``sex_mismatch`` (fail): the genetic sex of :func:`~pmo_workbench.qc.sex.call_sex` (called ploidy, chrX
+  heterozygosity, chrY) differs from the reported sex;
+- ``sex_ambiguous`` (review): the evidence does not settle the sex;
+- ``duplicate`` (fail): kinship above ``duplicate_kinship`` with a sample of higher call rate (the better one
   passes);
-- ``pedigree_mismatch``: blamed for pairs where the pedigree and the genomes disagree at ``pedigree_degree``
-  or closer (the sample in the most such pairs first, ties broken as :func:`select_pedigree_culprits` says;
-  both samples of an isolated bad pair);
-- ``ancestry_outlier``: distance from its population's centre in PC space above median +
-  ``ancestry_mad_k``·MAD;
-- ``metric_outlier``: any of ``outlier_metrics`` outside median ± ``mad_k``·MAD of its stratum (optionally on
-  PC-regressed metrics).
+- ``pedigree_mismatch`` (fail): blamed for pairs where the pedigree and the genomes disagree at
+  ``pedigree_degree`` or closer (the sample in the most such pairs first, ties broken as
+  :func:`select_pedigree_culprits` says; both samples of an isolated bad pair);
+- ``ancestry_outlier`` (``ancestry_outlier_verdict``, review by default: ancestry and admixture are
+  descriptions): distance from its population's centre in PC space above median + ``ancestry_mad_k``·MAD
+  (never for ``other``, which has no centre);
+- ``metric_outlier`` (review beyond ``mad_k``, fail beyond ``mad_k_fail`` MADs): any of ``outlier_metrics``
+  (autosomal, where ``run_qc`` supplies ``sample_qc_autosomal``) against the median of its stratum;
+- ``low_x_het`` (review): two X copies called but too little chrX heterozygosity (a possible X anomaly);
+- ``sex_not_assessed`` (note, in ``not_assessed``): too few informative chrX sites for any sex call.
+
+The MAD tests (:func:`flag_metric_outliers`, :func:`flag_het_outliers`) test a metric only when it is
+informative (the median sample has ``min_informative_calls`` calls of each kind it counts), has
+``min_outlier_samples`` values and a MAD above ``min_relative_mad`` of its median; otherwise the assessment
+table says "not assessed: why". Strata are ``strata`` plus the assigned population (``stratify_by_ancestry``),
+each at least ``min_stratum_size`` samples (else the coarser stratum); ``other``/unassigned samples are held to
+the coarser stratum's raw spread. PC regression follows ``pc_regression`` (``auto``: per stratum, where it
+lowers the winsorized SD by ``min_regression_gain``; see :mod:`pmo_workbench.qc.outliers`).
 
 Example
 -------

@@ -34,8 +34,17 @@ class QcThresholds(BaseModel):
       thresholds is called by its chrX heterozygosity relative to its genome-wide heterozygosity
       (:func:`~pmo_workbench.qc.sex.classify_sex`), which the cohort's ancestry mix does not bias; only a ratio
       in between leaves it ``sex_ambiguous``.
-    - ``regress_pcs`` 4: het rate and metrics are regressed on the first PCs before the MAD bounds (gnomAD's
-      ``compute_qc_metrics_residuals``), so a minority ancestry is not an outlier for its ancestry.
+    - ``regress_pcs`` 4 with ``pc_regression`` "auto": metrics are regressed on the first PCs (gnomAD's
+      ``compute_qc_metrics_residuals``) only within a stratum where that lowers the spread, never on a
+      near-constant metric; ``stratify_by_ancestry`` adds the assigned population to the strata (gnomAD).
+    - Two tiers: ``mad_k``/``het_mad_k`` 4 send a sample to review, ``mad_k_fail``/``het_mad_k_fail`` 5 fail
+      it; ``ancestry_outlier_verdict`` "review": distance from a population centre is a description. On the
+      1000 Genomes sets in ``../shared/data`` (3,202 and 1,126 clean genomes) these defaults fail 1 (plus the
+      true sex discordance HG03511) and 0 samples, where gnomAD's single 4-MAD tier on PC residuals failed 811
+      and 14.
+    - Sex: ``min_ploidy_sites`` 20 for calls from the called ploidy, ``min_sex_sites`` 100 for calls from
+      heterozygosity alone; fewer: ``sex_not_assessed``. ``low_x_het_max_p`` 0.001: a diploid chrX with a
+      Poisson tail of its het count below it is ``low_x_het`` (review), not a man.
     - ``het_min_maf`` 0.05: the heterozygosity check uses common sites, as plink ``--het`` QC does; rare
       variants add population-specific noise and little contamination signal.
     - ``outlier_metrics`` without ``n_singleton`` (gnomAD v2's list): singleton counts depend on how many
