@@ -33,7 +33,7 @@ from pmo_workbench.qc.rules import QcTables, apply_thresholds, select_qc_sites
 from pmo_workbench.qc.sample_qc import autosomal_sample_qc, compute_common_heterozygosity, sample_qc
 from pmo_workbench.qc.sex import compute_x_het_ratio, impute_sex
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
-from pmo_workbench.qc.variant_qc import variant_qc
+from pmo_workbench.qc.variant_qc import compute_female_chrx_hwe, variant_qc
 
 
 @dataclass
@@ -191,6 +191,11 @@ def run_qc(
             {"sample_id": ids, "assigned_population": None, "probability": np.nan, "pc_distance": np.nan}
         )
     outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, sample_qc_autosomal=auto), th)
+    females = (outcome.sex_check.set_index(outcome.sex_check["sample_id"].astype(str))["genetic_sex"]
+               .reindex(ids) == "F").to_numpy()
+    x_sites, p_x, excess_x = compute_female_chrx_hwe(g, females, chunk_size=chunk_size)
+    vqc.loc[x_sites, "p_value_hwe"] = p_x[x_sites]  # non-PAR X: the women only (plink2 --keep-females --hardy)
+    vqc.loc[x_sites, "p_value_excess_het"] = excess_x[x_sites]
     params = {
         "thresholds": th.model_dump(),
         "n_qc_sites": int(sites.sum()),

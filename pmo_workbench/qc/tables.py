@@ -244,7 +244,8 @@ VARIANT_QC = TableSpec("variant_qc", "one row per variant, in file order", (
     Column("n_het", "int64", "diploid calls with two different alleles."),
     Column("p_value_hwe", "float64", "two-sided exact Hardy-Weinberg test with mid-p correction over the diploid "
            "calls (= Hail's ``hardy_weinberg_test``, plink2 ``--hardy midp``); NaN unless biallelic with a "
-           "diploid call."),
+           "diploid call. In ``run_qc``'s table, on non-PAR chrX: over the genetic women only (plink2 "
+           "``--keep-females --hardy midp``)."),
     Column("p_value_excess_het", "float64", "one-sided exact test for excess heterozygosity (mid-p)."),
     Column("filters", "list<str>", "FILTER names as in Hail: ``PASS`` gives ``[]``, ``.`` gives a missing value."),
 ))

@@ -180,3 +180,28 @@ def test_a_set_without_chrX_says_sex_not_assessed(genotype_cache: Path) -> None:
     # the cut is 1/8 of the parents' IBS0 (0.077): ~0.0096, clear of both PO pairs and of siblings (~0.019)
     assert 0.008 < result.kinship.attrs["po_max_ibs0"] < 0.011
     assert np.isfinite(result.kinship.attrs["unrelated_ibs0"])
+
+
+def test_chrx_hwe_is_over_women_and_equals_plink2_keep_females(phase3_qc: QcResult, tmp_path: Path) -> None:
+    """On non-PAR chrX, run_qc's HWE test is over the genetic women only: plink2 --keep-females --hardy midp."""
+    if shutil.which("plink2") is None:
+        pytest.skip("needs plink2")
+    ann = pd.read_csv(PHASE3 / "1KG_phase3_subset_annot.tsv", sep="\t")
+    (tmp_path / "sex.txt").write_text("".join(f"{s}\t{s}\t{1 if x == 'M' else 2}\n"
+                                              for s, x in zip(ann["sample.id"], ann["sex"], strict=True)))
+    subprocess.run(["plink2", "--vcf", str(PHASE3 / "1KG_phase3_subset_chrX.vcf.gz"), "--vcf-half-call", "haploid",
+                    "--double-id", "--update-sex", "sex.txt", "--split-par", "b37", "--keep-females", "--hardy",
+                    "midp", "cols=+pos", "--threads", "1", "--out", "f"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    plink = pd.read_csv(tmp_path / "f.hardy.x", sep="\t").rename(columns={"#CHROM": "CHROM"})
+    plink = plink.drop_duplicates("POS", keep=False).set_index("POS")  # multi-allelic sites: several rows
+    vqc = phase3_qc.variant_qc
+    x = vqc[vqc["locus"].str.startswith("X:") & (vqc["alleles"].map(len) == 2)]
+    pos = x["locus"].str.split(":").str[1].astype(int).to_numpy()
+    both = np.isin(pos, plink.index)
+    assert both.sum() > 900
+    ours = x["p_value_hwe"].to_numpy()[both]
+    theirs = plink.loc[pos[both], "MIDP"].to_numpy(dtype=np.float64)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)  # plink2 prints 6 significant digits
+    # the women's genotype counts are what plink2 tested (no man's call among them)
+    assert (plink.loc[pos[both], "MALE_A1_CT"] == 0).all()
