@@ -187,7 +187,11 @@ def run_wgs_qc(
     g = open_genotypes(geno, backend=engine, cache_dir=proj.cache_dir,
                        reference_build=proj.config.sources.reference_build)
     ped = ped_path if ped_path is not None and ped_path.is_file() else None
-    result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path)
+    from pmo_workbench.qc.sequencing_metrics import sequencing_metrics  # read-level metrics of `pmo ingest`
+
+    read_metrics = sequencing_metrics(proj)
+    result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path,
+                    read_metrics=read_metrics if len(read_metrics) else None)
     variant_pass = select_qc_sites(result.variant_qc, g.variants, th)
     inputs = {"input": str(geno), "manifest": str(man_path) if man is not None else None,
               "pedigree": str(ped) if ped is not None else None,

@@ -135,6 +135,7 @@ def synthesize_project(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    deliveries: bool = False,
 ) -> SynthSummary:
     """Generate a synthetic project into ``out``; the same arguments give byte-identical files.
 
@@ -155,6 +156,9 @@ def synthesize_project(
         Replace an existing ``out``.
     progress
         Show progress on the terminal.
+    deliveries
+        Also write the genomes as per-sample deliveries in their batches (``deliveries/``, with injected
+        delivery problems in ``truth/deliveries.tsv``; :mod:`pmo_workbench.synth.deliveries`).
 
     Returns
     -------
@@ -201,6 +205,11 @@ def synthesize_project(
         manifest = build_manifest(genomes.samples, people, biobank.sample_specimen)
         _write_tsv(manifest, geno_dir / "manifest.tsv")
         _write_truth(tmp / "truth", genomes, people, registry, biobank)
+        if deliveries:
+            from pmo_workbench.synth.deliveries import write_deliveries
+
+            truth_samples = pd.read_csv(tmp / "truth" / "samples.tsv", sep="\t", dtype={"problem": object})
+            step("deliveries", write_deliveries, tmp, truth_samples, seed=seed, progress=progress)
         write_scoring_files(tmp / "data" / "pgs", genomes.causal_variants)
         write_code_catalogues(tmp / "codelists")
         for example in sorted(COHORT_EXAMPLE.glob("*.yaml")) if COHORT_EXAMPLE.exists() else []:

@@ -24,6 +24,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,20 @@ from pmo_workbench.genotypes.counts import (
 )
 from pmo_workbench.genotypes.store import Genotypes, open_store
 
-register_backend("embedded", open_store, description="VCF Zarr store in the cache; numpy, C and numba kernels")
+
+def open_embedded(path: str | Path, cache_dir: str | Path | None = None, **options: Any) -> Genotypes:
+    """The embedded opener: a project folder (or cohort store folder) opens its gVCF cohort store densified
+    (:func:`pmo_workbench.genotypes.gvcf_store.open_cohort`); a file is imported by :func:`open_store`."""
+    if Path(path).is_dir():
+        from pmo_workbench.genotypes.gvcf_store import open_cohort
+
+        return open_cohort(path, cache_dir, **options)
+    return open_store(path, cache_dir, **options)
+
+
+register_backend("embedded", open_embedded,
+                 description="VCF Zarr store in the cache (or a project's gVCF cohort store); numpy, C and numba "
+                             "kernels")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
