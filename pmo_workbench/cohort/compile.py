@@ -6,8 +6,8 @@ table of such pairs (named by ``idx``) that returns the pairs passing the rule, 
 ``person``, ``observation_period``, ``diagnosis``, ``prescription``, ``lab``, ``specimen``,
 ``tissue_use_register``, ``concept_ancestor`` and, for genome rules, ``genome_qc`` (person_id, pass).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.cohort.definition import parse_definition
 >>> d = parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
 ...                       "criteria": [{"sex": ["F"]}]})
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    LOOKUP_RULE,
     CohortDefinition,
     Criterion,
     Entry,
@@ -49,8 +50,8 @@ def _after(text: str) -> str | None:
     incremented, skipping the surrogates (not encodable); a prefix ending in the highest code point drops that
     character and increments the one before.
 
-    Example
-    -------
+    Examples
+    --------
     >>> _after("DI21"), _after("A\U0010ffff")
     ('DI22', 'B')
     """
@@ -71,8 +72,8 @@ def code_bounds(patterns: list[CodePattern]) -> tuple[str, str, bool] | None:
     matching code. None when the patterns have OMOP concept ids (descendants come from a subquery) or a pattern
     without an upper bound.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.health.codelists import parse_code
     >>> code_bounds([parse_code("DI21*", "SKS"), parse_code("DI20-DI25", "SKS")])
     ('DI20', 'DI26', False)
@@ -200,8 +201,8 @@ def specimen_conditions(s: Specimens | None) -> list[str]:
     window relative to ``i.index_date``. The one definition used by the rule, the pick list and the
     availability table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> specimen_conditions(None)
     ["coalesce(s.status, 'available') = 'available'"]
     """
@@ -229,6 +230,13 @@ def compile_specimens(s: Specimens, idx: str) -> str:
             f"WHERE s.person_id = i.person_id AND {' AND '.join(specimen_conditions(s))})")
 
 
+def compile_lookup(idx: str) -> str:
+    """Pairs whose person the Tissue Use Register lookup covered (a row in ``tissue_use_register``, opted out or
+    not). A person imported after the lookup, or from a source the lookup never saw, has no row and no consent."""
+    return (f"SELECT person_id, index_date FROM {idx} WHERE person_id IN "
+            f"(SELECT person_id FROM tissue_use_register)")
+
+
 def compile_consent(idx: str) -> str:
     """Pairs whose person is not opted out in the Tissue Use Register."""
     return (f"SELECT person_id, index_date FROM {idx} WHERE person_id NOT IN "
@@ -245,6 +253,8 @@ def compile_rule(definition: CohortDefinition, name: str, idx: str = "idx") -> s
     """SQL of one named rule of ``definition`` (not ``entry`` nor ``genomes.unrelated``, which is a graph step)."""
     if name == CONSENT_RULE:
         return compile_consent(idx)
+    if name == LOOKUP_RULE:
+        return compile_lookup(idx)
     if name == "specimens":
         assert definition.specimens is not None
         return compile_specimens(definition.specimens, idx)

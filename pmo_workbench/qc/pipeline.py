@@ -5,8 +5,8 @@ heterozygosity on the common QC sites; sex check; kinship on the QC sites; ances
 then :func:`~pmo_workbench.qc.rules.apply_thresholds`. Every method asks the genotype set's backend for its
 counts, so the run is the same on the embedded and the Hail backend.
 
-Example
--------
+Examples
+--------
 >>> result = run_qc(g, manifest=manifest, pedigree=pedigree)  # the doctests' simulated set, manifest, pedigree
 >>> failed = result.decisions[~result.decisions["pass"]]
 >>> dict(zip(failed["sample_id"], failed["reasons"]))
@@ -70,6 +70,8 @@ class QcResult:
     decisions: pd.DataFrame
     thresholds: QcThresholds
     parameters: dict[str, Any] = field(default_factory=dict)
+    read_metrics: pd.DataFrame | None = None
+    """The read-level metrics the run used (None when it had none)."""
     sample_qc_autosomal: pd.DataFrame | None = None
     assessment: pd.DataFrame | None = None
     flags: pd.DataFrame | None = None
@@ -88,6 +90,7 @@ def run_qc(
     reference: pd.DataFrame | str | Path | None = None,
     strict_manifest: bool = False,
     chunk_size: int = 20_000,
+    read_metrics: pd.DataFrame | None = None,
 ) -> QcResult:
     """Run sample QC, variant QC, sex check, kinship and ancestry, then decide which samples pass.
 
@@ -112,6 +115,10 @@ def run_qc(
         both lists are kept in ``parameters["manifest_check"]``.
     chunk_size
         Variants per chunk read from the store (embedded backend).
+    read_metrics
+        Read-level metrics by sample (:func:`pmo_workbench.qc.sequencing_metrics`): the reasons
+        ``low_coverage`` and ``contamination``, and DRAGEN's ``ploidy_estimate`` beside the genetic sex in
+        ``sex_check``.
 
     Returns
     -------
@@ -190,12 +197,16 @@ def run_qc(
         anc = pd.DataFrame(
             {"sample_id": ids, "assigned_population": None, "probability": np.nan, "pc_distance": np.nan}
         )
-    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, sample_qc_autosomal=auto), th)
+    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, read_metrics, sample_qc_autosomal=auto), th)
     females = (outcome.sex_check.set_index(outcome.sex_check["sample_id"].astype(str))["genetic_sex"]
                .reindex(ids) == "F").to_numpy()
     x_sites, p_x, excess_x = compute_female_chrx_hwe(g, females, chunk_size=chunk_size)
     vqc.loc[x_sites, "p_value_hwe"] = p_x[x_sites]  # non-PAR X: the women only (plink2 --keep-females --hardy)
     vqc.loc[x_sites, "p_value_excess_het"] = excess_x[x_sites]
+    if read_metrics is not None and "ploidy_estimate" in read_metrics.columns:
+        rm = read_metrics.set_index("sample_id") if "sample_id" in read_metrics.columns else read_metrics
+        outcome.sex_check["ploidy_estimate"] = rm["ploidy_estimate"].reindex(
+            outcome.sex_check["sample_id"].astype(str)).to_numpy()
     params = {
         "thresholds": th.model_dump(),
         "n_qc_sites": int(sites.sum()),
@@ -215,6 +226,7 @@ def run_qc(
         decisions=outcome.decisions,
         thresholds=th,
         parameters=params,
+        read_metrics=read_metrics,
         sample_qc_autosomal=auto,
         assessment=outcome.assessment,
         flags=outcome.flags,

@@ -41,8 +41,8 @@ each at least ``min_stratum_size`` samples (else the coarser stratum); ``other``
 the coarser stratum's raw spread. PC regression follows ``pc_regression`` (``auto``: per stratum, where it
 lowers the winsorized SD by ``min_regression_gain``; see :mod:`pmo_workbench.qc.outliers`).
 
-Example
--------
+Examples
+--------
 >>> tables = QcTables(
 ...     sample_qc=pd.DataFrame({"sample_id": ["a", "b", "c"], "call_rate": [0.99, 0.90, 0.99],
 ...                             "n_het": [300, 310, 290], "n_called": [1000, 1000, 1000]}),
@@ -65,6 +65,8 @@ import pandas as pd
 
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.qc.outliers import flag_mad_outliers
+from pmo_workbench.qc.read_metrics import READ_REASONS, flag_read_metrics
+from pmo_workbench.qc.read_metrics import _column as _read_column
 from pmo_workbench.qc.sex import call_sex
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 
@@ -79,9 +81,11 @@ REASONS = [
     "metric_outlier",
     "low_x_het",
     "sex_not_assessed",
+    *READ_REASONS,
 ]
 """Every reason a sample can be flagged for, in the order they are listed in ``reasons``, ``review_reasons``
-and ``not_assessed`` (append new ones; never rename or reorder)."""
+and ``not_assessed`` (append new ones; never rename or reorder; ``low_coverage`` and ``contamination`` come
+from the read-level metrics, :mod:`pmo_workbench.qc.read_metrics`)."""
 
 
 Degree = Literal["duplicate/MZ", "first", "second", "third"]
@@ -103,6 +107,8 @@ class QcTables:
     kinship: pd.DataFrame
     ancestry: pd.DataFrame
     manifest: pd.DataFrame | None = None
+    read_metrics: pd.DataFrame | None = None
+    """Read-level metrics (:func:`pmo_workbench.qc.sequencing_metrics`): ``low_coverage``, ``contamination``."""
     sample_qc_autosomal: pd.DataFrame | None = None
 
 
@@ -122,8 +128,8 @@ class QcDecisions:
 def flag_low_call_rate(sample_qc: pd.DataFrame, *, min_call_rate: float = 0.95) -> np.ndarray:
     """``low_call_rate``: call rate below ``min_call_rate``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> flag_low_call_rate(pd.DataFrame({"call_rate": [0.99, 0.9]})).tolist()
     [False, True]
     """
@@ -134,8 +140,8 @@ def flag_sex_problems(sex_check: pd.DataFrame, *, min_sex_sites: int = 100) -> t
     """``(sex_mismatch, sex_ambiguous)``: genetic and reported sex differ; genetic sex ambiguous with at least
     ``min_sex_sites`` called chrX sites (with fewer, F is too noisy to fail anyone). Missing values flag nothing.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sc = pd.DataFrame({"genetic_sex": ["M", "ambiguous", "ambiguous"], "n_called_x": [500, 500, 20],
     ...                    "mismatch": pd.array([True, False, pd.NA])})
     >>> [f.tolist() for f in flag_sex_problems(sc)]
@@ -153,8 +159,8 @@ def select_duplicates_to_drop(pairs: pd.DataFrame, call_rate: pd.Series, cutoff:
     """Samples to fail as duplicates: in each group of samples linked by kinship > ``cutoff``, all but the one
     with the highest call rate (ties: the first in ``call_rate``'s order).
 
-    Example
-    -------
+    Examples
+    --------
     >>> pairs = pd.DataFrame({"sample_i": ["a"], "sample_j": ["b"], "kinship": [0.49]})
     >>> sorted(select_duplicates_to_drop(pairs, pd.Series({"a": 0.97, "b": 0.99}), 0.354))
     ['a']
@@ -199,8 +205,8 @@ def select_pedigree_disagreements(kinship: pd.DataFrame, degree: Degree = "first
     difference counts. A table without the ``relationship`` and ``expected_relationship`` columns is taken
     at its ``unexpected`` flag.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"relationship": ["second", "unrelated", "first"],
     ...                   "expected_relationship": ["unrelated", "first", "first"], "unexpected": [True, True, False]})
     >>> select_pedigree_disagreements(k).tolist(), select_pedigree_disagreements(k, "third").tolist()
@@ -234,8 +240,8 @@ def select_pedigree_culprits(
     samples still tied are all blamed (a single bad pair blames both, as either may be wrong). A sample
     swapped into a family thus takes the blame alone, not its would-be relatives.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"sample_i": ["a", "b", "c"], "sample_j": ["x", "x", "d"], "unexpected": [True] * 3})
     >>> sorted(select_pedigree_culprits(k))
     ['c', 'd', 'x']
@@ -488,6 +494,7 @@ def decide_samples(
     th: QcThresholds,
     *,
     manifest: pd.DataFrame | None = None,
+    read_metrics: pd.DataFrame | None = None,
     sample_qc_autosomal: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the thresholds to method tables whose sex is already called: ``(decisions, outliers)`` (see
@@ -503,6 +510,9 @@ def decide_samples(
         Thresholds.
     manifest
         Supplies the strata columns named in ``th.strata`` (other than ``assigned_population``).
+    read_metrics
+        Read-level metrics by sample (``mean_coverage``, ``contamination``) for ``low_coverage`` and
+        ``contamination``; None: those reasons flag nothing.
     sample_qc_autosomal
         :func:`~pmo_workbench.qc.sample_qc.autosomal_sample_qc`: where given, the outlier metrics are taken from
         it (autosomes only) instead of ``sample_qc``.
@@ -565,6 +575,8 @@ def decide_samples(
         "metric_outlier": (metric_fail, metric_any),
         "low_x_het": ("review", low_x),
         "sex_not_assessed": ("note", not_assessed),
+        **{r: ("fail", hit) for r, hit in flag_read_metrics(ids, read_metrics, min_mean_coverage=th.min_mean_coverage,
+                                                             max_contamination=th.max_contamination).items()},
     }
     fail_lists: list[list[str]] = [[] for _ in ids]
     review_lists: list[list[str]] = [[] for _ in ids]
@@ -579,6 +591,14 @@ def decide_samples(
     outliers.attrs["assessment"] = assessment
     flags = _explain(ids, base, outliers, metric_flags, sex, kinship, th, fail_lists, review_lists, note_lists,
                      dup_drop, ped_bad, strata)
+    for reason, col, bound, op in (("low_coverage", "mean_coverage", th.min_mean_coverage, "<"),
+                                   ("contamination", "contamination", th.max_contamination, ">")):
+        rows = (flags["reason"] == reason).to_numpy()
+        if rows.any():  # the read-level reasons (qc.read_metrics), explained with their numbers
+            values = _read_column(read_metrics, flags.loc[rows, "sample_id"].tolist(), col)
+            flags.loc[rows, ["metric", "bound", "rule"]] = [col, bound, f"{col} {op} {bound:g}"]
+            flags.loc[rows, "value"] = values
+            flags.loc[rows, "text"] = [f"{reason} (fail): {col} = {_fmt(v)} {op} {bound:g}" for v in values]
     texts: dict[str, list[str]] = {}
     for sid, text in zip(flags["sample_id"], flags["text"], strict=True):
         texts.setdefault(sid, []).append(text)
@@ -705,6 +725,7 @@ def apply_thresholds(tables: QcTables, thresholds: QcThresholds | dict | None = 
                        y_male_min_call_rate=th.y_male_min_call_rate,
                        y_female_max_call_rate=th.y_female_max_call_rate, low_x_het_max_p=th.low_x_het_max_p)
     decisions, outliers = decide_samples(tables.sample_qc, sex, tables.kinship, tables.ancestry, th,
-                                         manifest=tables.manifest, sample_qc_autosomal=tables.sample_qc_autosomal)
+                                         manifest=tables.manifest, read_metrics=tables.read_metrics,
+                                         sample_qc_autosomal=tables.sample_qc_autosomal)
     return QcDecisions(decisions=decisions, outliers=outliers, sex_check=sex,
                        assessment=outliers.attrs["assessment"], flags=outliers.attrs["flags"])

@@ -3,8 +3,8 @@
 A project's reviewed values live in ``params/wgs_qc.yaml`` (:mod:`pmo_workbench.qc.review`); the rules that
 apply them are in :mod:`pmo_workbench.qc.rules`, whose keyword defaults equal these.
 
-Example
--------
+Examples
+--------
 >>> th = as_thresholds({"min_call_rate": 0.98, "strata": ["batch"]})
 >>> th.min_call_rate, th.mad_k, th.strata
 (0.98, 4.0, ['batch'])
@@ -53,8 +53,8 @@ class QcThresholds(BaseModel):
       KING's second/third-degree estimates between unrelated persons are noisy with few sites and are only
       reported (``unexpected`` in the kinship table).
 
-    Example
-    -------
+    Examples
+    --------
     >>> QcThresholds(min_call_rate=0.98).mad_k
     4.0
     """
@@ -62,6 +62,13 @@ class QcThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_call_rate: float = Field(0.95, ge=0, le=1, description="samples below fail low_call_rate")
+    min_mean_coverage: float = Field(
+        20.0, ge=0, description="read-level mean coverage (x) below this fails low_coverage (30x WGS practice)"
+    )
+    max_contamination: float = Field(
+        0.03, ge=0, le=1, description="contamination (fraction: VerifyBamID FREEMIX or DRAGEN's estimate) above "
+        "this fails contamination (TOPMed/CCDG: 3%)"
+    )
     het_mad_k: float = Field(4.0, gt=0, description="MADs around the stratum median for het_outlier")
     het_min_maf: float = Field(
         0.05,

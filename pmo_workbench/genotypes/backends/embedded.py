@@ -12,8 +12,8 @@ Its kernels read the store in chunks of variants (all samples) and count with nu
 - ``heterozygosity_counts`` and ``dosage_blocks`` read the dosages of the selected sites
   (:func:`iter_dosage_blocks`).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.genotypes.backends import get_kernel
 >>> sites = (g.variants["contig"] != "X").to_numpy()
 >>> het = get_kernel("heterozygosity_counts", g)(g, sites, min_maf=0.05)
@@ -24,6 +24,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,20 @@ from pmo_workbench.genotypes.counts import (
 )
 from pmo_workbench.genotypes.store import Genotypes, open_store
 
-register_backend("embedded", open_store, description="VCF Zarr store in the cache; numpy, C and numba kernels")
+
+def open_embedded(path: str | Path, cache_dir: str | Path | None = None, **options: Any) -> Genotypes:
+    """The embedded opener: a project folder (or cohort store folder) opens its gVCF cohort store densified
+    (:func:`pmo_workbench.genotypes.gvcf_store.open_cohort`); a file is imported by :func:`open_store`."""
+    if Path(path).is_dir():
+        from pmo_workbench.genotypes.gvcf_store import open_cohort
+
+        return open_cohort(path, cache_dir, **options)
+    return open_store(path, cache_dir, **options)
+
+
+register_backend("embedded", open_embedded,
+                 description="VCF Zarr store in the cache (or a project's gVCF cohort store); numpy, C and numba "
+                             "kernels")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -103,8 +118,8 @@ def compute_x_inbreeding(dosage: np.ndarray, ploidy: np.ndarray, aaf: np.ndarray
         ``n_called`` (int64), ``expected_homs`` (float64), ``observed_homs`` (int64) and ``f_stat`` (float64)
         arrays [samples].
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = np.array([[0, 1], [1, 1], [2, 0]], dtype=np.int8)
     >>> p = np.array([[2, 1], [2, 1], [2, 1]], dtype=np.int8)
     >>> stats = compute_x_inbreeding(d, p, aaf=np.array([0.5, 0.5, 0.5]))
