@@ -28,7 +28,7 @@ from pmo_workbench.ckernels.king import compute_phi
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
 from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
-from pmo_workbench.qc.sites import select_autosomal_sites
+from pmo_workbench.qc.sites import select_autosomal_sites_of
 from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
 
 
@@ -43,7 +43,7 @@ def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = Non
     >>> c.n_sites, bool((c.n_snp[np.triu_indices(g.n_samples, 1)] <= c.n_sites).all())
     (599, True)
     """
-    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    sites = select_autosomal_sites_of(g, variant_mask)
     return get_kernel("king_counts", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
 
 

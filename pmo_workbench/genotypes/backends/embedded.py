@@ -227,7 +227,7 @@ def _packed_king_chunks(g: Genotypes, sites: np.ndarray, chunk_size: int
                         ) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
     """The selected biallelic sites' calls, chunk by chunk: ``(packed rows, selected row indices)`` where all
     are in the 2-bit copy (the kernel reads them without an int8 dosage block), else their dosage block."""
-    mask = np.asarray(sites, dtype=bool) & (g.variants["n_alleles"].to_numpy() == 2)
+    mask = np.asarray(sites, dtype=bool) & (g._array("variant_n_alleles")[:] == 2)  # not the variant table
     packable = g.packable()
     for start, stop, packed in g.iter_packed(chunk_size):
         local = np.flatnonzero(mask[start:stop])
