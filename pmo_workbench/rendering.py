@@ -3,8 +3,8 @@
 Rules (:func:`format_table`):
 
 * **no index column**: a named or non-default index becomes ordinary columns, and no row numbers are shown;
-* **integers as integers** (``10``, never ``10.0``), with thousands separators; a float column whose values are all
-  whole numbers counts as integers;
+* **integers as integers** (``10``, never ``10.0``), with thousands separators (not in years, positions and
+  steps: ``2019``); a float column whose values are all whole numbers counts as integers;
 * **sensible decimals**: three significant digits judged on the column's typical magnitude (``0.990``, ``2.13``,
   ``30.4``, ``1,234``), at most 4 decimals; p-values and other columns with values below 0.001 in scientific
   notation (``3.2e-09``); ``decimals`` overrides per column;
@@ -106,7 +106,16 @@ def column_decimals(values: pd.Series) -> int | str:
     return int(min(4, max(0, 2 - math.floor(math.log10(typical)))))
 
 
-def _format_number(v: Any, decimals: int | str, integer: bool) -> str:
+NO_SEPARATOR = ("year", "position", "pos", "step", "seed")
+"""Integer columns printed without thousands separators (a year is 2019, never 2,019)."""
+
+
+def _plain(name: str) -> bool:
+    low = name.lower()
+    return low in NO_SEPARATOR or low.endswith(("_year", "_id", "_position")) or low.startswith("year")
+
+
+def _format_number(v: Any, decimals: int | str, integer: bool, separator: bool = True) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, bool | np.bool_):
@@ -115,7 +124,7 @@ def _format_number(v: Any, decimals: int | str, integer: bool) -> str:
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
     if integer:
-        return f"{int(round(x)):,}"
+        return f"{int(round(x)):,}" if separator else str(int(round(x)))
     if decimals == "e":
         return f"{x:.2g}" if x == 0 or abs(x) >= 1e-3 else f"{x:.1e}"
     return f"{x:,.{int(decimals)}f}"
@@ -139,7 +148,7 @@ def format_table(table: pd.DataFrame | pd.Series, *, export: bool = False,
                 (decimals or {}).get(name) is None and _is_whole(vals) and column_decimals(s) != "e"
                 and not name.startswith(("r_", "p_")))
             dec = (decimals or {}).get(name, column_decimals(s))
-            text = pd.Series([_format_number(v, dec, integer) for v in vals], index=s.index)
+            text = pd.Series([_format_number(v, dec, integer, not _plain(name)) for v in vals], index=s.index)
         else:
             text = s.map(lambda v: "" if v is None or (not isinstance(v, list | tuple | np.ndarray) and pd.isna(v))
                          else (", ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else str(v)))
