@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    LOOKUP_RULE,
     CohortDefinition,
     EventRule,
     _HasCodes,
@@ -39,7 +40,7 @@ from pmo_workbench.cohort.definition import (
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.codelists import CodeIndex
-from pmo_workbench.health.database import HealthDatabase, find_latest_run
+from pmo_workbench.health.database import HealthDatabase
 from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
 
@@ -203,6 +204,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
     if g is not None and g.unrelated:
         lines.append("- `genomes.unrelated`: mutually unrelated (a maximal set from the latest WGS QC kinship "
                      "table, cases kept before controls)")
+    lines.append(f"- `{LOOKUP_RULE}`: looked up in the Tissue Use Register (persons the lookup did not cover, "
+                 "e.g. imported later from another source, are left out; always applied)")
     lines.append(f"- `{CONSENT_RULE}`: not registered in the Tissue Use Register (always applied; cannot be "
                  "switched off)")
     lines.append("")
@@ -252,7 +255,7 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
     (False, 'This definition needs genome QC results ...')
     """
     proj = as_project(project)
-    if needs_genomes(definition) and find_latest_run(proj) is None:
+    if needs_genomes(definition) and latest_run_dir(proj, "wgs_qc", "qc_decisions.parquet") is None:
         problem = ("This definition needs genome QC results (`genomes: qc_pass/unrelated`), but the project has "
                    "no succeeded WGS QC run with qc_decisions.parquet. Run `pmo run wgs_qc --project "
                    f"{proj.root}` first. The genome rules were NOT applied: the attrition below stops before "
@@ -391,6 +394,7 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, disclosur
         "disabled_rules": list(r.disabled),
         "cohort_complete": selection.complete,
         "problem": selection.problem,
+        "incomplete": [] if selection.complete else [selection.problem or "the selection is incomplete"],
         "counts": {
             "entry": plain(att["n_persons"].iloc[0]) if len(att) else None,
             "cases": plain(att["n_persons"].iloc[-1]) if len(att) and selection.complete else None,
@@ -400,15 +404,12 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, disclosur
     }
 
 
-def write_run_extra(extra: dict[str, Any], output_dir: str | Path) -> Path:
-    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner)."""
-    from pmo_workbench.files import write_text_atomic
+def write_run_extra(extra: dict[str, Any], output_dir: str | Path | None) -> Path | None:
+    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner); nothing
+    without an ``output_dir`` (interactive run). See :func:`pmo_workbench.catalogue.write_run_extra`."""
+    from pmo_workbench.catalogue import write_run_extra as write_extra
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / EXTRA_FILE
-    write_text_atomic(target, json.dumps(extra, indent=2, sort_keys=True) + "\n")
-    return target
+    return write_extra(extra, output_dir)
 
 
 def write_cohort_outputs(selection: ReportSelection, definition_path: Path, output_dir: str | Path | None,

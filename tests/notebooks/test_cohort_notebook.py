@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pmo_workbench.cohort import definition_hash, load_definition, select_cohort
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 MIN_COUNT = 5
 COUNT_COLUMNS = {"attrition": ["n_persons", "n_removed"], "specimens_by_biobank_type": None,
@@ -69,7 +69,8 @@ def test_internal_run_with_genome_rules_writes_the_library_results_and_the_run_r
     expected = select_cohort(writable_project, definition)
     attrition = pd.read_parquet(out / "attrition.parquet")
     assert attrition["rule"].tolist() == expected.attrition["rule"].tolist()
-    assert attrition["rule"].tolist()[-3:] == ["genomes.qc_pass", "genomes.unrelated", "Tissue Use Register opt-out"]
+    assert attrition["rule"].tolist()[-4:] == ["genomes.qc_pass", "genomes.unrelated",
+                                               "Tissue Use Register not looked up", "Tissue Use Register opt-out"]
     assert attrition["n_persons"].tolist() == expected.attrition["n_persons"].tolist()
     cohort = pd.read_parquet(out / "cohort.parquet")
     assert len(cohort) == len(expected.cohort) and set(cohort["role"]) == {"case", "control"}

@@ -264,8 +264,9 @@ def test_missing_qc_run_is_reported_or_fails(tmp_path):
         select_for_report(proj, d, on_missing_genomes="fail")
     sel = select_for_report(proj, d, disable=["sex"])
     assert not sel.complete and "pmo run wgs_qc" in sel.problem
-    assert sel.result.attrition["rule"].tolist() == ["entry", "Tissue Use Register opt-out"]
-    assert sel.result.attrition["n_persons"].tolist() == [6, 5]
+    assert sel.result.attrition["rule"].tolist() == ["entry", "Tissue Use Register not looked up",
+                                                     "Tissue Use Register opt-out"]
+    assert sel.result.attrition["n_persons"].tolist() == [6, 6, 5]
     assert (sel.result.cohort["role"] == "case").all()
     extra = build_run_extra(sel, proj / "cohorts" / "x.yaml", Disclosure("export", MIN))
     assert extra["cohort_complete"] is False and extra["counts"]["cases"] is None
