@@ -84,14 +84,17 @@ def _is_whole(values: np.ndarray) -> bool:
 
 
 def column_decimals(values: pd.Series) -> int | str:
-    """Decimals for a float column (three significant digits of its median magnitude, 0-4), or ``"e"``
-    (scientific notation) when it holds values below 0.001.
+    """Decimals for a float column (three significant digits of its median magnitude, 0-4), ``"e"``
+    (scientific notation) when it holds values below 0.001 (p-values), or ``"g"`` (three significant digits per
+    cell) when its values span more than three orders of magnitude.
 
     Examples
     --------
     >>> column_decimals(pd.Series([0.99, 0.98])), column_decimals(pd.Series([30.2])), column_decimals(
     ...     pd.Series([1e-9, 0.5]))
     (3, 1, 'e')
+    >>> column_decimals(pd.Series([375.5, 0.002, 93.6]))  # several metrics in one column
+    'g'
     """
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     v = np.abs(v[np.isfinite(v)])
@@ -100,6 +103,8 @@ def column_decimals(values: pd.Series) -> int | str:
     nonzero = v[v > 0]
     if nonzero.size and nonzero.min() < 1e-3 and nonzero.max() < 1:
         return "e"
+    if nonzero.size and nonzero.min() < nonzero.max() / 1000:
+        return "g"  # mixed magnitudes (a long table of several metrics): three significant digits per cell
     typical = float(np.median(nonzero)) if nonzero.size else 0.0
     if typical == 0:
         return 2
@@ -127,6 +132,8 @@ def _format_number(v: Any, decimals: int | str, integer: bool, separator: bool =
         return f"{int(round(x)):,}" if separator else str(int(round(x)))
     if decimals == "e":
         return f"{x:.2g}" if x == 0 or abs(x) >= 1e-3 else f"{x:.1e}"
+    if decimals == "g":
+        return f"{x:,.3g}" if abs(x) < 1e6 else f"{x:.3g}"
     return f"{x:,.{int(decimals)}f}"
 
 
