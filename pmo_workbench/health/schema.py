@@ -292,7 +292,10 @@ def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation, str, 
                 clean = validate_table(data, table)
                 arrow = pa.Table.from_pandas(clean, schema=EVENT_TABLES[table].schema, preserve_index=False)
                 _write_row_groups(sort_event_table(arrow, table), tmp, EVENT_TABLES[table].schema)
+        umask = os.umask(0o022)
+        os.umask(umask)
         for tmp, target in temps:
+            os.chmod(tmp, 0o666 & ~umask)   # as an ordinary new file (mkstemp makes 0600)
             os.replace(tmp, target)
     except BaseException:
         for tmp, _ in temps:
