@@ -467,14 +467,14 @@ class RegistryImport:
                                    "contact_type": pattype, **adiag})
         self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": normalised_code("c_diag"),
                                     "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"})
+        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})})
+        self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
         self._check_unique("lpr2_adm", fa, "contact_id", "recnum")
         self._check("lpr2_adm", fa, [("contact_type IS NULL", "c_pattype", "c_pattype must be 0, 1, 2 or 3")])
         self._pseudonymise("lpr2_adm", fa, "pnr", "pnr")
         self._check("lpr2_adm", fa, date_checks)
         self._check("lpr2_diag", fd, [("contact_id NOT IN (SELECT contact_id FROM lpr2_adm)", "recnum",
                                       "recnum not in lpr_adm.csv"), ("code = ''", "c_diag", "empty code")])
-        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})})
-        self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
         self._plausible("lpr2_adm", fa, [("discharge_before_admission", "end_date < date", "d_uddto"),
                                         ("future_date", self._future("date", "end_date"), "d_inddto"),
                                         ("unknown_person", self._unknown(), "pnr")])
@@ -509,6 +509,8 @@ class RegistryImport:
         self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": normalised_code("diagnosekode"),
                                  "code_raw": _changed("diagnosekode"),
                                  "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved})
+        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"})
+        self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._check_unique("lpr3_k", fk, "contact_id", "dw_ek_kontakt")
         self._pseudonymise("lpr3_k", fk, "pnr", "cpr")
         self._check("lpr3_k", fk, [*date_checks, ("bad_t0", "tidspunkt_start", "not a time (HH:MM or HH:MM:SS)"),
@@ -518,8 +520,6 @@ class RegistryImport:
                                   ("contact_id NOT IN (SELECT contact_id FROM lpr3_k)", "dw_ek_kontakt",
                                    "dw_ek_kontakt not in lpr3_kontakter.csv"),
                                   ("code = ''", "diagnosekode", "empty code")])
-        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"})
-        self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._plausible("lpr3_k", fk, [("discharge_before_admission", "end_date < date", "dato_slut"),
                                       ("future_date", self._future("date", "end_date"), "dato_start"),
                                       ("unknown_person", self._unknown(), "cpr")])
