@@ -24,6 +24,11 @@ cohort_app = typer.Typer(help="Select cohorts from a project's event tables.", n
                          add_completion=False)
 
 
+_ENCODING_HELP = "Text encoding of the files: utf-8, latin-1, cp1252 or auto (detected per file; the default)."
+_CHECKS_HELP = ("Plausibility rule severities, e.g. 'future_date=fatal,duplicate_rows=off' or 'all=fatal' "
+                "(rules: see pmo_workbench.health.checks).")
+
+
 def _print_counts(counts: dict[str, int]) -> None:
     for name, n in counts.items():
         typer.echo(f"{name:<22} {n:>10,}")
@@ -35,12 +40,16 @@ def import_omop_command(
     out: Annotated[Path, typer.Option("--out", help="Project folder (created if missing).")],
     synthetic: Annotated[bool, typer.Option("--synthetic",
                                             help="Mark a new project as synthetic (public data).")] = False,
+    encoding: Annotated[str | None, typer.Option("--encoding", help=_ENCODING_HELP)] = None,
+    checks: Annotated[str | None, typer.Option("--checks", help=_CHECKS_HELP)] = None,
 ) -> None:
     """Import an OMOP CDM export (person, observation_period, condition_occurrence, drug_exposure, measurement,
     specimen, death, concept, concept_ancestor)."""
     from pmo_workbench.health.omop import import_omop
 
-    _print_counts(import_omop(source, out, synthetic=synthetic))
+    counts = import_omop(source, out, synthetic=synthetic, encoding=encoding, checks=checks)
+    _print_counts(counts)
+    typer.echo(counts.checks.summary())
 
 
 @import_app.command("registry")
@@ -52,6 +61,8 @@ def import_registry_command(
     end_date: Annotated[str, typer.Option("--end-date", help="End of the extract (YYYY-MM-DD).")] = "2025-12-31",
     start_date: Annotated[str, typer.Option(
         "--start-date", help="Start of registration: observation periods open here at the earliest.")] = "1977-01-01",
+    encoding: Annotated[str | None, typer.Option("--encoding", help=_ENCODING_HELP)] = None,
+    checks: Annotated[str | None, typer.Option("--checks", help=_CHECKS_HELP)] = None,
 ) -> None:
     """Import LPR2/LPR3, LMDB, lab and Tissue Use Register extracts, pseudonymising CPR numbers on entry."""
     from pmo_workbench.errors import ConfigError
@@ -67,8 +78,10 @@ def import_registry_command(
 
     counts = import_registry(raw, out, lookup_date=as_date(lookup_date, "--lookup-date"),
                              end_date=as_date(end_date, "--end-date") or date(2025, 12, 31),
-                             start_date=as_date(start_date, "--start-date") or date(1977, 1, 1))
+                             start_date=as_date(start_date, "--start-date") or date(1977, 1, 1),
+                             encoding=encoding, checks=checks)
     _print_counts(counts)
+    typer.echo(counts.checks.summary())
 
 
 def _select(project: Path, definition: Path):

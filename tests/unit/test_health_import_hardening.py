@@ -339,3 +339,26 @@ def test_gzip_member_over_the_cap_is_refused_while_streaming(tmp_path: Path, mon
     (src / "person.csv.gz").write_bytes(gzip.compress(PERSON.encode() + b"3,8532,1970,\n" * 200))
     with pytest.raises(InputError, match="larger than 1,000 bytes"):
         import_omop(src, tmp_path / "p", synthetic=True)
+
+
+def test_cli_import_options_and_one_line_exit_2(tmp_path: Path, monkeypatch):
+    from click.testing import CliRunner
+
+    from pmo_workbench.cli import app
+
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    raw = write_raw(tmp_path / "raw", **{"lpr_adm.csv": "pnr,recnum,d_inddto,d_uddto,c_pattype\n"
+                                                        f"{A},1,2099-03-10,2099-03-14,0\n{C},3,2019-02-28,,3\n"})
+    text = (raw / "cpr_register.csv").read_text(encoding="utf-8")
+    (raw / "cpr_register.csv").write_bytes(text.encode("cp1252"))
+    runner = CliRunner()
+    res = runner.invoke(app, ["import", "registry", "--raw", str(raw), "--out", str(tmp_path / "p"),
+                              "--lookup-date", "2026-01-15", "--checks", "future_date=fatal"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "future_date" in res.output and "lpr_adm.csv" in res.output and A not in res.output
+    assert not (tmp_path / "p").exists()
+    res = runner.invoke(app, ["import", "registry", "--raw", str(raw), "--out", str(tmp_path / "p"),
+                              "--lookup-date", "2026-01-15", "--encoding", "cp1252"])
+    assert res.exit_code == 0, res.output
+    assert "future_date" in res.output and "warning" in res.output
+    assert "Region Sjælland" in set(read_table(tmp_path / "p" / "data" / "registry", "person")["region"])
