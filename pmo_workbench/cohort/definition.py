@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pmo_workbench.errors import ConfigError
@@ -136,6 +136,8 @@ class ValueRange(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> ValueRange:
+        if any(v is not None and not math.isfinite(v) for v in (self.min, self.max)):
+            raise ValueError("value limits must be finite numbers (leave min or max out for no limit)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"value min {self.min} is above max {self.max}")
         if self.min is None and self.max is None:
@@ -447,10 +449,7 @@ def load_definition(path: str | Path) -> CohortDefinition:
     path = Path(path)
     if not path.exists():
         raise ConfigError("cohort definition not found", file=path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=path,
-                          line=mark.line + 1 if mark else None) from None
+    from pmo_workbench.yaml_input import load_yaml
+
+    raw = load_yaml(path)   # bounded size and aliases, latin-1/cp1252 read too, one-line errors
     return parse_definition(raw, file=path)
