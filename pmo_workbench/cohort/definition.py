@@ -41,7 +41,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pmo_workbench.errors import ConfigError
-from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodePattern, parse_code
+from pmo_workbench.health.codelists import (
+    CODE_VOCABULARIES,
+    DOMAIN_VOCABULARY,
+    CodePattern,
+    endpoint_codes,
+    parse_code,
+)
 
 CONSENT_RULE = "Tissue Use Register opt-out"
 """Name of the last attrition step; it cannot be disabled."""
@@ -103,9 +109,19 @@ def _parse_codes(raw: Any, domain: str) -> CodeSet:
                 descendants = value
                 continue
             vocab = str(key).upper()
-            if vocab not in ("SKS", "ICD10", "ATC", "NPU", "OMOP", "SPECIMEN"):
-                raise _PathError(str(key), f"unknown vocabulary {key!r} (known: sks, icd10, atc, npu, omop)")
-            groups[vocab] = value if isinstance(value, list) else [value]
+            if vocab == "ENDPOINT":    # a shipped ICD-8 + ICD-10 harmonised endpoint (codelists.ENDPOINTS)
+                for name in value if isinstance(value, list) else [value]:
+                    try:
+                        for v, cs in endpoint_codes(name).items():
+                            groups[v] = [*groups.get(v, []), *cs]
+                            where.setdefault(v, str(key))
+                    except ValueError as exc:
+                        raise _PathError(str(key), str(exc)) from None
+                continue
+            if vocab not in CODE_VOCABULARIES:
+                raise _PathError(str(key)[:40], f"unknown vocabulary {str(key)[:40]!r} (known: "
+                                 f"{', '.join(v.lower() for v in CODE_VOCABULARIES)}, endpoint)")
+            groups[vocab] = [*groups.get(vocab, []), *(value if isinstance(value, list) else [value])]
             where[vocab] = str(key)
         if descendants and "OMOP" not in groups:
             raise _PathError("descendants", "descendants apply to OMOP concept ids only")
