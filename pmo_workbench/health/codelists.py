@@ -59,6 +59,21 @@ _EXAMPLES = {"SKS": "DI219, DI21*, DI20-DI25", "ICD10": "I21.9, I21*", "ICD8": "
              "SPECIMEN": "a specimen type such as DNA or EDTA-blood"}
 
 
+def _shown(value: object) -> str:
+    """A value as error messages quote it: ``repr`` cut to 40 characters, and a CPR-like number masked."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:38] + "…" + text[0]
+    if re.search(r"[0-9]{6}", text):
+        import pandas as pd
+
+        from pmo_workbench.privacy import scan_for_cpr
+
+        if scan_for_cpr(pd.DataFrame({"v": [str(value)[:200]]})):
+            return "<a CPR-like value>"
+    return text
+
+
 @dataclass(frozen=True)
 class CodePattern:
     """One parsed code: ``kind`` is ``exact``, ``prefix`` or ``range`` (then ``value`` is LOW and ``high`` HIGH)."""
@@ -107,12 +122,12 @@ def parse_code(text: str | int, vocabulary: str) -> CodePattern:
         raise ValueError(f"unknown vocabulary {vocabulary!r} (known: {', '.join(CODE_VOCABULARIES)})")
     if vocabulary == "OMOP":
         if isinstance(text, bool) or not (isinstance(text, int) or (isinstance(text, str) and text.isdigit())):
-            raise ValueError(f"malformed OMOP concept id {text!r}: expected {_EXAMPLES['OMOP']}")
+            raise ValueError(f"malformed OMOP concept id {_shown(text)}: expected {_EXAMPLES['OMOP']}")
         if int(text) <= 0:
-            raise ValueError(f"malformed OMOP concept id {text!r}: expected {_EXAMPLES['OMOP']}")
+            raise ValueError(f"malformed OMOP concept id {_shown(text)}: expected {_EXAMPLES['OMOP']}")
         return CodePattern("OMOP", "exact", str(int(text)))
     if not isinstance(text, str):
-        raise ValueError(f"malformed {vocabulary} code {text!r}: expected text such as {_EXAMPLES[vocabulary]}")
+        raise ValueError(f"malformed {vocabulary} code {_shown(text)}: expected text such as {_EXAMPLES[vocabulary]}")
     raw = text.strip()
     code = raw if vocabulary == "SPECIMEN" else raw.upper()
     if vocabulary == "ICD8":   # stored without the dot (LPR writes 41099; papers write 410.99)
@@ -121,20 +136,20 @@ def parse_code(text: str | int, vocabulary: str) -> CodePattern:
         stem = code[:-1]
         rx = _PREFIX.get(vocabulary)
         if rx is None:
-            raise ValueError(f"{vocabulary} codes are matched exactly; {raw!r} has a wildcard")
+            raise ValueError(f"{vocabulary} codes are matched exactly; {_shown(raw)} has a wildcard")
         if not rx.match(stem):
-            raise ValueError(f"malformed {vocabulary} prefix {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+            raise ValueError(f"malformed {vocabulary} prefix {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
         return CodePattern(vocabulary, "prefix", stem)
     if vocabulary in ("SKS", "ICD10", "ICD8", "ATC") and "-" in code:
         low, _, high = code.partition("-")
         for part in (low, high):
             if not (_EXACT[vocabulary].match(part) or _PREFIX[vocabulary].match(part)):
-                raise ValueError(f"malformed {vocabulary} range {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+                raise ValueError(f"malformed {vocabulary} range {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
         if low[: len(high)] > high:
-            raise ValueError(f"empty {vocabulary} range {raw!r}: the start sorts after the end")
+            raise ValueError(f"empty {vocabulary} range {_shown(raw)}: the start sorts after the end")
         return CodePattern(vocabulary, "range", low, high)
     if not _EXACT[vocabulary].match(code):
-        raise ValueError(f"malformed {vocabulary} code {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+        raise ValueError(f"malformed {vocabulary} code {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
     return CodePattern(vocabulary, "exact", code)
 
 

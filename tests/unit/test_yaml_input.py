@@ -72,3 +72,10 @@ def test_cli_cohort_with_a_bad_date_exits_2(tmp_path: Path):
     f.write_text("name: mi\nentry: {domain: diagnosis, codes: [DI21*], date_range: [2020-13-01, 2021-01-01]}\n")
     res = CliRunner().invoke(app, ["cohort", "count", "--project", str(tmp_path), "--definition", str(f)])
     assert res.exit_code == 2 and "Traceback" not in res.output and "line 2" in res.output
+
+
+def test_code_errors_are_truncated_and_never_echo_a_cpr_like_value():
+    for codes, hidden in ((["2512031990"], "2512031990"), (["DI21" + "9" * 5000], "9" * 100)):
+        with pytest.raises(ConfigError) as err:
+            parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": codes}})
+        assert hidden not in str(err.value) and len(str(err.value)) < 250
