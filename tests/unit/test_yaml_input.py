@@ -75,7 +75,7 @@ def test_cli_cohort_with_a_bad_date_exits_2(tmp_path: Path):
 
 
 def test_code_errors_are_truncated_and_never_echo_a_cpr_like_value():
-    for codes, hidden in ((["2512031990"], "2512031990"), (["DI21" + "9" * 5000], "9" * 100)):
+    for codes, hidden in ((["2512031990"], "2512031990"), (["DI2!" + "9" * 5000], "9" * 100)):
         with pytest.raises(ConfigError) as err:
             parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": codes}})
         assert hidden not in str(err.value) and len(str(err.value)) < 250
