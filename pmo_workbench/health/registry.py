@@ -1,6 +1,7 @@
 """Import Danish registry extracts (raw layer, with CPR numbers) into the event schema, pseudonymised on entry.
 
-Files read from the raw folder (CSV, UTF-8, header, comma-separated; layout of ``/tmp/team/SYNTH_CONTRACT.md``):
+Files read from the raw folder (CSV with a header, comma-separated; UTF-8 with or without BOM, latin-1 or
+cp1252 -- detected per file, or given as ``encoding``; layout of ``/tmp/team/SYNTH_CONTRACT.md``):
 
 =========================  ====================================================================================
 ``cpr_register.csv``       pnr, koen (K|M), foed_dag, doed_dato, region  -> ``person``, ``observation_period``
@@ -25,7 +26,15 @@ Mapping decisions:
   type A when ``lpr_diag`` does not already list it. LPR3 diagnoses with ``senere_afkraeftet == "Ja"`` (later
   disproved) are dropped. Contact type: LPR2 ``c_pattype`` 0 inpatient, 1 day, 2 outpatient, 3 emergency; LPR3
   ``kontakttype`` ALCA10 virtual, else a stay of 12 hours or more (start/end date and time) inpatient, else
-  ``prioritet`` ATA1 emergency, else outpatient. Codes are upper-cased and kept as SKS (``DI219``).
+  ``prioritet`` ATA1 emergency, else outpatient. Codes are normalised to the SKS form (:func:`normalised_code`:
+  upper case, no spaces or dots, ``D`` prefix: ``di 109`` -> ``DI109``, ``I21.9`` -> ``DI219``; every rewrite
+  is reported); numeric codes of LPR before 1994 (``41099``, ``410.99``) are ICD-8, ``vocabulary`` ICD8.
+- Every text column that reaches an output (region, recnum/dw_ek_kontakt, codes, units, lab ids and text
+  results) and every number column before conversion is scanned for CPR-like values
+  (:func:`pmo_workbench.privacy.scan_for_cpr`); one is refused naming file, row and column, never the value.
+- Plausibility rules (:mod:`pmo_workbench.health.checks`: death before birth, discharge before admission, dates
+  after today, events of persons not in ``cpr_register.csv``, duplicated rows and files, a header-only person
+  table, rewritten codes) are counted per rule and file; fatal ones stop the import.
 - ``lmdb``: ``packages`` = apk, ``ddd`` = apk x volume when ``voltypetxt`` is DDD, ``strength`` =
   ``f"{strnum:g} {strunit}"``, ``source`` LMDB (Lægemiddelstatistikregisteret).
 - ``labka``: ``value`` is the number in the text (decimal comma accepted), null for text such as ``<0.5``;
@@ -41,8 +50,10 @@ The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 G
 once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
 naming the first bad row, CPR numbers are validated and pseudonymised once per distinct number, and the event
 tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in
-small row groups). Every table is checked before any file is written, and the files replace their predecessors
-together at the end, so a failed import leaves nothing half-written.
+small row groups). The database is a file in a temporary folder with a memory limit (:data:`MEMORY_LIMIT`):
+tables, joins and sorts beyond it spill to disk, so memory does not grow with the registry. Every table is
+checked before any file is written, and the files are staged and swapped in as one set
+(:mod:`pmo_workbench.health.staging`), so a failed import leaves the project byte for byte as it was.
 
 Example
 -------

@@ -1,7 +1,7 @@
 """The event schema (DESIGN.md §4.3): one spec per table, the columns, their types and which may be null.
 
 Tables live as Parquet files named ``<table>.parquet`` in a project's registry, biobank and consent folders and
-are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ATC, NPU or OMOP).
+are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ICD8, ATC, NPU or OMOP).
 ``person_id`` is always a pseudonym (see :mod:`pmo_workbench.privacy`), never a CPR number.
 
 Example
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pmo_workbench.errors import InputError
 from pmo_workbench.files import replace_atomically
 
-VOCABULARIES = ("SKS", "ICD10", "ATC", "NPU", "OMOP")
+VOCABULARIES = ("SKS", "ICD10", "ICD8", "ATC", "NPU", "OMOP")
 """Vocabularies an event's ``code`` may come from."""
 
 
