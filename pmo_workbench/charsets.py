@@ -7,8 +7,8 @@ as UTF-8 is UTF-8 (``utf-8-sig`` when it starts with a BOM); otherwise it is cp1
 file holds), else latin-1 (the two agree on every other byte, the Danish letters æ ø å Æ Ø Å included).
 :func:`transcode` writes a UTF-8 copy for readers that take UTF-8 only (DuckDB's CSV reader).
 
-Example
--------
+Examples
+--------
 >>> import io
 >>> detect_encoding(io.BytesIO("Region Sjælland\\n".encode("latin-1")))
 'latin-1'
@@ -38,8 +38,8 @@ def normalise_encoding(name: str | None) -> str | None:
     """``None`` for automatic detection, else the canonical name of a supported encoding (an
     :class:`~pmo_workbench.errors.InputError` for others).
 
-    Example
-    -------
+    Examples
+    --------
     >>> normalise_encoding("Windows-1252"), normalise_encoding("ISO-8859-1"), normalise_encoding("auto")
     ('cp1252', 'latin-1', None)
     """
@@ -136,8 +136,8 @@ def transcode(path: str | Path, target: str | Path, encoding: str) -> Path:
 def decode_text(data: bytes, *, name: str | Path | None = None, encoding: str | None = None) -> str:
     """Decode a small file's bytes (YAML): given ``encoding``, else detected as above; a UTF-8 BOM is dropped.
 
-    Example
-    -------
+    Examples
+    --------
     >>> decode_text("navn: Åse\\n".encode("cp1252"))
     'navn: Åse\\n'
     """

@@ -11,8 +11,8 @@ usual encodings, and every problem a one-line :class:`~pmo_workbench.errors.Conf
   the line (no limit, window or date in a project or cohort file means infinity).
 - Messages are cut to :data:`MAX_MESSAGE` characters.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
 >>> _ = f.write_bytes("name: Ærø\\n".encode("latin-1"))

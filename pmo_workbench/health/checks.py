@@ -21,8 +21,8 @@ the rule, the file, the first row and the field (never a value); warnings are re
 table as ``import_checks.csv`` (``rule, severity, file, field, count, first_row``, one row per rule and file
 where the rule was evaluated) beside its event tables.
 
-Example
--------
+Examples
+--------
 >>> c = ImportChecks({"future_date": "fatal"})
 >>> c.add("death_before_birth", "cpr_register.csv", "doed_dato", 2, 7)
 >>> c.table()[["rule", "severity", "count", "first_row"]].values.tolist()
@@ -56,8 +56,8 @@ def parse_severities(spec: str | dict[str, str] | None) -> dict[str, str]:
     """Severities per rule from a mapping or a command-line text ``rule=fatal,rule2=warning`` (``all=fatal``
     sets every rule); unknown rules or severities are a :class:`~pmo_workbench.errors.InputError`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_severities("future_date=fatal")["future_date"], parse_severities("all=fatal")["duplicate_rows"]
     ('fatal', 'fatal')
     """

@@ -348,8 +348,8 @@ These are starting points for a study's own validated definitions, not validated
 def endpoint_codes(name: str) -> dict[str, tuple[str, ...]]:
     """The codes of a shipped endpoint by vocabulary (:data:`ENDPOINTS`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> endpoint_codes("MI")
     {'SKS': ('DI21*', 'DI22*'), 'ICD8': ('410*',)}
     >>> parse_code("410.99", "ICD8").matches("41099")

@@ -16,8 +16,8 @@ an interrupt -- the moves done so far are undone in reverse order, the staging f
 folder the import created is removed again: the project is byte for byte what it was, ``pmo.yaml`` included.
 (A process killed with SIGKILL in the middle of step 1-2 can leave the staging folder; it holds the old files.)
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> root = pathlib.Path(tempfile.mkdtemp()) / "p"
 >>> with ImportStage(root) as stage:
