@@ -378,12 +378,14 @@ class RegistryImport:
         n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
         if n == distinct:
             return
-        first, dups, min_count = self.con.execute(
-            f"SELECT min(rowid) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), "
-            f"(SELECT min(c) FROM (SELECT count(*) AS c FROM {name} GROUP BY {cols})) "
-            f"FROM (SELECT rowid, row_number() OVER (PARTITION BY {cols} ORDER BY rowid) AS k FROM {name})"
-        ).fetchall()[0]
-        if dups and min_count is not None and min_count >= 2:
+        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
+        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM (SELECT hash({cols}) "
+                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
+        first, dups, rows, singles = self.con.execute(
+            "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
+            f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
+            f"count(*) OVER (PARTITION BY {cols}) AS c FROM ({cand}))").fetchall()[0]
+        if dups and rows == n and singles == 0:
             self.checks.add("duplicate_file", file, None, int(dups), first)
         self.checks.add("duplicate_rows", file, None, int(dups or 0), first)
 
