@@ -96,6 +96,8 @@ REGISTRY_START = date(1977, 1, 1)
 
 _DIAGNOSIS = "person_id, contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
 
+_SCAN_BATCH = 500_000
+
 MEMORY_LIMIT = "2GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
 folder, so the import's peak memory does not grow with the registry (about 1 GB of Python and Arrow comes on
@@ -341,17 +343,25 @@ class RegistryImport:
         from pmo_workbench.privacy import scan_for_cpr
 
         for alias, field in columns.items():
-            values = self.con.execute(f"SELECT DISTINCT {alias} AS v FROM {name} WHERE {alias} IS NOT NULL AND "
-                                      f"regexp_matches({alias}, '[0-9]{{6}}')").fetchnumpy()["v"]
-            if len(values) == 0:
+            # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
+            # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
+            # dw_ek_kontakt ids and the like are never fetched
+            reader = self.con.sql(
+                f"SELECT DISTINCT {alias} AS v FROM {name} WHERE {alias} IS NOT NULL AND regexp_matches({alias}, "
+                f"'[0-9]{{6}}') AND NOT (regexp_full_match({alias}, '[0-9]+') AND length({alias}) <> 10)"
+            ).to_arrow_reader(_SCAN_BATCH)
+            found: list[str] = []
+            for batch in reader:     # in batches: memory stays bounded however many distinct values there are
+                values = pd.Series(batch.column(0).to_pylist(), dtype=object)
+                hits = scan_for_cpr(pd.DataFrame({field: values}))
+                if hits:
+                    rows = sorted({h.first_row for h in hits if h.first_row is not None})
+                    found = (values.iloc[rows] if rows else values).tolist()
+                    break
+            reader.close()
+            if not found:
                 continue
-            values = pd.Series(np.asarray(values, dtype=object), dtype=object)
-            hits = scan_for_cpr(pd.DataFrame({field: values}))
-            if not hits:
-                continue
-            rows = sorted({h.first_row for h in hits if h.first_row is not None})
-            self.con.register("_hit", pa.table({"v": pa.array((values.iloc[rows] if rows else values).tolist(),
-                                                              pa.string())}))
+            self.con.register("_hit", pa.table({"v": pa.array(found, pa.string())}))
             row = self.con.execute(f"SELECT min(rowid) FROM {name} WHERE {alias} IN (SELECT v FROM _hit)").fetchall()
             self.con.unregister("_hit")
             raise InputError("a CPR-like value in a text or number column (remove or pseudonymise it before the "
