@@ -60,22 +60,32 @@ def test_failed_reimport_leaves_the_project_byte_identical(tmp_path: Path):
 
 
 def test_failure_during_the_swap_is_rolled_back(tmp_path: Path, monkeypatch):
+    from pmo_workbench.health import staging
+
     proj = tmp_path / "proj"
     _registry(write_raw(tmp_path / "raw1"), proj)
     before = snapshot(proj)
-    real, calls = os.replace, []
+    real_replace, real_commit, calls = os.replace, staging.ImportStage.commit, []
 
-    def flaky(src, dst):  # the fifth rename of the swap fails (a full disk, a read-only file system ...)
+    def flaky(src, dst):  # inside the swap, the fourth rename fails (a full disk, a read-only file system ...)
         calls.append(dst)
-        if len(calls) == 5:
+        if len(calls) == 4:
             raise OSError(28, "No space left on device")
-        return real(src, dst)
+        return real_replace(src, dst)
 
-    monkeypatch.setattr("pmo_workbench.health.staging.os.replace", flaky)
+    def commit(self, managed):
+        monkeypatch.setattr(staging.os, "replace", flaky)
+        try:
+            return real_commit(self, managed)
+        finally:
+            monkeypatch.setattr(staging.os, "replace", real_replace)
+
+    monkeypatch.setattr(staging.ImportStage, "commit", commit)
     with pytest.raises(OSError):
         _registry(write_raw(tmp_path / "raw2", **{"lmdb.csv": "pnr,atc,eksd,apk\n"}), proj)
     monkeypatch.undo()
-    assert len(calls) >= 5 and snapshot(proj) == before
+    # three renames were done (old tables moved aside, new ones in) and undone
+    assert len(calls) >= 4 and snapshot(proj) == before
 
 
 def test_reimport_drops_tables_the_new_extract_does_not_provide(tmp_path: Path):
