@@ -29,12 +29,14 @@ import numpy as np
 import pandas as pd
 
 from pmo_workbench.errors import ConfigError
-from pmo_workbench.privacy import DEMO_KEY
+from pmo_workbench.privacy import DEMO_KEY, record_key_fingerprint
 from pmo_workbench.project import (
     Backend,
     Privacy,
+    Project,
     ProjectConfig,
     Sources,
+    append_import_record,
     load_project,
     write_project_file,
 )
@@ -226,6 +228,9 @@ def synthesize_project(
             privacy=Privacy(synthetic=True),
         )
         write_project_file(tmp, config)
+        # the data's pseudonyms were made with the demo key: a later registry import with another key is refused
+        append_import_record(Project(tmp, config), {"kind": "synth", "seed": seed},
+                             pseudonym_key=record_key_fingerprint(DEMO_KEY, "the public demo key", timestamp=False))
         (tmp / "README.md").write_text(
             f"# {name}: a synthetic PMØ project\n\n"
             f"Made by `pmo synth --persons {persons} --samples {samples} --variants {variants} --seed {seed}`.\n"
