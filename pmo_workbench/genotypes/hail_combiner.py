@@ -104,20 +104,20 @@ def dense_calls_hail(vds_path: str | Path, *, min_ref_gq: int = DEFAULT_MIN_REF_
     samples = np.asarray(mt.s.collect(), dtype=str)
     rows = mt.rows()
     rows = rows.select(contig=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
-                       alt=hl.delimit(rows.alleles[1:], ","), row=rows._row)
+                       alt=hl.delimit(rows.alleles[1:], ","), ri=rows._row)
     variants = rows.to_pandas()
     entries = mt.select_entries(a0=hl.or_else(mt.GT[0], -1),
                                 a1=hl.if_else(hl.is_defined(mt.GT),
                                               hl.if_else(mt.GT.ploidy == 1, -2, mt.GT[1]), -1)).entries()
-    e = entries.select(row=entries._row, a0=entries.a0, a1=entries.a1).key_by().select("row", "s", "a0", "a1")
+    e = entries.key_by().select("s", "a0", "a1", ri=entries._row)
     df = e.to_pandas()
     col = {s: i for i, s in enumerate(samples)}
     out = np.full((len(variants), len(samples), 2), -1, np.int8)
-    r = df["row"].to_numpy(np.int64)
+    r = df["ri"].to_numpy(np.int64)
     c = df["s"].map(col).to_numpy(np.int64)
     out[r, c, 0] = df["a0"].to_numpy(np.int64)
     out[r, c, 1] = df["a1"].to_numpy(np.int64)
-    variants = variants.sort_values("row").drop(columns=["locus", "alleles", "row"], errors="ignore")
+    variants = variants.sort_values("ri").drop(columns=["locus", "alleles", "ri"], errors="ignore")
     return variants.reset_index(drop=True), samples, out
 
 
