@@ -347,7 +347,7 @@ def _site_alleles(calls: pd.DataFrame, n_sites: int) -> tuple[np.ndarray, list[s
             raise InputError(f"records at one site disagree on the reference allele ({r[:10]} vs {big[:10]})",
                              field="REF")
         tail = big[len(r):]
-        na = [a + tail for a in alts]
+        na = [a if a == "*" or a.startswith("<") else a + tail for a in alts]  # '*': a deletion upstream
         norm.append(na)
         site_alts[s].update(na)
     ordered = [sorted(a, key=lambda x: (len(x), x)) for a in site_alts]
