@@ -26,6 +26,11 @@ QC runs, and once per generation (cached). The alternative -- appending a batch'
 at ingest -- makes ingest O(sites x all samples) as soon as batch *k* brings new sites (every earlier
 column needs the new rows), which is what the N+1 problem is about.
 
+**Limits.** The densify pass holds the dense GT/GQ/DP arrays of all sites in memory (about 8 bytes per site and
+sample, e.g. 1.6 GB for 200,000 sites x 1,000 samples) and one batch's reference blocks at a time; a
+whole-genome cohort of thousands needs it done per range of sites (the batch files are sorted for that), which
+is not done yet. Per-record PL is kept in the batch files but not in the dense matrix.
+
 **Combining rules** (as GATK CombineGVCFs/GenotypeGVCFs, Hail's combiner and GLnexus do):
 
 - A site is a (contig, POS) where at least one sample has a variant record. Records of different samples at
