@@ -5,8 +5,8 @@ A run folder is ``PROJECT/runs/<track>/<UTC timestamp>/`` holding ``run.json`` (
 selection reads the kinship table of the latest good WGS QC run); :func:`write_catalogue` rebuilds
 ``PROJECT/runs/index.html`` — newest first, grouped by track, failed runs marked — atomically and under a lock.
 
-Example
--------
+Examples
+--------
 >>> rec = latest_run("demo", "wgs_qc")  # doctest: +SKIP
 >>> rec.output("kinship.parquet").exists()  # doctest: +SKIP
 True
@@ -133,8 +133,8 @@ class RunRecord:
 def list_runs(project: str | Path | Project, track: str | None = None) -> list[RunRecord]:
     """All finished runs of a project (or of one track), newest first.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [r.status for r in list_runs("demo", "overview")]  # doctest: +SKIP
     ['failed', 'succeeded']
     """
@@ -154,8 +154,8 @@ def latest_run(
 ) -> RunRecord | None:
     """The newest run of ``track`` with ``status`` (``None``: any status), or ``None`` if there is none.
 
-    Example
-    -------
+    Examples
+    --------
     >>> kin = latest_run("demo", "wgs_qc").output("kinship.parquet")  # doctest: +SKIP
     """
     for rec in list_runs(project, track):
@@ -167,8 +167,8 @@ def latest_run(
 def write_catalogue(project: str | Path | Project) -> Path:
     """Rebuild ``PROJECT/runs/index.html`` from every ``run.json`` (atomic; newest first, grouped by track).
 
-    Example
-    -------
+    Examples
+    --------
     >>> write_catalogue("demo").name  # doctest: +SKIP
     'index.html'
     """

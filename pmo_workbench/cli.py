@@ -3,8 +3,8 @@
 Every command prints one-line errors and exits with code 2 for bad input or configuration, 1 for a failed run,
 0 on success.
 
-Example
--------
+Examples
+--------
     $ pmo synth --out demo --persons 5000 --samples 500 --variants 20000 --seed 1
     $ pmo run overview --project demo --mode export
 """

@@ -2,8 +2,8 @@
 
 Errors are :class:`~pmo_workbench.errors.PmoError` (one line, exit code 2 through the main ``pmo`` group).
 
-Example
--------
+Examples
+--------
     $ pmo import omop --source ../shared/data/omop_gibleed --out gibleed --synthetic
     $ pmo import registry --raw demo/raw --out demo --lookup-date 2026-01-15
     $ pmo cohort count --project demo --definition cohorts/mi.yaml

@@ -1,7 +1,7 @@
 """Exceptions with a location: every bad input names its file, line/record and field.
 
-Example
--------
+Examples
+--------
 >>> err = InputError("bad date", file="data/registry/person.parquet", row=12, field="birth_date")
 >>> str(err)
 'data/registry/person.parquet: row 12: field birth_date: bad date'

@@ -3,8 +3,8 @@
 ``pmo run <track> -p NAME VALUE`` values arrive as strings; :func:`parse_track_params` converts them to the
 declared types and rejects unknown names, so a typo never silently runs with a default.
 
-Example
--------
+Examples
+--------
 >>> parse_track_params("overview", {"project": "demo", "mode": "export"}).mode
 'export'
 """

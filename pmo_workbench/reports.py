@@ -10,8 +10,8 @@ half-written run, and earlier runs are never touched. Before anything leaves the
 scanned for CPR-like values (:func:`pmo_workbench.privacy.scan_for_cpr`); a hit fails the run and the offending
 output is removed. ``PROJECT/runs/index.html`` is rebuilt from all ``run.json`` files after every run.
 
-Example
--------
+Examples
+--------
 >>> rec = run_track("overview", "demo", {"first_year": 2010}, timeout_s=600)  # doctest: +SKIP
 >>> rec.status, rec.report_path.name  # doctest: +SKIP
 ('succeeded', 'report.html')
@@ -135,8 +135,8 @@ def run_track(
     PrivacyError
         A CPR-like value in the parameters themselves: nothing is written.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rec = run_track("overview", "demo", mode="export")  # doctest: +SKIP
     >>> rec.status  # doctest: +SKIP
     'succeeded'
@@ -183,8 +183,8 @@ def run_track(
 def compute_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
     """SHA-256 of a file, read in chunks (big genotype files never sit in memory).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"abc")
     >>> compute_sha256(p)[:16]

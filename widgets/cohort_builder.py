@@ -13,8 +13,8 @@ no libraries, works offline.
 switched-off genome rule is written as ``false``. The file is validated before it is written atomically, so it
 always loads with :func:`~pmo_workbench.cohort.load_definition`.
 
-Example
--------
+Examples
+--------
 >>> from pmo_widgets import CohortBuilder  # doctest: +SKIP
 >>> w = CohortBuilder("demo", "cohorts/statin_users.yaml")  # doctest: +SKIP
 >>> w.set_enabled("ldl_measured", False)  # doctest: +SKIP
@@ -68,8 +68,8 @@ def build_code_index(project: str | Path | Project, db: HealthDatabase | None = 
     Codes the project's lists (``codelists/*.tsv``, an OMOP ``concept`` table) do not describe get an empty
     description, so that every code in the data can be found by its code.
 
-    Example
-    -------
+    Examples
+    --------
     >>> idx = build_code_index("demo")  # doctest: +SKIP
     >>> idx.describe("DI219", "SKS")  # doctest: +SKIP
     'Akut myokardieinfarkt UNS (Acute myocardial infarction, unspecified)'
@@ -87,8 +87,8 @@ def write_definition(path: str | Path, raw: dict[str, Any]) -> Path:
 
     Raises :class:`ConfigError` (nothing written) when the mapping is not a valid definition.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
     >>> _ = write_definition(p, {"name": "c", "entry": {"domain": "lab", "codes": ["NPU01567"]}})

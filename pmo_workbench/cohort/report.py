@@ -18,8 +18,8 @@ Disclosure control in ``export`` mode (``min_cell_count`` = m):
 - **balance**: computed from the disclosed Table 1, so a hidden proportion hides its standardised difference.
 - **count tables** (specimen availability): :func:`~pmo_workbench.overview.disclose`.
 
-Example
--------
+Examples
+--------
 >>> att = pd.DataFrame({"step": [0, 1, 2], "rule": ["entry", "sex", "Tissue Use Register opt-out"],
 ...                     "n_persons": [40, 37, 30], "n_removed": [0, 3, 7]})
 >>> disclose_attrition(att, mode="export", min_count=5)["n_persons"].tolist()
@@ -74,8 +74,8 @@ def resolve_definition_path(project: str | Path | Project, definition: str | Pat
     ConfigError
         Naming the path that does not exist (or the ``cohorts/`` folder holding no definition).
 
-    Example
-    -------
+    Examples
+    --------
     >>> resolve_definition_path("demo", "statin_users")  # doctest: +SKIP
     PosixPath('/.../demo/cohorts/statin_users.yaml')
     """
@@ -175,8 +175,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
 
     ``index`` adds code descriptions (:meth:`CodeIndex.describe`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.cohort.definition import parse_definition
     >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
     ...                       "criteria": [{"exclude": {"domain": "diagnosis", "codes": ["DC*"],
@@ -252,8 +252,8 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
     (``on_missing_genomes="fail"``: :class:`ConfigError`) or select without the genome rules and controls and
     mark the selection incomplete, with the reason in ``problem``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sel = select_for_report("demo", load_definition("demo/cohorts/mi_cases.yaml"))  # doctest: +SKIP
     >>> sel.complete, sel.problem  # doctest: +SKIP
     (False, 'This definition needs genome QC results ...')
@@ -351,8 +351,8 @@ def _hide_where(values: pd.Series, hidden: pd.Series) -> pd.Series:
 def disclose_table1(table1: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
     """Table 1 (tidy: ``variable, level, statistic, case, control``) as it may be shown in ``mode``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["n", "sex", "sex", "sex", "sex"], "level": ["", "F", "F", "M", "M"],
     ...                   "statistic": ["n", "n", "%", "n", "%"], "case": [20, 3, 15.0, 17, 85.0],
     ...                   "control": [80, 40, 50.0, 40, 50.0]})
@@ -411,8 +411,8 @@ def compute_balance(table1: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``variable, level, case, control, smd`` (case/control: the mean, or the proportion in percent).
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["age at index", "age at index", "sex"], "level": ["", "", "F"],
     ...                   "statistic": ["mean", "sd", "%"], "case": [60.0, 10.0, 50.0],
     ...                   "control": [58.0, 10.0, 50.0]})

@@ -21,8 +21,8 @@ describe the source population rather than the disease: ``age_at_index``, ``sex`
 case later may serve as a control before (standard in risk-set sampling), so a person can be in the cohort
 table twice with different roles; nobody is a control twice.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pmo_workbench.health.schema import write_table
 >>> d = tempfile.mkdtemp()
@@ -243,8 +243,8 @@ class CohortResult:
     def what_if(self, disable: list[str] | tuple[str, ...] = ()) -> CohortResult:
         """The result with the named rules switched off (entry and the Tissue Use Register cannot be).
 
-        Example
-        -------
+        Examples
+        --------
         >>> # r.what_if(disable=["age_at_index"]).attrition
         """
         names = self.definition.rule_names()

@@ -12,8 +12,8 @@ no duplicate ids, no raw CPR number in ``person_id``/``specimen_id`` (an
 scan first asks the Parquet row-group statistics: a value that could be a CPR number sorts before ``':'``
 (it starts with a space or a digit), so row groups whose minimum sorts after it are skipped unread.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pmo_workbench.health.schema import write_table
 >>> d = tempfile.mkdtemp()
