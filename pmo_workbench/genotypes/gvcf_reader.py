@@ -25,8 +25,8 @@ line by line: a whole-genome gVCF has tens of millions of blocks. A truncated or
 sample column, a non-integer POS/END/GQ/DP, or a GT naming an allele the record does not have is an
 :class:`~pmo_workbench.errors.InputError` naming the file, the line and the field.
 
-Example
--------
+Examples
+--------
 >>> g = read_gvcf("../shared/data/gvcf_small/glnexus_deepvariant/derived/dv_1000G_chr17_2517459/NA12878.gvcf")
 >>> g.sample, len(g.blocks), len(g.calls)
 ('NA12878', 3, 1)

@@ -49,8 +49,8 @@ is not done yet. Per-record PL is kept in the batch files but not in the dense m
 - Several records of one sample at one POS (DRAGEN's split alleles): all their alleles join the site; the
   sample's GT and AD come from the first record, as GATK CombineGVCFs keeps the first.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
 >>> root = Path(tempfile.mkdtemp()) / "genotypes"
@@ -96,8 +96,8 @@ _PARQUET = {"compression": "zstd", "compression_level": 3}
 def cohort_store_dir(project: str | Path) -> Path:
     """Where a project's cohort store lives: ``<project>/data/genotypes``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cohort_store_dir("myproject").as_posix()
     'myproject/data/genotypes'
     """
@@ -212,8 +212,8 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
     InputError
         A bad gVCF (file, line and field named), an empty batch, a batch ID or sample ID already in the store.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
     >>> f = "../shared/data/gvcf_small/glnexus_deepvariant/derived/dv_1000G_chr17_2517459/NA12878.gvcf"

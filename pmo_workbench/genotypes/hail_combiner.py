@@ -7,8 +7,8 @@ batch by batch (a later batch combines the earlier VDS with the new gVCFs), dens
 least ``min_ref_gq`` (or the block has no GQ) and missing otherwise; no block is missing. ``tests/hail``
 holds the two backends' matrices equal on real gVCFs.
 
-Example
--------
+Examples
+--------
 >>> from pathlib import Path
 >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
 >>> vds = combine_gvcfs_hail({"HG00187": d / "HG00187.hg38.g.vcf.gz"}, Path("/tmp/x.vds"))  # doctest: +SKIP
@@ -127,8 +127,8 @@ def genotype_strings(variants: pd.DataFrame, gt: np.ndarray) -> dict[tuple[str, 
     """Each site's calls as sorted allele strings per sample (``REF``, the ALT sequence, ``.``), for comparing
     matrices whose allele order differs (Hail's and the embedded store's).
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = pd.DataFrame({"contig": ["1"], "position": [5], "ref": ["A"], "alt": ["C,G"]})
     >>> genotype_strings(v, np.array([[[0, 2], [-1, -1], [1, -2]]], dtype=np.int8))
     {('1', 5): ['A/G', './.', 'C']}
