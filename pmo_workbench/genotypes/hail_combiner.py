@@ -102,17 +102,15 @@ def dense_calls_hail(vds_path: str | Path, *, min_ref_gq: int = DEFAULT_MIN_REF_
     ref_ok = hl.is_missing(mt.GQ) | (mt.GQ >= min_ref_gq)
     gt = hl.if_else(hl.is_defined(mt.LA), hl.vds.lgt_to_gt(mt.LGT, mt.LA),
                     hl.or_missing(ref_ok, mt.LGT))
-    mt = mt.select_entries(GT=gt).add_row_index("_row")
+    mt = mt.select_entries(GT=gt).add_row_index("ri")
     samples = np.asarray(mt.s.collect(), dtype=str)
-    rows = mt.rows()
-    rows = rows.select(contig=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
-                       alt=hl.delimit(rows.alleles[1:], ","), ri=rows._row)
+    rows = mt.rows().key_by()
+    rows = rows.select("ri", contig=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
+                       alt=hl.delimit(rows.alleles[1:], ","))
     variants = rows.to_pandas()
-    entries = mt.select_entries(a0=hl.or_else(mt.GT[0], -1),
-                                a1=hl.if_else(hl.is_defined(mt.GT),
-                                              hl.if_else(mt.GT.ploidy == 1, -2, mt.GT[1]), -1)).entries()
-    e = entries.key_by().select("s", "a0", "a1", ri=entries._row)
-    df = e.to_pandas()
+    mt = mt.select_entries(a0=hl.or_else(mt.GT[0], -1),
+                           a1=hl.if_else(hl.is_defined(mt.GT), hl.if_else(mt.GT.ploidy == 1, -2, mt.GT[1]), -1))
+    df = mt.entries().key_by().select("s", "ri", "a0", "a1").to_pandas()
     col = {s: i for i, s in enumerate(samples)}
     out = np.full((len(variants), len(samples), 2), -1, np.int8)
     r = df["ri"].to_numpy(np.int64)
@@ -216,7 +214,9 @@ def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, p
     if not cache.is_complete(store):
         def make(tmp: Path) -> None:
             vds = hl.vds.read_vds(str(root / state["vds"]))
-            mt = _hail_calls(hl, hl.vds.to_dense_mt(vds), int(min_ref_gq))
+            # every entry defined (a sample without data at a site is a no-call, as in an imported VCF, so
+            # hl.sample_qc counts it in n_not_called)
+            mt = _hail_calls(hl, hl.vds.to_dense_mt(vds), int(min_ref_gq)).unfilter_entries()
             mt = mt.add_row_index("_pmo_row")
             mt = mt.annotate_rows(rsid=hl.missing(hl.tstr), qual=hl.missing(hl.tfloat64),
                                   filters=hl.missing(hl.tset(hl.tstr)),

@@ -40,13 +40,15 @@ def test_hail_combiner_equals_embedded_store(hail_session, tmp_path: Path) -> No
     differ = {k: (hail[k], embedded[k]) for k in hail if hail[k] != embedded[k]}
     assert not differ, list(differ.items())[:5]
     # values that could be wrong: the multi-allelic site and GQ-0 blocks (missing under min_ref_gq = 1)
-    assert hail[("chr22", 10685603)] == ["G/T", "G/T", "T/T", ".", "."]
-    assert embedded[("chr22", 10768788)] == [".", "C/C", ".", ".", "."]
+    assert hail[("chr22", 10685603)] == ["G/T", "G/T", "T/T", "./.", "./."]
+    assert embedded[("chr22", 10768788)] == ["./.", "C/C", "./.", "./.", "./."]
 
     from pmo_workbench.qc import sample_qc
 
     a, b = sample_qc(g), sample_qc(h)
     cols = ["n_called", "n_not_called", "n_hom_ref", "n_het", "n_hom_var", "n_snp"]
+    assert (a["n_called"] + a["n_not_called"] == g.n_variants).all()
     pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True),
                                   check_dtype=False)
     assert np.allclose(a["gq_mean"], b["gq_mean"], equal_nan=True)
+    assert np.allclose(a["dp_mean"], b["dp_mean"], equal_nan=True)
