@@ -36,17 +36,18 @@ import pandas as pd
 import traitlets as t
 import yaml
 
-from pmo_workbench.cohort.definition import CONSENT_RULE, CohortDefinition, parse_definition
+from pmo_workbench import names
+from pmo_workbench.cohort.definition import CONSENT_RULES, CohortDefinition, parse_definition
 from pmo_workbench.cohort.report import describe_definition, resolve_definition_path
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
-from pmo_workbench.errors import ConfigError
+from pmo_workbench.errors import ConfigError, format_error
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodeIndex, parse_code
 from pmo_workbench.health.database import HealthDatabase, find_latest_run, open_database
 from pmo_workbench.project import Project, as_project
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-"""Allowed definition names (they become file names)."""
+NAME_PATTERN = names.NAME_PATTERN
+"""Allowed definition names (they become file names): :func:`pmo_workbench.names.check_name`."""
 
 _CODE_TABLES = {"diagnosis": "SKS", "prescription": "ATC", "lab": "NPU"}
 
@@ -133,14 +134,30 @@ def _set_raw_codes(rule: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
     rule["codes"] = grouped
 
 
+_VOCABULARY_DOMAIN = {"SKS": "diagnosis", "ICD10": "diagnosis", "ICD8": "diagnosis", "ATC": "prescription",
+                      "NPU": "lab", "SPECIMEN": "specimen", "OMOP": "omop"}
+"""The domain a code of each vocabulary belongs to (shown beside each search hit)."""
+
+
+def _plain(markdown: str) -> str:
+    """Markdown of the report's definition text as plain text for the widget (no backticks or emphasis).
+
+    Examples
+    --------
+    >>> _plain("codes `DI21*` in **A** or *B*")
+    'codes DI21* in A or B'
+    """
+    return re.sub(r"`([^`]*)`", r"\1", re.sub(r"\*{1,2}([^*]+)\*{1,2}", r"\1", markdown))
+
+
 def _rule_summaries(defn: CohortDefinition) -> dict[str, str]:
-    """Rule name -> its description in words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
+    """Rule name -> its description in plain words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
     lines = describe_definition(defn).splitlines()
-    out = {"entry": lines[0].replace("**Entry** (the index date): ", "").rstrip(".")}
+    out = {"entry": _plain(lines[0].replace("**Entry** (the index date): ", "").rstrip("."))}
     for line in lines[1:]:
         if line.startswith("- `") and "`: " in line:
             name, text = line[3:].split("`: ", 1)
-            out[name] = text
+            out[name] = _plain(text)
     return out
 
 
@@ -288,9 +305,9 @@ class CohortBuilder(anywidget.AnyWidget):
             if n == "entry":
                 continue
             item: dict[str, Any] = {"name": n, "enabled": n not in self._disabled and n not in self._unavailable,
-                                    "locked": n == CONSENT_RULE or n in self._unavailable,
+                                    "locked": n in CONSENT_RULES or n in self._unavailable,
                                     "note": "no WGS QC run" if n in self._unavailable else
-                                    ("always applied" if n == CONSENT_RULE else ""),
+                                    ("always applied" if n in CONSENT_RULES else ""),
                                     "summary": words.get(n, "")}
             if n in rule_codes:
                 item["codes"] = self._code_items(rule_codes[n])
@@ -326,8 +343,8 @@ class CohortBuilder(anywidget.AnyWidget):
         names = parse_definition(self._raw).rule_names()
         if rule not in names or rule == "entry":
             raise ValueError(f"no rule named {rule!r}; rules: {', '.join(names[1:])}")
-        if rule == CONSENT_RULE:
-            raise ValueError("the Tissue Use Register opt-out step cannot be switched off")
+        if rule in CONSENT_RULES:
+            raise ValueError(f"the {rule!r} step cannot be switched off")
         if rule in self._unavailable:
             raise ValueError(f"{rule} needs a WGS QC run, which this project does not have")
         (self._disabled.discard if enabled else self._disabled.add)(rule)
@@ -348,6 +365,10 @@ class CohortBuilder(anywidget.AnyWidget):
         """Add ``code`` (a code, ``X*`` prefix or range) to the entry or a require/exclude rule and select again."""
         rule = self._target_rule(target)
         vocab = (vocabulary or DOMAIN_VOCABULARY[rule["domain"]]).upper()
+        code_domain = _VOCABULARY_DOMAIN.get(vocab)
+        if code_domain not in (rule["domain"], "omop"):
+            raise ValueError(f"{code} is a {code_domain} code ({vocab}); add it to a {code_domain} rule, not to "
+                             f"{target or 'entry'} ({rule['domain']})")
         text = str(parse_code(code, vocab))
         pairs = _raw_codes(rule["codes"], rule["domain"])
         if any(v == vocab and c.upper() == text.upper() for v, c in pairs):
@@ -378,9 +399,8 @@ class CohortBuilder(anywidget.AnyWidget):
     def save(self, name: str | None = None, *, overwrite: bool = False) -> Path:
         """Write the switched-on definition to ``PROJECT/cohorts/<name>.yaml`` (validated, atomically)."""
         name = (name or self.save_name or self.name).strip()
-        if not NAME_PATTERN.match(name):
-            raise ConfigError("a definition name is letters, digits, _ and - (up to 64)", field="name")
-        path = self._project.root / "cohorts" / f"{name}.yaml"
+        names.require_name(name, "definition name")
+        path = names.resolve_inside(self._project.root, Path("cohorts") / f"{name}.yaml", "definition")
         if path.exists() and not overwrite:
             raise ConfigError("a definition of this name exists (tick overwrite or choose another name)", file=path)
         raw = self.raw_definition(enabled_only=True)
@@ -396,12 +416,15 @@ class CohortBuilder(anywidget.AnyWidget):
         if not q:
             self.search_results = []
             return
+        # every vocabulary is searched ("statin" finds ATC codes while the entry is a diagnosis); each hit says
+        # its domain, and the target rule's own domain comes first
         rule = self._event_rules().get(self.target, self._raw["entry"])
-        vocab = DOMAIN_VOCABULARY[rule["domain"]] if rule["domain"] != "specimen" else None
-        hits = self.search(q, vocab if vocab in ("SKS", "ATC", "NPU") else None)
-        self.search_results = [{"code": r.code, "vocabulary": r.vocabulary, "description": r.description or "",
-                                "persons": self._persons.get((r.vocabulary, r.code), 0)}
-                               for r in hits.itertuples(index=False)]
+        hits = self.search(q, None, limit=60)
+        rows = [{"code": r.code, "vocabulary": r.vocabulary, "domain": _VOCABULARY_DOMAIN.get(r.vocabulary, ""),
+                 "description": r.description or "", "persons": self._persons.get((r.vocabulary, r.code), 0)}
+                for r in hits.itertuples(index=False)]
+        rows.sort(key=lambda r: r["domain"] != rule["domain"])  # stable: the index's order within each group
+        self.search_results = rows[:30]
 
     def _on_page_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
@@ -420,5 +443,5 @@ class CohortBuilder(anywidget.AnyWidget):
                 path = self.save(content.get("name"), overwrite=bool(content.get("overwrite", False)))
                 self.status = f"Saved to {path}"
         except (ValueError, ConfigError) as exc:
-            self.error = str(exc)
+            self.error = format_error(exc)
             self._publish()

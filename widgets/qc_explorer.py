@@ -53,6 +53,8 @@ CONTROLS: tuple[dict[str, Any], ...] = (
     {"name": "duplicate_kinship", "label": "Duplicate kinship above", "min": 0.0442, "max": 0.5, "step": 0.001},
     {"name": "ancestry_mad_k", "label": "Ancestry outlier: k·MAD", "min": 0.5, "max": 12.0, "step": 0.1},
     {"name": "mad_k", "label": "Metric outlier: k·MAD", "min": 0.5, "max": 12.0, "step": 0.1},
+    {"name": "min_mean_coverage", "label": "Minimum mean coverage (x)", "min": 0.0, "max": 60.0, "step": 0.5},
+    {"name": "max_contamination", "label": "Maximum contamination", "min": 0.0, "max": 0.2, "step": 0.001},
 )
 """The thresholds the widget offers a control for (the rest of :class:`QcThresholds` is kept as given)."""
 
@@ -191,8 +193,14 @@ class QcExplorer(anywidget.AnyWidget):
         note: str = "",
         bins: int = 30,
         max_rows: int = 500,
+        read_metrics: pd.DataFrame | None = None,
         **kwargs: Any,
     ) -> None:
+        if result is not None and read_metrics is None:
+            read_metrics = getattr(result, "read_metrics", None)
+        if read_metrics is not None and "sample_id" in read_metrics.columns:
+            read_metrics = read_metrics.set_index("sample_id")
+        self._rm = read_metrics if read_metrics is not None and len(read_metrics) else None
         if result is not None:
             sample_qc, sex_check, kinship, ancestry = (
                 result.sample_qc, result.sex_check, result.kinship, result.ancestry
@@ -316,6 +324,8 @@ class QcExplorer(anywidget.AnyWidget):
             skip.add("duplicate_kinship")
         if not has_anc:
             skip.add("ancestry_mad_k")
+        if self._rm is None:  # no read-level metrics (no delivery ingested)
+            skip |= {"min_mean_coverage", "max_contamination"}
         specs = []
         for spec in CONTROLS:
             if spec["name"] in skip:
@@ -369,7 +379,7 @@ class QcExplorer(anywidget.AnyWidget):
             self._refresh()
 
     def _decide(self, th: QcThresholds) -> tuple[pd.DataFrame, pd.DataFrame]:
-        outcome = apply_thresholds(QcTables(self._sqc, self._sex, self._kin, self._anc, self._manifest), th)
+        outcome = apply_thresholds(QcTables(self._sqc, self._sex, self._kin, self._anc, self._manifest, self._rm), th)
         decisions, outliers = outcome.decisions, outcome.outliers
         if self._fixed:
             merged = [
@@ -485,6 +495,15 @@ class QcExplorer(anywidget.AnyWidget):
                 has("het_outlier")[mask], failed[mask], self._bounds("het_rate", mask),
             ),
         ]
+        if self._rm is not None:  # read-level metrics of the deliveries
+            for col, reason, title, line in (
+                ("mean_coverage", "low_coverage", "Mean coverage (x)", (th.min_mean_coverage, "minimum")),
+                ("contamination", "contamination", "Contamination (fraction)", (th.max_contamination, "maximum")),
+            ):
+                v = pd.to_numeric(self._rm[col], errors="coerce").astype("float64").reindex(self._ids) \
+                    if col in self._rm.columns else pd.Series(np.nan, index=self._ids)
+                if np.isfinite(v.to_numpy()).any():  # no empty histogram
+                    hs.append(self._hist(col, title, v.to_numpy()[mask], has(reason)[mask], failed[mask], [line]))
         if "f_stat" in self._sex.columns and self._sex["f_stat"].notna().any():
             f = self._sex.set_index("sample_id")["f_stat"].reindex(self._ids).to_numpy(dtype=np.float64)
             sex_hit = has("sex_mismatch") | has("sex_ambiguous")
@@ -525,7 +544,8 @@ class QcExplorer(anywidget.AnyWidget):
                     self._bounds(m, mask),
                 )
             )
-        return hs
+        # a metric without a single finite value in view (e.g. depth on a GT-only VCF) gets no empty plot
+        return [h for h in hs if h["n"] > 0]
 
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "save":

@@ -5,8 +5,10 @@ the notebook shows: the cohort and its attrition, the outcome's follow-up, the f
 shares), the polygenic scores and their match report, the GWAS of the outcome and of a lab trait with λGC and
 lead variants, the validated clinical model, the incremental value of genetics (clinical vs clinical + PGS on the
 persons with a genome, same validation splits), calibration, decision curves, subgroups and the model card.
-:func:`write_model_outputs` writes the run folder (in ``export`` mode only aggregated tables: no per-person
-risk, score or feature table, and GWAS rows of variants with fewer than ``min_count`` minor alleles left out).
+:func:`write_model_outputs` writes the run folder through the run's
+:class:`~pmo_workbench.privacy.Disclosure` (in ``export`` mode only aggregated tables: no per-person risk, score or
+feature table, attrition as a disclosed chain, and GWAS rows of variants with fewer than ``min_count`` minor
+alleles left out).
 
 On the synthetic project (which has ``truth/``), :func:`compare_with_truth` checks the lead variants against the
 simulated causal variants and the polygenic score against the simulated genetic score.
@@ -42,7 +44,9 @@ from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outc
 from pmo_workbench.model.pgs import PgsResult, score_pgs
 from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
 from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
+from pmo_workbench.rendering import format_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FEATURES = "templates/features/mi_clinical.yaml"
@@ -241,7 +245,8 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     ft = build_features(db, cohort, fs.without_genetics())
     settings = {"model": model, "validation": validation, "n_splits": n_splits, "n_repeats": n_repeats,
                 "period_year": period_year, "seed": seed, "horizon_days": horizon_days,
-                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot}
+                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot,
+                "vocabulary": _vocabulary(db)}
     notes: list[str] = []
     # genetics: QC-passing unrelated samples of the QC run, linked to persons through the manifest
     pgs_res = None
@@ -329,6 +334,12 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     return md
 
 
+def _vocabulary(db: Any) -> str:
+    """``OMOP`` when most diagnoses are OMOP concepts (an OMOP import), else ``SKS`` (Danish registries)."""
+    found = db.query("SELECT vocabulary, count(*) AS n FROM diagnosis GROUP BY 1 ORDER BY n DESC LIMIT 1")
+    return "OMOP" if len(found) and str(found["vocabulary"].iloc[0]).upper() == "OMOP" else "SKS"
+
+
 def describe_cohort(md: ModelDevelopment) -> str:
     """One line: where the cohort came from and how many persons it holds."""
     info = md.cohort_info
@@ -409,18 +420,27 @@ def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[
     return out
 
 
-def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
-    """What the model card knows about this run."""
+def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) -> dict[str, Any]:
+    """What the model card knows about this run, as ``disclosure`` releases it (default: internal): tables as
+    formatted text (integers as integers, no "nan"; suppressed cells ``x`` in export), counts disclosed."""
+    disclosure = disclosure or Disclosure("internal")
     s = md.settings
     spec = md.outcomes.spec
     perf = md.performance()
+
+    def text(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+        return format_table(disclosure.release(table, kind), export=disclosure.export)
+
     problems = [str(p) for p in md.clinical.problems] + md.clinical.notes + md.notes
     meta: dict[str, Any] = {
         "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
         "objective": f"Development and internal validation of a {s['model']} model of {spec.name} within "
                      f"{spec.horizon_years:g} years, and the incremental value of a polygenic score.",
-        "data_sources": "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
-                        "NPU labs), biobank genomes after WGS QC.",
+        "data_sources": ("An OMOP CDM database imported into the workbench's event schema (conditions, drug "
+                         "exposures and measurements as OMOP concepts), biobank genomes after WGS QC."
+                         if s.get("vocabulary") == "OMOP" else
+                         "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
+                         "NPU labs), biobank genomes after WGS QC."),
         "dates": f"end of data {md.outcomes.end_of_data}",
         "setting": md.cohort_info,
         "cohort": {**md.cohort_info, "persons": int(md.cohort["person_id"].nunique()), "qc_run": md.qc_info.get("qc_run")},
@@ -429,9 +449,9 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "outcome": f"{spec.name}: codes {', '.join(spec.codes)} ({spec.domain}), horizon {spec.horizon_days} days; "
                    "censoring at emigration and end of data; death "
                    + ("competing (binary outcome 0)." if spec.competing_death else "censoring."),
-        "features": md.features.dictionary,
-        "sample_size": {"rows": md.data.n, "events": int(np.nansum(md.data.y)) if s["model"] != "cox"
-                        else int((md.data.status == 1).sum())},
+        "features": text(md.features.dictionary, "aggregate"),
+        "sample_size": disclosure.counts_record({"rows": int(md.data.n), "events": int(np.nansum(md.data.y))
+                                                 if s["model"] != "cox" else int((md.data.status == 1).sum())}),
         "missing_data": "Numeric features: median imputation with missing-indicator columns (logistic, Cox); "
                         "native missing-value handling (gradient boosting). Persons censored before the horizon "
                         "without the outcome are left out of binary models.",
@@ -446,47 +466,56 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "subgroups": "sex, region (and ancestry where assigned)",
         "model_output": f"absolute risk within {spec.horizon_years:g} years",
         "software": "pmo-workbench; package versions in model.json",
-        "attrition": md.attrition,
+        "attrition": text(md.attrition, "attrition"),
         "specification": "saved as model.joblib (coefficients in coefficients.parquet)",
-        "performance": perf,
+        "performance": text(perf, "group_metrics") if len(perf) else perf,
         "problems": problems,
     }
     if md.comparison is not None:
-        meta["comparison"] = md.comparison.table()
+        meta["comparison"] = text(md.comparison.table(), "aggregate")
     return meta
 
 
-def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: str, min_count: int) -> list[str]:
-    """Write the run folder: the model, the card, aggregated tables (and, internally, individual-level ones)."""
-    from pmo_workbench.notebook import save_table
+def model_card(md: ModelDevelopment, disclosure: Disclosure) -> ModelCard:
+    """The model card of a run as ``disclosure`` releases it (what the report shows and writes)."""
+    return build_model_card(card_metadata(md, disclosure))
 
+
+def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, disclosure: Disclosure) -> list[str]:
+    """Write the run folder through the disclosure layer: the model, the card, aggregated tables (attrition as a
+    disclosed chain, performance per split with small splits blanked, GWAS rows of variants with fewer than
+    ``min_count`` minor alleles left out in export) and, internally, individual-level ones (validated risk, scores).
+    ``output_dir`` None writes nothing."""
+    if output_dir is None:
+        return []
     out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     written += [p.name for p in md.clinical.model.save(out)]
-    if md.card is not None:
-        written += [p.name for p in md.card.write(out)]
-    tables: dict[str, pd.DataFrame] = {"performance": md.performance(), "attrition": md.attrition,
-                                       "feature_dictionary": md.features.dictionary,
-                                       "coefficients": md.clinical.model.coefficients()}
+    written += [p.name for p in model_card(md, disclosure).write(out)]
+    tables: dict[str, tuple[pd.DataFrame | None, str]] = {
+        "performance": (md.performance(), "group_metrics"), "attrition": (md.attrition, "attrition"),
+        "feature_dictionary": (md.features.dictionary, "aggregate"),
+        "coefficients": (md.clinical.model.coefficients(), "aggregate")}
     if md.comparison is not None:
-        tables["incremental_value"] = md.comparison.table()
+        tables["incremental_value"] = (md.comparison.table(), "aggregate")
     if md.pgs is not None:
-        tables["pgs_match_report"] = md.pgs.match_report
+        tables["pgs_match_report"] = (md.pgs.match_report, "aggregate")
     for gw in md.gwas:
-        t = gw.table
-        if mode != "internal":
-            mac = np.minimum(t["AF"], 1 - t["AF"]) * 2 * t["n"]
-            t = t[mac >= min_count]
-        tables[f"gwas_{gw.trait}"] = t.drop(columns=["variant_index"], errors="ignore")
-        tables[f"gwas_{gw.trait}_leads"] = gw.leads.drop(columns=["variant_index"], errors="ignore")
-    if mode == "internal":
-        tables["validated_risk"] = md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
-            risk=md.clinical.pooled_risk()["risk"].to_numpy())
+        t = disclosure.variant_rows(gw.table)
+        leads = gw.leads
+        if "variant_index" in leads and "variant_index" in t:
+            leads = leads[leads["variant_index"].isin(t["variant_index"])]
+        tables[f"gwas_{gw.trait}"] = (t.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+        tables[f"gwas_{gw.trait}_leads"] = (leads.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+    if disclosure.individual_level:
+        tables["validated_risk"] = (md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
+            risk=md.clinical.pooled_risk()["risk"].to_numpy()), "individual")
         if md.pgs is not None:
-            tables["pgs_scores"] = md.pgs.scores
-    for name, table in tables.items():
+            tables["pgs_scores"] = (md.pgs.scores, "individual")
+    for name, (table, kind) in tables.items():
         if table is not None and len(table.columns):
-            save_table(table, out, name)
+            disclosure.write_table(table, out, name, kind=kind)
             written.append(f"{name}.parquet")
     extra = {"model_development": {
         "cohort": md.cohort_info, "qc_run": md.qc_info.get("qc_run"), "outcome": md.outcomes.spec.model_dump(),

@@ -63,6 +63,8 @@ class QcResult:
     decisions: pd.DataFrame
     thresholds: QcThresholds
     parameters: dict[str, Any] = field(default_factory=dict)
+    read_metrics: pd.DataFrame | None = None
+    """The read-level metrics the run used (None when it had none)."""
 
     def passing_samples(self) -> list[str]:
         """Sample IDs that pass, in store order."""
@@ -78,6 +80,7 @@ def run_qc(
     reference: pd.DataFrame | str | Path | None = None,
     strict_manifest: bool = False,
     chunk_size: int = 20_000,
+    read_metrics: pd.DataFrame | None = None,
 ) -> QcResult:
     """Run sample QC, variant QC, sex check, kinship and ancestry, then decide which samples pass.
 
@@ -102,6 +105,10 @@ def run_qc(
         both lists are kept in ``parameters["manifest_check"]``.
     chunk_size
         Variants per chunk read from the store (embedded backend).
+    read_metrics
+        Read-level metrics by sample (:func:`pmo_workbench.qc.sequencing_metrics`): the reasons
+        ``low_coverage`` and ``contamination``, and DRAGEN's ``ploidy_estimate`` beside the genetic sex in
+        ``sex_check``.
 
     Returns
     -------
@@ -176,7 +183,11 @@ def run_qc(
         anc = pd.DataFrame(
             {"sample_id": ids, "assigned_population": None, "probability": np.nan, "pc_distance": np.nan}
         )
-    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man), th)
+    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, read_metrics), th)
+    if read_metrics is not None and "ploidy_estimate" in read_metrics.columns:
+        rm = read_metrics.set_index("sample_id") if "sample_id" in read_metrics.columns else read_metrics
+        outcome.sex_check["ploidy_estimate"] = rm["ploidy_estimate"].reindex(
+            outcome.sex_check["sample_id"].astype(str)).to_numpy()
     params = {
         "thresholds": th.model_dump(),
         "n_qc_sites": int(sites.sum()),
@@ -193,4 +204,5 @@ def run_qc(
         decisions=outcome.decisions,
         thresholds=th,
         parameters=params,
+        read_metrics=read_metrics,
     )

@@ -51,6 +51,7 @@ import pandas as pd
 
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.qc.outliers import flag_mad_outliers
+from pmo_workbench.qc.read_metrics import READ_REASONS, flag_read_metrics
 from pmo_workbench.qc.sex import classify_sex
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
 
@@ -63,8 +64,10 @@ REASONS = (
     "pedigree_mismatch",
     "ancestry_outlier",
     "metric_outlier",
+    *READ_REASONS,
 )
-"""Every reason a sample can fail, in the order they are listed in ``reasons``."""
+"""Every reason a sample can fail, in the order they are listed in ``reasons`` (``low_coverage`` and
+``contamination`` come from the read-level metrics, :mod:`pmo_workbench.qc.read_metrics`)."""
 
 
 Degree = Literal["duplicate/MZ", "first", "second", "third"]
@@ -86,6 +89,8 @@ class QcTables:
     kinship: pd.DataFrame
     ancestry: pd.DataFrame
     manifest: pd.DataFrame | None = None
+    read_metrics: pd.DataFrame | None = None
+    """Read-level metrics (:func:`pmo_workbench.qc.sequencing_metrics`): ``low_coverage``, ``contamination``."""
 
 
 @dataclass
@@ -340,6 +345,7 @@ def decide_samples(
     th: QcThresholds,
     *,
     manifest: pd.DataFrame | None = None,
+    read_metrics: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the thresholds to method tables whose sex is already called: ``(decisions, outliers)`` (see
     :class:`QcDecisions`).
@@ -354,6 +360,9 @@ def decide_samples(
         Thresholds.
     manifest
         Supplies the strata columns named in ``th.strata`` (other than ``assigned_population``).
+    read_metrics
+        Read-level metrics by sample (``mean_coverage``, ``contamination``) for ``low_coverage`` and
+        ``contamination``; None: those reasons flag nothing.
     """
     strata = list(th.strata)
     base = build_metrics_table(sample_qc, ancestry, strata=strata, manifest=manifest)
@@ -390,6 +399,8 @@ def decide_samples(
         "pedigree_mismatch": np.isin(ids, list(ped_bad)),
         "ancestry_outlier": anc_flags["pc_distance_outlier"].to_numpy(),
         "metric_outlier": np.array([len(m) > 0 for m in metric_flags["outlier_metrics"]], dtype=bool),
+        **flag_read_metrics(ids, read_metrics, min_mean_coverage=th.min_mean_coverage,
+                            max_contamination=th.max_contamination),
     }
     reasons = [[r for r in REASONS if flags[r][i]] for i in range(len(ids))]
     decisions = pd.DataFrame({"sample_id": ids, "pass": [len(r) == 0 for r in reasons], "reasons": reasons})
@@ -415,5 +426,5 @@ def apply_thresholds(tables: QcTables, thresholds: QcThresholds | dict | None = 
                            male_max_het_ratio=th.sex_male_max_het_ratio,
                            female_min_het_ratio=th.sex_female_min_het_ratio)
     decisions, outliers = decide_samples(tables.sample_qc, sex, tables.kinship, tables.ancestry, th,
-                                         manifest=tables.manifest)
+                                         manifest=tables.manifest, read_metrics=tables.read_metrics)
     return QcDecisions(decisions=decisions, outliers=outliers, sex_check=sex)

@@ -53,6 +53,13 @@ class QcThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_call_rate: float = Field(0.95, ge=0, le=1, description="samples below fail low_call_rate")
+    min_mean_coverage: float = Field(
+        20.0, ge=0, description="read-level mean coverage (x) below this fails low_coverage (30x WGS practice)"
+    )
+    max_contamination: float = Field(
+        0.03, ge=0, le=1, description="contamination (fraction: VerifyBamID FREEMIX or DRAGEN's estimate) above "
+        "this fails contamination (TOPMed/CCDG: 3%)"
+    )
     het_mad_k: float = Field(4.0, gt=0, description="MADs around the stratum median for het_outlier")
     het_min_maf: float = Field(
         0.05,

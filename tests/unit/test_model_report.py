@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pmo_workbench.model.report import compare_with_truth, run_model_development, write_model_outputs
+from pmo_workbench.privacy import Disclosure
 
 
 @pytest.fixture
@@ -39,8 +40,8 @@ def test_model_development_with_genetics_and_outputs(with_qc_run: Path, tmp_path
     internal, export = tmp_path / "internal", tmp_path / "export"
     internal.mkdir()
     export.mkdir()
-    w_int = write_model_outputs(md, internal, mode="internal", min_count=5)
-    w_exp = write_model_outputs(md, export, mode="export", min_count=5)
+    w_int = write_model_outputs(md, internal, Disclosure("internal", 5))
+    w_exp = write_model_outputs(md, export, Disclosure("export", 5))
     assert "validated_risk.parquet" in w_int and "pgs_scores.parquet" in w_int
     assert "validated_risk.parquet" not in w_exp and "pgs_scores.parquet" not in w_exp
     assert {"model.joblib", "model.json", "model_card.md", "performance.parquet", "run_extra.json"} <= set(w_exp)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -236,3 +237,29 @@ def test_sample_qc_and_decisions_only_keep_reasons_that_cannot_be_recomputed() -
     r = reasons_of(w)
     assert r["s05"] == ["sex_mismatch"] and r["s06"] == ["duplicate"] and r["s10"] == []
     assert w.n_newly_passing == 1 and w.n_newly_flagged == 2  # s10 passes; s00, s01 were not in the run's list
+
+
+def test_read_level_metrics_join_the_widget_decisions() -> None:
+    """Read-level metrics (#14): the widget fails low coverage and contamination as run_qc does, and its
+    controls move those thresholds; without metrics the controls are absent."""
+    rm = pd.DataFrame({"mean_coverage": [31.0] * 10 + [11.0, None], "contamination": [0.001] * 11 + [0.07]},
+                      index=pd.Index(IDS, name="sample_id"))
+    w = QcExplorer(**_tables(), thresholds={"outlier_metrics": ["r_ti_tv"]}, read_metrics=rm)
+    names = {c["name"] for c in w.controls}
+    assert {"min_mean_coverage", "max_contamination"} <= names
+    r = reasons_of(w)
+    assert "low_coverage" in r[IDS[10]] and "contamination" in r[IDS[11]]
+    assert not any("low_coverage" in r[s] or "contamination" in r[s] for s in IDS[:10])
+    w.set_thresholds(min_mean_coverage=10.0, max_contamination=0.1)
+    r = reasons_of(w)
+    assert not any("low_coverage" in r[s] or "contamination" in r[s] for s in IDS)
+    assert not {"min_mean_coverage", "max_contamination"} & {c["name"] for c in QcExplorer(**_tables()).controls}
+
+
+def test_a_metric_without_data_gets_no_empty_histogram() -> None:
+    tables = _tables()
+    tables["sample_qc"] = tables["sample_qc"].assign(dp_mean=np.nan)  # e.g. a GT-only VCF: no depth
+    w = QcExplorer(**tables, thresholds={"outlier_metrics": ["r_ti_tv", "dp_mean"]})
+    keys = [h["key"] for h in w.histograms]
+    assert "metric:dp_mean" not in keys and "call_rate" in keys
+    assert all(h["n"] > 0 for h in w.histograms)
