@@ -165,7 +165,7 @@ def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], para
     if params_file is not None:
         params_file = resolve_in_project(project, params_file, option="--params-file")
     record = run_track(track, project, values, params_file=params_file, mode=mode, timeout_s=timeout_s,
-                       memory_gb=memory_gb, progress=True, show_traceback=show_traceback)
+                       memory_gb=memory_gb, progress=_show_progress(), show_traceback=show_traceback)
     click.echo(f"{record.status}: {record.report_path}")
     if record.status == "misconfigured" and record.error:
         click.echo(f"pmo: run misconfigured: {format_error(record.error.message)}", err=True)
@@ -176,6 +176,11 @@ def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], para
     elif record.status != "succeeded" and record.error:
         click.echo(f"pmo: run {record.status}: {format_error(str(record.error))}", err=True)
     sys.exit(record.exit_code)
+
+
+def _show_progress() -> bool:
+    """Progress bars only on a terminal: in a log (cron, CI, ``make demo > log``) each step prints one line."""
+    return sys.stderr.isatty()
 
 
 @app.command()
@@ -193,13 +198,13 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     from pmo_workbench.synth.project import synthesize_project
 
     if not (directory / "pmo.yaml").exists():
-        summary = synthesize_project(directory, seed=seed, progress=True, deliveries=True, **DEMO_SIZE)
+        summary = synthesize_project(directory, seed=seed, progress=_show_progress(), deliveries=True, **DEMO_SIZE)
         click.echo(f"generated {summary.root} in {summary.seconds:.1f} s")
     failed = _ingest_demo_deliveries(directory, mode)
     for track in available_tracks():
         preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
         record = run_track(track, directory, {}, params_file=preset if preset.exists() else None, mode=mode,
-                           progress=True)
+                           progress=_show_progress())
         click.echo(f"{track}: {record.status} ({record.duration_s:.1f} s) {record.report_path}")
         if record.status != "succeeded":
             failed.append(f"{track} ({record.status})")
@@ -227,7 +232,7 @@ def _ingest_demo_deliveries(directory: Path, mode: str) -> list[str]:
     for i, batch in enumerate(batches):
         if i == len(batches) - 1:  # before the newest batch: a QC run to compare with, and the refused deliveries
             record = run_track("wgs_qc", directory, {}, params_file=preset if preset.exists() else None, mode=mode,
-                               progress=True)
+                               progress=_show_progress())
             click.echo(f"wgs_qc before {batch.name}: {record.status} {record.report_path}")
             if record.status != "succeeded":
                 failed.append("wgs_qc")

@@ -291,7 +291,8 @@ def count_outliers_by_stratum(outliers: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
-    """Failing samples with their reasons and key metrics (internal views only).
+    """Failing and review samples with their verdict, reasons, explanation (metric, value, bound, stratum, rule)
+    and key metrics (internal views only).
 
     Examples
     --------
@@ -300,8 +301,11 @@ def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
     """
     sqc = run.samples_with_batch().set_index("sample_id")
     d = run.result.decisions.assign(sample_id=run.result.decisions["sample_id"].astype(str))
-    fail = d[~d["pass"].astype(bool)].copy()
-    fail["reasons"] = fail["reasons"].map(lambda r: ", ".join(map(str, r)))
+    listed = ~d["pass"].astype(bool) | (d["verdict"] == "review" if "verdict" in d else False)
+    fail = d[listed].copy()
+    for col, sep in (("reasons", ", "), ("review_reasons", ", "), ("not_assessed", ", "), ("explanation", "; ")):
+        if col in fail:  # qc (#11): review verdicts and explanations shown as text
+            fail[col] = fail[col].map(lambda r, sep=sep: sep.join(map(str, r)))
     for col in ("batch", "call_rate", "het_rate", "dp_mean"):
         if col in sqc.columns:
             fail[col] = sqc[col].reindex(fail["sample_id"]).to_numpy()

@@ -146,6 +146,7 @@ def count_sex_sites(g: Genotypes, x_sites: np.ndarray, y_sites: np.ndarray, *, a
     n_called = np.zeros(n, dtype=np.int64)
     e_homs = np.zeros(n, dtype=np.float64)
     o_homs = np.zeros(n, dtype=np.int64)
+    n_haploid = np.zeros(n, dtype=np.int64)
     if x_sites.any():
         for _, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=x_sites):
             called = dosage >= 0
@@ -159,11 +160,12 @@ def count_sex_sites(g: Genotypes, x_sites: np.ndarray, y_sites: np.ndarray, *, a
             n_called += st["n_called"]
             e_homs += st["expected_homs"]
             o_homs += st["observed_homs"]
+            n_haploid += ((dosage[keep] >= 0) & (ploidy[keep] == 1)).sum(axis=0)
     y_called = np.zeros(n, dtype=np.int64)
     if y_sites.any():
         for chunk in g.iter_chunks(chunk_size=chunk_size, variant_mask=y_sites):
             y_called += (chunk.gt[:, :, 0] >= 0).sum(axis=0)
-    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()))
+    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()), n_haploid)
 
 
 def iter_dosage_blocks(g: Genotypes, sites: np.ndarray | None, *, min_maf: float = 0.0, chunk_size: int = 20_000
