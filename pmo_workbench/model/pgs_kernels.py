@@ -14,8 +14,8 @@ genotypes at that variant (``missing="mean"``, plink2's default), and is not cou
   not in the 2-bit copy (haploid chrX calls, ...) are read from ``call_genotype``.
 - :func:`score_hail` computes the same sums with Hail aggregations over the MatrixTable's columns.
 
-:func:`select_score_kernel` is the one place that chooses by backend (to be replaced by the genotype backend
-registry).
+Both are registered in the genotype backend registry as ``pgs_score`` (``embedded``, ``hail``);
+:func:`select_score_kernel` looks the kernel of ``g``'s backend up there.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pmo_workbench.genotypes.backends import get_kernel, register_kernel
 from pmo_workbench.lazy_njit import njit
 
 
@@ -196,5 +197,15 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: 
 
 
 def select_score_kernel(g: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    """The scoring kernel of ``g``'s backend (the one dispatch point; a backend registry will replace it)."""
-    return score_hail if getattr(g, "backend", "embedded") == "hail" else score_embedded
+    """The scoring kernel ``pgs_score`` of ``g``'s backend, from the genotype backend registry.
+
+    Example
+    -------
+    >>> select_score_kernel(g) is score_embedded
+    True
+    """
+    return get_kernel("pgs_score", g)
+
+
+register_kernel("pgs_score", backend="embedded")(score_embedded)
+register_kernel("pgs_score", backend="hail")(score_hail)
