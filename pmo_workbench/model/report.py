@@ -427,8 +427,9 @@ def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[
     return out
 
 
-def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
-    """What the model card knows about this run."""
+def card_metadata(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> dict[str, Any]:
+    """What the model card knows about this run (in ``export`` mode without subgroups whose persons, events or
+    non-events number fewer than ``min_count``)."""
     s = md.settings
     spec = md.outcomes.spec
     perf = md.performance()
@@ -465,7 +466,7 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
         "class_imbalance": "none applied (risks stay calibrated)",
         "fairness": "Discrimination and calibration reported by sex, region and genetic ancestry group (the WGS "
                     "QC run's assigned population; persons without a genome form their own group).",
-        "subgroups": _card_subgroups(md),
+        "subgroups": _card_subgroups(md, mode=mode, min_count=min_count),
         "model_output": f"absolute risk within {spec.horizon_years:g} years",
         "software": "pmo-workbench; package versions in model.json",
         "attrition": md.attrition,
@@ -478,8 +479,16 @@ def card_metadata(md: ModelDevelopment) -> dict[str, Any]:
     return meta
 
 
-def _card_subgroups(md: ModelDevelopment) -> pd.DataFrame:
-    """Subgroup results of the clinical model and (on persons with a genome) of the model with genetics."""
+def model_card(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> ModelCard:
+    """The run's model card as it may be shown and written in ``mode`` (see :func:`card_metadata`)."""
+    if mode == "internal" and md.card is not None:
+        return md.card
+    return build_model_card(card_metadata(md, mode=mode, min_count=min_count))
+
+
+def _card_subgroups(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> pd.DataFrame:
+    """Subgroup results of the clinical model and (on persons with a genome) of the model with genetics; in
+    ``export`` mode only groups with at least ``min_count`` persons, events and non-events."""
     n_boot = min(int(md.settings.get("n_boot", 200)), 200)
     parts = [subgroup_table(md, which, n_boot=n_boot).assign(model=name)
              for which, name in (("clinical", "clinical"), ("genetic", "clinical + genetics"))]
@@ -487,7 +496,9 @@ def _card_subgroups(md: ModelDevelopment) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["model", *SUBGROUP_COLUMNS])
     t = pd.concat(parts, ignore_index=True)
-    return t[["model", *SUBGROUP_COLUMNS]]
+    if mode != "internal":
+        t = t[(t["events"] >= min_count) & (t["n"] - t["events"] >= min_count)]
+    return t[["model", *SUBGROUP_COLUMNS]].reset_index(drop=True)
 
 
 def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: str, min_count: int) -> list[str]:
@@ -497,8 +508,7 @@ def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: s
     out = Path(output_dir)
     written: list[str] = []
     written += [p.name for p in md.clinical.model.save(out)]
-    if md.card is not None:
-        written += [p.name for p in md.card.write(out)]
+    written += [p.name for p in model_card(md, mode=mode, min_count=min_count).write(out)]
     tables: dict[str, pd.DataFrame] = {"performance": md.performance(), "attrition": md.attrition,
                                        "feature_dictionary": md.features.dictionary,
                                        "coefficients": md.clinical.model.coefficients()}

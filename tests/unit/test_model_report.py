@@ -13,7 +13,9 @@ import pytest
 
 from pmo_workbench.model.report import (
     NO_GENOME,
+    _card_subgroups,
     compare_with_truth,
+    model_card,
     run_model_development,
     subgroup_table,
     validated_risk,
@@ -70,6 +72,15 @@ def test_model_development_with_genetics_and_outputs(with_qc_run: Path, tmp_path
     assert top["oe_ratio"] == pytest.approx(part["y"].sum() / part["risk"].sum())
     assert subgroup_table(md, "genetic").empty == (md.genetic is None)  # 25 persons with a genome: not fitted
     assert "calibration_slope" in clinical and "ancestry" in md.card.sections["Subgroups (fairness)"]
+    # export: the card's subgroup table keeps only groups with at least min_count events and non-events
+    small = clinical[(clinical["events"] < 5) | (clinical["n"] - clinical["events"] < 5)]
+    assert len(small) > 0  # the small project has such groups
+    shown = _card_subgroups(md, mode="export", min_count=5)
+    assert len(shown) > 0 and (shown["events"] >= 5).all() and (shown["n"] - shown["events"] >= 5).all()
+    exported = model_card(md, mode="export", min_count=5).sections["Subgroups (fairness)"]
+    for group in small["group"]:
+        if group not in set(shown["group"]):
+            assert f"| {group} " not in exported
     internal, export = tmp_path / "internal", tmp_path / "export"
     internal.mkdir()
     export.mkdir()
