@@ -4,31 +4,48 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pmo-installed
+DEMO_STAMP := $(VENV)/.pmo-demo-installed
 PYTEST_ARGS ?=
+# quiet installs: one line per step, no progress bars or build-backend banners in a terminal or a CI log
+PIP_QUIET := --quiet --progress-bar off --disable-pip-version-check
 
-.PHONY: demo test lab bench setup sysdeps lint format clean
+
+.PHONY: demo test lab bench setup sysdeps lint format clean docs
 
 # the C kernels are compiled by the install, so a changed .c or .h file reinstalls
-$(STAMP): pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c pmo_workbench/ckernels/*.h)
+INSTALL_INPUTS := pyproject.toml constraints.txt $(wildcard pmo_workbench/ckernels/*.c pmo_workbench/ckernels/*.h)
+
+# `make demo` needs the workbench alone (embedded backend): no Hail/PySpark/Java, no test or docs tools
+$(DEMO_STAMP): $(INSTALL_INPUTS)
 	@command -v $${CC:-cc} >/dev/null 2>&1 || { echo "no C compiler ($${CC:-cc}): install gcc (apt-get install gcc)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[hail,test]"
+	@echo "[setup] installing the workbench into $(VENV) (embedded backend)"
+	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e .
 	@touch $@
+
+# `make test` adds the Hail backend, the test tools and the docs site builder
+$(STAMP): $(INSTALL_INPUTS)
+	@command -v $${CC:-cc} >/dev/null 2>&1 || { echo "no C compiler ($${CC:-cc}): install gcc (apt-get install gcc)"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "[setup] installing the workbench with Hail, test and docs tools into $(VENV)"
+	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e ".[hail,test,docs]"
+	@git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install --attributes .gitattributes || true  # .gitattributes' filter
+	@touch $@ $(DEMO_STAMP)
 
 setup: $(STAMP)
 
 sysdeps:
 	@bash .ci/sysdeps.sh
 
-demo: setup
-	$(VENV)/bin/pmo demo --dir demo
+demo: $(DEMO_STAMP)
+	@$(VENV)/bin/pmo demo --dir demo
 
 test: setup sysdeps
 	$(VENV)/bin/ruff check pmo_workbench widgets tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lab: setup
+lab: $(DEMO_STAMP)
 	@test -f demo/pmo.yaml || $(VENV)/bin/pmo synth --out demo
 	$(VENV)/bin/pmo lab --project demo
 
@@ -40,6 +57,9 @@ lint: setup
 
 format: setup
 	$(VENV)/bin/ruff check --fix pmo_workbench widgets tests benchmarks
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache .hypothesis

@@ -1,10 +1,12 @@
-"""The ``pmo`` command line: synth, run, demo, new, lab (and import/cohort when their tracks are installed).
+"""The ``pmo`` command line (click): synth, run, demo, new, lab, import, cohort.
 
-Every command prints one-line errors and exits with code 2 for bad input or configuration, 1 for a failed run,
-0 on success.
+Every command prints one-line errors and exits with code 2 for bad input or configuration; ``pmo run`` exits with
+the run's status code (:data:`pmo_workbench.catalogue.EXIT_CODES`: 0 succeeded, 1 failed, 2 misconfigured,
+3 incomplete, 4 timeout). Every command's ``--help`` ends with an example. Paths in options are resolved as
+notebook parameters are: relative to the project folder first, then to the current folder.
 
-Example
--------
+Examples
+--------
     $ pmo synth --out demo --persons 5000 --samples 500 --variants 20000 --seed 1
     $ pmo run overview --project demo --mode export
 """
@@ -31,20 +33,30 @@ DEMO_SIZE = {"persons": 5000, "samples": 500, "variants": 20000}
 
 
 class _Group(click.Group):
-    """Turns every :class:`PmoError` into a one-line message and exit code 2."""
+    """Turns every :class:`PmoError` (and an ``OSError`` of the file system) into a one-line message and exit
+    code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PmoError as exc:
-            click.echo(f"pmo: error: {exc}", err=True)
+            from pmo_workbench.catalogue import truncate_message
+
+            click.echo(f"pmo: error: {truncate_message(str(exc))}", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a read-only or full file system, a file where a folder should be: one line too
+            from pmo_workbench.catalogue import truncate_message
+
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            click.echo(f"pmo: error: {truncate_message(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
             ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="pmo")
 def app() -> None:
-    """PMØ Workbench: WGS QC, cohort selection and model development on one project folder.
+    """PMØ Workbench: the track notebooks (overview, WGS QC, cohort selection, model development) as reports on one
+    project folder.
 
     \b
     Example:
@@ -83,49 +95,6 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
 
 
-def _parse_params_file(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read parameters: {exc}", file=path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("parameters file must be a mapping", file=path)
-    return data
-
-
-@app.command()
-@click.argument("track")
-@click.option("--project", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("-p", "--parameter", "parameters", type=(str, str), multiple=True, metavar="NAME VALUE",
-              help="A notebook parameter (repeatable); YAML-typed, so 0.98 is a number.")
-@click.option("-f", "--params-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="YAML file of parameters (e.g. notebooks/params/<track>.demo.yaml).")
-@click.option("--mode", type=click.Choice(["internal", "export"]), default="internal", show_default=True)
-@click.option("--timeout", "timeout_s", type=float, default=None, help="Wall-clock limit of the run in seconds.")
-@click.option("--memory-gb", type=float, default=None, help="Memory limit of the notebook kernel.")
-def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], params_file: Path | None, mode: str,
-        timeout_s: float | None, memory_gb: float | None) -> None:
-    """Run a track notebook on a project and write its report, run record and catalogue entry.
-
-    \b
-    Example:
-      pmo run overview --project demo --mode export --timeout 600
-    Exit code 0: succeeded; 1: the notebook failed (report written, marked failed); 2: bad input.
-    """
-    from pmo_workbench.reports import run_track
-
-    values = {name: yaml.safe_load(value) if value != "" else "" for name, value in parameters}
-    record = run_track(track, project, values, params_file=params_file, mode=mode, timeout_s=timeout_s,
-                       memory_gb=memory_gb, progress=True)
-    click.echo(f"{record.status}: {record.report_path}")
-    if record.status != "succeeded":
-        if record.error:
-            click.echo(f"pmo: run failed: {record.error}", err=True)
-        sys.exit(1)
-
-
 def available_tracks() -> list[str]:
     """Track notebooks that exist (``notebooks/<track>.ipynb``) and have a parameter class."""
     from pmo_workbench.params import TRACK_PARAMS
@@ -133,6 +102,56 @@ def available_tracks() -> list[str]:
     order = ["overview", "wgs_qc", "cohort_selection", "model_development"]
     have = [t for t in order if (NOTEBOOKS_DIR / f"{t}.ipynb").exists() and t in TRACK_PARAMS]
     return have + sorted(t for t in TRACK_PARAMS if t not in order and (NOTEBOOKS_DIR / f"{t}.ipynb").exists())
+
+
+@app.command(epilog="Tracks: " + ", ".join(available_tracks()) + ".")
+@click.argument("track")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("-p", "--parameter", "parameters", type=(str, str), multiple=True, metavar="NAME VALUE",
+              help="A notebook parameter (repeatable); YAML-typed, so 0.98 is a number.")
+@click.option("-f", "--params-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="YAML file of parameters, relative to the project folder, else to the current folder "
+                   "(e.g. params/wgs_qc.yaml, notebooks/params/<track>.demo.yaml).")
+@click.option("--mode", type=click.Choice(["internal", "export"]), default="internal", show_default=True)
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Wall-clock limit of the run in seconds (default: limits.timeout_s of pmo.yaml).")
+@click.option("--memory-gb", type=float, default=None, help="Memory limit of the notebook kernel in GB.")
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help="Keep the traceback in the report of a misconfigured run.")
+def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], params_file: Path | None, mode: str,
+        timeout_s: float | None, memory_gb: float | None, show_traceback: bool) -> None:
+    """Run a track notebook on a project and write its report, run record and catalogue entry.
+
+    \b
+    Example:
+      pmo run overview --project demo --mode export --timeout 600
+      pmo run wgs_qc --project demo -f params/wgs_qc.yaml
+    \b
+    Exit codes (the run's status, also in run.json and the catalogue):
+      0 succeeded      every cell ran and every rule was applied
+      1 failed         a cell failed, the kernel died, memory limit exceeded, CPR-like value in an output
+      2 misconfigured  a configuration or input problem (report: the problem and its fix); also bad options
+      3 incomplete     finished, but a rule could not be applied (e.g. genome rules without a WGS QC run)
+      4 timeout        stopped at the --timeout limit
+    """
+    from pmo_workbench.cli_health import resolve_in_project
+    from pmo_workbench.runner import run_track
+
+    values = {name: yaml.safe_load(value) if value != "" else "" for name, value in parameters}
+    if params_file is not None:
+        params_file = resolve_in_project(project, params_file, option="--params-file")
+    record = run_track(track, project, values, params_file=params_file, mode=mode, timeout_s=timeout_s,
+                       memory_gb=memory_gb, progress=True, show_traceback=show_traceback)
+    click.echo(f"{record.status}: {record.report_path}")
+    if record.status == "misconfigured" and record.error:
+        click.echo(f"pmo: run misconfigured: {record.error.message}", err=True)
+        if record.error.fix:
+            click.echo(f"pmo: fix: {record.error.fix}", err=True)
+    elif record.status == "incomplete":
+        click.echo(f"pmo: run incomplete: {'; '.join(record.incomplete_reasons)}", err=True)
+    elif record.status != "succeeded" and record.error:
+        click.echo(f"pmo: run {record.status}: {record.error}", err=True)
+    sys.exit(record.exit_code)
 
 
 @app.command()
@@ -146,7 +165,7 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     Example:
       pmo demo --dir demo
     """
-    from pmo_workbench.reports import run_track
+    from pmo_workbench.runner import run_track
     from pmo_workbench.synth.project import synthesize_project
 
     if not (directory / "pmo.yaml").exists():
@@ -159,7 +178,7 @@ def demo(directory: Path, seed: int, mode: str) -> None:
                            progress=True)
         click.echo(f"{track}: {record.status} ({record.duration_s:.1f} s) {record.report_path}")
         if record.status != "succeeded":
-            failed.append(track)
+            failed.append(f"{track} ({record.status})")
     index = (directory / "runs" / "index.html").resolve()
     click.echo(str(index))
     if failed:
@@ -208,21 +227,15 @@ def lab(project: Path, port: int, no_browser: bool) -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
-def _mount_optional() -> None:
-    """Mount the sub-commands of tracks whose modules are present (import, cohort, ...)."""
-    try:
-        import typer.main
+def _mount_health() -> None:
+    """Mount ``pmo import`` and ``pmo cohort`` (:mod:`pmo_workbench.cli_health`)."""
+    from pmo_workbench import cli_health
 
-        from pmo_workbench import cli_health
-    except ImportError:
-        return
-    for attr, name in (("import_app", "import"), ("cohort_app", "cohort")):
-        sub = getattr(cli_health, attr, None)
-        if sub is not None:
-            app.add_command(typer.main.get_command(sub), name)
+    app.add_command(cli_health.import_group, "import")
+    app.add_command(cli_health.cohort_group, "cohort")
 
 
-_mount_optional()
+_mount_health()
 
 
 def main() -> None:  # pragma: no cover - console entry point alias
@@ -233,4 +246,21 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-__all__ = ["app", "available_tracks"]
+__all__ = ["app", "available_tracks", "iter_commands"]
+
+
+def iter_commands(group: click.Group = app, prefix: str = "pmo") -> list[tuple[str, click.Command]]:
+    """Every command of the ``pmo`` tree with its full name (``pmo cohort select``), groups included.
+
+    Examples
+    --------
+    >>> "pmo cohort select" in dict(iter_commands())
+    True
+    """
+    out: list[tuple[str, click.Command]] = [(prefix, group)]
+    for name, cmd in sorted(group.commands.items()):
+        if isinstance(cmd, click.Group):
+            out += iter_commands(cmd, f"{prefix} {name}")
+        else:
+            out.append((f"{prefix} {name}", cmd))
+    return out

@@ -1,7 +1,7 @@
 """Exceptions with a location: every bad input names its file, line/record and field.
 
-Example
--------
+Examples
+--------
 >>> err = InputError("bad date", file="data/registry/person.parquet", row=12, field="birth_date")
 >>> str(err)
 'data/registry/person.parquet: row 12: field birth_date: bad date'
@@ -29,6 +29,14 @@ class InputError(PmoError, ValueError):
         1-based text line, or 0-based table row, where known.
     field
         The column, FORMAT/INFO field or YAML key path.
+    fix
+        What the user should do about it, in one sentence (shown under the problem in a *misconfigured* run's
+        report and in the CLI); not part of the message.
+
+    Examples
+    --------
+    >>> InputError("no genotypes", field="sources.genotypes", fix="run `pmo import ...` first").fix
+    'run `pmo import ...` first'
     """
 
     def __init__(
@@ -39,8 +47,10 @@ class InputError(PmoError, ValueError):
         line: int | None = None,
         row: int | None = None,
         field: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.message = message
+        self.fix = fix
         self.file = str(file) if file is not None else None
         self.line = line
         self.row = row

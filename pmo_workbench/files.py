@@ -6,8 +6,8 @@ the content is written to a hidden temporary file in the target's folder (same f
 ``mkstemp``'s 0600, so that a shared report folder stays readable), and only then is it renamed over the target.
 On any error — including KeyboardInterrupt — the temporary file is removed and the target is left as it was.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
 >>> write_text_atomic(p, "hi").read_text()
@@ -39,8 +39,8 @@ def replace_atomically(target: str | Path) -> Iterator[Path]:
     target
         The file to (re)write. Its folder is created when missing.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib, pandas as pd
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
     >>> with replace_atomically(out) as tmp:
@@ -66,8 +66,8 @@ def replace_atomically(target: str | Path) -> Iterator[Path]:
 def write_text_atomic(target: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``target`` atomically; returns ``target`` as a Path.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> write_text_atomic(pathlib.Path(tempfile.mkdtemp()) / "n.md", "# note").name
     'n.md'

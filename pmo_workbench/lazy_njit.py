@@ -10,8 +10,8 @@ A lazy kernel is called from Python only: a numba kernel cannot call it (numba t
 the caller), and it takes no ``parallel=True`` (its callers split work over threads, the kernels being
 ``nogil``).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> @njit(nogil=True)
 ... def total(x):

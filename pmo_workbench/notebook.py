@@ -1,7 +1,7 @@
 """Helpers the track notebooks call so they stay thin: open the project, show and save tables safely.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd, tempfile
 >>> out = tempfile.mkdtemp()
 >>> path = save_table(pd.DataFrame({"n": [7]}), out, "counts")

@@ -3,8 +3,8 @@
 The logic of ``notebooks/overview.ipynb``. Every function returns *counts only* (no individual-level rows), so
 that :func:`disclose` can make any of them safe for export with complementary small-count suppression.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> t = pd.DataFrame({"F": [3, 40], "M": [30, 41]}, index=["a", "b"])
 >>> disclose(t, mode="internal", min_count=5).equals(t)

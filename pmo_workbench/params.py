@@ -3,8 +3,8 @@
 ``pmo run <track> -p NAME VALUE`` values arrive as strings; :func:`parse_track_params` converts them to the
 declared types and rejects unknown names, so a typo never silently runs with a default.
 
-Example
--------
+Examples
+--------
 >>> parse_track_params("overview", {"project": "demo", "mode": "export"}).mode
 'export'
 """
@@ -27,7 +27,9 @@ class TrackParams(BaseModel):
 
     project: str = Field(..., description="project folder (holding pmo.yaml)")
     mode: Mode = Field("internal", description="internal, or export: small counts suppressed, no individual data")
-    output_dir: str = Field(".", description="where the notebook writes its output tables (the run folder)")
+    output_dir: str | None = Field(
+        None, description="where the notebook writes its outputs (the run folder, set by the runner); None: "
+                          "nothing is written (interactive runs)")
 
 
 class OverviewParams(TrackParams):

@@ -1,7 +1,7 @@
 """Seaborn figures of the workbench: each takes ``ax=None``, returns the Axes, and never calls ``plt.show()``.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> t = pd.DataFrame({"F": [10, 12], "M": [9, 14]}, index=["Region Hovedstaden", "Region Sjælland"])
 >>> ax = plot_count_table(t, title="Persons")
@@ -88,8 +88,8 @@ def plot_metric_by_batch(samples: pd.DataFrame, metric: str, *, ax: plt.Axes | N
 
     ``bounds`` draws threshold lines (e.g. the call-rate minimum).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"batch": ["B1", "B1", "B2"], "call_rate": [0.99, 0.98, 0.95]})
     >>> plot_metric_by_batch(d, "call_rate", bounds=(0.97,)).get_title()
     'call_rate'
@@ -110,8 +110,8 @@ def plot_sex_check(sex_check: pd.DataFrame, *, ax: plt.Axes | None = None, title
                    female_threshold: float | None = None, male_threshold: float | None = None) -> plt.Axes:
     """Histogram of the chrX F-statistic coloured by reported sex, with the female/male thresholds.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = pd.DataFrame({"f_stat": [0.02, 0.98, 1.0], "reported_sex": ["F", "M", "F"]})
     >>> plot_sex_check(s, female_threshold=0.2, male_threshold=0.8).get_xlabel()
     'chrX F-statistic'
@@ -136,8 +136,8 @@ def plot_kinship(kinship: pd.DataFrame, *, ax: plt.Axes | None = None, title: st
                  cutoffs: tuple[float, ...] = (0.354, 0.177, 0.0884, 0.0442)) -> plt.Axes:
     """KING kinship against IBS0 for the reported pairs, coloured by relationship; unexpected pairs as crosses.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"kinship": [0.49, 0.25], "ibs0": [0.0, 0.001], "relationship": ["duplicate/MZ", "first"],
     ...                   "unexpected": [False, True]})
     >>> plot_kinship(k).get_ylabel()
@@ -158,8 +158,8 @@ def plot_pca(ancestry: pd.DataFrame, *, ax: plt.Axes | None = None, x: str = "PC
              hue: str = "assigned_population", title: str = "Ancestry PCA") -> plt.Axes:
     """Samples on two principal components, coloured by ``hue`` (missing values shown as 'not assigned').
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = pd.DataFrame({"PC1": [0.1, -0.2], "PC2": [0.3, 0.0], "assigned_population": ["EUR", None]})
     >>> plot_pca(a).get_xlabel()
     'PC1'
@@ -176,8 +176,8 @@ def plot_histogram(values: pd.Series, *, ax: plt.Axes | None = None, title: str 
                    bins: int = 40, lines: tuple[float, ...] = (), log_y: bool = False) -> plt.Axes:
     """Histogram of one column (e.g. variant call rate, -log10 HWE p, allele frequency), with threshold lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> plot_histogram(pd.Series([0.9, 0.99, 1.0], name="call_rate"), lines=(0.95,)).get_xlabel()
     'call_rate'
     """
@@ -197,8 +197,8 @@ def plot_batch_trend(reference: pd.DataFrame, current: pd.DataFrame, limits: pd.
     """Control chart of one metric: earlier batches (grey), this run's batches (blue; flagged ones red), the
     centre line and the control limits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ref = pd.DataFrame({"batch": ["B1", "B2"], "dp_mean": [30.0, 31.0]})
     >>> now = pd.DataFrame({"batch": ["B3"], "dp_mean": [15.0]})
     >>> lim = {"center": 30.5, "lower": 28.4, "upper": 32.6}
@@ -229,8 +229,8 @@ def plot_attrition_funnel(funnel: pd.DataFrame, *, ax: plt.Axes | None = None,
                           title: str = "Attrition") -> plt.Axes:
     """Horizontal bars of the persons left after each rule (``rule``, ``n_persons``; NA drawn as "suppressed").
 
-    Example
-    -------
+    Examples
+    --------
     >>> f = pd.DataFrame({"rule": ["entry", "sex"], "n_persons": [40, 30]})
     >>> [t.get_text() for t in plot_attrition_funnel(f).get_yticklabels()]
     ['entry', 'sex']
@@ -256,8 +256,8 @@ def plot_standardised_differences(balance: pd.DataFrame, *, ax: plt.Axes | None 
                                   title: str = "Balance of cases and controls", limit: float = 0.1) -> plt.Axes:
     """Dots of the standardised difference per variable/level (``variable``, ``level``, ``smd``) with ±limit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = pd.DataFrame({"variable": ["age at index", "sex"], "level": ["", "F"], "smd": [0.05, -0.2]})
     >>> len(plot_standardised_differences(b).collections) >= 1
     True

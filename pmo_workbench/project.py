@@ -3,8 +3,8 @@
 An unknown key, a missing file or a bad value is a one-line :class:`~pmo_workbench.errors.ConfigError` that names
 the key path and the file; the CLI turns it into exit code 2 and writes nothing.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (d / "pmo.yaml").write_text("name: tiny\\n")

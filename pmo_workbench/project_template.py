@@ -1,7 +1,7 @@
 """``pmo new``: create a project folder from ``templates/project``.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> root = create_project(pathlib.Path(tempfile.mkdtemp()) / "study", name="study")
 >>> (root / "pmo.yaml").exists()

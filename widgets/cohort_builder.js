@@ -107,6 +107,7 @@ function render({ model, el }) {
         class: "pmo-cb-add", "data-code": r.code, title: `add ${r.code} to ${model.get("target")}`,
         onclick: () => model.send({ type: "add_code", code: r.code, vocabulary: r.vocabulary, target: model.get("target") }),
       }, h("code", { text: r.code })),
+      h("span", { class: "pmo-cb-domain", "data-testid": "cb-hit-domain", text: ` ${r.domain || r.vocabulary}` }),
       h("span", { class: "pmo-cb-desc", text: ` ${r.description || ""}` }),
       h("span", { class: "pmo-cb-persons", text: r.persons ? ` · ${num(r.persons)} persons` : "" }))));
   }

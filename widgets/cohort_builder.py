@@ -13,8 +13,8 @@ no libraries, works offline.
 switched-off genome rule is written as ``false``. The file is validated before it is written atomically, so it
 always loads with :func:`~pmo_workbench.cohort.load_definition`.
 
-Example
--------
+Examples
+--------
 >>> from pmo_widgets import CohortBuilder  # doctest: +SKIP
 >>> w = CohortBuilder("demo", "cohorts/statin_users.yaml")  # doctest: +SKIP
 >>> w.set_enabled("ldl_measured", False)  # doctest: +SKIP
@@ -68,8 +68,8 @@ def build_code_index(project: str | Path | Project, db: HealthDatabase | None = 
     Codes the project's lists (``codelists/*.tsv``, an OMOP ``concept`` table) do not describe get an empty
     description, so that every code in the data can be found by its code.
 
-    Example
-    -------
+    Examples
+    --------
     >>> idx = build_code_index("demo")  # doctest: +SKIP
     >>> idx.describe("DI219", "SKS")  # doctest: +SKIP
     'Akut myokardieinfarkt UNS (Acute myocardial infarction, unspecified)'
@@ -87,8 +87,8 @@ def write_definition(path: str | Path, raw: dict[str, Any]) -> Path:
 
     Raises :class:`ConfigError` (nothing written) when the mapping is not a valid definition.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
     >>> _ = write_definition(p, {"name": "c", "entry": {"domain": "lab", "codes": ["NPU01567"]}})
@@ -133,14 +133,30 @@ def _set_raw_codes(rule: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
     rule["codes"] = grouped
 
 
+_VOCABULARY_DOMAIN = {"SKS": "diagnosis", "ICD10": "diagnosis", "ICD8": "diagnosis", "ATC": "prescription",
+                      "NPU": "lab", "SPECIMEN": "specimen", "OMOP": "omop"}
+"""The domain a code of each vocabulary belongs to (shown beside each search hit)."""
+
+
+def _plain(markdown: str) -> str:
+    """Markdown of the report's definition text as plain text for the widget (no backticks or emphasis).
+
+    Examples
+    --------
+    >>> _plain("codes `DI21*` in **A** or *B*")
+    'codes DI21* in A or B'
+    """
+    return re.sub(r"`([^`]*)`", r"\1", re.sub(r"\*{1,2}([^*]+)\*{1,2}", r"\1", markdown))
+
+
 def _rule_summaries(defn: CohortDefinition) -> dict[str, str]:
-    """Rule name -> its description in words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
+    """Rule name -> its description in plain words (from :func:`~pmo_workbench.cohort.report.describe_definition`)."""
     lines = describe_definition(defn).splitlines()
-    out = {"entry": lines[0].replace("**Entry** (the index date): ", "").rstrip(".")}
+    out = {"entry": _plain(lines[0].replace("**Entry** (the index date): ", "").rstrip("."))}
     for line in lines[1:]:
         if line.startswith("- `") and "`: " in line:
             name, text = line[3:].split("`: ", 1)
-            out[name] = text
+            out[name] = _plain(text)
     return out
 
 
@@ -348,6 +364,10 @@ class CohortBuilder(anywidget.AnyWidget):
         """Add ``code`` (a code, ``X*`` prefix or range) to the entry or a require/exclude rule and select again."""
         rule = self._target_rule(target)
         vocab = (vocabulary or DOMAIN_VOCABULARY[rule["domain"]]).upper()
+        code_domain = _VOCABULARY_DOMAIN.get(vocab)
+        if code_domain not in (rule["domain"], "omop"):
+            raise ValueError(f"{code} is a {code_domain} code ({vocab}); add it to a {code_domain} rule, not to "
+                             f"{target or 'entry'} ({rule['domain']})")
         text = str(parse_code(code, vocab))
         pairs = _raw_codes(rule["codes"], rule["domain"])
         if any(v == vocab and c.upper() == text.upper() for v, c in pairs):
@@ -396,12 +416,15 @@ class CohortBuilder(anywidget.AnyWidget):
         if not q:
             self.search_results = []
             return
+        # every vocabulary is searched ("statin" finds ATC codes while the entry is a diagnosis); each hit says
+        # its domain, and the target rule's own domain comes first
         rule = self._event_rules().get(self.target, self._raw["entry"])
-        vocab = DOMAIN_VOCABULARY[rule["domain"]] if rule["domain"] != "specimen" else None
-        hits = self.search(q, vocab if vocab in ("SKS", "ATC", "NPU") else None)
-        self.search_results = [{"code": r.code, "vocabulary": r.vocabulary, "description": r.description or "",
-                                "persons": self._persons.get((r.vocabulary, r.code), 0)}
-                               for r in hits.itertuples(index=False)]
+        hits = self.search(q, None, limit=60)
+        rows = [{"code": r.code, "vocabulary": r.vocabulary, "domain": _VOCABULARY_DOMAIN.get(r.vocabulary, ""),
+                 "description": r.description or "", "persons": self._persons.get((r.vocabulary, r.code), 0)}
+                for r in hits.itertuples(index=False)]
+        rows.sort(key=lambda r: r["domain"] != rule["domain"])  # stable: the index's order within each group
+        self.search_results = rows[:30]
 
     def _on_page_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")

@@ -12,8 +12,8 @@ thresholds with reviewer, date and note to ``PROJECT/params/wgs_qc.yaml`` throug
 Threshold values are a synced dict trait (``thresholds``), so they can be set from Python as well as from the
 page; invalid values (e.g. a female F threshold above the male one) are refused and the previous values kept.
 
-Example
--------
+Examples
+--------
 >>> from pmo_widgets import QcExplorer  # doctest: +SKIP
 >>> w = QcExplorer(result, manifest="data/manifest.tsv", project="myproject")  # doctest: +SKIP
 >>> w.set_thresholds(min_call_rate=0.98); w.n_flagged  # doctest: +SKIP
@@ -64,8 +64,8 @@ def compute_histogram(
     """Counts per bin of ``values`` split into ``pass``, ``other`` (fail for another reason) and ``hit`` (flagged
     by this metric); values outside ``edges`` go to the first/last bin, NaN are left out.
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = compute_histogram(np.array([0.1, 0.6, 0.9]), np.array([0.0, 0.5, 1.0]),
     ...                       np.array([False, False, True]), np.array([True, False, True]))
     >>> h["pass"], h["other"], h["hit"]
@@ -146,8 +146,8 @@ class QcExplorer(anywidget.AnyWidget):
     decisions : pandas.DataFrame
         The current decisions (``sample_id``, ``pass``, ``reasons``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> w = QcExplorer(sample_qc=sqc, manifest=manifest)  # doctest: +SKIP
     >>> w.set_thresholds(min_call_rate=0.99)  # doctest: +SKIP
     """
@@ -525,7 +525,8 @@ class QcExplorer(anywidget.AnyWidget):
                     self._bounds(m, mask),
                 )
             )
-        return hs
+        # a metric without a single finite value in view (e.g. depth on a GT-only VCF) gets no empty plot
+        return [h for h in hs if h["n"] > 0]
 
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "save":

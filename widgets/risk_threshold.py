@@ -7,8 +7,8 @@ every threshold change recomputes the metrics in Python with
 ``risk_threshold.js`` draws them as plain SVG (no JavaScript libraries; works offline). With ``min_count`` (export
 mode) the true/false positive and negative counts below it are not shown.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from pmo_widgets import RiskThreshold
 >>> w = RiskThreshold(y=np.array([0, 0, 1, 1]), risk=np.array([0.1, 0.4, 0.35, 0.8]), threshold=0.3)

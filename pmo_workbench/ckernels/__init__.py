@@ -9,8 +9,8 @@ QC pass on a store needs are therefore compiled C, built by setuptools with the 
 100k variants numba's start-up was a third of their time). A ctypes call releases the GIL, so the callers run one
 call per thread.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> two, excess = np.empty(1), np.empty(1)
 >>> library().pmo_hwe_midp(np.array([37]), np.array([200]), np.array([85]), 1, two, excess)

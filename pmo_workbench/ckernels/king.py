@@ -7,8 +7,8 @@ The het / hom-ref / hom-alt indicators of a block of sites are packed 64 sites p
 intersections (both het, het/hom, both hom, opposite homozygotes), so all pairs of thousands of samples are
 counted in one pass over the genotypes.
 
-Example
--------
+Examples
+--------
 >>> het = np.array([[1], [1], [0]], np.uint64)  # 3 samples x 1 word: site 0 het in samples 0 and 1
 >>> ref = np.array([[0], [0], [1]], np.uint64)
 >>> alt = np.zeros((3, 1), np.uint64)
@@ -70,8 +70,8 @@ def pack_genotype_indicators(dosage: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Het / hom-ref / hom-alt bit planes uint64 [samples, ceil(sites / 64)] of an int8 dosage block [sites,
     samples] (0/1/2 ALT copies; anything else is not called); padding bits are 0.
 
-    Example
-    -------
+    Examples
+    --------
     >>> h, r, a = pack_genotype_indicators(np.array([[0], [1], [2], [-1]], dtype=np.int8))
     >>> int(h[0, 0]), int(r[0, 0]), int(a[0, 0])
     (2, 1, 4)
@@ -109,8 +109,8 @@ def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = No
     KingCounts
         Pair counts (upper triangle) and the number of sites counted.
 
-    Example
-    -------
+    Examples
+    --------
     >>> c = compute_king_counts([np.array([[1, 1], [0, 2]], dtype=np.int8)])
     >>> int(c.hethet[0, 1]), int(c.ibs0[0, 1]), int(c.n_snp[0, 1])
     (1, 1, 2)

@@ -1,7 +1,7 @@
 """Declarative cohort definitions compiled to SQL on DuckDB: attrition, consent, specimens, matching, pick lists.
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.cohort import load_definition, select_cohort  # doctest: +SKIP
 >>> result = select_cohort("demo", load_definition("demo/cohorts/mi_cases.yaml"))  # doctest: +SKIP
 >>> result.attrition  # doctest: +SKIP

@@ -6,8 +6,8 @@ table of such pairs (named by ``idx``) that returns the pairs passing the rule, 
 ``person``, ``observation_period``, ``diagnosis``, ``prescription``, ``lab``, ``specimen``,
 ``tissue_use_register``, ``concept_ancestor`` and, for genome rules, ``genome_qc`` (person_id, pass).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.cohort.definition import parse_definition
 >>> d = parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
 ...                       "criteria": [{"sex": ["F"]}]})
@@ -49,8 +49,8 @@ def _after(text: str) -> str | None:
     incremented, skipping the surrogates (not encodable); a prefix ending in the highest code point drops that
     character and increments the one before.
 
-    Example
-    -------
+    Examples
+    --------
     >>> _after("DI21"), _after("A\U0010ffff")
     ('DI22', 'B')
     """
@@ -71,8 +71,8 @@ def code_bounds(patterns: list[CodePattern]) -> tuple[str, str, bool] | None:
     matching code. None when the patterns have OMOP concept ids (descendants come from a subquery) or a pattern
     without an upper bound.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.health.codelists import parse_code
     >>> code_bounds([parse_code("DI21*", "SKS"), parse_code("DI20-DI25", "SKS")])
     ('DI20', 'DI26', False)
@@ -200,8 +200,8 @@ def specimen_conditions(s: Specimens | None) -> list[str]:
     window relative to ``i.index_date``. The one definition used by the rule, the pick list and the
     availability table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> specimen_conditions(None)
     ["coalesce(s.status, 'available') = 'available'"]
     """

@@ -19,8 +19,8 @@ Semantics (also in the selection docs):
 The hash (:func:`definition_hash`) is the sha256 of the canonical JSON of the validated model: codes upper-cased,
 de-duplicated and sorted, dates in ISO form, defaults filled in, keys sorted; ``description`` is left out.
 
-Example
--------
+Examples
+--------
 >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
 ...                       "criteria": [{"age_at_index": [40, 85]}]})
 >>> d.rule_names()
@@ -373,8 +373,8 @@ _RESERVED = {"entry", "specimens", "genomes.qc_pass", "genomes.unrelated", CONSE
 def definition_hash(definition: CohortDefinition) -> str:
     """sha256 (hex) of the canonical JSON of ``definition``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = parse_definition({"name": "x", "entry": {"domain": "lab", "codes": ["npu01567"]}})
     >>> b = parse_definition({"name": "x", "entry": {"domain": "lab", "codes": ["NPU01567", "NPU01567"]}})
     >>> definition_hash(a) == definition_hash(b)
@@ -405,8 +405,8 @@ def parse_definition(data: Any, *, file: str | Path | None = None) -> CohortDefi
     ConfigError
         Naming ``file`` and the YAML key path of the first problem.
 
-    Example
-    -------
+    Examples
+    --------
     >>> try:
     ...     parse_definition({"name": "x", "entry": {"domain": "diagnosis", "codes": ["I21"]}}, file="x.yaml")
     ... except ConfigError as e:
@@ -436,8 +436,8 @@ def parse_definition(data: Any, *, file: str | Path | None = None) -> CohortDefi
 def load_definition(path: str | Path) -> CohortDefinition:
     """Read and validate a cohort definition YAML file.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
     >>> _ = f.write_text("name: c\\nentry: {domain: diagnosis, codes: [DI21*]}\\n")

@@ -11,8 +11,8 @@ Unrelated persons: a greedy maximal independent set -- repeatedly keep the perso
 relatives (ties broken by person_id), drop their relatives -- run first over the cases, so a case is never
 dropped for a control.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> pairs = pd.DataFrame({"person_a": ["a", "b"], "person_b": ["b", "c"]})
 >>> sorted(select_unrelated(["a", "b", "c"], pairs))
@@ -92,8 +92,8 @@ def sample_controls(cases: pd.DataFrame, candidates: pd.DataFrame, *, ratio: int
     pandas.DataFrame
         ``person_id, index_date, matched_set`` of the controls (the case's index date).
 
-    Example
-    -------
+    Examples
+    --------
     >>> cases = pd.DataFrame({"person_id": ["c1"], "index_date": [pd.Timestamp("2020-01-01")], "matched_set": [1]})
     >>> cand = pd.DataFrame({"matched_set": [1, 1, 1], "person_id": ["x", "y", "z"]})
     >>> len(sample_controls(cases, cand, ratio=2, seed=1))

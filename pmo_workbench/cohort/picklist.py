@@ -9,8 +9,8 @@ Freezer, rack, box and position come from their columns or, where empty, from ``
 (``freezer/rack/box/position``). Rows are sorted by biobank, freezer, rack, box and position, numbers inside
 labels compared as numbers (``R2`` before ``R10``).
 
-Example
--------
+Examples
+--------
 >>> sort_key("R10") > sort_key("R2")
 True
 """

@@ -18,8 +18,8 @@ Disclosure control in ``export`` mode (``min_cell_count`` = m):
 - **balance**: computed from the disclosed Table 1, so a hidden proportion hides its standardised difference.
 - **count tables** (specimen availability): :func:`~pmo_workbench.overview.disclose`.
 
-Example
--------
+Examples
+--------
 >>> att = pd.DataFrame({"step": [0, 1, 2], "rule": ["entry", "sex", "Tissue Use Register opt-out"],
 ...                     "n_persons": [40, 37, 30], "n_removed": [0, 3, 7]})
 >>> disclose_attrition(att, mode="export", min_count=5)["n_persons"].tolist()
@@ -28,7 +28,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
@@ -48,7 +48,7 @@ from pmo_workbench.cohort.definition import (
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.codelists import CodeIndex
-from pmo_workbench.health.database import HealthDatabase, find_latest_run
+from pmo_workbench.health.database import HealthDatabase
 from pmo_workbench.overview import disclose
 from pmo_workbench.privacy import suppress_small_counts
 from pmo_workbench.project import Project, as_project
@@ -74,8 +74,8 @@ def resolve_definition_path(project: str | Path | Project, definition: str | Pat
     ConfigError
         Naming the path that does not exist (or the ``cohorts/`` folder holding no definition).
 
-    Example
-    -------
+    Examples
+    --------
     >>> resolve_definition_path("demo", "statin_users")  # doctest: +SKIP
     PosixPath('/.../demo/cohorts/statin_users.yaml')
     """
@@ -175,8 +175,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
 
     ``index`` adds code descriptions (:meth:`CodeIndex.describe`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.cohort.definition import parse_definition
     >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
     ...                       "criteria": [{"exclude": {"domain": "diagnosis", "codes": ["DC*"],
@@ -252,14 +252,14 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
     (``on_missing_genomes="fail"``: :class:`ConfigError`) or select without the genome rules and controls and
     mark the selection incomplete, with the reason in ``problem``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sel = select_for_report("demo", load_definition("demo/cohorts/mi_cases.yaml"))  # doctest: +SKIP
     >>> sel.complete, sel.problem  # doctest: +SKIP
     (False, 'This definition needs genome QC results ...')
     """
     proj = as_project(project)
-    if needs_genomes(definition) and find_latest_run(proj) is None:
+    if needs_genomes(definition) and latest_run_dir(proj, "wgs_qc", "qc_decisions.parquet") is None:
         problem = ("This definition needs genome QC results (`genomes: qc_pass/unrelated`), but the project has "
                    "no succeeded WGS QC run with qc_decisions.parquet. Run `pmo run wgs_qc --project "
                    f"{proj.root}` first. The genome rules were NOT applied: the attrition below stops before "
@@ -351,8 +351,8 @@ def _hide_where(values: pd.Series, hidden: pd.Series) -> pd.Series:
 def disclose_table1(table1: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
     """Table 1 (tidy: ``variable, level, statistic, case, control``) as it may be shown in ``mode``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["n", "sex", "sex", "sex", "sex"], "level": ["", "F", "F", "M", "M"],
     ...                   "statistic": ["n", "n", "%", "n", "%"], "case": [20, 3, 15.0, 17, 85.0],
     ...                   "control": [80, 40, 50.0, 40, 50.0]})
@@ -411,8 +411,8 @@ def compute_balance(table1: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``variable, level, case, control, smd`` (case/control: the mean, or the proportion in percent).
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"variable": ["age at index", "age at index", "sex"], "level": ["", "", "F"],
     ...                   "statistic": ["mean", "sd", "%"], "case": [60.0, 10.0, 50.0],
     ...                   "control": [58.0, 10.0, 50.0]})
@@ -503,6 +503,7 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
         "disabled_rules": list(r.disabled),
         "cohort_complete": selection.complete,
         "problem": selection.problem,
+        "incomplete": [] if selection.complete else [selection.problem or "the selection is incomplete"],
         "counts": {
             "entry": plain(att["n_persons"].iloc[0]) if len(att) else None,
             "cases": plain(att["n_persons"].iloc[-1]) if len(att) and selection.complete else None,
@@ -512,16 +513,12 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
     }
 
 
-def write_run_extra(extra: dict[str, Any], output_dir: str | Path) -> Path:
-    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner)."""
-    from pmo_workbench.files import write_text_atomic
-    from pmo_workbench.reports import EXTRA_FILE
+def write_run_extra(extra: dict[str, Any], output_dir: str | Path | None) -> Path | None:
+    """Write ``run_extra.json`` into ``output_dir`` atomically (merged into ``run.json`` by the runner); nothing
+    without an ``output_dir`` (interactive run). See :func:`pmo_workbench.catalogue.write_run_extra`."""
+    from pmo_workbench.catalogue import write_run_extra as write_extra
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / EXTRA_FILE
-    write_text_atomic(target, json.dumps(extra, indent=2, sort_keys=True) + "\n")
-    return target
+    return write_extra(extra, output_dir)
 
 
 def style_disclosed(table: pd.DataFrame, *, mode: str, min_count: int, caption: str = "",

@@ -21,8 +21,8 @@ describe the source population rather than the disease: ``age_at_index``, ``sex`
 case later may serve as a control before (standard in risk-set sampling), so a person can be in the cohort
 table twice with different roles; nobody is a control twice.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pmo_workbench.health.schema import write_table
 >>> d = tempfile.mkdtemp()
@@ -243,8 +243,8 @@ class CohortResult:
     def what_if(self, disable: list[str] | tuple[str, ...] = ()) -> CohortResult:
         """The result with the named rules switched off (entry and the Tissue Use Register cannot be).
 
-        Example
-        -------
+        Examples
+        --------
         >>> # r.what_if(disable=["age_at_index"]).attrition
         """
         names = self.definition.rule_names()
@@ -340,10 +340,15 @@ class CohortResult:
     def write(self, out_dir: str | Path, *, pick_list: bool = True) -> list[Path]:
         """Write ``cohort.parquet``, ``attrition.csv``, ``table1.csv``, ``pick_list.csv`` and ``selection.json``
         into ``out_dir`` (each atomically; every table is scanned for CPR-like values first)."""
+        from pmo_workbench.errors import PrivacyError
         from pmo_workbench.privacy import check_no_cpr
 
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.summary(), indent=2)
+        # selection.json (it holds the cohort's name) and the folder's name pass the scan before anything is written
+        if _holds_cpr(text.splitlines()) or _holds_cpr([out.name]):
+            raise PrivacyError("CPR-like value in selection.json or the output folder's name (e.g. in the cohort "
+                               "name): nothing written")
         tables: dict[str, pd.DataFrame] = {"cohort.parquet": self.cohort, "attrition.csv": self.attrition}
         if self.definition.controls is not None or len(self.cohort):
             tables["table1.csv"] = self.table1()
@@ -351,16 +356,23 @@ class CohortResult:
             tables["pick_list.csv"] = self.pick_list()
         for frame in tables.values():
             check_no_cpr(frame)
+        out.mkdir(parents=True, exist_ok=True)
         written = []
         for name, frame in tables.items():
             written.append(_write_atomic(out / name, frame))
-        text = json.dumps(self.summary(), indent=2)
         written.append(_write_atomic(out / "selection.json", text))
         return written
 
 
 def _pct(count: int, total: int) -> float:
     return 100.0 * count / total if total else float("nan")
+
+
+def _holds_cpr(lines: list[str]) -> bool:
+    """Whether any of ``lines`` holds a CPR-like value."""
+    from pmo_workbench.privacy import scan_for_cpr
+
+    return bool(lines) and bool(scan_for_cpr(pd.DataFrame({"text": lines})))
 
 
 def _write_atomic(path: Path, content: pd.DataFrame | str) -> Path:

@@ -5,8 +5,8 @@
 IDs, the variant table, contig kinds and PARs); the methods of :mod:`pmo_workbench.qc` ask the registry for
 their backend's kernels.
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.genotypes import open_genotypes
 >>> g2 = open_genotypes(g.path, cache_dir=g.store_path.parent)  # g: the doctests' simulated set, in its cache
 >>> g2.backend, g2.sample_id[:3].tolist()

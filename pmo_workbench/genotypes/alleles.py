@@ -4,8 +4,8 @@ Codes: 0 unknown, 1 transition, 2 transversion (SNPs; Hail counts N and M bases 
 3 MNP, 4 insertion, 5 deletion, 6 complex, 7 star (``*``), 8 symbolic (``<DEL>``, breakends). REF and ALT must
 match ``^[ACGTNM]+$`` (upper case) to be typed, as in Hail.
 
-Example
--------
+Examples
+--------
 >>> classify_alt_alleles(np.array(["A", "AT", "C"], dtype=object), np.array(["G", "A,ATT", "A,*"], dtype=object),
 ...                      np.array([2, 3, 3])).tolist()
 [[1, -1], [5, 4], [2, 7]]

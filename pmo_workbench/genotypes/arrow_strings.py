@@ -6,8 +6,8 @@ it into Arrow's offsets and data buffers, and reports a chunk shorter than its r
 variants this is several times faster than decoding to an object array (one str per value) and converting that. Arrays with other codecs, and chunks never written, are read the
 ordinary way.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, zarr, numcodecs
 >>> root = zarr.open_group(zarr.DirectoryStore(tempfile.mkdtemp()), mode="w")
 >>> arr = root.create("s", shape=3, chunks=2, dtype=object, object_codec=numcodecs.VLenUTF8())

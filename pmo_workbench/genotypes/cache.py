@@ -5,8 +5,8 @@ version, so a renamed copy hits the same store and a changed file never does. A 
 avoids re-hashing an unchanged file on later opens. A store is built in a hidden temporary directory next to
 its final place and renamed into place only when complete, so a failed import leaves nothing behind.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())
 >>> (d / "a.txt").write_text("hello")

@@ -19,8 +19,8 @@ The result is cached on the
 :class:`~pmo_workbench.genotypes.store.Genotypes` object, so the embedded backend's ``sample_counts`` and
 ``variant_counts`` kernels (:mod:`pmo_workbench.genotypes.backends.embedded`) read the store once between them.
 
-Example
--------
+Examples
+--------
 >>> counts = compute_call_counts(g)  # g: the doctests' simulated set
 >>> counts.sample[:3, SAMPLE_CALLED].tolist()  # called genotypes per sample
 [677, 676, 680]
@@ -63,8 +63,8 @@ def build_class_table() -> np.ndarray:
     """Lookup from the little-endian uint16 view of a call ``[a0, a1]`` to its class (int8; ``OTHER`` for any
     call the fast path does not count).
 
-    Example
-    -------
+    Examples
+    --------
     >>> lut = build_class_table()
     >>> int(lut[np.array([[0, 1]], dtype=np.int8).view(np.uint16)[0, 0]]) == HET
     True

@@ -1,7 +1,7 @@
 """Contig names and pseudo-autosomal regions: ``chr`` prefixes, PLINK's numeric codes, PAR1/PAR2 per build.
 
-Example
--------
+Examples
+--------
 >>> classify_contig("chrX"), classify_contig("23"), classify_contig("MT"), classify_contig("7")
 ('X', 'X', 'MT', 'autosome')
 >>> compute_par_mask("X", np.array([60_001, 2_699_521]), "GRCh37").tolist()

@@ -6,8 +6,8 @@ otherwise. A method turns them into its table once (ratios, classes, columns), s
 have the same columns, dtypes and formulas; the counts are where backends may differ, and what the parity
 tests (``tests/hail``) compare.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> c = KingCounts(hethet=np.array([[0, 3], [0, 0]]), het_hom=np.array([[0, 1], [2, 0]]),
 ...                homhom=np.array([[0, 4], [0, 0]]), ibs0=np.array([[0, 1], [0, 0]]), n_sites=10)

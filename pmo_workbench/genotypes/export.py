@@ -6,8 +6,8 @@ records in file order, so the mask of a QC table applies one to one — and ``bc
 passing samples (recomputing INFO/AC and AN). The output and its index are written under temporary names and
 renamed into place only when complete.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> out = Path(tempfile.mkdtemp()) / "filtered.vcf.gz"  # g: the doctests' simulated set, read from its VCF
 >>> write_filtered_vcf(g.path, ["S01", "S03"], g.variants["contig"] == "X", out) == out

@@ -19,8 +19,8 @@ row field ``file_order``), :func:`collect_cols` (column order, by a column index
 As in the embedded reader, a half-missing call (``0/.``, ``./1``; e.g. a male on non-PAR chrX padded to two
 alleles) is read as a haploid call, not as missing: Hail would otherwise drop it.
 
-Example
--------
+Examples
+--------
 >>> g = open_hail_genotypes("../shared/data/hail_1kg_chr20_100/sample.vcf.gz", "/tmp/pmo-cache")  # doctest: +SKIP
 >>> g.n_samples, g.n_variants, g.mt.count()  # doctest: +SKIP
 (100, 346, (346, 100))
@@ -91,8 +91,8 @@ def init_hail(master: str | None = None, tmp_dir: str | Path | None = None, *, q
     ConfigError
         Hail is already running in this process with another master (Hail can only be initialised once).
 
-    Example
-    -------
+    Examples
+    --------
     >>> hl = init_hail("local[2]")  # doctest: +SKIP
     >>> hl.eval(hl.literal(1) + 1)  # doctest: +SKIP
     2
@@ -126,8 +126,8 @@ def init_hail(master: str | None = None, tmp_dir: str | Path | None = None, *, q
 def init_hail_from_config(backend: Any) -> Any:
     """:func:`init_hail` with a project's ``backend`` settings (``pmo.yaml``: spark_master, spark_conf, tmp_dir).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.project import load_project  # doctest: +SKIP
     >>> hl = init_hail_from_config(load_project("my-project").config.backend)  # doctest: +SKIP
     """
@@ -137,8 +137,8 @@ def init_hail_from_config(backend: Any) -> Any:
 def running_master() -> str | None:
     """The Spark master of the Hail session of this process, or None when Hail has not been initialised here.
 
-    Example
-    -------
+    Examples
+    --------
     >>> running_master() is None or running_master().startswith(("local", "spark://", "yarn"))
     True
     """
@@ -239,8 +239,8 @@ class HailGenotypes:
         """The MatrixTable restricted to the variants selected by a file-order boolean mask, with the row field
         ``variant_index`` (int64, the row of :attr:`variants`).
 
-        Example
-        -------
+        Examples
+        --------
         >>> autosomal = (g.variants["contig"] != "X").to_numpy()  # doctest: +SKIP
         >>> g.select_variants(autosomal).count_rows() == autosomal.sum()  # doctest: +SKIP
         True
@@ -298,8 +298,8 @@ def choose_reference(contig_names: list[str], build: str | None, *, plink: bool 
     and ``chrM`` -> ``MT`` for GRCh37), so the recoding can be inverted; with ``plink`` PLINK's numeric
     codes 23-26 are recoded to X, Y, X (PAR) and MT as well.
 
-    Example
-    -------
+    Examples
+    --------
     >>> choose_reference(["1", "X"], "GRCh38")[1]["X"]
     'chrX'
     >>> choose_reference(["chr20"], None)
@@ -445,8 +445,8 @@ def hl_int64(expr: Any) -> Any:
 def collect_rows(mt: Any, **fields: Any) -> pd.DataFrame:
     """Row fields of ``mt`` (plus contig, position, alleles) as pandas, sorted into file order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> collect_rows(g.mt, an=hl.agg.count_where(hl.is_defined(g.mt.GT)))  # doctest: +SKIP
     """
     df, order = _collect_rows_in_key_order(mt, **fields)
@@ -472,8 +472,8 @@ def collect_cols(mt: Any, **fields: Any) -> pd.DataFrame:
     ``mt.cols()`` is a table keyed by the sample ID and so sorted by it (``tsk_10`` before ``tsk_2``); the rows
     are put back into column order by a column index.
 
-    Example
-    -------
+    Examples
+    --------
     >>> collect_cols(g.mt, n_called=hl.agg.count_where(hl.is_defined(g.mt.GT)))  # doctest: +SKIP
     """
     mt = (mt.annotate_cols(**fields) if fields else mt).add_col_index("_pmo_col")
@@ -509,8 +509,8 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
     InputError
         A missing input, a BCF, or one Hail cannot parse (nothing is left in the cache).
 
-    Example
-    -------
+    Examples
+    --------
     >>> g = open_hail_genotypes("../shared/data/1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz")  # doctest: +SKIP
     >>> g.reference_genome, g.variants.contig.iloc[0]  # doctest: +SKIP
     ('GRCh38', '10')

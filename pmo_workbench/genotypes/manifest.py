@@ -1,8 +1,8 @@
 """The genome manifest (one row per genome: ``sample_id``, ``reported_sex``, ``batch``, ...): read it, and compare
 its sample IDs with a genotype set's, listing differences by name.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, pandas as pd
 >>> load_manifest(pd.DataFrame({"sample_id": [1, 2], "batch": ["B1", "B1"]}))["sample_id"].tolist()
 ['1', '2']

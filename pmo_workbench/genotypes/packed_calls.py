@@ -9,8 +9,8 @@ polyploid stores) keep an all-zero packed row and ``packable`` False, and reader
 
 Store arrays: ``call_genotype_packed`` uint8 [variants, row bytes] and ``variant_packable`` bool [variants].
 
-Example
--------
+Examples
+--------
 >>> gt = np.array([[[0, 0], [0, 1], [1, 1], [-1, -1], [1, 0]]], dtype=np.int8)
 >>> packed, ok = pack_calls(gt)
 >>> packed.shape, bool(ok[0]), int(packed[0, 0]), int(packed[0, 1])

@@ -4,8 +4,8 @@ ALT is the ``.bim`` A1 allele and REF the A2 allele (plink2's convention when it
 stores haploid calls as homozygous, so, as PLINK does, calls of males (``.fam`` sex 1) on non-PAR X and on
 Y, and every call on MT, are stored haploid (``[a, -2]``); a heterozygous haploid call becomes missing.
 
-Example
--------
+Examples
+--------
 >>> decode_bed_block(np.array([[0b11_10_01_00]], dtype=np.uint8), 4)[0].tolist()
 [[1, 1], [-1, -1], [0, 1], [0, 0]]
 """

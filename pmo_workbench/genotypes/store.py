@@ -6,8 +6,8 @@ opens it with ``backend="embedded"`` (the default). The store keeps the calls as
 [variants, samples, ploidy] (-1 missing, -2 no allele: the padding of a haploid call) and, for biallelic
 diploid rows, a 2-bit copy (:mod:`.packed_calls`) that the QC counts read without decoding the calls.
 
-Example
--------
+Examples
+--------
 >>> g.n_samples, g.n_variants, g.has_field("DP")  # g: the small simulated set of the doctests
 (40, 680, True)
 >>> [(chunk.start, chunk.stop, chunk.gt.shape) for chunk in g.iter_chunks(chunk_size=500)]
@@ -301,8 +301,8 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
     Zarr store in the cache on first use (parameters, errors and warnings of
     :func:`pmo_workbench.genotypes.open_genotypes`, which calls it for ``backend="embedded"``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> open_store(g.path, g.store_path.parent).store_path == g.store_path  # found in the cache by content
     True
     """

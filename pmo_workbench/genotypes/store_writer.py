@@ -16,8 +16,8 @@ writes, chunk for chunk. Blosc runs single-threaded in each worker, so the bytes
 timing. ``call_AD`` has one chunk per allele column: every chunk of its final width is written (all-missing
 columns of a chunk as fill chunks).
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> w = StoreWriter(Path(tempfile.mkdtemp()) / "s.vcz", n_samples=2, ploidy=2, chunk_rows=4, fields=())
 >>> w.add_calls(np.zeros((5, 2, 2), np.int8))

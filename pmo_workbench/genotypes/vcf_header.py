@@ -1,7 +1,7 @@
 """VCF header: meta-information lines and the ``#CHROM`` line, checked with the file and line named.
 
-Example
--------
+Examples
+--------
 >>> lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
 ...          "#CHROM\\tPOS\\tID\\tREF\\tALT\\tQUAL\\tFILTER\\tINFO\\tFORMAT\\tS1\\tS2"]
 >>> h = parse_vcf_header(lines, "x.vcf")

@@ -12,8 +12,8 @@ Genotype encoding (VCF Zarr ``call_genotype``): allele index, ``-1`` missing, ``
 A haploid call ``1`` is ``[1, -2]``; ``0/.`` and ``./1`` (half calls) are read as haploid ``[0, -2]``,
 ``[1, -2]``; ``.`` is ``[-1, -2]``; ``./.`` is ``[-1, -1]``.
 
-Example
--------
+Examples
+--------
 >>> block = parse_records(b"1\\t5\\t.\\tA\\tG\\t.\\tPASS\\t.\\tGT\\t0|1\\t1\\n", RecordSpec(n_samples=2))
 >>> block.gt[0].tolist(), block.pos.tolist(), block.column(2)
 ([[0, 1], [1, -2]], [5], [b'A'])

@@ -8,8 +8,8 @@ variant columns as bytes. No numba and no compilation at run time. Bad input rai
 :class:`~pmo_workbench.errors.InputError` naming the file, the line and the field; readable oddities
 (undeclared keys, IUPAC REF, POS 0, AD of the wrong length, ...) give one :class:`VcfWarning` each.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())
 >>> _ = (d / "x.vcf").write_text("##fileformat=VCFv4.2\\n##contig=<ID=1>\\n"

@@ -7,8 +7,8 @@ Debian's ``libdeflate0``, a dependency of htslib), or, where that library is mis
 (PyPI ``isal``). Plain gzip, plain text and BCF are decompressed (or converted by ``bcftools view -Ov``) in a
 background thread, in order. BGZF and plain gzip are told apart by the ``BC`` extra subfield in the gzip header.
 
-Example
--------
+Examples
+--------
 >>> detect_compression(b"\\x1f\\x8b\\x08\\x04\\x00\\x00\\x00\\x00\\x00\\xff\\x06\\x00BC\\x02\\x00")
 'bgzf'
 """

@@ -11,8 +11,8 @@ Descriptions come from TSV files with columns ``code`` and ``description`` that 
 ``codelists/`` folder (file stem = vocabulary, e.g. ``codelists/sks.tsv``) and, after an OMOP import, from the
 imported ``concept`` table. :class:`CodeIndex` makes them searchable (for the CohortBuilder widget).
 
-Example
--------
+Examples
+--------
 >>> p = parse_code("DI21*", "SKS")
 >>> p.kind, p.value
 ('prefix', 'DI21')
@@ -74,8 +74,8 @@ class CodePattern:
     def matches(self, code: str) -> bool:
         """Whether ``code`` (in this pattern's vocabulary) is covered by the pattern.
 
-        Example
-        -------
+        Examples
+        --------
         >>> parse_code("DI20-DI25", "SKS").matches("DI259")
         True
         """
@@ -93,8 +93,8 @@ def parse_code(text: str | int, vocabulary: str) -> CodePattern:
 
     Raises ``ValueError`` saying what is wrong and what a valid code looks like.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_code("c10aa*", "ATC")
     CodePattern(vocabulary='ATC', kind='prefix', value='C10AA', high=None)
     """
@@ -153,8 +153,8 @@ def code_condition(patterns: list[CodePattern], *, descendants: bool = False,
     (``ancestor_concept_id``, ``descendant_concept_id``). With ``vocabulary_column=None`` the vocabulary is not
     tested (used for specimen types).
 
-    Example
-    -------
+    Examples
+    --------
     >>> code_condition([parse_code("NPU01567", "NPU")])
     "(vocabulary = 'NPU' AND (code = 'NPU01567'))"
     """
@@ -195,8 +195,8 @@ def load_descriptions(path: str | Path, vocabulary: str | None = None) -> pd.Dat
 
     The vocabulary defaults to the file stem in upper case (``sks.tsv`` -> ``SKS``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "sks.tsv"
     >>> _ = f.write_text("code\\tdescription\\nDI21\\tAkut myokardieinfarkt\\n")
@@ -219,8 +219,8 @@ def load_descriptions(path: str | Path, vocabulary: str | None = None) -> pd.Dat
 class CodeIndex:
     """A searchable table of codes with descriptions (``code``, ``description``, ``vocabulary``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> idx = CodeIndex(pd.DataFrame({"code": ["DI21", "DI219"], "vocabulary": "SKS",
     ...                               "description": ["Akut myokardieinfarkt", "AMI, uspecificeret"]}))
     >>> idx.search("myokardie")["code"].tolist()
@@ -279,8 +279,8 @@ def search_codes(query: str, vocabulary: str | None = None, *, index: CodeIndex 
                  project: object | None = None, limit: int = 50) -> pd.DataFrame:
     """Search codes by code or description words (``index`` given, or built from ``project``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> idx = CodeIndex(pd.DataFrame({"code": ["C10AA"], "description": ["HMG CoA reductase inhibitors"],
     ...                               "vocabulary": ["ATC"]}))
     >>> search_codes("reductase", "ATC", index=idx)["code"].tolist()

@@ -12,8 +12,8 @@ no duplicate ids, no raw CPR number in ``person_id``/``specimen_id`` (an
 scan first asks the Parquet row-group statistics: a value that could be a CPR number sorts before ``':'``
 (it starts with a space or a digit), so row groups whose minimum sorts after it are skipped unread.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pmo_workbench.health.schema import write_table
 >>> d = tempfile.mkdtemp()
@@ -170,28 +170,11 @@ def open_database(project: str | Path | Project, *, check_project: bool = True) 
 
 
 def find_latest_run(project: Project, track: str = "wgs_qc", needs: str = "qc_decisions.parquet") -> Path | None:
-    """The newest ``runs/<track>/<UTC-timestamp>/`` folder holding ``needs`` (failed runs skipped), or None.
+    """The newest succeeded ``runs/<track>/<timestamp>/`` folder holding ``needs``: an alias of
+    :func:`pmo_workbench.catalogue.latest_run_dir`, the one place where run folders are looked up."""
+    from pmo_workbench.catalogue import latest_run_dir
 
-    A folder with a ``run.json`` (:mod:`pmo_workbench.catalogue`) counts only if its status is ``succeeded``; a
-    folder without one (tables written from the Python API) counts if it holds ``needs``. Timestamps sort as text.
-    """
-    import json
-
-    base = project.runs_dir / track
-    if not base.is_dir():
-        return None
-    for run in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True):
-        if not (run / needs).exists():
-            continue
-        meta = run / "run.json"
-        if meta.exists():
-            try:
-                if json.loads(meta.read_text(encoding="utf-8")).get("status") != "succeeded":
-                    continue
-            except (ValueError, OSError):
-                continue
-        return run
-    return None
+    return latest_run_dir(project, track, needs)
 
 
 def load_manifest(path: Path) -> pd.DataFrame:
@@ -221,9 +204,10 @@ def load_genome_status(project: Project) -> tuple[pd.DataFrame, pd.DataFrame, Pa
     ConfigError
         No WGS QC run, or no genome manifest configured (``sources.manifest``).
     """
+    from pmo_workbench.catalogue import latest_run_dir
     from pmo_workbench.errors import ConfigError
 
-    run = find_latest_run(project)
+    run = latest_run_dir(project, "wgs_qc", "qc_decisions.parquet")
     if run is None:
         raise ConfigError("the definition needs genome QC results but the project has no WGS QC run with "
                           "qc_decisions.parquet (run `pmo run wgs_qc` first)", file=project.runs_dir / "wgs_qc",

@@ -27,8 +27,8 @@ Person ids: OMOP ``person_id`` is a plain integer; the workbench stores ``"O" + 
 that cannot be mistaken for a CPR number nor collide with registry pseudonyms (``P`` + hex). Specimen ids
 likewise get ``O``. The ``source_value`` column is an addition to the schema's columns.
 
-Example
--------
+Examples
+--------
 >>> # import_omop("../shared/data/omop_gibleed", "gibleed_project")
 """
 

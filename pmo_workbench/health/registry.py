@@ -44,8 +44,8 @@ tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write
 small row groups). Every table is checked before any file is written, and the files replace their predecessors
 together at the end, so a failed import leaves nothing half-written.
 
-Example
--------
+Examples
+--------
 >>> # import_registry("raw/", "myproject", lookup_date=date(2026, 1, 15))
 """
 
@@ -118,8 +118,8 @@ class RegistryImport:
     are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it
     as a context manager): the database spills to a temporary folder that is removed then.
 
-    Example
-    -------
+    Examples
+    --------
     >>> # with RegistryImport("raw/", key) as reg: reg.con.sql(reg.tables["person"]).df()
     """
 
@@ -447,8 +447,8 @@ def find_invalid_cprs(values: np.ndarray) -> np.ndarray:
     """Boolean mask of the values that are not CPR numbers (``DDMMYYSSSS`` or ``DDMMYY-SSSS`` with a real birth
     date, replacement numbers included), vectorised with :func:`pmo_workbench.privacy.compute_cpr_validity`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> find_invalid_cprs(np.array(["0101902000", "010190-2000", "3213901234", "12"], dtype=object)).tolist()
     [False, False, True, True]
     """
@@ -476,8 +476,8 @@ def build_registry_tables(raw_dir: str | Path, key: bytes, *, lookup_date: date 
     (``cpr_register.csv`` is required; LPR2 and LPR3 each need both of their files). For small extracts;
     :func:`import_registry` streams large ones to Parquet without pandas.
 
-    Example
-    -------
+    Examples
+    --------
     >>> # build_registry_tables("raw/", DEMO_KEY)["person"].columns.tolist()[:2]  -> ['person_id', 'sex']
     """
     with RegistryImport(raw_dir, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date) as reg:
@@ -509,8 +509,8 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
     dict
         Rows written per table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> # import_registry("raw/", "myproject", lookup_date=date(2026, 1, 15))["person"]  -> 1000000
     """
     from pmo_workbench.privacy import load_pseudonym_key

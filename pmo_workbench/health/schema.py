@@ -4,8 +4,8 @@ Tables live as Parquet files named ``<table>.parquet`` in a project's registry, 
 are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ATC, NPU or OMOP).
 ``person_id`` is always a pseudonym (see :mod:`pmo_workbench.privacy`), never a CPR number.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> spec = EVENT_TABLES["tissue_use_register"]
 >>> df = pd.DataFrame({"person_id": ["p1"], "opt_out": [True], "lookup_date": [pd.Timestamp("2026-01-02")]})
@@ -184,8 +184,8 @@ def sort_keys(table: str, *, complete: bool = True) -> tuple[str, ...]:
     ``complete``, every other column follows (ties then keep no doubt about the order; a DataFrame is sorted so,
     stably); DuckDB sorts a relation by the leading keys only, which is much cheaper at 20 M rows.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sort_keys("diagnosis", complete=False)
     ('vocabulary', 'code', 'date', 'person_id')
     """
@@ -211,8 +211,8 @@ def write_parquet_atomic(batches: pa.Table | pa.RecordBatchReader, path: Path,
     (zstd), cast to ``schema`` if given; nothing is left behind on failure (for tables that carry columns
     beyond an event table's schema, such as an OMOP import's; sort them with :func:`sort_event_table` first).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> f = write_parquet_atomic(pa.table({"a": [1, 2]}), Path(tempfile.mkdtemp()) / "t.parquet")
     >>> pq.read_table(f)["a"].to_pylist()
@@ -261,8 +261,8 @@ def write_table(df: pd.DataFrame | duckdb.DuckDBPyRelation, table: str, folder: 
     :func:`validate_table`) or a DuckDB relation (checked with :func:`validate_relation`, then sorted and
     streamed by DuckDB -- how a registry import writes 50 M rows without pandas).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> d = tempfile.mkdtemp()
     >>> f = write_table(pd.DataFrame({"person_id": ["b", "a"], "date": ["2020-01-01", "2019-01-01"],

@@ -8,8 +8,8 @@ statement (Collins et al., BMJ 2024; 27 items). Each checklist item is ``filled`
 (filled, the author must add context) or ``author`` (only the author can write it: background, ethics, funding,
 interpretation, ...), so nobody mistakes an empty item for a finished one.
 
-Example
--------
+Examples
+--------
 >>> card = build_model_card({"title": "10-year MI risk", "outcome": {"name": "mi", "horizon_days": 3652}})
 >>> card.checklist.set_index("item").loc["8a", "status"]
 'partial'

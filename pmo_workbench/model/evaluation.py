@@ -16,8 +16,8 @@ or tables, so the same code serves cross-validated, internal-external and final 
 - Incremental value of genetics: :func:`compare_models` (ΔAUROC with a paired bootstrap CI, categorical and
   continuous NRI, IDI).
 
-Example
--------
+Examples
+--------
 >>> y = np.array([0, 0, 1, 1]); p = np.array([0.1, 0.4, 0.35, 0.8])
 >>> compute_auroc(y, p, n_boot=0).estimate
 0.75
@@ -81,8 +81,8 @@ def compute_auroc(y: Sequence, p: Sequence, *, n_boot: int = 1000, seed: int = 1
     """Area under the ROC curve (the probability a random case ranks above a random control; ties count ½),
     with a percentile CI from a bootstrap stratified by outcome. NaN when only one class is present.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_auroc([0, 1, 0, 1], [0.2, 0.9, 0.2, 0.2], n_boot=0).estimate
     0.75
     """
@@ -159,8 +159,8 @@ class Calibration:
 def compute_calibration(y: Sequence, p: Sequence) -> Calibration:
     """Calibration slope and intercept of predicted risks ``p`` for binary outcomes ``y``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0); p = rng.uniform(0.05, 0.6, 4000); y = rng.binomial(1, p)
     >>> c = compute_calibration(y, p); bool(abs(c.slope - 1) < 0.15 and abs(c.intercept) < 0.1)
     True
@@ -200,8 +200,8 @@ def compute_cumulative_incidence(time: Sequence, status: Sequence, horizon: floa
     """Aalen-Johansen cumulative incidence of ``cause`` at ``horizon`` (status 0 censored, 1.. causes; other
     causes compete). Equals 1 − Kaplan-Meier when there is one cause.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_cumulative_incidence([1, 2, 3, 4], [1, 2, 0, 1], horizon=5)  # 1/4 + (3/4 · 2/3) · 1/1
     0.75
     """
@@ -384,8 +384,8 @@ def compare_models(y: Sequence, p_ref: Sequence, p_new: Sequence, *, thresholds:
     """ΔAUROC (paired stratified bootstrap CI: both models on the same resamples), NRI and IDI of ``p_new`` over
     ``p_ref`` for the same persons.
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = np.array([0, 0, 0, 1, 1]); a = np.array([.1, .2, .3, .2, .4]); b = np.array([.1, .2, .2, .3, .5])
     >>> cmp = compare_models(y, a, b, thresholds=[0.25], n_boot=0)
     >>> round(cmp.delta_auroc.estimate, 4), cmp.nri_categorical

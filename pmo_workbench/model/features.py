@@ -13,8 +13,8 @@ events and checks). A lab result taken on the index day counts (its date is not 
 per feature) and ``dictionary`` (one row per feature: its source, codes, window, statistic, type and the share
 missing), which the model card reports.
 
-Example
--------
+Examples
+--------
 >>> fs = parse_feature_set({"name": "mi", "demographics": ["age", "sex"],
 ...     "labs": [{"name": "ldl", "codes": ["NPU01567"], "window": [-730, 0]}],
 ...     "diagnoses": [{"name": "diabetes", "codes": ["DE10-DE14"]}]})
@@ -268,8 +268,8 @@ def build_features(db: Any, cohort: pd.DataFrame, feature_set: FeatureSet) -> Fe
         Lab features are NaN when no value lies in the window; flags are 0/1 (counts when asked); ``age`` in
         years at the index date, ``sex`` F/M, ``region`` as recorded.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.health.database import open_database  # doctest: +SKIP
     >>> ft = build_features(open_database("demo"), cohort, load_feature_set("templates/features/mi.yaml"))  # doctest: +SKIP
     """

@@ -2,8 +2,8 @@
 
 Each function takes ``ax=None``, returns the Axes and never calls ``plt.show()`` (as :mod:`pmo_workbench.plots`).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, pandas as pd
 >>> t = pd.DataFrame({"contig": ["chr1"] * 50 + ["chr2"] * 50, "position": list(range(50)) * 2,
 ...                   "p_value": np.random.default_rng(0).uniform(size=100)})

@@ -21,8 +21,8 @@ Bad input raises :class:`~pmo_workbench.errors.InputError` naming the problem an
 sample, a phenotype with one value (or, for logistic, no cases or no controls, or values other than 0/1), a
 covariate that is not numeric, has no variance or is a combination of the others.
 
-Example
--------
+Examples
+--------
 >>> res = run_gwas(g, pheno["ldl"], covariates=pheno[["age", "sex", "PC1", "PC2"]])  # doctest: +SKIP
 >>> compute_lambda_gc(res["p_value"])  # doctest: +SKIP
 >>> select_lead_variants(res, p_threshold=5e-8, window_kb=500)  # doctest: +SKIP
@@ -194,8 +194,8 @@ def run_gwas(g: Any, phenotype: pd.Series, covariates: pd.DataFrame | None = Non
 def compute_lambda_gc(p_values: pd.Series | np.ndarray) -> float:
     """Genomic inflation λGC: median χ²(1) of the p-values over its expected median (0.4549).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(compute_lambda_gc(np.linspace(0.0005, 0.9995, 1000)), 3)
     1.0
     """

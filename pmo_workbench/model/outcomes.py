@@ -13,8 +13,8 @@ cumulative-incidence convention), and missing (NaN) when censored before the hor
 persons are dropped from binary models (named in the attrition) and kept, censored, in time-to-event models.
 An outcome event on or before the index date makes the row ``prevalent`` (excluded from incident prediction).
 
-Example
--------
+Examples
+--------
 >>> spec = OutcomeSpec(name="mi", codes=["DI21*", "DI22*"], horizon_days=3652)
 >>> spec.horizon_years
 10.0
@@ -104,8 +104,8 @@ def compute_outcomes(db: Any, cohort: pd.DataFrame, spec: OutcomeSpec, *,
                      end_of_data: date | str | None = None) -> OutcomeTable:
     """Follow each (person, index date) of ``cohort`` for ``spec``'s outcome (see the module docstring).
 
-    Example
-    -------
+    Examples
+    --------
     >>> out = compute_outcomes(open_database("demo"), cohort, OutcomeSpec(name="mi", codes=["DI21*"]))  # doctest: +SKIP
     >>> out.table["status"].value_counts()  # doctest: +SKIP
     """

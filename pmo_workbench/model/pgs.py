@@ -15,8 +15,8 @@ scores: ``z_norm1`` (the residual of the score regressed on the PCs, in SD units
 divided by a standard deviation that also depends on the PCs, fitted by a gamma GLM with log link on the squared
 residuals, as Khera et al. 2019 and pgsc_calc do).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.genotypes import open_genotypes
 >>> g = open_genotypes("../shared/data/1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz", cache_dir="/tmp/pmo-doctest")  # doctest: +SKIP
 >>> res = score_pgs(g, "../shared/data/pgs_catalog/PGS001229_hmPOS_GRCh38.normalised.txt.gz",
@@ -106,8 +106,8 @@ def adjust_for_ancestry(score: np.ndarray, pcs: np.ndarray, fit_rows: np.ndarray
     ``z_norm1 = (score − Xβ) / sd(residual)``; ``z_norm2 = (score − Xβ) / sqrt(exp(Xγ))`` with γ from a gamma GLM
     (log link) of the squared residuals on the PCs.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0); pc = rng.normal(size=(500, 2))
     >>> s = 2 * pc[:, 0] + rng.normal(size=500) * np.exp(0.3 * pc[:, 1])
     >>> z1, z2 = adjust_for_ancestry(s, pc)

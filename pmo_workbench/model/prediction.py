@@ -24,8 +24,8 @@ Validation (:func:`validate_model`): ``cv`` (repeated stratified k-fold; out-of-
 Region Hovedstaden and validate on Region Sjælland and the reverse), ``period`` (train on index dates before
 year Y, validate on Y and later). The final model is fitted on all rows.
 
-Example
--------
+Examples
+--------
 >>> rng = np.random.default_rng(0)
 >>> X = pd.DataFrame({"age": rng.normal(60, 10, 400), "sex": rng.choice(["F", "M"], 400)})
 >>> y = rng.binomial(1, 1 / (1 + np.exp(-(X["age"] - 60) / 8)))
@@ -133,8 +133,8 @@ def prepare_data(features: Any, outcomes: Any, *, kind: ModelKind = "logistic",
     Rows with a prevalent outcome or not under observation at the index date are always dropped; for binary
     models (``logistic``, ``gboost``) rows censored before the horizon without the event are dropped too.
 
-    Example
-    -------
+    Examples
+    --------
     >>> data = prepare_data(feature_table, outcome_table, kind="logistic")  # doctest: +SKIP
     >>> data.attrition  # doctest: +SKIP
     """

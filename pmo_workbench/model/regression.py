@@ -27,8 +27,8 @@ is marked unconverged; :func:`fit_firth` then fits Firth's penalised likelihood 
 step-halving, as plink2's ``firth-fallback`` does. Standard errors are the Wald ones from the (penalised)
 information at the estimate.
 
-Example
--------
+Examples
+--------
 >>> rng = np.random.default_rng(0); n = 300
 >>> C = np.column_stack([np.ones(n), rng.normal(size=n)]); x = rng.binomial(2, 0.3, size=(1, n)).astype(float)
 >>> y = (rng.random(n) < 1 / (1 + np.exp(-(C[:, 1] + 0.5 * x[0])))).astype(float)

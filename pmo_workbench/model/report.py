@@ -11,8 +11,8 @@ risk, score or feature table, and GWAS rows of variants with fewer than ``min_co
 On the synthetic project (which has ``truth/``), :func:`compare_with_truth` checks the lead variants against the
 simulated causal variants and the polygenic score against the simulated genetic score.
 
-Example
--------
+Examples
+--------
 >>> md = run_model_development("demo")  # doctest: +SKIP
 >>> md.comparison.table()  # doctest: +SKIP
 """

@@ -21,8 +21,8 @@ complex alleles (HLA, APOE, CYP: anything not made of A/C/G/T), and files withou
 The genome build must be known (header, harmonised build, or ``hmPOS_GRCh3x`` in the file name) and equal to
 the genotypes' build; otherwise the error names both builds.
 
-Example
--------
+Examples
+--------
 >>> sf = read_scoring_file("../shared/data/pgs_catalog/PGS000001_hmPOS_GRCh38.txt.gz")
 >>> sf.pgs_id, sf.genome_build, sf.harmonised, len(sf.variants)
 ('PGS000001', 'GRCh38', True, 77)

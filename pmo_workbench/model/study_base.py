@@ -8,8 +8,8 @@ A prediction model needs persons with an index date from which they are followed
 - a cohort definition (``cohorts/*.yaml``): :func:`~pmo_workbench.cohort.select_cohort` (its index dates).
 - a cohort run (``runs/cohort_selection/<time>/cohort.parquet``): cases' and controls' index dates as selected.
 
-Example
--------
+Examples
+--------
 >>> cohort, attrition = select_baseline_cohort(db, "2005-01-01", age_min=40, age_max=80)  # doctest: +SKIP
 """
 

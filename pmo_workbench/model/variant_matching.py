@@ -10,8 +10,8 @@ then excluded when its target variant is strand-ambiguous (A/T or C/G: REF's com
 score too (both dropped, as pgsc_calc does without ``keep_first_match``). The match rate is the share of a
 score's rows that end matched; ``tests/unit/test_model_pgs.py`` holds this module equal to pgscatalog.match.
 
-Example
--------
+Examples
+--------
 >>> score = pd.DataFrame({"chr_name": ["1", "1", "2"], "chr_position": [10, 20, 30],
 ...     "effect_allele": ["A", "T", "G"], "other_allele": ["G", "C", "A"], "effect_weight": [0.1, 0.2, 0.3],
 ...     "accession": "PGS1", "row_nr": [0, 1, 2], "is_duplicated": False})

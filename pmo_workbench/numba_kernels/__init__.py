@@ -14,8 +14,8 @@ Kernels on the path of a plain QC pass (:mod:`.calls`, :mod:`.call_counts`) are 
 rows are all in the 2-bit copy calls none of them); :mod:`.king` and :mod:`.ld` use ``numba`` directly
 (a parallel kernel and an LLVM intrinsic), and are imported by the methods that run them.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from pmo_workbench.numba_kernels.calls import fill_dosage
 >>> gt = np.array([[[0, 1], [1, -2], [-1, -1]]], dtype=np.int8)

@@ -3,8 +3,8 @@
 
 Calls are int8 [variants, samples, ploidy] with -1 missing and -2 "no allele" (the padding of a haploid call).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> gt = np.array([[[0, 1], [1, 1], [-1, -1], [1, -2]]], dtype=np.int8)  # het, hom-var, missing, haploid alt
 >>> dosage, ploidy = np.empty((1, 4), np.int8), np.empty((1, 4), np.int8)

@@ -1,7 +1,7 @@
 """The LD-pruning scan of :func:`pmo_workbench.qc.ld.select_unlinked_sites` (plink's ``--indep-pairwise`` idea).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> z = np.array([[-1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [0.0, 0.0]], dtype=np.float32)  # 3 copies 1, 4 flat
 >>> keep = np.zeros(4, dtype=np.bool_)

@@ -9,8 +9,8 @@
 
 No function here ever puts a CPR number into an error message or a hit.
 
-Example
--------
+Examples
+--------
 >>> parse_cpr("010190-2000").birth_date
 datetime.date(1990, 1, 1)
 >>> pseudonymise("0101902000", DEMO_KEY) == pseudonymise("010190-2000", DEMO_KEY)

@@ -1,7 +1,7 @@
 """CPR numbers: parse and validate Danish personal identification numbers and replacement numbers.
 
-Example
--------
+Examples
+--------
 >>> parse_cpr("010190-2000").birth_date
 datetime.date(1990, 1, 1)
 """
@@ -46,8 +46,8 @@ def compute_cpr_years(yy: np.ndarray, digit7: np.ndarray) -> np.ndarray:
     Digit 7 of 0–3: 1900–1999; 4 or 9: 2000–2036 for YY 00–36, else 1937–1999; 5–8: 2000–2057 for YY 00–57,
     else 1858–1899.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_cpr_years(np.array([90, 10, 90]), np.array([2, 4, 5])).tolist()
     [1990, 2010, 1890]
     """
@@ -70,8 +70,8 @@ def compute_cpr_validity(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(valid, replacement)`` boolean arrays; replacement numbers (day 61–91) count as valid.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = np.array([[int(c) for c in s] for s in ("3112991234", "3102981234", "6101902000")])
     >>> [v.tolist() for v in compute_cpr_validity(d)]
     [[True, False, True], [False, False, True]]
@@ -105,8 +105,8 @@ def parse_cpr(text: str) -> Cpr:
     ValueError
         Saying what is wrong (length, a non-digit, the day, the month, an impossible date) without the number.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_cpr("070761-4285")
     Cpr(birth_date=datetime.date(1961, 7, 7), sex='M', kind='cpr', mod11_valid=True)
     >>> parse_cpr("6101905678").kind

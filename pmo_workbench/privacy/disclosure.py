@@ -1,7 +1,7 @@
 """Disclosure control: primary and complementary suppression of small counts in count tables.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> suppress_small_counts(pd.Series([3, 20, 30]), min_count=5).isna().tolist()
 [True, True, False]
@@ -54,8 +54,8 @@ def suppress_small_counts(
     Series or DataFrame
         Same shape, labels and margins, dtype ``Int64``, suppressed cells ``pd.NA``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame({"a": [3, 20, 30], "b": [40, 50, 60]}, index=["x", "y", "z"])
     >>> int(suppress_small_counts(t).isna().sum().sum())
     4
@@ -314,8 +314,8 @@ def assert_no_small_counts(table: pd.Series | pd.DataFrame, min_count: int = 5) 
     Also checks, where the table has a total row/column (detected as in :func:`suppress_small_counts`), that no
     line has exactly one suppressed cell (which its total would give away).
 
-    Example
-    -------
+    Examples
+    --------
     >>> assert_no_small_counts(pd.Series([0, 7, pd.NA, pd.NA], dtype="Int64"))
     """
     frame = table.to_frame().T if isinstance(table, pd.Series) else table
@@ -350,8 +350,8 @@ def format_suppressed(
     would tell a reader which are small). Refuses a table that still shows a count below ``min_count``.
     Footnote for reports: ``x = fewer than 5, or hidden so that a count below 5 cannot be derived``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_suppressed(pd.Series([12000, pd.NA, pd.NA, 0], dtype="Int64")).tolist()
     ['12,000', 'x', 'x', '0']
     """

@@ -1,7 +1,7 @@
 """Pseudonyms: keyed HMAC-SHA256 of normalised identifiers; the key comes from :func:`load_pseudonym_key`.
 
-Example
--------
+Examples
+--------
 >>> pseudonymise("0101902000", DEMO_KEY) == pseudonymise("010190-2000", DEMO_KEY)
 True
 """
@@ -57,8 +57,8 @@ def load_pseudonym_key(
         No key (and demo not allowed), a missing key file, a key file inside the project, or a key shorter than
         16 bytes.
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_pseudonym_key(env="PMO_NO_SUCH_VARIABLE", allow_demo=True) == DEMO_KEY
     True
     """
@@ -151,8 +151,8 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     key
         At least 16 bytes, from :func:`load_pseudonym_key`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> p = pseudonymise("010190-2000", DEMO_KEY)
     >>> p[0], len(p)
     ('P', 17)

@@ -1,7 +1,7 @@
 """Scanning outputs for CPR numbers: frames and files (tables, text), naming file and column or line, never the value.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> [h.column for h in scan_for_cpr(pd.DataFrame({"x": ["0101902000"]}))]
 ['x']
@@ -307,8 +307,8 @@ def scan_for_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> list[C
     list of CprHit
         One per (file, column or line, kind), with counts; empty if nothing was found.
 
-    Example
-    -------
+    Examples
+    --------
     >>> hits = scan_for_cpr(pd.DataFrame({"id": ["251203-1990", "x"], "v": [0.2512031990, 1.0]}))
     >>> [(h.column, h.kind, h.count) for h in hits]
     [('id', 'cpr', 1)]
@@ -333,8 +333,8 @@ def scan_for_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> list[C
 def check_no_cpr(path_or_frame: str | Path | pd.DataFrame | pd.Series) -> None:
     """Raise :class:`PrivacyError` naming the place of the first CPR-like value (never the value).
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_no_cpr(pd.DataFrame({"person_id": ["P3f9a0c1b2d4e5f60"]}))
     """
     hits = scan_for_cpr(path_or_frame)

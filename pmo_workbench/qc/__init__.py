@@ -12,8 +12,8 @@ concern:
 - around a run: :mod:`.review` (reviewed thresholds), :mod:`.trend` (batch trend), :mod:`.report` (the
   notebook's logic).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.qc import run_qc
 >>> result = run_qc(g, manifest=manifest)  # g, manifest: the doctests' simulated set and its manifest
 >>> int(result.decisions["pass"].sum()), len(result.passing_samples())

@@ -11,8 +11,8 @@ The dosages of the candidate sites come from the genotype set's backend (the ``d
 :mod:`pmo_workbench.genotypes.backends`, one block per run of ``chunk_size`` records of the file); pruning, PCA
 and assignment run here, for every backend alike.
 
-Example
--------
+Examples
+--------
 >>> labels = pd.DataFrame({"sample_id": ["S01", "S02", "S04", "S21", "S22", "S24"], "population": list("AAABBB")})
 >>> anc = ancestry(g, reference=labels, k=1)  # the doctests' set: populations S01-S20 and S21-S40
 >>> anc.groupby("assigned_population").size().to_dict()
@@ -46,8 +46,8 @@ def load_population_labels(path: str | Path | TextIO, *, column: str | None = No
     somalier's labels (``#sample``, ``superpop``, ``population``), or any TSV with ``sample_id`` and
     ``population``. ``column`` picks the label column explicitly.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import io
     >>> tsv = io.StringIO("#sample\\tsuperpop\\tpopulation\\nHG00096\\tEUR\\tGBR\\n")
     >>> load_population_labels(tsv).iloc[0].tolist()
@@ -82,8 +82,8 @@ def collect_pca_sites(
     runs within each block of ``chunk_size`` records. When more than ``max_sites`` remain, an evenly spaced
     subset is kept.
 
-    Example
-    -------
+    Examples
+    --------
     >>> variants, dosage = collect_pca_sites(g)
     >>> dosage.shape == (len(variants), g.n_samples)
     True
@@ -157,8 +157,8 @@ def compute_pca(
         Squared singular values divided by the number of sites (GCTA/plink2 scaling).
     loadings : numpy.ndarray (k, sites)
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> d = rng.integers(0, 3, size=(200, 30)).astype(np.int8)
     >>> compute_pca(d, np.ones(30, dtype=bool), k=3)[0].shape
@@ -214,8 +214,8 @@ def select_pca_samples(
 
     ``pairs`` has columns sample_i, sample_j, kinship (the :func:`~pmo_workbench.qc.kinship.kinship` table).
 
-    Example
-    -------
+    Examples
+    --------
     >>> pairs = pd.DataFrame({"sample_i": ["a", "a"], "sample_j": ["b", "c"], "kinship": [0.25, 0.25]})
     >>> select_pca_samples(["a", "b", "c", "d"], pairs).tolist()
     [False, True, True, True]
@@ -325,8 +325,8 @@ def compute_ancestry_table(
     """The table of :func:`ancestry` from the PCA sites' dosages (int8 [sites, samples]), whichever backend
     read them. Parameters as in :func:`ancestry`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> compute_ancestry_table(np.array(["a", "b", "c", "d"]), rng.integers(0, 3, (50, 4)).astype(np.int8),
     ...                        k=2).columns.tolist()[:3]

@@ -12,8 +12,8 @@ observed count's probability (as plink2 does), so a site costs O(standard deviat
 rather than O(minor allele count), with the same result to rounding. The sums run in C
 (:mod:`pmo_workbench.ckernels`, ``hwe.c``), split over threads.
 
-Example
--------
+Examples
+--------
 >>> f"{hwe_midp_one(37, 200, 85)[0]:.10e}"  # Hail's docs: p_value=1.1337210383168987e-06
 '1.1337210383e-06'
 >>> p, excess = hardy_weinberg_p(np.array([10, 500]), np.array([80, 0]), np.array([10, 500]))

@@ -10,8 +10,8 @@ indicators and hardware popcounts in a C kernel on several threads (:mod:`pmo_wo
 Hail ``hl.king``'s block-matrix products. The kinship, classes and pedigree columns are made here, for every
 backend alike.
 
-Example
--------
+Examples
+--------
 >>> kin = kinship(g)  # the doctests' set: S40 sequences S38 again, S03 is the son of S01 and S02
 >>> kin[["sample_i", "sample_j", "relationship_detail"]].head(3).to_numpy().tolist()
 [['S38', 'S40', 'duplicate/MZ'], ['S02', 'S03', 'parent-offspring'], ['S01', 'S03', 'parent-offspring']]
@@ -37,8 +37,8 @@ def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = Non
     """KING pair counts over the autosomal biallelic sites of ``g`` (within ``variant_mask``) whose minor allele
     frequency is at least ``min_maf``, from the backend's ``king_counts`` kernel.
 
-    Example
-    -------
+    Examples
+    --------
     >>> c = compute_kinship_counts(g)
     >>> c.n_sites, bool((c.n_snp[np.triu_indices(g.n_samples, 1)] <= c.n_sites).all())
     (599, True)
@@ -53,8 +53,8 @@ def compute_king_kinship(counts: KingCounts) -> np.ndarray:
 
     The matrix is symmetric with NaN on the diagonal.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.ckernels.king import compute_king_counts
     >>> d = np.array([[0, 1, 2], [1, 1, 0], [2, 1, 0], [0, 0, 1]], dtype=np.int8)  # 4 sites x 3 samples
     >>> round(float(compute_king_kinship(compute_king_counts([d]))[0, 1]), 4)

@@ -6,8 +6,8 @@ Correlations are Pearson's r between dosage vectors with missing calls set to th
 compiled loop; at most ``max_window_sites`` kept sites are compared (the nearest ones) and at most
 ``max_samples`` samples (evenly spaced) are used, which bounds the cost on large cohorts.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> d = np.array([[0, 1, 2, 0], [0, 1, 2, 0], [2, 0, 1, 1]], dtype=np.int8)  # site 2 copies site 1
 >>> select_unlinked_sites(d, np.array(["1"] * 3), np.array([100, 200, 300]), r2_threshold=0.5).tolist()

@@ -7,8 +7,8 @@ its residual from an ordinary least-squares fit on the PCs (with intercept), whi
 of
 heterozygosity, singleton counts and the like before thresholds are applied.
 
-Example
--------
+Examples
+--------
 >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 100.0]})
 >>> flag_mad_outliers(df, ["x"], k=4.0, min_stratum_size=5)["x_outlier"].tolist()
 [False, False, False, False, True]
@@ -31,8 +31,8 @@ Direction = Literal["both", "lower", "upper"]
 def compute_mad_bounds(values: np.ndarray, k: float) -> tuple[float, float, float, float]:
     """``(median, mad, lower, upper)`` of the finite values: bounds are median ∓ k · 1.4826 · MAD.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_mad_bounds(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), k=2.0)
     (3.0, 1.4826, 0.0348, 5.9652)
     """
@@ -50,8 +50,8 @@ def regress_out_pcs(df: pd.DataFrame, metrics: Sequence[str], pcs: Sequence[str]
 
     Rows with a missing metric or PC keep NaN; the fit uses the complete rows of each metric.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"m": [1.0, 2.0, 3.0, 4.0], "PC1": [0.0, 1.0, 2.0, 3.0]})
     >>> bool(regress_out_pcs(d, ["m"], ["PC1"])["m"].abs().max() < 1e-12)
     True

@@ -6,8 +6,8 @@ after the
 sixth are kept. The relationships follow from the pedigree kinship coefficient (Wright's coefficient of
 relationship halved), computed recursively over the generations, so any family structure is understood.
 
-Example
--------
+Examples
+--------
 >>> import io
 >>> ped = read_pedigree(io.StringIO("f A 0 0 1 -9\\nf B 0 0 2 -9\\nf C A B 1 -9\\nf D A B 2 -9\\n"))
 >>> rel = compute_expected_relationships(ped)
@@ -44,8 +44,8 @@ def classify_kinship(phi: float) -> str:
 
     The bounds are plink2's (``--make-king-table`` documentation): > 0.354, > 0.177, > 0.0884, > 0.0442.
 
-    Example
-    -------
+    Examples
+    --------
     >>> classify_kinship(0.25), classify_kinship(0.01)
     ('first', 'unrelated')
     """
@@ -83,8 +83,8 @@ def read_pedigree(source: str | Path | io.TextIOBase) -> pd.DataFrame:
         For a line with fewer than six columns, a sample listed twice, a bad sex code or a sample that is its
         own parent (naming file, line and field).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import io
     >>> read_pedigree(io.StringIO("#fam id dad mom sex pheno\\nf1 A 0 0 1 -9\\n")).loc[0, "sex"]
     'M'
@@ -175,8 +175,8 @@ def compute_pedigree_kinship(ped: pd.DataFrame) -> dict[tuple[str, str], float]:
     dict
         ``(sample_a, sample_b) -> kinship`` for a < b (string order), same family only.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import io
     >>> ped = read_pedigree(io.StringIO("f A 0 0 1 -9\\nf B 0 0 2 -9\\nf C A B 1 -9\\n"))
     >>> compute_pedigree_kinship(ped)[("A", "C")]
@@ -264,8 +264,8 @@ def compute_expected_relationships(ped: pd.DataFrame, samples: Iterable[str] | N
         unrelated) and ``expected_detail`` (str: parent-offspring, full-sibling, half-sibling, grandparent,
         avuncular, first-cousin, spouse/unrelated or the degree when no name applies).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import io
     >>> ped = read_pedigree(io.StringIO("f A 0 0 1 -9\\nf B 0 0 2 -9\\nf C A B 1 -9\\n"))
     >>> compute_expected_relationships(ped)["expected_detail"].tolist()

@@ -5,8 +5,8 @@ heterozygosity on the common QC sites; sex check; kinship on the QC sites; ances
 then :func:`~pmo_workbench.qc.rules.apply_thresholds`. Every method asks the genotype set's backend for its
 counts, so the run is the same on the embedded and the Hail backend.
 
-Example
--------
+Examples
+--------
 >>> result = run_qc(g, manifest=manifest, pedigree=pedigree)  # the doctests' simulated set, manifest, pedigree
 >>> failed = result.decisions[~result.decisions["pass"]]
 >>> dict(zip(failed["sample_id"], failed["reasons"]))

@@ -5,8 +5,8 @@ with the reviewed thresholds; the ``count_*`` functions give aggregated tables (
 :func:`~pmo_workbench.overview.disclose`); :func:`write_wgs_qc_outputs` writes the run folder's files — in
 ``export`` mode only aggregated files (no per-sample or per-pair table, no sample list, no filtered VCF).
 
-Example
--------
+Examples
+--------
 >>> qc = run_wgs_qc("demo")  # doctest: +SKIP
 >>> count_reasons(qc.result.decisions)  # doctest: +SKIP
 """
@@ -149,8 +149,8 @@ def run_wgs_qc(
     ConfigError
         No genotype input, a missing file, or invalid thresholds.
 
-    Example
-    -------
+    Examples
+    --------
     >>> qc = run_wgs_qc("demo", strata=["batch", "sequencing_site"])  # doctest: +SKIP
     >>> qc.result.decisions["pass"].mean()  # doctest: +SKIP
     """
@@ -206,8 +206,8 @@ def count_reasons(decisions: pd.DataFrame) -> pd.Series:
     """Failing samples per reason (a sample with two reasons counts under both), in :data:`REASONS` order,
     plus ``any reason`` (failing samples) and ``passed``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"pass": [True, False], "reasons": [[], ["duplicate", "low_call_rate"]]})
     >>> count_reasons(d).to_dict()["duplicate"]
     1
@@ -224,8 +224,8 @@ def count_reasons(decisions: pd.DataFrame) -> pd.Series:
 def count_sex_check(sex_check: pd.DataFrame) -> pd.DataFrame:
     """Samples by genetic sex (rows) and reported sex (columns).
 
-    Example
-    -------
+    Examples
+    --------
     >>> count_sex_check(pd.DataFrame({"genetic_sex": ["F", "M", "M"], "reported_sex": ["F", "F", "M"]})).loc["M", "F"]
     np.int64(1)
     """
@@ -238,8 +238,8 @@ def count_sex_check(sex_check: pd.DataFrame) -> pd.DataFrame:
 def count_relationships(kinship: pd.DataFrame) -> pd.DataFrame:
     """Pairs by relationship from the genomes (rows) and from the pedigree (columns).
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"relationship": ["first", "unrelated"], "expected_relationship": ["first", "first"]})
     >>> count_relationships(k).to_dict()
     {'first': {'first': 1, 'unrelated': 1}}
@@ -254,8 +254,8 @@ def count_relationships(kinship: pd.DataFrame) -> pd.DataFrame:
 def count_by_population(ancestry: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
     """Samples per assigned population (rows): passed, failed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> anc = pd.DataFrame({"sample_id": ["a", "b"], "assigned_population": ["EUR", None]})
     >>> count_by_population(anc, pd.DataFrame({"sample_id": ["a", "b"], "pass": [True, False]})).to_dict("index")
     {'EUR': {'failed': 0, 'passed': 1}, 'not assigned': {'failed': 1, 'passed': 0}}
@@ -271,8 +271,8 @@ def count_by_population(ancestry: pd.DataFrame, decisions: pd.DataFrame) -> pd.D
 def count_outliers_by_stratum(outliers: pd.DataFrame) -> pd.DataFrame:
     """Samples flagged per stratum (rows) and tested metric (columns).
 
-    Example
-    -------
+    Examples
+    --------
     >>> o = pd.DataFrame({"stratum": ["B1", "B1", "B2"], "x_outlier": [True, False, True]})
     >>> count_outliers_by_stratum(o)["x"].to_dict()
     {'B1': 1, 'B2': 1}
@@ -287,8 +287,8 @@ def count_outliers_by_stratum(outliers: pd.DataFrame) -> pd.DataFrame:
 def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
     """Failing samples with their reasons and key metrics (internal views only).
 
-    Example
-    -------
+    Examples
+    --------
     >>> select_failing_samples(run_wgs_qc("demo")).columns.tolist()[:2]  # doctest: +SKIP
     ['sample_id', 'reasons']
     """
@@ -305,8 +305,8 @@ def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
 def compute_alt_frequency(variant_qc: pd.DataFrame) -> pd.Series:
     """Frequency of all ALT alleles of each variant, ``1 - AF[0]`` (``AF`` is Hail's per-allele list).
 
-    Example
-    -------
+    Examples
+    --------
     >>> compute_alt_frequency(pd.DataFrame({"AF": [[0.75, 0.25], [0.5, 0.25, 0.25], []]})).tolist()
     [0.25, 0.5, nan]
     """
@@ -317,8 +317,8 @@ def compute_alt_frequency(variant_qc: pd.DataFrame) -> pd.Series:
 def summarise_variants(run: WgsQcRun) -> pd.Series:
     """Variant counts: all, biallelic, on chrX, passing QC (call rate and FILTER), HWE p < 1e-6.
 
-    Example
-    -------
+    Examples
+    --------
     >>> summarise_variants(run_wgs_qc("demo"))["variants"]  # doctest: +SKIP
     4000
     """
@@ -338,8 +338,8 @@ def disclose_batch_metrics(table: pd.DataFrame, *, mode: str, min_count: int) ->
     """Per-batch metrics as they may leave in ``mode``: in export, batches under ``min_count`` samples keep no
     values and ``fail_rate`` is dropped (times ``n_samples`` it would give small counts of failing samples).
 
-    Example
-    -------
+    Examples
+    --------
     >>> bm = pd.DataFrame({"batch": ["B1", "B2"], "n_samples": [40, 3], "fail_rate": [0.1, 0.0],
     ...                    "call_rate": [0.99, 0.98]})
     >>> disclose_batch_metrics(bm, mode="export", min_count=5)["call_rate"].tolist()
@@ -366,8 +366,8 @@ def save_qc_table(table: pd.DataFrame, output_dir: str | Path, name: str) -> Pat
     """Write a QC table as ``output_dir/name.parquet`` atomically after a CPR scan; list columns (``alleles``,
     ``AF``, ``reasons``) stay lists in the file and are scanned as joined text.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> save_qc_table(pd.DataFrame({"sample_id": ["a"], "reasons": [["duplicate"]]}), tempfile.mkdtemp(), "d").name
     'd.parquet'
@@ -422,8 +422,8 @@ def write_wgs_qc_outputs(
     ConfigError
         ``write_filtered_vcf`` in export mode (individual-level genotypes never leave in an export).
 
-    Example
-    -------
+    Examples
+    --------
     >>> write_wgs_qc_outputs(run_wgs_qc("demo"), "runs/x", mode="export")  # doctest: +SKIP
     ['batch_metrics.parquet', 'thresholds.yaml', 'run_extra.json']
     """

@@ -14,8 +14,8 @@ given. Each WGS QC run copies the thresholds it used into its run folder (``thre
 compares them with its own and lists the samples that newly fail or newly pass, from the earlier run's
 ``qc_decisions.parquet``.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> path = Path(tempfile.mkdtemp()) / "wgs_qc.yaml"
 >>> _ = save_reviewed_thresholds(path, QcThresholds(min_call_rate=0.97), reviewer="J. R.", note="stricter",
@@ -95,8 +95,8 @@ class ReviewedThresholds:
 def default_review_path(project: str | Path | Project) -> Path:
     """``PROJECT/params/wgs_qc.yaml``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> default_review_path(project).relative_to(project).as_posix()  # project: an empty project folder
     'params/wgs_qc.yaml'
     """
@@ -130,8 +130,8 @@ def parse_reviewed_thresholds(data: Any, *, source: str | Path = "thresholds", t
         Not a mapping, an unknown key, a missing reviewer or date, a bad date or threshold (file, line and key
         named).
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_reviewed_thresholds({"reviewer": "A", "date": "2026-01-02", "thresholds": {"mad_k": 5}}).thresholds.mad_k
     5.0
     """
@@ -182,8 +182,8 @@ def load_reviewed_thresholds(path: str | Path) -> ReviewedThresholds:
     ConfigError
         Unreadable file, invalid YAML, or invalid content (file, line and key named).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> path = save_reviewed_thresholds(Path(tempfile.mkdtemp()) / REVIEW_FILE, QcThresholds(min_call_rate=0.97),
     ...                                 reviewer="A. Reviewer")
@@ -214,8 +214,8 @@ def resolve_reviewed_thresholds(project: str | Path | Project, thresholds_file: 
     ConfigError
         A named file that does not exist or is invalid.
 
-    Example
-    -------
+    Examples
+    --------
     >>> resolve_reviewed_thresholds(project).describe()  # project: an empty project folder
     'built-in defaults (no reviewed thresholds file)'
     """
@@ -268,8 +268,8 @@ def save_reviewed_thresholds(
 def write_run_thresholds(reviewed: ReviewedThresholds, output_dir: str | Path) -> Path:
     """Record the thresholds a run used (all of them, with the review) as ``output_dir/thresholds.yaml``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> write_run_thresholds(ReviewedThresholds(QcThresholds()), tempfile.mkdtemp()).name
     'thresholds.yaml'
@@ -283,8 +283,8 @@ def write_run_thresholds(reviewed: ReviewedThresholds, output_dir: str | Path) -
 def load_run_thresholds(run: RunRecord) -> ReviewedThresholds | None:
     """The thresholds an earlier run used: its ``thresholds.yaml``, else ``qc_thresholds`` in its run.json.
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_run_thresholds(latest_run("demo", "wgs_qc")).thresholds.min_call_rate  # doctest: +SKIP
     0.95
     """
@@ -342,8 +342,8 @@ def _as_text(value: Any) -> str:
 def compare_thresholds(previous: QcThresholds, current: QcThresholds) -> pd.DataFrame:
     """Thresholds whose values differ: ``threshold``, ``previous``, ``current`` (as text).
 
-    Example
-    -------
+    Examples
+    --------
     >>> compare_thresholds(QcThresholds(), QcThresholds(min_call_rate=0.9)).to_dict("records")
     [{'threshold': 'min_call_rate', 'previous': '0.95', 'current': '0.9'}]
     """
@@ -356,8 +356,8 @@ def compare_thresholds(previous: QcThresholds, current: QcThresholds) -> pd.Data
 def select_earlier_run(project: str | Path | Project, *, exclude: str | Path | None = None) -> RunRecord | None:
     """The latest succeeded WGS QC run of the project, other than the run folder ``exclude``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> select_earlier_run(project) is None  # project: an empty project folder, no run yet
     True
     """
@@ -377,8 +377,8 @@ def _reasons_text(values: Any) -> str:
 def compare_decisions(previous: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(newly_failing, newly_passing)``: samples in both tables whose ``pass`` flipped.
 
-    Example
-    -------
+    Examples
+    --------
     >>> old = pd.DataFrame({"sample_id": ["a", "b"], "pass": [True, False], "reasons": [[], ["duplicate"]]})
     >>> new = pd.DataFrame({"sample_id": ["a", "b"], "pass": [False, True], "reasons": [["low_call_rate"], []]})
     >>> [t["sample_id"].tolist() for t in compare_decisions(old, new)]
@@ -416,8 +416,8 @@ def review_thresholds(
     exclude_run
         This run's own folder, if it is already in the catalogue.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.qc.pipeline import run_qc
     >>> review = review_thresholds(project, QcThresholds(), run_qc(g).decisions)  # a first run: nothing to compare
     >>> review.previous_run is None, len(review.newly_failing)

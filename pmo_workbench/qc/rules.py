@@ -27,8 +27,8 @@ definitions read them):
 - ``metric_outlier``: any of ``outlier_metrics`` outside median ± ``mad_k``·MAD of its stratum (optionally on
   PC-regressed metrics).
 
-Example
--------
+Examples
+--------
 >>> tables = QcTables(
 ...     sample_qc=pd.DataFrame({"sample_id": ["a", "b", "c"], "call_rate": [0.99, 0.90, 0.99],
 ...                             "n_het": [300, 310, 290], "n_called": [1000, 1000, 1000]}),
@@ -102,8 +102,8 @@ class QcDecisions:
 def flag_low_call_rate(sample_qc: pd.DataFrame, *, min_call_rate: float = 0.95) -> np.ndarray:
     """``low_call_rate``: call rate below ``min_call_rate``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> flag_low_call_rate(pd.DataFrame({"call_rate": [0.99, 0.9]})).tolist()
     [False, True]
     """
@@ -114,8 +114,8 @@ def flag_sex_problems(sex_check: pd.DataFrame, *, min_sex_sites: int = 100) -> t
     """``(sex_mismatch, sex_ambiguous)``: genetic and reported sex differ; genetic sex ambiguous with at least
     ``min_sex_sites`` called chrX sites (with fewer, F is too noisy to fail anyone). Missing values flag nothing.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sc = pd.DataFrame({"genetic_sex": ["M", "ambiguous", "ambiguous"], "n_called_x": [500, 500, 20],
     ...                    "mismatch": pd.array([True, False, pd.NA])})
     >>> [f.tolist() for f in flag_sex_problems(sc)]
@@ -131,8 +131,8 @@ def select_duplicates_to_drop(pairs: pd.DataFrame, call_rate: pd.Series, cutoff:
     """Samples to fail as duplicates: in each group of samples linked by kinship > ``cutoff``, all but the one
     with the highest call rate (ties: the first in ``call_rate``'s order).
 
-    Example
-    -------
+    Examples
+    --------
     >>> pairs = pd.DataFrame({"sample_i": ["a"], "sample_j": ["b"], "kinship": [0.49]})
     >>> sorted(select_duplicates_to_drop(pairs, pd.Series({"a": 0.97, "b": 0.99}), 0.354))
     ['a']
@@ -177,8 +177,8 @@ def select_pedigree_disagreements(kinship: pd.DataFrame, degree: Degree = "first
     difference counts. A table without the ``relationship`` and ``expected_relationship`` columns is taken
     at its ``unexpected`` flag.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"relationship": ["second", "unrelated", "first"],
     ...                   "expected_relationship": ["unrelated", "first", "first"], "unexpected": [True, True, False]})
     >>> select_pedigree_disagreements(k).tolist(), select_pedigree_disagreements(k, "third").tolist()
@@ -212,8 +212,8 @@ def select_pedigree_culprits(
     samples still tied are all blamed (a single bad pair blames both, as either may be wrong). A sample
     swapped into a family thus takes the blame alone, not its would-be relatives.
 
-    Example
-    -------
+    Examples
+    --------
     >>> k = pd.DataFrame({"sample_i": ["a", "b", "c"], "sample_j": ["x", "x", "d"], "unexpected": [True] * 3})
     >>> sorted(select_pedigree_culprits(k))
     ['c', 'd', 'x']

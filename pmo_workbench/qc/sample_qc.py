@@ -4,8 +4,8 @@ The counts come from the genotype set's backend (the ``sample_counts`` kernel of
 :mod:`pmo_workbench.genotypes.backends`); the table (rates, ratios, column order) is made here, for every
 backend alike.
 
-Example
--------
+Examples
+--------
 >>> qc = sample_qc(g)  # g: the doctests' simulated set (40 samples, S05 with a low call rate)
 >>> qc.loc[qc.call_rate < 0.95, "sample_id"].tolist()
 ['S05']
@@ -92,8 +92,8 @@ def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | Non
     pandas.DataFrame
         ``sample_id`` (str), ``n_het_common`` and ``n_called_common`` (int64), in file order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> het = compute_common_heterozygosity(g, None, 0.05)
     >>> het.columns.tolist(), bool((het.n_het_common <= het.n_called_common).all())
     (['sample_id', 'n_het_common', 'n_called_common'], True)

@@ -7,8 +7,8 @@ about 0 for two. This is PLINK 1.7's ``--check-sex`` statistic, as in Hail. The 
 set's backend (the ``sex_counts`` kernel of :mod:`pmo_workbench.genotypes.backends`); F, the classes and the
 comparison with the reported sex are made here, by :func:`classify_sex` (the one place a sex is called).
 
-Example
--------
+Examples
+--------
 >>> sex = impute_sex(g, manifest)  # the doctests' set: 20 men, S06 (a woman) reported male
 >>> sex.groupby("genetic_sex").size().to_dict()  # with Hail's bounds 0.2 / 0.8, one woman is ambiguous
 {'F': 19, 'M': 20, 'ambiguous': 1}
@@ -46,8 +46,8 @@ _SEX_CODES = {
 def normalize_sex(value: Any) -> str | None:
     """``"M"``/``"F"`` for the usual codes (M/F, male/female, 1/2 as in PED, XY/XX); None for anything else.
 
-    Example
-    -------
+    Examples
+    --------
     >>> normalize_sex("female"), normalize_sex(1), normalize_sex("0")
     ('F', 'M', None)
     """
@@ -84,8 +84,8 @@ def assign_genetic_sex(
         ``genetic_sex`` (object array of ``"F"``/``"M"``/``"ambiguous"``) and ``mismatch`` (pandas
         nullable boolean array).
 
-    Example
-    -------
+    Examples
+    --------
     >>> sex, mismatch = assign_genetic_sex([0.05, 0.5, 0.97, 0.9], ["F", "F", "F", None])
     >>> sex.tolist(), mismatch.tolist()
     (['F', 'ambiguous', 'M', 'M'], [False, False, True, <NA>])
@@ -103,8 +103,8 @@ def compare_reported_sex(genetic: np.ndarray, reported_sex: np.ndarray | Sequenc
     """``mismatch`` of genetic sex calls (``"F"``/``"M"``/``"ambiguous"``) against reported sexes: NA where the
     reported sex is unknown, False where the call is ambiguous or agrees, True where both are known and differ.
 
-    Example
-    -------
+    Examples
+    --------
     >>> compare_reported_sex(np.array(["F", "M", "ambiguous"], dtype=object), ["M", None, "F"]).tolist()
     [True, <NA>, False]
     """
@@ -128,8 +128,8 @@ def load_reported_sex(manifest: str | Path | pd.DataFrame) -> pd.Series:
     InputError
         When the columns are missing or a sample is listed twice (naming the file and row).
 
-    Example
-    -------
+    Examples
+    --------
     >>> load_reported_sex(pd.DataFrame({"sample_id": ["a", "b"], "reported_sex": ["female", "1"]})).to_dict()
     {'a': 'F', 'b': 'M'}
     """
@@ -219,8 +219,8 @@ def compute_x_het_ratio(sex_check: pd.DataFrame, sample_qc: pd.DataFrame) -> np.
     the X-to-genome diversity ratio (about 0.5-1 in human populations, whatever the ancestry). NaN without
     called chrX sites or without heterozygous calls genome-wide.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sc = pd.DataFrame({"sample_id": ["a", "b"], "n_called_x": [100, 100], "observed_homs": [92, 100]})
     >>> sq = pd.DataFrame({"sample_id": ["b", "a"], "n_het": [1000, 1000], "n_called": [10000, 10000]})
     >>> compute_x_het_ratio(sc, sq).round(2).tolist()
@@ -265,8 +265,8 @@ def classify_sex(
     pandas.DataFrame
         A copy with ``genetic_sex`` and ``mismatch`` re-derived.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sc = pd.DataFrame({"sample_id": ["a", "b", "c"], "f_stat": [0.6, 0.6, 0.95], "x_het_ratio": [0.8, 0.0, 0.0],
     ...                    "reported_sex": ["F", "F", "F"]})
     >>> out = classify_sex(sc, female_threshold=0.5)

@@ -1,7 +1,7 @@
 """Which variants a QC method uses, from the variant table alone (the same masks for every backend).
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> v = pd.DataFrame({"contig": ["1", "1", "X", "chrY"], "position": [10, 20, 3_000_000, 3_000_000],
 ...                   "n_alleles": [2, 3, 2, 2]})
@@ -39,8 +39,8 @@ def select_sex_sites(g: Any, *, include_par: bool = False) -> tuple[np.ndarray, 
     pseudoautosomal regions of its build (chrX PARs kept with ``include_par``; both builds' PARs without a
     known build).
 
-    Example
-    -------
+    Examples
+    --------
     >>> x, y = select_sex_sites(g)  # g: the doctests' simulated set (80 non-PAR chrX sites, no chrY)
     >>> int(x.sum()), int(y.sum())
     (80, 0)
@@ -68,8 +68,8 @@ def _par_mask(g: Any, v: pd.DataFrame) -> np.ndarray:
 def thin_pca_candidates(sites: np.ndarray, max_sites: int) -> np.ndarray:
     """Every k-th candidate site when they outnumber ``2 * max_sites`` (evenly thinned), else ``sites``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> thin_pca_candidates(np.ones(10, dtype=bool), 1).nonzero()[0].tolist()
     [0, 5]
     """

@@ -12,8 +12,8 @@ Dtypes: ``str`` (object column of str), ``str?`` (str or None), ``float64``/``in
 list columns, ``pd.ArrowDtype``; each element reads as a Python list), ``list[str]`` (object column of Python
 lists). A column marked *optional* is present only where the text says.
 
-Example
--------
+Examples
+--------
 >>> SEX_CHECK["mismatch"].dtype
 'boolean'
 >>> print(SAMPLE_QC.describe().splitlines()[1])
@@ -108,8 +108,8 @@ class TableSpec:
     def empty(self) -> pd.DataFrame:
         """A table without rows, with the required columns and their dtypes.
 
-        Example
-        -------
+        Examples
+        --------
         >>> QC_DECISIONS.empty().dtypes.astype(str).tolist()
         ['object', 'bool', 'object']
         """

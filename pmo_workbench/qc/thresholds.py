@@ -3,8 +3,8 @@
 A project's reviewed values live in ``params/wgs_qc.yaml`` (:mod:`pmo_workbench.qc.review`); the rules that
 apply them are in :mod:`pmo_workbench.qc.rules`, whose keyword defaults equal these.
 
-Example
--------
+Examples
+--------
 >>> th = as_thresholds({"min_call_rate": 0.98, "strata": ["batch"]})
 >>> th.min_call_rate, th.mad_k, th.strata
 (0.98, 4.0, ['batch'])
@@ -44,8 +44,8 @@ class QcThresholds(BaseModel):
       KING's second/third-degree estimates between unrelated persons are noisy with few sites and are only
       reported (``unexpected`` in the kinship table).
 
-    Example
-    -------
+    Examples
+    --------
     >>> QcThresholds(min_call_rate=0.98).mad_k
     4.0
     """

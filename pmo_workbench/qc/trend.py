@@ -8,8 +8,8 @@ those points. A batch of this run outside the limits of any metric is *drifting*
 honest: with fewer than ``min_batches`` reference batches there is no verdict, and the spread is never taken
 below ``rel_floor`` times the centre, so near-identical earlier batches do not turn noise into alarms.
 
-Example
--------
+Examples
+--------
 >>> hist = pd.DataFrame({"batch": ["B1", "B2", "B3"], "run_started": pd.Timestamp("2026-01-01"),
 ...                      "call_rate": [0.991, 0.989, 0.990]})
 >>> now = pd.DataFrame({"batch": ["B4", "B5"], "call_rate": [0.990, 0.90]})
@@ -56,8 +56,8 @@ def compute_batch_metrics(
     decisions
         QC decisions (``sample_id``, ``pass``), for the share of failing samples per batch.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sqc = pd.DataFrame({"sample_id": ["a", "b", "c"], "call_rate": [0.99, 0.97, 0.95],
     ...                     "n_het": [10, 12, 14], "n_called": [100, 100, 100]})
     >>> man = pd.DataFrame({"sample_id": ["a", "b", "c"], "batch": ["B1", "B1", "B2"]})
@@ -90,8 +90,8 @@ def compute_batch_metrics(
 def write_batch_metrics(table: pd.DataFrame, output_dir: str | Path) -> Path:
     """Write ``output_dir/batch_metrics.parquet`` atomically.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> write_batch_metrics(pd.DataFrame({"batch": ["B1"], "call_rate": [0.99]}), tempfile.mkdtemp()).name
     'batch_metrics.parquet'
@@ -107,8 +107,8 @@ def load_batch_history(project: str | Path | Project, *, exclude: str | Path | N
 
     Runs without the file (older or failed runs) are skipped; ``exclude`` is this run's own folder.
 
-    Example
-    -------
+    Examples
+    --------
     >>> len(load_batch_history(project))  # project: an empty project folder, no earlier run
     0
     """
@@ -130,8 +130,8 @@ def load_batch_history(project: str | Path | Project, *, exclude: str | Path | N
 def select_reference_batches(history: pd.DataFrame) -> pd.DataFrame:
     """One row per earlier batch: its latest observation (a batch re-run in many runs counts once).
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = pd.DataFrame({"batch": ["B1", "B1"], "run_started": [1, 2], "call_rate": [0.9, 0.95]})
     >>> select_reference_batches(h)["call_rate"].tolist()
     [0.95]
@@ -154,8 +154,8 @@ def compute_control_limits(
     """Control limits per metric from reference batches: ``metric``, ``n_reference``, ``center``, ``spread``,
     ``lower``, ``upper`` (NaN limits when fewer than ``min_batches`` batches have the metric).
 
-    Example
-    -------
+    Examples
+    --------
     >>> ref = pd.DataFrame({"call_rate": [0.98, 0.99, 1.0]})
     >>> lim = compute_control_limits(ref, ["call_rate"], rel_floor=0)
     >>> [round(float(lim.loc[0, c]), 3) for c in ("lower", "upper")]
@@ -234,8 +234,8 @@ def check_batch_trend(
     method, k, min_batches, rel_floor
         See :func:`compute_control_limits`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> hist = pd.DataFrame({"batch": ["B1", "B2", "B3"], "run_started": 1, "dp_mean": [30.0, 31.0, 29.0]})
     >>> check_batch_trend(pd.DataFrame({"batch": ["B4"], "dp_mean": [15.0]}), hist).drifting
     ['B4']

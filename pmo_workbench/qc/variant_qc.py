@@ -6,8 +6,8 @@ here, for every backend alike. List-valued columns (``alleles``, ``AC``, ``AF``,
 (``pd.ArrowDtype``): built without a Python loop, written to Parquet as lists, and each element reads as a
 Python list.
 
-Example
--------
+Examples
+--------
 >>> row = variant_qc(g).iloc[0]  # g: the doctests' simulated set
 >>> row["locus"], row["alleles"], row["AC"], int(row["AN"]), row["filters"]
 ('1:10000', ['A', 'G'], [64, 16], 80, [])

@@ -15,8 +15,8 @@ registered and False for the others, all with ``lookup_date`` (the day the regis
 "looked up and not registered" differs from "never looked up" (no row; cohort selection must treat that as not
 cleared).
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pathlib import Path
 >>> from pmo_workbench.privacy import DEMO_KEY
@@ -110,8 +110,8 @@ def simulate_biobank(
     -------
     BiobankSim
 
-    Example
-    -------
+    Examples
+    --------
     >>> bb = simulate_biobank(persons, gs.samples, 4, out_dir=Path("data/biobank"),  # doctest: +SKIP
     ...                       consent_dir=Path("data/consent"), raw_dir=Path("raw"), registry=reg)
     """

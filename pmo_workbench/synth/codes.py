@@ -4,8 +4,8 @@ Written for the synthetic generator only (short descriptive texts in Danish and 
 package sizes and reference ranges); they are not official code lists and carry no licence restrictions.
 Each catalogue is a tuple of frozen dataclasses; :func:`build_catalogue_frame` turns one into a DataFrame.
 
-Example
--------
+Examples
+--------
 >>> SKS_BY_CODE["DI219"].text_en
 'Acute myocardial infarction, unspecified'
 >>> NPU_BY_CODE["NPU01567"].unit
@@ -260,8 +260,8 @@ NPU_BY_CODE: dict[str, NpuCode] = {c.code: c for c in NPU_CODES}
 def select_sks_codes(group: str) -> tuple[list[str], list[float]]:
     """Return the codes of one catalogue group and their normalised weights.
 
-    Example
-    -------
+    Examples
+    --------
     >>> codes, weights = select_sks_codes("mi")
     >>> codes[0], round(sum(weights), 6)
     ('DI210', 1.0)
@@ -276,8 +276,8 @@ def select_sks_codes(group: str) -> tuple[list[str], list[float]]:
 def build_catalogue_frame(kind: str) -> pd.DataFrame:
     """Return one catalogue (``"sks"``, ``"atc"`` or ``"npu"``) as a DataFrame, one row per code.
 
-    Example
-    -------
+    Examples
+    --------
     >>> build_catalogue_frame("npu").set_index("code").loc["NPU19748", "unit"]
     'mg/L'
     """

@@ -5,8 +5,8 @@ sex (last digit odd for men, even for women). Kinds: ``"valid"`` passes modulus 
 of the kind issued since 2007 that fails modulus 11, ``"replacement"`` is an erstatningspersonnummer (birth day
 raised by 60). :func:`pmo_workbench.privacy.parse_cpr` reads every number back.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from pmo_workbench.privacy import parse_cpr
 >>> cprs = generate_cprs(np.array(["1961-07-07"], dtype="datetime64[D]"), ["M"], ["valid"],
@@ -82,8 +82,8 @@ def generate_cprs(
         Lengths differ, a date outside 1858–2057, an unknown sex or kind, or too many persons born on one day
         to give each a unique number.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> generate_cprs(np.array(["2001-02-03"], dtype="datetime64[D]"), ["F"], ["replacement"],
     ...               np.random.default_rng(0))[0][:6]

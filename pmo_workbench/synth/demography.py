@@ -6,8 +6,8 @@ population 5,600 generations ago; a West-Eurasian and a South-Asian-like branch 
 the Northern-European-like majority and the Middle-Eastern-like population separate 1,200 generations ago.
 Neighbouring populations exchange a few migrants per generation.
 
-Example
--------
+Examples
+--------
 >>> demography = build_demography()
 >>> sorted(POPULATION_SHARES)
 ['AFR', 'MDE', 'NEU', 'SAS']
@@ -48,8 +48,8 @@ def build_demography(size_scale: float = 1.0) -> msprime.Demography:
     msprime.Demography
         Sampled populations ``NEU``, ``MDE``, ``SAS``, ``AFR``; ancestral ``WEA``, ``OOA``, ``ANC``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = build_demography(0.75)
     >>> d["NEU"].initial_size
     7500.0

@@ -17,8 +17,8 @@ with its tabix index and the claimed pedigree ``pedigree.ped``, and returns the 
 * Problems: low call rate, contamination (reads mixed with another person's), reported sex flipped, one person
   sequenced twice, swapped samples.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> sim = simulate_genomes(40, 500, 7, pathlib.Path(tempfile.mkdtemp()))  # doctest: +SKIP
 >>> sim.samples.problem.value_counts().to_dict()  # doctest: +SKIP
@@ -87,8 +87,8 @@ MAJOR_MIN_AF = 0.2
 class GenomeSim:
     """The ground truth of a genome simulation (see ``/tmp/team/SYNTH_CONTRACT.md`` part 1).
 
-    Example
-    -------
+    Examples
+    --------
     >>> GenomeSim.__dataclass_fields__.keys() >= {"individuals", "samples", "genetic_scores"}
     True
     """
@@ -536,8 +536,8 @@ def simulate_genomes(
     GenomeSim
         Individuals, samples, genetic scores, causal variants and the paths written.
 
-    Example
-    -------
+    Examples
+    --------
     >>> sim = simulate_genomes(60, 2_000, 1, Path("/tmp/g"))  # doctest: +SKIP
     >>> sim.variants_written  # doctest: +SKIP
     2000

@@ -8,8 +8,8 @@ numbers are mostly valid; about 5 % of persons born 1965 or later get a number t
 issued since 2007) and 0.5 % a replacement number. ``person_id`` is the keyed pseudonym of the CPR number;
 raw numbers stay in the raw layer.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> from pmo_workbench.privacy import DEMO_KEY
 >>> ind = pd.DataFrame({"individual": [0, 1, 2], "population": "NEU", "sex": ["F", "M", "F"],
@@ -88,8 +88,8 @@ def simulate_persons(
         ``person_idx, individual, cpr, cpr_kind, person_id, sex, birth_date, death_date, region, population``;
         dates are ``datetime64``, ``death_date`` is NaT for persons alive on 2025-12-31.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pmo_workbench.privacy import DEMO_KEY
     >>> cols = ["individual", "population", "sex", "family_id", "father", "mother", "role"]
     >>> empty = pd.DataFrame(columns=cols)

@@ -5,8 +5,8 @@ NPU labs), biobank specimens and Tissue Use Register opt-outs are simulated by t
 module wires them together with independent random streams, writes the genome manifest, the ``truth/`` folder and
 ``pmo.yaml``, and moves the finished folder into place (nothing half-written is ever left at ``out``).
 
-Example
--------
+Examples
+--------
 >>> from pathlib import Path
 >>> import tempfile
 >>> s = synthesize_project(Path(tempfile.mkdtemp()) / "p", persons=300, samples=40, variants=1500, seed=3,

@@ -30,8 +30,8 @@ Myocardial infarction during observation is a logistic model on the person level
 term a fixed offset), the MI date is drawn within observation with density rising 8 % per year of age. Statins
 (C10AA01/05/07) follow MI (85 %) or high LDL/diabetes; fills are repeated about every 90 days.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> from pathlib import Path
 >>> from pmo_workbench.privacy import DEMO_KEY
@@ -199,8 +199,8 @@ def simulate_registry(
     -------
     RegistrySim
 
-    Example
-    -------
+    Examples
+    --------
     >>> sim = simulate_registry(persons, scores, 3, out_dir=Path("r"), raw_dir=Path("raw"))  # doctest: +SKIP
     >>> sim.truth["mi_case"].mean()  # doctest: +SKIP
     0.06
@@ -983,8 +983,8 @@ def _lab_events(lab: dict[str, np.ndarray], pid: np.ndarray) -> pd.DataFrame:
 def write_raw_csv(table: pa.Table, path: Path) -> Path:
     """Write ``table`` as a UTF-8 comma-separated CSV with header, atomically (temp file, then rename).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     out = write_raw_csv(pa.table({"pnr": ["0101011234"]}), Path(d) / "x.csv")

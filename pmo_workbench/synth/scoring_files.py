@@ -6,8 +6,8 @@ genetic score as weights (effect allele = ALT). Scoring the project's genomes wi
 genetic score of each sequenced person, so tests can check that adding it to a clinical model improves
 discrimination.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pandas as pd
 >>> causal = pd.DataFrame({"trait": ["mi"], "chrom": ["chr1"], "pos": [100], "ref": ["A"], "alt": ["G"],
 ...                        "effect": [0.25]})

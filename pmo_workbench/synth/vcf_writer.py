@@ -8,8 +8,8 @@ and remembers where every record starts, so :func:`write_tabix_index` can write 
 Genotype codes (``GT_*``): 0 ``0/0``, 1 ``0/1``, 2 ``1/1``, 3 ``./.``, 4 haploid ``0``, 5 haploid ``1``,
 6 haploid ``.``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, tempfile, gzip, os
 >>> prefix, offsets = encode_prefixes(["chr1\\t10\\t.\\tA\\tG\\t.\\tPASS\\t.\\tGT"])
 >>> gt = np.array([[0, 1, 5]], dtype=np.int8)
@@ -53,8 +53,8 @@ def encode_prefixes(prefixes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     tuple of numpy.ndarray
         ``uint8`` bytes and ``int64`` offsets (length ``len(prefixes) + 1``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> b, o = encode_prefixes(["ab", "c"])
     >>> o.tolist()
     [0, 2, 3]
@@ -183,8 +183,8 @@ def format_records(
     tuple
         The text (bytes) and the ``int64`` start offset of every record within it (plus the end).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> p, o = encode_prefixes(["x"])
     >>> one = np.ones((1, 1), dtype=np.int32)
@@ -228,8 +228,8 @@ class BgzfWriter:
     threads
         Threads used to compress blocks (zlib releases the GIL, so 2 threads use 2 cores).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, gzip, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.gz"
     >>> with BgzfWriter(p) as w:
@@ -347,8 +347,8 @@ def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tupl
         Per contig: 1-based positions (``int64``) and the virtual offsets of each record's start and end
         (shape (n, 2)).
 
-    Example
-    -------
+    Examples
+    --------
     >>> # see tests/oracle/test_synth_vcf_oracle.py: the index answers ``tabix`` region queries
     """
     parts = [b"TBI\x01", struct.pack("<i", len(contigs))]

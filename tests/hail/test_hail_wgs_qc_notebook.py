@@ -40,7 +40,7 @@ def runs(hail_session, small_project: Path, hail_cache: Path, tmp_path_factory: 
     from pmo_workbench.cli import NOTEBOOKS_DIR
     from pmo_workbench.genotypes.hail_backend import open_hail_genotypes
     from pmo_workbench.qc.report import run_wgs_qc
-    from pmo_workbench.reports import run_track
+    from pmo_workbench.runner import run_track
 
     project = tmp_path_factory.mktemp("wgs_qc_hail") / "project"
     shutil.copytree(small_project, project, symlinks=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pmo_workbench.cohort import definition_hash, load_definition, select_cohort
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 MIN_COUNT = 5
 COUNT_COLUMNS = {"attrition": ["n_persons", "n_removed"], "specimens_by_biobank_type": None,

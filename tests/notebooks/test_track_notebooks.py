@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pmo_workbench.cli import NOTEBOOKS_DIR, available_tracks
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -40,11 +40,16 @@ def test_track_runs_with_papermill_and_writes_a_report(writable_project, track):
     preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
     record = run_track(track, writable_project, {}, params_file=preset if preset.exists() else None,
                        timeout_s=900)
-    assert record.status == "succeeded", record.error
+    # the demo preset's cohort has genome rules and the project no WGS QC run yet: finished, but incomplete
+    expected = "incomplete" if track == "cohort_selection" else "succeeded"
+    assert record.status == expected, record.error
+    if expected == "incomplete":
+        assert record.exit_code == 3
+        assert any("no succeeded WGS QC run" in r for r in record.incomplete_reasons), record.incomplete_reasons
     html = Path(record.report_path).read_text(encoding="utf-8")
     assert "import pmo_workbench" not in html and "from pmo_workbench" not in html  # no code in the report
     run = json.loads((Path(record.run_dir) / "run.json").read_text())
-    assert run["status"] == "succeeded" and run["track"] == track
+    assert run["status"] == expected and run["track"] == track
     index = (writable_project / "runs" / "index.html").read_text(encoding="utf-8")
     assert Path(record.report_path).relative_to(writable_project / "runs").as_posix() in index
 
@@ -73,7 +78,7 @@ def test_overview_export_mode_suppresses_every_small_count(writable_project):
 
 
 def test_notebooks_pass_nbval_as_stored(writable_project, tmp_path):
-    """nbval runs copies of the stored notebooks in a scratch folder (their default output_dir is ".")."""
+    """nbval runs copies of the stored notebooks in a scratch folder (they write nothing: output_dir is None)."""
     scratch = tmp_path / "notebooks"
     scratch.mkdir()
     for nb in NOTEBOOKS:
@@ -84,3 +89,37 @@ def test_notebooks_pass_nbval_as_stored(writable_project, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=scratch, timeout=900)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and " failed" not in res.stdout
+
+
+def test_tight_memory_limit_ends_quickly_as_memory_limit_exceeded(writable_project):
+    """`--memory-gb 0.3`: the overview cannot import its libraries under the limit; the run ends at once with
+    "memory limit exceeded", not at the time limit and not as a timeout (#12 item 10)."""
+    import time
+
+    t0 = time.monotonic()
+    record = run_track("overview", writable_project, {}, memory_gb=0.3, timeout_s=600)
+    elapsed = time.monotonic() - t0
+    assert record.status == "failed" and record.exit_code == 1, record.error
+    assert record.error.type == "MemoryError"
+    assert record.error.message.startswith("memory limit exceeded (0.3 GB, --memory-gb)")
+    assert elapsed < 150, elapsed  # kernel start-up, a few cells and the report; never the 600 s limit
+    assert "memory limit exceeded" in Path(record.report_path).read_text(encoding="utf-8")
+
+
+def test_cohort_selection_without_a_definition_is_misconfigured(writable_project):
+    """A configuration problem found inside a track notebook: exit code 2, status misconfigured, a short report
+    with the problem and a fix at the top, no traceback, no empty headings after it (#13 item 1)."""
+    for f in (writable_project / "cohorts").glob("*.y*ml"):
+        f.unlink()
+    record = run_track("cohort_selection", writable_project, {}, timeout_s=600)
+    assert record.status == "misconfigured" and record.exit_code == 2, record.error
+    assert record.error.type == "ConfigError"
+    assert "no cohort definition given and the project has no cohorts/*.yaml" in record.error.message
+    assert record.error.fix.startswith("Correct the file or setting named above, then run again: pmo run "
+                                       "cohort_selection --project ")
+    html = Path(record.report_path).read_text(encoding="utf-8")
+    body = html.split("</style>")[-1]
+    assert "This run is misconfigured" in body and "Traceback" not in body and "\x1b[" not in body
+    assert "Table 1" not in body and "Pick list" not in body  # the headings after the failing cell are gone
+    index = (writable_project / "runs" / "index.html").read_text(encoding="utf-8")
+    assert 'class="run misconfigured"' in index

@@ -25,7 +25,7 @@ from pmo_workbench.catalogue import RunRecord
 from pmo_workbench.cli import NOTEBOOKS_DIR
 from pmo_workbench.qc.review import save_reviewed_thresholds
 from pmo_workbench.qc.thresholds import QcThresholds
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 PRESET = NOTEBOOKS_DIR / "params" / "wgs_qc.demo.yaml"
 PER_SAMPLE = {"sample_qc.parquet", "variant_qc.parquet", "sex_check.parquet", "kinship.parquet",

@@ -61,3 +61,50 @@ def test_import_omop_zip(shared_data, tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "person" in res.output and "28" in res.output
     assert "synthetic: true" in (tmp_path / "p" / "pmo.yaml").read_text()
+    # what the project lacks, and the next commands (#13 item 2)
+    lacks = res.output[res.output.index("The project lacks:"):]
+    assert "no consent data" in lacks and "pmo import registry" in lacks
+    assert "no cohort definitions" in lacks and "templates/cohorts/mi_cases.yaml" in lacks
+    assert "no genomes" in lacks
+    assert f"pmo run overview --project {tmp_path / 'p'}" in lacks
+
+
+def test_paths_in_options_are_relative_to_the_project(tmp_path: Path, monkeypatch):
+    """`--definition` is looked up as the notebook's `definition` parameter (project, then its cohorts/, a bare
+    name without .yaml); `--out` of `cohort select` is relative to the project; neither uses the current folder
+    when the project has the file."""
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    proj = tmp_path / "proj"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "registry", "--raw", str(write_raw(tmp_path / "raw")), "--out",
+                               str(proj), "--lookup-date", "2026-01-15"]).exit_code == 0
+    (proj / "cohorts").mkdir(exist_ok=True)
+    (proj / "cohorts" / "mi.yaml").write_text("name: mi\nentry: {domain: diagnosis, codes: [DI21*]}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mi.yaml").write_text("name: other\nentry: {domain: diagnosis, codes: [DZZ*]}\n")
+    monkeypatch.chdir(elsewhere)
+    for given in ("mi", "cohorts/mi.yaml"):
+        res = runner.invoke(app, ["cohort", "count", "--project", str(proj), "--definition", given])
+        assert res.exit_code == 0, res.output
+        assert res.output.startswith("cohort mi "), res.output  # the project's, not ./mi.yaml
+    res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", "mi", "--out", "sel"])
+    assert res.exit_code == 0, res.output
+    assert (proj / "sel" / "cohort.parquet").exists() and not (elsewhere / "sel").exists()
+    res = runner.invoke(app, ["cohort", "count", "--project", str(proj), "--definition", "nope"])
+    assert res.exit_code == 2 and "cohort definition not found" in res.output
+
+
+def test_cpr_like_number_in_a_cohort_name_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PMO_PSEUDONYM_KEY", "cli-test-key-0123456789")
+    proj = tmp_path / "proj"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "registry", "--raw", str(write_raw(tmp_path / "raw")), "--out",
+                               str(proj), "--lookup-date", "2026-01-15"]).exit_code == 0
+    cpr = "".join(["0101", "90", "1234"])
+    defn = tmp_path / "c.yaml"
+    defn.write_text(f"name: cohort_{cpr}\nentry: {{domain: diagnosis, codes: [DI21*]}}\n")
+    res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn)])
+    assert res.exit_code == 2, res.output
+    assert "CPR-like value in selection.json" in res.output and cpr not in res.output
+    assert not (proj / "cohorts" / f"cohort_{cpr}").exists()

@@ -154,3 +154,15 @@ def test_the_genotype_layer_imports_no_method(graph: dict[str, set[str]]) -> Non
     upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if m.startswith(LOWER)
                     for t in targets if t.startswith(METHODS))
     assert not upward, f"the genotype layer imports methods: {upward}"
+
+
+def test_track_libraries_do_not_import_the_runner_or_the_cli(graph: dict[str, set[str]]) -> None:
+    """qc, cohort and model are used by the runner's notebooks, never the other way round; run folders are looked
+    up through :mod:`pmo_workbench.catalogue` (#9 item 5)."""
+    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if m.startswith(METHODS)
+                    for t in targets if t.startswith(("pmo_workbench.runner", "pmo_workbench.cli")))
+    assert not upward, f"track libraries import the runner or the CLI: {upward}"
+    assert "pmo_workbench.reports" not in graph  # the runner is a package now
+    runner = {m for m in graph if m.startswith("pmo_workbench.runner")}
+    assert {"pmo_workbench.runner.parameters", "pmo_workbench.runner.execute", "pmo_workbench.runner.finish",
+            "pmo_workbench.runner.provenance", "pmo_workbench.runner.html", "pmo_workbench.runner.scan"} <= runner

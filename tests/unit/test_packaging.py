@@ -1,4 +1,4 @@
-"""The three environment descriptions agree, and the package list in pyproject.toml is complete."""
+"""The environment descriptions agree, and the package list in pyproject.toml is complete."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _environment(path: Path) -> dict[str, str]:
 
 def test_environment_files_match_pyproject():
     expected = _pyproject()
-    for path in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
+    for path in (ROOT / "environment.yml",):
         got = _environment(path)
         assert got == expected, f"{path.name} differs from pyproject.toml: " + str(
             {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected) if got.get(k) != expected.get(k)})

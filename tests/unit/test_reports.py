@@ -19,10 +19,12 @@ import numpy as np
 import psutil
 import pytest
 
-from pmo_workbench import reports
+from pmo_workbench.catalogue import write_catalogue
 from pmo_workbench.errors import ConfigError, PrivacyError
 from pmo_workbench.params import TRACK_PARAMS, TrackParams, register_track
-from pmo_workbench.reports import RunRecord, latest_run, list_runs, run_track
+from pmo_workbench.runner import RunRecord, latest_run, list_runs, run_track
+from pmo_workbench.runner.execute import remove_stale_work_dirs
+from pmo_workbench.runner.finish import move_into_place
 
 FIXTURE_NB = Path(__file__).resolve().parents[1] / "notebooks" / "fixtures" / "runner_fixture.ipynb"
 TRACK = "runner_fixture"
@@ -30,7 +32,7 @@ CPR_VALUE = "0101901234"  # the value the fixture builds at run time (1 Jan 1990
 
 
 class FixtureParams(TrackParams):
-    action: Literal["ok", "fail", "sleep", "kill", "memory", "cpr"] = "ok"
+    action: Literal["ok", "fail", "sleep", "kill", "memory", "cpr", "config", "incomplete", "cpr_extra", "disk"] = "ok"
     n_rows: int = 3
     sleep_s: float = 0.0
     label: str = ""
@@ -259,13 +261,16 @@ def test_timeout_stops_the_run(tmp_path):
     t0 = time.monotonic()
     rec = _run(proj, "sleep", params={"sleep_s": 300}, timeout_s=8)
     elapsed = time.monotonic() - t0
-    assert rec.status == "failed" and rec.error.type == "TimeoutError"
+    assert rec.status == "timeout" and rec.exit_code == 4 and rec.error.type == "TimeoutError"
     assert "time limit of 8 s" in rec.error.message
     # killed at the limit (+ rendering the report, slower on a loaded machine), never the 300 s of the cell
     assert elapsed < 8 + 40, elapsed
     html = rec.report_path.read_text(encoding="utf-8")
     assert "TimeoutError" in html.split("</style>")[-1]
-    assert json.loads((rec.run_dir / "run.json").read_text())["status"] == "failed"
+    assert json.loads((rec.run_dir / "run.json").read_text())["status"] == "timeout"
+    assert "This run timed out" in html
+    row = next(r for r in _catalogue_rows(proj) if r["run"] == f"{TRACK}/{rec.run_dir.name}")
+    assert "timeout" in row["class"] and row["cells"][2] == "timeout"
     assert _no_children_left(before) == []  # worker and kernel are gone
 
 
@@ -288,6 +293,7 @@ def test_memory_limit(tmp_path):
     proj = _make_project(tmp_path / "p")
     rec = _run(proj, "memory", memory_gb=1.0)  # the cell asks for 3 GiB
     assert rec.status == "failed" and rec.error.type == "MemoryError"
+    assert rec.error.message == "memory limit exceeded (1 GB, --memory-gb)"
     assert rec.record["limits"]["memory_gb"] == 1.0
     assert (rec.run_dir / "squares.csv").exists()  # the kernel itself ran fine under the limit
 
@@ -381,7 +387,7 @@ def test_same_second_names_do_not_collide(tmp_path):
         (tmp / "table.csv").write_text(f"run {k}\n")
         (tmp / "report.ipynb").write_text(json.dumps({"output_dir": str(tmp)}))
         record = {"parameters": {"output_dir": str(tmp)}}
-        made.append(reports._move_into_place(tmp, track_dir, stamp, record))
+        made.append(move_into_place(tmp, track_dir, stamp, record))
     assert [p.name for p in made] == [stamp, f"{stamp}-2", f"{stamp}-3"]
     assert [(p / "table.csv").read_text() for p in made] == ["run 0\n", "run 1\n", "run 2\n"]
     for p in made:
@@ -391,7 +397,7 @@ def test_same_second_names_do_not_collide(tmp_path):
 
 def test_catalogue_is_empty_but_valid_without_runs(tmp_path):
     proj = _make_project(tmp_path / "p")
-    path = reports.write_catalogue(proj)
+    path = write_catalogue(proj)
     assert path == proj.resolve() / "runs" / "index.html"
     text = path.read_text(encoding="utf-8")
     assert "No runs yet" in text and _catalogue_rows(proj) == []
@@ -401,7 +407,7 @@ _RUNNER_SCRIPT = """
 import sys
 from pathlib import Path
 from pmo_workbench.params import TrackParams, register_track
-from pmo_workbench.reports import run_track
+from pmo_workbench.runner import run_track
 
 class P(TrackParams):
     action: str = "ok"
@@ -431,7 +437,7 @@ def test_killed_runner_leaves_no_kernel_and_its_work_folder_is_cleaned(tmp_path)
         else:
             pytest.fail("the kernel never started")
         time.sleep(2)
-        job = Path(next(p for p in procs if "pmo_workbench.reports" in p.cmdline()).cmdline()[-1])
+        job = Path(next(p for p in procs if "pmo_workbench.runner.worker" in p.cmdline()).cmdline()[-1])
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
@@ -443,5 +449,195 @@ def test_killed_runner_leaves_no_kernel_and_its_work_folder_is_cleaned(tmp_path)
     work = [d.name for d in track_dir.iterdir()]
     assert len(work) == 1 and work[0].startswith(".")  # the unfinished run never became a run folder
     assert list_runs(proj, TRACK) == []
-    reports._remove_stale_work_dirs(track_dir)
+    remove_stale_work_dirs(track_dir)
     assert list(track_dir.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ statuses (#13 item 1)
+
+
+def _body_text(html: str) -> str:
+    body = html.split("</style>")[-1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_config_error_in_the_notebook_is_misconfigured_with_problem_and_fix(tmp_path):
+    proj = _make_project(tmp_path / "p")
+    rec = _run(proj, "config")
+    assert rec.status == "misconfigured" and rec.exit_code == 2
+    assert rec.error.type == "ConfigError"
+    assert rec.error.message == "pmo.yaml: field sources.genotypes: the project has no genotypes"
+    assert rec.error.fix == "set sources.genotypes in pmo.yaml, or run `pmo synth` for a demo project"
+    html = rec.report_path.read_text(encoding="utf-8")
+    text = _body_text(html)
+    assert "This run is misconfigured" in text
+    problem = text.index("Problem: pmo.yaml: field sources.genotypes: the project has no genotypes")
+    fix = text.index("Fix: set sources.genotypes in pmo.yaml")
+    assert problem < fix < text.index("wrote 3 rows")  # problem and fix first, then what ran before it
+    assert "Traceback" not in html and "raise ConfigError" not in html and "\x1b[" not in html
+    assert "The last cell ran." not in text and "After" not in text  # nothing after the failing cell
+    saved = json.loads((rec.run_dir / "run.json").read_text())
+    assert saved["status"] == "misconfigured" and saved["error"]["fix"].startswith("set sources.genotypes")
+    row = next(r for r in _catalogue_rows(proj) if r["run"] == f"{TRACK}/{rec.run_dir.name}")
+    assert "misconfigured" in row["class"] and row["cells"][2] == "misconfigured"
+    assert "fix: set sources.genotypes" in row["cells"][-1]
+    assert latest_run(proj, TRACK) is None  # never counts as a good run
+    # asked for: the traceback stays in the report
+    again = _run(proj, "config", show_traceback=True)
+    assert again.status == "misconfigured"
+    assert "Traceback" in again.report_path.read_text(encoding="utf-8")
+
+
+def test_a_rule_that_could_not_be_applied_makes_the_run_incomplete_never_green(tmp_path):
+    proj = _make_project(tmp_path / "p")
+    rec = _run(proj, "incomplete")
+    assert rec.status == "incomplete" and rec.exit_code == 3 and rec.error is None
+    assert rec.incomplete_reasons == ["the genome rule was not applied: the project has no WGS QC run"]
+    assert json.loads((rec.run_dir / "run.json").read_text())["incomplete"] == rec.incomplete_reasons
+    text = _body_text(rec.report_path.read_text(encoding="utf-8"))
+    assert text.index("This run is incomplete") < text.index("the genome rule was not applied") < \
+        text.index("wrote 3 rows")
+    assert "The last cell ran." in text  # it finished
+    row = next(r for r in _catalogue_rows(proj) if r["run"] == f"{TRACK}/{rec.run_dir.name}")
+    assert "incomplete" in row["class"] and "succeeded" not in row["class"]
+    assert "the genome rule was not applied" in row["cells"][-1]
+    assert latest_run(proj, TRACK) is None and latest_run(proj, TRACK, status="incomplete").run_dir == rec.run_dir
+
+
+# ------------------------------------------------------------------------------- hardening (#12 items 3, 9, 10)
+
+
+def test_cpr_like_value_in_the_extra_record_never_reaches_run_json(tmp_path):
+    proj = _make_project(tmp_path / "p")
+    rec = _run(proj, "cpr_extra")
+    assert rec.status == "failed" and rec.error.type == "PrivacyError"
+    assert "run_extra.json" in rec.error.message and "run_extra.json" in rec.record["removed_outputs"]
+    assert "cohort_name" not in rec.record and "definition_hash" not in rec.record  # nothing of it was merged
+    for f in [*rec.run_dir.rglob("*"), proj / "runs" / "index.html"]:
+        if f.is_file():
+            assert CPR_VALUE.encode() not in f.read_bytes(), f
+
+
+def test_run_record_strings_and_keys_holding_cpr_like_values_are_withheld():
+    from pmo_workbench.runner.scan import WITHHELD, withhold_cpr_in_record
+
+    record = {"project": {"name": "p", "path": "/data/0101901234/p"}, "inputs": [{"path": "a.csv"}],
+              "notes": {"010190-1234": 1}, "n": 101901234}
+    withheld = withhold_cpr_in_record(record)
+    assert withheld == ["project.path", "notes.…"]  # the key itself is not named
+    assert record["project"] == {"name": "p", "path": WITHHELD} and record["notes"] == {"withheld_1": 1}
+    assert record["n"] == 101901234 and record["inputs"] == [{"path": "a.csv"}]
+    assert "0101901234" not in json.dumps(withheld)
+
+
+def test_unwritable_run_folder_still_leaves_a_failed_report_and_catalogue_row(tmp_path, project, good_run):
+    """A directory where the runner writes report.html: finishing fails with a real OSError (EISDIR), as a full disk
+    or read-only folder (ENOSPC/EROFS) would at the same place; a minimal failed run takes the folder's place."""
+    before = _snapshot(good_run.run_dir)
+    rec = _run(project, "disk")
+    assert rec.status == "failed" and rec.exit_code == 1 and rec.error.type == "OSError"
+    assert "could not be written" in rec.error.message and "report.html" in rec.error.message
+    assert rec.report_path.is_file() and "This run failed" in rec.report_path.read_text(encoding="utf-8")
+    assert sorted(p.name for p in rec.run_dir.iterdir()) == ["report.html", "run.json"]
+    row = next(r for r in _catalogue_rows(project) if r["run"] == f"{TRACK}/{rec.run_dir.name}")
+    assert "failed" in row["class"]
+    assert [p.name for p in rec.run_dir.parent.iterdir() if p.name.startswith(".")] == []
+    assert _snapshot(good_run.run_dir) == before
+
+
+def test_runs_folder_that_cannot_be_created_is_one_line_input_error(tmp_path):
+    from pmo_workbench.errors import InputError
+
+    proj = _make_project(tmp_path / "p")
+    (proj / "runs").write_text("a file where the runs folder should be\n")
+    with pytest.raises(InputError, match=r"runs/runner_fixture: cannot create the run folder"):
+        _run(proj)
+
+
+@pytest.mark.parametrize("kw, field", [({"timeout_s": float("inf")}, "timeout_s"),
+                                       ({"timeout_s": float("nan")}, "timeout_s"),
+                                       ({"timeout_s": -1}, "timeout_s"),
+                                       ({"memory_gb": float("inf")}, "memory_gb"),
+                                       ({"memory_gb": float("nan")}, "memory_gb"),
+                                       ({"memory_gb": 0}, "memory_gb")])
+def test_limits_must_be_finite_and_positive(tmp_path, kw, field):
+    proj = _make_project(tmp_path / "p")
+    with pytest.raises(ConfigError, match=f"field {field}: must be a finite number"):
+        _run(proj, **kw)
+    assert not (proj / "runs").exists()
+
+
+def test_foreign_or_broken_run_json_is_skipped_with_a_warning(tmp_path):
+    from pmo_workbench.catalogue import RunFileWarning, latest_run_dir
+
+    proj = _make_project(tmp_path / "p")
+    naive = proj / "runs" / TRACK / "20250101T000000Z"
+    naive.mkdir(parents=True)
+    (naive / "run.json").write_text(json.dumps({
+        "track": TRACK, "status": "succeeded", "started": "2025-01-01T00:00:00", "ended": "2025-01-01T00:01:00",
+        "duration_s": 60, "mode": "internal"}))
+    broken = proj / "runs" / TRACK / "20250102T000000Z"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    with pytest.warns(RunFileWarning) as caught:
+        rec = _run(proj)
+    assert rec.status == "succeeded"  # a later run is not broken by them
+    messages = sorted(str(w.message) for w in caught)
+    assert any("20250101T000000Z" in m and "no time zone" in m for m in messages)
+    assert any("20250102T000000Z" in m for m in messages)
+    with pytest.warns(RunFileWarning):
+        assert [r.run_dir for r in list_runs(proj)] == [rec.run_dir]
+    assert [r["run"] for r in _catalogue_rows(proj)] == [f"{TRACK}/{rec.run_dir.name}"]
+    assert latest_run_dir(proj, TRACK, needs=None) == rec.run_dir
+
+
+# --------------------------------------------------------------------------------------- catalogue (#13 item 6)
+
+
+def _fake_run(project: Path, track: str, name: str, status: str, extra: dict, outputs: list[str]) -> Path:
+    d = project / "runs" / track / name
+    d.mkdir(parents=True)
+    started = f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}+00:00"
+    for o in outputs:
+        (d / o).write_bytes(b"")
+    (d / "run.json").write_text(json.dumps({
+        "track": track, "status": status, "started": started, "ended": started, "duration_s": 1.0,
+        "mode": "internal", "outputs": [{"path": o} for o in outputs], **extra}))
+    return d
+
+
+def test_catalogue_summaries_links_and_status_colours(tmp_path):
+    import pandas as pd
+
+    proj = _make_project(tmp_path / "p")
+    _fake_run(proj, "wgs_qc", "20260101T000000Z", "succeeded",
+              {"qc_counts": {"samples": 500, "samples_passed": 470}}, ["qc_decisions.parquet", "report.html"])
+    _fake_run(proj, "cohort_selection", "20260102T000000Z", "incomplete",
+              {"counts": {"cases": 40, "controls": None}, "incomplete": ["genome rules not applied"]},
+              ["attrition.parquet"])
+    md = _fake_run(proj, "model_development", "20260103T000000Z", "succeeded",
+                   {"model_development": {"auroc_clinical": 0.71234}}, ["performance.parquet"])
+    pd.DataFrame({"model": ["clinical", "clinical"], "split": ["pooled", "fold 1"], "n": [1200, 240]}
+                 ).to_parquet(md / "performance.parquet")
+    _fake_run(proj, "overview", "20260104T000000Z", "misconfigured",
+              {"error": {"type": "ConfigError", "message": "no registry", "fix": "import one"}}, [])
+    _fake_run(proj, "overview", "20260105T000000Z", "timeout",
+              {"error": {"type": "TimeoutError", "message": "time limit"}}, [])
+    write_catalogue(proj)
+    rows = {r["run"]: r for r in _catalogue_rows(proj)}
+    qc = rows["wgs_qc/20260101T000000Z"]
+    assert qc["cells"][5] == "samples passing 470 of 500"
+    assert qc["hrefs"] == ["wgs_qc/20260101T000000Z/report.html", "wgs_qc/20260101T000000Z/run.json",
+                           "wgs_qc/20260101T000000Z/qc_decisions.parquet"]
+    cohort = rows["cohort_selection/20260102T000000Z"]
+    assert cohort["cells"][5] == "cases 40 · controls –" and "incomplete" in cohort["class"]
+    assert "genome rules not applied" in cohort["cells"][6]
+    assert rows["model_development/20260103T000000Z"]["cells"][5] == "persons 1200 · AUROC 0.712"
+    assert "fix: import one" in rows["overview/20260104T000000Z"]["cells"][6]
+    assert "timeout" in rows["overview/20260105T000000Z"]["class"]
+    # every status has a colour of its own, and the legend explains them
+    html = (proj / "runs" / "index.html").read_text(encoding="utf-8")
+    colours = {s: re.search(rf"tr\.{s} \.status, \.legend \.{s} {{ color: (#[0-9a-f]{{6}}); }}", html).group(1)
+               for s in ("succeeded", "incomplete", "misconfigured", "failed", "timeout")}
+    assert len(set(colours.values())) == 5
+    assert "stopped on a configuration or input problem" in html

@@ -78,11 +78,15 @@ def test_code_picker_searches_codes_and_descriptions(small_project, statin):
     statin.target = "no_prior_mi"
     statin.query = "myocardial infarction"
     hits = statin.search_results
-    assert hits and all(h["vocabulary"] == "SKS" for h in hits)
+    assert hits and all(h["vocabulary"] == "SKS" and h["domain"] == "diagnosis" for h in hits)
     assert {"DI219", "DI229"} <= {h["code"] for h in hits}
     assert all("myocardial infarction" in h["description"].lower() for h in hits)
+    # every vocabulary is searched, whatever the target rule's domain; each hit names its domain
     statin.query = "C10AA"
-    assert statin.search_results == []  # the diagnosis rule searches SKS codes only
+    hits = statin.search_results
+    assert hits and {h["domain"] for h in hits} == {"prescription"} and "C10AA05" in {h["code"] for h in hits}
+    with pytest.raises(ValueError, match="prescription code .* not to no_prior_mi"):
+        statin.add_code("C10AA05", "ATC", target="no_prior_mi")
     statin.target = "entry"
     statin.query = "C10AA"
     codes = {h["code"]: h for h in statin.search_results}
@@ -128,3 +132,20 @@ def test_genome_rules_are_unavailable_without_a_qc_run(small_project):
     assert w.attrition_frame.equals(expected)
     with pytest.raises(ValueError, match="WGS QC run"):
         w.set_enabled("genomes.qc_pass", True)
+
+
+def test_search_puts_the_target_domain_first(statin):
+    statin.target = "ldl_measured"  # a lab rule
+    statin.query = "c"  # matches codes of every domain
+    domains = [h["domain"] for h in statin.search_results]
+    assert "lab" in domains and len(set(domains)) > 1
+    first_other = next(i for i, d in enumerate(domains) if d != "lab")
+    assert all(d != "lab" for d in domains[first_other:])
+    statin.query = ""
+    statin.target = "entry"
+
+
+def test_rule_summaries_are_plain_text(statin):
+    summaries = [statin.entry["summary"]] + [r["summary"] for r in statin.rules if r.get("summary")]
+    assert summaries and not any("`" in s or "**" in s for s in summaries)
+    assert "C10AA*" in statin.entry["summary"] and any("DI21" in s for s in summaries)

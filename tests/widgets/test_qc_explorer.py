@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -236,3 +237,12 @@ def test_sample_qc_and_decisions_only_keep_reasons_that_cannot_be_recomputed() -
     r = reasons_of(w)
     assert r["s05"] == ["sex_mismatch"] and r["s06"] == ["duplicate"] and r["s10"] == []
     assert w.n_newly_passing == 1 and w.n_newly_flagged == 2  # s10 passes; s00, s01 were not in the run's list
+
+
+def test_a_metric_without_data_gets_no_empty_histogram() -> None:
+    tables = _tables()
+    tables["sample_qc"] = tables["sample_qc"].assign(dp_mean=np.nan)  # e.g. a GT-only VCF: no depth
+    w = QcExplorer(**tables, thresholds={"outlier_metrics": ["r_ti_tv", "dp_mean"]})
+    keys = [h["key"] for h in w.histograms]
+    assert "metric:dp_mean" not in keys and "call_rate" in keys
+    assert all(h["n"] > 0 for h in w.histograms)

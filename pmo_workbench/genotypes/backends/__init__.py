@@ -54,8 +54,8 @@ then imports it. A backend module elsewhere registers itself the same way when i
 Imports run one way: methods -> this registry -> (by name, on first use) the backend modules -> stores,
 kernels and :mod:`pmo_workbench.genotypes.counts`; a backend module never imports a method.
 
-Example
--------
+Examples
+--------
 >>> {"embedded", "hail"} <= set(list_backends())
 True
 >>> counts = get_kernel("sample_counts", g)(g)  # g: a small simulated embedded genotype set
@@ -243,8 +243,8 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
     VcfWarning
         Readable oddities of the input (embedded backend), repeated on every open of the same store.
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = open_genotypes(g.path, cache_dir=g.store_path.parent)  # the doctest set, opened again from its cache
     >>> (h.backend, h.n_samples, h.n_variants) == ("embedded", g.n_samples, g.n_variants)
     True

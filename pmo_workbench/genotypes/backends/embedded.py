@@ -12,8 +12,8 @@ Its kernels read the store in chunks of variants (all samples) and count with nu
 - ``heterozygosity_counts`` and ``dosage_blocks`` read the dosages of the selected sites
   (:func:`iter_dosage_blocks`).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.genotypes.backends import get_kernel
 >>> sites = (g.variants["contig"] != "X").to_numpy()
 >>> het = get_kernel("heterozygosity_counts", g)(g, sites, min_maf=0.05)
@@ -103,8 +103,8 @@ def compute_x_inbreeding(dosage: np.ndarray, ploidy: np.ndarray, aaf: np.ndarray
         ``n_called`` (int64), ``expected_homs`` (float64), ``observed_homs`` (int64) and ``f_stat`` (float64)
         arrays [samples].
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = np.array([[0, 1], [1, 1], [2, 0]], dtype=np.int8)
     >>> p = np.array([[2, 1], [2, 1], [2, 1]], dtype=np.int8)
     >>> stats = compute_x_inbreeding(d, p, aaf=np.array([0.5, 0.5, 0.5]))

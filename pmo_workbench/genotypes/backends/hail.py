@@ -13,8 +13,8 @@ mask (:meth:`~pmo_workbench.genotypes.hail_backend.HailGenotypes.select_variants
 order and samples in column order (:func:`~pmo_workbench.genotypes.hail_backend.collect_rows`,
 :func:`~pmo_workbench.genotypes.hail_backend.collect_cols`).
 
-Example
--------
+Examples
+--------
 >>> from pmo_workbench.genotypes import open_genotypes
 >>> h = open_genotypes("../shared/data/hail_1kg_chr20_100/sample.vcf.gz", backend="hail")  # doctest: +SKIP
 >>> count_samples(h).n_called[:3]  # doctest: +SKIP
