@@ -305,8 +305,8 @@ def compute_subgroup_performance(y: Sequence, p: Sequence, groups: pd.Series | S
     subgroup with one outcome value only has NaN AUROC and slope (they are not defined); missing group labels
     form the group ``unknown``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = [0, 1, 0, 1, 0, 0, 1, 0]; p = [.1, .8, .3, .6, .2, .4, .4, .1]
     >>> t = compute_subgroup_performance(y, p, ["F", "F", "F", "F", "M", "M", "M", "M"], n_boot=0)
     >>> t[["group", "n", "events", "auroc", "expected"]].round(2).values.tolist()

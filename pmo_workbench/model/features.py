@@ -335,8 +335,8 @@ def compute_carrier_status(g: Any, carriers: list[CarrierFeature]) -> pd.DataFra
 
     Uses the backend's ``dosage_blocks`` kernel, so every genotype backend gives the same table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = g.variants.iloc[0]
     >>> spec = CarrierFeature(name="v0", variant=f"{v.contig}:{v.position}:{v.ref}:{v.alt}", coding="additive")
     >>> status = compute_carrier_status(g, [spec])

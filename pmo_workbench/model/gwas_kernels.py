@@ -352,8 +352,8 @@ def select_gwas_kernel(g: Any, model: str) -> Callable[..., dict[str, np.ndarray
     """The GWAS kernel of ``g``'s backend for ``model``: ``gwas_linear`` or ``gwas_logistic`` from the backend
     registry (:func:`pmo_workbench.genotypes.backends.get_kernel`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> select_gwas_kernel(g, "linear") is linear_embedded
     True
     """

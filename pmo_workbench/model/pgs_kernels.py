@@ -188,8 +188,8 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: 
 def select_score_kernel(g: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """The scoring kernel ``pgs_score`` of ``g``'s backend, from the genotype backend registry.
 
-    Example
-    -------
+    Examples
+    --------
     >>> select_score_kernel(g) is score_embedded
     True
     """
