@@ -278,8 +278,9 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
         pcs = _pcs(run_dir)
         if pcs is not None and "assigned_population" in pcs:
             pop = link.merge(pcs[["sample_id", "assigned_population"]], on="sample_id")
-            ancestry = pd.Series(pop["assigned_population"].astype(str).to_numpy(),
-                                 index=pop["person_id"].to_numpy(), name="ancestry")
+            label = pop["assigned_population"].astype(object)
+            label = label.where(label.notna() & (label.astype(str) != ""), UNASSIGNED).astype(str)
+            ancestry = pd.Series(label.to_numpy(), index=pop["person_id"].to_numpy(), name="ancestry")
         results = add_genetic_features(ft, g, link, root=proj.root, samples=samples)
         if results:
             pgs_res = results[0] if len(results) == 1 else PgsResult(
@@ -350,6 +351,8 @@ def _binary_at_horizon(pooled: pd.DataFrame, kind: str, horizon: float | None) -
 
 NO_GENOME = "no genome"
 """Ancestry group of persons without a QC-passing, unrelated genome."""
+UNASSIGNED = "not assigned"
+"""Ancestry group of persons whose genome the WGS QC run assigned to no population."""
 
 
 def validated_risk(md: ModelDevelopment, which: str = "clinical") -> pd.DataFrame:

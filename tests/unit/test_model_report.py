@@ -13,6 +13,7 @@ import pytest
 
 from pmo_workbench.model.report import (
     NO_GENOME,
+    UNASSIGNED,
     _card_subgroups,
     compare_with_truth,
     model_card,
@@ -33,7 +34,8 @@ def with_qc_run(writable_project: Path) -> Path:
     persons = pd.read_csv(writable_project / "truth" / "persons.tsv", sep="\t")[["person_id", "population"]]
     anc = manifest[["sample_id", "person_id"]].merge(persons, on="person_id", how="left")
     pd.DataFrame({"sample_id": anc["sample_id"], "PC1": np.random.default_rng(1).normal(size=len(anc)),
-                  "assigned_population": anc["population"].fillna("unknown")}).to_parquet(run / "ancestry.parquet")
+                  "assigned_population": anc["population"].where(np.arange(len(anc)) % 10 != 0, None)}  # some unassigned
+                 ).to_parquet(run / "ancestry.parquet")
     return writable_project
 
 
@@ -61,6 +63,7 @@ def test_model_development_with_genetics_and_outputs(with_qc_run: Path, tmp_path
     assert set(clinical["by"]) == {"sex", "region", "ancestry"}
     risk = validated_risk(md, "clinical").dropna(subset=["y"])
     assert NO_GENOME in set(risk["ancestry"])  # persons without a genome form their own group
+    assert UNASSIGNED in set(md.ancestry) and "None" not in set(md.ancestry) and "nan" not in set(md.ancestry)
     for by, part in clinical.groupby("by"):
         assert part["n"].sum() == len(risk) and part["events"].sum() == risk["y"].sum(), by
     anc = clinical[clinical["by"] == "ancestry"]
