@@ -31,6 +31,13 @@ from pmo_workbench.genotypes.backends import get_kernel, register_kernel
 from pmo_workbench.lazy_njit import njit
 
 
+_BYTE_CODES = (np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3
+_BYTE_ALT = np.where(_BYTE_CODES == 3, 0, _BYTE_CODES).sum(axis=1).astype(np.int64)
+"""ALT alleles of the called genotypes of the four samples in a 2-bit byte (a lookup per byte)."""
+_BYTE_MISSING = (_BYTE_CODES == 3).sum(axis=1).astype(np.int64)
+"""Missing calls among the four samples of a 2-bit byte."""
+
+
 @njit(cache=True, nogil=True)
 def _score_packed_rows(packed, lo, hi, ns, a, c2, member, mean_fill, acc, miss_ct):  # pragma: no cover - compiled
     """Rows lo..hi, one pass per row (in cache): the row's ALT allele sum and missing count give the mean fill,
@@ -44,14 +51,8 @@ def _score_packed_rows(packed, lo, hi, ns, a, c2, member, mean_fill, acc, miss_c
         nm = 0
         for b in range(nb):
             code = packed[v, b]
-            if code == 0:
-                continue
-            for j in range(4):
-                c = (code >> (2 * j)) & 3
-                if c == 3:
-                    nm += 1
-                else:
-                    sd += c
+            sd += _BYTE_ALT[code]
+            nm += _BYTE_MISSING[code]
         called = ns - nm
         mean = sd / called if called > 0 else 0.0
         for k in range(nk):
