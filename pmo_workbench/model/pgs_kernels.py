@@ -30,7 +30,6 @@ import numpy as np
 from pmo_workbench.genotypes.backends import get_kernel, register_kernel
 from pmo_workbench.lazy_njit import njit
 
-
 _BYTE_CODES = (np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3
 _BYTE_ALT = np.where(_BYTE_CODES == 3, 0, _BYTE_CODES).sum(axis=1).astype(np.int64)
 """ALT alleles of the called genotypes of the four samples in a 2-bit byte (a lookup per byte)."""
