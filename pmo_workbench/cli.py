@@ -23,7 +23,7 @@ import click
 import yaml
 
 from pmo_workbench import __version__
-from pmo_workbench.errors import ConfigError, PmoError
+from pmo_workbench.errors import ConfigError, PmoError, format_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -39,16 +39,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except PmoError as exc:
-            from pmo_workbench.catalogue import truncate_message
-
-            click.echo(f"pmo: error: {truncate_message(str(exc))}", err=True)
+        except PmoError as exc:  # every message goes through format_error: one line, CPR-like values masked
+            click.echo(f"pmo: error: {format_error(exc)}", err=True)
             ctx.exit(2)
         except OSError as exc:  # a read-only or full file system, a file where a folder should be: one line too
-            from pmo_workbench.catalogue import truncate_message
-
             where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-            click.echo(f"pmo: error: {truncate_message(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
+            click.echo(f"pmo: error: {format_error(f'{exc.strerror or type(exc).__name__}{where}')}", err=True)
             ctx.exit(2)
 
 
@@ -78,8 +74,10 @@ def app() -> None:
 @click.option("--name", default=None, help="Project name in pmo.yaml (default: synthetic_s<seed>).")
 @click.option("--force", is_flag=True, help="Replace an existing folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--deliveries", is_flag=True,
+              help="Also write the genomes as per-sample WGS deliveries (gVCF + DRAGEN metrics) in deliveries/.")
 def synth(out: Path, persons: int, samples: int, variants: int, seed: int, fields: str, name: str | None,
-          force: bool, quiet: bool) -> None:
+          force: bool, quiet: bool, deliveries: bool) -> None:
     """Generate a deterministic synthetic project with known truth.
 
     \b
@@ -90,9 +88,35 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
 
     if samples > persons:
         raise ConfigError("--samples must not exceed --persons", field="samples")
+    if name is not None:
+        from pmo_workbench.names import require_name
+
+        require_name(name, "project name", field="--name")
     summary = synthesize_project(out, persons=persons, samples=samples, variants=variants, seed=seed,
-                                 fields=fields, name=name, overwrite=force, progress=not quiet)
+                                 fields=fields, name=name, overwrite=force, progress=not quiet,
+                                 deliveries=deliveries)
     click.echo(f"wrote {summary.root} in {summary.seconds:.1f} s: {summary.describe()}")
+
+
+@app.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True)
+@click.option("--batch", "batch_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+              help="Batch folder: one sub-folder per sample (gVCF, metrics files, .md5 sidecars).")
+@click.option("--batch-id", default=None, help="Batch ID (default: the folder's name).")
+@click.option("--replace", is_flag=True, help="Take samples already ingested (other batch or changed files) anew.")
+def ingest(project: Path, batch_dir: Path, batch_id: str | None, replace: bool) -> None:
+    """Ingest a WGS delivery batch: verify it, parse its read-level metrics, add its gVCFs to the cohort store.
+
+    \b
+    Example:
+      pmo ingest --project demo --batch demo/deliveries/B1
+    Exit code 0: ingested (or "nothing new"); 2: the delivery was refused (the line names sample and file).
+    """
+    from pmo_workbench.genotypes.deliveries import ingest_batch
+    from pmo_workbench.project import load_project
+
+    summary = ingest_batch(load_project(project), batch_dir, batch_id, replace=replace)
+    click.echo(summary.describe())
 
 
 def available_tracks() -> list[str]:
@@ -141,17 +165,22 @@ def run(track: str, project: Path, parameters: tuple[tuple[str, str], ...], para
     if params_file is not None:
         params_file = resolve_in_project(project, params_file, option="--params-file")
     record = run_track(track, project, values, params_file=params_file, mode=mode, timeout_s=timeout_s,
-                       memory_gb=memory_gb, progress=True, show_traceback=show_traceback)
+                       memory_gb=memory_gb, progress=_show_progress(), show_traceback=show_traceback)
     click.echo(f"{record.status}: {record.report_path}")
     if record.status == "misconfigured" and record.error:
-        click.echo(f"pmo: run misconfigured: {record.error.message}", err=True)
+        click.echo(f"pmo: run misconfigured: {format_error(record.error.message)}", err=True)
         if record.error.fix:
-            click.echo(f"pmo: fix: {record.error.fix}", err=True)
+            click.echo(f"pmo: fix: {format_error(record.error.fix)}", err=True)
     elif record.status == "incomplete":
-        click.echo(f"pmo: run incomplete: {'; '.join(record.incomplete_reasons)}", err=True)
+        click.echo(f"pmo: run incomplete: {format_error('; '.join(record.incomplete_reasons))}", err=True)
     elif record.status != "succeeded" and record.error:
-        click.echo(f"pmo: run {record.status}: {record.error}", err=True)
+        click.echo(f"pmo: run {record.status}: {format_error(str(record.error))}", err=True)
     sys.exit(record.exit_code)
+
+
+def _show_progress() -> bool:
+    """Progress bars only on a terminal: in a log (cron, CI, ``make demo > log``) each step prints one line."""
+    return sys.stderr.isatty()
 
 
 @app.command()
@@ -169,13 +198,13 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     from pmo_workbench.synth.project import synthesize_project
 
     if not (directory / "pmo.yaml").exists():
-        summary = synthesize_project(directory, seed=seed, progress=True, **DEMO_SIZE)
+        summary = synthesize_project(directory, seed=seed, progress=_show_progress(), deliveries=True, **DEMO_SIZE)
         click.echo(f"generated {summary.root} in {summary.seconds:.1f} s")
-    failed = []
+    failed = _ingest_demo_deliveries(directory, mode)
     for track in available_tracks():
         preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
         record = run_track(track, directory, {}, params_file=preset if preset.exists() else None, mode=mode,
-                           progress=True)
+                           progress=_show_progress())
         click.echo(f"{track}: {record.status} ({record.duration_s:.1f} s) {record.report_path}")
         if record.status != "succeeded":
             failed.append(f"{track} ({record.status})")
@@ -184,6 +213,37 @@ def demo(directory: Path, seed: int, mode: str) -> None:
     if failed:
         click.echo(f"pmo: failed tracks: {', '.join(failed)}", err=True)
         sys.exit(1)
+
+
+def _ingest_demo_deliveries(directory: Path, mode: str) -> list[str]:
+    """The demo's WGS deliveries batch by batch (``pmo synth --deliveries``): B1 and B2, a WGS QC run, the faulty
+    deliveries (each refused with its one-line reason), then B3 (the track runs after this show B3 against the
+    earlier batches). Returns the tracks that failed."""
+    from pmo_workbench.errors import PmoError
+    from pmo_workbench.genotypes.deliveries import ingest_batch, load_ledger
+    from pmo_workbench.runner import run_track
+
+    root = directory / "deliveries"
+    batches = sorted(p for p in root.glob("B*") if p.is_dir()) if root.is_dir() else []
+    if not batches or batches[-1].name in set(load_ledger(directory)["batch_id"].astype(str)):
+        return []  # no deliveries, or ingested by an earlier `pmo demo`
+    preset = NOTEBOOKS_DIR / "params" / "wgs_qc.demo.yaml"
+    failed = []
+    for i, batch in enumerate(batches):
+        if i == len(batches) - 1:  # before the newest batch: a QC run to compare with, and the refused deliveries
+            record = run_track("wgs_qc", directory, {}, params_file=preset if preset.exists() else None, mode=mode,
+                               progress=_show_progress())
+            click.echo(f"wgs_qc before {batch.name}: {record.status} {record.report_path}")
+            if record.status != "succeeded":
+                failed.append("wgs_qc")
+            for faulty in sorted((root / "faulty").glob("*")) if (root / "faulty").is_dir() else []:
+                try:
+                    ingest_batch(directory, faulty)
+                    click.echo(f"{faulty.name}: ingested (unexpected)")
+                except PmoError as exc:
+                    click.echo(f"{faulty.name}: refused: {exc}")
+        click.echo(ingest_batch(directory, batch).describe())
+    return failed
 
 
 @app.command()
@@ -225,6 +285,32 @@ def lab(project: Path, port: int, no_browser: bool) -> None:
         cmd.append("--allow-root")
     click.echo(f"JupyterLab on http://127.0.0.1:{port} (project {proj.root}); Ctrl-C stops it")
     sys.exit(subprocess.call(cmd, env=env))
+
+
+@app.group(cls=_Group)
+def export() -> None:
+    """Export a project's data (e.g. its cohort store as a joint VCF)."""
+
+
+@export.command("vcf")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True)
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Output .vcf.gz (BGZF + tabix index) or .bcf.")
+@click.option("--min-ref-gq", type=click.IntRange(min=0), default=None,
+              help="GQ a reference block needs to fill hom-ref (default: the store's default, 1).")
+def export_vcf(project: Path, out: Path, min_ref_gq: int | None) -> None:
+    """Write the project's cohort store (gVCFs added by `pmo ingest`) as a joint multi-sample VCF.
+
+    \b
+    Example:
+      pmo export vcf --project demo --out demo/joint.vcf.gz
+    """
+    from pmo_workbench.genotypes.export import write_joint_vcf
+    from pmo_workbench.genotypes.gvcf_store import DEFAULT_MIN_REF_GQ, open_cohort
+
+    g = open_cohort(project, min_ref_gq=DEFAULT_MIN_REF_GQ if min_ref_gq is None else min_ref_gq)
+    write_joint_vcf(g, out)
+    click.echo(f"wrote {out}: {g.n_samples} samples x {g.n_variants} sites")
 
 
 def _mount_health() -> None:

@@ -118,7 +118,9 @@ def _as_date(text: str | None, name: str) -> date | None:
               help="Folder with the raw registry CSV extracts (with CPRs).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Project folder (created if missing).")
-@click.option("--lookup-date", default=None, help="Tissue Use Register lookup date (YYYY-MM-DD).")
+@click.option("--lookup-date", default=None,
+              help="Tissue Use Register lookup date (YYYY-MM-DD); required when the raw folder holds "
+                   "tissue_use_register.csv (recorded per import in data/imports.json).")
 @click.option("--end-date", default="2025-12-31", show_default=True, help="End of the extract (YYYY-MM-DD).")
 @click.option("--start-date", default="1977-01-01", show_default=True,
               help="Start of registration: observation periods open here at the earliest.")
@@ -240,8 +242,12 @@ def cohort_select(project: Path, definition: str, out: Path | None) -> None:
     Example:
       pmo cohort select --project demo --definition mi_cases --out cohorts/mi
     """
+    from pmo_workbench.names import resolve_inside
+
+    if out is not None:  # checked before anything is selected, printed or written
+        resolve_inside(project, out.expanduser(), "--out")
     result = _select(project, definition)
     _print_attrition(result)
-    target = Path(project) / "cohorts" / result.definition.name if out is None else Path(project) / out.expanduser()
-    for path in result.write(target):
+    target = Path("cohorts") / result.definition.name if out is None else out.expanduser()
+    for path in result.write(resolve_inside(project, target, "cohort output"), root=project):
         click.echo(f"wrote {path}")

@@ -9,11 +9,63 @@ Examples
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+MAX_MESSAGE_CHARS = 500
+"""Longest error message shown to a user (:func:`format_error`); the rest is cut and counted."""
+
+MASK = "<CPR-like value>"
+"""What a CPR-like value in an error message is replaced by."""
+
+_CPR_LIKE = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)[0-9]{6}[- ]?[0-9](?:[0-9]{3}|[A-Za-z]{2}[0-9])"
+                       r"(?![0-9A-Za-z])(?!\.[0-9])")
+"""CPR numbers (``DDMMYYSSSS``, ``DDMMYY-SSSS``) and eCPR numbers (``DDMMYYCAAG``, ``DDMMYY-CAAG``) not inside a
+longer run of letters or digits nor the decimals of a number. Deliberately wider than the output scan (no date check): masking a harmless
+10-digit number in an error message costs nothing, echoing a CPR number is a breach."""
+
+
+def mask_cpr_like(text: str) -> str:
+    """``text`` with every CPR- or eCPR-shaped value replaced by :data:`MASK`.
+
+    Examples
+    --------
+    >>> mask_cpr_like("bad code 010190-2000 and 0203291WQ3 in row 12, id 12345678901")
+    'bad code <CPR-like value> and <CPR-like value> in row 12, id 12345678901'
+    """
+    return _CPR_LIKE.sub(MASK, text)
+
+
+def format_error(error: BaseException | str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """The one form in which an error reaches a user: one line, CPR-like values masked, at most ``limit`` characters.
+
+    Every user-facing error message goes through here (the CLI prints nothing else; run records store this).
+
+    Examples
+    --------
+    >>> format_error(ValueError("row 3: value 0101902000\\nis not a date"))
+    'row 3: value <CPR-like value> is not a date'
+    >>> len(format_error("x" * 10_000))
+    500
+    """
+    text = error if isinstance(error, str) else (str(error) or type(error).__name__)
+    text = " ".join(mask_cpr_like(text).split())
+    if len(text) > limit:
+        more = f" … ({len(text) - limit} more characters)"
+        keep = max(limit - len(more), 0)
+        text = (text[:keep] + more)[:limit]
+    return text
 
 
 class PmoError(Exception):
-    """Base class of every error the workbench raises on purpose (the CLI turns it into exit code 2)."""
+    """Base class of every error the workbench raises on purpose (the CLI turns it into exit code 2).
+
+    Its text never holds a CPR-like value: ``str(error)`` masks them (:func:`mask_cpr_like`), whatever the raiser
+    put in.
+    """
+
+    def __str__(self) -> str:
+        return mask_cpr_like(super().__str__())
 
 
 class InputError(PmoError, ValueError):
@@ -49,7 +101,7 @@ class InputError(PmoError, ValueError):
         field: str | None = None,
         fix: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = mask_cpr_like(message)
         self.fix = fix
         self.file = str(file) if file is not None else None
         self.line = line

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmo_workbench.files import replace_atomically
-from pmo_workbench.overview import disclose
-from pmo_workbench.privacy import check_no_cpr
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, load_project
+from pmo_workbench.rendering import MAX_ROWS, HtmlTable, render_table
 
 DEFAULT_PROJECT = "../demo"
 
@@ -30,28 +29,30 @@ def open_project(project: str | Path | None) -> Project:
     return load_project(chosen)
 
 
-def show(table: pd.DataFrame | pd.Series, *, mode: str, min_count: int, caption: str = "") -> object:
-    """A table as it may be displayed in this mode (small counts suppressed in export), styled for the report."""
-    shown = disclose(table, mode=mode, min_count=min_count)
-    frame = shown.to_frame() if isinstance(shown, pd.Series) else shown
-    styler = frame.style.format(na_rep="x" if mode == "export" else "")
-    if mode == "export" and frame.isna().to_numpy().any():
-        caption = f"{caption} (x: suppressed, a count below {min_count} or a cell that would reveal one)".strip()
-    if caption:
-        styler = styler.set_caption(caption)
-    return styler
+def show(table: pd.DataFrame | pd.Series, disclosure: Disclosure, *, kind: str = "counts", caption: str = "",
+         name: str | None = None, output_dir: str | Path | None = None, max_rows: int = MAX_ROWS,
+         decimals: dict[str, int] | None = None, units: dict[str, str] | None = None) -> HtmlTable:
+    """A table as it may be shown in the run's mode, rendered for the report.
+
+    The table passes :meth:`Disclosure.release` as ``kind`` (``counts``, ``individual``, ``aggregate``, ...; see
+    :data:`~pmo_workbench.privacy.disclosure_layer.KINDS`) and then the one renderer
+    (:func:`~pmo_workbench.rendering.render_table`: integers as integers, no index column, at most ``max_rows``
+    rows with the full table written as ``<name>.csv`` in ``output_dir`` and linked).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"F": [3, 40, 22], "M": [30, 41, 19]}, index=pd.Index(["a", "b", "c"], name="region"))
+    >>> html = show(t, Disclosure("export", 5), caption="Persons").html
+    >>> 'class="num">x<' in html, "nan" in html
+    (True, False)
+    """
+    shown = disclosure.release(table, kind, what=caption or name or "")
+    return render_table(shown, caption=caption, export=disclosure.export, footnote=disclosure.footnote,
+                        max_rows=max_rows, name=name, output_dir=output_dir, decimals=decimals, units=units)
 
 
-def save_table(table: pd.DataFrame | pd.Series, output_dir: str | Path, name: str) -> Path:
-    """Write ``table`` as ``output_dir/name.parquet`` atomically, after checking it holds no CPR-like value."""
-    frame = table.to_frame() if isinstance(table, pd.Series) else table
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
-    if not isinstance(frame.index, pd.RangeIndex):
-        frame = frame.reset_index()
-        frame.columns = [str(c) for c in frame.columns]
-    check_no_cpr(frame)
-    target = Path(output_dir) / f"{name}.parquet"
-    with replace_atomically(target) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return target
+def save_table(table: pd.DataFrame | pd.Series, output_dir: str | Path | None, name: str,
+               disclosure: Disclosure | None = None, *, kind: str = "counts") -> Path | None:
+    """Write ``table`` as ``output_dir/name.parquet`` atomically through the disclosure layer
+    (:meth:`Disclosure.write_table`; default: internal mode) after a CPR scan; ``output_dir`` None writes nothing."""
+    return (disclosure or Disclosure("internal")).write_table(table, output_dir, name, kind=kind)

@@ -1,14 +1,18 @@
 """What a project holds: persons, genomes, specimens, registry coverage and opt-outs, as aggregated count tables.
 
 The logic of ``notebooks/overview.ipynb``. Every function returns *counts only* (no individual-level rows), so
-that :func:`disclose` can make any of them safe for export with complementary small-count suppression.
+that :meth:`~pmo_workbench.privacy.Disclosure.counts` can make any of them safe for export with complementary
+small-count suppression. What a project lacks is said, never shown as a number: without a Tissue Use Register
+lookup the consent figures are "not available" (:meth:`ProjectOverview.describe_consent`).
 
 Examples
 --------
->>> import pandas as pd
->>> t = pd.DataFrame({"F": [3, 40], "M": [30, 41]}, index=["a", "b"])
->>> disclose(t, mode="internal", min_count=5).equals(t)
-True
+>>> from pmo_workbench.privacy import Disclosure
+>>> ov = ProjectOverview(project)
+>>> ov.consent_available  # the doctest project has no Tissue Use Register lookup
+False
+>>> print(ov.describe_consent(Disclosure("internal")).split(" — ")[0])
+**Tissue Use Register: not available**
 """
 
 from __future__ import annotations
@@ -21,34 +25,14 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pmo_workbench.errors import InputError
-from pmo_workbench.privacy import suppress_small_counts
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
 
 AGE_BANDS = [0, 18, 30, 40, 50, 60, 70, 80, 90, 120]
-
-
-def disclose(table: pd.DataFrame | pd.Series, *, mode: str, min_count: int) -> pd.DataFrame | pd.Series:
-    """Return ``table`` as it may be shown: unchanged in ``internal`` mode, small counts suppressed in ``export``.
-
-    A table of numbers only is treated as a cross-tabulation (complementary suppression over rows and columns);
-    a table that also has text columns (e.g. code descriptions) is a list, whose count columns are suppressed
-    one by one and whose text columns are kept.
-    """
-    if mode == "internal":
-        return table
-    if mode != "export":
-        raise ValueError(f"mode must be 'internal' or 'export', not {mode!r}")
-    if isinstance(table, pd.DataFrame):
-        numeric = table.select_dtypes("number").columns
-        if len(numeric) < table.shape[1]:
-            out = table.copy()
-            for col in numeric:
-                out[col] = suppress_small_counts(table[col], min_count=min_count)
-            return out
-    return suppress_small_counts(table, min_count=min_count)
 
 
 def _parquet(folder: Path | None, table: str) -> str | None:
@@ -169,13 +153,14 @@ class ProjectOverview:
 
     # -- registry ------------------------------------------------------------------------------------------
     def registry_coverage(self, first_year: int = 2000) -> pd.DataFrame:
-        """Events per calendar year (rows) by table and source (columns: diagnosis LPR2, diagnosis LPR3, ...)."""
+        """Events per calendar year (rows) by table and source (columns: diagnosis LPR2, diagnosis LPR3,
+        diagnosis OMOP, prescription ..., lab NPU or lab OMOP: labs by their vocabulary)."""
         parts = []
         for table, date_col in (("diagnosis", "date"), ("prescription", "date"), ("lab", "datetime")):
             path = _parquet(self.registry, table)
             if path is None:
                 continue
-            src = "coalesce(source, 'unknown')" if table != "lab" else "'NPU'"
+            src = "coalesce(source, 'unknown')" if table != "lab" else "coalesce(vocabulary, 'unknown')"
             df = _query(f"SELECT year({date_col}) AS year, '{table} ' || {src} AS series, count(*) AS n "
                         f"FROM read_parquet($p) WHERE year({date_col}) >= $y GROUP BY ALL", p=path, y=first_year)
             parts.append(df)
@@ -238,7 +223,8 @@ class ProjectOverview:
 
     # -- linkage and consent -------------------------------------------------------------------------------
     def linkage(self) -> pd.DataFrame:
-        """Persons by what can be linked to them: genome, usable specimen, opted out (one row per combination)."""
+        """Persons by what can be linked to them: genome, usable specimen (rows), and consent (columns: opted out,
+        may be used — looked up in the Tissue Use Register and not registered —, or not looked up)."""
         if self._person is None:
             return pd.DataFrame()
         man = self.manifest()
@@ -247,19 +233,102 @@ class ProjectOverview:
         specimen = set(_query("SELECT DISTINCT person_id FROM read_parquet($p) WHERE coalesce(aliquots_left,0) > 0",
                               p=spec_path)["person_id"]) if spec_path else set()
         opted = self.opted_out_ids()
+        looked_up = self.looked_up_ids()
         persons = _query("SELECT person_id FROM read_parquet($p)", p=self._person)["person_id"]
+        consent = np.where(persons.isin(opted), "opted out",
+                           np.where(persons.isin(looked_up), "may be used", "not looked up"))
         frame = pd.DataFrame({
             "genome": persons.isin(genome).map({True: "genome", False: "no genome"}),
             "specimen": persons.isin(specimen).map({True: "specimen", False: "no specimen"}),
-            "opted_out": persons.isin(opted).map({True: "opted out", False: "may be used"}),
+            "consent": consent,
         })
-        return pd.crosstab([frame["genome"], frame["specimen"]], frame["opted_out"])
+        return pd.crosstab([frame["genome"], frame["specimen"]], frame["consent"])
 
     def opted_out_ids(self) -> set[str]:
         path = _parquet(self.consent, "tissue_use_register")
         if path is None:
             return set()
         return set(_query("SELECT person_id FROM read_parquet($p) WHERE opt_out", p=path)["person_id"])
+
+    def looked_up_ids(self) -> set[str]:
+        """Persons with a Tissue Use Register lookup (opted out or not)."""
+        path = _parquet(self.consent, "tissue_use_register")
+        if path is None:
+            return set()
+        return set(_query("SELECT DISTINCT person_id FROM read_parquet($p)", p=path)["person_id"])
+
+    @property
+    def consent_available(self) -> bool:
+        """Whether the project holds a Tissue Use Register lookup."""
+        return _parquet(self.consent, "tissue_use_register") is not None
+
+    def describe_consent(self, disclosure: Disclosure) -> str:
+        """The consent sentence of the overview (Markdown): the lookup date and the share opted out, or, without a
+        lookup, that these figures are not available and why.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()); _ = (p / "pmo.yaml").write_text("name: empty\\n")
+        >>> print(ProjectOverview(p).describe_consent(Disclosure("internal")))  # doctest: +ELLIPSIS
+        **Tissue Use Register: not available** — ...
+        """
+        if not self.consent_available:
+            where = self.consent if self.consent is not None else "sources.consent (not set in pmo.yaml)"
+            return ("**Tissue Use Register: not available** — the project holds no Tissue Use Register lookup "
+                    f"(`tissue_use_register.parquet` in {where}). Opt-outs are unknown, so no share of opted-out "
+                    "persons can be given and nobody is known to be usable for research: look the persons up "
+                    "and import the result (see `pmo import --help`) before selecting a cohort.")
+        summary = self.consent_summary()
+        n_persons, n_opted = int(summary["persons"]), int(summary["opted out"])
+        n_looked = len(self.looked_up_ids() & self._person_ids())
+        lookup = summary["lookup date"] or "on a date not recorded in the lookup"
+        text = f"Tissue Use Register looked up **{lookup}**; "
+        shown = disclosure.counts(pd.Series({"opted out": n_opted, "not opted out": n_looked - n_opted,
+                                             "not looked up": n_persons - n_looked}))
+        if n_persons == 0:
+            return text + "the project holds no persons."
+        if pd.isna(shown["opted out"]):
+            text += "the opt-out count is suppressed (a small count)."
+        else:
+            text += f"**{n_opted / n_persons:.1%}** of {n_persons:,} persons opted out."
+        if n_looked < n_persons:
+            missing = shown["not looked up"]
+            text += (" **" + ("Some" if pd.isna(missing) else f"{int(missing):,}") + "** persons were not looked "
+                     "up: their consent is unknown and they are not selected for research.")
+        return text
+
+    def _person_ids(self) -> set[str]:
+        if self._person is None:
+            return set()
+        return set(_query("SELECT person_id FROM read_parquet($p)", p=self._person)["person_id"])
+
+    def describe_coverage(self) -> str:
+        """What the registry coverage shows and, where the project has them, the LPR2→LPR3 change (March 2019);
+        OMOP projects have no LPR line."""
+        cov = self.registry_coverage(first_year=1900)
+        if cov.empty:
+            return ("_Registry coverage: not available — the project has no diagnosis, prescription or lab table "
+                    "(`sources.registry` in pmo.yaml; `pmo import registry` or `pmo import omop`)._")
+        series = [str(c) for c in cov.columns]
+        text = "Events per calendar year and source."
+        if any("LPR3" in c for c in series):
+            text += (" Hospital diagnoses come from LPR2 until March 2019 and from LPR3 after it (dashed line); "
+                     "a gap or a jump at the line is a data problem to look into.")
+        if any(c.endswith("OMOP") for c in series):
+            text += " Events imported from an OMOP CDM database are one series per table (`... OMOP`)."
+        absent = [t for t in ("diagnosis", "prescription", "lab") if not any(c.startswith(t + " ") for c in series)]
+        if absent:
+            text += f" Not available in this project: {', '.join(absent)} data."
+        return text
+
+    def lpr_change(self) -> str | None:
+        """The date of the LPR2→LPR3 change when the project's diagnoses come from the LPR, else None."""
+        path = _parquet(self.registry, "diagnosis")
+        if path is None:
+            return None
+        found = _query("SELECT count(*) AS n FROM read_parquet($p) WHERE source IN ('LPR2', 'LPR3')", p=path)
+        return "2019-03-01" if int(found["n"].iloc[0]) else None
 
     def consent_summary(self) -> pd.Series:
         """Persons in the project, opted out (Tissue Use Register), and the register's lookup date."""
@@ -271,3 +340,16 @@ class ProjectOverview:
             lookup = _query("SELECT max(lookup_date) AS d FROM read_parquet($p)", p=path)["d"].iloc[0]
         return pd.Series({"persons": n_persons, "opted out": len(self.opted_out_ids()),
                           "lookup date": None if lookup is None or pd.isna(lookup) else str(pd.Timestamp(lookup).date())})
+
+
+def write_overview_outputs(tables: dict[str, pd.DataFrame | pd.Series], output_dir: str | Path | None,
+                           disclosure: Disclosure) -> list[str]:
+    """Write the overview's count tables (``<name>.parquet``) as the disclosure layer releases them; empty tables
+    and ``output_dir`` None (an interactive run) write nothing. Returns the file names written."""
+    written = []
+    for name, table in tables.items():
+        if table is None or table.empty:
+            continue
+        if disclosure.write_table(table, output_dir, name, kind="counts") is not None:
+            written.append(f"{name}.parquet")
+    return written

@@ -21,8 +21,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.names import check_name
 
 PROJECT_FILE = "pmo.yaml"
+IMPORT_RECORD = "data/imports.json"
+"""The project's import record (relative to the project folder): the pseudonym key's fingerprint and one entry per
+import (what, from where, when, the Tissue Use Register lookup date). Written by the importers, read before every
+import that pseudonymises."""
 
 
 class _Strict(BaseModel):
@@ -63,6 +68,9 @@ class Privacy(_Strict):
     min_cell_count: int = Field(5, ge=1, le=100)
     pseudonym_key: PseudonymKey = PseudonymKey()
     synthetic: bool = Field(False, description="synthetic/demo project: the public demo key may be used")
+    not_looked_up: Literal["exclude", "refuse"] = Field(
+        "exclude", description="persons without a Tissue Use Register lookup: removed at selection (counted as "
+                               "'not looked up' in the attrition) or the selection refused")
 
 
 class Limits(_Strict):
@@ -85,9 +93,7 @@ class ProjectConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, v: str) -> str:
-        if any(ch in v for ch in "/\\\n"):
-            raise ValueError("must not contain slashes or newlines")
-        return v
+        return check_name(v, "project name")
 
 
 class Project:
@@ -118,6 +124,11 @@ class Project:
     def source(self, name: str) -> Path | None:
         """The resolved path of a source (``genotypes``, ``manifest``, ``registry``, ...)."""
         return self.path(getattr(self.config.sources, name))
+
+    @property
+    def import_record_path(self) -> Path:
+        """``data/imports.json``: see :data:`IMPORT_RECORD`."""
+        return self.root / IMPORT_RECORD
 
     @property
     def runs_dir(self) -> Path:
@@ -199,3 +210,52 @@ def write_project_file(root: str | Path, config: ProjectConfig) -> Path:
     data = config.model_dump(mode="json", exclude_defaults=False)
     text = f"# PMØ Workbench project: {config.name}\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     return write_text_atomic(Path(root) / PROJECT_FILE, text)
+
+
+def load_import_record(project: Project) -> dict:
+    """The project's import record (:data:`IMPORT_RECORD`): ``{"pseudonym_key": {...}, "imports": [...]}``, empty
+    keys when nothing was imported yet.
+
+    Raises
+    ------
+    ConfigError
+        The record exists but is not a JSON object (naming the file).
+    """
+    import json
+
+    path = project.import_record_path
+    if not path.is_file():
+        return {"pseudonym_key": None, "imports": []}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"not a readable import record: {type(exc).__name__}", file=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("imports", []), list):
+        raise ConfigError("not an import record (a JSON object with an 'imports' list)", file=path)
+    data.setdefault("pseudonym_key", None)
+    data.setdefault("imports", [])
+    return data
+
+
+def append_import_record(project: Project, entry: dict, *, pseudonym_key: dict | None = None) -> Path:
+    """Add one import ``entry`` to the record (and the key's fingerprint when none is recorded yet), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "pmo.yaml").write_text("name: tiny\\n")
+    >>> p = load_project(d)
+    >>> _ = append_import_record(p, {"kind": "omop"})
+    >>> [e["kind"] for e in load_import_record(p)["imports"]]
+    ['omop']
+    """
+    import json
+
+    from pmo_workbench.files import write_text_atomic
+
+    record = load_import_record(project)
+    if pseudonym_key is not None and not record.get("pseudonym_key"):
+        record["pseudonym_key"] = pseudonym_key
+    record["imports"].append(entry)
+    return write_text_atomic(project.import_record_path, json.dumps(record, indent=2, default=str) + "\n")

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from pmo_workbench.errors import ConfigError
+from pmo_workbench.names import make_name, require_name
 from pmo_workbench.project import load_project
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "project"
@@ -29,9 +30,7 @@ def create_project(directory: str | Path, *, name: str | None = None) -> Path:
     root = Path(directory).expanduser().resolve()
     if root.exists() and any(root.iterdir()):
         raise ConfigError("folder exists and is not empty", file=root)
-    name = name or root.name
-    if not name or any(ch in name for ch in "/\\\n\""):
-        raise ConfigError(f"not a usable project name: {name!r}", field="name")
+    name = require_name(name, "project name") if name else make_name(root.name)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:

@@ -36,17 +36,18 @@ import pandas as pd
 import traitlets as t
 import yaml
 
-from pmo_workbench.cohort.definition import CONSENT_RULE, CohortDefinition, parse_definition
+from pmo_workbench import names
+from pmo_workbench.cohort.definition import CONSENT_RULES, CohortDefinition, parse_definition
 from pmo_workbench.cohort.report import describe_definition, resolve_definition_path
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
-from pmo_workbench.errors import ConfigError
+from pmo_workbench.errors import ConfigError, format_error
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodeIndex, parse_code
 from pmo_workbench.health.database import HealthDatabase, find_latest_run, open_database
 from pmo_workbench.project import Project, as_project
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-"""Allowed definition names (they become file names)."""
+NAME_PATTERN = names.NAME_PATTERN
+"""Allowed definition names (they become file names): :func:`pmo_workbench.names.check_name`."""
 
 _CODE_TABLES = {"diagnosis": "SKS", "prescription": "ATC", "lab": "NPU"}
 
@@ -304,9 +305,9 @@ class CohortBuilder(anywidget.AnyWidget):
             if n == "entry":
                 continue
             item: dict[str, Any] = {"name": n, "enabled": n not in self._disabled and n not in self._unavailable,
-                                    "locked": n == CONSENT_RULE or n in self._unavailable,
+                                    "locked": n in CONSENT_RULES or n in self._unavailable,
                                     "note": "no WGS QC run" if n in self._unavailable else
-                                    ("always applied" if n == CONSENT_RULE else ""),
+                                    ("always applied" if n in CONSENT_RULES else ""),
                                     "summary": words.get(n, "")}
             if n in rule_codes:
                 item["codes"] = self._code_items(rule_codes[n])
@@ -342,8 +343,8 @@ class CohortBuilder(anywidget.AnyWidget):
         names = parse_definition(self._raw).rule_names()
         if rule not in names or rule == "entry":
             raise ValueError(f"no rule named {rule!r}; rules: {', '.join(names[1:])}")
-        if rule == CONSENT_RULE:
-            raise ValueError("the Tissue Use Register opt-out step cannot be switched off")
+        if rule in CONSENT_RULES:
+            raise ValueError(f"the {rule!r} step cannot be switched off")
         if rule in self._unavailable:
             raise ValueError(f"{rule} needs a WGS QC run, which this project does not have")
         (self._disabled.discard if enabled else self._disabled.add)(rule)
@@ -398,9 +399,8 @@ class CohortBuilder(anywidget.AnyWidget):
     def save(self, name: str | None = None, *, overwrite: bool = False) -> Path:
         """Write the switched-on definition to ``PROJECT/cohorts/<name>.yaml`` (validated, atomically)."""
         name = (name or self.save_name or self.name).strip()
-        if not NAME_PATTERN.match(name):
-            raise ConfigError("a definition name is letters, digits, _ and - (up to 64)", field="name")
-        path = self._project.root / "cohorts" / f"{name}.yaml"
+        names.require_name(name, "definition name")
+        path = names.resolve_inside(self._project.root, Path("cohorts") / f"{name}.yaml", "definition")
         if path.exists() and not overwrite:
             raise ConfigError("a definition of this name exists (tick overwrite or choose another name)", file=path)
         raw = self.raw_definition(enabled_only=True)
@@ -443,5 +443,5 @@ class CohortBuilder(anywidget.AnyWidget):
                 path = self.save(content.get("name"), overwrite=bool(content.get("overwrite", False)))
                 self.status = f"Saved to {path}"
         except (ValueError, ConfigError) as exc:
-            self.error = str(exc)
+            self.error = format_error(exc)
             self._publish()

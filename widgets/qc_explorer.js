@@ -180,7 +180,7 @@ function render({ model, el }) {
     h("div", { class: "pmo-qc-tablewrap" },
       h("table", { class: "pmo-qc-table", "data-testid": "qc-flagged-table" },
         h("thead", {}, h("tr", {}, h("th", { text: "sample" }), h("th", { text: "stratum" }),
-          h("th", { text: "reasons" }))),
+          h("th", { text: "verdict" }), h("th", { text: "reasons" }), h("th", { text: "why (metric, value, bound, stratum, rule)" }))),
         tbody))));
 
   // --- review and save
@@ -221,7 +221,8 @@ function render({ model, el }) {
   const syncCounts = () => {
     count.textContent = String(model.get("n_flagged"));
     total.textContent = String(model.get("n_samples"));
-    viewCount.textContent = model.get("view_by") ? ` (${model.get("n_flagged_view")} in view)` : "";
+    viewCount.textContent = (model.get("view_by") ? ` (${model.get("n_flagged_view")} in view)` : "")
+      + (model.get("n_review") ? ` · ${model.get("n_review")} to review` : "");
     const nf = model.get("n_newly_flagged"), np = model.get("n_newly_passing");
     change.textContent = nf || np ? ` · vs. run: +${nf} newly flagged, ${np} newly passing` : "";
     const rc = model.get("reason_counts");
@@ -237,7 +238,9 @@ function render({ model, el }) {
     const rows = model.get("flagged");
     tbody.replaceChildren(...rows.map((r) => h("tr", { class: r.new ? "pmo-qc-new" : "" },
       h("td", { text: r.sample_id }), h("td", { text: r.stratum }),
-      h("td", {}, ...r.reasons.map((x) => h("span", { class: `pmo-qc-chip pmo-qc-chip-${x}`, text: REASON_LABELS[x] || x }))))));
+      h("td", { class: `pmo-qc-verdict-${r.verdict || "fail"}`, text: r.verdict || "fail" }),
+      h("td", {}, ...r.reasons.map((x) => h("span", { class: `pmo-qc-chip pmo-qc-chip-${x}`, text: REASON_LABELS[x] || x }))),
+      h("td", { class: "pmo-qc-why", "data-testid": "qc-why" }, ...(r.explanation || []).map((x) => h("div", { text: x }))))));
     const shown = model.get("view_by") ? model.get("n_flagged_view") : model.get("n_flagged");
     tableNote.textContent = rows.length < shown ? `first ${rows.length} of ${shown} shown` : "";
   };
@@ -251,7 +254,7 @@ function render({ model, el }) {
   const handlers = [
     ["change:thresholds", syncThresholds],
     ["change:strata_options", syncView], ["change:view_by", syncView], ["change:view_value", syncView],
-    ["change:n_flagged", syncCounts], ["change:n_flagged_view", syncCounts], ["change:reason_counts", syncCounts],
+    ["change:n_flagged", syncCounts], ["change:n_flagged_view", syncCounts], ["change:n_review", syncCounts], ["change:reason_counts", syncCounts],
     ["change:n_newly_flagged", syncCounts], ["change:n_newly_passing", syncCounts], ["change:view_by", syncCounts],
     ["change:histograms", syncHists],
     ["change:flagged", syncTable],

@@ -53,6 +53,8 @@ CONTROLS: tuple[dict[str, Any], ...] = (
     {"name": "duplicate_kinship", "label": "Duplicate kinship above", "min": 0.0442, "max": 0.5, "step": 0.001},
     {"name": "ancestry_mad_k", "label": "Ancestry outlier: k·MAD", "min": 0.5, "max": 12.0, "step": 0.1},
     {"name": "mad_k", "label": "Metric outlier: k·MAD", "min": 0.5, "max": 12.0, "step": 0.1},
+    {"name": "min_mean_coverage", "label": "Minimum mean coverage (x)", "min": 0.0, "max": 60.0, "step": 0.5},
+    {"name": "max_contamination", "label": "Maximum contamination", "min": 0.0, "max": 0.2, "step": 0.001},
 )
 """The thresholds the widget offers a control for (the rest of :class:`QcThresholds` is kept as given)."""
 
@@ -141,10 +143,12 @@ class QcExplorer(anywidget.AnyWidget):
     ----------
     thresholds : dict
         The controlled threshold values (synced both ways; set from Python with :meth:`set_thresholds`).
-    n_samples, n_flagged, n_flagged_view : int
-        Samples, samples failing any check, and failing samples in the current view.
+    n_samples, n_flagged, n_flagged_view, n_review : int
+        Samples, samples failing any check, failing samples in the current view, samples sent to review.
     decisions : pandas.DataFrame
-        The current decisions (``sample_id``, ``pass``, ``reasons``).
+        The current decisions (``sample_id``, ``pass``, ``reasons``, ``verdict``, ``review_reasons``,
+        ``explanation``). The table of flagged samples lists failing and review samples, each with its verdict
+        and the explanation of every flag (metric, value, bound, stratum, rule).
 
     Examples
     --------
@@ -163,6 +167,7 @@ class QcExplorer(anywidget.AnyWidget):
     n_samples = t.Int(0).tag(sync=True)
     n_flagged = t.Int(0).tag(sync=True)
     n_flagged_view = t.Int(0).tag(sync=True)
+    n_review = t.Int(0).tag(sync=True)
     n_newly_flagged = t.Int(0).tag(sync=True)
     n_newly_passing = t.Int(0).tag(sync=True)
     strata_options = t.Dict().tag(sync=True)
@@ -191,12 +196,20 @@ class QcExplorer(anywidget.AnyWidget):
         note: str = "",
         bins: int = 30,
         max_rows: int = 500,
+        read_metrics: pd.DataFrame | None = None,
         **kwargs: Any,
     ) -> None:
+        self._auto: pd.DataFrame | None = None
+        if result is not None and read_metrics is None:
+            read_metrics = getattr(result, "read_metrics", None)
+        if read_metrics is not None and "sample_id" in read_metrics.columns:
+            read_metrics = read_metrics.set_index("sample_id")
+        self._rm = read_metrics if read_metrics is not None and len(read_metrics) else None
         if result is not None:
             sample_qc, sex_check, kinship, ancestry = (
                 result.sample_qc, result.sex_check, result.kinship, result.ancestry
             )
+            self._auto = getattr(result, "sample_qc_autosomal", None)
             decisions = result.decisions if decisions is None else decisions
             thresholds = result.thresholds if thresholds is None else thresholds
         if sample_qc is None:
@@ -316,6 +329,8 @@ class QcExplorer(anywidget.AnyWidget):
             skip.add("duplicate_kinship")
         if not has_anc:
             skip.add("ancestry_mad_k")
+        if self._rm is None:  # no read-level metrics (no delivery ingested)
+            skip |= {"min_mean_coverage", "max_contamination"}
         specs = []
         for spec in CONTROLS:
             if spec["name"] in skip:
@@ -369,7 +384,8 @@ class QcExplorer(anywidget.AnyWidget):
             self._refresh()
 
     def _decide(self, th: QcThresholds) -> tuple[pd.DataFrame, pd.DataFrame]:
-        outcome = apply_thresholds(QcTables(self._sqc, self._sex, self._kin, self._anc, self._manifest), th)
+        outcome = apply_thresholds(QcTables(self._sqc, self._sex, self._kin, self._anc, self._manifest, self._rm,
+                                            sample_qc_autosomal=self._auto), th)
         decisions, outliers = outcome.decisions, outcome.outliers
         if self._fixed:
             merged = [
@@ -409,20 +425,27 @@ class QcExplorer(anywidget.AnyWidget):
         dec = self.decisions
         failed = ~dec["pass"].to_numpy(dtype=bool)
         reasons = dec["reasons"].tolist()
+        review = (dec["review_reasons"].tolist() if "review_reasons" in dec else [[] for _ in reasons])
+        verdict = dec["verdict"].tolist() if "verdict" in dec else ["fail" if f else "pass" for f in failed]
+        why = dec["explanation"].tolist() if "explanation" in dec else [[] for _ in reasons]
+        listed = failed | np.array([bool(r) for r in review], dtype=bool)
         mask = self._view_mask()
         fail_set = set(self._ids[failed])
-        order = sorted(np.flatnonzero(failed & mask), key=lambda i: (-len(reasons[i]), self._ids[i]))
+        order = sorted(np.flatnonzero(listed & mask),
+                       key=lambda i: (not failed[i], -len(reasons[i]) - len(review[i]), self._ids[i]))
         rows = [
             {
                 "sample_id": str(self._ids[i]),
                 "stratum": self._stratum_labels[i],
-                "reasons": list(reasons[i]),
-                "new": self._ids[i] not in self._baseline,
+                "verdict": str(verdict[i]),
+                "reasons": list(reasons[i]) + list(review[i]),
+                "explanation": [str(x) for x in why[i]],
+                "new": bool(failed[i]) and self._ids[i] not in self._baseline,
             }
             for i in order[: self._max_rows]
         ]
         counts = {r: 0 for r in REASONS}
-        for rs in reasons:
+        for rs in [*reasons, *review]:
             for r in rs:
                 counts[r] = counts.get(r, 0) + 1
         with self.hold_sync():
@@ -430,6 +453,7 @@ class QcExplorer(anywidget.AnyWidget):
             self.flagged = rows
             self.reason_counts = {r: c for r, c in counts.items() if c}
             self.n_flagged = int(failed.sum())
+            self.n_review = int((listed & ~failed).sum())
             self.n_flagged_view = int((failed & mask).sum())
             self.n_newly_flagged = len(fail_set - self._baseline)
             self.n_newly_passing = len(self._baseline - fail_set)
@@ -485,6 +509,15 @@ class QcExplorer(anywidget.AnyWidget):
                 has("het_outlier")[mask], failed[mask], self._bounds("het_rate", mask),
             ),
         ]
+        if self._rm is not None:  # read-level metrics of the deliveries
+            for col, reason, title, line in (
+                ("mean_coverage", "low_coverage", "Mean coverage (x)", (th.min_mean_coverage, "minimum")),
+                ("contamination", "contamination", "Contamination (fraction)", (th.max_contamination, "maximum")),
+            ):
+                v = pd.to_numeric(self._rm[col], errors="coerce").astype("float64").reindex(self._ids) \
+                    if col in self._rm.columns else pd.Series(np.nan, index=self._ids)
+                if np.isfinite(v.to_numpy()).any():  # no empty histogram
+                    hs.append(self._hist(col, title, v.to_numpy()[mask], has(reason)[mask], failed[mask], [line]))
         if "f_stat" in self._sex.columns and self._sex["f_stat"].notna().any():
             f = self._sex.set_index("sample_id")["f_stat"].reindex(self._ids).to_numpy(dtype=np.float64)
             sex_hit = has("sex_mismatch") | has("sex_ambiguous")

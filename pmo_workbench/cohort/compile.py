@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    LOOKUP_RULE,
     CohortDefinition,
     Criterion,
     Entry,
@@ -229,6 +230,13 @@ def compile_specimens(s: Specimens, idx: str) -> str:
             f"WHERE s.person_id = i.person_id AND {' AND '.join(specimen_conditions(s))})")
 
 
+def compile_lookup(idx: str) -> str:
+    """Pairs whose person the Tissue Use Register lookup covered (a row in ``tissue_use_register``, opted out or
+    not). A person imported after the lookup, or from a source the lookup never saw, has no row and no consent."""
+    return (f"SELECT person_id, index_date FROM {idx} WHERE person_id IN "
+            f"(SELECT person_id FROM tissue_use_register)")
+
+
 def compile_consent(idx: str) -> str:
     """Pairs whose person is not opted out in the Tissue Use Register."""
     return (f"SELECT person_id, index_date FROM {idx} WHERE person_id NOT IN "
@@ -245,6 +253,8 @@ def compile_rule(definition: CohortDefinition, name: str, idx: str = "idx") -> s
     """SQL of one named rule of ``definition`` (not ``entry`` nor ``genomes.unrelated``, which is a graph step)."""
     if name == CONSENT_RULE:
         return compile_consent(idx)
+    if name == LOOKUP_RULE:
+        return compile_lookup(idx)
     if name == "specimens":
         assert definition.specimens is not None
         return compile_specimens(definition.specimens, idx)

@@ -14,7 +14,8 @@ Semantics (also in the selection docs):
 - ``exclude``/``require`` count events in the window (``min_count``, default 1; lab ``value`` min/max inclusive).
 - ``observation: {prior_days: N}`` needs one observation period covering [index - N, index].
 - ``age_at_index: [lo, hi]`` in completed years, inclusive. ``sex`` is a list of F/M.
-- Consent cannot be configured: Tissue Use Register opt-outs are always removed (a ``consent`` key is an error).
+- Consent cannot be configured: persons without a Tissue Use Register lookup and opt-outs are always removed (a
+  ``consent`` key is an error).
 
 The hash (:func:`definition_hash`) is the sha256 of the canonical JSON of the validated model: codes upper-cased,
 de-duplicated and sorted, dates in ISO form, defaults filled in, keys sorted; ``description`` is left out.
@@ -24,7 +25,7 @@ Examples
 >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
 ...                       "criteria": [{"age_at_index": [40, 85]}]})
 >>> d.rule_names()
-['entry', 'age_at_index', 'Tissue Use Register opt-out']
+['entry', 'age_at_index', 'Tissue Use Register not looked up', 'Tissue Use Register opt-out']
 >>> len(definition_hash(d))
 64
 """
@@ -42,9 +43,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodePattern, parse_code
+from pmo_workbench.names import check_name
+
+LOOKUP_RULE = "Tissue Use Register not looked up"
+"""Name of the next-to-last attrition step: persons the Tissue Use Register lookup did not cover (e.g. imported
+from another source after the lookup) are removed; it cannot be disabled."""
 
 CONSENT_RULE = "Tissue Use Register opt-out"
 """Name of the last attrition step; it cannot be disabled."""
+
+CONSENT_RULES = (LOOKUP_RULE, CONSENT_RULE)
+"""The Tissue Use Register steps, always applied, never disabled."""
 
 DOMAINS = ("diagnosis", "prescription", "lab", "specimen")
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
@@ -306,7 +315,11 @@ class Controls(_Strict):
 
 
 class CohortDefinition(_Strict):
-    """A validated cohort definition (see the module docstring for semantics)."""
+    """A validated cohort definition (see the module docstring for semantics).
+
+    ``name`` becomes a folder and file name (``cohorts/<name>``), so it is a simple name
+    (:func:`pmo_workbench.names.check_name`): no slashes, ``..``, absolute paths or CPR-like numbers.
+    """
 
     name: str = Field(..., min_length=1)
     description: str = ""
@@ -323,6 +336,11 @@ class CohortDefinition(_Strict):
             raise _PathError("consent", "consent cannot be configured: Tissue Use Register opt-outs are always "
                                         "removed")
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, v: str) -> str:
+        return check_name(v, "cohort name")
 
     @model_validator(mode="after")
     def _unique_names(self) -> CohortDefinition:
@@ -359,7 +377,7 @@ class CohortDefinition(_Strict):
             names.append("genomes.qc_pass")
         if self.genomes is not None and self.genomes.unrelated:
             names.append("genomes.unrelated")
-        names.append(CONSENT_RULE)
+        names.extend(CONSENT_RULES)
         return names
 
     def canonical(self) -> dict[str, Any]:
@@ -367,7 +385,7 @@ class CohortDefinition(_Strict):
         return self.model_dump(mode="json", exclude={"description"})
 
 
-_RESERVED = {"entry", "specimens", "genomes.qc_pass", "genomes.unrelated", CONSENT_RULE}
+_RESERVED = {"entry", "specimens", "genomes.qc_pass", "genomes.unrelated", *CONSENT_RULES}
 
 
 def definition_hash(definition: CohortDefinition) -> str:

@@ -4,25 +4,16 @@ balance, specimen availability by biobank, and the export-mode (disclosure-contr
 The logic of ``notebooks/cohort_selection.ipynb``; the notebook only calls these functions and displays their
 results.
 
-Disclosure control in ``export`` mode (``min_cell_count`` = m):
-
-- **attrition**: the counts form a chain ``n_0 >= n_1 >= ...`` whose differences are the persons removed by a
-  rule. A step's count is shown only if it is 0 or >= m, and between any two shown steps the difference is 0 or
-  >= m (so no removed count 1..m-1 can be derived); the longest such chain is shown, always ending with the final
-  count when that count may be shown (it is also Table 1's number of cases). ``n_removed`` is shown only between
-  two shown neighbours.
-- **Table 1**: per variable, the levels x (case, control) counts go through
-  :func:`~pmo_workbench.privacy.suppress_small_counts` (complementary cells included, the group sizes counted as
-  published); a yes/no variable is suppressed with its "no" counts, so a small "no" hides "yes" too. Percentages
-  of hidden counts are hidden; mean and sd are hidden for a group whose size is hidden.
-- **balance**: computed from the disclosed Table 1, so a hidden proportion hides its standardised difference.
-- **count tables** (specimen availability): :func:`~pmo_workbench.overview.disclose`.
+Disclosure control: every table passes the run's :class:`~pmo_workbench.privacy.Disclosure` (attrition chains,
+Table 1 with its rounded means and SDs, specimen counts; balance is computed from the disclosed Table 1, so a
+hidden proportion hides its standardised difference). :func:`write_cohort_outputs` decides with it what is
+written; :func:`explain_selection` gives the sentences behind the report's non-obvious numbers.
 
 Examples
 --------
 >>> att = pd.DataFrame({"step": [0, 1, 2], "rule": ["entry", "sex", "Tissue Use Register opt-out"],
 ...                     "n_persons": [40, 37, 30], "n_removed": [0, 3, 7]})
->>> disclose_attrition(att, mode="export", min_count=5)["n_persons"].tolist()
+>>> compute_funnel(Disclosure("export", 5).attrition(att))["n_persons"].tolist()
 [40, <NA>, 30]
 """
 
@@ -40,6 +31,7 @@ from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.compile import specimen_conditions
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    LOOKUP_RULE,
     CohortDefinition,
     EventRule,
     _HasCodes,
@@ -49,9 +41,11 @@ from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.codelists import CodeIndex
 from pmo_workbench.health.database import HealthDatabase
-from pmo_workbench.overview import disclose
-from pmo_workbench.privacy import suppress_small_counts
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
+
+EXTRA_FILE = "run_extra.json"
+"""Keys the runner merges into ``run.json``."""
 
 DEFAULT_DEFINITION = "mi_cases.yaml"
 """The definition a report uses when none is given (else the first ``cohorts/*.yaml``)."""
@@ -210,6 +204,8 @@ def describe_definition(definition: CohortDefinition, index: CodeIndex | None = 
     if g is not None and g.unrelated:
         lines.append("- `genomes.unrelated`: mutually unrelated (a maximal set from the latest WGS QC kinship "
                      "table, cases kept before controls)")
+    lines.append(f"- `{LOOKUP_RULE}`: looked up in the Tissue Use Register (persons the lookup did not cover, "
+                 "e.g. imported later from another source, are left out; always applied)")
     lines.append(f"- `{CONSENT_RULE}`: not registered in the Tissue Use Register (always applied; cannot be "
                  "switched off)")
     lines.append("")
@@ -280,52 +276,6 @@ def select_for_report(project: str | Path | Project, definition: CohortDefinitio
 # ------------------------------------------------------------------------------------------------ attrition
 
 
-def _small(v: int, m: int) -> bool:
-    return 0 < v < m
-
-
-def _shown_chain(values: list[int], m: int) -> set[int]:
-    """Indices of the longest chain of counts that is safe to show (see the module docstring)."""
-    n = len(values)
-    ok = [not _small(v, m) for v in values]
-    best = [1 if ok[j] else 0 for j in range(n)]
-    prev = [-1] * n
-    for j in range(n):
-        if not ok[j]:
-            continue
-        for i in range(j):
-            if ok[i] and best[i] + 1 > best[j] and not _small(values[i] - values[j], m):
-                best[j], prev[j] = best[i] + 1, i
-    if n == 0 or not any(ok):
-        return set()
-    end = n - 1 if ok[n - 1] else max(range(n), key=lambda j: (best[j], j))
-    chain = set()
-    while end >= 0:
-        chain.add(end)
-        end = prev[end]
-    return chain
-
-
-def disclose_attrition(attrition: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
-    """The attrition table (``step, rule, n_persons, n_removed``) as it may be shown in ``mode``.
-
-    In ``export`` mode counts are ``Int64`` with hidden ones ``<NA>`` (see the module docstring).
-    """
-    if mode == "internal":
-        return attrition.copy()
-    if mode != "export":
-        raise ValueError(f"mode must be 'internal' or 'export', not {mode!r}")
-    values = [int(v) for v in attrition["n_persons"]]
-    shown = _shown_chain(values, min_count)
-    out = attrition.copy()
-    persons = pd.array([v if i in shown else None for i, v in enumerate(values)], dtype="Int64")
-    removed = [0 if i == 0 and i in shown else (values[i - 1] - values[i] if i in shown and i - 1 in shown else None)
-               for i in range(len(values))]
-    out["n_persons"] = persons
-    out["n_removed"] = pd.array(removed, dtype="Int64")
-    return out
-
-
 def compute_funnel(attrition: pd.DataFrame) -> pd.DataFrame:
     """Funnel data from a (possibly disclosed) attrition table: ``step, rule, n_persons, n_removed,
     pct_of_entry`` (percent of the entry count; hidden where a count it needs is hidden)."""
@@ -340,63 +290,6 @@ def compute_funnel(attrition: pd.DataFrame) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------------------------- Table 1
-
-
-def _hide_where(values: pd.Series, hidden: pd.Series) -> pd.Series:
-    out = values.astype("Float64").copy()
-    out[hidden.to_numpy()] = pd.NA
-    return out
-
-
-def disclose_table1(table1: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
-    """Table 1 (tidy: ``variable, level, statistic, case, control``) as it may be shown in ``mode``.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"variable": ["n", "sex", "sex", "sex", "sex"], "level": ["", "F", "F", "M", "M"],
-    ...                   "statistic": ["n", "n", "%", "n", "%"], "case": [20, 3, 15.0, 17, 85.0],
-    ...                   "control": [80, 40, 50.0, 40, 50.0]})
-    >>> disclose_table1(t, mode="export", min_count=5)["case"].isna().tolist()
-    [False, True, True, True, True]
-    """
-    if mode == "internal":
-        return table1.copy()
-    if mode != "export":
-        raise ValueError(f"mode must be 'internal' or 'export', not {mode!r}")
-    roles = ["case", "control"]
-    out = table1.copy()
-    for r in roles:
-        out[r] = out[r].astype("Float64")
-    is_n = out["statistic"] == "n"
-    n_row = out[(out["variable"] == "n") & is_n]
-    sizes = {r: int(n_row[r].iloc[0]) if len(n_row) and not pd.isna(n_row[r].iloc[0]) else 0 for r in roles}
-    size_hidden = {r: _small(sizes[r], min_count) for r in roles}
-    if len(n_row):
-        shown_n = suppress_small_counts(pd.Series([sizes[r] for r in roles], index=roles), min_count=min_count)
-        for r in roles:
-            out.loc[n_row.index, r] = shown_n[r]
-            size_hidden[r] = bool(pd.isna(shown_n[r]))
-    for var in out.loc[out["variable"] != "n", "variable"].unique():
-        rows = out[(out["variable"] == var)]
-        n_rows = rows[rows["statistic"] == "n"]
-        if not len(n_rows):  # mean / sd
-            for r in roles:
-                if size_hidden[r] or sizes[r] < min_count:
-                    out.loc[rows.index, r] = pd.NA
-            continue
-        counts = n_rows.set_index("level")[roles].astype(float).astype("int64")
-        if len(counts) == 1:  # a yes-only row: suppress together with the "no" counts
-            full = pd.concat([counts, pd.DataFrame([[sizes[r] - counts.iloc[0][r] for r in roles]],
-                                                   index=["__no__"], columns=roles)])
-            shown = suppress_small_counts(full, min_count=min_count, margins=None).iloc[:1]
-        else:
-            shown = suppress_small_counts(counts, min_count=min_count, margins=None)
-        for level, row in shown.iterrows():
-            sel = rows[rows["level"] == level]
-            for r in roles:
-                if pd.isna(row[r]):
-                    out.loc[sel.index, r] = pd.NA
-    return out
 
 
 def compute_balance(table1: pd.DataFrame) -> pd.DataFrame:
@@ -479,17 +372,15 @@ def compute_specimen_availability(result: CohortResult, by: Literal["specimen_ty
 # ----------------------------------------------------------------------------------------------- run record
 
 
-def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: str, min_count: int,
+def build_run_extra(selection: ReportSelection, definition_path: Path, disclosure: Disclosure, *,
                     pick_list_rows: int | None = None) -> dict[str, Any]:
     """The keys the report adds to ``run.json``: definition name, file and hash, the Tissue Use Register lookup
-    date, the WGS QC run used, disabled rules, completeness and counts (disclosed in export mode; ``None`` when
-    hidden)."""
+    date, the WGS QC run used, disabled rules, completeness and counts (as the disclosure layer releases them;
+    ``None`` when hidden)."""
     r = selection.result
-    att = disclose_attrition(r.attrition, mode=mode, min_count=min_count)
+    att = disclosure.attrition(r.attrition)
     roles = r.cohort["role"].value_counts()
-    n_controls: Any = int(roles.get("control", 0))
-    if mode == "export" and _small(n_controls, min_count):
-        n_controls = None
+    n_controls = disclosure.count(int(roles.get("control", 0)))
 
     def plain(v: Any) -> int | None:
         return None if pd.isna(v) else int(v)
@@ -508,7 +399,7 @@ def build_run_extra(selection: ReportSelection, definition_path: Path, *, mode: 
             "entry": plain(att["n_persons"].iloc[0]) if len(att) else None,
             "cases": plain(att["n_persons"].iloc[-1]) if len(att) and selection.complete else None,
             "controls": n_controls if selection.complete else None,
-            "pick_list_rows": pick_list_rows if mode == "internal" else None,
+            "pick_list_rows": pick_list_rows if disclosure.individual_level else None,
         },
     }
 
@@ -521,18 +412,223 @@ def write_run_extra(extra: dict[str, Any], output_dir: str | Path | None) -> Pat
     return write_extra(extra, output_dir)
 
 
-def style_disclosed(table: pd.DataFrame, *, mode: str, min_count: int, caption: str = "",
-                    precision: int = 1) -> Any:
-    """A pandas Styler of an already disclosed table: hidden cells as ``x`` in export mode, numbers rounded."""
-    frame = table.copy()
-    styler = frame.style.format(precision=precision, na_rep="x" if mode == "export" else "")
-    if mode == "export" and frame.isna().to_numpy().any():
-        caption = f"{caption} (x: suppressed, a count below {min_count} or a cell that would reveal one)".strip()
-    return styler.set_caption(caption) if caption else styler
+def write_cohort_outputs(selection: ReportSelection, definition_path: Path, output_dir: str | Path | None,
+                         disclosure: Disclosure, *, table1: pd.DataFrame | None = None,
+                         balance: pd.DataFrame | None = None,
+                         specimens: dict[str, pd.DataFrame | None] | None = None,
+                         pick_list: pd.DataFrame | None = None) -> list[str]:
+    """Write the run folder's files through the disclosure layer; returns their names (none when ``output_dir``
+    is None: an interactive run writes nothing).
+
+    Always: ``attrition.parquet`` (the disclosed chain), ``run_extra.json``; with a complete selection
+    ``table1.parquet`` (``table1`` as computed: disclosed here), ``balance.parquet`` (derived from the disclosed
+    Table 1) and the specimen count tables. Internal mode only: ``cohort.parquet`` and ``pick_list.parquet``.
+    """
+    if output_dir is None:
+        return []
+    r = selection.result
+    written = []
+
+    def put(table: pd.DataFrame | None, name: str, kind: str) -> None:
+        if table is not None and not table.empty and disclosure.write_table(table, output_dir, name, kind=kind):
+            written.append(f"{name}.parquet")
+
+    put(r.attrition, "attrition", "attrition")
+    if table1 is not None:
+        put(table1, "table1", "table1")
+    if balance is not None:
+        put(balance, "balance", "derived")
+    for name, table in (specimens or {}).items():
+        put(table, name, "counts")
+    if disclosure.individual_level and selection.complete:
+        put(r.cohort, "cohort", "individual")
+        put(pick_list, "pick_list", "individual")
+    extra = build_run_extra(selection, definition_path, disclosure,
+                            pick_list_rows=None if pick_list is None else len(pick_list))
+    write_run_extra(extra, output_dir)
+    written.append(EXTRA_FILE)
+    return written
 
 
-def disclose_counts(table: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
-    """A count table (rows x columns) as it may be shown; empty tables pass through."""
-    if table.empty or table.to_numpy().sum() == 0:
-        return table
-    return disclose(table, mode=mode, min_count=min_count)
+# ------------------------------------------------------------------------------------ Table 1 by vocabulary
+
+OMOP_COMORBIDITIES: dict[str, dict[str, Any]] = {
+    "diabetes": {"omop": [201820], "descendants": True},
+    "hypertension": {"omop": [316866], "descendants": True},
+    "ischaemic heart disease": {"omop": [4185932], "descendants": True},
+    "heart failure": {"omop": [316139], "descendants": True},
+    "stroke": {"omop": [381316, 443454], "descendants": True},
+    "COPD": {"omop": [255573], "descendants": True},
+    "cancer": {"omop": [443392], "descendants": True},
+    "chronic kidney disease": {"omop": [46271022], "descendants": True},
+}
+"""Table 1's comorbidities for OMOP projects: OMOP standard (SNOMED) concept sets with their descendants, the
+counterparts of the SKS ranges of :data:`~pmo_workbench.cohort.selection.DEFAULT_COMORBIDITIES` (Diabetes
+mellitus 201820, Hypertensive disorder 316866, Ischemic heart disease 4185932, Heart failure 316139,
+Cerebrovascular accident 381316 and Cerebral infarction 443454, Chronic obstructive lung disease 255573,
+Malignant neoplastic disease 443392, Chronic kidney disease 46271022)."""
+
+
+def project_vocabulary(result: CohortResult) -> str:
+    """``"OMOP"`` when the project's diagnoses are OMOP concepts, else ``"SKS"`` (Danish registries)."""
+    found = result.db.query("SELECT vocabulary, count(*) AS n FROM diagnosis GROUP BY 1 ORDER BY n DESC LIMIT 1")
+    return "OMOP" if len(found) and str(found["vocabulary"].iloc[0]).upper() == "OMOP" else "SKS"
+
+
+def compute_table1(result: CohortResult) -> pd.DataFrame:
+    """Table 1 with comorbidities in the project's vocabulary: SKS ranges for registry projects
+    (:data:`~pmo_workbench.cohort.selection.DEFAULT_COMORBIDITIES`), OMOP concept sets with descendants for OMOP
+    projects (:data:`OMOP_COMORBIDITIES`). A concept set none of whose concepts is in the project's OMOP
+    vocabulary is left out (its 0 % would be false) and named in ``attrs["not_available"]``;
+    ``attrs["vocabulary"]`` says which vocabulary was used."""
+    from pmo_workbench.cohort.selection import DEFAULT_COMORBIDITIES
+
+    vocabulary = project_vocabulary(result)
+    missing: list[str] = []
+    if vocabulary == "OMOP":
+        sets = dict(OMOP_COMORBIDITIES)
+        if "concept" in result.db.present:
+            known = set(result.db.query("SELECT concept_id FROM concept")["concept_id"].astype("int64"))
+            missing = [k for k, v in sets.items() if not set(v["omop"]) & known]
+            sets = {k: v for k, v in sets.items() if k not in missing}
+    else:
+        sets = dict(DEFAULT_COMORBIDITIES)
+    table = result.table1(sets)
+    table.attrs["vocabulary"] = vocabulary
+    table.attrs["not_available"] = missing
+    return table
+
+
+def describe_comorbidities(vocabulary: str, not_available: list[str] | tuple[str, ...] = ()) -> str:
+    """The sentence under Table 1 naming how the comorbidities are defined (and which are not available)."""
+    from pmo_workbench.cohort.selection import DEFAULT_COMORBIDITIES
+
+    if vocabulary == "OMOP":
+        defs = "; ".join(f"{k}: concept {' or '.join(map(str, v['omop']))} and descendants"
+                         for k, v in OMOP_COMORBIDITIES.items() if k not in not_available)
+        text = f"Comorbidities: any diagnosis before the index date, as OMOP concept sets ({defs})."
+        if not_available:
+            text += (f" **Not available:** {', '.join(not_available)} — none of their concepts is in this "
+                     "project's OMOP vocabulary (the `concept` table of the import), so no share can be given.")
+        return text
+    defs = "; ".join(f"{k}: {', '.join(v)}" for k, v in DEFAULT_COMORBIDITIES.items())
+    return f"Comorbidities: any hospital diagnosis (SKS) before the index date ({defs})."
+
+
+def format_table1(table1: pd.DataFrame, disclosure: Disclosure) -> pd.DataFrame:
+    """Table 1 as text for the report: counts as integers, percentages with one decimal, means and SDs with
+    one decimal (export mode: at the precision the disclosure layer rounded them to); suppressed ``x``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"variable": ["n", "age at index", "age at index"], "level": ["", "", ""],
+    ...                   "statistic": ["n", "mean", "sd"], "case": [6, 85.5, 0.5477], "control": [60, 70.04, 9.9]})
+    >>> format_table1(Disclosure("export").table1(t), Disclosure("export"))["case"].tolist()
+    ['6', '86', 'x']
+    """
+    sizes = table1[(table1["variable"] == "n") & (table1["statistic"] == "n")]
+    out = table1[["variable", "level", "statistic"]].copy()
+    for role in ("case", "control"):
+        if role not in table1.columns:
+            continue
+        n = sizes[role].iloc[0] if len(sizes) else None
+        cells = []
+        for stat, v in zip(table1["statistic"], table1[role], strict=True):
+            if v is None or pd.isna(v):
+                cells.append("x" if disclosure.export else "–")
+            elif stat == "n":
+                cells.append(f"{int(v):,}")
+            elif stat == "%":
+                cells.append(f"{float(v):.1f}")
+            elif disclosure.export and n is not None and not pd.isna(n):
+                step = disclosure.rounding_step(int(n))
+                cells.append(f"{float(v):.{max(0, -int(round(math.log10(step))))}f}")
+            else:
+                cells.append(f"{float(v):.1f}")
+        out[role] = cells
+    out["statistic"] = out["statistic"].map({"n": "n", "%": "%", "mean": "mean (years)", "sd": "SD (years)"}
+                                            ).fillna(out["statistic"])
+    return out
+
+
+# ------------------------------------------------------------------------------- explaining the numbers
+
+
+def _genome_split(result: CohortResult, project: Project) -> tuple[int, int] | None:
+    """Persons removed by ``genomes.qc_pass``: (with no genome in the WGS QC run, with a genome that failed)."""
+    if "genomes.qc_pass" not in result.definition.rule_names() or "genomes.qc_pass" in result.disabled \
+            or result.qc_run is None:
+        return None
+    from pmo_workbench.health.database import load_genome_status
+
+    flags = result._flags
+    mask = np.ones(len(flags), dtype=bool)
+    for name in result.definition.rule_names()[1:]:
+        if name in result.disabled or name == "genomes.unrelated":
+            continue
+        if name == "genomes.qc_pass":
+            break
+        mask &= flags[name].to_numpy()
+    before = set(flags.loc[mask, "person_id"].astype(str))
+    after = set(flags.loc[mask & flags["genomes.qc_pass"].to_numpy(), "person_id"].astype(str))
+    removed = before - after
+    qc, _pairs, _run = load_genome_status(project)
+    sequenced = set(qc["person_id"].astype(str))
+    return len(removed - sequenced), len(removed & sequenced)
+
+
+def explain_selection(project: str | Path | Project, selection: ReportSelection, disclosure: Disclosure,
+                      table1: pd.DataFrame | None = None) -> list[str]:
+    """Sentences (Markdown) that explain the report's non-obvious numbers: cases with fewer controls than asked
+    and why, persons who are a control and later a case, persons removed by the genome rule split into never
+    sequenced and failing QC, and the age difference left after birth-year matching. Counts as the disclosure
+    layer releases them ("some" when hidden)."""
+    r = selection.result
+    defn = selection.definition
+    out: list[str] = []
+
+    def n(v: int) -> str:
+        shown = disclosure.count(v)
+        return "some" if shown is None else f"{shown:,}"
+
+    ctl = defn.controls
+    if ctl is not None and selection.complete and r.controls_short:
+        match = [m for m, on in (("sex", ctl.match.sex), ("region", ctl.match.region)) if on]
+        if ctl.match.birth_year is not None:
+            match.append(f"birth year ±{ctl.match.birth_year}")
+        fewer = "no control" if ctl.ratio == 1 else f"fewer than {ctl.ratio} controls"
+        out.append(f"**{n(r.controls_short).capitalize()}** case(s) got {fewer}: at their "
+                   "index date too few persons " + (f"of the same {', '.join(match)} " if match else "")
+                   + "passed every control rule and were not yet taken by an earlier case (controls are sampled "
+                   "without replacement, earliest cases first).")
+    if ctl is not None and selection.complete and not r.cohort.empty:
+        roles = r.cohort.groupby("person_id")["role"].nunique()
+        both = int((roles > 1).sum())
+        if both:
+            how = ("risk-set sampling: a person is a valid control until their own event"
+                   if ctl.risk_set else "they were sampled as a control of an earlier case")
+            out.append(f"**{n(both)}** person(s) are both a control and, later, a case — {how}; each is counted "
+                       "once in each role (Table 1 and the specimen tables by role).")
+    split = _genome_split(r, as_project(project)) if selection.complete else None
+    if split is not None and sum(split):
+        never, failed = split
+        out.append(f"The genome rule (`genomes.qc_pass`) removed **{n(never)}** person(s) with no genome in the "
+                   f"WGS QC run (never sequenced, or sequenced after it) and **{n(failed)}** whose genome failed "
+                   "QC.")
+    if table1 is not None and ctl is not None and ctl.match.birth_year is not None:
+        def stat(name: str, role: str) -> float:
+            v = table1.loc[(table1["variable"] == "age at index") & (table1["statistic"] == name), role]
+            return float(v.iloc[0]) if len(v) and not pd.isna(v.iloc[0]) else float("nan")
+
+        m1, m0, s1, s0 = stat("mean", "case"), stat("mean", "control"), stat("sd", "case"), stat("sd", "control")
+        if not any(math.isnan(x) for x in (m1, m0, s1, s0)):
+            pooled = math.sqrt((s1 ** 2 + s0 ** 2) / 2)
+            smd = (m1 - m0) / pooled if pooled > 0 else 0.0
+            k = ctl.match.birth_year
+            out.append(f"Age at index: cases {m1:.1f} and controls {m0:.1f} years on average, a difference of "
+                       f"{m1 - m0:+.1f} years (standardised difference {smd:.2f}). Matching on birth year ±{k} "
+                       f"allows ages at the same index date to differ by up to {k + 1} years (the birth year band "
+                       "plus the birthday within the year), so a small age difference remains after matching"
+                       + (f"; {abs(smd):.2f} is above 0.1 because the ages within a matched set vary little "
+                          "compared with the spread of ages" if abs(smd) >= 0.1 else "") + ".")
+    return out

@@ -2,8 +2,9 @@
 
 :func:`select_cohort` runs one SQL query per rule (see :mod:`pmo_workbench.cohort.compile`) over the entry
 events and keeps, per event, which rules it passes. The attrition is then person-level and in order: entry, the
-criteria, specimens, ``genomes.qc_pass``, ``genomes.unrelated``, and last, always, the Tissue Use Register
-opt-outs. A person stays after a step while at least one of their index events has passed every step so far;
+criteria, specimens, ``genomes.qc_pass``, ``genomes.unrelated``, and last, always, the Tissue Use Register: persons
+the lookup did not cover ("not looked up": consent is checked per person, so persons imported later from another
+source, e.g. OMOP, are never selected without a lookup), then the opt-outs. A person stays after a step while at least one of their index events has passed every step so far;
 the case's index date is the earliest such event. Because the per-rule answers are kept,
 :meth:`CohortResult.what_if` re-runs the attrition without the disabled rules without querying again (only the
 controls are drawn again).
@@ -31,12 +32,12 @@ Examples
 >>> _ = write_table(pd.DataFrame({"person_id": ["a", "b"], "date": ["2015-03-01", "2016-01-01"],
 ...                               "code": ["DI219", "DI210"], "vocabulary": "SKS", "source": "LPR2"}),
 ...                 "diagnosis", f"{d}/data/registry")
->>> _ = write_table(pd.DataFrame({"person_id": ["b"], "opt_out": [True], "lookup_date": ["2026-01-15"]}),
-...                 "tissue_use_register", f"{d}/data/consent")
+>>> _ = write_table(pd.DataFrame({"person_id": ["a", "b"], "opt_out": [False, True],
+...                               "lookup_date": ["2026-01-15", "2026-01-15"]}), "tissue_use_register", f"{d}/data/consent")
 >>> _ = open(f"{d}/pmo.yaml", "w").write("name: doc\\n")
 >>> r = select_cohort(d, {"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]}})
 >>> r.attrition["n_persons"].tolist(), r.cohort["person_id"].tolist()
-([2, 1], ['a'])
+([2, 2, 1], ['a'])
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ import pandas as pd
 from pmo_workbench.cohort.compile import compile_entry, compile_risk_set, compile_rule, compile_specimens
 from pmo_workbench.cohort.definition import (
     CONSENT_RULE,
+    CONSENT_RULES,
+    LOOKUP_RULE,
     CohortDefinition,
     _parse_codes,
     definition_hash,
@@ -91,7 +94,7 @@ def _sql_rules(definition: CohortDefinition) -> list[str]:
 def _control_rules(definition: CohortDefinition) -> list[str]:
     names = [n for n, c in zip(definition.criterion_names(), definition.criteria, strict=True)
              if c.kind in _CONTROL_KINDS]
-    for n in ("specimens", "genomes.qc_pass", CONSENT_RULE):
+    for n in ("specimens", "genomes.qc_pass", *CONSENT_RULES):
         if n in definition.rule_names():
             names.append(n)
     return names
@@ -128,12 +131,13 @@ class CohortResult:
 
     def __init__(self, *, db: HealthDatabase, definition: CohortDefinition, flags: pd.DataFrame,
                  relatives: dict[str, set[str]], lookup_date: date | None, qc_run: Path | None,
-                 disabled: tuple[str, ...] = ()) -> None:
+                 disabled: tuple[str, ...] = (), project_root: Path | None = None) -> None:
         self.db = db
         self.definition = definition
         self.definition_hash = definition_hash(definition)
         self.lookup_date = lookup_date
         self.qc_run = qc_run
+        self.project_root = project_root
         self.disabled = disabled
         self._flags = flags
         self._relatives = relatives
@@ -153,7 +157,8 @@ class CohortResult:
             if name == "genomes.unrelated":
                 alive = flags.loc[mask, "person_id"]
                 before_unrelated = set(alive)
-                consenting = set(flags.loc[mask & flags[CONSENT_RULE].to_numpy(), "person_id"])
+                may = flags[CONSENT_RULE].to_numpy() & flags[LOOKUP_RULE].to_numpy()
+                consenting = set(flags.loc[mask & may, "person_id"])
                 kept = select_unrelated(sorted(consenting), self._relatives)
                 drop = consenting - kept
                 mask &= ~flags["person_id"].isin(drop).to_numpy()
@@ -197,7 +202,7 @@ class CohortResult:
         everyone = "(SELECT person_id, CAST(NULL AS DATE) AS index_date FROM person)"
         pool = []
         kinds = dict(zip(self.definition.criterion_names(), (c.kind for c in self.definition.criteria), strict=True))
-        exact_in_pool = [n for n in rules if n in ("genomes.qc_pass", CONSENT_RULE) or kinds.get(n) == "sex"]
+        exact_in_pool = [n for n in rules if n in ("genomes.qc_pass", *CONSENT_RULES) or kinds.get(n) == "sex"]
         for n in rules:
             if n in exact_in_pool:
                 pool.append(compile_rule(self.definition, n, everyone))
@@ -241,7 +246,7 @@ class CohortResult:
 
     # -- public API -----------------------------------------------------------------------------------------
     def what_if(self, disable: list[str] | tuple[str, ...] = ()) -> CohortResult:
-        """The result with the named rules switched off (entry and the Tissue Use Register cannot be).
+        """The result with the named rules switched off (entry and the Tissue Use Register steps cannot be).
 
         Examples
         --------
@@ -249,14 +254,15 @@ class CohortResult:
         """
         names = self.definition.rule_names()
         for n in disable:
-            if n == CONSENT_RULE:
-                raise ValueError("the Tissue Use Register opt-out step cannot be disabled")
+            if n in CONSENT_RULES:
+                raise ValueError(f"the {n!r} step cannot be disabled")
             if n == "entry":
                 raise ValueError("the entry event cannot be disabled")
             if n not in names:
                 raise ValueError(f"no rule named {n!r}; rules: {', '.join(names)}")
         return CohortResult(db=self.db, definition=self.definition, flags=self._flags, relatives=self._relatives,
-                            lookup_date=self.lookup_date, qc_run=self.qc_run, disabled=tuple(disable))
+                            lookup_date=self.lookup_date, qc_run=self.qc_run, disabled=tuple(disable),
+                            project_root=self.project_root)
 
     def reasons(self, person_id: str) -> list[str]:
         """The rules ``person_id`` failed (all of them, in order; ``["entry"]`` if the person never entered).
@@ -337,13 +343,20 @@ class CohortResult:
                 "n_cases": int(roles.get("case", 0)), "n_controls": int(roles.get("control", 0)),
                 "cases_with_fewer_controls": self.controls_short}
 
-    def write(self, out_dir: str | Path, *, pick_list: bool = True) -> list[Path]:
+    def write(self, out_dir: str | Path, *, pick_list: bool = True, root: str | Path | None = None) -> list[Path]:
         """Write ``cohort.parquet``, ``attrition.csv``, ``table1.csv``, ``pick_list.csv`` and ``selection.json``
-        into ``out_dir`` (each atomically; every table is scanned for CPR-like values first)."""
+        into ``out_dir`` (each atomically; every table and the selection record are scanned for CPR-like values
+        first, so a refused write leaves nothing).
+
+        ``root``: the project folder (default: the selected project's); ``out_dir`` (relative paths against it)
+        must lie inside it, else :class:`~pmo_workbench.errors.ConfigError` and nothing is written.
+        """
         from pmo_workbench.errors import PrivacyError
+        from pmo_workbench.names import resolve_inside
         from pmo_workbench.privacy import check_no_cpr
 
-        out = Path(out_dir)
+        root = root if root is not None else self.project_root
+        out = resolve_inside(root, out_dir, "cohort output") if root is not None else Path(out_dir)
         text = json.dumps(self.summary(), indent=2)
         # selection.json (it holds the cohort's name) and the folder's name pass the scan before anything is written
         if _holds_cpr(text.splitlines()) or _holds_cpr([out.name]):
@@ -395,16 +408,32 @@ def _as_definition(definition: str | Path | dict | CohortDefinition) -> CohortDe
 
 
 def _lookup_date(db: HealthDatabase, project: Project | None) -> date | None:
+    """The Tissue Use Register's (latest) lookup date, after checking that the lookup covers the project.
+
+    Real projects need the register (else no cohort); a synthetic project without one gets every person as looked
+    up and not opted out, with a warning. Persons without a lookup row (``LOOKUP_RULE``) are removed at selection,
+    or, with ``privacy.not_looked_up: refuse`` in ``pmo.yaml``, the selection is refused.
+    """
+    where = project.source("consent") if project is not None else "data/consent"
     if "tissue_use_register" not in db.present:
         synthetic = project is not None and project.config.privacy.synthetic
         if not synthetic:
-            where = project.source("consent") if project is not None else "data/consent"
             raise ConfigError("no Tissue Use Register lookup (tissue_use_register.parquet): opted-out persons "
                               "cannot be removed, so no cohort can be selected", file=where,
                               field="tissue_use_register")
         warnings.warn("synthetic project without a Tissue Use Register lookup: no opt-outs removed",
                       RuntimeWarning, stacklevel=3)
+        if not db.con.execute("SELECT count(*) FROM tissue_use_register").fetchone()[0]:
+            db.con.execute("INSERT INTO tissue_use_register (person_id, opt_out) SELECT person_id, false FROM person")
         return None
+    if project is not None and project.config.privacy.not_looked_up == "refuse":
+        missing = db.con.execute("SELECT count(*) FROM person WHERE person_id NOT IN "
+                                 "(SELECT person_id FROM tissue_use_register)").fetchone()[0]
+        if missing:
+            raise ConfigError(f"{missing} persons of the project have no Tissue Use Register lookup (imported after "
+                              "or apart from the lookup): look them up and import the register again with "
+                              "--lookup-date, or set privacy.not_looked_up: exclude to leave them out",
+                              file=where, field="tissue_use_register")
     value = db.query("SELECT max(lookup_date) AS d FROM tissue_use_register")["d"].iloc[0]
     return None if pd.isna(value) else pd.Timestamp(value).date()
 
@@ -456,4 +485,4 @@ def select_cohort(project: str | Path | Project, definition: str | Path | dict |
         mask[np.asarray(rids, dtype="int64")] = True
         flags[name] = mask
     return CohortResult(db=db, definition=defn, flags=flags, relatives=relatives, lookup_date=lookup,
-                        qc_run=qc_run)
+                        qc_run=qc_run, project_root=proj.root)

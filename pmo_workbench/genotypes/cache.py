@@ -1,9 +1,26 @@
 """Checksum-keyed genotype store cache: one directory per input content, created atomically.
 
 An input is identified by the sha256 of its bytes (PLINK: of .bed, .bim and .fam together) plus the reader
-version, so a renamed copy hits the same store and a changed file never does. A (path, size, mtime) note
-avoids re-hashing an unchanged file on later opens. A store is built in a hidden temporary directory next to
-its final place and renamed into place only when complete, so a failed import leaves nothing behind.
+version, so a renamed copy hits the same store and a changed file never does. The full checksum is computed once
+per file and noted in ``.stat/``; a later open reuses the noted checksum only while **both** hold:
+
+* a cheap signature still matches: resolved path, device, inode, size, modification time *and* status-change
+  time (``st_ctime``). ``cp -p``, ``rsync -a``, ``tar x`` and ``touch -r`` restore the modification time, but no
+  user-level tool can restore the change time: any write or ``touch`` sets it to now;
+* a sampled-content check agrees: the sha256 of the first 1 MiB (the VCF header with the sample names, the BGZF
+  header, the PLINK .fam in full when small), the last 64 KiB and 64 blocks of 4 KiB spread evenly over the file.
+
+Trade-off: the check reads ~1.3 MiB per file instead of the whole file. Measured with
+``python -m benchmarks genotype_cache`` on a 257 MB BGZF VCF (2 cores, load 15): the full sha256 takes 0.71 s with
+the file in the page cache and 0.76 s after dropping it (coreutils ``sha256sum``: 2.8 s), the re-open check 1.2 ms
+warm and 12 ms cold -- 60-600x less, whatever the size (a 10 GB file: ~30 s once, then milliseconds). A change that keeps size, modification *and* change time (only possible by resetting the system
+clock or on a file system without ctime) and lies wholly outside the sampled bytes would go unnoticed; set
+``PMO_CACHE_VERIFY=full`` (or ``verify="full"``) to hash the whole file on every open instead.
+
+A store is built in a hidden temporary directory (``.import-*``) next to its final place, locked (``flock``) by
+the importing process while it runs, and renamed into place only when complete, so a failed import leaves nothing
+behind. A killed import cannot clean up; its folder is removed on the next open of any input in the same cache
+(:func:`clean_stale_imports`: an unlocked ``.import-*`` folder belongs to a dead process).
 
 Examples
 --------
@@ -17,10 +34,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -52,22 +73,133 @@ def compute_sha256(paths: Sequence[str | Path], block: int = 8 << 20) -> str:
     return h.hexdigest()
 
 
-def compute_input_key(paths: Sequence[str | Path], cache_dir: Path) -> str:
-    """Content sha256 of the inputs, reusing a note keyed by (absolute path, size, mtime) when present."""
-    stat_parts = []
-    for p in paths:
-        st = os.stat(p)
-        stat_parts.append(f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}")
-    stat_key = hashlib.sha256("\n".join(stat_parts).encode()).hexdigest()
-    note = cache_dir / ".stat" / stat_key
-    if note.is_file():
-        text = note.read_text().strip()
-        if len(text) == 64:
-            return text
+HEAD_BYTES = 1 << 20
+TAIL_BYTES = 64 << 10
+SAMPLE_BLOCKS = 64
+SAMPLE_BLOCK_BYTES = 4 << 10
+LOCK_SUFFIX = ".lock"
+STALE_UNLOCKED_SECONDS = 60
+"""An ``.import-*`` folder without a lock file is left alone this long (it may be being created)."""
+
+
+def compute_signature(path: str | Path) -> list:
+    """The cheap signature of a file: resolved path, device, inode, size, mtime and ctime (nanoseconds)."""
+    st = os.stat(path)
+    return [str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def compute_sample_digest(path: str | Path) -> str:
+    """sha256 of a file's size, first 1 MiB, last 64 KiB and 64 evenly spaced 4 KiB blocks (whole file if small).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x"
+    >>> _ = f.write_bytes(b"abc")
+    >>> compute_sample_digest(f) == compute_sample_digest(f)
+    True
+    """
+    h = hashlib.sha256()
+    size = os.path.getsize(path)
+    h.update(size.to_bytes(8, "little"))
+    with open(path, "rb") as fh:
+        if size <= HEAD_BYTES + TAIL_BYTES + SAMPLE_BLOCKS * SAMPLE_BLOCK_BYTES:
+            h.update(fh.read())
+            return h.hexdigest()
+        h.update(fh.read(HEAD_BYTES))
+        step = (size - HEAD_BYTES - TAIL_BYTES) // SAMPLE_BLOCKS
+        for i in range(SAMPLE_BLOCKS):
+            fh.seek(HEAD_BYTES + i * step)
+            h.update(fh.read(SAMPLE_BLOCK_BYTES))
+        fh.seek(size - TAIL_BYTES)
+        h.update(fh.read(TAIL_BYTES))
+    return h.hexdigest()
+
+
+def compute_input_key(paths: Sequence[str | Path], cache_dir: Path, *, verify: str | None = None) -> str:
+    """Content sha256 of the inputs, reusing the noted checksum while the signature and the sampled content agree.
+
+    Parameters
+    ----------
+    paths
+        The input files (hashed together, in order).
+    cache_dir
+        The cache; notes live in its ``.stat/`` folder, one per list of resolved paths.
+    verify
+        ``"sampled"`` (default) or ``"full"`` (always hash every byte); default from ``$PMO_CACHE_VERIFY``.
+    """
+    verify = verify or os.environ.get("PMO_CACHE_VERIFY") or "sampled"
+    if verify not in ("sampled", "full"):
+        raise ValueError(f"verify must be 'sampled' or 'full', not {verify!r}")
+    signature = [compute_signature(p) for p in paths]
+    note = cache_dir / ".stat" / hashlib.sha256("\n".join(s[0] for s in signature).encode()).hexdigest()
+    if verify == "sampled" and note.is_file():
+        try:
+            noted = json.loads(note.read_text())
+        except (OSError, ValueError):
+            noted = {}
+        if (isinstance(noted, dict) and noted.get("signature") == signature
+                and noted.get("samples") == [compute_sample_digest(p) for p in paths]
+                and isinstance(noted.get("sha256"), str) and len(noted["sha256"]) == 64):
+            return noted["sha256"]
     digest = compute_sha256(paths)
     note.parent.mkdir(exist_ok=True)
-    write_text_atomic(note, digest)
+    write_text_atomic(note, json.dumps({"signature": signature, "samples": [compute_sample_digest(p) for p in paths],
+                                        "sha256": digest}))
     return digest
+
+
+def _lock_path(folder: Path) -> Path:
+    """The lock file of an ``.import-*`` folder: a sibling (the build may empty and recreate the folder itself)."""
+    return folder.with_name(folder.name + LOCK_SUFFIX)
+
+
+def clean_stale_imports(cache_dir: Path) -> list[Path]:
+    """Remove the ``.import-*`` folders of killed imports in ``cache_dir``; returns what was removed.
+
+    A running import holds an exclusive ``flock`` on its folder's lock file (the kernel drops it when the process
+    dies, however it dies), so a folder whose lock can be taken is stale. A folder without a lock file is stale once
+    it is older than :data:`STALE_UNLOCKED_SECONDS`; a lock file without its folder is removed when unlocked.
+    """
+    removed = []
+    try:
+        entries = sorted(p for p in cache_dir.iterdir() if p.name.startswith(".import-"))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.endswith(LOCK_SUFFIX):
+            folder, lock = entry.with_name(entry.name[: -len(LOCK_SUFFIX)]), entry
+            if folder.exists():
+                continue  # handled with its folder
+        else:
+            folder, lock = entry, _lock_path(entry)
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            try:
+                stale = time.time() - folder.stat().st_mtime > STALE_UNLOCKED_SECONDS
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live import holds it
+        try:
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        finally:
+            os.close(fd)
+    return removed
 
 
 def find_plink_files(path: Path) -> list[Path] | None:
@@ -92,6 +224,7 @@ def locate_source(path: str | Path, cache_dir: str | Path | None) -> tuple[list[
         if not f.is_file():
             raise InputError("file not found", file=f)
     cache_path = resolve_cache_dir(cache_dir)
+    clean_stale_imports(cache_path)
     return plink, inputs, cache_path, compute_input_key(inputs, cache_path)
 
 
@@ -111,7 +244,10 @@ def build_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
     If another process completed ``final`` meanwhile, its store is kept and ours discarded.
     """
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".import-{final.name}-"))
+    lock_path = _lock_path(tmp)
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         build(tmp)
         (tmp / COMPLETE_MARKER).write_text("ok\n")
         if final.exists() and not is_complete(final):
@@ -125,4 +261,9 @@ def build_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(lock)
     return final

@@ -99,6 +99,9 @@ class SexCounts:
         Called genotypes over the chrY sites asked for (zeros without any).
     n_y_sites : int
         Number of those chrY sites.
+    n_haploid_x : numpy.ndarray[int64] (samples,) or None
+        Haploid calls among the ``n_called_x`` (the called ploidy: a set that writes men as haploid on non-PAR
+        X shows it here); None when a backend does not count them.
     """
 
     n_called_x: np.ndarray
@@ -106,6 +109,7 @@ class SexCounts:
     observed_homs: np.ndarray
     y_called: np.ndarray
     n_y_sites: int
+    n_haploid_x: np.ndarray | None = None
 
 
 @dataclass

@@ -157,3 +157,92 @@ def write_filtered_vcf(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return output
+
+
+def _format_calls(gt: np.ndarray, gq: np.ndarray | None, dp: np.ndarray | None) -> np.ndarray:
+    """``GT:GQ:DP`` text of each call of a chunk ([v, samples]; '.' for missing values, haploid as ``a``)."""
+    a0, a1 = gt[:, :, 0].astype(np.int64), gt[:, :, 1].astype(np.int64)
+    first = np.where(a0 < 0, ".", a0.astype(str)).astype(object)
+    second = np.where(a1 == -2, "", np.where(a1 < 0, "/.", "/" + a1.astype(str))).astype(object)
+    text = first + second
+    for values in (gq, dp):
+        if values is not None:
+            text = text + ":" + np.where(values < 0, ".", values.astype(str)).astype(object)
+    return text
+
+
+def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
+    """Write an opened genotype set (e.g. a project's cohort store) as a joint multi-sample VCF.
+
+    Every sample is a column and the records come in the store's order (sorted by contig, then position, for
+    a cohort store); FORMAT is ``GT:GQ:DP`` (GT only where the store has no GQ/DP). The output is written with
+    ``bcftools view -O z`` (plus a tabix index) under a temporary name and renamed into place when complete.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> out = write_joint_vcf(g, Path(tempfile.mkdtemp()) / "joint.vcf.gz")  # g: the doctests' set
+    >>> import subprocess
+    >>> int(subprocess.run(["bcftools", "view", "-H", str(out)], capture_output=True, text=True).stdout.count("\\n"))
+    680
+    """
+    output = Path(output)
+    otype, index_ext = _output_type(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    contig_ids = list(g.attrs.get("contig_id", [])) if hasattr(g, "attrs") else []
+    lengths = list(g.attrs.get("contig_length", [])) if hasattr(g, "attrs") else []
+    has_gq, has_dp = g.has_field("GQ"), g.has_field("DP")
+    fmt = "GT" + (":GQ" if has_gq else "") + (":DP" if has_dp else "")
+    header = ["##fileformat=VCFv4.2", "##source=pmo_workbench joint export"]
+    seen = list(dict.fromkeys(g.variants["contig"].astype(str)))
+    for k, c in enumerate(contig_ids or seen):
+        length = lengths[k] if k < len(lengths) else None
+        header.append(f"##contig=<ID={c}" + (f",length={length}>" if length else ">"))
+    header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    if has_gq:
+        header.append('##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality (reference block GQ '
+                      'for a call filled from a block)">')
+    if has_dp:
+        header.append('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth (MIN_DP of a reference '
+                      'block)">')
+    header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                             *[str(s) for s in g.sample_id]]))
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    try:
+        tmp_out = work / output.name
+        with open(work / "write.log", "wb") as err:
+            writer = subprocess.Popen([_bcftools(), "view", "--no-version", "-O", otype, "-o", str(tmp_out), "-"],
+                                      stdin=subprocess.PIPE, stderr=err)
+        assert writer.stdin is not None
+        try:
+            writer.stdin.write(("\n".join(header) + "\n").encode())
+            for chunk in g.iter_chunks():
+                v = chunk.variants
+                calls = _format_calls(chunk.gt, chunk.gq if has_gq else None, chunk.dp if has_dp else None)
+                qual = v["qual"].to_numpy()
+                fixed = (v["contig"].astype(str) + "\t" + v["position"].astype(str) + "\t"
+                         + v["id"].replace("", ".").astype(str) + "\t" + v["ref"].astype(str) + "\t"
+                         + v["alt"].replace("", ".").astype(str) + "\t"
+                         + np.where(np.isnan(qual), ".", qual.astype(str)) + "\t"
+                         + v["filters"].replace("", ".").astype(str) + "\t.\t" + fmt).to_numpy(dtype=object)
+                rows = ["\t".join([f, *c]) for f, c in zip(fixed, calls.tolist(), strict=True)]
+                writer.stdin.write(("\n".join(rows) + "\n").encode())
+        except BrokenPipeError:
+            pass
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                writer.stdin.close()
+        if writer.wait() != 0:
+            w_err = (work / "write.log").read_text(errors="replace")
+            raise InputError(f"bcftools could not write the joint VCF: {w_err.strip()[:200]}", file=output)
+        if index:
+            res = subprocess.run([_bcftools(), "index", "-t" if index_ext == ".tbi" else "-c", "-f",
+                                  str(tmp_out)], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise InputError(f"bcftools index failed: {res.stderr.strip()[:200]}", file=output)
+        os.replace(tmp_out, output)
+        if index:
+            os.replace(work / (output.name + index_ext), output.with_name(output.name + index_ext))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return output

@@ -34,8 +34,8 @@ Mapping decisions:
   begins, if later) to death or the extract's ``end_date``, narrowed by the moves of ``cpr_vandringer.csv``
   (from the latest immigration to the first emigration after it).
 - ``tissue_use_register``: the lookup of every person of the CPR register: ``opt_out`` is true for the persons
-  listed in the file; ``lookup_date`` is the date the register was looked up (argument; default: the file's
-  modification date).
+  listed in the file; ``lookup_date`` is the date the register was looked up (argument, required when the file
+  is there: a file's modification date says nothing about when the register was consulted).
 
 The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 GB of CSV): each raw file is read
 once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
@@ -54,7 +54,7 @@ from __future__ import annotations
 import csv
 import shutil
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -436,7 +436,9 @@ class RegistryImport:
         self._pseudonymise("tur", f, "pnr", "pnr")
         self._check("tur", f, date_checks)
         if lookup_date is None:
-            lookup_date = datetime.fromtimestamp((self.raw / f).stat().st_mtime).date()
+            raise InputError("the Tissue Use Register lookup date is required (--lookup-date YYYY-MM-DD, the day "
+                             "the register was looked up); it is not taken from the file's date",
+                             file=self.raw / f, field="lookup_date")
         self.tables["tissue_use_register"] = (
             "SELECT person_id, bool_or(listed) AS opt_out, DATE '" + lookup_date.isoformat() + "' AS lookup_date "
             "FROM (SELECT person_id, false AS listed FROM person UNION ALL SELECT m.person_id, true FROM tur t "
@@ -445,25 +447,18 @@ class RegistryImport:
 
 def find_invalid_cprs(values: np.ndarray) -> np.ndarray:
     """Boolean mask of the values that are not CPR numbers (``DDMMYYSSSS`` or ``DDMMYY-SSSS`` with a real birth
-    date, replacement numbers included), vectorised with :func:`pmo_workbench.privacy.compute_cpr_validity`.
+    date, replacement numbers included) nor eCPR numbers (``DDMMYYCAAG``), vectorised with
+    :func:`pmo_workbench.privacy.find_valid_cprs`.
 
     Examples
     --------
-    >>> find_invalid_cprs(np.array(["0101902000", "010190-2000", "3213901234", "12"], dtype=object)).tolist()
-    [False, False, True, True]
+    >>> find_invalid_cprs(np.array(["0101902000", "010190-2000", "3213901234", "12", "0203291WQ3"],
+    ...                            dtype=object)).tolist()
+    [False, False, True, True, False]
     """
-    from pmo_workbench.privacy import compute_cpr_validity
+    from pmo_workbench.privacy import find_valid_cprs
 
-    s = pd.Series(values, dtype=object).astype(str).str.strip()
-    hyphen = (s.str.len() == 11) & (s.str[6:7] == "-")
-    s = s.where(~hyphen, s.str[:6] + s.str[7:])
-    shaped = (s.str.len() == 10) & s.str.fullmatch(r"[0-9]{10}", na=False)
-    ok = np.zeros(len(s), dtype=bool)
-    if shaped.any():
-        digits = np.frombuffer("".join(s[shaped]).encode("ascii"), dtype=np.uint8).reshape(-1, 10) - 48
-        valid, _ = compute_cpr_validity(digits)
-        ok[shaped.to_numpy()] = valid
-    return ~ok
+    return ~find_valid_cprs(values)
 
 
 def build_registry_tables(raw_dir: str | Path, key: bytes, *, lookup_date: date | None = None,
@@ -499,7 +494,8 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
     key
         Pseudonymisation key; default :func:`pmo_workbench.privacy.load_pseudonym_key` of the project.
     lookup_date
-        Date the Tissue Use Register was looked up (default: the file's modification date).
+        Date the Tissue Use Register was looked up; required when the raw folder holds the register. It is
+        recorded per import in the project's ``data/imports.json``.
     end_date, start_date
         End of the extract (closes observation periods of the living) and start of registration (opens them
         for persons born earlier).
@@ -513,10 +509,13 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
     --------
     >>> # import_registry("raw/", "myproject", lookup_date=date(2026, 1, 15))["person"]  -> 1000000
     """
-    from pmo_workbench.privacy import load_pseudonym_key
+    from pmo_workbench.privacy import check_key_fingerprint, load_pseudonym_key_source, record_key_fingerprint
+    from pmo_workbench.project import append_import_record
 
     proj = ensure_project(project)
-    key = key if key is not None else load_pseudonym_key(proj)
+    key, key_source = (key, "the key given to import_registry") if key is not None else \
+        load_pseudonym_key_source(proj)
+    check_key_fingerprint(proj, key, key_source)  # a different key would re-key every person silently
     with RegistryImport(raw_dir, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date) as reg:
         items = []
         for name, sql in reg.tables.items():
@@ -524,6 +523,13 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
             assert folder is not None
             items.append((reg.con.sql(sql), name, folder))
         paths = write_tables(items)
+        has_register = "tissue_use_register" in reg.tables
+    append_import_record(proj, {
+        "kind": "registry", "source": str(Path(raw_dir).resolve()),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": [name for _, name, _ in items],
+        "tissue_use_register_lookup_date": lookup_date.isoformat() if has_register and lookup_date else None,
+        "pseudonym_key_fingerprint": record_key_fingerprint(key, key_source)["fingerprint"],
+    }, pseudonym_key=record_key_fingerprint(key, key_source))
     return {name: _count_rows(path) for (_, name, _), path in zip(items, paths, strict=True)}
 
 
@@ -535,13 +541,14 @@ def _count_rows(path: Path) -> int:
 
 def ensure_project(project: str | Path | Project, *, synthetic: bool = False) -> Project:
     """Load ``project``, or create a folder with a minimal ``pmo.yaml`` (name = folder name) and load that."""
+    from pmo_workbench.names import make_name
     from pmo_workbench.project import ProjectConfig, load_project, write_project_file
 
     if isinstance(project, Project):
         return project
     root = Path(project)
     if not (root / "pmo.yaml").exists():
-        name = root.resolve().name or "project"
+        name = make_name(root.resolve().name)
         cfg = ProjectConfig.model_validate({"name": name, "privacy": {"synthetic": synthetic}})
         write_project_file(root, cfg)
     return load_project(root, check_files=False)

@@ -5,8 +5,10 @@ the notebook shows: the cohort and its attrition, the outcome's follow-up, the f
 shares), the polygenic scores and their match report, the GWAS of the outcome and of a lab trait with λGC and
 lead variants, the validated clinical model, the incremental value of genetics (clinical vs clinical + PGS on the
 persons with a genome, same validation splits), calibration, decision curves, subgroups and the model card.
-:func:`write_model_outputs` writes the run folder (in ``export`` mode only aggregated tables: no per-person
-risk, score or feature table, and GWAS rows of variants with fewer than ``min_count`` minor alleles left out).
+:func:`write_model_outputs` writes the run folder through the run's
+:class:`~pmo_workbench.privacy.Disclosure` (in ``export`` mode only aggregated tables: no per-person risk, score or
+feature table, attrition as a disclosed chain, and GWAS rows of variants with fewer than ``min_count`` minor
+alleles left out).
 
 On the synthetic project (which has ``truth/``), :func:`compare_with_truth` checks the lead variants against the
 simulated causal variants and the polygenic score against the simulated genetic score.
@@ -48,7 +50,9 @@ from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outc
 from pmo_workbench.model.pgs import PgsResult
 from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
 from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
+from pmo_workbench.rendering import format_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FEATURES = "templates/features/mi_clinical.yaml"
@@ -249,7 +253,8 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     ft = build_features(db, cohort, fs)
     settings = {"model": model, "validation": validation, "n_splits": n_splits, "n_repeats": n_repeats,
                 "period_year": period_year, "seed": seed, "horizon_days": horizon_days,
-                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot}
+                "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot,
+                "vocabulary": _vocabulary(db)}
     notes: list[str] = []
     # genetics: QC-passing unrelated samples of the QC run, linked to persons through the manifest
     pgs_res = None
@@ -328,6 +333,12 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
                                               thresholds=nri_thresholds, n_boot=n_boot, seed=seed)
     md.card = build_model_card(card_metadata(md))
     return md
+
+
+def _vocabulary(db: Any) -> str:
+    """``OMOP`` when most diagnoses are OMOP concepts (an OMOP import), else ``SKS`` (Danish registries)."""
+    found = db.query("SELECT vocabulary, count(*) AS n FROM diagnosis GROUP BY 1 ORDER BY n DESC LIMIT 1")
+    return "OMOP" if len(found) and str(found["vocabulary"].iloc[0]).upper() == "OMOP" else "SKS"
 
 
 def describe_cohort(md: ModelDevelopment) -> str:
@@ -430,32 +441,41 @@ def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[
     return out
 
 
-def card_metadata(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> dict[str, Any]:
-    """What the model card knows about this run (in ``export`` mode without subgroups whose persons, events or
-    non-events number fewer than ``min_count``)."""
+def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) -> dict[str, Any]:
+    """What the model card knows about this run, as ``disclosure`` releases it (default: internal): tables as
+    formatted text (integers as integers, no "nan"; suppressed cells ``x`` in export), counts disclosed."""
+    disclosure = disclosure or Disclosure("internal")
     s = md.settings
     spec = md.outcomes.spec
     perf = md.performance()
+
+    def text(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+        return format_table(disclosure.release(table, kind), export=disclosure.export)
+
     problems = [str(p) for p in md.clinical.problems] + md.clinical.notes + md.notes
+    subgroups = _card_subgroups(md)
     meta: dict[str, Any] = {
         "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
         "objective": f"Development and internal validation of a {s['model']} model of {spec.name} within "
                      f"{spec.horizon_years:g} years, and the incremental value of a polygenic score.",
-        "data_sources": "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
-                        "NPU labs), biobank genomes after WGS QC.",
+        "data_sources": ("An OMOP CDM database imported into the workbench's event schema (conditions, drug "
+                         "exposures and measurements as OMOP concepts), biobank genomes after WGS QC."
+                         if s.get("vocabulary") == "OMOP" else
+                         "Danish registry extracts in the workbench's event schema (CPR, LPR2/LPR3, prescriptions, "
+                         "NPU labs), biobank genomes after WGS QC."),
         "dates": f"end of data {md.outcomes.end_of_data}",
         "setting": md.cohort_info,
         "cohort": {**md.cohort_info, "persons": int(md.cohort["person_id"].nunique()), "qc_run": md.qc_info.get("qc_run")},
-        "genomes": {k: v for k, v in md.qc_info.items()} if md.qc_info else "no WGS QC run: no genetics",
-        "model_rows": md.data.attrition,
+        "genomes": _card_genomes(md, disclosure),
+        "model_rows": text(md.data.attrition, "attrition"),
         "data_preparation": "Features from events dated on or before the index date only (windows in the feature "
                             "table); constant features dropped.",
         "outcome": f"{spec.name}: codes {', '.join(spec.codes)} ({spec.domain}), horizon {spec.horizon_days} days; "
                    "censoring at emigration and end of data; death "
                    + ("competing (binary outcome 0)." if spec.competing_death else "censoring."),
-        "features": md.features.dictionary,
-        "sample_size": {"rows": md.data.n, "events": int(np.nansum(md.data.y)) if s["model"] != "cox"
-                        else int((md.data.status == 1).sum())},
+        "features": text(md.features.dictionary, "aggregate"),
+        "sample_size": disclosure.counts_record({"rows": int(md.data.n), "events": int(np.nansum(md.data.y))
+                                                 if s["model"] != "cox" else int((md.data.status == 1).sum())}),
         "missing_data": "Numeric features: median imputation with missing-indicator columns (logistic, Cox); "
                         "native missing-value handling (gradient boosting). Persons censored before the horizon "
                         "without the outcome are left out of binary models.",
@@ -469,29 +489,38 @@ def card_metadata(md: ModelDevelopment, *, mode: str = "internal", min_count: in
         "class_imbalance": "none applied (risks stay calibrated)",
         "fairness": "Discrimination and calibration reported by sex, region and genetic ancestry group (the WGS "
                     "QC run's assigned population; persons without a genome form their own group).",
-        "subgroups": _card_subgroups(md, mode=mode, min_count=min_count),
+        "subgroups": text(subgroups, "group_metrics") if len(subgroups) else subgroups,
         "model_output": f"absolute risk within {spec.horizon_years:g} years",
         "software": "pmo-workbench; package versions in model.json",
-        "attrition": md.attrition,
+        "attrition": text(md.attrition, "attrition"),
         "specification": "saved as model.joblib (coefficients in coefficients.parquet)",
-        "performance": perf,
+        "performance": text(perf, "group_metrics") if len(perf) else perf,
         "problems": problems,
     }
     if md.comparison is not None:
-        meta["comparison"] = md.comparison.table()
+        meta["comparison"] = text(md.comparison.table(), "aggregate")
     return meta
 
 
-def model_card(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> ModelCard:
-    """The run's model card as it may be shown and written in ``mode`` (see :func:`card_metadata`)."""
-    if mode == "internal" and md.card is not None:
-        return md.card
-    return build_model_card(card_metadata(md, mode=mode, min_count=min_count))
+def model_card(md: ModelDevelopment, disclosure: Disclosure) -> ModelCard:
+    """The model card of a run as ``disclosure`` releases it (what the report shows and writes)."""
+    return build_model_card(card_metadata(md, disclosure))
 
 
-def _card_subgroups(md: ModelDevelopment, *, mode: str = "internal", min_count: int = 5) -> pd.DataFrame:
-    """Subgroup results of the clinical model and (on persons with a genome) of the model with genetics; in
-    ``export`` mode only groups with at least ``min_count`` persons, events and non-events."""
+def _card_genomes(md: ModelDevelopment, disclosure: Disclosure) -> dict[str, Any] | str:
+    """The WGS QC run the genetics came from and its sample counts (in export only the run, the backend and the
+    number of genomes analysed, when not small: the other counts differ from it by small numbers)."""
+    if not md.qc_info:
+        return "no WGS QC run: no genetics"
+    if not disclosure.export:
+        return dict(md.qc_info)
+    keep = {k: md.qc_info[k] for k in ("qc_run", "backend") if k in md.qc_info}
+    return {**keep, **disclosure.counts_record({"analysed": int(md.qc_info.get("analysed", 0))})}
+
+
+def _card_subgroups(md: ModelDevelopment) -> pd.DataFrame:
+    """Subgroup results of the clinical model and (on persons with a genome) of the model with genetics (released
+    through the disclosure layer as group metrics: in export a group under ``min_count`` keeps no values)."""
     n_boot = min(int(md.settings.get("n_boot", 200)), 200)
     parts = [subgroup_table(md, which, n_boot=n_boot).assign(model=name)
              for which, name in (("clinical", "clinical"), ("genetic", "clinical + genetics"))]
@@ -499,41 +528,44 @@ def _card_subgroups(md: ModelDevelopment, *, mode: str = "internal", min_count: 
     if not parts:
         return pd.DataFrame(columns=["model", *SUBGROUP_COLUMNS])
     t = pd.concat(parts, ignore_index=True)
-    if mode != "internal":
-        t = t[(t["events"] >= min_count) & (t["n"] - t["events"] >= min_count)]
     return t[["model", *SUBGROUP_COLUMNS]].reset_index(drop=True)
 
 
-def write_model_outputs(md: ModelDevelopment, output_dir: str | Path, *, mode: str, min_count: int) -> list[str]:
-    """Write the run folder: the model, the card, aggregated tables (and, internally, individual-level ones)."""
-    from pmo_workbench.notebook import save_table
-
+def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, disclosure: Disclosure) -> list[str]:
+    """Write the run folder through the disclosure layer: the model, the card, aggregated tables (attrition as a
+    disclosed chain, performance per split with small splits blanked, GWAS rows of variants with fewer than
+    ``min_count`` minor alleles left out in export) and, internally, individual-level ones (validated risk, scores).
+    ``output_dir`` None writes nothing."""
+    if output_dir is None:
+        return []
     out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     written += [p.name for p in md.clinical.model.save(out)]
-    written += [p.name for p in model_card(md, mode=mode, min_count=min_count).write(out)]
-    tables: dict[str, pd.DataFrame] = {"performance": md.performance(), "attrition": md.attrition,
-                                       "feature_dictionary": md.features.dictionary,
-                                       "coefficients": md.clinical.model.coefficients()}
+    written += [p.name for p in model_card(md, disclosure).write(out)]
+    tables: dict[str, tuple[pd.DataFrame | None, str]] = {
+        "performance": (md.performance(), "group_metrics"), "attrition": (md.attrition, "attrition"),
+        "feature_dictionary": (md.features.dictionary, "aggregate"),
+        "coefficients": (md.clinical.model.coefficients(), "aggregate")}
     if md.comparison is not None:
-        tables["incremental_value"] = md.comparison.table()
+        tables["incremental_value"] = (md.comparison.table(), "aggregate")
     if md.pgs is not None:
-        tables["pgs_match_report"] = md.pgs.match_report
+        tables["pgs_match_report"] = (md.pgs.match_report, "aggregate")
     for gw in md.gwas:
-        t = gw.table
-        if mode != "internal":
-            mac = np.minimum(t["AF"], 1 - t["AF"]) * 2 * t["n"]
-            t = t[mac >= min_count]
-        tables[f"gwas_{gw.trait}"] = t.drop(columns=["variant_index"], errors="ignore")
-        tables[f"gwas_{gw.trait}_leads"] = gw.leads.drop(columns=["variant_index"], errors="ignore")
-    if mode == "internal":
-        tables["validated_risk"] = md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
-            risk=md.clinical.pooled_risk()["risk"].to_numpy())
+        t = disclosure.variant_rows(gw.table)
+        leads = gw.leads
+        if "variant_index" in leads and "variant_index" in t:
+            leads = leads[leads["variant_index"].isin(t["variant_index"])]
+        tables[f"gwas_{gw.trait}"] = (t.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+        tables[f"gwas_{gw.trait}_leads"] = (leads.drop(columns=["variant_index"], errors="ignore"), "aggregate")
+    if disclosure.individual_level:
+        tables["validated_risk"] = (md.data.ids.iloc[md.clinical.pooled_risk()["row"]].reset_index(drop=True).assign(
+            risk=md.clinical.pooled_risk()["risk"].to_numpy()), "individual")
         if md.pgs is not None:
-            tables["pgs_scores"] = md.pgs.scores
-    for name, table in tables.items():
+            tables["pgs_scores"] = (md.pgs.scores, "individual")
+    for name, (table, kind) in tables.items():
         if table is not None and len(table.columns):
-            save_table(table, out, name)
+            disclosure.write_table(table, out, name, kind=kind)
             written.append(f"{name}.parquet")
     extra = {"model_development": {
         "cohort": md.cohort_info, "qc_run": md.qc_info.get("qc_run"), "outcome": md.outcomes.spec.model_dump(),

@@ -63,6 +63,10 @@ def select_baseline_cohort(db: Any, baseline: date | str, *, age_min: float = 40
                              f"{exclude_condition}")["person_id"])
         persons = persons[~persons["person_id"].isin(prior)]
         steps.append(("without the outcome before the baseline", len(persons)))
+    if db.query("SELECT count(*) AS n FROM tissue_use_register")["n"].iloc[0] > 0:  # consent is per person
+        looked_up = set(db.query("SELECT person_id FROM tissue_use_register")["person_id"])
+        persons = persons[persons["person_id"].isin(looked_up)]
+        steps.append(("Tissue Use Register not looked up", len(persons)))
     opted = set(db.query("SELECT person_id FROM tissue_use_register WHERE opt_out")["person_id"])
     persons = persons[~persons["person_id"].isin(opted)]
     steps.append(("Tissue Use Register opt-out", len(persons)))

@@ -1,9 +1,12 @@
 """Privacy core (DESIGN.md §4.5): CPR numbers, pseudonyms, disclosure control and the output scan.
 
-* :func:`parse_cpr` — parse and validate a Danish CPR number or replacement number (erstatningspersonnummer).
+* :func:`parse_cpr` — parse and validate a Danish CPR number, replacement number (erstatningspersonnummer) or
+  healthcare eCPR number (X-eCPR, D-eCPR).
 * :func:`pseudonymise` — keyed HMAC-SHA256 pseudonyms; the key comes from :func:`load_pseudonym_key`.
 * :func:`suppress_small_counts` — primary and complementary suppression of small counts in count tables, with
   :func:`format_suppressed` for display and :func:`assert_no_small_counts` for report code.
+* :class:`Disclosure` — the one disclosure layer: what every table, figure count and written file of a run may
+  show in ``internal`` or ``export`` mode.
 * :func:`scan_for_cpr` / :func:`check_no_cpr` — find CPR-like values in frames and output files, naming the file and
   the column or line, never the value.
 
@@ -19,17 +22,43 @@ True
 
 from __future__ import annotations
 
-from pmo_workbench.privacy.cpr import MOD11_WEIGHTS, Cpr, compute_cpr_validity, compute_cpr_years, parse_cpr
+from pmo_workbench.privacy.cpr import (
+    ECPR_CENTURY,
+    MOD11_WEIGHTS,
+    Cpr,
+    compute_cpr_validity,
+    compute_cpr_years,
+    compute_ecpr_validity,
+    find_valid_cprs,
+    parse_cpr,
+)
 from pmo_workbench.privacy.disclosure import (
     TOTAL_LABELS,
     assert_no_small_counts,
     format_suppressed,
     suppress_small_counts,
 )
-from pmo_workbench.privacy.pseudonyms import DEMO_KEY, MIN_KEY_BYTES, load_pseudonym_key, pseudonymise
+from pmo_workbench.privacy.disclosure_layer import Disclosure
+from pmo_workbench.privacy.pseudonyms import (
+    DEMO_KEY,
+    MIN_KEY_BYTES,
+    check_key_fingerprint,
+    compute_key_fingerprint,
+    load_pseudonym_key,
+    load_pseudonym_key_source,
+    pseudonymise,
+    record_key_fingerprint,
+)
 from pmo_workbench.privacy.scan import TABLE_SUFFIXES, TEXT_SUFFIXES, CprHit, check_no_cpr, scan_for_cpr
 
 __all__ = [
+    "ECPR_CENTURY",
+    "compute_ecpr_validity",
+    "find_valid_cprs",
+    "check_key_fingerprint",
+    "compute_key_fingerprint",
+    "load_pseudonym_key_source",
+    "record_key_fingerprint",
     "MIN_KEY_BYTES",
     "MOD11_WEIGHTS",
     "TABLE_SUFFIXES",
@@ -39,6 +68,7 @@ __all__ = [
     "compute_cpr_years",
     "DEMO_KEY",
     "Cpr",
+    "Disclosure",
     "CprHit",
     "assert_no_small_counts",
     "check_no_cpr",

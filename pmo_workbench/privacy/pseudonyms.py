@@ -9,7 +9,9 @@ True
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +40,9 @@ def load_pseudonym_key(
 ) -> bytes:
     """The pseudonymisation key: from an environment variable, else a key file outside the project, else demo.
 
+    With a project whose import record holds a key fingerprint (:func:`record_key_fingerprint`), a different key is
+    refused (:func:`check_key_fingerprint`): a new key would silently give every person new pseudonyms.
+
     Parameters
     ----------
     project
@@ -54,13 +59,34 @@ def load_pseudonym_key(
     Raises
     ------
     PrivacyError
-        No key (and demo not allowed), a missing key file, a key file inside the project, or a key shorter than
-        16 bytes.
+        No key (and demo not allowed), a missing key file, a key file inside the project, a key shorter than
+        16 bytes, or a key that is not the one the project was imported with.
 
     Examples
     --------
     >>> load_pseudonym_key(env="PMO_NO_SUCH_VARIABLE", allow_demo=True) == DEMO_KEY
     True
+    """
+    key, source = load_pseudonym_key_source(project, env=env, file=file, allow_demo=allow_demo)
+    if project is not None:
+        check_key_fingerprint(project, key, source)
+    return key
+
+
+def load_pseudonym_key_source(
+    project: Project | None = None,
+    *,
+    env: str = "PMO_PSEUDONYM_KEY",
+    file: str | Path | None = None,
+    allow_demo: bool = False,
+) -> tuple[bytes, str]:
+    """:func:`load_pseudonym_key` without the fingerprint check, also saying where the key came from
+    (``"environment variable PMO_PSEUDONYM_KEY"``, ``"key file /path"``, ``"the public demo key"``).
+
+    Examples
+    --------
+    >>> load_pseudonym_key_source(env="PMO_NO_SUCH_VARIABLE", allow_demo=True)[1]
+    'the public demo key'
     """
     root: Path | None = None
     if project is not None:
@@ -73,7 +99,10 @@ def load_pseudonym_key(
         allow_demo = allow_demo or cfg.synthetic
     value = os.environ.get(env, "")
     if value:
-        return _checked_key(value.encode("utf-8"), f"environment variable {env}")
+        where = f"environment variable {env}"
+        if file is not None:
+            where += " (it takes precedence over privacy.pseudonym_key.file)"
+        return _checked_key(value.encode("utf-8"), where), where
     if file is not None:
         path = Path(file).expanduser()
         if root is not None and not path.is_absolute():
@@ -86,14 +115,72 @@ def load_pseudonym_key(
             )
         if not path.is_file():
             raise PrivacyError(f"pseudonym key file {path} does not exist (set by privacy.pseudonym_key.file)")
-        return _checked_key(path.read_bytes().strip(), f"key file {path}")
+        where = f"key file {path}"
+        return _checked_key(path.read_bytes().strip(), where), where
     if allow_demo:
-        return DEMO_KEY
+        return DEMO_KEY, "the public demo key"
     raise PrivacyError(
         f"no pseudonym key: set the environment variable {env} (at least {MIN_KEY_BYTES} bytes, e.g. "
         "`export PMO_PSEUDONYM_KEY=$(openssl rand -hex 32)`) or set privacy.pseudonym_key.file in pmo.yaml to a "
         "key file outside the project folder; the public demo key is only for synthetic projects"
     )
+
+
+FINGERPRINT_LABEL = b"PMO-WORKBENCH pseudonym key fingerprint v1"
+"""The fixed message whose HMAC under the key is the key's fingerprint."""
+
+
+def compute_key_fingerprint(key: bytes) -> str:
+    """The key's fingerprint: HMAC-SHA256 of :data:`FINGERPRINT_LABEL` under the key, 16 hex digits. It tells keys
+    apart without revealing them (the key cannot be recovered from it, and it is not a pseudonym of anybody).
+
+    Examples
+    --------
+    >>> compute_key_fingerprint(DEMO_KEY) == compute_key_fingerprint(DEMO_KEY), len(compute_key_fingerprint(DEMO_KEY))
+    (True, 16)
+    """
+    return hmac.new(_checked_key(key), FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def check_key_fingerprint(project: Project, key: bytes, source: str) -> None:
+    """Refuse ``key`` if the project recorded another key's fingerprint (one line naming where each key came from).
+
+    Raises
+    ------
+    PrivacyError
+        The fingerprints differ.
+    """
+    from pmo_workbench.project import IMPORT_RECORD, load_import_record
+
+    recorded = load_import_record(project).get("pseudonym_key") or {}
+    expected = recorded.get("fingerprint") if isinstance(recorded, dict) else None
+    if not expected:
+        return
+    got = compute_key_fingerprint(key)
+    if got != expected:
+        raise PrivacyError(
+            f"the pseudonym key from {source} (fingerprint {got}) is not the key this project's pseudonyms were made "
+            f"with (fingerprint {expected}, from {recorded.get('source', 'an unrecorded source')}, recorded in "
+            f"{IMPORT_RECORD}): a different key gives every person new pseudonyms and breaks the links to the "
+            "existing tables (specimens, genomes); use the original key, or import into a new project"
+        )
+
+
+def record_key_fingerprint(key: bytes, source: str, *, timestamp: bool = True) -> dict:
+    """The ``pseudonym_key`` entry of an import record: fingerprint, where the key came from, when (unless
+    ``timestamp`` is False: synthetic projects are byte-identical for a seed).
+
+    Examples
+    --------
+    >>> sorted(record_key_fingerprint(DEMO_KEY, "the public demo key", timestamp=False))
+    ['fingerprint', 'source']
+    """
+    import datetime
+
+    entry = {"fingerprint": compute_key_fingerprint(key), "source": source}
+    if timestamp:
+        entry["recorded"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return entry
 
 
 def _checked_key(key: bytes | str, where: str = "key") -> bytes:
@@ -125,6 +212,8 @@ class _Hmac:
 
 
 _STRIP = str.maketrans("", "", "- ")
+_ECPR_SHAPE = re.compile(r"[0-9]{7}[A-Za-z]{2}[0-9]")
+"""An eCPR number once hyphen and spaces are gone; its letters are upper-cased (other identifiers keep case)."""
 
 
 def _normalise(value: object) -> str:
@@ -133,7 +222,8 @@ def _normalise(value: object) -> str:
     if isinstance(value, int | np.integer):
         return f"{int(value):010d}"
     if isinstance(value, str):
-        return value.strip().translate(_STRIP)
+        s = value.strip().translate(_STRIP)
+        return s.upper() if _ECPR_SHAPE.fullmatch(s) else s
     raise TypeError(f"cannot pseudonymise a value of type {type(value).__name__}")
 
 
@@ -141,7 +231,9 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     """Keyed pseudonyms ``"P" + 16 hex digits`` (HMAC-SHA256 of the normalised identifier).
 
     The identifier is normalised first: surrounding whitespace, hyphens and spaces are removed (integers are
-    zero-padded to 10 digits), so ``"010190-2000"`` and ``"0101902000"`` give the same pseudonym.
+    zero-padded to 10 digits), so ``"010190-2000"`` and ``"0101902000"`` give the same pseudonym; eCPR numbers
+    (``DDMMYY-CAAG``) are treated the same way, with their letters upper-cased, so ``"020329-1wq3"`` and
+    ``"0203291WQ3"`` are one person.
 
     Parameters
     ----------
@@ -156,6 +248,8 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
     >>> p = pseudonymise("010190-2000", DEMO_KEY)
     >>> p[0], len(p)
     ('P', 17)
+    >>> pseudonymise("020329-1wq3", DEMO_KEY) == pseudonymise("0203291WQ3", DEMO_KEY)
+    True
     """
     mac = _Hmac(_checked_key(key))
     if isinstance(values, str | int | np.integer):
@@ -179,7 +273,9 @@ def pseudonymise(values: str | Sequence | np.ndarray | pd.Series, key: bytes) ->
 def _pseudonyms(mac: _Hmac, values: Sequence | np.ndarray | pd.Index) -> list[str]:
     """Pseudonyms of non-missing values; all-text input is normalised in one vectorised pass."""
     if len(values) and all(isinstance(v, str) for v in values):
-        normal = pd.Series(values, dtype=object).str.strip().str.replace(r"[- ]", "", regex=True).tolist()
+        text = pd.Series(values, dtype=object).str.strip().str.replace(r"[- ]", "", regex=True)
+        ecpr = text.str.fullmatch(_ECPR_SHAPE.pattern)
+        normal = text.where(~ecpr, text.str.upper()).tolist()
     else:
         normal = [_normalise(v) for v in values]
     inner, outer = mac.inner, mac.outer

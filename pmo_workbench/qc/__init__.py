@@ -33,18 +33,20 @@ if TYPE_CHECKING:
     from pmo_workbench.qc.pipeline import QcResult, run_qc
     from pmo_workbench.qc.rules import apply_thresholds
     from pmo_workbench.qc.sample_qc import sample_qc
+    from pmo_workbench.qc.sequencing_metrics import sequencing_metrics
     from pmo_workbench.qc.sex import impute_sex
     from pmo_workbench.qc.thresholds import QcThresholds
     from pmo_workbench.qc.variant_qc import variant_qc
 
 __all__ = ["QcResult", "QcThresholds", "ancestry", "apply_thresholds", "impute_sex", "kinship", "run_qc",
-           "sample_qc", "variant_qc"]
+           "sample_qc", "sequencing_metrics", "variant_qc"]
 
 # Each name is imported from its module on first use: a process that runs sample_qc and variant_qc alone need
 # not import numba (kinship, ancestry: ~0.25 s), scikit-learn or pydantic (the thresholds: ~0.15 s).
 _MODULE_OF = {"QcResult": "pipeline", "QcThresholds": "thresholds", "run_qc": "pipeline",
               "apply_thresholds": "rules", "ancestry": "ancestry", "impute_sex": "sex", "kinship": "kinship",
-              "sample_qc": "sample_qc", "variant_qc": "variant_qc"}
+              "sample_qc": "sample_qc", "variant_qc": "variant_qc",
+              "sequencing_metrics": "sequencing_metrics"}
 
 
 def __getattr__(name: str) -> Any:

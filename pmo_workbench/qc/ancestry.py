@@ -260,6 +260,7 @@ def ancestry(
     n_classifier_pcs: int | None = None,
     n_estimators: int = 100,
     seed: int = 0,
+    cv_folds: int = 5,
     chunk_size: int = 20_000,
 ) -> pd.DataFrame:
     """PCA on LD-pruned common sites and, with a labelled reference, population assignment with a probability.
@@ -286,6 +287,12 @@ def ancestry(
         PCs given to the classifier (default: all ``k``).
     n_estimators, seed
         Random forest size and seed (the result is deterministic for a seed).
+    cv_folds
+        The labelled samples' probabilities are out-of-fold: each comes from a forest trained on the other
+        folds of a stratified ``cv_folds``-fold split (in-sample probabilities of a random forest are near 1
+        for its own training samples, and would hide how well the populations separate). A reference with one
+        population has no classifier: its samples keep it and others join it inside its PC cloud, else
+        ``other``.
     chunk_size
         Records per block of candidate sites (LD pruning runs within a block; the embedded backend reads the
         store in chunks of this size).
@@ -307,7 +314,7 @@ def ancestry(
     )
     return compute_ancestry_table(np.asarray(g.sample_id).astype(str), dosage, reference, k, related=related,
                                   min_probability=min_probability, n_classifier_pcs=n_classifier_pcs,
-                                  n_estimators=n_estimators, seed=seed)
+                                  n_estimators=n_estimators, seed=seed, cv_folds=cv_folds)
 
 
 def compute_ancestry_table(
@@ -321,6 +328,7 @@ def compute_ancestry_table(
     n_classifier_pcs: int | None = None,
     n_estimators: int = 100,
     seed: int = 0,
+    cv_folds: int = 5,
 ) -> pd.DataFrame:
     """The table of :func:`ancestry` from the PCA sites' dosages (int8 [sites, samples]), whichever backend
     read them. Parameters as in :func:`ancestry`.
@@ -346,17 +354,18 @@ def compute_ancestry_table(
         ref = reference if isinstance(reference, pd.DataFrame) else load_population_labels(reference)
         labels = ref.drop_duplicates("sample_id").set_index("sample_id")["population"]
         train = np.isin(sample_id, labels.index.astype(str))
-        if train.sum() < 2 or labels.reindex(sample_id[train]).nunique() < 2:
-            raise InputError("the reference labels fewer than two samples or populations of this data set")
-        from sklearn.ensemble import RandomForestClassifier
-
+        y = labels.reindex(sample_id[train]).to_numpy().astype(str) if train.any() else np.array([], dtype=str)
+        if train.sum() < 2:
+            raise InputError("the reference labels fewer than two samples of this data set")
         use = pcs[: n_classifier_pcs or k_eff]
-        clf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
-        clf.fit(scores[train][:, : len(use)], labels.reindex(sample_id[train]).to_numpy())
-        proba = clf.predict_proba(scores[:, : len(use)])
-        best = proba.argmax(axis=1)
-        prob = proba[np.arange(len(best)), best]
-        assigned = np.where(prob >= min_probability, clf.classes_[best], OTHER).astype(object)
+        if len(set(y)) < 2:  # one population: its samples keep it; others join it when inside its PC cloud
+            assigned, prob = _assign_single_population(scores[:, : len(use)], train, str(y[0]))
+            out.attrs["cv_accuracy"] = float("nan")
+        else:
+            assigned, prob, accuracy = _assign_populations(scores[:, : len(use)], train, y, min_probability,
+                                                           n_estimators=n_estimators, seed=seed,
+                                                           cv_folds=cv_folds)
+            out.attrs["cv_accuracy"] = accuracy
     out["assigned_population"] = assigned
     out["probability"] = prob
     out["pc_distance"] = compute_pc_distance(scores, fit, assigned)
@@ -364,6 +373,58 @@ def compute_ancestry_table(
     out.attrs["eigenvalues"] = eigenvalues.tolist()
     out.attrs["n_sites"] = int(dosage.shape[0])
     return out
+
+
+def _assign_populations(x: np.ndarray, train: np.ndarray, y: np.ndarray, min_probability: float, *,
+                        n_estimators: int, seed: int, cv_folds: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Random-forest populations: out-of-fold probabilities for the labelled samples (``cv_folds``-fold
+    stratified cross-validation: a sample is never judged by a forest that saw its label), the full forest's
+    for the others; ``other`` below ``min_probability``. Returns (assigned, probability, cross-validated
+    accuracy of the labelled samples with the ``other`` rule)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    clf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
+    clf.fit(x[train], y)
+    classes = clf.classes_
+    proba = clf.predict_proba(x)
+    counts = pd.Series(y).value_counts()
+    folds = int(min(cv_folds, counts.max()))
+    if folds >= 2:
+        oof = np.zeros((int(train.sum()), len(classes)))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        xt = x[train]
+        import warnings
+
+        with warnings.catch_warnings():  # a population with fewer members than folds: sklearn warns, still splits
+            warnings.simplefilter("ignore", UserWarning)
+            splits = list(splitter.split(xt, y))
+        for fit_idx, test_idx in splits:
+            f = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
+            f.fit(xt[fit_idx], y[fit_idx])
+            cols = np.searchsorted(classes, f.classes_)
+            oof[np.ix_(test_idx, cols)] = f.predict_proba(xt[test_idx])
+        proba[train] = oof
+    best = proba.argmax(axis=1)
+    prob = proba[np.arange(len(best)), best]
+    assigned = np.where(prob >= min_probability, classes[best], OTHER).astype(object)
+    accuracy = float(np.mean(assigned[train] == y))
+    return assigned, prob, accuracy
+
+
+def _assign_single_population(x: np.ndarray, train: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One labelled population: its samples keep it; another sample joins it when its distance from the
+    population's median (PCs scaled by the population's SD) is within median + 4 MAD of the population's own
+    distances, else ``other``. Probability NaN (no classifier)."""
+    from pmo_workbench.qc.outliers import compute_mad_bounds
+
+    sd = x[train].std(axis=0)
+    z = x / np.where(sd > 0, sd, 1.0)
+    centre = np.median(z[train], axis=0)
+    dist = np.linalg.norm(z - centre, axis=1)
+    upper = compute_mad_bounds(dist[train], 4.0)[3]
+    assigned = np.where(train | (dist <= upper), name, OTHER).astype(object)
+    return assigned, np.full(len(x), np.nan)
 
 
 def compute_pc_distance(scores: np.ndarray, fit: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -71,7 +71,8 @@ def kinship(
     min_maf: float = 0.0,
     min_kinship: float = 0.0442,
     variant_mask: np.ndarray | None = None,
-    po_max_ibs0: float = 0.005,
+    po_max_ibs0: float | None = None,
+    min_sites: int = 100,
     tolerate_third_degree: bool = True,
     chunk_size: int = 20_000,
 ) -> pd.DataFrame:
@@ -94,7 +95,11 @@ def kinship(
         Boolean [n_variants] restricting the sites (e.g. QC-passing ones); combined with autosomal biallelic.
     po_max_ibs0
         First-degree pairs with an IBS0 proportion below this are parent-offspring, else full siblings
-        (parent and child always share an allele, so IBS0 is ~0 up to genotyping error).
+        (parent and child always share an allele, so IBS0 is ~0 up to genotyping error). None (default): data-
+        driven, 1/8 of the median IBS0 of the unrelated pairs (:func:`compute_po_ibs0_cut`).
+    min_sites
+        Pairs with fewer jointly called sites get the relationship ``unknown`` (their kinship is still
+        reported): too few sites for a degree, never a pedigree disagreement.
     tolerate_third_degree
         When True, "third" and "unrelated" count as agreeing (third-degree estimates are noisy).
     chunk_size
@@ -113,8 +118,44 @@ def kinship(
         pedigree,
         min_kinship=min_kinship,
         po_max_ibs0=po_max_ibs0,
+        min_sites=min_sites,
         tolerate_third_degree=tolerate_third_degree,
     )
+
+
+PO_IBS0_FRACTION = 1 / 8
+"""Parent-offspring pairs have IBS0 ~ 0 (IBD0 = 0), full siblings ~1/4 of unrelated pairs' IBS0 (IBD0 = 1/4):
+the cut sits at half of the siblings' expectation."""
+
+
+def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray, *, min_sites: int = 100, max_pairs: int = 200_000,
+                        fallback: float = 0.005, seed: int = 0) -> tuple[float, float]:
+    """``(cut, unrelated_ibs0)``: the IBS0 below which a first-degree pair is parent-offspring, as
+    :data:`PO_IBS0_FRACTION` of the median IBS0 of the unrelated pairs (kinship <= 0.0442, at least
+    ``min_sites`` jointly called sites; up to ``max_pairs`` pairs drawn at random). Data-driven: IBS0 depends on
+    the sites (an exome's or an array's common sites give higher IBS0 than WGS rare ones). Without an
+    unrelated pair, ``fallback`` (and NaN).
+
+    Example
+    -------
+    >>> from pmo_workbench.ckernels.king import compute_king_counts
+    >>> d = np.array([[0, 2, 0], [2, 0, 2], [1, 1, 0], [0, 2, 2]] * 40, dtype=np.int8)
+    >>> c = compute_king_counts([d])
+    >>> cut, ref = compute_po_ibs0_cut(c, compute_king_kinship(c))  # only pair 0-1 has a kinship (the others: NaN)
+    >>> round(ref, 3), round(cut, 4)  # its IBS0 is 3 of every 4 sites; the cut is 1/8 of that
+    (0.75, 0.0938)
+    """
+    n = phi.shape[0]
+    iu, ju = np.triu_indices(n, 1)
+    if len(iu) > max_pairs:
+        pick = np.random.default_rng(seed).choice(len(iu), max_pairs, replace=False)
+        iu, ju = iu[pick], ju[pick]
+    tot = counts.hethet[iu, ju] + counts.het_hom[iu, ju] + counts.het_hom[ju, iu] + counts.homhom[iu, ju]
+    ok = (tot >= max(min_sites, 1)) & (np.nan_to_num(phi[iu, ju], nan=1.0) <= 0.0442)
+    if not ok.any():
+        return fallback, float("nan")
+    ref = float(np.median(counts.ibs0[iu, ju][ok] / tot[ok]))
+    return (ref * PO_IBS0_FRACTION if ref > 0 else fallback), ref
 
 
 def tabulate_kinship(
@@ -123,11 +164,16 @@ def tabulate_kinship(
     pedigree: str | Path | pd.DataFrame | None = None,
     *,
     min_kinship: float = 0.0442,
-    po_max_ibs0: float = 0.005,
+    po_max_ibs0: float | None = None,
+    min_sites: int = 100,
     tolerate_third_degree: bool = True,
 ) -> pd.DataFrame:
-    """The kinship table of :func:`kinship` from already accumulated counts (see there for the columns)."""
+    """The kinship table of :func:`kinship` from already accumulated counts (see there for the columns);
+    ``attrs["po_max_ibs0"]`` and ``attrs["unrelated_ibs0"]`` record the parent-offspring cut."""
     phi = compute_king_kinship(counts)
+    unrelated_ibs0 = float("nan")
+    if po_max_ibs0 is None:
+        po_max_ibs0, unrelated_ibs0 = compute_po_ibs0_cut(counts, phi, min_sites=min_sites)
     index = {s: k for k, s in enumerate(sample_id)}
     iu, ju = np.nonzero(np.triu(np.nan_to_num(phi, nan=-1.0) > min_kinship, 1))
     pairs = set(zip(iu.tolist(), ju.tolist(), strict=True))
@@ -149,6 +195,7 @@ def tabulate_kinship(
         ibs0 = np.where(n > 0, counts.ibs0[i, j] / np.maximum(n, 1), np.nan)
         hethet = np.where(n > 0, counts.hethet[i, j] / np.maximum(n, 1), np.nan)
     rel_cls = np.array([classify_kinship(x) if np.isfinite(x) else "unrelated" for x in k], dtype=object)
+    rel_cls[n < max(min_sites, 1)] = "unknown"
     detail = rel_cls.copy()
     first = rel_cls == "first"
     detail[first] = np.where(ibs0[first] < po_max_ibs0, "parent-offspring", "full-sibling")
@@ -162,7 +209,7 @@ def tabulate_kinship(
             exp_rel[row], exp_detail[row] = "unrelated", "unrelated"
     unexpected = np.array(
         [
-            e is not None and not _agrees(o, e, tolerate_third_degree)
+            e is not None and o != "unknown" and not _agrees(o, e, tolerate_third_degree)
             for o, e in zip(rel_cls.tolist(), exp_rel.tolist(), strict=True)
         ],
         dtype=bool,
@@ -183,7 +230,10 @@ def tabulate_kinship(
         },
         columns=KINSHIP_COLUMNS,
     )
-    return out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
+    out = out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
+    out.attrs["po_max_ibs0"] = float(po_max_ibs0)
+    out.attrs["unrelated_ibs0"] = unrelated_ibs0
+    return out
 
 
 def _agrees(observed: str, expected: str, tolerate_third_degree: bool) -> bool:

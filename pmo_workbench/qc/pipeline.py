@@ -30,10 +30,10 @@ from pmo_workbench.qc.ancestry import select_pca_samples
 from pmo_workbench.qc.kinship import kinship as compute_kinship
 from pmo_workbench.qc.pedigree import as_pedigree
 from pmo_workbench.qc.rules import QcTables, apply_thresholds, select_qc_sites
-from pmo_workbench.qc.sample_qc import compute_common_heterozygosity, sample_qc
+from pmo_workbench.qc.sample_qc import autosomal_sample_qc, compute_common_heterozygosity, sample_qc
 from pmo_workbench.qc.sex import compute_x_het_ratio, impute_sex
 from pmo_workbench.qc.thresholds import QcThresholds, as_thresholds
-from pmo_workbench.qc.variant_qc import variant_qc
+from pmo_workbench.qc.variant_qc import compute_female_chrx_hwe, variant_qc
 
 
 @dataclass
@@ -50,8 +50,15 @@ class QcResult:
     outliers : pandas.DataFrame
         Per-sample values, bounds and flags of the MAD tests (``sample_id`` plus ``<metric>_...`` columns).
     decisions : pandas.DataFrame
-        ``sample_id`` (str), ``pass`` (bool), ``reasons`` (list of str, in :data:`REASONS` order).
+        The ``qc_decisions`` table: ``sample_id``, ``pass``, ``reasons`` (failing), ``verdict``
+        (pass/review/fail), ``review_reasons``, ``not_assessed``, ``explanation``.
     thresholds : QcThresholds
+    sample_qc_autosomal : pandas.DataFrame or None
+        The outlier metrics on autosomes only (:func:`~pmo_workbench.qc.sample_qc.autosomal_sample_qc`).
+    assessment : pandas.DataFrame or None
+        The ``qc_metric_assessment`` table: which outlier metrics were assessed, on PC residuals or not, why not.
+    flags : pandas.DataFrame or None
+        The ``qc_flags`` table: one row per flagged sample and reason, with metric, value, bound, stratum, rule.
     """
 
     sample_qc: pd.DataFrame
@@ -63,6 +70,11 @@ class QcResult:
     decisions: pd.DataFrame
     thresholds: QcThresholds
     parameters: dict[str, Any] = field(default_factory=dict)
+    read_metrics: pd.DataFrame | None = None
+    """The read-level metrics the run used (None when it had none)."""
+    sample_qc_autosomal: pd.DataFrame | None = None
+    assessment: pd.DataFrame | None = None
+    flags: pd.DataFrame | None = None
 
     def passing_samples(self) -> list[str]:
         """Sample IDs that pass, in store order."""
@@ -78,6 +90,7 @@ def run_qc(
     reference: pd.DataFrame | str | Path | None = None,
     strict_manifest: bool = False,
     chunk_size: int = 20_000,
+    read_metrics: pd.DataFrame | None = None,
 ) -> QcResult:
     """Run sample QC, variant QC, sex check, kinship and ancestry, then decide which samples pass.
 
@@ -102,6 +115,10 @@ def run_qc(
         both lists are kept in ``parameters["manifest_check"]``.
     chunk_size
         Variants per chunk read from the store (embedded backend).
+    read_metrics
+        Read-level metrics by sample (:func:`pmo_workbench.qc.sequencing_metrics`): the reasons
+        ``low_coverage`` and ``contamination``, and DRAGEN's ``ploidy_estimate`` beside the genetic sex in
+        ``sex_check``.
 
     Returns
     -------
@@ -143,6 +160,7 @@ def run_qc(
         left_index=True,
         right_index=True,
     )
+    auto = autosomal_sample_qc(g, sites, chunk_size=chunk_size)
     sex = impute_sex(
         g,
         sex_source,
@@ -157,6 +175,8 @@ def run_qc(
         ped,
         min_maf=th.kinship_min_maf,
         min_kinship=th.report_kinship,
+        po_max_ibs0=th.po_max_ibs0,
+        min_sites=th.kinship_min_sites,
         variant_mask=sites,
         chunk_size=chunk_size,
     )
@@ -170,18 +190,31 @@ def run_qc(
             related=ids[~unrelated],
             variant_mask=sites,
             min_probability=th.ancestry_min_probability,
+            cv_folds=th.ancestry_cv_folds,
             chunk_size=chunk_size,
         )
     else:
         anc = pd.DataFrame(
             {"sample_id": ids, "assigned_population": None, "probability": np.nan, "pc_distance": np.nan}
         )
-    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man), th)
+    outcome = apply_thresholds(QcTables(sqc, sex, kin, anc, man, read_metrics, sample_qc_autosomal=auto), th)
+    females = (outcome.sex_check.set_index(outcome.sex_check["sample_id"].astype(str))["genetic_sex"]
+               .reindex(ids) == "F").to_numpy()
+    x_sites, p_x, excess_x = compute_female_chrx_hwe(g, females, chunk_size=chunk_size)
+    vqc.loc[x_sites, "p_value_hwe"] = p_x[x_sites]  # non-PAR X: the women only (plink2 --keep-females --hardy)
+    vqc.loc[x_sites, "p_value_excess_het"] = excess_x[x_sites]
+    if read_metrics is not None and "ploidy_estimate" in read_metrics.columns:
+        rm = read_metrics.set_index("sample_id") if "sample_id" in read_metrics.columns else read_metrics
+        outcome.sex_check["ploidy_estimate"] = rm["ploidy_estimate"].reindex(
+            outcome.sex_check["sample_id"].astype(str)).to_numpy()
     params = {
         "thresholds": th.model_dump(),
         "n_qc_sites": int(sites.sum()),
         "source": str(getattr(g, "path", "")),
         "manifest_check": manifest_check,
+        "ancestry_cv_accuracy": anc.attrs.get("cv_accuracy"),
+        "po_max_ibs0": kin.attrs.get("po_max_ibs0"),
+        "unrelated_ibs0": kin.attrs.get("unrelated_ibs0"),
     }
     return QcResult(
         sample_qc=sqc,
@@ -193,4 +226,8 @@ def run_qc(
         decisions=outcome.decisions,
         thresholds=th,
         parameters=params,
+        read_metrics=read_metrics,
+        sample_qc_autosomal=auto,
+        assessment=outcome.assessment,
+        flags=outcome.flags,
     )

@@ -2,8 +2,10 @@
 
 The notebook stays thin: :func:`run_wgs_qc` opens the genotypes and runs :func:`~pmo_workbench.qc.pipeline.run_qc`
 with the reviewed thresholds; the ``count_*`` functions give aggregated tables (safe for export after
-:func:`~pmo_workbench.overview.disclose`); :func:`write_wgs_qc_outputs` writes the run folder's files — in
-``export`` mode only aggregated files (no per-sample or per-pair table, no sample list, no filtered VCF).
+:meth:`~pmo_workbench.privacy.Disclosure.counts`); :func:`check_failure_shares` warns when the thresholds fail
+more than a stated share of a batch or of all samples; :func:`write_wgs_qc_outputs` writes the run folder's files
+through the disclosure layer — in ``export`` mode only aggregated files (no per-sample or per-pair table, no sample
+list, no filtered VCF).
 
 Examples
 --------
@@ -27,7 +29,7 @@ import pyarrow.parquet as pq
 from pmo_workbench.errors import ConfigError, InputError
 from pmo_workbench.files import replace_atomically, write_text_atomic
 from pmo_workbench.genotypes.manifest import load_manifest
-from pmo_workbench.notebook import save_table
+from pmo_workbench.privacy.disclosure_layer import Disclosure
 from pmo_workbench.project import Project, as_project
 from pmo_workbench.qc.pipeline import QcResult, run_qc
 from pmo_workbench.qc.review import (
@@ -185,7 +187,11 @@ def run_wgs_qc(
     g = open_genotypes(geno, backend=engine, cache_dir=proj.cache_dir,
                        reference_build=proj.config.sources.reference_build)
     ped = ped_path if ped_path is not None and ped_path.is_file() else None
-    result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path)
+    from pmo_workbench.qc.sequencing_metrics import sequencing_metrics  # read-level metrics of `pmo ingest`
+
+    read_metrics = sequencing_metrics(proj)
+    result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path,
+                    read_metrics=read_metrics if len(read_metrics) else None)
     variant_pass = select_qc_sites(result.variant_qc, g.variants, th)
     inputs = {"input": str(geno), "manifest": str(man_path) if man is not None else None,
               "pedigree": str(ped) if ped is not None else None,
@@ -285,7 +291,8 @@ def count_outliers_by_stratum(outliers: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
-    """Failing samples with their reasons and key metrics (internal views only).
+    """Failing and review samples with their verdict, reasons, explanation (metric, value, bound, stratum, rule)
+    and key metrics (internal views only).
 
     Examples
     --------
@@ -294,8 +301,11 @@ def select_failing_samples(run: WgsQcRun) -> pd.DataFrame:
     """
     sqc = run.samples_with_batch().set_index("sample_id")
     d = run.result.decisions.assign(sample_id=run.result.decisions["sample_id"].astype(str))
-    fail = d[~d["pass"].astype(bool)].copy()
-    fail["reasons"] = fail["reasons"].map(lambda r: ", ".join(map(str, r)))
+    listed = ~d["pass"].astype(bool) | (d["verdict"] == "review" if "verdict" in d else False)
+    fail = d[listed].copy()
+    for col, sep in (("reasons", ", "), ("review_reasons", ", "), ("not_assessed", ", "), ("explanation", "; ")):
+        if col in fail:  # qc (#11): review verdicts and explanations shown as text
+            fail[col] = fail[col].map(lambda r, sep=sep: sep.join(map(str, r)))
     for col in ("batch", "call_rate", "het_rate", "dp_mean"):
         if col in sqc.columns:
             fail[col] = sqc[col].reindex(fail["sample_id"]).to_numpy()
@@ -334,24 +344,50 @@ def summarise_variants(run: WgsQcRun) -> pd.Series:
     }, name="variants")
 
 
-def disclose_batch_metrics(table: pd.DataFrame, *, mode: str, min_count: int) -> pd.DataFrame:
-    """Per-batch metrics as they may leave in ``mode``: in export, batches under ``min_count`` samples keep no
-    values and ``fail_rate`` is dropped (times ``n_samples`` it would give small counts of failing samples).
+FAIL_SHARE_WARNING = 0.2
+"""Share of failing samples, in a batch or overall, above which the report warns that the thresholds (or the
+batch) need a look: a reviewed threshold that fails most of a batch is more likely wrong than the batch."""
+
+
+def check_failure_shares(run: WgsQcRun, disclosure: Disclosure, *, max_share: float = FAIL_SHARE_WARNING
+                         ) -> list[str]:
+    """Warnings (Markdown) when more than ``max_share`` of all samples, or of a batch, fail, naming the most
+    frequent reason; counts as the disclosure layer allows (in export a small count becomes "some").
 
     Examples
     --------
-    >>> bm = pd.DataFrame({"batch": ["B1", "B2"], "n_samples": [40, 3], "fail_rate": [0.1, 0.0],
-    ...                    "call_rate": [0.99, 0.98]})
-    >>> disclose_batch_metrics(bm, mode="export", min_count=5)["call_rate"].tolist()
-    [0.99, nan]
+    >>> check_failure_shares(run_wgs_qc("demo"), Disclosure("internal"))  # doctest: +SKIP
+    []
     """
-    if mode == "internal":
-        return table
-    out = table.drop(columns=["fail_rate"], errors="ignore").copy()
-    small = out["n_samples"] < min_count
-    cols = [c for c in out.columns if c != "batch"]
-    out[cols] = out[cols].astype(float)
-    out.loc[small, cols] = np.nan
+    d = run.result.decisions.assign(sample_id=run.result.decisions["sample_id"].astype(str))
+    batches = run.samples_with_batch().set_index("sample_id")["batch"].reindex(d["sample_id"]).to_numpy()
+    d["batch"] = batches
+    fail = ~d["pass"].astype(bool)
+
+    def top_reason(rows: pd.DataFrame) -> str:
+        counts = count_reasons(rows).drop(["any reason", "passed"])
+        counts = counts[counts > 0]
+        return f" (most often `{counts.idxmax()}`)" if len(counts) else ""
+
+    def n_of(k: int, n: int) -> str:
+        shown_k, shown_n = disclosure.count(k), disclosure.count(n)
+        if shown_k is None or shown_n is None or disclosure.count(n - k) is None:
+            return f"more than {max_share:.0%}"
+        return f"{shown_k:,} of {shown_n:,} ({k / n:.0%})"
+
+    out = []
+    n, k = len(d), int(fail.sum())
+    if n and k / n > max_share:
+        out.append(f"**Warning: {n_of(k, n)} of all samples fail the reviewed thresholds**{top_reason(d[fail])}. "
+                   f"More than {max_share:.0%} failing usually means a threshold does not suit this data (or the "
+                   "data has a problem); check the thresholds before using the passing list.")
+    if run.batch_column is not None:
+        for batch, rows in d.groupby("batch", sort=True):
+            nb, kb = len(rows), int((~rows["pass"].astype(bool)).sum())
+            if nb and kb / nb > max_share and nb != n:
+                out.append(f"**Warning: {n_of(kb, nb)} samples of batch `{batch}` fail the reviewed "
+                           f"thresholds**{top_reason(rows[~rows['pass'].astype(bool)])}; more than "
+                           f"{max_share:.0%} of a batch failing is a batch problem or an unsuitable threshold.")
     return out
 
 
@@ -378,7 +414,7 @@ def save_qc_table(table: pd.DataFrame, output_dir: str | Path, name: str) -> Pat
                  if (table[c].dtype == object or isinstance(table[c].dtype, pd.ArrowDtype))
                  and table[c].map(_is_list).any()]
     if not list_cols:
-        return save_table(table, output_dir, name)
+        return Disclosure("internal").write_table(table, output_dir, name, kind="individual")
     scan = table.copy()
     for c in list_cols:
         scan[c] = pd.Series([", ".join(map(str, v)) if _is_list(v) else v for v in scan[c]], index=scan.index,
@@ -399,23 +435,23 @@ def save_qc_table(table: pd.DataFrame, output_dir: str | Path, name: str) -> Pat
 def write_wgs_qc_outputs(
     run: WgsQcRun,
     output_dir: str | Path,
+    disclosure: Disclosure,
     *,
-    mode: str = "internal",
-    min_count: int = 5,
     write_filtered_vcf: bool = False,
     threshold_review: ThresholdReview | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Write the run folder's files; returns their names.
+    """Write the run folder's files through the disclosure layer; returns their names.
 
-    Always: ``batch_metrics.parquet`` (per batch; in export mode batches under ``min_count`` samples keep no
-    metrics and their count is blanked), ``thresholds.yaml`` and ``run_extra.json`` (sample counts, thresholds
-    and review, merged into ``run.json``). Internal mode adds the tables of :data:`PER_SAMPLE_TABLES`
-    (``qc_decisions`` with ``reasons`` as a list column and the thresholds/review in its Parquet metadata),
-    ``passing_samples.txt`` and, when asked, ``filtered.vcf.gz`` (passing samples at passing variants).
-    With ``threshold_review`` (:func:`~pmo_workbench.qc.review.review_thresholds`), ``run_extra.json`` records
-    the earlier run compared with and the changed thresholds (plus, internal mode, how many samples flipped),
-    and internal mode writes the flipped samples as ``threshold_review.parquet``.
+    Always: ``batch_metrics.parquet`` (per batch, :meth:`Disclosure.group_metrics`: in export mode batches under
+    ``min_count`` samples keep no metrics), ``thresholds.yaml`` and ``run_extra.json`` (sample counts as
+    :meth:`Disclosure.counts_record` releases them, thresholds and review, merged into ``run.json``). Internal mode
+    adds the tables of :data:`PER_SAMPLE_TABLES` (``qc_decisions`` with ``reasons`` as a list column and the
+    thresholds/review in its Parquet metadata), ``passing_samples.txt`` and, when asked, ``filtered.vcf.gz``
+    (passing samples at passing variants). With ``threshold_review``
+    (:func:`~pmo_workbench.qc.review.review_thresholds`), ``run_extra.json`` records the earlier run compared with
+    and the changed thresholds (plus, internal mode, how many samples flipped), and internal mode writes the
+    flipped samples as ``threshold_review.parquet``.
 
     Raises
     ------
@@ -424,16 +460,15 @@ def write_wgs_qc_outputs(
 
     Examples
     --------
-    >>> write_wgs_qc_outputs(run_wgs_qc("demo"), "runs/x", mode="export")  # doctest: +SKIP
+    >>> write_wgs_qc_outputs(run_wgs_qc("demo"), "runs/x", Disclosure("export"))  # doctest: +SKIP
     ['batch_metrics.parquet', 'thresholds.yaml', 'run_extra.json']
     """
     from pmo_workbench.genotypes.export import write_filtered_vcf as write_vcf
 
-    if mode not in ("internal", "export"):
-        raise ConfigError("must be 'internal' or 'export'", field="mode")
-    if write_filtered_vcf and mode == "export":
+    if write_filtered_vcf and not disclosure.individual_level:
         raise ConfigError("a filtered VCF is individual-level data: not written in export mode",
                           field="write_filtered_vcf")
+    internal = disclosure.individual_level
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -442,30 +477,31 @@ def write_wgs_qc_outputs(
               "note": run.reviewed.note, "source": str(run.reviewed.source) if run.reviewed.source else None,
               "sha256": hashlib.sha256(run.reviewed.source.read_bytes()).hexdigest()
               if run.reviewed.source is not None and run.reviewed.source.is_file() else None}
-    write_batch_metrics(disclose_batch_metrics(run.batch_metrics(), mode=mode, min_count=min_count), out)
+    write_batch_metrics(disclosure.group_metrics(run.batch_metrics()), out)
     written.append("batch_metrics.parquet")
     write_run_thresholds(run.reviewed, out)
     written.append("thresholds.yaml")
-    if mode == "internal":
+    if internal:
         decisions = res.decisions.copy()
         decisions["reasons"] = decisions["reasons"].map(lambda r: [str(x) for x in r])
         decisions.attrs = {"thresholds": res.thresholds.model_dump(mode="json"), **review}
         tables = {"sample_qc": res.sample_qc, "variant_qc": res.variant_qc, "sex_check": res.sex_check,
                   "kinship": res.kinship, "ancestry": res.ancestry, "qc_decisions": decisions}
         for name, table in tables.items():
-            save_qc_table(table, out, name)
+            save_qc_table(disclosure.individual(table, what=f"{name}.parquet"), out, name)
             written.append(f"{name}.parquet")
         passing = res.passing_samples()
-        write_text_atomic(out / PASSING_FILE, "".join(f"{s}\n" for s in passing))
+        disclosure.write_text(out, PASSING_FILE, "".join(f"{s}\n" for s in passing), kind="individual")
         written.append(PASSING_FILE)
         if write_filtered_vcf:
             if getattr(run.genotypes, "source_format", "vcf") != "vcf" or run.genotypes.path.suffix == ".bed":
                 raise InputError("a filtered VCF can only be written from a VCF/BCF input", file=run.genotypes.path)
+            disclosure.individual(None, what=FILTERED_VCF)
             write_vcf(run.genotypes.path, passing, run.variant_pass, out / FILTERED_VCF)
             written += [FILTERED_VCF, FILTERED_VCF + ".tbi"]
     review_record: dict[str, Any] = {}
     if threshold_review is not None:
-        tr, internal = threshold_review, mode == "internal"
+        tr = threshold_review
         review_record["threshold_review"] = {
             "previous_run": tr.previous_run.run_dir.name if tr.previous_run else None,
             "changed": tr.changed["threshold"].tolist(),
@@ -474,20 +510,18 @@ def write_wgs_qc_outputs(
         if internal and tr.decisions_available:
             flips = pd.concat([tr.newly_failing.assign(change="newly failing"),
                                tr.newly_passing.assign(change="newly passing")], ignore_index=True)
-            save_qc_table(flips, out, "threshold_review")
+            save_qc_table(disclosure.individual(flips, what="threshold_review.parquet"), out, "threshold_review")
             written.append("threshold_review.parquet")
     n_pass = int(res.decisions["pass"].sum())
     counts = {"samples": int(len(res.decisions)), "samples_passed": n_pass,
               "samples_failed": int(len(res.decisions) - n_pass), "variants": int(run.genotypes.n_variants),
               "variants_passed": int(run.variant_pass.sum())}
-    if mode == "export":  # small counts suppressed in the record that leaves with the report (both parts of
-        # the total when one is small, so neither can be derived)
-        if any(0 < counts[k] < min_count for k in ("samples_passed", "samples_failed")):
-            counts["samples_passed"] = counts["samples_failed"] = None
-        if 0 < counts["samples"] < min_count:
-            counts["samples"] = None
+    # both parts of the total go when one is small, so neither can be derived; variants are not persons
+    released = disclosure.counts_record({k: counts[k] for k in ("samples", "samples_passed", "samples_failed")},
+                                        parts=(("samples_passed", "samples_failed"),))
+    counts.update(released)
     payload = {"qc_counts": counts, "qc_thresholds": res.thresholds.model_dump(mode="json"),
-               "qc_review": review, "qc_outputs_individual_level": mode == "internal", **review_record, **(extra or {})}
+               "qc_review": review, "qc_outputs_individual_level": internal, **review_record, **(extra or {})}
     write_text_atomic(out / EXTRA_FILE, json.dumps(payload, indent=2, default=str) + "\n")
     written.append(EXTRA_FILE)
     return written

@@ -103,3 +103,58 @@ def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | Non
     return pd.DataFrame(
         {"sample_id": np.asarray(g.sample_id).astype(str), "n_het_common": c.n_het, "n_called_common": c.n_called}
     )
+
+
+AUTOSOMAL_METRICS = ("n_het", "n_hom_var", "n_snp", "n_transition", "n_transversion", "n_insertion",
+                     "n_deletion", "r_ti_tv", "r_het_hom_var", "r_insertion_deletion")
+"""Columns of :func:`autosomal_sample_qc` after ``sample_id`` (the genome-wide ratios, on autosomes only)."""
+
+
+def autosomal_sample_qc(g: GenotypeSet, variant_mask: np.ndarray | None = None, *, chunk_size: int = 20_000
+                        ) -> pd.DataFrame:
+    """The outlier metrics of :func:`sample_qc` over autosomal biallelic sites only (``run_qc``'s
+    ``sample_qc_autosomal`` table).
+
+    Genome-wide ratios that include chrX mix hemizygous and diploid calls: a man's non-PAR X calls are all
+    homozygous, so ``r_het_hom_var`` sits lower and allele counts differ by sex. These counts use the same
+    definitions as :func:`sample_qc` (allele types as Hail's; a het call adds one ALT allele, hom-var two) on
+    the autosomal biallelic sites (within ``variant_mask``), read through the backend's ``dosage_blocks``
+    kernel, so every backend gives the same table.
+
+    Example
+    -------
+    >>> a = autosomal_sample_qc(g)
+    >>> a.columns.tolist()[:4], bool((a["n_het"] <= sample_qc(g)["n_het"]).all())
+    (['sample_id', 'n_het', 'n_hom_var', 'n_snp'], True)
+    """
+    from pmo_workbench.genotypes.alleles import (
+        DELETION,
+        INSERTION,
+        TRANSITION,
+        TRANSVERSION,
+        classify_alt_alleles,
+    )
+
+    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    n = g.n_samples
+    counts = {c: np.zeros(n, dtype=np.int64) for c in ("n_het", "n_hom_var", "n_transition", "n_transversion",
+                                                      "n_insertion", "n_deletion")}
+    for variants, dosage in get_kernel("dosage_blocks", g)(g, sites, min_maf=0.0, chunk_size=chunk_size):
+        if len(variants) == 0:
+            continue
+        kind = classify_alt_alleles(variants["ref"].to_numpy(dtype=object), variants["alt"].to_numpy(dtype=object),
+                                    variants["n_alleles"].to_numpy())[:, 0]
+        alt = np.where(dosage > 0, dosage, 0).astype(np.int64)
+        counts["n_het"] += (dosage == 1).sum(axis=0)
+        counts["n_hom_var"] += (dosage == 2).sum(axis=0)
+        for name, code in (("n_transition", TRANSITION), ("n_transversion", TRANSVERSION),
+                           ("n_insertion", INSERTION), ("n_deletion", DELETION)):
+            sel = kind == code
+            if sel.any():
+                counts[name] += alt[sel].sum(axis=0)
+    out = pd.DataFrame({"sample_id": np.asarray(g.sample_id).astype(object), **counts})
+    out["n_snp"] = out["n_transition"] + out["n_transversion"]
+    out["r_ti_tv"] = _ratio(out["n_transition"].to_numpy(float), out["n_transversion"].to_numpy())
+    out["r_het_hom_var"] = _ratio(out["n_het"].to_numpy(float), out["n_hom_var"].to_numpy())
+    out["r_insertion_deletion"] = _ratio(out["n_insertion"].to_numpy(float), out["n_deletion"].to_numpy())
+    return out[["sample_id", *AUTOSOMAL_METRICS]]

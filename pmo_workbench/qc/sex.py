@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,8 @@ def impute_sex(
         },
         columns=SEX_CHECK_COLUMNS,
     )
+    if c.n_haploid_x is not None:
+        table.insert(table.columns.get_loc("observed_homs") + 1, "n_haploid_x", np.asarray(c.n_haploid_x, np.int64))
     return classify_sex(table, female_threshold=female_threshold, male_threshold=male_threshold)
 
 
@@ -284,4 +287,162 @@ def classify_sex(
         genetic[grey & (ratio >= female_min_het_ratio)] = "F"
     out["genetic_sex"] = genetic
     out["mismatch"] = compare_reported_sex(genetic, reported)
+    return out
+
+
+def poisson_lower_tail(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """``P(X <= observed)`` for ``X ~ Poisson(expected)``, elementwise (NaN where ``expected`` is not positive).
+
+    Example
+    -------
+    >>> poisson_lower_tail(np.array([1, 12]), np.array([12.5, 12.5])).round(6).tolist()
+    [5e-05, 0.518975]
+    """
+    obs = np.asarray(observed, dtype=np.float64)
+    lam = np.asarray(expected, dtype=np.float64)
+    out = np.full(len(obs), np.nan)
+    for i, (k, m) in enumerate(zip(obs, lam, strict=True)):
+        if not (m > 0 and np.isfinite(k)):
+            continue
+        term = total = math.exp(-m)
+        for j in range(1, int(max(k, 0)) + 1):
+            term *= m / j
+            total += term
+        out[i] = min(total, 1.0) if k >= 0 else 0.0
+    return out
+
+
+SEX_CALLS = ("F", "M", "ambiguous", "not_assessed")
+"""Values of ``genetic_sex`` after :func:`call_sex`."""
+
+
+def call_sex(
+    sex_check: pd.DataFrame,
+    *,
+    female_threshold: float = 0.5,
+    male_threshold: float = 0.8,
+    male_max_het_ratio: float = 0.1,
+    female_min_het_ratio: float = 0.3,
+    min_sex_sites: int = 100,
+    min_ploidy_sites: int = 20,
+    male_min_haploid_rate: float = 0.9,
+    female_max_haploid_rate: float = 0.1,
+    min_y_sites: int = 10,
+    y_male_min_call_rate: float = 0.5,
+    y_female_max_call_rate: float = 0.1,
+    low_x_het_max_p: float = 0.001,
+) -> pd.DataFrame:
+    """Genetic sex from all the chrX/chrY evidence a sex-check table holds, with the numbers behind each call.
+
+    The evidence, strongest first:
+
+    1. **Called ploidy** (``n_haploid_x``), when the set writes men haploid on non-PAR X (some sample has at
+       least ``male_min_haploid_rate`` haploid calls): with at least ``min_ploidy_sites`` called chrX sites, a
+       haploid rate >= ``male_min_haploid_rate`` is one X (``M``), <= ``female_max_haploid_rate`` two (``F``),
+       in between ``ambiguous``. Two X with too little heterozygosity (below) is ``F`` with ``low_x_het``.
+    2. **Heterozygosity**, where ploidy does not tell (men written diploid): with at least ``min_sex_sites``
+       called chrX sites, chrX F above ``male_threshold`` is one X and below ``female_threshold`` two; in
+       between, the chrX/genome heterozygosity ratio decides (``<= male_max_het_ratio`` one X, ``>=
+       female_min_het_ratio`` two) or leaves it ``ambiguous``.
+    3. **chrY call rate**, when the set has at least ``min_y_sites`` chrY sites and both kinds of samples (some
+       at or above ``y_male_min_call_rate``, some at or below ``y_female_max_call_rate``): one X by
+       heterozygosity but no Y is an X anomaly (``F`` with ``low_x_het``), two X with a Y is ``ambiguous``.
+
+    With fewer sites than the rule needs, ``genetic_sex`` is ``not_assessed``: no mismatch can be asserted.
+    "Too little heterozygosity" for two X: F above ``male_threshold`` and a Poisson lower tail of the observed
+    heterozygous count (``n_called_x - observed_homs``) given the expected one (``n_called_x -
+    expected_homs``) below ``low_x_het_max_p``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``genetic_sex`` (:data:`SEX_CALLS`), ``mismatch`` re-derived (only ``F``/``M`` calls are
+        compared), ``low_x_het`` (bool) and ``sex_evidence`` (str: the numbers behind the call).
+
+    Example
+    -------
+    >>> sc = pd.DataFrame({"sample_id": list("abcd"), "f_stat": [0.95, 0.92, 0.1, 1.0],
+    ...                    "n_called_x": [36, 36, 36, 5], "expected_homs": [23.5] * 3 + [3.0],
+    ...                    "observed_homs": [36, 35, 25, 5], "n_haploid_x": [36, 0, 0, 5],
+    ...                    "reported_sex": ["F", "F", "F", "F"]})
+    >>> out = call_sex(sc)
+    >>> out[["genetic_sex", "mismatch", "low_x_het"]].to_numpy().tolist()
+    [['M', True, False], ['F', False, True], ['F', False, False], ['not_assessed', False, False]]
+    >>> out["sex_evidence"].iloc[1]
+    'chrX: 36 sites, 0% haploid calls (two X), F 0.92, 1 het calls of 12.5 expected (P 5e-05)'
+    """
+    out = sex_check.copy()
+    n = len(out)
+    f = out["f_stat"].to_numpy(dtype=np.float64)
+    n_x = out["n_called_x"].to_numpy(dtype=np.float64) if "n_called_x" in out else np.zeros(n)
+    hap = (out["n_haploid_x"].to_numpy(dtype=np.float64) if "n_haploid_x" in out else np.full(n, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hap_rate = np.where(n_x > 0, hap / n_x, np.nan)
+    ratio = out["x_het_ratio"].to_numpy(dtype=np.float64) if "x_het_ratio" in out else np.full(n, np.nan)
+    y_rate = out["y_call_rate"].to_numpy(dtype=np.float64) if "y_call_rate" in out else np.full(n, np.nan)
+    n_y = int(out.attrs.get("n_y_sites", min_y_sites if np.isfinite(y_rate).any() else 0))
+    if {"expected_homs", "observed_homs"} <= set(out.columns):
+        obs_het = n_x - out["observed_homs"].to_numpy(dtype=np.float64)
+        exp_het = n_x - out["expected_homs"].to_numpy(dtype=np.float64)
+    else:
+        obs_het = exp_het = np.full(n, np.nan)
+    p_low = np.ones(n)
+    cand = (f > male_threshold) & np.isfinite(exp_het)
+    p_low[cand] = poisson_lower_tail(obs_het[cand], exp_het[cand])
+    low_het = cand & (p_low < low_x_het_max_p)
+
+    ploidy_ok = bool(((hap_rate >= male_min_haploid_rate) & (n_x >= min_ploidy_sites)).any())
+    y_ok = bool(n_y >= min_y_sites and (y_rate >= y_male_min_call_rate).any()
+                and (y_rate <= y_female_max_call_rate).any())
+    one_x_het = (f > male_threshold) | ((f >= female_threshold) & (ratio <= male_max_het_ratio))
+    two_x_het = (f < female_threshold) | ((f <= male_threshold) & (ratio >= female_min_het_ratio))
+
+    genetic = np.full(n, "not_assessed", dtype=object)
+    flag_low = np.zeros(n, dtype=bool)
+    notes: list[str] = []
+    for i in range(n):
+        parts = [f"chrX: {int(n_x[i])} sites"]
+        if ploidy_ok and n_x[i] >= min_ploidy_sites:
+            parts.append(f"{hap_rate[i]:.0%} haploid calls")
+            if hap_rate[i] >= male_min_haploid_rate:
+                genetic[i] = "M"
+                parts[-1] += " (one X)"
+            elif hap_rate[i] <= female_max_haploid_rate:
+                genetic[i] = "F"
+                parts[-1] += " (two X)"
+                flag_low[i] = low_het[i]
+            else:
+                genetic[i] = "ambiguous"
+                parts[-1] += " (mixed)"
+        elif n_x[i] >= max(min_sex_sites, 1) and np.isfinite(f[i]):
+            if one_x_het[i]:
+                genetic[i] = "M"
+            elif two_x_het[i]:
+                genetic[i] = "F"
+            else:
+                genetic[i] = "ambiguous"
+            if y_ok and np.isfinite(y_rate[i]):
+                if genetic[i] == "M" and y_rate[i] <= y_female_max_call_rate:
+                    genetic[i], flag_low[i] = "F", bool(low_het[i])
+                    if not flag_low[i]:
+                        genetic[i] = "ambiguous"
+                elif genetic[i] == "F" and y_rate[i] >= y_male_min_call_rate:
+                    genetic[i] = "ambiguous"
+        else:
+            need = min_ploidy_sites if ploidy_ok else max(min_sex_sites, 1)
+            parts.append(f"fewer than {need} needed")
+        if np.isfinite(f[i]):
+            parts.append(f"F {f[i]:.2f}")
+        if np.isfinite(ratio[i]):
+            parts.append(f"het ratio {ratio[i]:.2f}")
+        if cand[i]:
+            parts.append(f"{int(obs_het[i])} het calls of {exp_het[i]:.1f} expected (P {p_low[i]:.1g})")
+        if y_ok and np.isfinite(y_rate[i]):
+            parts.append(f"chrY call rate {y_rate[i]:.2f}")
+        notes.append(", ".join(parts))
+    reported = out["reported_sex"].to_numpy(dtype=object) if "reported_sex" in out else None
+    out["genetic_sex"] = genetic
+    out["mismatch"] = compare_reported_sex(genetic, reported)
+    out["low_x_het"] = flag_low
+    out["sex_evidence"] = np.array(notes, dtype=object)
     return out

@@ -244,7 +244,8 @@ VARIANT_QC = TableSpec("variant_qc", "one row per variant, in file order", (
     Column("n_het", "int64", "diploid calls with two different alleles."),
     Column("p_value_hwe", "float64", "two-sided exact Hardy-Weinberg test with mid-p correction over the diploid "
            "calls (= Hail's ``hardy_weinberg_test``, plink2 ``--hardy midp``); NaN unless biallelic with a "
-           "diploid call."),
+           "diploid call. In ``run_qc``'s table, on non-PAR chrX: over the genetic women only (plink2 "
+           "``--keep-females --hardy midp``)."),
     Column("p_value_excess_het", "float64", "one-sided exact test for excess heterozygosity (mid-p)."),
     Column("filters", "list<str>", "FILTER names as in Hail: ``PASS`` gives ``[]``, ``.`` gives a missing value."),
 ))
@@ -258,14 +259,23 @@ SEX_CHECK = TableSpec("sex_check", "one row per sample, in file order", (
     Column("expected_homs", "float64", "expected homozygous sites, ``sum of 1 - 2p(1 - p)`` (Hail's ``E``)."),
     Column("observed_homs", "int64", "observed homozygous sites, a haploid call counting as homozygous "
            "(Hail's ``O``)."),
+    Column("n_haploid_x", "int64", "haploid calls among the ``n_called_x`` (the called ploidy; a set that writes "
+           "men haploid on non-PAR X shows one X here); where the backend counts them.", optional=True),
     Column("y_call_rate", "float64", "called fraction of the non-PAR chrY sites (NaN without chrY)."),
     Column("genetic_sex", "str", "``F``, ``M`` or ``ambiguous``: F below the female threshold, above the male "
-           "one; in between, in ``run_qc``, the chrX/genome heterozygosity ratio decides where it can."),
+           "one; in between, the chrX/genome heterozygosity ratio decides where it can. In ``run_qc``'s table "
+           "(:func:`~pmo_workbench.qc.sex.call_sex`) the called ploidy and chrY come first, and too few chrX sites "
+           "give ``not_assessed``."),
     Column("reported_sex", "str?", "``F``/``M`` from the manifest (or the pedigree); None when unknown."),
     Column("mismatch", "boolean", "genetic and reported sex both known and different; NA when the reported sex "
            "is unknown."),
     Column("x_het_ratio", "float64", "heterozygous share of the called chrX sites over the genome-wide ``n_het "
            "/ n_called`` (about 0 with one X); ``run_qc``'s table.", optional=True),
+    Column("low_x_het", "bool", "two X copies called but too little chrX heterozygosity for them (F above the "
+           "male threshold and a Poisson lower tail of the het count below ``low_x_het_max_p``): a possible X "
+           "anomaly, sent to review; ``run_qc``'s table.", optional=True),
+    Column("sex_evidence", "str", "the numbers behind the call: chrX sites, haploid share, F, het ratio, het "
+           "calls observed/expected, chrY call rate; ``run_qc``'s table.", optional=True),
 ))
 
 KINSHIP = TableSpec("kinship", "one row per reported pair (above the kinship floor, or named by the pedigree), "
@@ -276,12 +286,13 @@ KINSHIP = TableSpec("kinship", "one row per reported pair (above the kinship flo
            "degree, ...; NaN without informative sites.", label="Kinship"),
     Column("ibs0", "float64", "share of the jointly called sites with opposite homozygotes."),
     Column("relationship", "str", "``duplicate/MZ``, ``first``, ``second``, ``third`` or ``unrelated`` (plink2's "
-           "bounds 0.354, 0.177, 0.0884, 0.0442)."),
+           "bounds 0.354, 0.177, 0.0884, 0.0442); ``unknown`` with fewer jointly called sites than the minimum."),
     Column("expected_relationship", "str?", "what the pedigree implies; ``unrelated`` for two pedigree samples it "
            "does not connect; None without a pedigree or for samples absent from it."),
     Column("unexpected", "bool", "the pedigree and the genomes disagree (either direction)."),
     Column("relationship_detail", "str", "``relationship``, with first degree split into ``parent-offspring`` "
-           "and ``full-sibling`` by IBS0."),
+           "and ``full-sibling`` by IBS0: parent-offspring below 1/8 of the unrelated pairs' median IBS0 (full "
+           "siblings sit near 1/4 of it, parent and child near 0; the table's ``attrs['po_max_ibs0']``)."),
     Column("expected_detail", "str?", "the pedigree's name for the pair (parent-offspring, full-sibling, "
            "grandparent, ...)."),
     Column("n_snp", "int64", "sites called in both samples."),
@@ -293,10 +304,11 @@ ANCESTRY = TableSpec("ancestry", "one row per sample, in file order", (
     Column("PC{k}", "float64", "principal component k of the standardised dosages of LD-pruned common "
            "autosomal sites (the unrelated samples define the axes, the others are projected). Absent when "
            "there were too few samples for a PCA."),
-    Column("assigned_population", "str?", "the classifier's population, ``other`` below the minimum probability; "
-           "None without a reference."),
-    Column("probability", "float64", "the classifier's probability of the most likely population (NaN without "
-           "a reference)."),
+    Column("assigned_population", "str?", "the classifier's population, ``other`` (no population fits, e.g. "
+           "admixed) below the minimum probability; None without a reference."),
+    Column("probability", "float64", "the classifier's probability of the most likely population: out-of-fold "
+           "(cross-validated) for the reference samples, from the full forest for the others (NaN without a "
+           "reference or with a one-population reference)."),
     Column("pc_distance", "float64", "distance, in PCs scaled to unit variance over the fit samples, from the "
            "median of the sample's population (of all samples without a reference): large values are ancestry "
            "outliers.", label="Distance from population centre (PCs)"),
@@ -309,10 +321,61 @@ QC_DECISIONS = TableSpec("qc_decisions", "one row per sample, in file order", (
     Column("pass", "bool", "the sample passes every check."),
     Column("reasons", "list[str]", "the checks it fails, in the order of "
            ":data:`pmo_workbench.qc.rules.REASONS` (empty when it passes)."),
+    Column("verdict", "str", "``fail`` (a failing reason), ``review`` (only review reasons: kept, ``pass`` is "
+           "True, but an analyst should look) or ``pass``.", optional=True),
+    Column("review_reasons", "list[str]", "the checks that send it to review (ambiguous sex, ``low_x_het``, "
+           "ancestry outlier, a metric or het rate between the review and fail bounds), in REASONS order.",
+           optional=True),
+    Column("not_assessed", "list[str]", "checks that could not be made for it (``sex_not_assessed``: too few "
+           "informative chrX sites).", optional=True),
+    Column("explanation", "list[str]", "one line per flag: the metric, its value, the bound it crossed, the "
+           "stratum and the rule (the ``qc_flags`` table in words).", optional=True),
+))
+
+QC_FLAGS = TableSpec("qc_flags", "one row per flagged sample and reason (fail, review or note), in sample order",
+                     (
+    Column("sample_id", "str", "sample ID."),
+    Column("reason", "str", "the reason (:data:`pmo_workbench.qc.rules.REASONS`)."),
+    Column("verdict", "str", "``fail``, ``review`` or ``note`` (not assessed)."),
+    Column("metric", "str", "what was measured (e.g. ``het_rate``, ``r_ti_tv``, ``call_rate``, ``sex``, "
+           "``kinship``)."),
+    Column("value", "float64", "its value for the sample (the PC residual shifted to the stratum median where "
+           "the metric was regressed; chrX F for sex reasons; the highest kinship for pair reasons)."),
+    Column("bound", "float64", "the bound it crossed (NaN where the rule has none)."),
+    Column("stratum", "str", "the stratum whose bounds apply (e.g. ``batch=B1, assigned_population=EUR``)."),
+    Column("rule", "str", "the rule, in words."),
+    Column("text", "str", "the whole explanation in one line."),
+))
+
+QC_METRIC_ASSESSMENT = TableSpec("qc_metric_assessment", "one row per outlier metric (then ``het_rate``)", (
+    Column("metric", "str", "the metric."),
+    Column("assessed", "bool", "it was tested (enough informative calls and samples, a MAD above the floor)."),
+    Column("pc_regressed", "bool", "PC residuals were tested in some stratum."),
+    Column("pc_regressed_strata", "str", "those strata, comma-separated."),
+    Column("n_samples", "int64", "samples with a value."),
+    Column("median", "float64", "median of the raw metric over all samples."),
+    Column("mad", "float64", "its scaled MAD."),
+    Column("note", "str", "``not assessed: why`` (empty when assessed)."),
+))
+
+SAMPLE_QC_AUTOSOMAL = TableSpec("sample_qc_autosomal", "one row per sample, in file order (``run_qc``: the "
+                                "outlier metrics on autosomal biallelic sites only)", (
+    Column("sample_id", "str", "sample ID."),
+    Column("n_het", "int64", "heterozygous calls."),
+    Column("n_hom_var", "int64", "homozygous non-reference calls."),
+    Column("n_snp", "int64", "SNP alternate alleles in calls."),
+    Column("n_transition", "int64", "transition alternate alleles in calls."),
+    Column("n_transversion", "int64", "transversion alternate alleles in calls."),
+    Column("n_insertion", "int64", "insertion alternate alleles in calls."),
+    Column("n_deletion", "int64", "deletion alternate alleles in calls."),
+    Column("r_ti_tv", "float64", "``n_transition / n_transversion`` (NaN when the denominator is 0)."),
+    Column("r_het_hom_var", "float64", "``n_het / n_hom_var`` (NaN when the denominator is 0)."),
+    Column("r_insertion_deletion", "float64", "``n_insertion / n_deletion`` (NaN when the denominator is 0)."),
 ))
 
 TABLES: dict[str, TableSpec] = {s.name: s for s in (SAMPLE_QC, VARIANT_QC, SEX_CHECK, KINSHIP, ANCESTRY,
-                                                     QC_DECISIONS)}
+                                                     QC_DECISIONS, QC_FLAGS, QC_METRIC_ASSESSMENT,
+                                                     SAMPLE_QC_AUTOSOMAL)}
 """Every QC table's spec by name (the names of the run folder's Parquet files)."""
 
 SAMPLE_QC_COLUMNS = SAMPLE_QC.required

@@ -29,12 +29,14 @@ import numpy as np
 import pandas as pd
 
 from pmo_workbench.errors import ConfigError
-from pmo_workbench.privacy import DEMO_KEY
+from pmo_workbench.privacy import DEMO_KEY, record_key_fingerprint
 from pmo_workbench.project import (
     Backend,
     Privacy,
+    Project,
     ProjectConfig,
     Sources,
+    append_import_record,
     load_project,
     write_project_file,
 )
@@ -133,6 +135,7 @@ def synthesize_project(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    deliveries: bool = False,
 ) -> SynthSummary:
     """Generate a synthetic project into ``out``; the same arguments give byte-identical files.
 
@@ -153,6 +156,9 @@ def synthesize_project(
         Replace an existing ``out``.
     progress
         Show progress on the terminal.
+    deliveries
+        Also write the genomes as per-sample deliveries in their batches (``deliveries/``, with injected
+        delivery problems in ``truth/deliveries.tsv``; :mod:`pmo_workbench.synth.deliveries`).
 
     Returns
     -------
@@ -199,6 +205,11 @@ def synthesize_project(
         manifest = build_manifest(genomes.samples, people, biobank.sample_specimen)
         _write_tsv(manifest, geno_dir / "manifest.tsv")
         _write_truth(tmp / "truth", genomes, people, registry, biobank)
+        if deliveries:
+            from pmo_workbench.synth.deliveries import write_deliveries
+
+            truth_samples = pd.read_csv(tmp / "truth" / "samples.tsv", sep="\t", dtype={"problem": object})
+            step("deliveries", write_deliveries, tmp, truth_samples, seed=seed, progress=progress)
         write_scoring_files(tmp / "data" / "pgs", genomes.causal_variants)
         write_code_catalogues(tmp / "codelists")
         for example in sorted(COHORT_EXAMPLE.glob("*.yaml")) if COHORT_EXAMPLE.exists() else []:
@@ -217,6 +228,9 @@ def synthesize_project(
             privacy=Privacy(synthetic=True),
         )
         write_project_file(tmp, config)
+        # the data's pseudonyms were made with the demo key: a later registry import with another key is refused
+        append_import_record(Project(tmp, config), {"kind": "synth", "seed": seed},
+                             pseudonym_key=record_key_fingerprint(DEMO_KEY, "the public demo key", timestamp=False))
         (tmp / "README.md").write_text(
             f"# {name}: a synthetic PMØ project\n\n"
             f"Made by `pmo synth --persons {persons} --samples {samples} --variants {variants} --seed {seed}`.\n"

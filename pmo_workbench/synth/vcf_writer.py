@@ -334,8 +334,9 @@ def _reg2bin(beg: np.ndarray, end: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Write a tabix (``.tbi``) index for a VCF of single-base records written by :class:`BgzfWriter`.
+def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tuple[np.ndarray, ...]]) -> None:
+    """Write a tabix (``.tbi``) index for a VCF written by :class:`BgzfWriter` (single-base records, or records
+    with their ends: a gVCF's reference blocks).
 
     Parameters
     ----------
@@ -345,7 +346,8 @@ def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tupl
         Contig names in file order (only contigs with records).
     records
         Per contig: 1-based positions (``int64``) and the virtual offsets of each record's start and end
-        (shape (n, 2)).
+        (shape (n, 2)); optionally a third array, each record's 1-based inclusive end (``END`` of a block;
+        default: the position).
 
     Examples
     --------
@@ -355,9 +357,11 @@ def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tupl
     names = b"".join(c.encode() + b"\x00" for c in contigs)
     parts.append(struct.pack("<iiiiii", 2, 1, 2, 0, ord("#"), 0))
     parts.append(struct.pack("<i", len(names)) + names)
-    for positions, voffs in records:
+    for record in records:
+        positions, voffs = record[0], record[1]
         beg = positions.astype(np.int64) - 1
-        bins = _reg2bin(beg, beg + 1)
+        end = np.asarray(record[2], dtype=np.int64) if len(record) > 2 else beg + 1
+        bins = _reg2bin(beg, end)
         body = []
         # chunks per bin: consecutive records of one bin merge into one chunk
         order = np.argsort(bins, kind="stable")
@@ -377,14 +381,10 @@ def write_tabix_index(path: Path, contigs: Sequence[str], records: Sequence[tupl
         body.append(struct.pack("<QQQQ", int(voffs[0, 0]), int(voffs[-1, 1]), len(positions), 0))
         parts.append(struct.pack("<i", len(uniq) + 1) + b"".join(body))
         # linear index: smallest record start per 16 kb window; empty windows take the next window's value
-        win = beg >> 14
-        n_win = int(win.max()) + 1 if len(win) else 0
-        lin = np.full(n_win, -1, dtype=np.int64)
-        rev = np.arange(len(win))[::-1]
-        lin[win[rev]] = voffs[rev, 0]  # last assignment wins -> the first record of each window
-        for i in range(n_win - 2, -1, -1):
-            if lin[i] < 0:
-                lin[i] = lin[i + 1]
+        # (a window inside a long record points at that record: the first record ending in or after it)
+        last_win = np.maximum.accumulate((end - 1) >> 14)
+        n_win = int(last_win[-1]) + 1 if len(last_win) else 0
+        lin = voffs[np.searchsorted(last_win, np.arange(n_win), side="left"), 0].astype(np.int64)
         parts.append(struct.pack("<i", n_win) + lin.astype("<u8").tobytes())
     parts.append(struct.pack("<Q", 0))
     path = Path(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -68,7 +69,8 @@ def test_internal_run_with_genome_rules_writes_the_library_results_and_the_run_r
     expected = select_cohort(writable_project, definition)
     attrition = pd.read_parquet(out / "attrition.parquet")
     assert attrition["rule"].tolist() == expected.attrition["rule"].tolist()
-    assert attrition["rule"].tolist()[-3:] == ["genomes.qc_pass", "genomes.unrelated", "Tissue Use Register opt-out"]
+    assert attrition["rule"].tolist()[-4:] == ["genomes.qc_pass", "genomes.unrelated",
+                                               "Tissue Use Register not looked up", "Tissue Use Register opt-out"]
     assert attrition["n_persons"].tolist() == expected.attrition["n_persons"].tolist()
     cohort = pd.read_parquet(out / "cohort.parquet")
     assert len(cohort) == len(expected.cohort) and set(cohort["role"]) == {"case", "control"}
@@ -92,6 +94,15 @@ def test_internal_run_with_genome_rules_writes_the_library_results_and_the_run_r
     assert not [p for p in related if p <= chosen]
     html = Path(record.report_path).read_text(encoding="utf-8")
     assert "Table 1" in html and "Matching balance" in html and "Incomplete selection" not in html
+    # the genome rule's removals are explained: never sequenced vs failing QC, adding up to the attrition step
+    removed = int(expected.attrition.set_index("rule").loc["genomes.qc_pass", "n_removed"])
+    m = re.search(r"removed <strong>(\d+)</strong> person\(s\) with no genome in the WGS QC run .*? and "
+                  r"<strong>(\d+)</strong> whose genome failed QC", html)
+    assert m is not None and int(m[1]) + int(m[2]) == removed
+    sequenced = set(manifest["person_id"])
+    entered = set(expected._flags["person_id"])
+    assert int(m[1]) <= len(entered - sequenced)
+    assert "Comorbidities: any hospital diagnosis (SKS)" in html
 
 
 def test_export_mode_shows_no_small_count_and_no_individual_data(writable_project):

@@ -164,6 +164,25 @@ def test_export_run_flags_the_degraded_batch_and_writes_no_individual_data(runs)
     assert "fail_rate" not in bm  # it would reveal small counts of failing samples
 
 
+def test_a_batch_failing_beyond_the_stated_share_is_warned_about(runs):
+    """Batch B3 with 15 % of its calls lost fails the call-rate minimum almost entirely: the report says so at the
+    top (with the count, the batch and the reason) and the trend section does not claim that all is well; the
+    ordinary first run carries no such warning."""
+    from pmo_workbench.qc.report import FAIL_SHARE_WARNING
+
+    html = _html(runs["export"])
+    man = pd.read_csv(runs["export"].run_dir.parents[2] / "data" / "genotypes" / "manifest.tsv", sep="\t")
+    n_b3 = int((man["batch"] == "B3").sum())
+    assert "samples of batch <code>B3</code> fail the reviewed thresholds" in html
+    assert f"of {n_b3:,} (" in html and "low_call_rate" in html
+    warnings = json.loads((runs["export"].run_dir / "run.json").read_text())["warnings"]
+    assert any("B3" in w for w in warnings)
+    first = _html(runs["first"])
+    dec = pd.read_parquet(runs["first"].run_dir / "qc_decisions.parquet")
+    if (~dec["pass"]).mean() <= FAIL_SHARE_WARNING:
+        assert "fail the reviewed thresholds" not in first
+
+
 def test_filtered_bcf_keeps_source_records_and_bad_requests_leave_nothing(small_project, tmp_path):
     from pmo_workbench.errors import InputError
     from pmo_workbench.genotypes.export import write_filtered_vcf

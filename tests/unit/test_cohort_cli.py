@@ -29,14 +29,14 @@ def test_import_registry_count_select(tmp_path: Path, monkeypatch):
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert "2026-01-15" in res.output
-    assert [ln.split()[1] for ln in lines if ln.strip()[:1].isdigit()] == ["entry", "sex", "Tissue"]
+    assert [ln.split()[1] for ln in lines if ln.strip()[:1].isdigit()] == ["entry", "sex", "Tissue", "Tissue"]
     assert "cases 1" in res.output
-    out = tmp_path / "out"
+    out = proj / "cohorts" / "mi_run"
     res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn),
                               "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert len(pd.read_parquet(out / "cohort.parquet")) == 1
-    assert pd.read_csv(out / "attrition.csv")["n_persons"].tolist() == [2, 1, 1]
+    assert pd.read_csv(out / "attrition.csv")["n_persons"].tolist() == [2, 1, 1, 1]
 
 
 def test_bad_definition_exit_2_names_key_path(tmp_path: Path, monkeypatch):
@@ -106,5 +106,6 @@ def test_cpr_like_number_in_a_cohort_name_is_refused_before_anything_is_written(
     defn.write_text(f"name: cohort_{cpr}\nentry: {{domain: diagnosis, codes: [DI21*]}}\n")
     res = runner.invoke(app, ["cohort", "select", "--project", str(proj), "--definition", str(defn)])
     assert res.exit_code == 2, res.output
-    assert "CPR-like value in selection.json" in res.output and cpr not in res.output
+    # refused when the definition is read (names are simple names, never CPR-like), before any selection
+    assert "field name: a cohort name must not hold a CPR-like number" in res.output and cpr not in res.output
     assert not (proj / "cohorts" / f"cohort_{cpr}").exists()

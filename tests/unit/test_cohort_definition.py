@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmo_workbench.cohort.definition import CONSENT_RULE, definition_hash, load_definition, parse_definition
+from pmo_workbench.cohort.definition import (
+    CONSENT_RULE,
+    LOOKUP_RULE,
+    definition_hash,
+    load_definition,
+    parse_definition,
+)
 from pmo_workbench.errors import ConfigError
 
 EXAMPLE = """\
@@ -38,7 +44,7 @@ def test_issue_example_validates(tmp_path: Path):
     d = load_definition(f)
     assert d.rule_names() == ["entry", "age_at_index", "sex", "exclude_diagnosis", "require_lab",
                               "require_prescription", "observation", "specimens", "genomes.qc_pass",
-                              "genomes.unrelated", CONSENT_RULE]
+                              "genomes.unrelated", LOOKUP_RULE, CONSENT_RULE]
     assert d.entry.codes.codes == {"SKS": ("DI21*", "DI22*")}
     assert d.criteria[3].require.value.min == 3.0
     assert d.controls.match.birth_year == 2

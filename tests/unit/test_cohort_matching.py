@@ -24,8 +24,8 @@ def write_project(root: Path, person: pd.DataFrame, diagnosis: pd.DataFrame, opt
     if obs is None:
         obs = pd.DataFrame({"person_id": person["person_id"], "start_date": "1977-01-01", "end_date": "2025-12-31"})
     write_table(obs, "observation_period", reg)
-    write_table(pd.DataFrame({"person_id": opt_out, "opt_out": True, "lookup_date": "2026-01-15"}),
-                "tissue_use_register", root / "data" / "consent")
+    write_table(pd.DataFrame({"person_id": person["person_id"], "opt_out": person["person_id"].isin(opt_out),
+                              "lookup_date": "2026-01-15"}), "tissue_use_register", root / "data" / "consent")
     (root / "pmo.yaml").write_text("name: m\n")
     return root
 

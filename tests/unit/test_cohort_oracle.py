@@ -101,6 +101,9 @@ def oracle(tables: dict[str, pd.DataFrame], d: dict) -> tuple[list[int], pd.Data
             keep = enough if kind == "require" else ~enough
         idx = idx[keep].reset_index(drop=True)
         counts.append(idx["person_id"].nunique())
+    looked_up = set(tables["tissue_use_register"]["person_id"])      # consent is per person: a lookup row
+    idx = idx[idx["person_id"].isin(looked_up)]
+    counts.append(idx["person_id"].nunique())
     opted = set(tables["tissue_use_register"].query("opt_out")["person_id"])
     idx = idx[~idx["person_id"].isin(opted)]
     counts.append(idx["person_id"].nunique())

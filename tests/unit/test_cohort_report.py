@@ -19,13 +19,12 @@ from pmo_workbench.cohort.report import (
     compute_funnel,
     compute_specimen_availability,
     describe_definition,
-    disclose_attrition,
-    disclose_table1,
     resolve_definition_path,
     select_for_report,
 )
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.schema import write_table
+from pmo_workbench.privacy import Disclosure
 
 MIN = 5
 
@@ -116,15 +115,15 @@ def _att(values: list[int]) -> pd.DataFrame:
     ([60, 60, 60], [60, 60, 60]),
 ])
 def test_attrition_chain_hand_cases(values, expected):
-    shown = disclose_attrition(_att(values), mode="export", min_count=MIN)["n_persons"]
+    shown = Disclosure("export", MIN).attrition(_att(values))["n_persons"]
     assert [None if pd.isna(v) else int(v) for v in shown] == expected
 
 
 def test_attrition_internal_mode_is_unchanged():
     att = _att([40, 37, 30])
-    assert disclose_attrition(att, mode="internal", min_count=MIN).equals(att)
+    assert Disclosure("internal", MIN).attrition(att).equals(att)
     with pytest.raises(ValueError, match="mode"):
-        disclose_attrition(att, mode="public", min_count=MIN)
+        Disclosure("public", MIN).attrition(att)
 
 
 @settings(max_examples=300, deadline=None)
@@ -132,7 +131,7 @@ def test_attrition_internal_mode_is_unchanged():
 def test_no_small_count_can_be_derived_from_the_disclosed_attrition(drops, m):
     total = sum(drops)
     values = [total - sum(drops[:i]) for i in range(len(drops))]
-    out = disclose_attrition(_att(values), mode="export", min_count=m)
+    out = Disclosure("export", m).attrition(_att(values))
     shown = [(i, int(v)) for i, v in enumerate(out["n_persons"]) if not pd.isna(v)]
     for _, v in shown:
         assert not 0 < v < m
@@ -149,10 +148,10 @@ def test_no_small_count_can_be_derived_from_the_disclosed_attrition(drops, m):
 
 
 def test_funnel_percentages_hide_with_the_entry_count():
-    f = compute_funnel(disclose_attrition(_att([40, 37, 30]), mode="export", min_count=MIN))
+    f = compute_funnel(Disclosure("export", MIN).attrition(_att([40, 37, 30])))
     assert f["pct_of_entry"].tolist()[0] == 100.0 and f["pct_of_entry"].tolist()[2] == 75.0
     assert pd.isna(f["pct_of_entry"].iloc[1])
-    f = compute_funnel(disclose_attrition(_att([3, 0]), mode="export", min_count=MIN))
+    f = compute_funnel(Disclosure("export", MIN).attrition(_att([3, 0])))
     assert f["pct_of_entry"].isna().all()
 
 
@@ -171,7 +170,7 @@ def _table1(case_n, ctrl_n, f_case, f_ctrl, dm_case, dm_ctrl) -> pd.DataFrame:
 
 def test_table1_export_suppresses_small_and_complementary_cells():
     t = _table1(20, 80, 3, 40, 17, 60)   # F cases 3 (small); diabetes "no" among cases = 3 (small)
-    out = disclose_table1(t, mode="export", min_count=MIN).set_index(["variable", "level", "statistic"])
+    out = Disclosure("export", MIN).table1(t).set_index(["variable", "level", "statistic"])
     assert pd.isna(out.loc[("sex", "F", "n"), "case"]) and pd.isna(out.loc[("sex", "F", "%"), "case"])
     assert pd.isna(out.loc[("sex", "M", "n"), "case"]), "complementary: M = n - F would reveal F"
     assert pd.isna(out.loc[("diabetes", "yes", "n"), "case"]), "a small 'no' hides 'yes' (n - yes)"
@@ -180,12 +179,12 @@ def test_table1_export_suppresses_small_and_complementary_cells():
     assert out.loc[("n", "", "n"), "case"] == 20 and out.loc[("age at index", "", "mean"), "case"] == 60.0
     counts = out.xs("n", level="statistic")[["case", "control"]].to_numpy(dtype=float)
     assert not ((counts > 0) & (counts < MIN)).any()
-    assert disclose_table1(t, mode="internal", min_count=MIN).equals(t)
+    assert Disclosure("internal", MIN).table1(t).equals(t)
 
 
 def test_table1_export_hides_means_of_a_small_group():
     t = _table1(4, 80, 2, 40, 1, 10)
-    out = disclose_table1(t, mode="export", min_count=MIN).set_index(["variable", "level", "statistic"])
+    out = Disclosure("export", MIN).table1(t).set_index(["variable", "level", "statistic"])
     assert out["case"].isna().all()
     assert pd.isna(out.loc[("n", "", "n"), "control"]), "n case + n control is a published total"
 
@@ -197,7 +196,7 @@ def test_balance_against_hand_computed_standardised_differences():
     p1, p0 = 0.5, 0.25
     assert b.loc[("sex", "F"), "smd"] == pytest.approx((p1 - p0) / math.sqrt((p1 * (1 - p1) + p0 * (1 - p0)) / 2))
     assert b.loc[("diabetes", "yes"), "smd"] == pytest.approx((0.25 - 0.5) / math.sqrt((0.1875 + 0.25) / 2))
-    hidden = compute_balance(disclose_table1(_table1(20, 80, 3, 40, 10, 40), mode="export", min_count=MIN))
+    hidden = compute_balance(Disclosure("export", MIN).table1(_table1(20, 80, 3, 40, 10, 40)))
     assert math.isnan(hidden.set_index(["variable", "level"]).loc[("sex", "F"), "smd"])
 
 
@@ -265,10 +264,11 @@ def test_missing_qc_run_is_reported_or_fails(tmp_path):
         select_for_report(proj, d, on_missing_genomes="fail")
     sel = select_for_report(proj, d, disable=["sex"])
     assert not sel.complete and "pmo run wgs_qc" in sel.problem
-    assert sel.result.attrition["rule"].tolist() == ["entry", "Tissue Use Register opt-out"]
-    assert sel.result.attrition["n_persons"].tolist() == [6, 5]
+    assert sel.result.attrition["rule"].tolist() == ["entry", "Tissue Use Register not looked up",
+                                                     "Tissue Use Register opt-out"]
+    assert sel.result.attrition["n_persons"].tolist() == [6, 6, 5]
     assert (sel.result.cohort["role"] == "case").all()
-    extra = build_run_extra(sel, proj / "cohorts" / "x.yaml", mode="export", min_count=MIN)
+    extra = build_run_extra(sel, proj / "cohorts" / "x.yaml", Disclosure("export", MIN))
     assert extra["cohort_complete"] is False and extra["counts"]["cases"] is None
     assert extra["counts"]["entry"] is None, "6 entering and 5 left: the entry count would reveal 1 opt-out"
     assert extra["definition_hash"] == definition_hash(d) != sel.result.definition_hash
@@ -291,7 +291,7 @@ def test_table1_export_hides_controls_of_an_exactly_matched_small_case_cell():
         rows += [("region", f"R{i}", "n", c, 4 * c),
                  ("region", f"R{i}", "%", 100 * c / sum(cases), 100 * c / sum(cases))]
     t = pd.DataFrame(rows, columns=["variable", "level", "statistic", "case", "control"])
-    out = disclose_table1(t, mode="export", min_count=MIN)
+    out = Disclosure("export", MIN).table1(t)
     region = out[out["variable"] == "region"]
     assert (region["case"].isna() == region["control"].isna()).all()
     hidden = region[region["statistic"] == "n"]["case"].isna()

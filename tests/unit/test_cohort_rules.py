@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pmo_workbench.cohort.definition import CONSENT_RULE
+from pmo_workbench.cohort.definition import CONSENT_RULE, LOOKUP_RULE
 from pmo_workbench.cohort.selection import select_cohort
 from pmo_workbench.errors import ConfigError
 from pmo_workbench.health.schema import write_table
@@ -70,7 +70,9 @@ def build_project(root: Path, *, opt_out: tuple[str, ...] = ("p6",), with_regist
     rx = pd.DataFrame(PRESCRIPTIONS, columns=["person_id", "date", "code"])
     write_table(rx.assign(vocabulary="ATC"), "prescription", reg)
     if with_register:
-        tur = pd.DataFrame({"person_id": list(opt_out), "opt_out": True, "lookup_date": "2026-01-15"})
+        # the lookup covers every person (one row each, as the register import writes it)
+        tur = pd.DataFrame({"person_id": person["person_id"], "opt_out": person["person_id"].isin(opt_out),
+                            "lookup_date": "2026-01-15"})
         write_table(tur, "tissue_use_register", root / "data" / "consent")
     (root / "pmo.yaml").write_text("name: tiny\n")
     return root
@@ -96,8 +98,8 @@ def persons(result) -> list[str]:
 def test_entry_first_ever_event_in_range_with_diag_types(tiny):
     r = select_cohort(tiny, defn())
     # p4's first MI (2010) is before the range; p5 has type G; p6 is opted out; p9 never had MI
-    assert r.attrition["rule"].tolist() == ["entry", CONSENT_RULE]
-    assert r.attrition["n_persons"].tolist() == [6, 5]
+    assert r.attrition["rule"].tolist() == ["entry", LOOKUP_RULE, CONSENT_RULE]
+    assert r.attrition["n_persons"].tolist() == [6, 6, 5]
     assert persons(r) == ["p1", "p2", "p3", "p7", "p8"]
     idx = r.cohort.set_index("person_id")["index_date"]
     assert idx["p1"] == pd.Timestamp("2015-03-10")          # first ever, not the 2018 event
@@ -112,14 +114,14 @@ def test_entry_all_uses_every_event_in_range(tiny):
 
 def test_entry_without_range_or_types(tiny):
     r = select_cohort(tiny, {"name": "x", "entry": {"domain": "diagnosis", "codes": ["DI20-DI25"]}})
-    assert r.attrition["n_persons"].tolist() == [8, 7]    # p1..p8 (p5 type G counts now), minus p6
+    assert r.attrition["n_persons"].tolist() == [8, 8, 7]    # p1..p8 (p5 type G counts now), minus p6
 
 
 def test_age_at_index_is_completed_years_inclusive(tiny):
     r = select_cohort(tiny, defn({"age_at_index": [40, 85]}))
     # p3 is 27; p7 is 39 on 2012-03-09 (birthday 03-10); p1 54, p2 66, p8 59
     assert persons(r) == ["p1", "p2", "p8"]
-    assert r.attrition["n_persons"].tolist() == [6, 4, 3]
+    assert r.attrition["n_persons"].tolist() == [6, 4, 4, 3]
     r39 = select_cohort(tiny, defn({"age_at_index": [39, 39]}))
     assert persons(r39) == ["p7"]
 
@@ -170,13 +172,15 @@ def test_attrition_is_sequential_and_what_if_and_reasons(tiny):
     d = defn({"age_at_index": [40, 85]}, {"sex": ["M"]},
              {"require": {"domain": "prescription", "codes": ["C10AA*"], "window": [0, 180], "min_count": 2}})
     r = select_cohort(tiny, d)
-    assert r.attrition["rule"].tolist() == ["entry", "age_at_index", "sex", "require_prescription", CONSENT_RULE]
+    assert r.attrition["rule"].tolist() == ["entry", "age_at_index", "sex", "require_prescription", LOOKUP_RULE,
+                                            CONSENT_RULE]
     # age: p3, p7 out; sex M: p1 out; two statins in [0, 180]: p2 out (p6, p8 stay); consent: p6 out
-    assert r.attrition["n_persons"].tolist() == [6, 4, 3, 2, 1]
-    assert r.attrition["n_removed"].tolist() == [0, 2, 1, 1, 1]
+    assert r.attrition["n_persons"].tolist() == [6, 4, 3, 2, 2, 1]
+    assert r.attrition["n_removed"].tolist() == [0, 2, 1, 1, 0, 1]
     assert persons(r) == ["p8"]
     w = r.what_if(disable=["sex"])
-    assert w.attrition["rule"].tolist() == ["entry", "age_at_index", "require_prescription", CONSENT_RULE]
+    assert w.attrition["rule"].tolist() == ["entry", "age_at_index", "require_prescription", LOOKUP_RULE,
+                                            CONSENT_RULE]
     assert persons(w) == ["p1", "p8"]
     assert r.reasons("p3") == ["age_at_index", "sex", "require_prescription"]
     assert r.reasons("p6") == [CONSENT_RULE]
@@ -253,8 +257,9 @@ def test_genomes_qc_pass_and_unrelated_prefers_fewest_relatives(tiny):
     assert r.qc_run.name == "2026-02-01T00-00-00Z"
     # qc_pass: p3 fails; p8 passes through its second sample. unrelated among p1, p2, p7, p8:
     # p1-p2-p7 is a path, greedy keeps p1 and p7 (one relative each) and drops p2; p8's relative p9 is no case
-    assert r.attrition["rule"].tolist() == ["entry", "genomes.qc_pass", "genomes.unrelated", CONSENT_RULE]
-    assert r.attrition["n_persons"].tolist() == [6, 4, 3, 3]   # -p3 and -p6 (no genome); -p2; none left
+    assert r.attrition["rule"].tolist() == ["entry", "genomes.qc_pass", "genomes.unrelated", LOOKUP_RULE,
+                                            CONSENT_RULE]
+    assert r.attrition["n_persons"].tolist() == [6, 4, 3, 3, 3]   # -p3 and -p6 (no genome); -p2; none left
     assert persons(r) == ["p1", "p7", "p8"]
     assert r.reasons("p2") == ["genomes.unrelated"]
     assert r.reasons("p3") == ["genomes.qc_pass"]
@@ -272,7 +277,7 @@ def test_table1_counts(tiny):
 
 def test_write_outputs(tiny, tmp_path):
     r = select_cohort(tiny, defn())
-    out = tmp_path / "out"
+    out = tiny / "cohorts" / "out"
     r.write(out)
     assert sorted(p.name for p in out.iterdir()) == ["attrition.csv", "cohort.parquet", "pick_list.csv",
                                                     "selection.json", "table1.csv"]

@@ -99,7 +99,7 @@ def test_gibleed_concept_set_cohort_matches_pandas(gibleed):
     steps, oracle = _oracle(src, ["1990-01-01", "2018-12-31"], 40, 15000, (-30, 0))
     assert steps[0] == 479                                   # the Book of OHDSI's GI-bleed persons
     assert steps == [479, 344, 135, 95, 30]                  # every rule removes someone
-    assert r.attrition["n_persons"].tolist() == [steps[1], steps[2], steps[3], steps[4], steps[4]]
+    assert r.attrition["n_persons"].tolist() == [steps[1], steps[2], steps[3], steps[4], steps[4], steps[4]]
     got = r.cohort[["person_id", "index_date"]].sort_values("person_id").reset_index(drop=True)
     want = pd.DataFrame({"person_id": "O" + oracle["person_id"].astype(str),
                          "index_date": oracle["index_date"]}).sort_values("person_id").reset_index(drop=True)

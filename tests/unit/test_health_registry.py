@@ -101,7 +101,7 @@ def test_cohort_over_the_merged_registry(tmp_path: Path):
     r = select_cohort(proj, d)
     pa, pc = pseudonymise(A, DEMO_KEY), pseudonymise(C, DEMO_KEY)
     # A's first-ever MI is the LPR2 one (2015), not the LPR3 one (2019); C has MI in LPR3 but opted out
-    assert r.attrition["n_persons"].tolist() == [2, 1]
+    assert r.attrition["n_persons"].tolist() == [2, 2, 1]  # entry, looked up, not opted out
     assert r.cohort[["person_id", "index_date"]].values.tolist() == [[pa, pd.Timestamp("2015-03-10")]]
     assert r.reasons(pc) == ["Tissue Use Register opt-out"]
     assert r.lookup_date == date(2026, 1, 15)
@@ -197,7 +197,8 @@ def test_migrations_narrow_observation_periods(tmp_path: Path):
     moves = ("pnr,indud_kode,haend_dato\n"
              f"{A},I,2005-06-01\n{C},U,2001-01-01\n{C},I,2002-02-02\n{C},U,2018-12-31\n")
     raw = write_raw(tmp_path / "raw", **{"cpr_vandringer.csv": moves})
-    tables = build_registry_tables(raw, DEMO_KEY, start_date=date(2000, 1, 1), end_date=date(2025, 12, 31))
+    tables = build_registry_tables(raw, DEMO_KEY, lookup_date=date(2026, 1, 15), start_date=date(2000, 1, 1),
+                                   end_date=date(2025, 12, 31))
     obs = tables["observation_period"].set_index("person_id")
     pa_, pb, pc = pseudonymise([A, B, C], DEMO_KEY)
     assert obs.loc[pa_, "start_date"] == pd.Timestamp("2005-06-01")

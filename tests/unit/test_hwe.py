@@ -90,3 +90,24 @@ def test_skipped_and_empty_sites_are_nan() -> None:
     two, excess = hardy_weinberg_p(np.array([-1, 0, 4]), np.array([3, 0, 0]), np.array([2, 0, 0]))
     assert np.isnan(two[:2]).all() and np.isnan(excess[:2]).all()
     assert (two[2], excess[2]) == (0.5, 0.5)
+
+
+def test_chrx_hwe_counts_women_only_when_men_are_written_diploid(tmp_path) -> None:
+    """Men written 0/0 or 1/1 on non-PAR X are homozygotes no HWE model expects: run_qc tests the women only."""
+    from pmo_workbench.genotypes import open_genotypes
+    from pmo_workbench.qc.variant_qc import compute_female_chrx_hwe, variant_qc
+    from tests.vcf_files import format_record, write_vcf
+
+    women = ["0/0"] * 9 + ["0/1"] * 12 + ["1/1"] * 4  # 25 women near HWE (p = 0.6)
+    men = ["0/0"] * 15 + ["1/1"] * 10  # 25 men, diploid-coded hemizygotes
+    records = [format_record("X", 5_000_000 + 100 * i, "A", "G", women + men) for i in range(3)]
+    samples = [f"W{i}" for i in range(25)] + [f"M{i}" for i in range(25)]
+    g = open_genotypes(write_vcf(tmp_path / "x.vcf", records, samples=samples, contigs={"X": 155_000_000}),
+                       cache_dir=tmp_path / "cache")
+    sites, p, excess = compute_female_chrx_hwe(g, np.array([s.startswith("W") for s in samples]))
+    assert sites.all()
+    expected = hardy_weinberg_p(np.array([9]), np.array([12]), np.array([4]))
+    np.testing.assert_allclose(p, expected[0][0])
+    np.testing.assert_allclose(excess, expected[1][0])
+    pooled = variant_qc(g)["p_value_hwe"].to_numpy()  # all 50 as diploid: a heterozygote deficit
+    assert (pooled < 1e-3).all() and (p > 0.5).all()

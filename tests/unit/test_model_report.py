@@ -22,6 +22,7 @@ from pmo_workbench.model.report import (
     validated_risk,
     write_model_outputs,
 )
+from pmo_workbench.privacy import Disclosure
 
 
 @pytest.fixture
@@ -75,20 +76,20 @@ def test_model_development_with_genetics_and_outputs(with_qc_run: Path, tmp_path
     assert top["oe_ratio"] == pytest.approx(part["y"].sum() / part["risk"].sum())
     assert subgroup_table(md, "genetic").empty == (md.genetic is None)  # 25 persons with a genome: not fitted
     assert "calibration_slope" in clinical and "ancestry" in md.card.sections["Subgroups (fairness)"]
-    # export: the card's subgroup table keeps only groups with at least min_count events and non-events
-    small = clinical[(clinical["events"] < 5) | (clinical["n"] - clinical["events"] < 5)]
+    # export: the card's subgroup rows of groups with fewer than min_count events keep no values
+    small = clinical[clinical["events"] < 5]
     assert len(small) > 0  # the small project has such groups
-    shown = _card_subgroups(md, mode="export", min_count=5)
-    assert len(shown) > 0 and (shown["events"] >= 5).all() and (shown["n"] - shown["events"] >= 5).all()
-    exported = model_card(md, mode="export", min_count=5).sections["Subgroups (fairness)"]
-    for group in small["group"]:
-        if group not in set(shown["group"]):
-            assert f"| {group} " not in exported
+    released = Disclosure("export", 5).group_metrics(_card_subgroups(md))
+    hidden = released[released["by"].isin(small["by"]) & released["group"].isin(small["group"])
+                      & (released["model"] == "clinical")]
+    assert len(hidden) == len(small) and hidden[["n", "events", "auroc", "oe_ratio"]].isna().all().all()
+    exported = model_card(md, Disclosure("export", 5)).sections["Subgroups (fairness)"]
+    assert "| x " in exported and not re.search(r"\bnan\b", exported)
     internal, export = tmp_path / "internal", tmp_path / "export"
     internal.mkdir()
     export.mkdir()
-    w_int = write_model_outputs(md, internal, mode="internal", min_count=5)
-    w_exp = write_model_outputs(md, export, mode="export", min_count=5)
+    w_int = write_model_outputs(md, internal, Disclosure("internal", 5))
+    w_exp = write_model_outputs(md, export, Disclosure("export", 5))
     assert "validated_risk.parquet" in w_int and "pgs_scores.parquet" in w_int
     assert "validated_risk.parquet" not in w_exp and "pgs_scores.parquet" not in w_exp
     assert {"model.joblib", "model.json", "model_card.md", "performance.parquet", "run_extra.json"} <= set(w_exp)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pmo_workbench.errors import InputError
-from pmo_workbench.overview import ProjectOverview, disclose, summarise_vcf
+from pmo_workbench.overview import ProjectOverview, summarise_vcf
+from pmo_workbench.privacy import Disclosure
 
 
 @pytest.mark.parametrize("rel", ["1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz", "hail_1kg_chr20_100/sample.vcf.gz",
@@ -62,12 +63,12 @@ def test_project_aggregates_match_pandas(small_project):
 
 def test_disclose_export_hides_small_counts_and_internal_keeps_them():
     t = pd.DataFrame({"F": [3, 40, 22], "M": [30, 41, 19]}, index=["a", "b", "c"])
-    assert disclose(t, mode="internal", min_count=5).equals(t)
-    shown = disclose(t, mode="export", min_count=5)
+    assert Disclosure("internal", 5).counts(t).equals(t)
+    shown = Disclosure("export", 5).counts(t)
     assert pd.isna(shown.loc["a", "F"])
     assert shown.isna().sum().sum() >= 2  # complementary suppression: a lone hidden cell is derivable
     with pytest.raises(ValueError, match="mode"):
-        disclose(t, mode="public", min_count=5)
+        Disclosure("public", 5).counts(t)
 
 
 def test_overview_of_a_project_without_data(tmp_path):
@@ -82,7 +83,7 @@ def test_overview_of_a_project_without_data(tmp_path):
 def test_disclose_list_table_suppresses_count_columns_and_keeps_text():
     t = pd.DataFrame({"description": ["a", "b", "c"], "persons": [2, 50, 60], "events": [9, 70, 3]},
                      index=["X1", "X2", "X3"])
-    shown = disclose(t, mode="export", min_count=5)
+    shown = Disclosure("export", 5).counts(t)
     assert shown["description"].tolist() == ["a", "b", "c"]
     assert pd.isna(shown.loc["X1", "persons"]) and pd.isna(shown.loc["X3", "events"])
     for col in ("persons", "events"):

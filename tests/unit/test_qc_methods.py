@@ -447,13 +447,13 @@ def _hand_tables() -> tuple[pd.DataFrame, ...]:
 
 def test_decisions_give_each_injected_problem_its_reason() -> None:
     sqc, sex, kin, anc = _hand_tables()
-    th = QcThresholds(outlier_metrics=["n_snp"], min_stratum_size=5)
+    th = QcThresholds(outlier_metrics=["n_snp"], min_stratum_size=5, min_outlier_samples=5)
     decisions, outliers = decide_samples(sqc, sex, kin, anc, th)
     reasons = dict(zip(decisions.sample_id, decisions.reasons, strict=True))
     assert reasons == {
         "s0": [],
         "s1": ["sex_mismatch"],
-        "s2": ["sex_ambiguous"],
+        "s2": [],
         "s3": ["low_call_rate"],
         "s4": ["pedigree_mismatch"],
         "s5": ["pedigree_mismatch"],
@@ -461,10 +461,19 @@ def test_decisions_give_each_injected_problem_its_reason() -> None:
         "s7": ["duplicate"],
         "s8": [],
         "s9": ["metric_outlier"],
-        "s10": ["ancestry_outlier"],
+        "s10": [],
         "s11": ["het_outlier"],
     }
+    # ambiguous sex and an ancestry outlier are sent to review, not failed
+    review = dict(zip(decisions.sample_id, decisions.review_reasons, strict=True))
+    assert {s: r for s, r in review.items() if r} == {"s2": ["sex_ambiguous"], "s10": ["ancestry_outlier"]}
     assert decisions["pass"].tolist() == [not r for r in reasons.values()]
+    verdict = dict(zip(decisions.sample_id, decisions.verdict, strict=True))
+    assert verdict["s2"] == verdict["s10"] == "review" and verdict["s0"] == "pass" and verdict["s9"] == "fail"
+    # every flag is explained with its numbers: metric, value, bound, stratum
+    s9 = decisions.set_index("sample_id").loc["s9", "explanation"]
+    # by hand: median of the 12 n_snp values 1000.5, MAD 2.5 * 1.4826 = 3.7065, upper fail bound + 5 MAD = 1019.03
+    assert s9 == ["metric_outlier (fail): n_snp = 2000 > 1019 (median ± 5 MAD, stratum assigned_population=EUR)"]
     assert set(REASONS) >= {r for rs in reasons.values() for r in rs}
     assert outliers.loc[9, "outlier_metrics"] == ["n_snp"]
     # a stricter call-rate threshold also fails s7 for its call rate, listed before "duplicate"
@@ -660,8 +669,8 @@ def test_het_outlier_is_tested_on_pc_regressed_rates() -> None:
     anc = pd.DataFrame({"sample_id": ids, "PC1": pc1, "assigned_population": None, "pc_distance": 1.0})
     flagged = {
         r: set(d.loc[d.reasons.map(lambda x: "het_outlier" in x), "sample_id"])
-        for r, d in ((r, decide_samples(sqc, sex, kin, anc, QcThresholds(regress_pcs=r, outlier_metrics=[]))[0])
-                     for r in (0, 1))
+        for r, d in ((r, decide_samples(sqc, sex, kin, anc, QcThresholds(
+            regress_pcs=r, outlier_metrics=[], min_outlier_samples=10, min_stratum_size=10))[0]) for r in (0, 1))
     }
     assert flagged[1] == {"s19"}
     assert flagged[0] >= {"s14", "s15", "s16", "s17", "s18", "s19"}  # raw rates: the whole minority fails

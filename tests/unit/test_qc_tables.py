@@ -16,7 +16,10 @@ from pmo_workbench.qc.tables import (
     ANCESTRY,
     KINSHIP,
     QC_DECISIONS,
+    QC_FLAGS,
+    QC_METRIC_ASSESSMENT,
     SAMPLE_QC,
+    SAMPLE_QC_AUTOSOMAL,
     SEX_CHECK,
     TABLES,
     VARIANT_QC,
@@ -37,13 +40,16 @@ def result(doctest_cohort: dict):
 
 def test_every_table_of_a_run_matches_its_spec(result) -> None:
     tables = {SAMPLE_QC: result.sample_qc, VARIANT_QC: result.variant_qc, SEX_CHECK: result.sex_check,
-              KINSHIP: result.kinship, ANCESTRY: result.ancestry, QC_DECISIONS: result.decisions}
+              KINSHIP: result.kinship, ANCESTRY: result.ancestry, QC_DECISIONS: result.decisions,
+              QC_FLAGS: result.flags, QC_METRIC_ASSESSMENT: result.assessment,
+              SAMPLE_QC_AUTOSOMAL: result.sample_qc_autosomal}
     for spec, table in tables.items():
         assert check_table(table, spec) is table
         assert [c for c in spec.required if c in table.columns] == spec.required
     # the run's additions are declared optional columns of the specs
     assert {"dp_mean", "gq_mean", "n_het_common", "n_called_common"} <= set(result.sample_qc.columns)
-    assert "x_het_ratio" in result.sex_check.columns
+    assert {"x_het_ratio", "n_haploid_x", "low_x_het", "sex_evidence"} <= set(result.sex_check.columns)
+    assert {"verdict", "review_reasons", "not_assessed", "explanation"} <= set(result.decisions.columns)
     assert [c for c in result.ancestry.columns if c.startswith("PC")] == [f"PC{k}" for k in range(1, 11)]
 
 

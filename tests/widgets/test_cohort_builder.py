@@ -149,3 +149,16 @@ def test_rule_summaries_are_plain_text(statin):
     summaries = [statin.entry["summary"]] + [r["summary"] for r in statin.rules if r.get("summary")]
     assert summaries and not any("`" in s or "**" in s for s in summaries)
     assert "C10AA*" in statin.entry["summary"] and any("DI21" in s for s in summaries)
+
+
+def test_save_refuses_names_that_are_not_names(writable_project):
+    w = CohortBuilder(writable_project, "statin_users")
+    cohorts = writable_project / "cohorts"
+    before = sorted(p.name for p in cohorts.iterdir())
+    for name in ("/tmp/pmo_widget_abs", "a/b", "..", "0101902000", "mi 2", "../../x"):
+        with pytest.raises(ConfigError):
+            w.save(name)
+        w._on_page_msg(w, {"type": "save", "name": name}, [])
+        assert w.error and "0101902000" not in w.error
+    assert sorted(p.name for p in cohorts.iterdir()) == before
+    assert not (writable_project.parent / "x.yaml").exists()

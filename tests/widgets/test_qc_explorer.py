@@ -32,7 +32,10 @@ from pmo_workbench.qc.review import load_reviewed_thresholds
 from pmo_workbench.qc.thresholds import QcThresholds
 
 IDS = [f"s{i:02d}" for i in range(12)]
-BASE_FAIL = {"s00", "s01", "s02", "s03", "s07", "s10", "s11"}
+BASE_FAIL = {"s00", "s01", "s02", "s07", "s10", "s11"}
+"""Failing at the defaults; s03 (ambiguous sex) is sent to review."""
+SMALL = {"outlier_metrics": ["r_ti_tv"], "min_outlier_samples": 5, "min_stratum_size": 10}
+"""Twelve hand-made samples: the outlier tests need fewer samples than a real cohort's defaults allow."""
 
 
 def _tables() -> dict[str, pd.DataFrame]:
@@ -70,21 +73,32 @@ def _tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def widget() -> QcExplorer:
-    return QcExplorer(**_tables(), thresholds={"outlier_metrics": ["r_ti_tv"]})
+    return QcExplorer(**_tables(), thresholds=SMALL)
 
 
 def reasons_of(w: QcExplorer) -> dict[str, list[str]]:
-    return dict(zip(w.decisions["sample_id"], w.decisions["reasons"], strict=True))
+    """Failing and review reasons of each sample, in REASONS order."""
+    from pmo_workbench.qc.rules import REASONS
+
+    return {s: [r for r in REASONS if r in set(a) | set(b)] for s, a, b in
+            zip(w.decisions["sample_id"], w.decisions["reasons"], w.decisions["review_reasons"], strict=True)}
 
 
 def test_defaults_flag_the_hand_computed_samples(widget: QcExplorer) -> None:
     assert set(widget.flagged_samples()) == BASE_FAIL
-    assert widget.n_flagged == 7 and widget.n_samples == 12
+    assert widget.n_flagged == 6 and widget.n_review == 1 and widget.n_samples == 12
     r = reasons_of(widget)
     assert r["s02"] == ["sex_mismatch"] and r["s03"] == ["sex_ambiguous"] and r["s07"] == ["duplicate"]
     assert widget.reason_counts == {"low_call_rate": 2, "het_outlier": 2, "sex_mismatch": 1, "sex_ambiguous": 1,
                                     "duplicate": 1}
-    assert {row["sample_id"] for row in widget.flagged} == BASE_FAIL
+    rows = {row["sample_id"]: row for row in widget.flagged}
+    assert set(rows) == BASE_FAIL | {"s03"}
+    assert rows["s03"]["verdict"] == "review" and rows["s02"]["verdict"] == "fail"
+    # each row explains itself: the metric, its value, the bound and the stratum
+    assert rows["s10"]["explanation"] == ["low_call_rate (fail): call_rate = 0.94 < 0.95"]
+    # by hand: het median .3055, MAD .003 * 1.4826 = .0044478, fail bound + 5 MAD = .32774
+    assert rows["s00"]["explanation"] == ["het_outlier (fail): het_rate = 0.4 > 0.3277 (median ± 5 MAD, stratum "
+                                          "all samples)"]
     assert set(widget.thresholds) == {"min_call_rate", "het_mad_k", "female_threshold", "male_threshold",
                                       "duplicate_kinship", "mad_k"}  # no PCs: no ancestry control
 
@@ -92,7 +106,7 @@ def test_defaults_flag_the_hand_computed_samples(widget: QcExplorer) -> None:
 def test_call_rate_threshold_changes_the_flagged_set(widget: QcExplorer) -> None:
     widget.set_thresholds(min_call_rate=0.975)
     assert set(widget.flagged_samples()) == BASE_FAIL | {"s08", "s09"}
-    assert widget.n_flagged == 9
+    assert widget.n_flagged == 8
     assert (widget.n_newly_flagged, widget.n_newly_passing) == (2, 0)
     new_rows = {row["sample_id"] for row in widget.flagged if row["new"]}
     assert new_rows == {"s08", "s09"}
@@ -113,7 +127,8 @@ def test_het_k_changes_flags_and_bound_lines(widget: QcExplorer) -> None:
     r = reasons_of(widget)
     assert [s for s in IDS if "het_outlier" in r[s]] == ["s00", "s01", "s02", "s03"]
     assert r["s02"] == ["het_outlier", "sex_mismatch"]  # REASONS order
-    assert widget.n_flagged == 7
+    assert widget.n_flagged == 6  # k moves the review bound; failing needs het_mad_k_fail (5): s00 and s01
+    assert widget.n_review == 1  # s03: het beyond 1 MAD and ambiguous sex, both review reasons
 
 
 def test_sex_thresholds_reassign_genetic_sex(widget: QcExplorer) -> None:
@@ -122,7 +137,7 @@ def test_sex_thresholds_reassign_genetic_sex(widget: QcExplorer) -> None:
     widget.set_thresholds(female_threshold=0.2, male_threshold=0.45)  # s03 (F=0.5, reported M) is male
     r = reasons_of(widget)
     assert r["s02"] == ["sex_mismatch"] and r["s03"] == []
-    assert set(widget.flagged_samples()) == BASE_FAIL - {"s03"}
+    assert set(widget.flagged_samples()) == BASE_FAIL and widget.n_review == 0
     hist = next(h for h in widget.histograms if h["key"] == "f_stat")
     assert [line["value"] for line in hist["lines"]] == [0.2, 0.45]
     assert sum(hist["hit"]) == 1  # s02 only
@@ -151,9 +166,9 @@ def test_stratum_view_limits_table_and_histograms(widget: QcExplorer) -> None:
     assert widget.strata_options == {"batch": ["B1", "B2"]}
     widget.view_by = "batch"
     assert widget.view_value == "B1"  # the first value is chosen
-    assert widget.n_flagged_view == 4  # s00..s03
+    assert widget.n_flagged_view == 3  # s00..s02 (s03 to review)
     widget.view_value = "B2"
-    assert widget.n_flagged_view == 3 and widget.n_flagged == 7
+    assert widget.n_flagged_view == 3 and widget.n_flagged == 6
     assert [row["sample_id"] for row in widget.flagged] == ["s07", "s10", "s11"]
     assert all(row["stratum"] == "B2" for row in widget.flagged)
     hist = next(h for h in widget.histograms if h["key"] == "call_rate")
@@ -162,7 +177,7 @@ def test_stratum_view_limits_table_and_histograms(widget: QcExplorer) -> None:
 
 def test_strata_in_thresholds_give_per_batch_bounds() -> None:
     tables = _tables()
-    w = QcExplorer(**tables, thresholds={"outlier_metrics": ["r_ti_tv"], "strata": ["batch"], "min_stratum_size": 6})
+    w = QcExplorer(**tables, thresholds={**SMALL, "strata": ["batch"], "min_stratum_size": 6})
     # B1 het rates .300 .301 .302 .303 .330 .400: median .3025, deviations .0005 .0005 .0015 .0025 .0275 .0975:
     # MAD .002 * 1.4826 = .0029652, k=4: [0.290639, 0.314361]. B2 (.304-.309): MAD .0022239, nothing flagged.
     w.view_by = "batch"
@@ -173,7 +188,7 @@ def test_strata_in_thresholds_give_per_batch_bounds() -> None:
 
 def test_save_writes_yaml_that_round_trips(widget: QcExplorer, tmp_path: Path) -> None:
     write_project_file(tmp_path, ProjectConfig(name="qc-review"))
-    w = QcExplorer(**_tables(), thresholds={"outlier_metrics": ["r_ti_tv"]}, project=tmp_path)
+    w = QcExplorer(**_tables(), thresholds=SMALL, project=tmp_path)
     w.set_thresholds(min_call_rate=0.975, het_mad_k=5.5)
     with pytest.raises(ConfigError, match="reviewer"):
         w.save()
@@ -229,7 +244,7 @@ def test_sample_qc_and_decisions_only_keep_reasons_that_cannot_be_recomputed() -
          "reasons": [["sex_mismatch"] if s == "s05" else ["duplicate"] if s == "s06" else
                      ["low_call_rate"] if s == "s10" else [] for s in IDS]}
     )
-    w = QcExplorer(sample_qc=tables["sample_qc"], decisions=decisions, thresholds={"outlier_metrics": ["r_ti_tv"]})
+    w = QcExplorer(sample_qc=tables["sample_qc"], decisions=decisions, thresholds=SMALL)
     assert "female_threshold" not in w.thresholds and "duplicate_kinship" not in w.thresholds
     # recomputed: call rate (s10, s11) and het (s00, s01); carried over: s05 sex, s06 duplicate
     assert set(w.flagged_samples()) == {"s00", "s01", "s05", "s06", "s10", "s11"}
@@ -237,6 +252,23 @@ def test_sample_qc_and_decisions_only_keep_reasons_that_cannot_be_recomputed() -
     r = reasons_of(w)
     assert r["s05"] == ["sex_mismatch"] and r["s06"] == ["duplicate"] and r["s10"] == []
     assert w.n_newly_passing == 1 and w.n_newly_flagged == 2  # s10 passes; s00, s01 were not in the run's list
+
+
+def test_read_level_metrics_join_the_widget_decisions() -> None:
+    """Read-level metrics (#14): the widget fails low coverage and contamination as run_qc does, and its
+    controls move those thresholds; without metrics the controls are absent."""
+    rm = pd.DataFrame({"mean_coverage": [31.0] * 10 + [11.0, None], "contamination": [0.001] * 11 + [0.07]},
+                      index=pd.Index(IDS, name="sample_id"))
+    w = QcExplorer(**_tables(), thresholds={"outlier_metrics": ["r_ti_tv"]}, read_metrics=rm)
+    names = {c["name"] for c in w.controls}
+    assert {"min_mean_coverage", "max_contamination"} <= names
+    r = reasons_of(w)
+    assert "low_coverage" in r[IDS[10]] and "contamination" in r[IDS[11]]
+    assert not any("low_coverage" in r[s] or "contamination" in r[s] for s in IDS[:10])
+    w.set_thresholds(min_mean_coverage=10.0, max_contamination=0.1)
+    r = reasons_of(w)
+    assert not any("low_coverage" in r[s] or "contamination" in r[s] for s in IDS)
+    assert not {"min_mean_coverage", "max_contamination"} & {c["name"] for c in QcExplorer(**_tables()).controls}
 
 
 def test_a_metric_without_data_gets_no_empty_histogram() -> None:

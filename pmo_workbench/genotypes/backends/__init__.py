@@ -218,6 +218,8 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
     path
         A ``.vcf``, ``.vcf.gz``/``.vcf.bgz``, ``.bcf`` (embedded backend only), or a PLINK ``.bed`` (or its
         prefix).
+        Or a project folder (or cohort store folder): its cohort store of single-sample gVCFs added batch by
+        batch (:mod:`pmo_workbench.genotypes.gvcf_store`), densified for QC.
     backend
         ``"embedded"`` (default: a VCF Zarr store, computed with numpy and compiled kernels, no Java) or
         ``"hail"`` (a Hail MatrixTable, computed on Spark), or another registered backend.

@@ -24,6 +24,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,20 @@ from pmo_workbench.genotypes.counts import (
 )
 from pmo_workbench.genotypes.store import Genotypes, open_store
 
-register_backend("embedded", open_store, description="VCF Zarr store in the cache; numpy, C and numba kernels")
+
+def open_embedded(path: str | Path, cache_dir: str | Path | None = None, **options: Any) -> Genotypes:
+    """The embedded opener: a project folder (or cohort store folder) opens its gVCF cohort store densified
+    (:func:`pmo_workbench.genotypes.gvcf_store.open_cohort`); a file is imported by :func:`open_store`."""
+    if Path(path).is_dir():
+        from pmo_workbench.genotypes.gvcf_store import open_cohort
+
+        return open_cohort(path, cache_dir, **options)
+    return open_store(path, cache_dir, **options)
+
+
+register_backend("embedded", open_embedded,
+                 description="VCF Zarr store in the cache (or a project's gVCF cohort store); numpy, C and numba "
+                             "kernels")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -131,6 +146,7 @@ def count_sex_sites(g: Genotypes, x_sites: np.ndarray, y_sites: np.ndarray, *, a
     n_called = np.zeros(n, dtype=np.int64)
     e_homs = np.zeros(n, dtype=np.float64)
     o_homs = np.zeros(n, dtype=np.int64)
+    n_haploid = np.zeros(n, dtype=np.int64)
     if x_sites.any():
         for _, dosage, ploidy in g.dosage_chunks(chunk_size=chunk_size, variant_mask=x_sites):
             called = dosage >= 0
@@ -144,11 +160,12 @@ def count_sex_sites(g: Genotypes, x_sites: np.ndarray, y_sites: np.ndarray, *, a
             n_called += st["n_called"]
             e_homs += st["expected_homs"]
             o_homs += st["observed_homs"]
+            n_haploid += ((dosage[keep] >= 0) & (ploidy[keep] == 1)).sum(axis=0)
     y_called = np.zeros(n, dtype=np.int64)
     if y_sites.any():
         for chunk in g.iter_chunks(chunk_size=chunk_size, variant_mask=y_sites):
             y_called += (chunk.gt[:, :, 0] >= 0).sum(axis=0)
-    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()))
+    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()), n_haploid)
 
 
 def iter_dosage_blocks(g: Genotypes, sites: np.ndarray | None, *, min_maf: float = 0.0, chunk_size: int = 20_000

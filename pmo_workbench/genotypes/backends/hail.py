@@ -131,22 +131,24 @@ def count_sex_sites(g: HailGenotypes, x_sites: np.ndarray, y_sites: np.ndarray, 
     n_called = np.zeros(n, dtype=np.int64)
     e_homs = np.zeros(n)
     o_homs = np.zeros(n, dtype=np.int64)
+    n_haploid = np.zeros(n, dtype=np.int64)
     if x_sites.any():
         x = g.select_variants(x_sites)
         x = x.annotate_rows(aaf=hl.agg.call_stats(x.GT, x.alleles).AF[1])
         x = x.filter_rows((x.aaf > aaf_threshold) & (x.aaf < 1.0 - aaf_threshold))
         x = x.annotate_cols(ib=hl.agg.filter(hl.is_defined(x.aaf) & hl.is_defined(x.GT), hl.struct(
             n_called=hl.agg.count(), expected_homs=hl.agg.sum(1.0 - 2.0 * x.aaf * (1.0 - x.aaf)),
-            observed_homs=hl.agg.count_where(~x.GT.is_het()))))
+            observed_homs=hl.agg.count_where(~x.GT.is_het()), n_haploid=hl.agg.count_where(x.GT.ploidy == 1))))
         ib = _collect_samples(g, x, ib=x.ib)
         n_called = _int(ib["ib.n_called"])
         e_homs = _float(ib["ib.expected_homs"])
         o_homs = _int(ib["ib.observed_homs"])
+        n_haploid = _int(ib["ib.n_haploid"])
     y_called = np.zeros(n, dtype=np.int64)
     if y_sites.any():
         y = g.select_variants(y_sites)
         y_called = _int(_collect_samples(g, y, n=hl.agg.count_where(hl.is_defined(y.GT)))["n"])
-    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()))
+    return SexCounts(n_called, e_homs, o_homs, y_called, int(y_sites.sum()), n_haploid)
 
 
 def _filter_common(mt: Any, min_maf: float) -> Any:
