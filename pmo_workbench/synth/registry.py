@@ -73,7 +73,7 @@ EMIGRANT_SHARE = 0.03
 
 MI_COEFFICIENTS: dict[str, float] = {
     "intercept": -2.35,
-    "mi_score": 0.45,
+    "mi_score": 0.9,
     "age_per_10y": 0.55,
     "male": 0.60,
     "ldl_per_mmol": 0.35,
