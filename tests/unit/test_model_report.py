@@ -96,5 +96,11 @@ def test_model_development_with_genetics_and_outputs(with_qc_run: Path, tmp_path
     gwas = pd.read_parquet(export / "gwas_NPU01567.parquet")
     mac = (gwas[["AF"]].assign(minor=lambda d: d["AF"].clip(upper=1 - d["AF"])))["minor"] * 2 * gwas["n"]
     assert (mac.round() >= 5).all()  # rare variants (few carriers) are not exported
+    card = (export / "model_card.md").read_text()
+    assert "nan" not in card.lower().replace("nanoseconds", "")
+    att = Disclosure("export", 5).attrition(md.attrition)
+    shown = [int(v) for v in att["n_persons"].dropna()]
+    assert shown and all(f"{v:,}" in card for v in shown)
+    assert not any(0 < int(v) < 5 for v in att["n_persons"].dropna())
     extra = json.loads((export / "run_extra.json").read_text())["model_development"]
     assert extra["qc_run"] == "20240101T000000Z" and extra["cohort"]["source"] == "baseline"
