@@ -289,7 +289,12 @@ def lab(project: Path, port: int, no_browser: bool) -> None:
 
 @app.group(cls=_Group)
 def export() -> None:
-    """Export a project's data (e.g. its cohort store as a joint VCF)."""
+    """Export a project's data (e.g. its cohort store as a joint VCF).
+
+    \b
+    Example:
+      pmo export vcf --project demo --out demo/joint.vcf.gz
+    """
 
 
 @export.command("vcf")

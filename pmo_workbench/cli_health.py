@@ -26,6 +26,11 @@ from pmo_workbench.errors import ConfigError
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+_ENCODING_HELP = "Text encoding of the files: utf-8, latin-1, cp1252 or auto (detected per file; the default)."
+_CHECKS_HELP = ("Plausibility rule severities, e.g. 'future_date=fatal,duplicate_rows=off' or 'all=fatal' "
+                "(rules: see pmo_workbench.health.checks).")
+
+
 def _print_counts(counts: dict[str, int]) -> None:
     for name, n in counts.items():
         click.echo(f"{name:<22} {n:>10,}")
@@ -90,7 +95,9 @@ def import_group() -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Project folder (created if missing).")
 @click.option("--synthetic", is_flag=True, help="Mark a new project as synthetic (public data).")
-def import_omop_command(source: Path, out: Path, synthetic: bool) -> None:
+@click.option("--encoding", default=None, help=_ENCODING_HELP)
+@click.option("--checks", default=None, help=_CHECKS_HELP)
+def import_omop_command(source: Path, out: Path, synthetic: bool, encoding: str | None, checks: str | None) -> None:
     """Import an OMOP CDM export (person, observation_period, condition_occurrence, drug_exposure, measurement,
     specimen, death, concept, concept_ancestor), then print what the project still lacks and what to run next.
 
@@ -100,7 +107,9 @@ def import_omop_command(source: Path, out: Path, synthetic: bool) -> None:
     """
     from pmo_workbench.health.omop import import_omop
 
-    _print_counts(import_omop(source, out, synthetic=synthetic))
+    counts = import_omop(source, out, synthetic=synthetic, encoding=encoding, checks=checks)
+    _print_counts(counts)
+    click.echo(counts.checks.summary())
     _print_next_steps(out)
 
 
@@ -124,7 +133,10 @@ def _as_date(text: str | None, name: str) -> date | None:
 @click.option("--end-date", default="2025-12-31", show_default=True, help="End of the extract (YYYY-MM-DD).")
 @click.option("--start-date", default="1977-01-01", show_default=True,
               help="Start of registration: observation periods open here at the earliest.")
-def import_registry_command(raw: Path, out: Path, lookup_date: str | None, end_date: str, start_date: str) -> None:
+@click.option("--encoding", default=None, help=_ENCODING_HELP)
+@click.option("--checks", default=None, help=_CHECKS_HELP)
+def import_registry_command(raw: Path, out: Path, lookup_date: str | None, end_date: str, start_date: str,
+                            encoding: str | None, checks: str | None) -> None:
     """Import LPR2/LPR3, LMDB, lab and Tissue Use Register extracts, pseudonymising CPR numbers on entry.
 
     \b
@@ -135,8 +147,10 @@ def import_registry_command(raw: Path, out: Path, lookup_date: str | None, end_d
 
     counts = import_registry(raw, out, lookup_date=_as_date(lookup_date, "--lookup-date"),
                              end_date=_as_date(end_date, "--end-date") or date(2025, 12, 31),
-                             start_date=_as_date(start_date, "--start-date") or date(1977, 1, 1))
+                             start_date=_as_date(start_date, "--start-date") or date(1977, 1, 1),
+                             encoding=encoding, checks=checks)
     _print_counts(counts)
+    click.echo(counts.checks.summary())
     _print_next_steps(out)
 
 

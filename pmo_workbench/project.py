@@ -170,12 +170,9 @@ def load_project(path: str | Path, *, check_files: bool = True) -> Project:
     file = path if path.suffix in (".yaml", ".yml") else path / PROJECT_FILE
     if not file.exists():
         raise ConfigError("no project file here (create one with `pmo new DIR`)", file=file)
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=file,
-                          line=mark.line + 1 if mark else None) from None
+    from pmo_workbench.yaml_input import load_yaml
+
+    raw = load_yaml(file)   # bounded size and aliases, latin-1/cp1252 read too, one-line errors
     if not isinstance(raw, dict):
         raise ConfigError("must be a mapping of keys to values", file=file)
     try:

@@ -3,8 +3,8 @@
 Rules (:func:`format_table`):
 
 * **no index column**: a named or non-default index becomes ordinary columns, and no row numbers are shown;
-* **integers as integers** (``10``, never ``10.0``), with thousands separators; a float column whose values are all
-  whole numbers counts as integers;
+* **integers as integers** (``10``, never ``10.0``), with thousands separators (not in years, positions and
+  steps: ``2019``); a float column whose values are all whole numbers counts as integers;
 * **sensible decimals**: three significant digits judged on the column's typical magnitude (``0.990``, ``2.13``,
   ``30.4``, ``1,234``), at most 4 decimals; p-values and other columns with values below 0.001 in scientific
   notation (``3.2e-09``); ``decimals`` overrides per column;
@@ -84,14 +84,17 @@ def _is_whole(values: np.ndarray) -> bool:
 
 
 def column_decimals(values: pd.Series) -> int | str:
-    """Decimals for a float column (three significant digits of its median magnitude, 0-4), or ``"e"``
-    (scientific notation) when it holds values below 0.001.
+    """Decimals for a float column (three significant digits of its median magnitude, 0-4), ``"e"``
+    (scientific notation) when it holds values below 0.001 (p-values), or ``"g"`` (three significant digits per
+    cell) when its values span more than three orders of magnitude.
 
     Examples
     --------
     >>> column_decimals(pd.Series([0.99, 0.98])), column_decimals(pd.Series([30.2])), column_decimals(
     ...     pd.Series([1e-9, 0.5]))
     (3, 1, 'e')
+    >>> column_decimals(pd.Series([375.5, 0.002, 93.6]))  # several metrics in one column
+    'g'
     """
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     v = np.abs(v[np.isfinite(v)])
@@ -100,13 +103,24 @@ def column_decimals(values: pd.Series) -> int | str:
     nonzero = v[v > 0]
     if nonzero.size and nonzero.min() < 1e-3 and nonzero.max() < 1:
         return "e"
+    if nonzero.size and nonzero.min() < nonzero.max() / 1000:
+        return "g"  # mixed magnitudes (a long table of several metrics): three significant digits per cell
     typical = float(np.median(nonzero)) if nonzero.size else 0.0
     if typical == 0:
         return 2
     return int(min(4, max(0, 2 - math.floor(math.log10(typical)))))
 
 
-def _format_number(v: Any, decimals: int | str, integer: bool) -> str:
+NO_SEPARATOR = ("year", "position", "pos", "step", "seed")
+"""Integer columns printed without thousands separators (a year is 2019, never 2,019)."""
+
+
+def _plain(name: str) -> bool:
+    low = name.lower()
+    return low in NO_SEPARATOR or low.endswith(("_year", "_id", "_position")) or low.startswith("year")
+
+
+def _format_number(v: Any, decimals: int | str, integer: bool, separator: bool = True) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, bool | np.bool_):
@@ -115,9 +129,11 @@ def _format_number(v: Any, decimals: int | str, integer: bool) -> str:
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
     if integer:
-        return f"{int(round(x)):,}"
+        return f"{int(round(x)):,}" if separator else str(int(round(x)))
     if decimals == "e":
         return f"{x:.2g}" if x == 0 or abs(x) >= 1e-3 else f"{x:.1e}"
+    if decimals == "g":
+        return f"{x:,.3g}" if abs(x) < 1e6 else f"{x:.3g}"
     return f"{x:,.{int(decimals)}f}"
 
 
@@ -139,7 +155,7 @@ def format_table(table: pd.DataFrame | pd.Series, *, export: bool = False,
                 (decimals or {}).get(name) is None and _is_whole(vals) and column_decimals(s) != "e"
                 and not name.startswith(("r_", "p_")))
             dec = (decimals or {}).get(name, column_decimals(s))
-            text = pd.Series([_format_number(v, dec, integer) for v in vals], index=s.index)
+            text = pd.Series([_format_number(v, dec, integer, not _plain(name)) for v in vals], index=s.index)
         else:
             text = s.map(lambda v: "" if v is None or (not isinstance(v, list | tuple | np.ndarray) and pd.isna(v))
                          else (", ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else str(v)))

@@ -147,7 +147,10 @@ def _plain(markdown: str) -> str:
     >>> _plain("codes `DI21*` in **A** or *B*")
     'codes DI21* in A or B'
     """
-    return re.sub(r"`([^`]*)`", r"\1", re.sub(r"\*{1,2}([^*]+)\*{1,2}", r"\1", markdown))
+    # code spans keep their content as written (a prefix's * is not emphasis); emphasis marks go elsewhere
+    parts = re.split(r"(`[^`]*`)", markdown)
+    return "".join(p[1:-1] if p.startswith("`") and p.endswith("`") and len(p) > 1
+                   else re.sub(r"\*{1,2}([^*]+)\*{1,2}", r"\1", p) for p in parts)
 
 
 def _rule_summaries(defn: CohortDefinition) -> dict[str, str]:

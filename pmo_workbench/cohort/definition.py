@@ -34,15 +34,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pmo_workbench.errors import ConfigError
-from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodePattern, parse_code
+from pmo_workbench.health.codelists import (
+    CODE_VOCABULARIES,
+    DOMAIN_VOCABULARY,
+    CodePattern,
+    endpoint_codes,
+    parse_code,
+)
 from pmo_workbench.names import check_name
 
 LOOKUP_RULE = "Tissue Use Register not looked up"
@@ -112,9 +118,19 @@ def _parse_codes(raw: Any, domain: str) -> CodeSet:
                 descendants = value
                 continue
             vocab = str(key).upper()
-            if vocab not in ("SKS", "ICD10", "ATC", "NPU", "OMOP", "SPECIMEN"):
-                raise _PathError(str(key), f"unknown vocabulary {key!r} (known: sks, icd10, atc, npu, omop)")
-            groups[vocab] = value if isinstance(value, list) else [value]
+            if vocab == "ENDPOINT":    # a shipped ICD-8 + ICD-10 harmonised endpoint (codelists.ENDPOINTS)
+                for name in value if isinstance(value, list) else [value]:
+                    try:
+                        for v, cs in endpoint_codes(name).items():
+                            groups[v] = [*groups.get(v, []), *cs]
+                            where.setdefault(v, str(key))
+                    except ValueError as exc:
+                        raise _PathError(str(key), str(exc)) from None
+                continue
+            if vocab not in CODE_VOCABULARIES:
+                raise _PathError(str(key)[:40], f"unknown vocabulary {str(key)[:40]!r} (known: "
+                                 f"{', '.join(v.lower() for v in CODE_VOCABULARIES)}, endpoint)")
+            groups[vocab] = [*groups.get(vocab, []), *(value if isinstance(value, list) else [value])]
             where[vocab] = str(key)
         if descendants and "OMOP" not in groups:
             raise _PathError("descendants", "descendants apply to OMOP concept ids only")
@@ -145,6 +161,8 @@ class ValueRange(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> ValueRange:
+        if any(v is not None and not math.isfinite(v) for v in (self.min, self.max)):
+            raise ValueError("value limits must be finite numbers (leave min or max out for no limit)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"value min {self.min} is above max {self.max}")
         if self.min is None and self.max is None:
@@ -465,10 +483,7 @@ def load_definition(path: str | Path) -> CohortDefinition:
     path = Path(path)
     if not path.exists():
         raise ConfigError("cohort definition not found", file=path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=path,
-                          line=mark.line + 1 if mark else None) from None
+    from pmo_workbench.yaml_input import load_yaml
+
+    raw = load_yaml(path)   # bounded size and aliases, latin-1/cp1252 read too, one-line errors
     return parse_definition(raw, file=path)

@@ -615,20 +615,46 @@ def explain_selection(project: str | Path | Project, selection: ReportSelection,
         out.append(f"The genome rule (`genomes.qc_pass`) removed **{n(never)}** person(s) with no genome in the "
                    f"WGS QC run (never sequenced, or sequenced after it) and **{n(failed)}** whose genome failed "
                    "QC.")
-    if table1 is not None and ctl is not None and ctl.match.birth_year is not None:
-        def stat(name: str, role: str) -> float:
-            v = table1.loc[(table1["variable"] == "age at index") & (table1["statistic"] == name), role]
-            return float(v.iloc[0]) if len(v) and not pd.isna(v.iloc[0]) else float("nan")
+    if table1 is not None:
+        out += explain_age_difference(defn, table1)
+    return out
 
-        m1, m0, s1, s0 = stat("mean", "case"), stat("mean", "control"), stat("sd", "case"), stat("sd", "control")
-        if not any(math.isnan(x) for x in (m1, m0, s1, s0)):
-            pooled = math.sqrt((s1 ** 2 + s0 ** 2) / 2)
-            smd = (m1 - m0) / pooled if pooled > 0 else 0.0
-            k = ctl.match.birth_year
-            out.append(f"Age at index: cases {m1:.1f} and controls {m0:.1f} years on average, a difference of "
-                       f"{m1 - m0:+.1f} years (standardised difference {smd:.2f}). Matching on birth year ±{k} "
-                       f"allows ages at the same index date to differ by up to {k + 1} years (the birth year band "
-                       "plus the birthday within the year), so a small age difference remains after matching"
-                       + (f"; {abs(smd):.2f} is above 0.1 because the ages within a matched set vary little "
-                          "compared with the spread of ages" if abs(smd) >= 0.1 else "") + ".")
+
+def explain_age_difference(definition: CohortDefinition, table1: pd.DataFrame) -> list[str]:
+    """The sentence under Table 1 on the age difference left after matching on birth year (in years and as a
+    standardised difference, and why birth-year matching leaves one); empty without birth-year matching or when
+    the means or SDs are hidden.
+
+    Examples
+    --------
+    >>> from pmo_workbench.cohort.definition import parse_definition
+    >>> d = parse_definition({"name": "mi", "entry": {"domain": "diagnosis", "codes": ["DI21*"]},
+    ...                       "controls": {"ratio": 2, "match": {"birth_year": 1}}})
+    >>> t = pd.DataFrame([("age at index", "", "mean", 66.0, 64.0), ("age at index", "", "sd", 10.0, 9.0)],
+    ...                  columns=["variable", "level", "statistic", "case", "control"])
+    >>> print(explain_age_difference(d, t)[0][:80])
+    Age at index: cases 66.0 and controls 64.0 years on average, a difference of +2.
+    """
+    ctl = definition.controls
+    out: list[str] = []
+    if ctl is None or ctl.match.birth_year is None:
+        return out
+
+    def stat(name: str, role: str) -> float:
+        v = table1.loc[(table1["variable"] == "age at index") & (table1["statistic"] == name), role]
+        return float(v.iloc[0]) if len(v) and not pd.isna(v.iloc[0]) else float("nan")
+
+    m1, m0, s1, s0 = stat("mean", "case"), stat("mean", "control"), stat("sd", "case"), stat("sd", "control")
+    if not any(math.isnan(x) for x in (m1, m0, s1, s0)):
+        pooled = math.sqrt((s1 ** 2 + s0 ** 2) / 2)
+        smd = (m1 - m0) / pooled if pooled > 0 else 0.0
+        k = ctl.match.birth_year
+        out.append(f"Age at index: cases {m1:.1f} and controls {m0:.1f} years on average, a difference of "
+                   f"{m1 - m0:+.1f} years (standardised difference {smd:.2f}). Matching on birth year ±{k} "
+                   f"allows ages at the same index date to differ by up to {k + 1} years (the birth year band "
+                   "plus the birthday within the year), so a small age difference remains after matching"
+                   + (f": {abs(m1 - m0):.1f} years is {abs(smd):.2f} of the pooled SD of age ({pooled:.1f} years), "
+                      f"above the usual 0.1 yet within the ±{k + 1} years the matching allows — match on age at "
+                      "index or narrow the band if it matters" if abs(smd) >= 0.1 and abs(m1 - m0) <= k + 1
+                      else "") + ".")
     return out

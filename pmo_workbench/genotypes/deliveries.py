@@ -415,7 +415,9 @@ def ingest_batch(
     batch_id
         Default: the batch folder's name.
     replace
-        Take a sample already ingested (from another batch, or with changed files) anew.
+        Take a sample already ingested (from another batch, or with changed metrics files) anew: its ledger row
+        and read-level metrics are replaced; its genotypes stay (a changed gVCF is refused: the cohort store
+        does not replace a sample's genotypes).
     combine
         The gVCF combiner, ``(store_dir, {sample_id: gvcf}, batch_id) -> dict``, called with the project's
         ``data/genotypes``; default :func:`combine_gvcfs`.
@@ -448,6 +450,12 @@ def ingest_batch(
     todo = new + replaced
     if not todo:
         return summary
+    known = ledger.drop_duplicates("sample_id", keep="last").set_index("sample_id") if len(ledger) else None
+    for s in replaced:  # the cohort store keeps a sample's genotypes: a replacement may change its metrics only
+        old = json.loads(known.loc[s.sample_id, "checksums"]) if known is not None else {}
+        if old.get(s.gvcf.name) != s.checksums.get(s.gvcf.name):
+            raise DeliveryError("a changed gVCF cannot replace genotypes already in the cohort store (only its "
+                                "metrics files can be replaced)", sample=s.sample_id, file=s.gvcf)
     for s in todo:
         verify_sample(s)
     headers = {s.sample_id: read_gvcf_header(s.gvcf, s.sample_id) for s in todo}
@@ -457,8 +465,9 @@ def ingest_batch(
     long = long[long["sample_id"].isin([s.sample_id for s in todo])].assign(batch=batch.batch_id)
     store_dir = root / "data" / "genotypes"  # gvcf_store.cohort_store_dir(root)
     store_dir.mkdir(parents=True, exist_ok=True)
-    summary.combiner = dict((combine or combine_gvcfs)(store_dir, {s.sample_id: s.gvcf for s in todo},
-                                                       batch.batch_id) or {})
+    if new:  # replaced samples keep their genotypes (same gVCF, checked above)
+        summary.combiner = dict((combine or combine_gvcfs)(store_dir, {s.sample_id: s.gvcf for s in new},
+                                                           batch.batch_id) or {})
 
     ids = {s.sample_id for s in todo}
     metrics_path = read_metrics_path(root)

@@ -33,6 +33,7 @@ import io
 import logging
 import math
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -162,15 +163,21 @@ def _run_multiqc(paths: list[Path]) -> tuple[list[Any], dict[str, Any], dict[str
     logging.getLogger("multiqc").setLevel(logging.ERROR)
     import multiqc
     from multiqc import report
+    from multiqc.core import tmp_dir
 
     multiqc.reset()
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        multiqc.parse_logs(*[str(p) for p in paths], quiet=True, no_version_check=True, no_ansi=True,
-                           run_modules=["dragen", "picard", "mosdepth", "samtools", "verifybamid"])
-    general = {str(k): dict(v) for k, v in multiqc.get_general_stats_data().items()}
-    modules = list(report.modules)
-    sources = {str(k): {s: dict(v) for s, v in secs.items()} for k, secs in report.data_sources.items()}
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            multiqc.parse_logs(*[str(p) for p in paths], quiet=True, no_version_check=True, no_ansi=True,
+                               run_modules=["dragen", "picard", "mosdepth", "samtools", "verifybamid"])
+        general = {str(k): dict(v) for k, v in multiqc.get_general_stats_data().items()}
+        modules = list(report.modules)
+        sources = {str(k): {s: dict(v) for s, v in secs.items()} for k, secs in report.data_sources.items()}
+    finally:  # MultiQC keeps its data files in a temporary folder of its own: leave nothing behind
+        if tmp_dir._tmp_dir is not None:
+            shutil.rmtree(tmp_dir._tmp_dir, ignore_errors=True)
+        tmp_dir.new_tmp_dir()
     return modules, sources, general
 
 

@@ -178,8 +178,8 @@ def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
     a cohort store); FORMAT is ``GT:GQ:DP`` (GT only where the store has no GQ/DP). The output is written with
     ``bcftools view -O z`` (plus a tabix index) under a temporary name and renamed into place when complete.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> out = write_joint_vcf(g, Path(tempfile.mkdtemp()) / "joint.vcf.gz")  # g: the doctests' set
     >>> import subprocess

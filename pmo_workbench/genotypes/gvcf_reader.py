@@ -1,7 +1,7 @@
 """Read one single-sample gVCF into two column tables: its reference blocks and its variant calls.
 
 A gVCF (GATK HaplotypeCaller ``-ERC GVCF``, DRAGEN, DeepVariant) holds, for one sample, *reference blocks*
-(records whose only ALT is the symbolic ``<NON_REF>`` or ``<*>``, spanning ``POS..INFO/END``, with the block's
+(records whose only ALT is the symbolic ``<NON_REF>`` or ``<*>``, or ``.``, spanning ``POS..INFO/END``, with the block's
 GQ and MIN_DP) and *variant records* (an ALT other than the symbolic one, with GT, GQ, DP, AD, PL over the
 record's alleles plus the symbolic allele). :func:`read_gvcf` splits them the way Hail's VDS combiner does
 (``hl.vds.new_combiner``: reference data apart from variant data):
@@ -25,8 +25,8 @@ line by line: a whole-genome gVCF has tens of millions of blocks. A truncated or
 sample column, a non-integer POS/END/GQ/DP, or a GT naming an allele the record does not have is an
 :class:`~pmo_workbench.errors.InputError` naming the file, the line and the field.
 
-Example
--------
+Examples
+--------
 >>> g = read_gvcf("../shared/data/gvcf_small/glnexus_deepvariant/derived/dv_1000G_chr17_2517459/NA12878.gvcf")
 >>> g.sample, len(g.blocks), len(g.calls)
 ('NA12878', 3, 1)
@@ -281,8 +281,13 @@ def read_gvcf(path: str | Path) -> GvcfData:
     sample_col = pc.split_pattern(table["SAMPLE"].combine_chunks(), ":")
     if n and int(pc.min(pc.list_value_length(sample_col)).as_py() or 0) == 0:
         raise InputError("empty sample column", file=path, field="sample")
-    is_block = pc.is_in(alt, value_set=pa.array(SYMBOLIC_ALTS)).to_numpy(zero_copy_only=False)
-    gt, ploidy, phased = _parse_gt(path, _format_values(fmt, sample_col, "GT"), lines)
+    # a reference block: only the symbolic ALT, or no ALT at all ('.', Strelka's and some DRAGEN blocks)
+    is_block = pc.is_in(alt, value_set=pa.array((*SYMBOLIC_ALTS, "."))).to_numpy(zero_copy_only=False)
+    gt_text = _format_values(fmt, sample_col, "GT")
+    no_gt = pc.is_null(gt_text).to_numpy(zero_copy_only=False)
+    gt, ploidy, phased = _parse_gt(path, gt_text, lines)
+    gt[no_gt & is_block] = 0  # a block without a GT field is a hom-ref block
+    ploidy[no_gt & is_block] = 2
     gq = _ints(path, _format_values(fmt, sample_col, "GQ"), "GQ", lines, np.int16)
     dp = _ints(path, _format_values(fmt, sample_col, "DP"), "DP", lines, np.int32)
     min_dp = _ints(path, _format_values(fmt, sample_col, "MIN_DP"), "MIN_DP", lines, np.int32)

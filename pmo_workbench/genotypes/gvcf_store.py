@@ -26,6 +26,11 @@ QC runs, and once per generation (cached). The alternative -- appending a batch'
 at ingest -- makes ingest O(sites x all samples) as soon as batch *k* brings new sites (every earlier
 column needs the new rows), which is what the N+1 problem is about.
 
+**Limits.** The densify pass holds the dense GT/GQ/DP arrays of all sites in memory (about 8 bytes per site and
+sample, e.g. 1.6 GB for 200,000 sites x 1,000 samples) and one batch's reference blocks at a time; a
+whole-genome cohort of thousands needs it done per range of sites (the batch files are sorted for that), which
+is not done yet. Per-record PL is kept in the batch files but not in the dense matrix.
+
 **Combining rules** (as GATK CombineGVCFs/GenotypeGVCFs, Hail's combiner and GLnexus do):
 
 - A site is a (contig, POS) where at least one sample has a variant record. Records of different samples at
@@ -44,8 +49,8 @@ column needs the new rows), which is what the N+1 problem is about.
 - Several records of one sample at one POS (DRAGEN's split alleles): all their alleles join the site; the
   sample's GT and AD come from the first record, as GATK CombineGVCFs keeps the first.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
 >>> root = Path(tempfile.mkdtemp()) / "genotypes"
@@ -91,8 +96,8 @@ _PARQUET = {"compression": "zstd", "compression_level": 3}
 def cohort_store_dir(project: str | Path) -> Path:
     """Where a project's cohort store lives: ``<project>/data/genotypes``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cohort_store_dir("myproject").as_posix()
     'myproject/data/genotypes'
     """
@@ -207,8 +212,8 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
     InputError
         A bad gVCF (file, line and field named), an empty batch, a batch ID or sample ID already in the store.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
     >>> f = "../shared/data/gvcf_small/glnexus_deepvariant/derived/dv_1000G_chr17_2517459/NA12878.gvcf"
@@ -347,7 +352,7 @@ def _site_alleles(calls: pd.DataFrame, n_sites: int) -> tuple[np.ndarray, list[s
             raise InputError(f"records at one site disagree on the reference allele ({r[:10]} vs {big[:10]})",
                              field="REF")
         tail = big[len(r):]
-        na = [a + tail for a in alts]
+        na = [a if a == "*" or a.startswith("<") else a + tail for a in alts]  # '*': a deletion upstream
         norm.append(na)
         site_alts[s].update(na)
     ordered = [sorted(a, key=lambda x: (len(x), x)) for a in site_alts]

@@ -7,8 +7,8 @@ batch by batch (a later batch combines the earlier VDS with the new gVCFs), dens
 least ``min_ref_gq`` (or the block has no GQ) and missing otherwise; no block is missing. ``tests/hail``
 holds the two backends' matrices equal on real gVCFs.
 
-Example
--------
+Examples
+--------
 >>> from pathlib import Path
 >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
 >>> vds = combine_gvcfs_hail({"HG00187": d / "HG00187.hg38.g.vcf.gz"}, Path("/tmp/x.vds"))  # doctest: +SKIP
@@ -17,11 +17,13 @@ Example
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,24 +102,22 @@ def dense_calls_hail(vds_path: str | Path, *, min_ref_gq: int = DEFAULT_MIN_REF_
     ref_ok = hl.is_missing(mt.GQ) | (mt.GQ >= min_ref_gq)
     gt = hl.if_else(hl.is_defined(mt.LA), hl.vds.lgt_to_gt(mt.LGT, mt.LA),
                     hl.or_missing(ref_ok, mt.LGT))
-    mt = mt.select_entries(GT=gt).add_row_index("_row")
+    mt = mt.select_entries(GT=gt).add_row_index("ri")
     samples = np.asarray(mt.s.collect(), dtype=str)
-    rows = mt.rows()
-    rows = rows.select(contig=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
-                       alt=hl.delimit(rows.alleles[1:], ","), row=rows._row)
+    rows = mt.rows().key_by()
+    rows = rows.select("ri", contig=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
+                       alt=hl.delimit(rows.alleles[1:], ","))
     variants = rows.to_pandas()
-    entries = mt.select_entries(a0=hl.or_else(mt.GT[0], -1),
-                                a1=hl.if_else(hl.is_defined(mt.GT),
-                                              hl.if_else(mt.GT.ploidy == 1, -2, mt.GT[1]), -1)).entries()
-    e = entries.select(row=entries._row, a0=entries.a0, a1=entries.a1).key_by().select("row", "s", "a0", "a1")
-    df = e.to_pandas()
+    mt = mt.select_entries(a0=hl.or_else(mt.GT[0], -1),
+                           a1=hl.if_else(hl.is_defined(mt.GT), hl.if_else(mt.GT.ploidy == 1, -2, mt.GT[1]), -1))
+    df = mt.entries().key_by().select("s", "ri", "a0", "a1").to_pandas()
     col = {s: i for i, s in enumerate(samples)}
     out = np.full((len(variants), len(samples), 2), -1, np.int8)
-    r = df["row"].to_numpy(np.int64)
+    r = df["ri"].to_numpy(np.int64)
     c = df["s"].map(col).to_numpy(np.int64)
     out[r, c, 0] = df["a0"].to_numpy(np.int64)
     out[r, c, 1] = df["a1"].to_numpy(np.int64)
-    variants = variants.sort_values("row").drop(columns=["locus", "alleles", "row"], errors="ignore")
+    variants = variants.sort_values("ri").drop(columns=["locus", "alleles", "ri"], errors="ignore")
     return variants.reset_index(drop=True), samples, out
 
 
@@ -125,8 +125,8 @@ def genotype_strings(variants: pd.DataFrame, gt: np.ndarray) -> dict[tuple[str, 
     """Each site's calls as sorted allele strings per sample (``REF``, the ALT sequence, ``.``), for comparing
     matrices whose allele order differs (Hail's and the embedded store's).
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = pd.DataFrame({"contig": ["1"], "position": [5], "ref": ["A"], "alt": ["C,G"]})
     >>> genotype_strings(v, np.array([[[0, 2], [-1, -1], [1, -2]]], dtype=np.int8))
     {('1', 5): ['A/G', './.', 'C']}
@@ -141,3 +141,106 @@ def genotype_strings(variants: pd.DataFrame, gt: np.ndarray) -> dict[tuple[str, 
         out[(str(row.contig), int(row.position))] = calls
     return out
 
+
+
+def _hail_calls(hl: Any, mt: Any, min_ref_gq: int) -> Any:
+    """Entries GT, GQ, DP, AD of a dense VDS MatrixTable under the embedded store's rules."""
+    variant = hl.is_defined(mt.LA)
+    ref_ok = hl.is_missing(mt.GQ) | (mt.GQ >= min_ref_gq)
+    gt = hl.if_else(variant, hl.vds.lgt_to_gt(mt.LGT, mt.LA), hl.or_missing(ref_ok, mt.LGT))
+    fields = {"GT": gt}
+    if "GQ" in mt.entry:
+        fields["GQ"] = hl.or_missing(variant | ref_ok, mt.GQ)
+    if "MIN_DP" in mt.entry or "DP" in mt.entry:
+        dp = mt.DP if "DP" in mt.entry else hl.missing(hl.tint32)
+        min_dp = mt.MIN_DP if "MIN_DP" in mt.entry else dp
+        fields["DP"] = hl.if_else(variant, dp, hl.or_missing(ref_ok, hl.or_else(min_dp, dp)))
+    if "LAD" in mt.entry:
+        fields["AD"] = hl.or_missing(variant & hl.is_defined(mt.LAD) & (hl.len(mt.LAD) == hl.len(mt.LA)),
+                                     hl.vds.local_to_global(mt.LAD, mt.LA, hl.len(mt.alleles), 0, number="R"))
+    return mt.select_entries(**fields)
+
+
+def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
+                     reference_build: str | None = None, master: str | None = None,
+                     tmp_dir: str | Path | None = None, spark_conf: dict[str, str] | None = None,
+                     min_ref_gq: int = DEFAULT_MIN_REF_GQ) -> Any:
+    """Open a project's cohort store with the Hail backend: its batches combined into a VDS by
+    ``hl.vds.new_combiner`` (each batch not yet in the VDS is combined with the previous VDS, so earlier batches'
+    gVCFs are not re-read), densified (``hl.vds.to_dense_mt``, the embedded store's rules) into a cached
+    MatrixTable that the Hail kernels read.
+
+    The VDSs and the dense MatrixTable live in ``hail/`` inside the store. The gVCFs of a batch not yet
+    combined must still be at the paths ``pmo ingest`` recorded.
+    """
+    from pmo_workbench.files import write_text_atomic
+    from pmo_workbench.genotypes import cache
+    from pmo_workbench.genotypes.gvcf_store import MANIFEST, find_cohort_store, load_manifest
+    from pmo_workbench.genotypes.hail_backend import (
+        HAIL_CACHE_VERSION,
+        HailGenotypes,
+        _collect_rows_in_key_order,
+        _variants_table,
+        collect_cols,
+        init_hail,
+    )
+
+    del progress, cache_dir
+    root = find_cohort_store(path)
+    if root is None:
+        raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
+    manifest = load_manifest(root)
+    if not manifest["samples"]:
+        raise InputError("the cohort store has no sample", file=root / MANIFEST)
+    hl = init_hail(master, tmp_dir, spark_conf=spark_conf)
+    build = reference_build or manifest.get("reference_build") or "GRCh38"
+    hail_dir = root / "hail"
+    (hail_dir / "vds").mkdir(parents=True, exist_ok=True)
+    state_file = hail_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {"batches": [], "vds": None}
+    for b in manifest["batches"]:
+        if b["batch_id"] in state["batches"]:
+            continue
+        files = {s["sample_id"]: Path(s["file"]) for s in manifest["samples"] if s["batch_id"] == b["batch_id"]}
+        out = hail_dir / "vds" / f"{len(state['batches']) + 1:04d}.vds"
+        combine_gvcfs_hail(files, out, existing_vds=[root / state["vds"]] if state["vds"] else [],
+                           reference_genome=build, tmp_dir=hail_dir / "tmp")
+        old = state["vds"]
+        state = {"batches": state["batches"] + [b["batch_id"]], "vds": str(out.relative_to(root))}
+        write_text_atomic(state_file, json.dumps(state) + "\n")
+        if old:
+            shutil.rmtree(root / old, ignore_errors=True)
+    store = hail_dir / f"dense-g{int(manifest['generation']):06d}-gq{int(min_ref_gq)}-r{HAIL_CACHE_VERSION}"
+    if not cache.is_complete(store):
+        def make(tmp: Path) -> None:
+            vds = hl.vds.read_vds(str(root / state["vds"]))
+            # every entry defined (a sample without data at a site is a no-call, as in an imported VCF, so
+            # hl.sample_qc counts it in n_not_called)
+            mt = _hail_calls(hl, hl.vds.to_dense_mt(vds), int(min_ref_gq)).unfilter_entries()
+            mt = mt.add_row_index("_pmo_row")
+            mt = mt.annotate_rows(rsid=hl.missing(hl.tstr), qual=hl.missing(hl.tfloat64),
+                                  filters=hl.missing(hl.tset(hl.tstr)),
+                                  file_order=hl.tuple([hl.int64(0), hl.int64(mt._pmo_row)]))
+            mt = mt.select_rows("rsid", "qual", "filters", "file_order")
+            mt.write(str(tmp / "matrix.mt"), overwrite=True)
+            written = hl.read_matrix_table(str(tmp / "matrix.mt"))
+            keyed, order = _collect_rows_in_key_order(written, rsid=written.rsid, qual=written.qual,
+                                                      filters=written.filters)
+            file_index = np.empty(len(keyed), dtype=np.int64)
+            file_index[order] = np.arange(len(keyed), dtype=np.int64)
+            np.save(tmp / "variant_index.npy", file_index)
+            variants = _variants_table(keyed.iloc[order].reset_index(drop=True), {})
+            variants.to_parquet(tmp / "variants.parquet", index=False)
+            fields = [f for f in ("DP", "GQ", "AD") if f in written.entry]
+            meta = {"reference_build": build, "reference_genome": build, "fields": fields,
+                    "source_format": "gvcf_store", "source": str(root), "original_contig": {},
+                    "sample_id": collect_cols(written)["s"].astype(str).tolist(), "n_variants": len(variants),
+                    "hail_cache_version": HAIL_CACHE_VERSION, "generation": manifest["generation"],
+                    "min_ref_gq": int(min_ref_gq)}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+
+        cache.build_store_atomically(store, make)
+        for old in hail_dir.glob("dense-g*"):
+            if old != store and not old.name.startswith(f"dense-g{int(manifest['generation']):06d}-"):
+                shutil.rmtree(old, ignore_errors=True)
+    return HailGenotypes(store, path=root, reference_build=reference_build)

@@ -30,8 +30,9 @@ import pandas as pd
 
 from pmo_workbench.errors import InputError
 
-CODE_VOCABULARIES = ("SKS", "ICD10", "ATC", "NPU", "OMOP", "SPECIMEN")
-"""Vocabularies a code set may name (SPECIMEN: free-text specimen types for the specimen domain)."""
+CODE_VOCABULARIES = ("SKS", "ICD10", "ICD8", "ATC", "NPU", "OMOP", "SPECIMEN")
+"""Vocabularies a code set may name (ICD8: the Danish ICD-8 of LPR before 1994, 5 digits such as ``41099``;
+SPECIMEN: free-text specimen types for the specimen domain)."""
 
 DOMAIN_VOCABULARY = {"diagnosis": "SKS", "prescription": "ATC", "lab": "NPU", "specimen": "SPECIMEN"}
 """The vocabulary a bare list of strings is read in, per domain."""
@@ -40,6 +41,8 @@ _EXACT = {
     # SKS diagnosis codes: D + ICD-10 chapter letter + two digits + optional further characters (DI219, DE110A)
     "SKS": re.compile(r"^D[A-Z][0-9]{2}[0-9A-Z]*$"),
     "ICD10": re.compile(r"^[A-Z][0-9]{2}(\.?[0-9A-Z]+)?$"),
+    # ICD-8 (Danish edition): 3-digit category and a 2-digit subdivision, written 41099 or 410.99
+    "ICD8": re.compile(r"^[0-9]{3}([0-9]{1,2})?$"),
     # ATC: level 1 letter, level 2 two digits, level 3 letter, level 4 letter, level 5 two digits
     "ATC": re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
     "NPU": re.compile(r"^(NPU|DNK)[0-9]{5}$"),
@@ -48,11 +51,27 @@ _EXACT = {
 _PREFIX = {
     "SKS": re.compile(r"^D[A-Z]([0-9][0-9A-Z]*)?$"),
     "ICD10": re.compile(r"^[A-Z]([0-9][0-9.A-Z]*)?$"),
+    "ICD8": re.compile(r"^[0-9]{1,5}$"),
     "ATC": re.compile(r"^[A-Z]([0-9]{1,2}([A-Z]([A-Z]([0-9]{1,2})?)?)?)?$"),
 }
-_EXAMPLES = {"SKS": "DI219, DI21*, DI20-DI25", "ICD10": "I21.9, I21*", "ATC": "C10AA05, C10AA*",
+_EXAMPLES = {"SKS": "DI219, DI21*, DI20-DI25", "ICD10": "I21.9, I21*", "ICD8": "41099, 410.99, 410*, 430-438", "ATC": "C10AA05, C10AA*",
              "NPU": "NPU01567 or DNK05451", "OMOP": "a positive integer concept id",
              "SPECIMEN": "a specimen type such as DNA or EDTA-blood"}
+
+
+def _shown(value: object) -> str:
+    """A value as error messages quote it: ``repr`` cut to 40 characters, and a CPR-like number masked."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:38] + "…" + text[0]
+    if re.search(r"[0-9]{6}", text):
+        import pandas as pd
+
+        from pmo_workbench.privacy import scan_for_cpr
+
+        if scan_for_cpr(pd.DataFrame({"v": [str(value)[:200]]})):
+            return "<a CPR-like value>"
+    return text
 
 
 @dataclass(frozen=True)
@@ -103,32 +122,34 @@ def parse_code(text: str | int, vocabulary: str) -> CodePattern:
         raise ValueError(f"unknown vocabulary {vocabulary!r} (known: {', '.join(CODE_VOCABULARIES)})")
     if vocabulary == "OMOP":
         if isinstance(text, bool) or not (isinstance(text, int) or (isinstance(text, str) and text.isdigit())):
-            raise ValueError(f"malformed OMOP concept id {text!r}: expected {_EXAMPLES['OMOP']}")
+            raise ValueError(f"malformed OMOP concept id {_shown(text)}: expected {_EXAMPLES['OMOP']}")
         if int(text) <= 0:
-            raise ValueError(f"malformed OMOP concept id {text!r}: expected {_EXAMPLES['OMOP']}")
+            raise ValueError(f"malformed OMOP concept id {_shown(text)}: expected {_EXAMPLES['OMOP']}")
         return CodePattern("OMOP", "exact", str(int(text)))
     if not isinstance(text, str):
-        raise ValueError(f"malformed {vocabulary} code {text!r}: expected text such as {_EXAMPLES[vocabulary]}")
+        raise ValueError(f"malformed {vocabulary} code {_shown(text)}: expected text such as {_EXAMPLES[vocabulary]}")
     raw = text.strip()
     code = raw if vocabulary == "SPECIMEN" else raw.upper()
+    if vocabulary == "ICD8":   # stored without the dot (LPR writes 41099; papers write 410.99)
+        code = code.replace(".", "")
     if vocabulary != "SPECIMEN" and code.endswith("*"):
         stem = code[:-1]
         rx = _PREFIX.get(vocabulary)
         if rx is None:
-            raise ValueError(f"{vocabulary} codes are matched exactly; {raw!r} has a wildcard")
+            raise ValueError(f"{vocabulary} codes are matched exactly; {_shown(raw)} has a wildcard")
         if not rx.match(stem):
-            raise ValueError(f"malformed {vocabulary} prefix {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+            raise ValueError(f"malformed {vocabulary} prefix {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
         return CodePattern(vocabulary, "prefix", stem)
-    if vocabulary in ("SKS", "ICD10", "ATC") and "-" in code:
+    if vocabulary in ("SKS", "ICD10", "ICD8", "ATC") and "-" in code:
         low, _, high = code.partition("-")
         for part in (low, high):
             if not (_EXACT[vocabulary].match(part) or _PREFIX[vocabulary].match(part)):
-                raise ValueError(f"malformed {vocabulary} range {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+                raise ValueError(f"malformed {vocabulary} range {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
         if low[: len(high)] > high:
-            raise ValueError(f"empty {vocabulary} range {raw!r}: the start sorts after the end")
+            raise ValueError(f"empty {vocabulary} range {_shown(raw)}: the start sorts after the end")
         return CodePattern(vocabulary, "range", low, high)
     if not _EXACT[vocabulary].match(code):
-        raise ValueError(f"malformed {vocabulary} code {raw!r}: expected e.g. {_EXAMPLES[vocabulary]}")
+        raise ValueError(f"malformed {vocabulary} code {_shown(raw)}: expected e.g. {_EXAMPLES[vocabulary]}")
     return CodePattern(vocabulary, "exact", code)
 
 
@@ -291,3 +312,50 @@ def search_codes(query: str, vocabulary: str | None = None, *, index: CodeIndex 
             raise ValueError("give an index or a project")
         index = CodeIndex.from_project(project)
     return index.search(query, vocabulary, limit=limit)
+
+
+ENDPOINTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "mi": {"SKS": ("DI21*", "DI22*"), "ICD8": ("410*",)},
+    "stroke": {"SKS": ("DI60*", "DI61*", "DI63*", "DI64*"), "ICD8": ("430*", "431*", "433*", "434*", "436*")},
+    "diabetes": {"SKS": ("DE10*", "DE11*", "DE12*", "DE13*", "DE14*"), "ICD8": ("249*", "250*")},
+    "cancer": {"SKS": ("DC00-DC43", "DC45-DC97"), "ICD8": ("140-172", "174-209")},
+    "breast_cancer": {"SKS": ("DC50*",), "ICD8": ("174*",)},
+    "colorectal_cancer": {"SKS": ("DC18*", "DC19*", "DC20*"), "ICD8": ("153*", "154*")},
+    "lung_cancer": {"SKS": ("DC34*",), "ICD8": ("162*",)},
+    "prostate_cancer": {"SKS": ("DC61*",), "ICD8": ("185*",)},
+}
+"""Endpoints harmonised over ICD-8 (LPR 1977-1993) and ICD-10 (SKS, LPR from 1994): one rule covers both eras
+(``codes: {endpoint: mi}`` in a cohort definition).
+
+Sources (the ICD-8 columns are those of the Danish ICD-8 edition, ``Klassifikation af sygdomme``, whose
+3-digit categories are WHO ICD-8's):
+
+- ``mi``: FinnGen endpoint I9_MI_STRICT (ICD-10 I21, I22; ICD-8 410), https://r7.risteys.finngen.fi/phenocode/I9_MI_STRICT.
+- ``stroke``: FinnGen I9_STR_SAH (ICD-10 I60, I61, I63, I64; ICD-8 430, 431, 433, 434, 436),
+  https://r4.risteys.finngen.fi/phenocode/I9_STR_SAH (FinnGen's exclusions of I63.6 and 431.01/431.91 are not
+  applied).
+- ``diabetes``: the Danish National Diabetes Register's hospital-diagnosis criteria (ICD-8 249, 250; ICD-10
+  E10-E14), Carstensen B, Kristensen JK, Marcussen MM, Borch-Johnsen K. The National Diabetes Register. Scand J
+  Public Health 2011;39(7 Suppl):58-61.
+- cancers: WHO ICD-8 chapter II (malignant neoplasms 140-209; 173 other skin cancer left out as ICD-10 C44 is)
+  and the site codes of FinnGen's C3_* endpoints: breast 174 / C50, colorectal 153-154 / C18-C20, lung 162 /
+  C34, prostate 185 / C61.
+
+These are starting points for a study's own validated definitions, not validated definitions themselves.
+"""
+
+
+def endpoint_codes(name: str) -> dict[str, tuple[str, ...]]:
+    """The codes of a shipped endpoint by vocabulary (:data:`ENDPOINTS`).
+
+    Examples
+    --------
+    >>> endpoint_codes("MI")
+    {'SKS': ('DI21*', 'DI22*'), 'ICD8': ('410*',)}
+    >>> parse_code("410.99", "ICD8").matches("41099")
+    True
+    """
+    key = str(name).strip().lower()
+    if key not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {str(name)[:40]!r} (known: {', '.join(ENDPOINTS)})")
+    return dict(ENDPOINTS[key])

@@ -1,6 +1,7 @@
 """Import Danish registry extracts (raw layer, with CPR numbers) into the event schema, pseudonymised on entry.
 
-Files read from the raw folder (CSV, UTF-8, header, comma-separated; layout of ``/tmp/team/SYNTH_CONTRACT.md``):
+Files read from the raw folder (CSV with a header, comma-separated; UTF-8 with or without BOM, latin-1 or
+cp1252 -- detected per file, or given as ``encoding``; layout of ``/tmp/team/SYNTH_CONTRACT.md``):
 
 =========================  ====================================================================================
 ``cpr_register.csv``       pnr, koen (K|M), foed_dag, doed_dato, region  -> ``person``, ``observation_period``
@@ -25,7 +26,15 @@ Mapping decisions:
   type A when ``lpr_diag`` does not already list it. LPR3 diagnoses with ``senere_afkraeftet == "Ja"`` (later
   disproved) are dropped. Contact type: LPR2 ``c_pattype`` 0 inpatient, 1 day, 2 outpatient, 3 emergency; LPR3
   ``kontakttype`` ALCA10 virtual, else a stay of 12 hours or more (start/end date and time) inpatient, else
-  ``prioritet`` ATA1 emergency, else outpatient. Codes are upper-cased and kept as SKS (``DI219``).
+  ``prioritet`` ATA1 emergency, else outpatient. Codes are normalised to the SKS form (:func:`normalised_code`:
+  upper case, no spaces or dots, ``D`` prefix: ``di 109`` -> ``DI109``, ``I21.9`` -> ``DI219``; every rewrite
+  is reported); numeric codes of LPR before 1994 (``41099``, ``410.99``) are ICD-8, ``vocabulary`` ICD8.
+- Every text column that reaches an output (region, recnum/dw_ek_kontakt, codes, units, lab ids and text
+  results) and every number column before conversion is scanned for CPR-like values
+  (:func:`pmo_workbench.privacy.scan_for_cpr`); one is refused naming file, row and column, never the value.
+- Plausibility rules (:mod:`pmo_workbench.health.checks`: death before birth, discharge before admission, dates
+  after today, events of persons not in ``cpr_register.csv``, duplicated rows and files, a header-only person
+  table, rewritten codes) are counted per rule and file; fatal ones stop the import.
 - ``lmdb``: ``packages`` = apk, ``ddd`` = apk x volume when ``voltypetxt`` is DDD, ``strength`` =
   ``f"{strnum:g} {strunit}"``, ``source`` LMDB (Lægemiddelstatistikregisteret).
 - ``labka``: ``value`` is the number in the text (decimal comma accepted), null for text such as ``<0.5``;
@@ -41,8 +50,10 @@ The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 G
 once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
 naming the first bad row, CPR numbers are validated and pseudonymised once per distinct number, and the event
 tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in
-small row groups). Every table is checked before any file is written, and the files replace their predecessors
-together at the end, so a failed import leaves nothing half-written.
+small row groups). The database is a file in a temporary folder with a memory limit (:data:`MEMORY_LIMIT`):
+tables, joins and sorts beyond it spill to disk, so memory does not grow with the registry. Every table is
+checked before any file is written, and the files are staged and swapped in as one set
+(:mod:`pmo_workbench.health.staging`), so a failed import leaves the project byte for byte as it was.
 
 Examples
 --------
@@ -62,8 +73,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
-from pmo_workbench.health.schema import validate_table, write_tables
+from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
+from pmo_workbench.health.schema import EVENT_TABLES, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -81,13 +94,45 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
 
 REGISTRY_START = date(1977, 1, 1)
 
-_DIAGNOSIS = ("person_id, contact_id, date, end_date, code, 'SKS' AS vocabulary, diag_type, contact_type, "
-              "source")
+_DIAGNOSIS = "person_id, contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
+
+_SCAN_BATCH = 500_000
+
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
+folder, so the import's peak memory does not grow with the registry (about 1 GB of Python and Arrow comes on
+top; see ``benchmarks/bench_cohort.py --raw``)."""
+
+ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
+"""A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
+
+
+def normalised_code(col: str) -> str:
+    """SQL: a raw diagnosis code in the SKS form -- upper case, no spaces or dots, and the ``D`` prefix added to
+    an ICD-10 code without it (``di 109`` -> ``DI109``, ``I21.9`` -> ``DI219``, ``D50.9`` -> ``DD509``); ICD-8
+    codes stay numeric (``410.99`` -> ``41099``)."""
+    base = f"regexp_replace(upper({_text(col)}), '[ .]', '', 'g')"
+    return f"(CASE WHEN regexp_full_match({base}, '[A-Z][0-9].*') THEN 'D' || {base} ELSE {base} END)"
+
+
+def _vocabulary(code: str) -> str:
+    return f"(CASE WHEN regexp_full_match({code}, '{ICD8_SHAPE}') THEN 'ICD8' ELSE 'SKS' END)"
 
 
 def _text(col: str) -> str:
     """A raw cell as trimmed text ('' for an empty cell)."""
     return f"coalesce(trim(\"{col}\"), '')"
+
+
+def _changed(col: str) -> str:
+    """SQL: the raw diagnosis code where :func:`normalised_code` changes it, else NULL (for the change report)."""
+    return f"CASE WHEN {normalised_code(col)} <> {_text(col)} THEN {_text(col)} END"
+
+
+def _cpr_candidate(col: str) -> str:
+    """The trimmed text of a numeric cell where it has the shape of a CPR number (else NULL), for the CPR scan
+    before the cell is converted to a number (a number cannot be scanned)."""
+    return f"CASE WHEN regexp_full_match({_text(col)}, '[0-9]{{6}}-?[0-9]{{4}}') THEN {_text(col)} END"
 
 
 def _date(col: str) -> str:
@@ -124,16 +169,25 @@ class RegistryImport:
     """
 
     def __init__(self, raw_dir: str | Path, key: bytes, *, lookup_date: date | None = None,
-                 end_date: date = date(2025, 12, 31), start_date: date = REGISTRY_START) -> None:
+                 end_date: date = date(2025, 12, 31), start_date: date = REGISTRY_START,
+                 encoding: str | None = None, checks: ImportChecks | None = None,
+                 spill_dir: str | Path | None = None, memory_limit: str | None = None) -> None:
         self.raw = Path(raw_dir)
         if not self.raw.is_dir():
             raise InputError("raw folder not found", file=self.raw)
         self.key = key
-        self._spill = tempfile.mkdtemp(prefix="pmo-import-")
-        self.con = duckdb.connect(":memory:")
+        self.encoding = normalise_encoding(encoding)
+        self.checks = checks if checks is not None else ImportChecks(folder=self.raw)
+        self.checks.folder = self.raw
+        self.today = date.today()
+        self._sources: dict[str, tuple[Path, str]] = {}
+        self._spill = tempfile.mkdtemp(prefix="pmo-import-", dir=spill_dir)
+        # a database file in the spill folder: every table is buffer-managed and spills under the memory limit
+        self.con = duckdb.connect(str(Path(self._spill) / "import.duckdb"))
         self.con.execute("SET threads TO 2")
+        self.con.execute(f"SET memory_limit = '{memory_limit or MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order TO true")
-        self.con.execute(f"SET temp_directory TO '{self._spill}'")
+        self.con.execute(f"SET temp_directory TO '{Path(self._spill) / 'tmp'}'")
         self.con.execute("CREATE TABLE cpr_map (raw VARCHAR, person_id VARCHAR)")
         self.tables: dict[str, str] = {}
         try:
@@ -154,6 +208,23 @@ class RegistryImport:
         shutil.rmtree(self._spill, ignore_errors=True)
 
     # -- reading and checking -----------------------------------------------------------------------------
+    def _source(self, file: str) -> Path:
+        """The file to read for raw ``file``: itself when it is UTF-8, else a UTF-8 copy in the spill folder
+        (latin-1/cp1252 detected, or the import's ``encoding``)."""
+        if file not in self._sources:
+            path = self.raw / file
+            enc = self.encoding or detect_file_encoding(path)
+            if enc in ("utf-8", "utf-8-sig") and self.encoding is None:
+                self._sources[file] = (path, enc)
+            else:
+                self._sources[file] = (transcode(path, Path(self._spill) / f"utf8-{file}", enc), enc)
+        return self._sources[file][0]
+
+    @property
+    def encodings(self) -> dict[str, str]:
+        """Raw file -> the encoding it was read in."""
+        return {f: enc for f, (_, enc) in self._sources.items()}
+
     def _load(self, name: str, file: str, select: dict[str, str], *, required: bool = True) -> list[str] | None:
         """Read ``file`` once into table ``name`` with the columns ``select`` (alias -> SQL over the raw
         columns, which are text); returns the raw columns, or None when the file is absent and not
@@ -163,24 +234,29 @@ class RegistryImport:
             if required:
                 raise InputError("raw file not found", file=path)
             return None
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = [c.strip().lower().lstrip("\ufeff") for c in next(csv.reader([fh.readline()]), [])]
+        header = self._header(file) or []
         for col in RAW_COLUMNS[file]:
             if col not in header:
                 raise InputError("missing column", file=path, field=col)
+        src_path = self._source(file)
         cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
-        src = (f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true, auto_detect = false, "
+        src = (f"read_csv('{str(src_path).replace(chr(39), chr(39) * 2)}', header = true, auto_detect = false, "
                f"delim = ',', quote = '\"', escape = '\"', columns = {cols})")
         exprs = [f"{sql} AS {alias}" for alias, sql in select.items()]
         try:
             self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(exprs)} FROM {src}")
         except duckdb.Error:
             # find the line ourselves: DuckDB's message could quote the row (and with it a CPR number)
-            with path.open(encoding="utf-8-sig", newline="") as fh:
-                for i, record in enumerate(csv.reader(fh), start=1):
-                    if record and len(record) != len(header):
-                        raise InputError(f"expected {len(header)} fields, found {len(record)}", file=path,
-                                         line=i) from None
+            with src_path.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.reader(fh, strict=True)
+                try:
+                    for record in reader:
+                        if record and len(record) != len(header):
+                            raise InputError(f"expected {len(header)} fields, found {len(record)}", file=path,
+                                             line=reader.line_num) from None
+                except csv.Error:
+                    raise InputError("malformed CSV (an unclosed quote?)", file=path,
+                                     line=reader.line_num) from None
             raise InputError("not a readable CSV file", file=path) from None
         return header
 
@@ -257,8 +333,89 @@ class RegistryImport:
         path = self.raw / file
         if not path.exists():
             return None
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with self._source(file).open(encoding="utf-8-sig", newline="") as fh:
             return [c.strip().lower().lstrip("\ufeff") for c in next(csv.reader([fh.readline()]), [])]
+
+    def _scan_text(self, name: str, file: str, columns: dict[str, str]) -> None:
+        """Refuse CPR-like values (CPR, replacement and eCPR numbers, :func:`pmo_workbench.privacy.scan_for_cpr`)
+        in the text columns of ``name`` (alias -> raw column), naming file, first row and column, never the
+        value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned."""
+        from pmo_workbench.privacy import scan_for_cpr
+
+        for alias, field in columns.items():
+            # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
+            # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
+            # dw_ek_kontakt ids and the like are never fetched
+            reader = self.con.sql(
+                f"SELECT DISTINCT {alias} AS v FROM {name} WHERE {alias} IS NOT NULL AND regexp_matches({alias}, "
+                f"'[0-9]{{6}}') AND NOT (regexp_full_match({alias}, '[0-9]+') AND length({alias}) <> 10)"
+            ).to_arrow_reader(_SCAN_BATCH)
+            found: list[str] = []
+            for batch in reader:     # in batches: memory stays bounded however many distinct values there are
+                values = pd.Series(batch.column(0).to_pylist(), dtype=object)
+                hits = scan_for_cpr(pd.DataFrame({field: values}))
+                if hits:
+                    rows = sorted({h.first_row for h in hits if h.first_row is not None})
+                    found = (values.iloc[rows] if rows else values).tolist()
+                    break
+            reader.close()
+            if not found:
+                continue
+            self.con.register("_hit", pa.table({"v": pa.array(found, pa.string())}))
+            row = self.con.execute(f"SELECT min(rowid) FROM {name} WHERE {alias} IN (SELECT v FROM _hit)").fetchall()
+            self.con.unregister("_hit")
+            raise InputError("a CPR-like value in a text or number column (remove or pseudonymise it before the "
+                             "import)", file=self.raw / file, row=None if row[0][0] is None else int(row[0][0]),
+                             field=field)
+
+    def _plausible(self, name: str, file: str, rules: list[tuple[str, str, str | None]]) -> None:
+        """Count the rows of ``name`` meeting each ``(rule, SQL condition, field)`` and report them."""
+        rules = [r for r in rules if self.checks.wants(r[0])]
+        if not rules:
+            return
+        sel = ", ".join(f"count(*) FILTER (WHERE {cond}), min(rowid) FILTER (WHERE {cond})" for _, cond, _ in rules)
+        got = self.con.execute(f"SELECT {sel} FROM {name}").fetchall()[0]
+        for i, (rule, _, field) in enumerate(rules):
+            self.checks.add(rule, file, field, int(got[2 * i] or 0), got[2 * i + 1])
+
+    def _duplicates(self, name: str, file: str, columns: list[str]) -> None:
+        """Rows repeating an earlier row of the file exactly (``duplicate_rows``), and files whose every row
+        is there twice or more (``duplicate_file``): a 64-bit hash per row finds candidates, exact comparison
+        confirms them (only when there are any)."""
+        if not (self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")):
+            return
+        cols = ", ".join(columns)
+        n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
+        if n == distinct:
+            return
+        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
+        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM (SELECT hash({cols}) "
+                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
+        first, dups, rows, singles = self.con.execute(
+            "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
+            f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
+            f"count(*) OVER (PARTITION BY {cols}) AS c FROM ({cand}))").fetchall()[0]
+        if dups and rows == n and singles == 0:
+            self.checks.add("duplicate_file", file, None, int(dups), first)
+        self.checks.add("duplicate_rows", file, None, int(dups or 0), first)
+
+    def _future(self, *cols: str) -> str:
+        today = f"DATE '{self.today.isoformat()}'"
+        return " OR ".join(f"coalesce({c} > {today}, false)" for c in cols)
+
+    def _unknown(self, column: str = "pnr") -> str:
+        """SQL condition: the CPR number in ``column`` is not one of the person table's."""
+        return f"replace({column}, '-', '') NOT IN (SELECT key FROM raw_person)"
+
+    def _code_changes(self, name: str, file: str, code: str = "code", original: str = "code_raw") -> None:
+        if not self.checks.wants("code_normalised"):
+            return
+        changed = self.con.execute(f"SELECT {original} AS original, {code} AS code, count(*) AS count, "
+                                   f"min(rowid) AS first FROM {name} WHERE {original} IS NOT NULL GROUP BY ALL "
+                                   "ORDER BY count DESC, original").df()
+        if len(changed):
+            self.checks.add_changes(file, changed[["original", "code", "count"]])
+            self.checks.add("code_normalised", file, None, int(changed["count"].sum()), int(changed["first"].min()))
 
     # -- the tables -----------------------------------------------------------------------------------------
     def _build(self, lookup_date: date | None, end_date: date, start_date: date) -> None:
@@ -286,6 +443,11 @@ class RegistryImport:
         self._check("raw_person", f, [("sex IS NULL", "koen", "sex must be K or M")])
         self._pseudonymise("raw_person", f, "pnr", "pnr")
         self._check("raw_person", f, date_checks)
+        self._scan_text("raw_person", f, {"region": "region"})
+        n = self.con.execute("SELECT count(*) FROM raw_person").fetchall()[0][0]
+        self.checks.add("empty_person_table", f, None, 1 if n == 0 else 0, None)
+        self._plausible("raw_person", f, [("death_before_birth", "death_date < birth_date", "doed_dato"),
+                                         ("future_date", self._future("birth_date", "death_date"), "foed_dag")])
         self.con.execute(
             "CREATE TABLE person AS SELECT m.person_id, r.sex, r.birth_date, r.death_date, r.region, "
             f"greatest(r.birth_date, DATE '{start_date.isoformat()}') AS start_date, "
@@ -301,6 +463,7 @@ class RegistryImport:
                                          "must be I (immigration) or U (emigration)")])
             self._pseudonymise("raw_moves", f, "pnr", "pnr")
             self._check("raw_moves", f, date_checks)
+            self._plausible("raw_moves", f, [("future_date", self._future("date"), "haend_dato")])
             self.con.execute("CREATE TABLE moves AS SELECT m.person_id, r.code, r.date, r.rowid AS row "
                              "FROM raw_moves r JOIN cpr_map m ON m.raw = r.pnr")
             self._check("moves", f, [("person_id NOT IN (SELECT person_id FROM person)", "pnr",
@@ -322,24 +485,33 @@ class RegistryImport:
         pattype = (f"CASE {_text('c_pattype')} WHEN '0' THEN 'inpatient' WHEN '1' THEN 'day' "
                    "WHEN '2' THEN 'outpatient' WHEN '3' THEN 'emergency' END")
         header = self._header(fa) or []
-        adiag = {"adiag": f"upper({_text('c_adiag')})"} if "c_adiag" in header else {}
+        adiag = {"adiag": normalised_code("c_adiag"), "adiag_raw": _changed("c_adiag")} if "c_adiag" in header else {}
         self._load("lpr2_adm", fa, {"pnr": _text("pnr"), "contact_id": _text("recnum"), **dates,
                                    "contact_type": pattype, **adiag})
-        self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": f"upper({_text('c_diag')})",
-                                    "diag_type": f"upper({_text('c_diagtype')})"})
+        self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": normalised_code("c_diag"),
+                                    "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"})
+        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})})
+        self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
         self._check_unique("lpr2_adm", fa, "contact_id", "recnum")
         self._check("lpr2_adm", fa, [("contact_type IS NULL", "c_pattype", "c_pattype must be 0, 1, 2 or 3")])
         self._pseudonymise("lpr2_adm", fa, "pnr", "pnr")
         self._check("lpr2_adm", fa, date_checks)
         self._check("lpr2_diag", fd, [("contact_id NOT IN (SELECT contact_id FROM lpr2_adm)", "recnum",
                                       "recnum not in lpr_adm.csv"), ("code = ''", "c_diag", "empty code")])
+        self._plausible("lpr2_adm", fa, [("discharge_before_admission", "end_date < date", "d_uddto"),
+                                        ("future_date", self._future("date", "end_date"), "d_inddto"),
+                                        ("unknown_person", self._unknown(), "pnr")])
+        self._duplicates("lpr2_diag", fd, ["contact_id", "code", "diag_type"])
+        if adiag:
+            self._code_changes("lpr2_adm", fa, "adiag", "adiag_raw")
+        self._code_changes("lpr2_diag", fd)
         diags = "SELECT contact_id, code, diag_type FROM lpr2_diag"
         if adiag:
             diags += (" UNION ALL SELECT a.contact_id, a.adiag, 'A' FROM lpr2_adm a WHERE a.adiag <> '' AND NOT "
                       "EXISTS (SELECT 1 FROM lpr2_diag d WHERE d.contact_id = a.contact_id AND d.code = a.adiag)")
         return (f"SELECT {_DIAGNOSIS} FROM (SELECT m.person_id, c.contact_id, c.date, c.end_date, d.code, "
-                f"d.diag_type, c.contact_type, 'LPR2' AS source FROM ({diags}) d JOIN lpr2_adm c USING (contact_id) "
-                "JOIN cpr_map m ON m.raw = c.pnr)")
+                f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR2' AS source "
+                f"FROM ({diags}) d JOIN lpr2_adm c USING (contact_id) JOIN cpr_map m ON m.raw = c.pnr)")
 
     def _build_lpr3(self) -> str | None:
         fk, fd = "lpr3_kontakter.csv", "lpr3_diagnoser.csv"
@@ -357,8 +529,11 @@ class RegistryImport:
                                  "bad_t1": f"({t1} IS NULL AND {_date('dato_slut')} IS NOT NULL)",
                                  "contact_type": kind})
         disproved = f"upper(left({_text('senere_afkraeftet')}, 1)) || lower(substr({_text('senere_afkraeftet')}, 2))"
-        self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": f"upper({_text('diagnosekode')})",
+        self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": normalised_code("diagnosekode"),
+                                 "code_raw": _changed("diagnosekode"),
                                  "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved})
+        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"})
+        self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._check_unique("lpr3_k", fk, "contact_id", "dw_ek_kontakt")
         self._pseudonymise("lpr3_k", fk, "pnr", "cpr")
         self._check("lpr3_k", fk, [*date_checks, ("bad_t0", "tidspunkt_start", "not a time (HH:MM or HH:MM:SS)"),
@@ -368,9 +543,15 @@ class RegistryImport:
                                   ("contact_id NOT IN (SELECT contact_id FROM lpr3_k)", "dw_ek_kontakt",
                                    "dw_ek_kontakt not in lpr3_kontakter.csv"),
                                   ("code = ''", "diagnosekode", "empty code")])
+        self._plausible("lpr3_k", fk, [("discharge_before_admission", "end_date < date", "dato_slut"),
+                                      ("future_date", self._future("date", "end_date"), "dato_start"),
+                                      ("unknown_person", self._unknown(), "cpr")])
+        self._duplicates("lpr3_d", fd, ["contact_id", "code", "diag_type", "disproved"])
+        self._code_changes("lpr3_d", fd)
         return (f"SELECT {_DIAGNOSIS} FROM (SELECT m.person_id, c.contact_id, c.date, c.end_date, d.code, "
-                "d.diag_type, c.contact_type, 'LPR3' AS source FROM lpr3_d d JOIN lpr3_k c USING (contact_id) "
-                "JOIN cpr_map m ON m.raw = c.pnr WHERE d.disproved <> 'Ja')")
+                f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR3' AS source "
+                "FROM lpr3_d d JOIN lpr3_k c USING (contact_id) JOIN cpr_map m ON m.raw = c.pnr "
+                "WHERE d.disproved <> 'Ja')")
 
     def _build_prescription(self) -> None:
         f = "lmdb.csv"
@@ -384,9 +565,16 @@ class RegistryImport:
         if "voltypetxt" in header:
             extra["ddd_unit"] = f"upper({_text('voltypetxt')}) = 'DDD'"
         extra["strunit"] = _text("strunit") if "strunit" in header else "''"
-        self._load("lmdb", f, {"pnr": _text("pnr"), **dates, "code": f"upper({_text('atc')})", **numbers, **extra})
+        raw_numbers = {f"cand_{c}": _cpr_candidate(c) for c in ("apk", "volume", "strnum") if c in header}
+        self._load("lmdb", f, {"pnr": _text("pnr"), **dates, "code": f"upper({_text('atc')})", **numbers, **extra,
+                               **raw_numbers})
         self._pseudonymise("lmdb", f, "pnr", "pnr")
+        self._scan_text("lmdb", f, {"code": "atc", "strunit": "strunit",
+                                    **{k: k.removeprefix("cand_") for k in raw_numbers}})
         self._check("lmdb", f, [*date_checks, ("code = ''", "atc", "empty code"), *number_checks])
+        self._plausible("lmdb", f, [("future_date", self._future("date"), "eksd"),
+                                    ("unknown_person", self._unknown(), "pnr")])
+        self._duplicates("lmdb", f, ["pnr", "date", "code", *numbers, *extra])
         ddd = "r.packages * r.volume" if "volume" in numbers and "ddd_unit" in extra else "NULL"
         if ddd != "NULL":
             ddd = f"CASE WHEN r.ddd_unit THEN {ddd} END"
@@ -419,8 +607,15 @@ class RegistryImport:
             "bad_time": f"({when} IS NULL AND {_date('samplingdate')} IS NOT NULL)",
             "code": f"upper({_text('analysiscode')})", "value": f"CASE WHEN NOT isnan({value}) THEN {value} END",
             "value_text": f"CASE WHEN {_unparsed('value', value)} THEN {_text('value')} END",
-            "unit": f"nullif({_text('unit')}, '')", **numbers, "lab_id": f"CAST({lab_id} AS VARCHAR)"})
+            "unit": f"nullif({_text('unit')}, '')", **numbers, "lab_id": f"CAST({lab_id} AS VARCHAR)",
+            **{f"cand_{c}": _cpr_candidate(c) for c in ("value", "refl", "refu") if c in header}})
         self._pseudonymise("labka", f, "pnr", "pnr")
+        self._scan_text("labka", f, {"code": "analysiscode", "value_text": "value", "unit": "unit",
+                                     "lab_id": "laboratorium_idcode",
+                                     **{f"cand_{c}": c for c in ("value", "refl", "refu") if c in header}})
+        self._plausible("labka", f, [("future_date", self._future("day"), "samplingdate"),
+                                     ("unknown_person", self._unknown(), "pnr")])
+        self._duplicates("labka", f, ["pnr", "datetime", "code", "value", "value_text", "unit", *numbers, "lab_id"])
         self._check("labka", f, [*date_checks, ("bad_time", "samplingtime", "not a time (HH:MM or HH:MM:SS)"),
                                 ("code = ''", "analysiscode", "empty code"), *number_checks])
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
@@ -435,6 +630,7 @@ class RegistryImport:
             return
         self._pseudonymise("tur", f, "pnr", "pnr")
         self._check("tur", f, date_checks)
+        self._plausible("tur", f, [("unknown_person", self._unknown(), "pnr")])
         if lookup_date is None:
             raise InputError("the Tissue Use Register lookup date is required (--lookup-date YYYY-MM-DD, the day "
                              "the register was looked up); it is not taken from the file's date",
@@ -480,10 +676,27 @@ def build_registry_tables(raw_dir: str | Path, key: bytes, *, lookup_date: date 
                 for name, sql in reg.tables.items()}
 
 
+REGISTRY_FILES = (*(f"{name}.parquet" for name, spec in EVENT_TABLES.items() if spec.folder == "registry"),
+                  "concept.parquet", "concept_ancestor.parquet", *REPORT_FILES)
+"""The files of a project's registry folder that an import replaces as one set (absent new ones are dropped)."""
+
+
+class ImportCounts(dict):
+    """Rows written per table (a dict), with the import's plausibility ``checks`` and the ``encodings`` read."""
+
+    checks: ImportChecks
+    encodings: dict[str, str]
+
+
 def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: bytes | None = None,
                     lookup_date: date | None = None, end_date: date = date(2025, 12, 31),
-                    start_date: date = REGISTRY_START) -> dict[str, int]:
+                    start_date: date = REGISTRY_START, encoding: str | None = None,
+                    checks: str | dict[str, str] | None = None) -> ImportCounts:
     """Import a raw registry folder into ``project`` (created with a minimal ``pmo.yaml`` if missing).
+
+    The import is all or nothing (:mod:`pmo_workbench.health.staging`): the new tables replace the project's
+    registry tables and Tissue Use Register lookup as one set, tables the new import does not provide are
+    dropped, and a failed import leaves the project as it was (a project folder it created is removed).
 
     Parameters
     ----------
@@ -499,38 +712,55 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
     end_date, start_date
         End of the extract (closes observation periods of the living) and start of registration (opens them
         for persons born earlier).
+    encoding
+        Text encoding of the raw files (``utf-8``, ``latin-1``, ``cp1252``); default: detected per file.
+    checks
+        Severity per plausibility rule (:func:`pmo_workbench.health.checks.parse_severities`).
 
     Returns
     -------
-    dict
-        Rows written per table.
+    ImportCounts
+        Rows written per table; ``.checks`` holds the plausibility counts (also written to
+        ``import_checks.csv`` and ``code_changes.csv`` in the registry folder).
 
     Examples
     --------
     >>> # import_registry("raw/", "myproject", lookup_date=date(2026, 1, 15))["person"]  -> 1000000
     """
+    from pmo_workbench.health.staging import ImportStage
     from pmo_workbench.privacy import check_key_fingerprint, load_pseudonym_key_source, record_key_fingerprint
     from pmo_workbench.project import append_import_record
 
-    proj = ensure_project(project)
-    key, key_source = (key, "the key given to import_registry") if key is not None else \
-        load_pseudonym_key_source(proj)
-    check_key_fingerprint(proj, key, key_source)  # a different key would re-key every person silently
-    with RegistryImport(raw_dir, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date) as reg:
-        items = []
-        for name, sql in reg.tables.items():
-            folder = proj.source("consent" if name == "tissue_use_register" else "registry")
-            assert folder is not None
-            items.append((reg.con.sql(sql), name, folder))
-        paths = write_tables(items)
-        has_register = "tissue_use_register" in reg.tables
-    append_import_record(proj, {
-        "kind": "registry", "source": str(Path(raw_dir).resolve()),
-        "at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": [name for _, name, _ in items],
-        "tissue_use_register_lookup_date": lookup_date.isoformat() if has_register and lookup_date else None,
-        "pseudonym_key_fingerprint": record_key_fingerprint(key, key_source)["fingerprint"],
-    }, pseudonym_key=record_key_fingerprint(key, key_source))
-    return {name: _count_rows(path) for (_, name, _), path in zip(items, paths, strict=True)}
+    raw = Path(raw_dir)
+    if not raw.is_dir():
+        raise InputError("raw folder not found", file=raw)
+    report = ImportChecks(checks, folder=raw)
+    root = project.root if isinstance(project, Project) else Path(project)
+    with ImportStage(root) as stage:
+        proj = stage.project
+        key, key_source = (key, "the key given to import_registry") if key is not None else \
+            load_pseudonym_key_source(proj)
+        check_key_fingerprint(proj, key, key_source)  # a different key would re-key every person silently
+        with RegistryImport(raw, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date,
+                            encoding=encoding, checks=report, spill_dir=stage.dir) as reg:
+            items = [(reg.con.sql(sql), name,
+                      stage.folder("consent" if name == "tissue_use_register" else "registry"))
+                     for name, sql in reg.tables.items()]
+            paths = write_tables(items)
+            encodings = reg.encodings
+            has_register = "tissue_use_register" in reg.tables
+        report.write(stage.folder("registry"))
+        counts = ImportCounts({name: _count_rows(path) for (_, name, _), path in zip(items, paths, strict=True)})
+        stage.commit({"registry": REGISTRY_FILES, "consent": ("tissue_use_register.parquet",)})
+        append_import_record(stage.project, {
+            "kind": "registry", "source": str(raw.resolve()),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": [name for _, name, _ in items],
+            "tissue_use_register_lookup_date": lookup_date.isoformat() if has_register and lookup_date else None,
+            "pseudonym_key_fingerprint": record_key_fingerprint(key, key_source)["fingerprint"],
+            "encodings": encodings,
+        }, pseudonym_key=record_key_fingerprint(key, key_source))
+    counts.checks, counts.encodings = report, encodings
+    return counts
 
 
 def _count_rows(path: Path) -> int:

@@ -1,7 +1,7 @@
 """The event schema (DESIGN.md §4.3): one spec per table, the columns, their types and which may be null.
 
 Tables live as Parquet files named ``<table>.parquet`` in a project's registry, biobank and consent folders and
-are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ATC, NPU or OMOP).
+are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ICD8, ATC, NPU or OMOP).
 ``person_id`` is always a pseudonym (see :mod:`pmo_workbench.privacy`), never a CPR number.
 
 Examples
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pmo_workbench.errors import InputError
 from pmo_workbench.files import replace_atomically
 
-VOCABULARIES = ("SKS", "ICD10", "ATC", "NPU", "OMOP")
+VOCABULARIES = ("SKS", "ICD10", "ICD8", "ATC", "NPU", "OMOP")
 """Vocabularies an event's ``code`` may come from."""
 
 
@@ -292,7 +292,10 @@ def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation, str, 
                 clean = validate_table(data, table)
                 arrow = pa.Table.from_pandas(clean, schema=EVENT_TABLES[table].schema, preserve_index=False)
                 _write_row_groups(sort_event_table(arrow, table), tmp, EVENT_TABLES[table].schema)
+        umask = os.umask(0o022)
+        os.umask(umask)
         for tmp, target in temps:
+            os.chmod(tmp, 0o666 & ~umask)   # as an ordinary new file (mkstemp makes 0600)
             os.replace(tmp, target)
     except BaseException:
         for tmp, _ in temps:

@@ -62,7 +62,7 @@ TRIPOD_AI_ITEMS: list[tuple[str, str, str, str | None]] = [
     ("12f", "Methods: analysis", "Model updating, if done", None),
     ("12g", "Methods: analysis", "Comparison with an existing model", "comparison"),
     ("13", "Methods: class imbalance", "Methods for class imbalance, recalibration", "class_imbalance"),
-    ("14", "Methods: fairness", "Approaches to address model fairness", "subgroups"),
+    ("14", "Methods: fairness", "Approaches to address model fairness", "fairness"),
     ("15", "Methods: model output", "Output of the model (risk), thresholds", "model_output"),
     ("16", "Methods: training vs evaluation", "Differences between development and evaluation data", "validation"),
     ("17", "Methods: ethics", "Ethics committee approval and consent", None),
@@ -91,6 +91,17 @@ TRIPOD_AI_ITEMS: list[tuple[str, str, str, str | None]] = [
     ("27c", "Discussion: implications", "Next steps for future research and applicability", None),
 ]
 """TRIPOD+AI checklist items: number, section, topic, and the metadata key that fills it (None: the author)."""
+
+CARD_SECTIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("Intended use", ("objective",)), ("Cohort", ("cohort",)), ("Attrition", ("attrition", "model_rows")),
+    ("Genomes (WGS QC run)", ("genomes",)), ("Outcome", ("outcome",)), ("Features", ("features",)),
+    ("Missing data", ("missing_data",)), ("Model", ("model", "specification")), ("Validation", ("validation",)),
+    ("Performance", ("performance",)), ("Incremental value of genetics", ("comparison",)),
+    ("Subgroups (fairness)", ("fairness", "subgroups")), ("Problems and limitations", ("problems",)),
+    ("Software", ("software",)),
+]
+"""Sections of the card (title, metadata keys whose content fills it, in order); a section without content
+says it is the author's to write."""
 
 _PARTIAL_KEYS = {"title", "objective", "data_sources", "setting", "outcome", "features", "problems", "comparison"}
 
@@ -131,11 +142,16 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, pd.DataFrame):
-        return value.to_markdown(index=False) if len(value) else ""
+        if not len(value):
+            return ""
+        shown = value.astype(object).where(value.notna(), None)  # missing values as "–", never "nan"
+        return shown.to_markdown(index=False, floatfmt=".4g", missingval="–")
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_text(v)}" for k, v in value.items() if v not in (None, "", [], {}))
     if isinstance(value, list | tuple):
         return "; ".join(_text(v) for v in value)
+    if isinstance(value, float) and value != value:
+        return "–"
     return str(value)
 
 
@@ -144,8 +160,9 @@ def build_model_card(metadata: dict[str, Any]) -> ModelCard:
 
     ``metadata`` keys (all optional): title, objective, data_sources, dates, setting, cohort (definition name and
     hash, QC run), data_preparation, outcome, features (a table), sample_size, missing_data, validation, model,
-    measures, comparison, class_imbalance, subgroups (a table), model_output, software, attrition (a table),
-    specification, performance (a table), problems (list of strings).
+    measures, comparison, class_imbalance, fairness, subgroups (a table), model_output, software, attrition and
+    model_rows (tables), genomes (the WGS QC run and sample counts), specification, performance (a table),
+    problems (list of strings).
     """
     rows = []
     for item, section, topic, key in TRIPOD_AI_ITEMS:
@@ -157,12 +174,8 @@ def build_model_card(metadata: dict[str, Any]) -> ModelCard:
         rows.append({"item": item, "section": section, "topic": topic, "status": status, "content": content})
     checklist = pd.DataFrame(rows)
     sections = {}
-    for title, key in [("Intended use", "objective"), ("Cohort", "cohort"), ("Outcome", "outcome"),
-                       ("Features", "features"), ("Missing data", "missing_data"), ("Model", "model"),
-                       ("Validation", "validation"), ("Performance", "performance"),
-                       ("Incremental value of genetics", "comparison"), ("Subgroups", "subgroups"),
-                       ("Problems and limitations", "problems"), ("Software", "software")]:
-        body = _text(metadata.get(key))
+    for title, keys in CARD_SECTIONS:
+        body = "\n\n".join(t for t in (_text(metadata.get(k)) for k in keys) if t)
         sections[title] = body or "_to be written by the author_"
     return ModelCard(sections, checklist, {k: v for k, v in metadata.items()
                                            if not isinstance(v, pd.DataFrame)})

@@ -298,7 +298,20 @@ def compute_threshold_metrics(y: Sequence, p: Sequence, threshold: float) -> dic
 
 def compute_subgroup_performance(y: Sequence, p: Sequence, groups: pd.Series | Sequence, *,
                                  n_boot: int = 200, seed: int = 1) -> pd.DataFrame:
-    """Per subgroup: n, events, AUROC with CI, calibration-in-the-large, O/E ratio and Brier score."""
+    """Per subgroup: discrimination and calibration of the same predictions.
+
+    Columns: group, n, events, auroc with its bootstrap CI (auroc_lower, auroc_upper), calibration_slope,
+    calibration_intercept (calibration-in-the-large), observed and expected events, oe_ratio and brier. A
+    subgroup with one outcome value only has NaN AUROC and slope (they are not defined); missing group labels
+    form the group ``unknown``.
+
+    Examples
+    --------
+    >>> y = [0, 1, 0, 1, 0, 0, 1, 0]; p = [.1, .8, .3, .6, .2, .4, .4, .1]
+    >>> t = compute_subgroup_performance(y, p, ["F", "F", "F", "F", "M", "M", "M", "M"], n_boot=0)
+    >>> t[["group", "n", "events", "auroc", "expected"]].round(2).values.tolist()
+    [['F', 4, 2, 1.0, 1.8], ['M', 4, 1, 0.83, 1.1]]
+    """
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     g = pd.Series(groups).astype(object).fillna("unknown").to_numpy()
@@ -310,9 +323,12 @@ def compute_subgroup_performance(y: Sequence, p: Sequence, groups: pd.Series | S
         cal = compute_calibration(yy, pp)
         rows.append({"group": str(level), "n": int(m.sum()), "events": int(np.nansum(yy)),
                      "auroc": auc.estimate, "auroc_lower": auc.lower, "auroc_upper": auc.upper,
-                     "calibration_intercept": cal.intercept, "oe_ratio": cal.oe_ratio,
+                     "calibration_slope": cal.slope, "calibration_intercept": cal.intercept,
+                     "observed": cal.observed, "expected": cal.expected, "oe_ratio": cal.oe_ratio,
                      "brier": compute_brier(yy, pp)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["group", "n", "events", "auroc", "auroc_lower", "auroc_upper",
+                                       "calibration_slope", "calibration_intercept", "observed", "expected",
+                                       "oe_ratio", "brier"])
 
 
 @dataclass(frozen=True)

@@ -312,3 +312,120 @@ def build_features(db: Any, cohort: pd.DataFrame, feature_set: FeatureSet) -> Fe
     dictionary = pd.DataFrame(rows, columns=["feature", "source", "codes", "window", "statistic", "type"])
     dictionary["missing_share"] = [float(out[n].isna().mean()) if len(out) else 0.0 for n in dictionary["feature"]]
     return FeatureTable(out, dictionary, feature_set)
+
+
+def _find_variant(g: Any, spec: str, name: str) -> int:
+    """Row of ``g.variants`` holding ``chrom:pos:ref:alt`` (contig names with or without ``chr``)."""
+    chrom, pos, ref, alt = spec.split(":")
+    v = g.variants
+    norm = v["contig"].astype(str).str.replace(r"^chr", "", regex=True, case=False)
+    at = np.flatnonzero((norm == chrom.removeprefix("chr")).to_numpy() & (v["position"].to_numpy() == int(pos)))
+    for i in at:
+        if str(v["ref"].iloc[i]) == ref and alt in str(v["alt"].iloc[i]).split(","):
+            if int(v["n_alleles"].iloc[i]) != 2:
+                raise InputError(f"carrier variant {spec} is part of a multi-allelic record: split multi-allelic "
+                                 "records (bcftools norm -m-) to use it", field=f"carriers.{name}")
+            return int(i)
+    raise InputError(f"carrier variant {spec} is not in the genotypes", field=f"carriers.{name}")
+
+
+def compute_carrier_status(g: Any, carriers: list[CarrierFeature]) -> pd.DataFrame:
+    """Per sample (index ``sample_id``) and carrier feature: the ALT allele count (``additive``; a haploid call
+    counts its one allele) or 0/1 (``dominant``: carries at least one ALT allele); NaN where the call is missing.
+
+    Uses the backend's ``dosage_blocks`` kernel, so every genotype backend gives the same table.
+
+    Examples
+    --------
+    >>> v = g.variants.iloc[0]
+    >>> spec = CarrierFeature(name="v0", variant=f"{v.contig}:{v.position}:{v.ref}:{v.alt}", coding="additive")
+    >>> status = compute_carrier_status(g, [spec])
+    >>> set(status["v0"].dropna().unique()) <= {0.0, 1.0, 2.0}
+    True
+    """
+    from pmo_workbench.genotypes.backends import get_kernel
+
+    out = pd.DataFrame(index=pd.Index(np.asarray(g.sample_id, dtype=str), name="sample_id"))
+    if not carriers:
+        return out
+    rows = {f.name: _find_variant(g, f.variant, f.name) for f in carriers}
+    sites = np.zeros(g.n_variants, dtype=bool)
+    sites[list(rows.values())] = True
+    dosage_of: dict[int, np.ndarray] = {}
+    for variants, dosage in get_kernel("dosage_blocks", g)(g, sites, min_maf=0.0):
+        where = g.variants.index.get_indexer(variants.index)
+        for k, i in enumerate(where):
+            dosage_of[int(i)] = np.asarray(dosage[k])
+    for f in carriers:
+        d = dosage_of[rows[f.name]].astype(float)
+        d[d < 0] = np.nan
+        out[f.name] = (d > 0).astype(float) if f.coding == "dominant" else d
+        out.loc[np.isnan(d), f.name] = np.nan
+    return out
+
+
+def add_genetic_features(ft: FeatureTable, g: Any, link: pd.DataFrame, *, root: str | Path = ".",
+                         samples: Any = None) -> list[Any]:
+    """Add the feature set's polygenic scores and carrier statuses to ``ft`` (in place), per person.
+
+    Parameters
+    ----------
+    ft
+        From :func:`build_features`; its ``feature_set`` names the genetic features.
+    g
+        The genotypes (any backend).
+    link
+        ``sample_id, person_id``: one genome per person (e.g. the QC-passing, unrelated samples of the manifest);
+        persons without a row get NaN (they are left out of the models with genetics).
+    root
+        Folder that relative scoring-file paths start from (the project folder).
+    samples
+        Samples scored (default: those of ``link``); a PGS is standardised over them.
+
+    Returns
+    -------
+    list of PgsResult
+        One per PGS feature (match reports for the card and the report).
+
+    Raises
+    ------
+    InputError
+        A scoring file that cannot be read or matched (see :func:`~pmo_workbench.model.pgs.score_pgs`), a
+        carrier variant not in the genotypes.
+    """
+    from pmo_workbench.model.pgs import score_pgs
+
+    link = link[["sample_id", "person_id"]].astype(str).drop_duplicates("person_id")
+    chosen = list(link["sample_id"]) if samples is None else [str(s) for s in samples]
+    link = link[link["sample_id"].isin(set(chosen))]
+    results = []
+    rows = []
+    for f in ft.feature_set.pgs:
+        path = Path(f.scoring_file)
+        if not path.is_absolute():
+            path = Path(root) / path
+        res = score_pgs(g, path, samples=chosen, keep_ambiguous=f.keep_ambiguous)
+        results.append(res)
+        pid = res.scoring_files[0].pgs_id
+        s = res.wide()[pid].reindex(link["sample_id"]).to_numpy(dtype=float)
+        if f.standardise:
+            s = (s - np.nanmean(s)) / np.nanstd(s)
+        ft.table[f.name] = ft.table["person_id"].map(pd.Series(s, index=link["person_id"].to_numpy())).to_numpy(
+            dtype=float)
+        rows.append({"feature": f.name, "source": "polygenic score", "codes": pid, "window": "genome",
+                     "statistic": "standardised score" if f.standardise else "score", "type": "numeric"})
+    if ft.feature_set.carriers:
+        status = compute_carrier_status(g, ft.feature_set.carriers).reindex(link["sample_id"])
+        for f in ft.feature_set.carriers:
+            per_person = pd.Series(status[f.name].to_numpy(), index=link["person_id"].to_numpy())
+            ft.table[f.name] = ft.table["person_id"].map(per_person).to_numpy(dtype=float)
+            rows.append({"feature": f.name, "source": "genotype", "codes": f.variant, "window": "genome",
+                         "statistic": "ALT allele count" if f.coding == "additive" else "carrier (0/1)",
+                         "type": "count" if f.coding == "additive" else "binary"})
+    if rows:
+        extra = pd.DataFrame(rows)
+        extra["missing_share"] = [float(ft.table[r["feature"]].isna().mean()) if len(ft.table) else 0.0
+                                  for r in rows]
+        ft.dictionary = pd.concat([ft.dictionary[~ft.dictionary["feature"].isin(extra["feature"])], extra],
+                                  ignore_index=True)
+    return results

@@ -12,7 +12,8 @@ Hail backend (:func:`linear_hail`, :func:`logistic_hail`): ``missing="mean"`` us
 ``linear_regression_rows``/``logistic_regression_rows`` (which mean-impute); linear ``missing="drop"`` uses the
 ``hl.agg.linreg`` aggregator per row over the called samples.
 
-:func:`select_gwas_kernel` is the one place that chooses by backend.
+The kernels are registered in the genotype backend registry as ``gwas_linear`` and ``gwas_logistic`` for the
+``embedded`` and ``hail`` backends (a new backend registers its own); :func:`select_gwas_kernel` looks them up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pmo_workbench.genotypes.backends import get_kernel, register_kernel
 from pmo_workbench.lazy_njit import njit
 from pmo_workbench.model import regression as reg
 
@@ -347,9 +349,18 @@ def _from_hail(df: Any, cols: list[str]) -> dict[str, np.ndarray]:
 
 
 def select_gwas_kernel(g: Any, model: str) -> Callable[..., dict[str, np.ndarray]]:
-    """The GWAS kernel for ``g``'s backend and the model (the one dispatch point; a backend registry will
-    replace it)."""
-    hail = getattr(g, "backend", "embedded") == "hail"
-    if model == "linear":
-        return linear_hail if hail else linear_embedded
-    return logistic_hail if hail else logistic_embedded
+    """The GWAS kernel of ``g``'s backend for ``model``: ``gwas_linear`` or ``gwas_logistic`` from the backend
+    registry (:func:`pmo_workbench.genotypes.backends.get_kernel`).
+
+    Examples
+    --------
+    >>> select_gwas_kernel(g, "linear") is linear_embedded
+    True
+    """
+    return get_kernel(f"gwas_{model}", g)
+
+
+register_kernel("gwas_linear", backend="embedded")(linear_embedded)
+register_kernel("gwas_logistic", backend="embedded")(logistic_embedded)
+register_kernel("gwas_linear", backend="hail")(linear_hail)
+register_kernel("gwas_logistic", backend="hail")(logistic_hail)

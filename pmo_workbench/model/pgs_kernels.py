@@ -9,13 +9,14 @@ genotypes at that variant (``missing="mean"``, plink2's default), and is not cou
 ``n_variants``.
 
 - :func:`score_embedded` reads the store's 2-bit rows (:mod:`pmo_workbench.genotypes.packed_calls`) with a numba
-  kernel that skips all-hom-ref bytes (four samples at a time), on two threads (each its own rows and
-  accumulator); rows that are
-  not in the 2-bit copy (haploid chrX calls, ...) are read from ``call_genotype``.
+  kernel that makes one pass per row (its allele sum and missing count, for the mean fill, then the scores while
+  the row is in cache), skips all-hom-ref bytes (four samples at a time) and adds the other bytes' four
+  contributions without branching, on two threads (each its own rows and accumulator); rows that are not in the
+  2-bit copy (haploid chrX calls, ...) are read from ``call_genotype``.
 - :func:`score_hail` computes the same sums with Hail aggregations over the MatrixTable's columns.
 
-:func:`select_score_kernel` is the one place that chooses by backend (to be replaced by the genotype backend
-registry).
+Both are registered in the genotype backend registry as ``pgs_score`` (``embedded``, ``hail``);
+:func:`select_score_kernel` looks the kernel of ``g``'s backend up there.
 """
 
 from __future__ import annotations
@@ -26,58 +27,51 @@ from typing import Any
 
 import numpy as np
 
+from pmo_workbench.genotypes.backends import get_kernel, register_kernel
 from pmo_workbench.lazy_njit import njit
+
+_BYTE_CODES = (np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3
+_BYTE_ALT = np.where(_BYTE_CODES == 3, 0, _BYTE_CODES).sum(axis=1).astype(np.int64)
+"""ALT alleles of the called genotypes of the four samples in a 2-bit byte (a lookup per byte)."""
+_BYTE_MISSING = (_BYTE_CODES == 3).sum(axis=1).astype(np.int64)
+"""Missing calls among the four samples of a 2-bit byte."""
 
 
 @njit(cache=True, nogil=True)
-def _row_stats(packed, ns):  # pragma: no cover - compiled
-    nv = packed.shape[0]
-    sum_d = np.zeros(nv, dtype=np.int64)
-    n_miss = np.zeros(nv, dtype=np.int64)
-    nb = (ns + 3) // 4
-    for v in range(nv):
+def _score_packed_rows(packed, lo, hi, ns, a, c2, member, mean_fill, acc, miss_ct):  # pragma: no cover - compiled
+    """Rows lo..hi, one pass per row (in cache): the row's ALT allele sum and missing count give the mean fill,
+    then each non-zero byte adds, for its four samples, ``val[code]`` (0, a, 2a, fill - 2c) to ``acc`` [4·bytes,
+    k] without branching; missing calls count in ``miss_ct`` where the row has any."""
+    nk = a.shape[1]
+    nb = packed.shape[1]
+    val = np.zeros((4, nk))
+    for v in range(lo, hi):
         sd = 0
         nm = 0
         for b in range(nb):
             code = packed[v, b]
-            if code == 0:
-                continue
-            for j in range(4):
-                c = (code >> (2 * j)) & 3
-                if c == 3:
-                    nm += 1
-                else:
-                    sd += c
-        sum_d[v] = sd
-        n_miss[v] = nm
-    return sum_d, n_miss
-
-
-@njit(cache=True, nogil=True)
-def _score_packed(packed, lo, hi, ns, a, miss_add, member, acc, miss_ct):  # pragma: no cover - compiled
-    """For rows lo..hi: acc[s, k] += a[v,k]·d (d = 1, 2) and miss_add[v,k] for a missing call; miss_ct[s, k]
-    counts missing calls at variants used by score k. All-hom-ref bytes (four samples) are skipped."""
-    nk = a.shape[1]
-    nb = (ns + 3) // 4
-    for v in range(lo, hi):
+            sd += _BYTE_ALT[code]
+            nm += _BYTE_MISSING[code]
+        called = ns - nm
+        mean = sd / called if called > 0 else 0.0
+        for k in range(nk):
+            val[1, k] = a[v, k]
+            val[2, k] = 2.0 * a[v, k]
+            val[3, k] = (a[v, k] * mean + c2[v, k] if mean_fill else 0.0) - c2[v, k]
         for b in range(nb):
             code = packed[v, b]
             if code == 0:
                 continue
+            s = 4 * b
             for j in range(4):
                 c = (code >> (2 * j)) & 3
-                if c == 0:
-                    continue
-                s = 4 * b + j
-                if s >= ns:
-                    break
-                if c == 3:
-                    for k in range(nk):
-                        acc[s, k] += miss_add[v, k]
-                        miss_ct[s, k] += member[v, k]
-                else:
-                    for k in range(nk):
-                        acc[s, k] += c * a[v, k]
+                for k in range(nk):
+                    acc[s + j, k] += val[c, k]
+            if nm > 0:
+                for j in range(4):
+                    if (code >> (2 * j)) & 3 == 3:
+                        for k in range(nk):
+                            miss_ct[s + j, k] += member[v, k]
 
 
 def _mean_fill(a: np.ndarray, c: np.ndarray, mean_d: np.ndarray, mean_p: np.ndarray, missing: str) -> np.ndarray:
@@ -106,8 +100,9 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, memb
     pos_of = np.full(g.n_variants, -1, dtype=np.int64)
     pos_of[index] = np.arange(len(index))
     threads = 2
-    acc = np.zeros((threads, ns, nk))
-    miss_ct = np.zeros((threads, ns, nk), dtype=np.int64)
+    padded = 4 * ((ns + 3) // 4)  # the last byte's unused slots add zeros to padding rows
+    acc = np.zeros((threads, padded, nk))
+    miss_ct = np.zeros((threads, padded, nk), dtype=np.int64)
     const = np.zeros(nk)
     members_packed = np.zeros(nk, dtype=np.int64)
     if is_packed.any():
@@ -118,26 +113,21 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, memb
             local = np.flatnonzero(want[start:stop])
             if len(local) == 0:
                 continue
-            rows = np.ascontiguousarray(packed[local])
+            rows = packed if len(local) == stop - start else np.ascontiguousarray(packed[local])
             p = pos_of[local + start]
-            ai, ci, mi = np.ascontiguousarray(a[p]), c[p], member[p]
-            sum_d, n_miss = _row_stats(rows, ns)
-            called = ns - n_miss
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean_d = np.where(called > 0, sum_d / np.maximum(called, 1), 0.0)
-            fill = _mean_fill(ai, ci, mean_d, np.full(len(local), 2.0), missing)
+            ai, c2, mi = np.ascontiguousarray(a[p]), np.ascontiguousarray(2 * c[p]), member[p]
             # a called genotype adds 2c whatever it is: add it to everyone, take it back for missing calls
-            const += (2 * ci).sum(axis=0)
+            const += c2.sum(axis=0)
             members_packed += mi.sum(axis=0)
-            add, mem = np.ascontiguousarray(fill - 2 * ci), mi.astype(np.int64)
+            mem = mi.astype(np.int64)
             bounds = np.linspace(0, len(local), threads + 1).astype(int)
-            jobs = [pool.submit(_score_packed, rows, bounds[t], bounds[t + 1], ns, ai, add, mem, acc[t], miss_ct[t])
-                    for t in range(threads)]
+            jobs = [pool.submit(_score_packed_rows, rows, bounds[t], bounds[t + 1], ns, ai, c2, mem,
+                                missing == "mean", acc[t], miss_ct[t]) for t in range(threads)]
             for job in jobs:
                 job.result()
         pool.shutdown()
-        total += acc.sum(axis=0) + const[None, :]
-        n_used += members_packed[None, :] - miss_ct.sum(axis=0)
+        total += acc.sum(axis=0)[:ns] + const[None, :]
+        n_used += members_packed[None, :] - miss_ct.sum(axis=0)[:ns]
     rest = index[~is_packed]
     for lo in range(0, len(rest), chunk_size):
         part = rest[lo:lo + chunk_size]
@@ -196,5 +186,15 @@ def score_hail(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, member: 
 
 
 def select_score_kernel(g: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    """The scoring kernel of ``g``'s backend (the one dispatch point; a backend registry will replace it)."""
-    return score_hail if getattr(g, "backend", "embedded") == "hail" else score_embedded
+    """The scoring kernel ``pgs_score`` of ``g``'s backend, from the genotype backend registry.
+
+    Examples
+    --------
+    >>> select_score_kernel(g) is score_embedded
+    True
+    """
+    return get_kernel("pgs_score", g)
+
+
+register_kernel("pgs_score", backend="embedded")(score_embedded)
+register_kernel("pgs_score", backend="hail")(score_hail)

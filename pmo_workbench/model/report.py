@@ -33,7 +33,13 @@ from pmo_workbench.errors import ConfigError
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.model import evaluation as ev
 from pmo_workbench.model.card import ModelCard, build_model_card
-from pmo_workbench.model.features import FeatureSet, FeatureTable, build_features, load_feature_set
+from pmo_workbench.model.features import (
+    FeatureSet,
+    FeatureTable,
+    add_genetic_features,
+    build_features,
+    load_feature_set,
+)
 from pmo_workbench.model.gwas import (
     compute_lambda_gc,
     run_gwas,
@@ -41,7 +47,7 @@ from pmo_workbench.model.gwas import (
     select_samples_from_run,
 )
 from pmo_workbench.model.outcomes import OutcomeSpec, OutcomeTable, compute_outcomes
-from pmo_workbench.model.pgs import PgsResult, score_pgs
+from pmo_workbench.model.pgs import PgsResult
 from pmo_workbench.model.prediction import ModelData, ValidationResult, prepare_data, validate_model
 from pmo_workbench.model.study_base import load_cohort_run, select_baseline_cohort
 from pmo_workbench.privacy.disclosure_layer import Disclosure
@@ -89,6 +95,8 @@ class ModelDevelopment:
     notes: list[str] = field(default_factory=list)
     card: ModelCard | None = None
     feature_set: FeatureSet | None = None
+    ancestry: pd.Series | None = None
+    """Genetic ancestry group per person_id (the WGS QC run's ``assigned_population``), for persons with a genome."""
 
     def performance(self, *, pooled_only: bool = False) -> pd.DataFrame:
         """Validation metrics of each model: every split, or (``pooled_only``) for cross-validation the pooled
@@ -242,7 +250,7 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
                                                     cohort_run=cohort_run, baseline_date=baseline_date,
                                                     age_min=age_min, age_max=age_max)
     outcomes = compute_outcomes(db, cohort, spec)
-    ft = build_features(db, cohort, fs.without_genetics())
+    ft = build_features(db, cohort, fs)
     settings = {"model": model, "validation": validation, "n_splits": n_splits, "n_repeats": n_repeats,
                 "period_year": period_year, "seed": seed, "horizon_days": horizon_days,
                 "outcome_codes": list(outcome_codes), "features": fs.name, "n_boot": n_boot,
@@ -254,6 +262,7 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     link = pd.DataFrame(columns=["sample_id", "person_id"])
     g = None
     gwas: list[GwasResult] = []
+    ancestry: pd.Series | None = None
     run_dir = _resolve(proj, qc_run) if qc_run else _latest(proj, "wgs_qc", "qc_decisions.parquet")
     if run_dir is None:
         notes.append("No WGS QC run: no polygenic score, no GWAS (run `pmo run wgs_qc` first).")
@@ -272,21 +281,13 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
                            reference_build=proj.config.sources.reference_build)
         qc_info["backend"] = engine
         pcs = _pcs(run_dir)
-        if fs.pgs:
-            results = []
-            for f in fs.pgs:
-                res = score_pgs(g, _resolve(proj, f.scoring_file), samples=samples, keep_ambiguous=f.keep_ambiguous)
-                results.append(res)
-                pid = res.scoring_files[0].pgs_id
-                s = res.wide()[pid].reindex(link["sample_id"]).to_numpy()
-                if f.standardise:
-                    s = (s - np.nanmean(s)) / np.nanstd(s)
-                per_person = pd.Series(s, index=link["person_id"].to_numpy())
-                ft.table[f.name] = ft.table["person_id"].map(per_person).to_numpy(dtype=float)
-                ft.dictionary = pd.concat([ft.dictionary, pd.DataFrame([{
-                    "feature": f.name, "source": "polygenic score", "codes": pid, "window": "genome",
-                    "statistic": "standardised score" if f.standardise else "score", "type": "numeric",
-                    "missing_share": float(np.isnan(ft.table[f.name]).mean())}])], ignore_index=True)
+        if pcs is not None and "assigned_population" in pcs:
+            pop = link.merge(pcs[["sample_id", "assigned_population"]], on="sample_id")
+            label = pop["assigned_population"].astype(object)
+            label = label.where(label.notna() & (label.astype(str) != ""), UNASSIGNED).astype(str)
+            ancestry = pd.Series(label.to_numpy(), index=pop["person_id"].to_numpy(), name="ancestry")
+        results = add_genetic_features(ft, g, link, root=proj.root, samples=samples)
+        if results:
             pgs_res = results[0] if len(results) == 1 else PgsResult(
                 pd.concat([r.scores for r in results], ignore_index=True),
                 pd.concat([r.match_report for r in results], ignore_index=True),
@@ -310,7 +311,7 @@ def run_model_development(project: str | Path | Project, *, cohort_definition: s
     clinical = validate_model(data, kind, scheme=validation, n_splits=n_splits, n_repeats=n_repeats,  # type: ignore[arg-type]
                               seed=seed, period_year=period_year, n_boot=n_boot)
     md = ModelDevelopment(proj, settings, cohort, cohort_info, attrition, outcomes, ft, data, clinical, qc_info,
-                          pgs_res, gwas=gwas, notes=notes, feature_set=fs)
+                          pgs_res, gwas=gwas, notes=notes, feature_set=fs, ancestry=ancestry)
     genetic_names = [n for n in fs.genetic_names() if n in ft.table]
     if genetic_names:
         full = prepare_data(ft, outcomes, kind=kind, feature_names=clinical_names + genetic_names)  # type: ignore[arg-type]
@@ -359,32 +360,52 @@ def _binary_at_horizon(pooled: pd.DataFrame, kind: str, horizon: float | None) -
     return np.where((s == 1) & (t <= h), 1.0, np.where((t >= h) | (s == 2), 0.0, np.nan))
 
 
+NO_GENOME = "no genome"
+"""Ancestry group of persons without a QC-passing, unrelated genome."""
+UNASSIGNED = "not assigned"
+"""Ancestry group of persons whose genome the WGS QC run assigned to no population."""
+
+
 def validated_risk(md: ModelDevelopment, which: str = "clinical") -> pd.DataFrame:
-    """Per person of the model: mean validated risk, the outcome within the horizon, and subgroup columns."""
+    """Per person of a model (``clinical``, ``clinical_on_genomes`` or ``genetic``): the mean validated risk, the
+    outcome within the horizon and the subgroup columns (sex, region, ancestry: the genetic ancestry group of
+    the WGS QC run, :data:`NO_GENOME` for persons without a genome)."""
     res = {"clinical": md.clinical, "genetic": md.genetic, "clinical_on_genomes": md.clinical_on_genomes}[which]
     if res is None:
         return pd.DataFrame()
     pooled = res.pooled_risk()
-    data = md.data if which == "clinical" else md.data  # rows of the genetic models index the genome subset
-    base = data.X if which == "clinical" else data.X.iloc[md.genetic_rows].reset_index(drop=True)
+    rows = np.arange(md.data.n) if which == "clinical" else np.asarray(md.genetic_rows)
+    base = md.data.X.iloc[rows].reset_index(drop=True)  # the genetic models' rows index the genome subset
+    ids = md.data.ids.iloc[rows].reset_index(drop=True)
     out = pooled.assign(y=_binary_at_horizon(pooled, md.settings["model"], md.settings["horizon_days"]))
     for col in ("sex", "region"):
         if col in base:
             out[col] = base[col].iloc[out["row"]].to_numpy()
+    if md.ancestry is not None and len(ids):
+        person = ids["person_id"].astype(str).iloc[out["row"]]
+        out["ancestry"] = person.map(md.ancestry).fillna(NO_GENOME).to_numpy()
     return out
 
 
-def subgroup_table(md: ModelDevelopment, which: str = "clinical") -> pd.DataFrame:
-    """Performance by sex, region and (for persons with a genome) assigned ancestry."""
-    risk = validated_risk(md, which).dropna(subset=["y"])
+SUBGROUP_COLUMNS = ["by", "group", "n", "events", "auroc", "auroc_lower", "auroc_upper", "calibration_slope",
+                    "calibration_intercept", "oe_ratio", "brier"]
+"""Columns of :func:`subgroup_table`."""
+
+
+def subgroup_table(md: ModelDevelopment, which: str = "clinical", *, n_boot: int = 200) -> pd.DataFrame:
+    """Discrimination and calibration of one model's validated risks by sex, region and genetic ancestry group
+    (:data:`SUBGROUP_COLUMNS`; ``by`` names the grouping). Empty when the model was not fitted."""
+    risk = validated_risk(md, which)
+    if risk.empty:
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    risk = risk.dropna(subset=["y"])
     frames = []
-    for col in ("sex", "region"):
+    for col in ("sex", "region", "ancestry"):
         if col in risk:
-            frames.append(ev.compute_subgroup_performance(risk["y"], risk["risk"], risk[col], n_boot=200)
-                          .assign(by=col))
-    return pd.concat(frames, ignore_index=True)[["by", "group", "n", "events", "auroc", "auroc_lower",
-                                                  "auroc_upper", "calibration_intercept", "oe_ratio", "brier"]] \
-        if frames else pd.DataFrame()
+            frames.append(ev.compute_subgroup_performance(risk["y"], risk["risk"], risk[col], n_boot=n_boot,
+                                                          seed=md.settings.get("seed", 1)).assign(by=col))
+    return pd.concat(frames, ignore_index=True)[SUBGROUP_COLUMNS] if frames else \
+        pd.DataFrame(columns=SUBGROUP_COLUMNS)
 
 
 def compare_with_truth(md: ModelDevelopment, *, window_kb: float = 500) -> dict[str, pd.DataFrame] | None:
@@ -432,6 +453,7 @@ def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) ->
         return format_table(disclosure.release(table, kind), export=disclosure.export)
 
     problems = [str(p) for p in md.clinical.problems] + md.clinical.notes + md.notes
+    subgroups = _card_subgroups(md)
     meta: dict[str, Any] = {
         "title": f"{spec.horizon_years:g}-year risk of {spec.name} ({', '.join(spec.codes)})",
         "objective": f"Development and internal validation of a {s['model']} model of {spec.name} within "
@@ -444,6 +466,8 @@ def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) ->
         "dates": f"end of data {md.outcomes.end_of_data}",
         "setting": md.cohort_info,
         "cohort": {**md.cohort_info, "persons": int(md.cohort["person_id"].nunique()), "qc_run": md.qc_info.get("qc_run")},
+        "genomes": _card_genomes(md, disclosure),
+        "model_rows": text(md.data.attrition, "attrition"),
         "data_preparation": "Features from events dated on or before the index date only (windows in the feature "
                             "table); constant features dropped.",
         "outcome": f"{spec.name}: codes {', '.join(spec.codes)} ({spec.domain}), horizon {spec.horizon_days} days; "
@@ -463,7 +487,9 @@ def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) ->
         "measures": "AUROC with stratified-bootstrap CI, AUPRC, Brier score, calibration slope and intercept, "
                     "decision curves, subgroup AUROC.",
         "class_imbalance": "none applied (risks stay calibrated)",
-        "subgroups": "sex, region (and ancestry where assigned)",
+        "fairness": "Discrimination and calibration reported by sex, region and genetic ancestry group (the WGS "
+                    "QC run's assigned population; persons without a genome form their own group).",
+        "subgroups": text(subgroups, "group_metrics") if len(subgroups) else subgroups,
         "model_output": f"absolute risk within {spec.horizon_years:g} years",
         "software": "pmo-workbench; package versions in model.json",
         "attrition": text(md.attrition, "attrition"),
@@ -479,6 +505,30 @@ def card_metadata(md: ModelDevelopment, disclosure: Disclosure | None = None) ->
 def model_card(md: ModelDevelopment, disclosure: Disclosure) -> ModelCard:
     """The model card of a run as ``disclosure`` releases it (what the report shows and writes)."""
     return build_model_card(card_metadata(md, disclosure))
+
+
+def _card_genomes(md: ModelDevelopment, disclosure: Disclosure) -> dict[str, Any] | str:
+    """The WGS QC run the genetics came from and its sample counts (in export only the run, the backend and the
+    number of genomes analysed, when not small: the other counts differ from it by small numbers)."""
+    if not md.qc_info:
+        return "no WGS QC run: no genetics"
+    if not disclosure.export:
+        return dict(md.qc_info)
+    keep = {k: md.qc_info[k] for k in ("qc_run", "backend") if k in md.qc_info}
+    return {**keep, **disclosure.counts_record({"analysed": int(md.qc_info.get("analysed", 0))})}
+
+
+def _card_subgroups(md: ModelDevelopment) -> pd.DataFrame:
+    """Subgroup results of the clinical model and (on persons with a genome) of the model with genetics (released
+    through the disclosure layer as group metrics: in export a group under ``min_count`` keeps no values)."""
+    n_boot = min(int(md.settings.get("n_boot", 200)), 200)
+    parts = [subgroup_table(md, which, n_boot=n_boot).assign(model=name)
+             for which, name in (("clinical", "clinical"), ("genetic", "clinical + genetics"))]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["model", *SUBGROUP_COLUMNS])
+    t = pd.concat(parts, ignore_index=True)
+    return t[["model", *SUBGROUP_COLUMNS]].reset_index(drop=True)
 
 
 def write_model_outputs(md: ModelDevelopment, output_dir: str | Path | None, disclosure: Disclosure) -> list[str]:

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pmo_workbench.errors import InputError
@@ -125,7 +126,7 @@ def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | N
         head.pgs_id or path.name.split(".")[0]
 
 
-def _read_body(path: Path, skip: int, columns: list[str]) -> pd.DataFrame:
+def _read_body(path: Path, skip: int, columns: list[str]) -> pa.Table:
     opts = pacsv.ReadOptions(skip_rows=skip, column_names=columns, block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter="\t", quote_char=False)
     conv = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
@@ -137,11 +138,44 @@ def _read_body(path: Path, skip: int, columns: list[str]) -> pd.DataFrame:
         table = pacsv.read_csv(source, read_options=opts, parse_options=parse, convert_options=conv)
     except pa.ArrowInvalid as exc:
         raise InputError(f"cannot read the variant rows: {exc}", file=path) from None
-    return table.to_pandas()
+    return pa.table({c: table.column(c).combine_chunks() for c in table.column_names})
 
 
-def _empty_to_none(s: pd.Series) -> pd.Series:
-    return s.where(s.str.len() > 0, None)
+def _empty_to_none(a: pa.Array) -> pa.Array:
+    """Empty strings as nulls."""
+    return pc.if_else(pc.greater(pc.utf8_length(a), 0), a, pa.scalar(None, pa.string()))
+
+
+def _is_true(a: pa.Array) -> np.ndarray:
+    return pc.is_in(pc.utf8_lower(a), value_set=pa.array(sorted(_TRUE))).to_numpy(zero_copy_only=False)
+
+
+def _nonempty(a: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.greater(pc.utf8_length(a), 0), False).to_numpy(zero_copy_only=False)
+
+
+def _to_float(a: pa.Array) -> np.ndarray:
+    """Numbers from text (NaN where not a number), as ``pd.to_numeric(errors="coerce")``; Arrow's parser first,
+    pandas' only when a value does not parse."""
+    try:
+        return pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(pd.Series(a.to_numpy(zero_copy_only=False), dtype=object), errors="coerce").to_numpy(float)
+
+
+def _to_position(a: pa.Array) -> np.ndarray:
+    """Positions from text (NaN where empty or not a number)."""
+    values = _empty_to_none(a)
+    try:
+        return pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False).astype(float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(pd.Series(values.to_numpy(zero_copy_only=False), dtype=object),
+                             errors="coerce").to_numpy(float)
+
+
+def _text_column(a: pa.Array) -> pd.Series:
+    """An Arrow string array as a pandas column without copying (missing values are NA)."""
+    return pd.Series(pd.arrays.ArrowExtensionArray(a))
 
 
 def _first_line(mask: np.ndarray, first_data_line: int) -> int:
@@ -171,7 +205,8 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
     fields, build, harmonised, pgs_id = _parse_header(path, lines)
     first_data_line = n_head + 1
     body = _read_body(path, n_head, columns)
-    cols = set(body.columns)
+    cols = set(body.column_names)
+    n_rows = body.num_rows
     notes: list[str] = []
     if set(NORMALISED_COLUMNS) <= cols and not fields:
         return _read_normalised(path, body, first_data_line)
@@ -184,29 +219,31 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
             raise InputError("non-additive weights (dosage_0/1/2_weight) are not supported: the workbench scores "
                              "additive effect weights only", file=path, line=first_data_line, field=dosage_cols[0])
         raise InputError("missing column", file=path, line=n_head, field="effect_weight")
+    column = body.column
     for flag in ("is_dominant", "is_recessive"):
         if flag in cols:
-            bad = body[flag].str.lower().isin(_TRUE).to_numpy()
+            bad = _is_true(column(flag))
             if bad.any():
                 raise InputError(f"{int(bad.sum())} row(s) with non-additive ({flag[3:]}) effects; the workbench "
                                  "scores additive effect weights only", file=path,
                                  line=_first_line(bad, first_data_line), field=flag)
-    complex_mask = np.zeros(len(body), dtype=bool)
+    complex_mask = np.zeros(n_rows, dtype=bool)
     complex_field = None
     for flag in _COMPLEX_FLAGS:
         if flag in cols:
-            m = body[flag].str.lower().isin(_TRUE).to_numpy()
+            m = _is_true(column(flag))
             if m.any() and complex_field is None:
                 complex_field = flag
             complex_mask |= m
     if "variant_type" in cols:
-        m = (body["variant_type"].str.len() > 0).to_numpy()
+        m = _nonempty(column("variant_type"))
         if m.any() and complex_field is None:
             complex_field = "variant_type"
         complex_mask |= m
     from pmo_workbench.model.variant_matching import is_acgt
 
-    allele_ok = is_acgt(body["effect_allele"])
+    effect_allele = column("effect_allele").combine_chunks()
+    allele_ok = is_acgt(effect_allele)
     if (~allele_ok).any() and complex_field is None:
         complex_field = "effect_allele"
     complex_mask |= ~allele_ok
@@ -217,43 +254,49 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
                              "drops them)", file=path, line=_first_line(complex_mask, first_data_line),
                              field=complex_field)
         notes.append(f"{int(complex_mask.sum())} complex row(s) dropped")
+    empty = pa.array([""] * n_rows, type=pa.string())
     if harmonised:
         for c in ("hm_chr", "hm_pos"):
             if c not in cols:
                 raise InputError("harmonised header but no harmonised column", file=path, line=n_head, field=c)
-        chrom, pos = body["hm_chr"], body["hm_pos"]
+        chrom, pos = column("hm_chr"), column("hm_pos")
         # as pgscatalog.core: the inferred other allele stands in only when the file has no other_allele column
-        if "other_allele" in cols:
-            other = body["other_allele"]
-        elif "hm_inferOtherAllele" in cols:
-            other = body["hm_inferOtherAllele"]
-        else:
-            other = pd.Series("", index=body.index)
+        other = column("other_allele") if "other_allele" in cols else \
+            column("hm_inferOtherAllele") if "hm_inferOtherAllele" in cols else empty
     else:
         if "chr_name" not in cols or "chr_position" not in cols:
             missing = "chr_name" if "chr_name" not in cols else "chr_position"
             raise InputError("no positions (rsID-only scoring file): use the PGS Catalog's harmonised file "
                              "(PGSxxxxxx_hmPOS_GRCh38.txt.gz)", file=path, line=n_head, field=missing)
-        chrom, pos = body["chr_name"], body["chr_position"]
-        other = body["other_allele"] if "other_allele" in cols else pd.Series("", index=body.index)
-    weight = pd.to_numeric(body["effect_weight"], errors="coerce")
-    bad_weight = weight.isna().to_numpy() & ~complex_mask
+        chrom, pos = column("chr_name"), column("chr_position")
+        other = column("other_allele") if "other_allele" in cols else empty
+    chrom, pos, other = (_strings(a) for a in (chrom, pos, other))
+    weight = _to_float(_strings(column("effect_weight")))
+    bad_weight = np.isnan(weight) & ~complex_mask
     if bad_weight.any():
         raise InputError("effect weight is not a number", file=path, line=_first_line(bad_weight, first_data_line),
                          field="effect_weight")
-    position = pd.to_numeric(pos.where(pos.str.len() > 0), errors="coerce")
-    bad_pos = position.isna().to_numpy() & (pos.str.len() > 0).to_numpy()
+    position = _to_position(pos)
+    bad_pos = np.isnan(position) & _nonempty(pos)
     if bad_pos.any():
         raise InputError("position is not a whole number", file=path, line=_first_line(bad_pos, first_data_line),
                          field="hm_pos" if harmonised else "chr_position")
     other = _empty_to_none(other)
-    other = other.where(~other.fillna("").str.contains("/"), None)  # several other alleles: none
+    several = pc.fill_null(pc.match_substring(other, "/"), False)
+    other = pc.if_else(several, pa.scalar(None, pa.string()), other)  # several other alleles: none
+    keep = ~complex_mask
+    take = pa.array(np.flatnonzero(keep)) if complex_mask.any() else None
+
+    def subset(a: pa.Array) -> pa.Array:
+        return a if take is None else a.take(take)
+
+    pos_kept = position[keep]
     variants = pd.DataFrame({
-        "chr_name": _empty_to_none(chrom), "chr_position": position.astype("Int64"),
-        "effect_allele": body["effect_allele"], "other_allele": other, "effect_weight": weight.astype(float),
-        "effect_type": "additive", "is_duplicated": False, "accession": pgs_id,
-        "row_nr": np.arange(len(body), dtype=np.int64)})
-    variants = variants[~complex_mask].reset_index(drop=True)
+        "chr_name": _text_column(subset(_empty_to_none(chrom))),
+        "chr_position": pd.arrays.IntegerArray(np.nan_to_num(pos_kept).astype(np.int64), np.isnan(pos_kept)),
+        "effect_allele": _text_column(subset(effect_allele)), "other_allele": _text_column(subset(other)),
+        "effect_weight": weight[keep], "effect_type": "additive", "is_duplicated": False, "accession": pgs_id,
+        "row_nr": np.flatnonzero(keep).astype(np.int64) if take is not None else np.arange(n_rows, dtype=np.int64)})
     variants["is_duplicated"] = _flag_duplicates(variants)
     if build is None:
         found = _BUILD_IN_NAME.search(path.name)
@@ -261,29 +304,37 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
     return ScoringFile(path, pgs_id, build, harmonised, fields, variants, notes=notes)
 
 
+def _strings(a: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
 def _flag_duplicates(v: pd.DataFrame) -> np.ndarray:
     """Rows repeating an earlier ``chr:pos:effect_allele:other_allele`` (missing parts equal each other)."""
     return v.duplicated(["chr_name", "chr_position", "effect_allele", "other_allele"], keep="first").to_numpy()
 
 
-def _read_normalised(path: Path, body: pd.DataFrame, first_data_line: int) -> ScoringFile:
-    weight = pd.to_numeric(body["effect_weight"], errors="coerce")
-    if weight.isna().any():
+def _read_normalised(path: Path, body: pa.Table, first_data_line: int) -> ScoringFile:
+    column = body.column
+    weight = _to_float(_strings(column("effect_weight")))
+    if np.isnan(weight).any():
         raise InputError("effect weight is not a number", file=path,
-                         line=_first_line(weight.isna().to_numpy(), first_data_line), field="effect_weight")
-    types = body["effect_type"].str.lower()
-    bad = ~types.isin(["additive"]).to_numpy()
+                         line=_first_line(np.isnan(weight), first_data_line), field="effect_weight")
+    bad = ~pc.is_in(pc.utf8_lower(column("effect_type")), value_set=pa.array(["additive"])).to_numpy(
+        zero_copy_only=False)
     if bad.any():
         raise InputError(f"{int(bad.sum())} row(s) with effect type other than additive; the workbench scores "
                          "additive effect weights only", file=path, line=_first_line(bad, first_data_line),
                          field="effect_type")
-    position = pd.to_numeric(body["chr_position"].where(body["chr_position"].str.len() > 0), errors="coerce")
+    position = _to_position(_strings(column("chr_position")))
+    accession = _text_column(_strings(column("accession")))
     variants = pd.DataFrame({
-        "chr_name": _empty_to_none(body["chr_name"]), "chr_position": position.astype("Int64"),
-        "effect_allele": body["effect_allele"], "other_allele": _empty_to_none(body["other_allele"]),
-        "effect_weight": weight.astype(float), "effect_type": "additive",
-        "is_duplicated": body["is_duplicated"].str.lower().isin(_TRUE).to_numpy(),
-        "accession": body["accession"], "row_nr": pd.to_numeric(body["row_nr"]).astype(np.int64)})
+        "chr_name": _text_column(_empty_to_none(_strings(column("chr_name")))),
+        "chr_position": pd.arrays.IntegerArray(np.nan_to_num(position).astype(np.int64), np.isnan(position)),
+        "effect_allele": _text_column(_strings(column("effect_allele"))),
+        "other_allele": _text_column(_empty_to_none(_strings(column("other_allele")))),
+        "effect_weight": weight, "effect_type": "additive", "is_duplicated": _is_true(column("is_duplicated")),
+        "accession": accession.astype(object),
+        "row_nr": pc.cast(column("row_nr"), pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)})
     found = _BUILD_IN_NAME.search(path.name)
     build = found.group(1).replace("grch", "GRCh") if found else None
     ids = variants["accession"].unique()

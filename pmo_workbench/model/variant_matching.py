@@ -39,28 +39,53 @@ OUTCOMES = ("matched", "matched after flip", "strand-ambiguous dropped", "absent
 
 
 
-def is_acgt(s: pd.Series) -> np.ndarray:
+def _strings(values: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Values as one Arrow string array (missing values null); zero-copy for Arrow-backed columns."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
+        return _strings(pa.chunked_array(values.array._pa_array))  # noqa: SLF001 (pandas' Arrow data)
+    arr = np.asarray(values, dtype=object)
+    return pa.array(arr, type=pa.string(), from_pandas=True)
+
+
+def is_acgt(s: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Bool per value: made of A/C/G/T only (vectorised in Arrow; missing values are False)."""
-    arr = pa.array(s.astype(object).where(s.notna(), None), type=pa.string())
+    arr = _strings(s)
     return pc.fill_null(pc.match_substring_regex(arr, r"^[ACGT]+$"), False).to_numpy(zero_copy_only=False)
 
 
-def _complement(s: pd.Series) -> pd.Series:
+def _complement_arrow(arr: pa.Array) -> pa.Array:
     """pgscatalog's complement: each base of an A/C/G/T-only allele complemented (not reversed); others kept."""
-    s = s.astype(object)
-    arr = pa.array(s.where(s.notna(), None), type=pa.string())
     out = arr
     for a, b in (("A", "V"), ("T", "X"), ("C", "Y"), ("G", "Z"), ("V", "T"), ("X", "A"), ("Y", "G"), ("Z", "C")):
         out = pc.replace_substring(out, a, b)  # as pgscatalog.match, through placeholders (vectorised)
-    valid = is_acgt(s)
-    flipped = pd.Series(out.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
-    return s.where(~valid, flipped)
+    return pc.if_else(pa.array(is_acgt(arr)), out, arr)
+
+
+def _complement(s: pd.Series) -> pd.Series:
+    """pgscatalog's complement of each allele (see :func:`_complement_arrow`), as a Series."""
+    out = _complement_arrow(_strings(s))
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
 
 
 def normalise_contig(contig: pd.Series) -> pd.Series:
     """Contig names as in PGS Catalog files: ``chr`` prefix removed, ``M``/``chrM`` as ``MT``."""
     c = contig.astype(str).str.replace(r"^chr", "", regex=True, case=False)
     return c.where(c != "M", "MT")
+
+
+def _contig_codes(values: pd.Series | pa.Array, names: dict[str, int]) -> np.ndarray:
+    """Integer code per value of its normalised contig name (growing ``names``); -1 for a missing value.
+    Only the distinct values are normalised."""
+    codes, uniques = pd.factorize(pd.Series(_strings(values).to_numpy(zero_copy_only=False), dtype=object))
+    if len(uniques) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    norm = normalise_contig(pd.Series(uniques, dtype=object))
+    code_of = np.array([names.setdefault(n, len(names)) for n in norm], dtype=np.int64)
+    return np.where(codes >= 0, code_of[np.maximum(codes, 0)], -1)
 
 
 @dataclass
@@ -93,10 +118,32 @@ def target_table(variants: pd.DataFrame) -> pd.DataFrame:
     return t.explode("ALT", ignore_index=True)
 
 
+def _target_alleles(variants: pd.DataFrame) -> tuple[np.ndarray, pa.Array, pa.Array, np.ndarray]:
+    """(target_index, REF, ALT, is_multiallelic) with multi-allelic records exploded per ALT allele."""
+    ref = _strings(variants["ref"])
+    alt = _strings(variants["alt"])
+    multi = pc.fill_null(pc.match_substring(alt, ","), False).to_numpy(zero_copy_only=False)
+    index = np.arange(len(variants), dtype=np.int64)
+    if not multi.any():
+        return index, ref, alt, multi
+    parts = pc.split_pattern(alt, ",")
+    counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.repeat(index, counts)
+    return rows, ref.take(pa.array(rows)), pc.list_flatten(parts), multi[rows]
+
+
+_ALT_TYPES = np.array([t in ("altref", "altref_flip", "no_oa_alt", "no_oa_alt_flip") for t in MATCH_TYPES])
+_STATUS = np.array(["matched", "matched after flip", "strand-ambiguous dropped", "absent", "multi-allelic",
+                    "duplicate"], dtype=object)
+
+
 def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous: bool = False,
                    keep_multiallelic: bool = False, skip_flip: bool = False) -> MatchResult:
     """Match normalised scoring rows (:data:`~pmo_workbench.model.scoring_file.NORMALISED_COLUMNS`) to the target
     variants (contig, position, ref, alt; one row per record, ALT comma-separated).
+
+    Contigs are compared by normalised name, alleles by integer codes of one Arrow dictionary over every allele
+    of both sides (and of their complements), so the join and the allele tests run on integers.
 
     Parameters
     ----------
@@ -107,67 +154,91 @@ def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous:
     skip_flip
         Do not try the complemented alleles.
     """
-    tgt = target_table(target)
-    s = score.reset_index(drop=True).copy()
-    s["_row"] = np.arange(len(s))
-    s["chrom"] = s["chr_name"].astype(object).where(s["chr_name"].notna(), None)
-    s["pos"] = pd.to_numeric(s["chr_position"], errors="coerce")
-    placed = s[s["chrom"].notna() & s["pos"].notna()].copy()
-    placed["pos"] = placed["pos"].astype(np.int64)
-    placed["chrom"] = normalise_contig(placed["chrom"])
-    cand = placed[["_row", "chrom", "pos", "effect_allele", "other_allele"]].merge(
-        tgt, on=["chrom", "pos"], how="inner")
-    ea, oa = cand["effect_allele"].astype(object), cand["other_allele"].astype(object)
-    ea_f, oa_f = _complement(ea), _complement(oa)
-    ref, alt = cand["REF"].astype(object), cand["ALT"].astype(object)
-    has_oa = oa.notna().to_numpy()
-    tests = {
-        "refalt": has_oa & (ea == ref).to_numpy() & (oa == alt).to_numpy(),
-        "altref": has_oa & (ea == alt).to_numpy() & (oa == ref).to_numpy(),
-        "refalt_flip": has_oa & (ea_f == ref).to_numpy() & (oa_f == alt).to_numpy(),
-        "altref_flip": has_oa & (ea_f == alt).to_numpy() & (oa_f == ref).to_numpy(),
-        "no_oa_ref": ~has_oa & (ea == ref).to_numpy(),
-        "no_oa_alt": ~has_oa & (ea == alt).to_numpy(),
-        "no_oa_ref_flip": ~has_oa & (ea_f == ref).to_numpy(),
-        "no_oa_alt_flip": ~has_oa & (ea_f == alt).to_numpy(),
-    }
-    if skip_flip:
-        tests = {k: v for k, v in tests.items() if "flip" not in k}
-    priority = np.full(len(cand), len(MATCH_TYPES), dtype=np.int64)
-    for i, name in enumerate(MATCH_TYPES):
-        if name in tests:
-            priority = np.where((priority == len(MATCH_TYPES)) & tests[name], i, priority)
-    cand["priority"] = priority
-    cand = cand[cand["priority"] < len(MATCH_TYPES)]
+    n = len(score)
+    names: dict[str, int] = {}
+    t_chrom = _contig_codes(target["contig"], names)
+    t_index, t_ref, t_alt, t_multi = _target_alleles(target)
+    t_pos = target["position"].to_numpy(np.int64)[t_index]
+    t_key = (t_chrom[t_index] << 40) | t_pos
+    s_chrom = _contig_codes(score["chr_name"], names)
+    s_pos_raw = pd.to_numeric(score["chr_position"], errors="coerce")
+    placed = (s_chrom >= 0) & s_pos_raw.notna().to_numpy()
+    s_key = np.where(placed, (s_chrom << 40) | np.nan_to_num(s_pos_raw.to_numpy(float)).astype(np.int64), -1)
+    # candidates: every (score row, target allele) pair at the same contig and position
+    order = np.argsort(t_key, kind="stable")
+    sorted_keys = t_key[order]
+    lo = np.searchsorted(sorted_keys, s_key, side="left")
+    hi = np.searchsorted(sorted_keys, s_key, side="right")
+    hi = np.where(placed, hi, lo)
+    count = hi - lo
+    c_row = np.repeat(np.arange(n, dtype=np.int64), count)
+    offsets = np.arange(len(c_row)) - np.repeat(np.cumsum(count) - count, count)
+    c_t = order[np.repeat(lo, count) + offsets]  # rows of the exploded target table
+    # allele codes in one dictionary; complements by code
+    ea, oa = _strings(score["effect_allele"]), _strings(score["other_allele"])
+    every = pa.concat_arrays([ea.cast(pa.string()), oa.cast(pa.string()), t_ref.cast(pa.string()),
+                              t_alt.cast(pa.string())])
+    enc = pc.dictionary_encode(every)
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    dictionary = enc.dictionary
+    comp = pc.fill_null(pc.index_in(_complement_arrow(dictionary), value_set=dictionary), -2)
+    comp_of = np.append(comp.to_numpy(zero_copy_only=False).astype(np.int64), -3)  # [-1] (missing) -> -3
+    acgt = np.append(is_acgt(dictionary), False)
+    k1, k2, k3 = len(ea), len(ea) + len(oa), len(ea) + len(oa) + len(t_ref)
+    ea_c, oa_c, ref_c, alt_c = codes[:k1], codes[k1:k2], codes[k2:k3], codes[k3:]
+    e, o = ea_c[c_row], oa_c[c_row]
+    r, a = ref_c[c_t], alt_c[c_t]
+    e_f, o_f = comp_of[e], comp_of[o]
+    has_oa = o >= 0
+    tests = [has_oa & (e == r) & (o == a), has_oa & (e == a) & (o == r),
+             has_oa & (e_f == r) & (o_f == a), has_oa & (e_f == a) & (o_f == r),
+             ~has_oa & (e == r), ~has_oa & (e == a), ~has_oa & (e_f == r), ~has_oa & (e_f == a)]
+    none = len(MATCH_TYPES)
+    priority = np.full(len(c_row), none, dtype=np.int64)
+    for i, (name, hit) in enumerate(zip(MATCH_TYPES, tests, strict=True)):
+        if skip_flip and "flip" in name:
+            continue
+        priority = np.where((priority == none) & hit, i, priority)
+    keep = priority < none
+    c_row, c_t, priority = c_row[keep], c_t[keep], priority[keep]
+    c_target = t_index[c_t]
     # best type per row; ties (several target variants) -> the first in target order
-    cand = cand.sort_values(["_row", "priority", "target_index"], kind="stable")
-    best = cand.drop_duplicates("_row", keep="first").copy()
-    best["match_type"] = np.asarray(MATCH_TYPES, dtype=object)[best["priority"].to_numpy()]
-    best["effect_is_alt"] = best["match_type"].isin(["altref", "altref_flip", "no_oa_alt", "no_oa_alt_flip"])
-    ref_b, alt_b = best["REF"].astype(object), best["ALT"].astype(object)
-    best["ambiguous"] = (_complement(ref_b) == alt_b).to_numpy() & is_acgt(ref_b)
-    acc = s["accession"].astype(str).to_numpy()
-    best["accession"] = acc[best["_row"].to_numpy()]
-    best["duplicate_id"] = best.duplicated(["accession", "target_index", "ALT"], keep=False).to_numpy()
-    rows = pd.DataFrame({"row_nr": s["row_nr"].to_numpy(), "accession": acc, "status": "absent",
-                         "match_type": None, "target_index": -1, "effect_is_alt": False,
-                         "effect_weight": s["effect_weight"].to_numpy(float)})
-    rows["match_type"] = rows["match_type"].astype(object)
-    r = best["_row"].to_numpy()
-    rows.loc[r, "match_type"] = best["match_type"].to_numpy()
-    rows.loc[r, "target_index"] = best["target_index"].to_numpy()
-    rows.loc[r, "effect_is_alt"] = best["effect_is_alt"].to_numpy()
-    status = np.where(best["match_type"].str.contains("flip"), "matched after flip", "matched").astype(object)
-    status = np.where(~keep_ambiguous & best["ambiguous"].to_numpy(), "strand-ambiguous dropped", status)
-    status = np.where(~keep_multiallelic & best["is_multiallelic"].to_numpy(bool), "multi-allelic", status)
-    status = np.where(best["duplicate_id"].to_numpy(), "duplicate", status)
-    rows.loc[r, "status"] = status
-    rows["target_index"] = rows["target_index"].astype(np.int64)
-    rows["effect_is_alt"] = rows["effect_is_alt"].astype(bool)
-    report = (rows.groupby(["accession", "status"]).size().unstack(fill_value=0)
-              .reindex(columns=list(OUTCOMES), fill_value=0))
-    report.columns.name = None
-    total = report.sum(axis=1)
+    srt = np.lexsort((c_target, priority, c_row))
+    c_row, c_t, c_target, priority = c_row[srt], c_t[srt], c_target[srt], priority[srt]
+    first = np.ones(len(c_row), dtype=bool)
+    first[1:] = c_row[1:] != c_row[:-1]
+    b_row, b_t, b_target, b_prio = c_row[first], c_t[first], c_target[first], priority[first]
+    b_ref, b_alt = ref_c[b_t], alt_c[b_t]
+    ambiguous = (comp_of[b_ref] == b_alt) & acgt[b_ref]
+    acc_codes, acc_names = pd.factorize(pd.Series(_strings(score["accession"].astype(str)).to_numpy(
+        zero_copy_only=False), dtype=object))
+    b_acc = acc_codes[b_row]
+    dup = pd.DataFrame({"a": b_acc, "t": b_target, "x": b_alt}).duplicated(keep=False).to_numpy()
+    status = np.where(np.isin(b_prio, [2, 3, 6, 7]), 1, 0)
+    status = np.where(~keep_ambiguous & ambiguous, 2, status)
+    status = np.where(~keep_multiallelic & t_multi[b_t], 4, status)
+    status = np.where(dup, 5, status)
+    row_status = np.full(n, 3, dtype=np.int64)
+    row_status[b_row] = status
+    row_prio = np.full(n, none, dtype=np.int64)
+    row_prio[b_row] = b_prio
+    target_index = np.full(n, -1, dtype=np.int64)
+    target_index[b_row] = b_target
+    effect_is_alt = np.append(_ALT_TYPES, False)[row_prio]
+    acc_obj = np.asarray(acc_names, dtype=object)
+    rows = pd.DataFrame({"row_nr": score["row_nr"].to_numpy(), "accession": acc_obj[acc_codes],
+                         "status": _STATUS[row_status],
+                         "match_type": np.append(np.asarray(MATCH_TYPES, dtype=object), None)[row_prio],
+                         "target_index": target_index, "effect_is_alt": effect_is_alt,
+                         "effect_weight": score["effect_weight"].to_numpy(float)})
+    counts = np.zeros((len(acc_names), len(OUTCOMES)), dtype=np.int64)
+    np.add.at(counts, (acc_codes, row_status), 1)
+    report = pd.DataFrame(counts, columns=list(OUTCOMES))
+    present = counts.sum(axis=1) > 0
+    report.insert(0, "accession", acc_obj)
+    report = report[present].sort_values("accession").reset_index(drop=True)
+    total = report[list(OUTCOMES)].sum(axis=1)
     rate = (report["matched"] + report["matched after flip"]) / total
-    report = report.assign(total=total, match_rate=rate).reset_index()
-    return MatchResult(rows, report, rate.rename("match_rate"))
+    report = report.assign(total=total, match_rate=rate)
+    return MatchResult(rows, report, pd.Series(rate.to_numpy(), index=report["accession"].to_numpy(),
+                                               name="match_rate"))

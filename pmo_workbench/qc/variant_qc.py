@@ -190,3 +190,51 @@ def compute_female_chrx_hwe(g: GenotypeSet, females: np.ndarray, *, chunk_size: 
     c = np.concatenate(counts) if counts else np.zeros((0, 3), dtype=np.int64)
     p[sites], excess[sites] = hardy_weinberg_p(c[:, 0], c[:, 1], c[:, 2])
     return sites, p, excess
+
+
+def compute_hwe_by_group(g: GenotypeSet, groups: pd.Series | np.ndarray, *, variant_mask: np.ndarray | None = None,
+                         min_group_size: int = 20, chunk_size: int = 20_000) -> pd.DataFrame:
+    """Hardy-Weinberg mid-p test of each autosomal biallelic site within each group of samples (e.g. the
+    ``assigned_population`` of :func:`~pmo_workbench.qc.ancestry.ancestry`): pooling ancestries makes a
+    heterozygote deficit of every site whose frequency differs between them (a Wahlund effect), so a site
+    filter on the pooled test removes ancestry-informative sites rather than bad ones.
+
+    Parameters
+    ----------
+    g
+        An opened genotype set, of any backend (genotypes from its ``dosage_blocks`` kernel).
+    groups
+        One label per sample, in file order (None/NaN: in no group).
+    variant_mask
+        Boolean [n_variants] restricting the sites.
+    min_group_size
+        Smaller groups get no column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tested site (``variant_index``: its row in the variant table), one column
+        ``p_value_hwe_<group>`` per group, in the order the groups first appear.
+
+    Example
+    -------
+    >>> by = compute_hwe_by_group(g, np.where(np.arange(g.n_samples) < 20, "A", "B"))
+    >>> by.columns.tolist()
+    ['variant_index', 'p_value_hwe_A', 'p_value_hwe_B']
+    """
+    from pmo_workbench.qc.sites import select_autosomal_sites
+
+    labels = pd.Series(np.asarray(groups, dtype=object)).where(pd.notna(groups), None)
+    names = [x for x in pd.unique(labels.dropna()) if (labels == x).sum() >= min_group_size]
+    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    masks = {x: (labels == x).to_numpy() for x in names}
+    counts: dict[str, list[np.ndarray]] = {x: [] for x in names}
+    for _, dosage in get_kernel("dosage_blocks", g)(g, sites, min_maf=0.0, chunk_size=chunk_size):
+        for x, m in masks.items():
+            d = dosage[:, m]
+            counts[x].append(np.stack([(d == 0).sum(axis=1), (d == 1).sum(axis=1), (d == 2).sum(axis=1)], axis=1))
+    out = pd.DataFrame({"variant_index": np.flatnonzero(sites)})
+    for x in names:
+        c = np.concatenate(counts[x]) if counts[x] else np.zeros((0, 3), dtype=np.int64)
+        out[f"p_value_hwe_{x}"] = hardy_weinberg_p(c[:, 0], c[:, 1], c[:, 2])[0]
+    return out

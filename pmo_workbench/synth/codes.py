@@ -252,6 +252,22 @@ NPU_CODES: tuple[NpuCode, ...] = (
 )
 """Lab analyses; LDL is the heritable lab trait."""
 
+ICD8_CODES: tuple[SksCode, ...] = (
+    SksCode("41099", "Infarctus myocardii acutus", "Acute myocardial infarction", "mi", 1.0),
+    SksCode("25000", "Diabetes mellitus", "Diabetes mellitus (non-insulin-dependent)", "diabetes", 0.8),
+    SksCode("24900", "Diabetes mellitus juvenilis", "Diabetes mellitus (insulin-dependent)", "diabetes", 0.2),
+    SksCode("40199", "Hypertensio arterialis essentialis", "Essential hypertension", "history", 3.0),
+    SksCode("43499", "Thrombosis cerebri", "Cerebral thrombosis", "history", 0.5),
+    SksCode("49300", "Asthma bronchiale", "Asthma", "history", 1.0),
+    SksCode("54099", "Appendicitis acuta", "Acute appendicitis", "history", 1.0),
+    SksCode("82009", "Fractura colli femoris", "Fracture of the neck of the femur", "history", 1.0),
+    SksCode("48699", "Pneumonia", "Pneumonia, unspecified", "history", 1.5),
+    SksCode("78509", "Dolores thoracis", "Chest pain", "history", 1.0),
+)
+"""ICD-8 diagnoses (Danish edition: 3-digit category and 2-digit subdivision) of the synthetic LPR history
+before 1994: ``mi`` and ``diabetes`` for the heritable and chronic conditions, ``history`` for background
+contacts."""
+
 SKS_BY_CODE: dict[str, SksCode] = {c.code: c for c in SKS_CODES}
 ATC_BY_CODE: dict[str, AtcCode] = {c.code: c for c in ATC_CODES}
 NPU_BY_CODE: dict[str, NpuCode] = {c.code: c for c in NPU_CODES}

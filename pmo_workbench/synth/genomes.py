@@ -73,10 +73,14 @@ BATCH_MISSING = (0.005, 0.01, 0.02, 0.008, 0.015)
 SEQUENCING_SITES = ("Rigshospitalet", "Sjællands Universitetshospital")
 FIELDS = ("GT:DP:GQ:AD", "GT")
 N_CAUSAL = {"mi": 20, "ldl": 30}
-MAJOR_EFFECT = 2.0
-"""Raw effect of each trait's major locus (the first causal variant drawn, on the first contig with one), against
-N(0, 1) effects of the others: a quarter to a third of the genetic variance, like APOE for LDL or 9p21 for MI, so
-that a GWAS of a few thousand genomes finds it (model-track tests check the lead variants against ``truth/``)."""
+MAJOR_EFFECT = {"mi": 4.0, "ldl": 2.0}
+"""Raw effect of each trait's major locus (the first causal variant drawn with ALT frequency at least
+:data:`MAJOR_MIN_AF`, on the first contig with one), against N(0, 1) effects of the others: like APOE for LDL
+(about a third of the genetic variance) or a strong MI locus (about half of it), so that a GWAS of a few thousand
+genomes finds it (model-track tests check the lead variants against ``truth/``). MI's is larger because a binary
+outcome with a few percent cases carries less information per genome than a lab value."""
+MAJOR_MIN_AF = 0.2
+"""Smallest founder ALT frequency of a major locus (a common variant, as APOE ε4 or 9p21)."""
 
 
 @dataclass
@@ -634,8 +638,10 @@ def simulate_genomes(
                                                transmissions)  # fmt: skip
                     dosage = h.sum(axis=2).astype(float)  # (k, m)
                     beta = rng_causal.normal(0, 1, len(chosen))
-                    if trait not in major_done:  # the trait's major locus (no extra random draw)
-                        beta[0] = MAJOR_EFFECT if beta[0] >= 0 else -MAJOR_EFFECT
+                    common = np.flatnonzero(af[chosen] >= MAJOR_MIN_AF)
+                    if trait not in major_done and len(common):  # the trait's major locus (no extra draw)
+                        j = int(common[0])
+                        beta[j] = MAJOR_EFFECT[trait] if beta[j] >= 0 else -MAJOR_EFFECT[trait]
                         major_done.add(trait)
                     scores[trait] += beta @ dosage
                     for j, c in enumerate(chosen):

@@ -63,13 +63,17 @@ from pmo_workbench.synth import codes
 
 LPR3_START = np.datetime64("2019-03-01", "D")
 """First day of LPR3; contacts starting earlier are LPR2."""
+LPR_START = np.datetime64("1977-01-01", "D")
+ICD10_START = np.datetime64("1994-01-01", "D")
+"""The LPR begins in 1977 and is coded in ICD-8 until 1993: the history before :data:`OBS_START` written for
+adults of those years has ICD-8 codes (``vocabulary`` ICD8)."""
 OBS_START = np.datetime64("2000-01-01", "D")
 IMMIGRANT_SHARE = 0.07
 EMIGRANT_SHARE = 0.03
 
 MI_COEFFICIENTS: dict[str, float] = {
     "intercept": -2.35,
-    "mi_score": 0.45,
+    "mi_score": 0.9,
     "age_per_10y": 0.55,
     "male": 0.60,
     "ldl_per_mmol": 0.35,
@@ -238,12 +242,15 @@ def simulate_registry(
     conditions = _draw_conditions(rng, p, truth, obs_start, obs_end)
     contacts = _build_contacts(rng, p, truth, conditions, obs_start, obs_end)
     diag = _build_diagnoses(rng, contacts, conditions)
-    paths.update(_write_raw_lpr(raw_dir, cpr_arr, contacts, diag))
+    # pre-1994 LPR history in ICD-8, from its own random stream (the draws of everything else are unchanged)
+    history = _build_history(np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]), p, truth)
+    paths.update(_write_raw_lpr(raw_dir, cpr_arr, contacts, diag, history))
     counts: dict[str, int] = {"person": n, "observation_period": n}
     counts["contacts_lpr2"] = int((~contacts["lpr3"]).sum())
     counts["contacts_lpr3"] = int(contacts["lpr3"].sum())
     counts["lpr3_disproven"] = int(diag["disproven"].sum())
-    frame = _diagnosis_events(diag, contacts, pid)
+    counts["contacts_icd8"] = len(history["person"])
+    frame = pd.concat([_history_events(history, pid), _diagnosis_events(diag, contacts, pid)], ignore_index=True)
     del diag
     counts["diagnosis"] = len(frame)
     paths["diagnosis"] = write_table(frame, "diagnosis", out_dir)
@@ -726,6 +733,60 @@ def _build_diagnoses(
     return {k: v[order] for k, v in d.items()}
 
 
+def _build_history(rng: np.random.Generator, p: dict[str, np.ndarray], truth: dict[str, np.ndarray]
+                   ) -> dict[str, np.ndarray]:
+    """LPR2 contacts of 1977-1993 coded in ICD-8, for persons who were adults then (and alive).
+
+    A prior MI (41099) with probability 4 % x exp(0.45 mi_score) x 1.8 if male x (age in 1985 - 30) / 30 (0 below
+    30), a diabetes contact (25000/24900) on the diabetes onset when that falls in the era, and background
+    contacts at 0.08 per year. Returns contact arrays: person, start, end, code (text), pattype (0-3), contact_id.
+    """
+    lo_era = int((LPR_START - _DAY0).astype(np.int64))
+    hi_era = int((ICD10_START - _DAY0).astype(np.int64)) - 1
+    lo = np.maximum(lo_era, p["birth"] + int(18 * _YEAR))
+    hi = np.minimum(hi_era, p["death"] - 1)
+    ok = lo <= hi
+    age85 = (lo_era + 8 * _YEAR - p["birth"]) / _YEAR
+    risk = 0.04 * np.exp(0.45 * p["mi_score"]) * np.where(p["male"], 1.8, 1.0) * np.clip((age85 - 30) / 30, 0, None)
+    mi = np.flatnonzero(ok & (rng.random(len(lo)) < np.minimum(risk, 0.5)))
+    onset = truth["dm_onset"]
+    dm = np.flatnonzero(ok & truth["diabetes"] & (onset >= lo) & (onset <= hi))
+    years = np.where(ok, (hi - lo + 1) / _YEAR, 0.0)
+    bg = np.repeat(np.arange(len(lo)), rng.poisson(0.08 * years))
+    by_group: dict[str, tuple[list[str], np.ndarray]] = {}
+    for group in ("mi", "diabetes", "history"):
+        cs = [c for c in codes.ICD8_CODES if c.group == group]
+        w = np.array([c.weight for c in cs])
+        by_group[group] = ([c.code for c in cs], w / w.sum())
+    parts = []
+    for group, who, day in (("mi", mi, _uniform_days(rng, lo[mi], hi[mi])), ("diabetes", dm, onset[dm]),
+                            ("history", bg, _uniform_days(rng, lo[bg], hi[bg]))):
+        names, w = by_group[group]
+        code = np.array(names, dtype=object)[rng.choice(len(names), size=len(who), p=w)]
+        pattype = np.zeros(len(who), np.int64) if group == "mi" else rng.choice(4, size=len(who),
+                                                                               p=[0.3, 0.05, 0.5, 0.15])
+        parts.append((who, day.astype(np.int64), code, pattype))
+    person = np.concatenate([x[0] for x in parts]).astype(np.int64)
+    start = np.concatenate([x[1] for x in parts])
+    code = np.concatenate([x[2] for x in parts])
+    pattype = np.concatenate([x[3] for x in parts])
+    order = np.lexsort((code.astype(str), start, person))
+    person, start, code, pattype = person[order], start[order], code[order], pattype[order]
+    los = np.where(pattype == 0, 1 + rng.poisson(5.0, len(person)), 0)
+    end = np.minimum(start + los, np.maximum(hi[person], start))
+    return {"person": person, "start": start, "end": end, "code": code, "pattype": pattype,
+            "contact_id": 5_000_000 + np.arange(len(person), dtype=np.int64)}
+
+
+def _history_events(h: dict[str, np.ndarray], pid: np.ndarray) -> pd.DataFrame:
+    kinds = np.array(["inpatient", "day", "outpatient", "emergency"], dtype=object)
+    return pd.DataFrame({
+        "person_id": pid[h["person"]], "contact_id": _ids_as_text(h["contact_id"]), "date": _to_dt(h["start"]),
+        "end_date": _to_dt(h["end"]), "code": h["code"].astype(object), "vocabulary": "ICD8", "diag_type": "A",
+        "contact_type": kinds[h["pattype"]], "source": "LPR2",
+    })
+
+
 def _diagnosis_events(
     diag: dict[str, np.ndarray], contacts: dict[str, np.ndarray], pid: np.ndarray
 ) -> pd.DataFrame:
@@ -1057,14 +1118,31 @@ def _write_raw_migrations(raw_dir: Path, birth: np.ndarray, death: np.ndarray, e
 
 
 def _write_raw_lpr(
-    raw_dir: Path, cpr_arr: pa.Array, contacts: dict[str, np.ndarray], diag: dict[str, np.ndarray]
+    raw_dir: Path, cpr_arr: pa.Array, contacts: dict[str, np.ndarray], diag: dict[str, np.ndarray],
+    history: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     l2 = np.flatnonzero(~contacts["lpr3"])
     l3 = np.flatnonzero(contacts["lpr3"])
     pattype = np.array([0, 1, 2, 3, 2])[contacts["kind"][l2]]
+    h = history if history is not None else {k: np.zeros(0, np.int64) for k in ("person", "start", "end",
+                                                                               "pattype", "contact_id")} | {
+        "code": np.zeros(0, object)}
+    # ICD-8 codes as LPR extracts of the era often write them: with the dot (410.99); the importer normalises
+    h_code = np.array([f"{c[:3]}.{c[3:]}" if i % 2 else c for i, c in enumerate(h["code"])], dtype=object)
+    hsgh = np.array(_HOSPITALS["Region Hovedstaden"], dtype=object)
+    h_adm = pa.table({
+        "pnr": cpr_arr.take(pa.array(h["person"], pa.int64())),
+        "recnum": pc.cast(pa.array(h["contact_id"], pa.int64()), pa.string()),
+        "d_inddto": _date_arr(h["start"]), "d_uddto": _date_arr(h["end"]),
+        "c_pattype": pa.array(h["pattype"].astype(np.int64)),
+        "c_sgh": pa.array(hsgh[np.arange(len(h["person"])) % len(hsgh)], pa.string()),
+        "c_adiag": pa.array(h_code, pa.string()),
+    })
+    h_diag = pa.table({"recnum": h_adm["recnum"], "c_diag": pa.array(h_code, pa.string()),
+                       "c_diagtype": pa.array(np.full(len(h_code), "A", dtype=object), pa.string())})
     paths["lpr_adm"] = write_raw_csv(
-        pa.table(
+        pa.concat_tables([h_adm, pa.table(
             {
                 "pnr": cpr_arr.take(pa.array(contacts["person"][l2])),
                 "recnum": pc.cast(pa.array(contacts["contact_id"][l2]), pa.string()),
@@ -1074,18 +1152,18 @@ def _write_raw_lpr(
                 "c_sgh": pa.array(contacts["hospital"][l2], pa.string()),
                 "c_adiag": _take(_SKS, contacts["code"][l2]),
             }
-        ),
+        )]),
         raw_dir / "lpr_adm.csv",
     )
     d2 = ~contacts["lpr3"][diag["contact"]]
     paths["lpr_diag"] = write_raw_csv(
-        pa.table(
+        pa.concat_tables([h_diag, pa.table(
             {
                 "recnum": pc.cast(pa.array(contacts["contact_id"][diag["contact"][d2]]), pa.string()),
                 "c_diag": _take(_SKS, diag["code"][d2]),
                 "c_diagtype": pa.array(diag["diag_type"][d2], pa.string()),
             }
-        ),
+        )]),
         raw_dir / "lpr_diag.csv",
     )
     kontakttype = np.where(contacts["kind"][l3] == _VIRT, "ALCA10", "ALCA00")

@@ -4,7 +4,8 @@ The notebook builds the widget from a hand-made QC result of 20 samples:
 
 - call rates: S00..S13 0.999, S14 S15 0.97, S16 S17 0.96, S18 0.93, S19 0.90;
 - het counts (of 1000 called): S00 400, S01..S19 300..318. Median 0.3095, MAD 0.005·1.4826, k=4 bounds
-  [0.27985, 0.33915]: only S00 is a het outlier at every call-rate threshold used here.
+  [0.27985, 0.33915], k=5 (fail) upper 0.34657: only S00 is a het outlier (and fails) at every call-rate
+  threshold used here (20 samples: the notebook lowers ``min_outlier_samples`` from a cohort's 30 to 10).
 
 Flagged samples: at call rate 0.95 S18, S19 + S00 = 3; at 0.975 also S14..S17 = 7; at the slider's minimum
 (0.8) only S00 = 1.
@@ -29,8 +30,8 @@ call = [0.999] * 14 + [0.97, 0.97, 0.96, 0.96, 0.93, 0.90]
 sample_qc = pd.DataFrame({"sample_id": ids, "call_rate": call, "n_called": 1000,
                           "n_het": [400] + [300 + i for i in range(19)], "r_ti_tv": 2.0})
 manifest = pd.DataFrame({"sample_id": ids, "batch": ["B1"] * 10 + ["B2"] * 10})""",
-    """w = QcExplorer(sample_qc=sample_qc, manifest=manifest, thresholds={"outlier_metrics": ["r_ti_tv"]},
-               project=PROJECT)
+    """w = QcExplorer(sample_qc=sample_qc, manifest=manifest,
+               thresholds={"outlier_metrics": ["r_ti_tv"], "min_outlier_samples": 10}, project=PROJECT)
 w""",
 ]
 

@@ -152,7 +152,7 @@ def _sex_counts(g: DenseGenotypes, x_sites: np.ndarray, y_sites: np.ndarray, *, 
     hom = called & ((ploidy == 1) | (dosage != 1))
     y_called = (g.gt[y_sites][:, :, 0] >= 0).sum(axis=0)
     return SexCounts(called.sum(0), (called * (1 - 2 * aaf * (1 - aaf))[:, None]).sum(0), hom.sum(0), y_called,
-                     int(y_sites.sum()))
+                     int(y_sites.sum()), (called & (ploidy == 1)).sum(0))
 
 
 @register_kernel("king_counts", backend=DENSE)

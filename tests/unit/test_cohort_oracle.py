@@ -130,7 +130,7 @@ def _pattern(rng: np.random.Generator, codes: np.ndarray, domain: str) -> str:
 
 
 def generate_definition(rng: np.random.Generator, tables: dict[str, pd.DataFrame], i: int) -> dict:
-    codes = {dom: tables[dom]["code"].dropna().unique() for dom in VOCAB}
+    codes = {dom: tables[dom].loc[tables[dom]["vocabulary"] == VOCAB[dom], "code"].dropna().unique() for dom in VOCAB}
     domain = str(rng.choice(["diagnosis", "diagnosis", "prescription", "lab"]))
     entry: dict = {"domain": domain, "codes": [_pattern(rng, codes[domain], domain)
                                              for _ in range(int(rng.integers(1, 4)))]}

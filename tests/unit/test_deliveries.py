@@ -113,8 +113,17 @@ def test_changed_file_under_a_known_sample_is_refused(project: Path, tmp_path: P
     with pytest.raises(DeliveryError, match=f"sample {sid}: file changed.*--replace") as err:
         ingest_batch(project, batch, combine=lambda *a: {})
     assert metrics.name in str(err.value)
-    summary = ingest_batch(project, batch, replace=True, combine=lambda *a: {})
+    calls: list = []
+    summary = ingest_batch(project, batch, replace=True, combine=lambda *a: calls.append(a) or {})
     assert summary.replaced == [sid] and len(summary.unchanged) == len(load_ledger(project)) - 1
+    assert calls == []  # same gVCF: the genotypes stay, only the metrics are replaced
+    long = sequencing_metrics(project, long=True)
+    assert long.loc[(long["sample_id"] == sid) & (long["metric"] == "insert_size_median"), "value"].iloc[0] > 1000
+    gvcf = batch / sid / f"{sid}.hard-filtered.gvcf.gz"
+    gvcf.write_bytes(gvcf.read_bytes())  # same bytes: still the same gVCF
+    (batch / sid / f"{gvcf.name}.md5").write_text("0" * 32 + f"  {gvcf.name}\n")
+    with pytest.raises(DeliveryError, match="changed gVCF cannot replace genotypes"):
+        ingest_batch(project, batch, replace=True, combine=lambda *a: {})
 
 
 def test_missing_file_and_missing_sidecar(tmp_path: Path) -> None:

@@ -317,3 +317,30 @@ def test_manifest_records_batches_and_samples(chr22_store: Path) -> None:
     assert [s["batch_id"] for s in m["samples"]] == ["B1", "B1", "B2", "B2", "B2"]
     assert all(s["source"].startswith("GATK") for s in m["samples"]), m["samples"][0]["source"]
     assert m["reference_build"] == "GRCh38"
+
+
+def test_dot_alt_blocks_and_star_alleles(tmp_path: Path) -> None:
+    """Strelka-style blocks (ALT '.', END, no GT field) fill hom-ref and make no site; a '*' allele (a deletion
+    upstream, GATK 4) is kept as it is when the site's REF is extended."""
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=249250621>\n"
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="g">\n'
+              '##FORMAT=<ID=GQX,Number=1,Type=Integer,Description="q">\n'
+              '##INFO=<ID=END,Number=1,Type=Integer,Description="e">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{}\n")
+    a = header.format("A") + ("1\t100\t.\tA\t.\t.\tPASS\tEND=199\tGQX\t60\n"
+                              "1\t200\t.\tC\t*,<NON_REF>\t.\t.\t.\tGT\t0/1\n"
+                              "1\t201\t.\tG\t.\t.\tPASS\tEND=400\tGQX\t60\n")
+    b = header.format("B") + ("1\t100\t.\tA\t.\t.\tPASS\tEND=199\tGT:GQX\t0/0:60\n"
+                              "1\t200\t.\tCT\tC,<NON_REF>\t50\t.\t.\tGT\t1/1\n"
+                              "1\t202\t.\tG\t.\t.\tPASS\tEND=400\tGT:GQX\t0/0:60\n")
+    (tmp_path / "a.g.vcf").write_text(a)
+    (tmp_path / "b.g.vcf").write_text(b)
+    root = tmp_path / "s"
+    add_gvcfs(root, {"A": tmp_path / "a.g.vcf", "B": tmp_path / "b.g.vcf"}, "B1")
+    g = open_cohort(root)
+    v = g.variants
+    assert v["position"].tolist() == [200]
+    assert v["ref"].tolist() == ["CT"] and sorted(v["alt"].iloc[0].split(",")) == ["*", "C"]
+    alts = v["alt"].iloc[0].split(",")
+    assert sorted(g.call_genotype[0, 0].tolist()) == [0, 1 + alts.index("*")]
+    assert g.call_genotype[0, 1].tolist() == [1 + alts.index("C")] * 2

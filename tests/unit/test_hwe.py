@@ -111,3 +111,23 @@ def test_chrx_hwe_counts_women_only_when_men_are_written_diploid(tmp_path) -> No
     np.testing.assert_allclose(excess, expected[1][0])
     pooled = variant_qc(g)["p_value_hwe"].to_numpy()  # all 50 as diploid: a heterozygote deficit
     assert (pooled < 1e-3).all() and (p > 0.5).all()
+
+
+def test_hwe_per_ancestry_group_removes_the_wahlund_deficit(tmp_path) -> None:
+    """Two groups each in HWE at allele frequencies 0.1 and 0.9: pooled, a heterozygote deficit; per group, none."""
+    from pmo_workbench.genotypes import open_genotypes
+    from pmo_workbench.qc.variant_qc import compute_hwe_by_group, variant_qc
+    from tests.vcf_files import format_record, write_vcf
+
+    a = ["0/0"] * 32 + ["0/1"] * 16 + ["1/1"] * 2  # p(ALT) 0.2, 50 samples near HWE
+    b = ["1/1"] * 32 + ["0/1"] * 16 + ["0/0"] * 2  # p(ALT) 0.8
+    records = [format_record("1", 1000 + 100 * i, "A", "G", a + b) for i in range(3)]
+    samples = [f"A{i}" for i in range(50)] + [f"B{i}" for i in range(50)]
+    g = open_genotypes(write_vcf(tmp_path / "w.vcf", records, samples=samples, contigs={"1": 10_000_000}),
+                       cache_dir=tmp_path / "cache")
+    by = compute_hwe_by_group(g, ["A"] * 50 + ["B"] * 50)
+    expected = hardy_weinberg_p(np.array([32]), np.array([16]), np.array([2]))[0][0]
+    np.testing.assert_allclose(by["p_value_hwe_A"], expected)
+    np.testing.assert_allclose(by["p_value_hwe_B"], expected)  # the mirror image: the same test
+    assert by["variant_index"].tolist() == [0, 1, 2]
+    assert (variant_qc(g)["p_value_hwe"] < 1e-3).all() and expected > 0.5  # pooled: 32 hets where 50 expected

@@ -152,3 +152,64 @@ def test_death_before_the_outcome_is_competing(registry: Path) -> None:
     no_compete = OutcomeSpec(name="ht", codes=["DI10*"], horizon_days=3652, competing_death=False)
     row = compute_outcomes(open_database(registry), cohort, no_compete).table.iloc[0]
     assert row["reason"] == "death" and row["status"] == 0 and np.isnan(row["event"])
+
+
+@pytest.fixture
+def carrier_genotypes(tmp_path: Path):
+    """Four samples: an autosomal SNV (0/0, 0/1, 1/1, missing), a chrX SNV with haploid male calls, and a
+    multi-allelic record."""
+    import warnings
+
+    from pmo_workbench.genotypes import open_genotypes
+    from tests.vcf_files import format_record, write_vcf
+
+    vcf = write_vcf(tmp_path / "carriers.vcf", [
+        format_record("chr1", 100, "A", "G", ["0/0", "0/1", "1/1", "./."]),
+        format_record("chr1", 200, "C", "T,G", ["0/1", "0/2", "0/0", "1/2"]),
+        format_record("chrX", 5_000_000, "G", "A", ["0/1", "1", "0", "1/1"]),
+    ], samples=["S1", "S2", "S3", "S4"], contigs=["chr1", "chrX"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return open_genotypes(vcf, cache_dir=tmp_path / "cache", reference_build="GRCh38")
+
+
+def test_carrier_status_counts_alt_alleles_and_names_bad_variants(carrier_genotypes) -> None:
+    from pmo_workbench.errors import InputError
+    from pmo_workbench.model.features import CarrierFeature, compute_carrier_status
+
+    status = compute_carrier_status(carrier_genotypes, [
+        CarrierFeature(name="snv_add", variant="1:100:A:G", coding="additive"),
+        CarrierFeature(name="snv_dom", variant="chr1:100:A:G"),
+        CarrierFeature(name="x_add", variant="X:5000000:G:A", coding="additive")])
+    assert status.index.tolist() == ["S1", "S2", "S3", "S4"]
+    np.testing.assert_array_equal(status["snv_add"].to_numpy(), [0, 1, 2, np.nan])
+    np.testing.assert_array_equal(status["snv_dom"].to_numpy(), [0, 1, 1, np.nan])
+    np.testing.assert_array_equal(status["x_add"].to_numpy(), [1, 1, 0, 2])  # a haploid call counts its allele
+    with pytest.raises(InputError, match="not in the genotypes") as err:
+        compute_carrier_status(carrier_genotypes, [CarrierFeature(name="v", variant="1:100:A:T")])
+    assert err.value.field == "carriers.v"
+    with pytest.raises(InputError, match="multi-allelic"):
+        compute_carrier_status(carrier_genotypes, [CarrierFeature(name="m", variant="1:200:C:T")])
+
+
+def test_genetic_features_join_persons_through_their_genome(registry: Path, carrier_genotypes, tmp_path: Path
+                                                            ) -> None:
+    from pmo_workbench.model.features import add_genetic_features
+
+    score = tmp_path / "TEST_hmPOS_GRCh38.txt"
+    score.write_text("#pgs_id=TEST\n#trait_reported=test\n#genome_build=GRCh38\nchr_name\tchr_position\teffect_allele\tother_allele\t"
+                     "effect_weight\n1\t100\tG\tA\t0.5\nX\t5000000\tA\tG\t2\n")
+    fs = parse_feature_set({**FEATURES, "pgs": [{"name": "pgs", "scoring_file": str(score), "standardise": False}],
+                            "carriers": [{"name": "g_carrier", "variant": "1:100:A:G"}]})
+    ft = build_features(open_database(registry), COHORT, fs)
+    link = pd.DataFrame({"sample_id": ["S1", "S2", "S3"], "person_id": ["p1", "p2", "p4"]})
+    results = add_genetic_features(ft, carrier_genotypes, link)
+    assert results[0].match_report["matched"].iloc[0] == 2
+    t = ft.table.set_index("person_id")
+    # S1: 0·0.5 + 1·2; S2: 1·0.5 + 1·2 (haploid ALT call); S3: 2·0.5 + 0; p3 has no genome
+    np.testing.assert_allclose(t.loc[["p1", "p2", "p4"], "pgs"], [2.0, 2.5, 1.0])
+    np.testing.assert_array_equal(t.loc[["p1", "p2", "p4"], "g_carrier"], [0, 1, 1])
+    assert t[["pgs", "g_carrier"]].loc["p3"].isna().all()
+    d = ft.dictionary.set_index("feature")
+    assert d.loc["pgs", "source"] == "polygenic score" and d.loc["g_carrier", "codes"] == "1:100:A:G"
+    assert d.loc["g_carrier", "missing_share"] == 0.25

@@ -37,6 +37,8 @@ def test_integers_stay_integers_and_floats_get_sensible_decimals():
     assert out["p_value"].tolist() == ["1.0e-09", "0.04", "0.5"]
     assert out["dp_mean (mean depth, reads)"].tolist() == ["30.1", "28.0", "31.5"]
     assert out["r_ti_tv"].tolist() == ["2.00", "2.10", "2.05"], "a ratio is not an integer even when whole"
+    years = format_table(pd.DataFrame({"diagnosis LPR2": [1200, 35]}, index=pd.Index([2018, 2019], name="year")))
+    assert years["year"].tolist() == ["2018", "2019"] and years["diagnosis LPR2"].tolist() == ["1,200", "35"]
 
 
 def test_no_index_column_no_nan_and_suppressed_cells_marked():

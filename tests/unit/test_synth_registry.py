@@ -230,9 +230,14 @@ def test_tables_follow_the_event_schema(small: dict, small_events: dict[str, pd.
         assert len(df) > 0
     counts = small["reg"].counts
     assert counts["diagnosis"] == len(ev["diagnosis"]) and counts["lab"] == len(ev["lab"])
-    assert set(ev["diagnosis"]["vocabulary"]) == {"SKS"}
+    assert set(ev["diagnosis"]["vocabulary"]) == {"SKS", "ICD8"}
     assert set(ev["prescription"]["vocabulary"]) == {"ATC"} and set(ev["lab"]["vocabulary"]) == {"NPU"}
-    assert set(ev["diagnosis"]["code"]) <= set(codes.SKS_BY_CODE)
+    icd8 = ev["diagnosis"]["vocabulary"] == "ICD8"      # the LPR history before 1994 (ICD-8), LPR2 only
+    assert set(ev["diagnosis"].loc[~icd8, "code"]) <= set(codes.SKS_BY_CODE)
+    assert set(ev["diagnosis"].loc[icd8, "code"]) <= {c.code for c in codes.ICD8_CODES}
+    assert (ev["diagnosis"].loc[icd8, "date"] < pd.Timestamp("1994-01-01")).all()
+    assert (ev["diagnosis"].loc[~icd8, "date"] >= pd.Timestamp("1994-01-01")).all()
+    assert (ev["diagnosis"].loc[icd8, "source"] == "LPR2").all() and counts["contacts_icd8"] == icd8.sum()
     assert set(ev["prescription"]["code"]) <= set(codes.ATC_BY_CODE)
     assert set(ev["diagnosis"]["contact_type"]) == {"inpatient", "outpatient", "emergency", "day", "virtual"}
     assert set(ev["diagnosis"]["diag_type"]) == {"A", "B", "G", "H"}
@@ -278,6 +283,12 @@ def test_no_event_outside_observation_or_after_death(
     ]
     for table, col in checks:
         df = small_events[table]
+        if table == "diagnosis":    # the ICD-8 history before 1994 is look-back before the observation window
+            history = df[df["vocabulary"] == "ICD8"]
+            born = history["person_id"].map(person["birth_date"])
+            assert (history[col] >= born + pd.Timedelta(days=int(18 * 365.25))).all()
+            assert (history[col] < pd.Timestamp("1994-01-01")).all() and len(history) > 0
+            df = df[df["vocabulary"] != "ICD8"]
         day = df[col].dt.normalize()
         lo = df["person_id"].map(obs["start_date"])
         hi = df["person_id"].map(obs["end_date"])
@@ -464,8 +475,8 @@ def test_raw_extracts_rebuild_the_event_tables(small: dict, small_events: dict[s
             "contact_id": l2["recnum"],
             "date": pd.to_datetime(l2["d_inddto"]),
             "end_date": pd.to_datetime(l2["d_uddto"]),
-            "code": l2["c_diag"],
-            "vocabulary": "SKS",
+            "code": l2["c_diag"].str.replace(".", "", regex=False),   # ICD-8 written 410.99 in old extracts
+            "vocabulary": np.where(l2["c_diag"].str.fullmatch(r"[0-9.]+"), "ICD8", "SKS"),
             "diag_type": l2["c_diagtype"],
             "contact_type": l2["c_pattype"].map(
                 {"0": "inpatient", "1": "day", "2": "outpatient", "3": "emergency"}

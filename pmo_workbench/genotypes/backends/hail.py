@@ -24,6 +24,7 @@ array([335, 339, 340])
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,21 @@ from pmo_workbench.genotypes.hail_backend import (
     open_hail_genotypes,
 )
 
-register_backend("hail", open_hail_genotypes, description="Hail MatrixTable in the cache; Hail's methods on Spark")
+
+def open_hail(path: str | Path, cache_dir: str | Path | None = None, **options: Any) -> HailGenotypes:
+    """The Hail opener: a project folder (or cohort store folder) opens its gVCF cohort store as a VDS,
+    densified (:func:`pmo_workbench.genotypes.hail_combiner.open_hail_cohort`); a file is imported by
+    :func:`open_hail_genotypes`."""
+    if Path(path).is_dir():
+        from pmo_workbench.genotypes.hail_combiner import open_hail_cohort
+
+        return open_hail_cohort(path, cache_dir, **options)
+    return open_hail_genotypes(path, cache_dir, **options)
+
+
+register_backend("hail", open_hail,
+                 description="Hail MatrixTable in the cache (or a project's gVCF cohort store as a VDS); Hail's "
+                             "methods on Spark")
 
 _SAMPLE_COUNTS = ["n_called", "n_not_called", "n_hom_ref", "n_het", "n_singleton", "n_transition",
                   "n_transversion", "n_insertion", "n_deletion"]

@@ -1,0 +1,120 @@
+"""Registry import in bounded memory (issue 16 item 5): ``pmo import registry`` timed as a whole process at
+1 M and 3 M persons, with its peak memory (the child's own maximum resident set, from ``wait4``).
+
+The raw extracts (CPR register, moves, LPR2 with the ICD-8 history, LPR3, LMDB, labka -- about 3.4 GB of CSV
+per million persons) are written once by the synthetic generator (:func:`pmo_workbench.synth.registry.
+simulate_registry`, registry only, no genomes) into ``--data DIR/raw_<N>`` and reused on later runs. Printed per
+size: wall and CPU seconds, seconds per million persons, peak memory, the rows written and the machine's load
+average before and after (the machine is shared: wall times on a loaded machine are upper bounds; CPU seconds
+and peak memory depend little on the load). Targets: peak <= 4 GB at 1 M and 3 M persons, <= 2 min per million
+persons on 2 cores, time linear in the persons.
+
+Run: ``python -m benchmarks registry_import [--persons 1000000,3000000] [--data DIR] [--reference]``;
+``--reference`` also times the pre-bounded importer of commit cda5b0d (checked out into a temporary worktree)
+on the same extract for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_COMMIT = "cda5b0d"
+
+
+def write_raw(raw: Path, persons: int, seed: int = 1) -> None:
+    """The raw extracts of ``persons`` synthetic persons (registry only) into ``raw`` (skipped if present)."""
+    import pandas as pd
+
+    from pmo_workbench.privacy import DEMO_KEY
+    from pmo_workbench.synth.persons import simulate_persons
+    from pmo_workbench.synth.registry import simulate_registry
+
+    if (raw / "labka.csv").exists():
+        print(f"reusing the raw extracts in {raw}", flush=True)
+        return
+    t = time.perf_counter()
+    ind = pd.DataFrame(columns=["individual", "population", "sex", "family_id", "father", "mother", "role"])
+    people = simulate_persons(persons, ind, seed, key=DEMO_KEY)
+    with tempfile.TemporaryDirectory(dir=raw.parent) as tmp:
+        sim = simulate_registry(people, pd.DataFrame(columns=["individual", "mi_score", "ldl_score"]), seed,
+                                out_dir=Path(tmp) / "registry", raw_dir=raw)
+    size = sum(p.stat().st_size for p in raw.glob("*.csv")) / 1e9
+    print(f"wrote raw extracts of {persons:,} persons ({size:.1f} GB of CSV, {sim.counts['diagnosis']:,} "
+          f"diagnoses, {sim.counts['prescription']:,} prescriptions, {sim.counts['lab']:,} lab results) in "
+          f"{time.perf_counter() - t:.0f} s", flush=True)
+
+
+def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path = REPO, label: str = "bounded"
+                ) -> dict[str, float]:
+    """Run ``pmo import registry`` on ``raw`` as a child process; wall, CPU and peak memory of that child."""
+    with tempfile.TemporaryDirectory(dir=raw.parent) as tmp:
+        load0 = os.getloadavg()[0]
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            [python, "-m", "pmo_workbench.cli", "import", "registry", "--raw", str(raw), "--out",
+             str(Path(tmp) / "imported"), "--lookup-date", "2026-01-15"], cwd=cwd, stdout=subprocess.PIPE,
+            env={**os.environ, "PMO_PSEUDONYM_KEY": "benchmark-key-of-enough-length", "TMPDIR": tmp,
+                 "PYTHONPATH": str(cwd)})
+        _, status, usage = os.wait4(proc.pid, 0)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        wall = time.perf_counter() - t
+        if status != 0:
+            raise SystemExit(f"import failed ({label}): {out[-2000:]}")
+        res = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": usage.ru_maxrss / 1024**2,
+               "load0": load0, "load1": os.getloadavg()[0]}
+    rows = " ".join(ln.split()[0] + "=" + ln.split()[-1] for ln in out.splitlines()
+                    if ln.split() and ln.split()[0] in ("person", "diagnosis", "prescription", "lab"))
+    print(f"{label:>9} import, {persons:>9,} persons: {res['wall']:7.1f} s wall ({res['wall'] / persons * 1e6:6.1f} "
+          f"s per million), {res['cpu']:7.1f} CPU s, peak {res['peak_gb']:.2f} GB; {rows} "
+          f"(load average {res['load0']:.1f} before, {res['load1']:.1f} after, 2 cores)", flush=True)
+    return res
+
+
+def reference_checkout(tmp: Path) -> tuple[str, Path]:
+    """A worktree of the reference commit, run with this environment's Python (PYTHONPATH set by cwd)."""
+    tree = tmp / "reference"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), REFERENCE_COMMIT],
+                   check=True, capture_output=True)
+    return sys.executable, tree
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--persons", default="1000000,3000000", help="comma-separated sizes")
+    parser.add_argument("--data", type=Path, default=None, help="folder for the raw extracts (kept and reused)")
+    parser.add_argument("--reference", action="store_true", help="also time the importer of commit cda5b0d")
+    parser.add_argument("--quick", action="store_true", help="20,000 persons only (a smoke run)")
+    opts = parser.parse_args(argv)
+    sizes = [20_000] if opts.quick else [int(x) for x in opts.persons.split(",")]
+    data = opts.data or Path(tempfile.mkdtemp(prefix="pmo-bench-registry-"))
+    results = {}
+    for n in sizes:
+        raw = data / f"raw_{n}"
+        raw.mkdir(parents=True, exist_ok=True)
+        write_raw(raw, n)
+        results[n] = time_import(raw, n)
+        if opts.reference:
+            with tempfile.TemporaryDirectory() as tmp:
+                python, tree = reference_checkout(Path(tmp))
+                try:
+                    time_import(raw, n, python=python, cwd=tree, label="reference")
+                finally:
+                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                                   check=False, capture_output=True)
+    if len(results) > 1:
+        (a, ra), (b, rb) = sorted(results.items())[0], sorted(results.items())[-1]
+        print(f"scaling {a:,} -> {b:,} persons ({b / a:.1f}x): CPU x{rb['cpu'] / ra['cpu']:.2f}, wall "
+              f"x{rb['wall'] / ra['wall']:.2f}, peak memory x{rb['peak_gb'] / ra['peak_gb']:.2f}", flush=True)
+    ok = all(r["peak_gb"] <= 4.0 for r in results.values())
+    print(f"peak memory <= 4 GB at every size: {'yes' if ok else 'NO'}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
