@@ -27,7 +27,7 @@ import pandas as pd
 from pmo_workbench.ckernels.king import compute_phi
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
-from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
+from pmo_workbench.qc.pedigree import DEGREE_CUTOFFS, as_pedigree, compute_expected_relationships
 from pmo_workbench.qc.sites import select_autosomal_sites_of
 from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
 
@@ -199,10 +199,9 @@ def tabulate_kinship(
         above |= np.isnan(phi)  # NaN (no informative site) counts as -1, as it always has
     iu, ju = np.nonzero(above)
     del above
-    upper = iu < ju
-    iu, ju = iu[upper], ju[upper]
-    pairs = set(zip(iu.tolist(), ju.tolist(), strict=True))
-    expected: dict[tuple[int, int], tuple[str, str]] = {}
+    n_samples = len(sample_id)
+    keys = iu[iu < ju].astype(np.int64) * n_samples + ju[iu < ju]  # pair (i, j), i < j, as i * n + j
+    expected: dict[int, tuple[str, str]] = {}
     ped_samples: set[str] = set()
     if pedigree is not None:
         ped = as_pedigree(pedigree)
@@ -210,35 +209,35 @@ def tabulate_kinship(
         rel = compute_expected_relationships(ped, samples=index.keys())
         for r in rel.itertuples(index=False):
             a, b = sorted((index[r.sample_i], index[r.sample_j]))
-            expected[(a, b)] = (r.expected_relationship, r.expected_detail)
-            pairs.add((a, b))
-    ii = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
-    i, j = ii[:, 0], ii[:, 1]
+            expected[a * n_samples + b] = (r.expected_relationship, r.expected_detail)
+        keys = np.concatenate([keys, np.fromiter(expected, dtype=np.int64, count=len(expected))])
+    keys = np.unique(keys)  # sorted by (i, j), each pair once
+    i, j = keys // max(n_samples, 1), keys % max(n_samples, 1)
     k = phi[i, j]
     n = counts.hethet[i, j] + counts.het_hom[i, j] + counts.het_hom[j, i] + counts.homhom[i, j]
     with np.errstate(divide="ignore", invalid="ignore"):
         ibs0 = np.where(n > 0, counts.ibs0[i, j] / np.maximum(n, 1), np.nan)
         hethet = np.where(n > 0, counts.hethet[i, j] / np.maximum(n, 1), np.nan)
-    rel_cls = np.array([classify_kinship(x) if np.isfinite(x) else "unrelated" for x in k], dtype=object)
+    rel_cls = _classify(k)
     rel_cls[n < max(min_sites, 1)] = "unknown"
     detail = rel_cls.copy()
     first = rel_cls == "first"
     detail[first] = np.where(ibs0[first] < po_max_ibs0, "parent-offspring", "full-sibling")
-    exp_rel = np.empty(len(i), dtype=object)
-    exp_detail = np.empty(len(i), dtype=object)
+    exp_rel = np.full(len(i), None, dtype=object)
+    exp_detail = np.full(len(i), None, dtype=object)
     sid = np.asarray(sample_id)
-    for row, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
-        if (a, b) in expected:
-            exp_rel[row], exp_detail[row] = expected[(a, b)]
-        elif sid[a] in ped_samples and sid[b] in ped_samples:
-            exp_rel[row], exp_detail[row] = "unrelated", "unrelated"
-    unexpected = np.array(
-        [
-            e is not None and o != "unknown" and not _agrees(o, e, tolerate_third_degree)
-            for o, e in zip(rel_cls.tolist(), exp_rel.tolist(), strict=True)
-        ],
-        dtype=bool,
-    )
+    unexpected = np.zeros(len(i), dtype=bool)
+    if ped_samples:
+        in_ped = np.isin(sid.astype(str), np.array(sorted(map(str, ped_samples)), dtype=str))
+        both = in_ped[i] & in_ped[j]
+        exp_rel[both] = "unrelated"
+        exp_detail[both] = "unrelated"
+        rows = np.searchsorted(keys, np.fromiter(expected, dtype=np.int64, count=len(expected)))
+        for row, (e_rel, e_detail) in zip(rows.tolist(), expected.values(), strict=True):
+            exp_rel[row], exp_detail[row] = e_rel, e_detail
+        for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
+            o = rel_cls[row]
+            unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
     out = pd.DataFrame(
         {
             "sample_i": sid[i],
@@ -258,6 +257,17 @@ def tabulate_kinship(
     out = out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
     out.attrs["po_max_ibs0"] = float(po_max_ibs0)
     out.attrs["unrelated_ibs0"] = unrelated_ibs0
+    return out
+
+
+def _classify(phi: np.ndarray) -> np.ndarray:
+    """:func:`~pmo_workbench.qc.pedigree.classify_kinship` of every value (NaN: unrelated), as an object array."""
+    out = np.full(len(phi), "unrelated", dtype=object)
+    todo = np.isfinite(phi)
+    for cut, name in DEGREE_CUTOFFS:
+        hit = todo & (phi > cut)
+        out[hit] = name
+        todo &= ~hit
     return out
 
 
