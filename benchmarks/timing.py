@@ -134,7 +134,10 @@ def env_for(path: str | None) -> dict[str, str] | None:
     the package) instead of this checkout; None for this checkout."""
     if not path:
         return None
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")])))
+    # PYTHONSAFEPATH: ``python -c`` puts the working directory first on sys.path, ahead of PYTHONPATH; run from
+    # the project root, the "baseline" would import this checkout's package
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")])),
+                PYTHONSAFEPATH="1")
 
 
 def load_note() -> str:

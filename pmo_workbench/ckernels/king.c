@@ -179,6 +179,32 @@ void pmo_king_planes(const int8_t *d, int64_t sites, int64_t n, int64_t w, uint6
     }
 }
 
+/* The same bit planes from 2-bit packed rows (genotypes/packed_calls.py: 0 hom-ref, 1 het, 2 hom-alt, 3 missing;
+ * sample s at bits 2 * (s % 4) of byte s / 4), rows[0, sites) of packed [*][row_bytes]: no int8 dosage block. */
+PMO_CLONES
+void pmo_king_planes_packed(const uint8_t *packed, int64_t row_bytes, const int64_t *rows, int64_t sites,
+                            int64_t n, int64_t w, uint64_t *het, uint64_t *ref, uint64_t *alt, uint64_t *scratch) {
+    uint64_t *H = scratch, *R = scratch + n, *A = scratch + 2 * n;
+    for (int64_t t = 0; t < w; t++) {
+        for (int64_t s = 0; s < 3 * n; s++) scratch[s] = 0;
+        int64_t nb = sites - 64 * t < 64 ? sites - 64 * t : 64;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *row = packed + rows[64 * t + b] * row_bytes;
+            for (int64_t s = 0; s < n; s++) {
+                unsigned v = (row[s >> 2] >> (2 * (s & 3))) & 3u;
+                H[s] |= (uint64_t)(v == 1) << b;
+                R[s] |= (uint64_t)(v == 0) << b;
+                A[s] |= (uint64_t)(v == 2) << b;
+            }
+        }
+        for (int64_t s = 0; s < n; s++) {
+            het[s * w + t] = H[s];
+            ref[s * w + t] = R[s];
+            alt[s * w + t] = A[s];
+        }
+    }
+}
+
 /* KING-robust kinship phi [n][n] (symmetric, NaN on the diagonal and without informative sites) from the
  * upper-triangle counts, as plink2 --make-king-table computes it. */
 void pmo_king_phi(const int64_t *hethet, const int64_t *het_hom, const int64_t *ibs0, int64_t n, double *phi) {

@@ -84,6 +84,63 @@ def pack_genotype_indicators(dosage: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return het, ref, alt
 
 
+def pack_packed_indicators(packed: np.ndarray, rows: np.ndarray, n_samples: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bit planes of :func:`pack_genotype_indicators` straight from 2-bit packed rows (uint8 [*, row bytes],
+    :mod:`pmo_workbench.genotypes.packed_calls`), rows ``rows`` of ``packed`` in that order: no int8 dosage
+    block (at 2,500 samples a 20,000-site chunk's dosage and ploidy take 100 MB).
+
+    Examples
+    --------
+    >>> from pmo_workbench.genotypes.packed_calls import pack_calls
+    >>> gt = np.array([[[0, 0], [0, 1], [1, 1], [-1, -1]], [[1, 1], [0, 0], [0, 1], [0, 1]]], np.int8)
+    >>> h, r, a = pack_packed_indicators(pack_calls(gt)[0], np.array([1, 0]), 4)
+    >>> h[:, 0].tolist(), r[:, 0].tolist(), a[:, 0].tolist()  # bit 0: row 1, bit 1: row 0
+    ([0, 2, 1, 1], [2, 1, 0, 0], [1, 0, 2, 0])
+    """
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    sites = len(rows)
+    w = -(-sites // 64)
+    het, ref, alt = (np.empty((n_samples, w), np.uint64) for _ in range(3))
+    ckernels.library().pmo_king_planes_packed(packed, packed.shape[1], rows, sites, n_samples, w, het, ref, alt,
+                                              np.empty(3 * max(n_samples, 1), np.uint64))
+    return het, ref, alt
+
+
+def compute_king_counts_packed(chunks: Iterable[tuple[np.ndarray, np.ndarray] | np.ndarray], n_samples: int
+                               ) -> KingCounts:
+    """:func:`compute_king_counts` over chunks that are either ``(packed, rows)`` (2-bit rows and the indices of
+    the selected ones, read by :func:`pack_packed_indicators`) or an int8 dosage block [sites, samples].
+
+    Examples
+    --------
+    >>> from pmo_workbench.genotypes.packed_calls import pack_calls
+    >>> d = np.array([[1, 1], [0, 2]], dtype=np.int8)
+    >>> gt = np.array([[[0, 1], [0, 1]], [[0, 0], [1, 1]]], np.int8)
+    >>> a = compute_king_counts([d])
+    >>> b = compute_king_counts_packed([(pack_calls(gt)[0], np.array([0, 1]))], 2)
+    >>> all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("hethet", "het_hom", "homhom", "ibs0"))
+    True
+    """
+    acc = _zero_counts(n_samples)
+    n_sites = 0
+    with ThreadPoolExecutor(max_workers=ckernels.n_threads()) as pool:
+        for chunk in chunks:
+            if isinstance(chunk, tuple):
+                packed, rows = chunk
+                for start in range(0, len(rows), PACK_SITES):
+                    het, ref, alt = pack_packed_indicators(packed, rows[start : start + PACK_SITES], n_samples)
+                    add_pair_counts(het, ref, alt, acc, pool=pool)
+                n_sites += len(rows)
+            else:
+                for start in range(0, chunk.shape[0], PACK_SITES):
+                    het, ref, alt = pack_genotype_indicators(chunk[start : start + PACK_SITES])
+                    add_pair_counts(het, ref, alt, acc, pool=pool)
+                n_sites += chunk.shape[0]
+    return KingCounts(**{k: v.view(np.int64) for k, v in acc.items()}, n_sites=n_sites)
+
+
 def compute_phi(hethet: np.ndarray, het_hom: np.ndarray, ibs0: np.ndarray) -> np.ndarray:
     """KING-robust kinship of every pair from the upper-triangle counts (int64 [n, n]; plink2's formula):
     symmetric, NaN on the diagonal and where no informative site was counted."""

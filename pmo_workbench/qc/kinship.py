@@ -27,8 +27,8 @@ import pandas as pd
 from pmo_workbench.ckernels.king import compute_phi
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
-from pmo_workbench.qc.pedigree import as_pedigree, classify_kinship, compute_expected_relationships
-from pmo_workbench.qc.sites import select_autosomal_sites
+from pmo_workbench.qc.pedigree import DEGREE_CUTOFFS, as_pedigree, compute_expected_relationships
+from pmo_workbench.qc.sites import select_autosomal_sites_of
 from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
 
 
@@ -43,7 +43,7 @@ def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = Non
     >>> c.n_sites, bool((c.n_snp[np.triu_indices(g.n_samples, 1)] <= c.n_sites).all())
     (599, True)
     """
-    sites = select_autosomal_sites(g.variants, g.contig_kind, variant_mask)
+    sites = select_autosomal_sites_of(g, variant_mask)
     return get_kernel("king_counts", g)(g, sites, min_maf=min_maf, chunk_size=chunk_size)
 
 
@@ -146,16 +146,35 @@ def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray, *, min_sites: int =
     (0.75, 0.0938)
     """
     n = phi.shape[0]
-    iu, ju = np.triu_indices(n, 1)
-    if len(iu) > max_pairs:
-        pick = np.random.default_rng(seed).choice(len(iu), max_pairs, replace=False)
-        iu, ju = iu[pick], ju[pick]
+    n_pairs = n * (n - 1) // 2
+    if n_pairs > max_pairs:
+        # the drawn positions of np.triu_indices(n, 1) without making it (at 2,500 samples 50 MB)
+        pick = np.random.default_rng(seed).choice(n_pairs, max_pairs, replace=False)
+        iu, ju = triangle_pairs(pick, n)
+    else:
+        iu, ju = np.triu_indices(n, 1)
     tot = counts.hethet[iu, ju] + counts.het_hom[iu, ju] + counts.het_hom[ju, iu] + counts.homhom[iu, ju]
     ok = (tot >= max(min_sites, 1)) & (np.nan_to_num(phi[iu, ju], nan=1.0) <= 0.0442)
     if not ok.any():
         return fallback, float("nan")
     ref = float(np.median(counts.ibs0[iu, ju][ok] / tot[ok]))
     return (ref * PO_IBS0_FRACTION if ref > 0 else fallback), ref
+
+
+def triangle_pairs(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(i, j)`` of the positions ``k`` in the upper triangle of an n x n matrix read row by row: the same as
+    ``np.triu_indices(n, 1)`` indexed by ``k``, without making it.
+
+    Example
+    -------
+    >>> i, j = triangle_pairs(np.array([0, 3, 5, 2]), 4)
+    >>> i.tolist(), j.tolist(), [x[[0, 3, 5, 2]].tolist() for x in np.triu_indices(4, 1)]
+    ([0, 1, 2, 0], [1, 2, 3, 3], [[0, 1, 2, 0], [1, 2, 3, 3]])
+    """
+    rows = np.arange(n, dtype=np.int64)
+    first = rows * (2 * n - rows - 1) // 2  # position of (i, i + 1)
+    i = np.searchsorted(first, k, side="right") - 1
+    return i, k - first[i] + i + 1
 
 
 def tabulate_kinship(
@@ -175,9 +194,14 @@ def tabulate_kinship(
     if po_max_ibs0 is None:
         po_max_ibs0, unrelated_ibs0 = compute_po_ibs0_cut(counts, phi, min_sites=min_sites)
     index = {s: k for k, s in enumerate(sample_id)}
-    iu, ju = np.nonzero(np.triu(np.nan_to_num(phi, nan=-1.0) > min_kinship, 1))
-    pairs = set(zip(iu.tolist(), ju.tolist(), strict=True))
-    expected: dict[tuple[int, int], tuple[str, str]] = {}
+    above = phi > min_kinship  # a bool matrix, not an n x n float copy of phi
+    if min_kinship < -1.0:
+        above |= np.isnan(phi)  # NaN (no informative site) counts as -1, as it always has
+    iu, ju = np.nonzero(above)
+    del above
+    n_samples = len(sample_id)
+    keys = iu[iu < ju].astype(np.int64) * n_samples + ju[iu < ju]  # pair (i, j), i < j, as i * n + j
+    expected: dict[int, tuple[str, str]] = {}
     ped_samples: set[str] = set()
     if pedigree is not None:
         ped = as_pedigree(pedigree)
@@ -185,35 +209,35 @@ def tabulate_kinship(
         rel = compute_expected_relationships(ped, samples=index.keys())
         for r in rel.itertuples(index=False):
             a, b = sorted((index[r.sample_i], index[r.sample_j]))
-            expected[(a, b)] = (r.expected_relationship, r.expected_detail)
-            pairs.add((a, b))
-    ii = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
-    i, j = ii[:, 0], ii[:, 1]
+            expected[a * n_samples + b] = (r.expected_relationship, r.expected_detail)
+        keys = np.concatenate([keys, np.fromiter(expected, dtype=np.int64, count=len(expected))])
+    keys = np.unique(keys)  # sorted by (i, j), each pair once
+    i, j = keys // max(n_samples, 1), keys % max(n_samples, 1)
     k = phi[i, j]
     n = counts.hethet[i, j] + counts.het_hom[i, j] + counts.het_hom[j, i] + counts.homhom[i, j]
     with np.errstate(divide="ignore", invalid="ignore"):
         ibs0 = np.where(n > 0, counts.ibs0[i, j] / np.maximum(n, 1), np.nan)
         hethet = np.where(n > 0, counts.hethet[i, j] / np.maximum(n, 1), np.nan)
-    rel_cls = np.array([classify_kinship(x) if np.isfinite(x) else "unrelated" for x in k], dtype=object)
+    rel_cls = _classify(k)
     rel_cls[n < max(min_sites, 1)] = "unknown"
     detail = rel_cls.copy()
     first = rel_cls == "first"
     detail[first] = np.where(ibs0[first] < po_max_ibs0, "parent-offspring", "full-sibling")
-    exp_rel = np.empty(len(i), dtype=object)
-    exp_detail = np.empty(len(i), dtype=object)
+    exp_rel = np.full(len(i), None, dtype=object)
+    exp_detail = np.full(len(i), None, dtype=object)
     sid = np.asarray(sample_id)
-    for row, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
-        if (a, b) in expected:
-            exp_rel[row], exp_detail[row] = expected[(a, b)]
-        elif sid[a] in ped_samples and sid[b] in ped_samples:
-            exp_rel[row], exp_detail[row] = "unrelated", "unrelated"
-    unexpected = np.array(
-        [
-            e is not None and o != "unknown" and not _agrees(o, e, tolerate_third_degree)
-            for o, e in zip(rel_cls.tolist(), exp_rel.tolist(), strict=True)
-        ],
-        dtype=bool,
-    )
+    unexpected = np.zeros(len(i), dtype=bool)
+    if ped_samples:
+        in_ped = np.isin(sid.astype(str), np.array(sorted(map(str, ped_samples)), dtype=str))
+        both = in_ped[i] & in_ped[j]
+        exp_rel[both] = "unrelated"
+        exp_detail[both] = "unrelated"
+        rows = np.searchsorted(keys, np.fromiter(expected, dtype=np.int64, count=len(expected)))
+        for row, (e_rel, e_detail) in zip(rows.tolist(), expected.values(), strict=True):
+            exp_rel[row], exp_detail[row] = e_rel, e_detail
+        for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
+            o = rel_cls[row]
+            unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
     out = pd.DataFrame(
         {
             "sample_i": sid[i],
@@ -233,6 +257,17 @@ def tabulate_kinship(
     out = out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
     out.attrs["po_max_ibs0"] = float(po_max_ibs0)
     out.attrs["unrelated_ibs0"] = unrelated_ibs0
+    return out
+
+
+def _classify(phi: np.ndarray) -> np.ndarray:
+    """:func:`~pmo_workbench.qc.pedigree.classify_kinship` of every value (NaN: unrelated), as an object array."""
+    out = np.full(len(phi), "unrelated", dtype=object)
+    todo = np.isfinite(phi)
+    for cut, name in DEGREE_CUTOFFS:
+        hit = todo & (phi > cut)
+        out[hit] = name
+        todo &= ~hit
     return out
 
 

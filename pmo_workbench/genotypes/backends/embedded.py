@@ -38,7 +38,7 @@ from pmo_workbench.genotypes.counts import (
     SexCounts,
     VariantCounts,
 )
-from pmo_workbench.genotypes.store import Genotypes, open_store
+from pmo_workbench.genotypes.store import Genotypes, compute_dosage, open_store
 
 
 def open_embedded(path: str | Path, cache_dir: str | Path | None = None, **options: Any) -> Genotypes:
@@ -212,7 +212,28 @@ def count_heterozygosity(g: Genotypes, sites: np.ndarray, *, min_maf: float = 0.
 def count_king_pairs(g: Genotypes, sites: np.ndarray, *, min_maf: float = 0.0, chunk_size: int = 20_000
                      ) -> KingCounts:
     """KING pair counts over the selected common sites, chunk by chunk (C popcount kernel)."""
-    from pmo_workbench.ckernels.king import compute_king_counts  # loaded only when kinship runs
+    from pmo_workbench.ckernels.king import (  # when kinship runs
+        compute_king_counts,
+        compute_king_counts_packed,
+    )
 
-    blocks = (d for _, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
-    return compute_king_counts(blocks, n_samples=g.n_samples)
+    if min_maf > 0 or not g.has_packed():
+        blocks = (d for _, d, _ in iter_dosage_blocks(g, sites, min_maf=min_maf, chunk_size=chunk_size))
+        return compute_king_counts(blocks, n_samples=g.n_samples)
+    return compute_king_counts_packed(_packed_king_chunks(g, sites, chunk_size), g.n_samples)
+
+
+def _packed_king_chunks(g: Genotypes, sites: np.ndarray, chunk_size: int
+                        ) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
+    """The selected biallelic sites' calls, chunk by chunk: ``(packed rows, selected row indices)`` where all
+    are in the 2-bit copy (the kernel reads them without an int8 dosage block), else their dosage block."""
+    mask = np.asarray(sites, dtype=bool) & (g._array("variant_n_alleles")[:] == 2)  # not the variant table
+    packable = g.packable()
+    for start, stop, packed in g.iter_packed(chunk_size):
+        local = np.flatnonzero(mask[start:stop])
+        if len(local) == 0:
+            continue
+        if packable[start:stop][local].all():
+            yield packed, local
+        else:
+            yield compute_dosage(g.call_genotype[start:stop][local])[0]
