@@ -37,13 +37,14 @@ import traitlets as t
 import yaml
 
 from pmo_workbench import names
+from pmo_workbench.catalogue import latest_run_dir
 from pmo_workbench.cohort.definition import CONSENT_RULES, CohortDefinition, parse_definition
 from pmo_workbench.cohort.report import describe_definition, resolve_definition_path
 from pmo_workbench.cohort.selection import CohortResult, select_cohort
 from pmo_workbench.errors import ConfigError, format_error
 from pmo_workbench.files import write_text_atomic
 from pmo_workbench.health.codelists import DOMAIN_VOCABULARY, CodeIndex, parse_code
-from pmo_workbench.health.database import HealthDatabase, find_latest_run, open_database
+from pmo_workbench.health.database import HealthDatabase, open_database
 from pmo_workbench.project import Project, as_project
 
 NAME_PATTERN = names.NAME_PATTERN
@@ -278,7 +279,7 @@ class CohortBuilder(anywidget.AnyWidget):
         self._unavailable = set()
         base = defn.model_copy(update={"controls": None})
         g = defn.genomes
-        if g is not None and (g.qc_pass or g.unrelated) and find_latest_run(self._project) is None:
+        if g is not None and (g.qc_pass or g.unrelated) and latest_run_dir(self._project, "wgs_qc", "qc_decisions.parquet") is None:
             self._unavailable = {f"genomes.{k}" for k in ("qc_pass", "unrelated") if getattr(g, k)}
             base = base.model_copy(update={"genomes": None})
         t0 = time.perf_counter()

@@ -169,14 +169,6 @@ def open_database(project: str | Path | Project, *, check_project: bool = True) 
     return HealthDatabase(folders)
 
 
-def find_latest_run(project: Project, track: str = "wgs_qc", needs: str = "qc_decisions.parquet") -> Path | None:
-    """The newest succeeded ``runs/<track>/<timestamp>/`` folder holding ``needs``: an alias of
-    :func:`pmo_workbench.catalogue.latest_run_dir`, the one place where run folders are looked up."""
-    from pmo_workbench.catalogue import latest_run_dir
-
-    return latest_run_dir(project, track, needs)
-
-
 def load_manifest(path: Path) -> pd.DataFrame:
     """Read the genome manifest (TSV, or CSV/Parquet by suffix): at least ``sample_id`` and ``person_id``."""
     if path.suffix == ".parquet":

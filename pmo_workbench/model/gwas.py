@@ -283,12 +283,12 @@ def select_analysis_samples(project: Any, *, unrelated: bool = True) -> tuple[li
     ConfigError
         The project has no WGS QC run with ``qc_decisions.parquet``.
     """
+    from pmo_workbench.catalogue import latest_run_dir
     from pmo_workbench.errors import ConfigError
-    from pmo_workbench.health.database import find_latest_run
     from pmo_workbench.project import as_project
 
     proj = as_project(project)
-    run = find_latest_run(proj)
+    run = latest_run_dir(proj, "wgs_qc", "qc_decisions.parquet")
     if run is None:
         raise ConfigError("no WGS QC run with qc_decisions.parquet: run `pmo run wgs_qc` first",
                           file=proj.runs_dir / "wgs_qc", field="qc_run")

@@ -124,9 +124,9 @@ def _resolve(proj: Project, path: str) -> Path:
 
 
 def _latest(proj: Project, track: str, needs: str) -> Path | None:
-    from pmo_workbench.health.database import find_latest_run
+    from pmo_workbench.catalogue import latest_run_dir
 
-    return find_latest_run(proj, track=track, needs=needs)
+    return latest_run_dir(proj, track, needs)
 
 
 def resolve_cohort(proj: Project, db: Any, spec: OutcomeSpec, *, cohort_definition: str | None,
