@@ -1,6 +1,6 @@
 """PMØ Workbench: WGS QC, cohort selection and model development for a Danish personalised-medicine programme.
 
-The library behind the track notebooks in ``notebooks/``; see ``DESIGN.md`` in the shared folder for the plan.
+The library behind the track notebooks in ``notebooks/``; ``ARCHITECTURE.md`` shows the layers and where new pieces go, ``docs/`` the user documentation.
 """
 
 from __future__ import annotations

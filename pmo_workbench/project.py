@@ -63,7 +63,7 @@ class PseudonymKey(_Strict):
 
 
 class Privacy(_Strict):
-    """Disclosure control and pseudonymisation settings (DESIGN.md §4.5)."""
+    """Disclosure control and pseudonymisation settings (``docs/reference/pmo_yaml.md``)."""
 
     min_cell_count: int = Field(5, ge=1, le=100)
     pseudonym_key: PseudonymKey = PseudonymKey()

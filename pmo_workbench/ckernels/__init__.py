@@ -1,7 +1,7 @@
 """C kernels, loaded with :mod:`ctypes`: the QC pass on a store (packed call counts, HWE tests, strings), the VCF
 import (record parser, BGZF inflater: ``vcf.h``) and KING kinship counts.
 
-Why C and not numba (DESIGN.md §4.1: "numba where a loop is hot"): a QC pass over a million variants takes about one
+Why C and not numba (ARCHITECTURE.md, "A new compiled loop"): a QC pass over a million variants takes about one
 second of work, the same as plink2's whole run, and the first call of any cached numba function in a process
 costs another second (numba builds its compiler context and imports ``scipy.linalg``). The kernels that the
 QC pass on a store needs are therefore compiled C, built by setuptools with the package (``pip install -e .``,

@@ -1,4 +1,4 @@
-"""Health data in the workbench's event schema (DESIGN.md §4.3): registry adapters, OMOP import, code lists."""
+"""Health data in the workbench's event schema (``health/schema.py`` is its contract): registry adapters, OMOP import, code lists."""
 
 from pmo_workbench.health.schema import EVENT_TABLES, TableSpec, read_table, validate_table, write_table
 

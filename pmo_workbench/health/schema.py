@@ -1,4 +1,4 @@
-"""The event schema (DESIGN.md §4.3): one spec per table, the columns, their types and which may be null.
+"""The event schema, the contract every importer writes and every track reads: one spec per table, the columns, their types and which may be null.
 
 Tables live as Parquet files named ``<table>.parquet`` in a project's registry, biobank and consent folders and
 are queried with DuckDB. Every event row carries ``code`` and ``vocabulary`` (SKS, ICD8, ATC, NPU or OMOP).

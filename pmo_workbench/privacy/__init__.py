@@ -1,4 +1,4 @@
-"""Privacy core (DESIGN.md §4.5): CPR numbers, pseudonyms, disclosure control and the output scan.
+"""Privacy core (README "Privacy", ARCHITECTURE.md "Disclosure and reports"): CPR numbers, pseudonyms, disclosure control and the output scan.
 
 * :func:`parse_cpr` — parse and validate a Danish CPR number, replacement number (erstatningspersonnummer) or
   healthcare eCPR number (X-eCPR, D-eCPR).

@@ -3,7 +3,7 @@
 Every track (overview, WGS QC, cohort selection, model development) builds one ``Disclosure(mode, min_count)``
 and passes each table through it before it is shown, drawn or written; the notebooks hold no rule of their own.
 
-Modes (DESIGN.md §4.5)
+Modes
 ----------------------
 ``internal`` (default)
     Everything is shown as computed; individual-level tables, plots and files are allowed.

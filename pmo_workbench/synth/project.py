@@ -1,4 +1,4 @@
-"""``pmo synth``: a deterministic synthetic Danish project with ground truth (DESIGN.md §5).
+"""``pmo synth``: a deterministic synthetic Danish project with ground truth (README "Synthetic data").
 
 The genomes (msprime), persons (CPR-like raw identifiers, pseudonyms), registry events (LPR2/LPR3, prescriptions,
 NPU labs), biobank specimens and Tissue Use Register opt-outs are simulated by the modules of this package; this
@@ -69,7 +69,7 @@ def _write_tsv(df: pd.DataFrame, path: Path) -> None:
 
 
 def build_manifest(samples: pd.DataFrame, persons: pd.DataFrame, sample_specimen: pd.DataFrame) -> pd.DataFrame:
-    """The genome manifest (DESIGN.md §4.3): sample_id, person_id, specimen_id, batch, sequencing_site, reported_sex.
+    """The genome manifest (``docs/reference/pmo_yaml.md``, ``sources.manifest``): sample_id, person_id, specimen_id, batch, sequencing_site, reported_sex.
 
     ``person_id`` is the person the lab *believes* the sample is (for a swapped pair this differs from the DNA).
     """

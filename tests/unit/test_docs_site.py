@@ -91,3 +91,13 @@ def test_site_builds_strictly(tmp_path):
         assert page in pages
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "run_qc" in api and "open_genotypes" in api and "select_cohort" in api
+
+
+def test_nothing_points_to_the_design_file_outside_the_repository():
+    # design facts the code relies on live in the repository (ARCHITECTURE.md, docs/, module docstrings)
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    hits = [f for f in files if f.endswith((".py", ".md", ".ipynb", ".yaml", ".yml", ".j2"))
+            and "DESIGN.md" in (ROOT / f).read_text(encoding="utf-8", errors="replace")
+            and f != "tests/unit/test_docs_site.py"]
+    assert not hits, f"references to DESIGN.md outside the repository: {hits}"

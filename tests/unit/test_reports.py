@@ -1,4 +1,4 @@
-"""The report runner with real papermill runs of a fixture notebook on real kernels (DESIGN.md §4.6).
+"""The report runner with real papermill runs of a fixture notebook on real kernels (docs/reference/runs.md).
 
 Each run takes a few seconds (kernel start-up and HTML rendering), so runs are shared where a test only reads.
 """
