@@ -125,7 +125,7 @@ def find_cohort_store(path: str | Path) -> Path | None:
     return None
 
 
-def load_manifest(root: str | Path) -> dict[str, Any]:
+def read_store_record(root: str | Path) -> dict[str, Any]:
     """The store's ``store.json`` (an empty store's manifest when there is none yet)."""
     path = Path(root) / MANIFEST
     if not path.is_file():
@@ -226,7 +226,7 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
     """
     t0 = time.perf_counter()
     root = Path(project_genotypes_dir)
-    manifest = load_manifest(root)
+    manifest = read_store_record(root)
     batch_id = str(batch_id)
     if not batch_id or batch_id.strip() != batch_id:
         raise InputError("empty batch ID or one with surrounding spaces", field="batch_id")
@@ -310,7 +310,7 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
         write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if load_manifest(root).get("sites") != sites_file:
+        if read_store_record(root).get("sites") != sites_file:
             (root / sites_file).unlink(missing_ok=True)
             shutil.rmtree(root / batch_dir, ignore_errors=True)
         raise
@@ -521,7 +521,7 @@ def open_cohort(path: str | Path, cache_dir: str | Path | None = None, *, progre
     root = find_cohort_store(path)
     if root is None:
         raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
-    manifest = load_manifest(root)
+    manifest = read_store_record(root)
     if not manifest["samples"]:
         raise InputError("the cohort store has no sample", file=root / MANIFEST)
     dense_dir = root / "dense"

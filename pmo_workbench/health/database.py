@@ -169,7 +169,7 @@ def open_database(project: str | Path | Project, *, check_project: bool = True) 
     return HealthDatabase(folders)
 
 
-def load_manifest(path: Path) -> pd.DataFrame:
+def read_genome_links(path: Path) -> pd.DataFrame:
     """Read the genome manifest (TSV, or CSV/Parquet by suffix): at least ``sample_id`` and ``person_id``."""
     if path.suffix == ".parquet":
         df = pd.read_parquet(path)
@@ -234,7 +234,7 @@ def _stamp(path: Path) -> tuple[str, int, int] | None:
 
 def _read_genome_status(manifest_path: Path, decisions_path: Path,
                         kin_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    manifest = load_manifest(manifest_path)[["sample_id", "person_id"]]
+    manifest = read_genome_links(manifest_path)[["sample_id", "person_id"]]
     decisions = pd.read_parquet(decisions_path)
     for col in ("sample_id", "pass"):
         if col not in decisions.columns:

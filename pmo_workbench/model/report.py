@@ -163,13 +163,13 @@ def resolve_cohort(proj: Project, db: Any, spec: OutcomeSpec, *, cohort_definiti
 
 
 def _genome_link(proj: Project, samples: list[str]) -> pd.DataFrame:
-    from pmo_workbench.health.database import load_manifest
+    from pmo_workbench.health.database import read_genome_links
 
     path = proj.source("manifest")
     if path is None or not path.exists():
         raise ConfigError("no genome manifest (sources.manifest) to link genomes to persons", file=proj.root /
                           "pmo.yaml", field="sources.manifest")
-    man = load_manifest(path)[["sample_id", "person_id"]].astype(str)
+    man = read_genome_links(path)[["sample_id", "person_id"]].astype(str)
     man = man[man["sample_id"].isin(set(samples))]
     return man.drop_duplicates("person_id", keep="first")
 

@@ -14,7 +14,7 @@ import pytest
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.genotypes import open_genotypes
-from pmo_workbench.genotypes.gvcf_store import add_gvcfs, cohort_store_dir, load_manifest, open_cohort
+from pmo_workbench.genotypes.gvcf_store import add_gvcfs, cohort_store_dir, open_cohort, read_store_record
 
 DATA = Path("../shared/data/gvcf_small")
 CHR22 = DATA / "hail_gatk4_chr22"
@@ -274,7 +274,7 @@ def test_bad_input_leaves_the_store_unchanged(tmp_path: Path) -> None:
         add_gvcfs(root, chr22("HG00190"), "B1")
     assert (root / "store.json").read_text() == before
     assert sorted(p.relative_to(root) for p in root.rglob("*") if "dense" not in p.parts) == files_before
-    assert [b["batch_id"] for b in load_manifest(root)["batches"]] == ["B1"]
+    assert [b["batch_id"] for b in read_store_record(root)["batches"]] == ["B1"]
 
 
 def test_two_sample_gvcf_is_refused(tmp_path: Path) -> None:
