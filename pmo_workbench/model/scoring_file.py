@@ -36,6 +36,7 @@ import gzip
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +98,67 @@ def _read_head(path: Path) -> tuple[list[str], list[str], int]:
     raise InputError("no column header line (the file is empty or holds only comments)", file=path)
 
 
-def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | None, bool, str]:
-    """Header fields, genome build, harmonised flag and score id, via pgscatalog.core's header models."""
+_BUILDS = {"GRCh37": "GRCh37", "hg19": "GRCh37", "GRCh38": "GRCh38", "hg38": "GRCh38", "NCBI36": "NCBI36",
+           "hg18": "NCBI36", "NCBI35": "NCBI35", "hg17": "NCBI35", "NR": None, "": None}
+"""pgscatalog.core's ``GenomeBuild.from_string``: build names and their aliases (``NR``: not reported)."""
+_HM_BUILDS = ("GRCh37", "GRCh38")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _header_fields(lines: list[str]) -> dict[str, str]:
+    """``#key=value`` header lines as a dict (``##`` comment lines and lines without ``=`` skipped)."""
     fields = {}
     for line in lines:
         if line.startswith("##") or "=" not in line:
             continue
         key, _, value = line[1:].partition("=")
         fields[key.strip()] = value.strip()
+    return fields
+
+
+def header_summary(fields: dict[str, str]) -> tuple[str | None, bool, str | None] | None:
+    """(genome build, harmonised, score id) of a header as pgscatalog.core's ``ScoreHeader`` reads it, without
+    importing that library (pydantic, httpx: half a second), for the headers whose reading is plain: a score id
+    (``pgs_id``, ``omicspred_id`` or ``score_id``), ``trait_reported``, a ``genome_build`` that
+    ``GenomeBuild.from_string`` knows, and, if given, ``HmPOS_build`` GRCh37/GRCh38 and an ISO ``HmPOS_date``.
+    None for any other header: :func:`_parse_header` then asks pgscatalog.core, which also words the error.
+    ``tests/unit/test_model_pgs.py`` holds the two equal.
+
+    Examples
+    --------
+    >>> header_summary({"pgs_id": "PGS000001", "trait_reported": "Breast cancer", "genome_build": "NR",
+    ...                 "HmPOS_build": "GRCh38", "HmPOS_date": "2022-07-29"})
+    ('GRCh38', True, 'PGS000001')
+    >>> header_summary({"pgs_id": "X", "trait_reported": "t", "genome_build": "pangenome"}) is None
+    True
+    """
+    pgs_id = next((fields[k] for k in ("pgs_id", "omicspred_id", "score_id") if k in fields), None)
+    if pgs_id is None or "trait_reported" not in fields or fields.get("genome_build") not in _BUILDS:
+        return None
+    hm_build, hm_date = fields.get("HmPOS_build"), fields.get("HmPOS_date")
+    if hm_build is not None and hm_build not in _HM_BUILDS:
+        return None
+    if hm_date is not None:
+        if not _ISO_DATE.match(hm_date):
+            return None
+        try:
+            date.fromisoformat(hm_date)
+        except ValueError:
+            return None
+    harmonised = hm_build is not None and hm_date is not None
+    return (hm_build if harmonised else _BUILDS[fields["genome_build"]]), harmonised, pgs_id
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | None, bool, str]:
+    """Header fields, genome build, harmonised flag and score id, as pgscatalog.core's header models read them
+    (:func:`header_summary` for plain headers; the models themselves otherwise)."""
+    fields = _header_fields(lines)
     if not fields:
         return fields, None, False, path.name.split(".")[0]
+    plain = header_summary(fields)
+    if plain is not None:
+        build, harmonised, pgs_id = plain
+        return fields, build, harmonised, pgs_id or path.name.split(".")[0]
     logging.getLogger("pgscatalog").setLevel(logging.ERROR)  # its import configures logging; keep it quiet
     from pgscatalog.core.lib import models
     from pydantic import ValidationError
