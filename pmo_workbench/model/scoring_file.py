@@ -178,11 +178,18 @@ def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | N
         head.pgs_id or path.name.split(".")[0]
 
 
+_USED_COLUMNS = frozenset(["chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight", "hm_chr",
+                           "hm_pos", "hm_inferOtherAllele", "is_dominant", "is_recessive", "variant_type",
+                           *_COMPLEX_FLAGS, *NORMALISED_COLUMNS])
+"""The columns read from a scoring file's rows (rsIDs, sources, odds ratios, ... are skipped, not converted)."""
+
+
 def _read_body(path: Path, skip: int, columns: list[str]) -> pa.Table:
     opts = pacsv.ReadOptions(skip_rows=skip, column_names=columns, block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter="\t", quote_char=False)
     conv = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
-                                null_values=[], quoted_strings_can_be_null=False)
+                                null_values=[], quoted_strings_can_be_null=False,
+                                include_columns=[c for c in dict.fromkeys(columns) if c in _USED_COLUMNS])
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     source = pa.CompressedInputStream(pa.OSFile(str(path)), "gzip") if gz else pa.OSFile(str(path))
@@ -257,7 +264,7 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
     fields, build, harmonised, pgs_id = _parse_header(path, lines)
     first_data_line = n_head + 1
     body = _read_body(path, n_head, columns)
-    cols = set(body.column_names)
+    cols = set(columns)
     n_rows = body.num_rows
     notes: list[str] = []
     if set(NORMALISED_COLUMNS) <= cols and not fields:
@@ -343,13 +350,15 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
         return a if take is None else a.take(take)
 
     pos_kept = position[keep]
+    chrom, effect_allele, other = subset(_empty_to_none(chrom)), subset(effect_allele), subset(other)
     variants = pd.DataFrame({
-        "chr_name": _text_column(subset(_empty_to_none(chrom))),
+        "chr_name": _text_column(chrom),
         "chr_position": pd.arrays.IntegerArray(np.nan_to_num(pos_kept).astype(np.int64), np.isnan(pos_kept)),
-        "effect_allele": _text_column(subset(effect_allele)), "other_allele": _text_column(subset(other)),
-        "effect_weight": weight[keep], "effect_type": "additive", "is_duplicated": False, "accession": pgs_id,
+        "effect_allele": _text_column(effect_allele), "other_allele": _text_column(other),
+        "effect_weight": weight[keep], "effect_type": "additive", "is_duplicated": False,
+        "accession": pd.Categorical.from_codes(np.zeros(int(keep.sum()), dtype=np.int8), [pgs_id]),
         "row_nr": np.flatnonzero(keep).astype(np.int64) if take is not None else np.arange(n_rows, dtype=np.int64)})
-    variants["is_duplicated"] = _flag_duplicates(variants)
+    variants["is_duplicated"] = _flag_duplicates(chrom, pos_kept, effect_allele, other)
     if build is None:
         found = _BUILD_IN_NAME.search(path.name)
         build = found.group(1).replace("grch", "GRCh") if found else None
@@ -360,9 +369,16 @@ def _strings(a: pa.Array | pa.ChunkedArray) -> pa.Array:
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
-def _flag_duplicates(v: pd.DataFrame) -> np.ndarray:
+def _flag_duplicates(chrom: pa.Array, position: np.ndarray, effect_allele: pa.Array, other_allele: pa.Array
+                     ) -> np.ndarray:
     """Rows repeating an earlier ``chr:pos:effect_allele:other_allele`` (missing parts equal each other)."""
-    return v.duplicated(["chr_name", "chr_position", "effect_allele", "other_allele"], keep="first").to_numpy()
+    from pmo_workbench.model.variant_matching import duplicated_keys
+
+    def codes(a: pa.Array) -> np.ndarray:
+        return pc.fill_null(pc.dictionary_encode(a).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    return duplicated_keys(codes(chrom), np.where(np.isnan(position), -1, position).astype(np.int64),
+                           codes(effect_allele), codes(other_allele), keep="first")
 
 
 def _read_normalised(path: Path, body: pa.Table, first_data_line: int) -> ScoringFile:
