@@ -67,7 +67,7 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, memb
         const = np.zeros(nk)
         members_packed = np.zeros(nk, dtype=np.int64)
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for start, stop, packed in g.iter_packed(chunk_size):
+            for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
                 local = np.flatnonzero(want[start:stop])
                 if len(local) == 0:
                     continue
