@@ -58,10 +58,10 @@ class Row:
 class Bench:
     """Commands of one run, and the rows they give."""
 
-    def __init__(self, work: Path, repeats: int, baseline: str | None) -> None:
+    def __init__(self, work: Path, repeats: int, baseline: str | None, bcftools: bool = True) -> None:
         self.work, self.repeats, self.baseline = work, repeats, baseline
         self.plink = shutil.which("plink2")
-        self.bcftools = shutil.which("bcftools")
+        self.bcftools = shutil.which("bcftools") if bcftools else None
         if self.plink is None:
             raise SystemExit("plink2 is not installed (apt-get install plink2)")
         self.out = work / "out"
@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--data", type=Path, default=None,
                     help="read-only folder of ready VCFs (used as they are; never written to)")
+    ap.add_argument("--no-bcftools", action="store_true", help="skip bcftools (its runs are the longest)")
     ap.add_argument("--tables", type=_ints, default=[1, 2, 3], help="tables to run, e.g. 1,2 (default 1,2,3)")
     ap.add_argument("--samples", type=_ints, default=None, help="scaling rows (default 1000,2500,5000)")
     ap.add_argument("--variants", type=_ints, default=None, help="scaling columns (default 250000,500000,1000000)")
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     if data is not None and work.resolve().is_relative_to(data.resolve()):
         raise SystemExit("--workdir must lie outside --data (the shared inputs are read-only)")
     work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(work, args.repeats, args.baseline)
+    bench = Bench(work, args.repeats, args.baseline, bcftools=not args.no_bcftools)
     big = (1000, 100_000) if args.quick else (2500, 1_000_000)
     small = (1000, 100_000)
     print(f"=== VCF import benchmark ({'quick' if args.quick else 'full'}), data from {data or work}, work in {work} ===", flush=True)
