@@ -248,47 +248,40 @@ def _report_pairs(counts: KingCounts, sample_id: np.ndarray, pedigree: str | Pat
 def _pairs_table(p: _Pairs, *, tolerate_third_degree: bool) -> pd.DataFrame:
     import pandas as pd
 
-    i, j, k, n = p.i, p.j, p.phi, p.n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ibs0 = np.where(n > 0, p.ibs0 / np.maximum(n, 1), np.nan)
-        hethet = np.where(n > 0, p.hethet / np.maximum(n, 1), np.nan)
-    rel_cls = _classify(k)
-    rel_cls[n < max(p.min_sites, 1)] = "unknown"
-    detail = rel_cls.copy()
-    first = rel_cls == "first"
-    detail[first] = np.where(ibs0[first] < p.po_max_ibs0, "parent-offspring", "full-sibling")
-    exp_rel = np.full(len(i), None, dtype=object)
-    exp_detail = np.full(len(i), None, dtype=object)
     sid = np.asarray(p.sample_id)
-    unexpected = np.zeros(len(i), dtype=bool)
+    exp_rel = np.full(len(p.keys), None, dtype=object)
+    exp_detail = np.full(len(p.keys), None, dtype=object)
     if p.ped_samples:
         in_ped = np.isin(sid.astype(str), np.array(sorted(map(str, p.ped_samples)), dtype=str))
-        both = in_ped[i] & in_ped[j]
+        both = in_ped[p.i] & in_ped[p.j]
         exp_rel[both] = "unrelated"
         exp_detail[both] = "unrelated"
         rows = np.searchsorted(p.keys, np.fromiter(p.expected, dtype=np.int64, count=len(p.expected)))
         for row, (e_rel, e_detail) in zip(rows.tolist(), p.expected.values(), strict=True):
             exp_rel[row], exp_detail[row] = e_rel, e_detail
-        for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
-            o = rel_cls[row]
-            unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
-    out = pd.DataFrame(
-        {
-            "sample_i": sid[i],
-            "sample_j": sid[j],
-            "kinship": k,
-            "ibs0": ibs0,
-            "relationship": rel_cls,
-            "expected_relationship": exp_rel,
-            "unexpected": unexpected,
-            "relationship_detail": detail,
-            "expected_detail": exp_detail,
-            "n_snp": n.astype(np.int64),
-            "hethet": hethet,
-        },
-        columns=KINSHIP_COLUMNS,
-    )
-    out = out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
+    # by decreasing kinship (ties and NaN as pandas' stable sort_values puts them): the pairs are put in order
+    # before the columns are made, so the frame needs no sorted copy (there may be hundreds of thousands)
+    order = np.argsort(-p.phi, kind="stable")
+    i, j, k, n = p.i[order], p.j[order], p.phi[order], p.n[order]
+    exp_rel, exp_detail = exp_rel[order], exp_detail[order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ibs0 = np.where(n > 0, p.ibs0[order] / np.maximum(n, 1), np.nan)
+        hethet = np.where(n > 0, p.hethet[order] / np.maximum(n, 1), np.nan)
+    del order
+    rel_cls = _classify(k)
+    rel_cls[n < max(p.min_sites, 1)] = "unknown"
+    detail = rel_cls.copy()
+    first = rel_cls == "first"
+    detail[first] = np.where(ibs0[first] < p.po_max_ibs0, "parent-offspring", "full-sibling")
+    unexpected = np.zeros(len(k), dtype=bool)
+    for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
+        o = rel_cls[row]
+        unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
+    ids = sid.astype(object)  # one string object per sample, referenced by its rows
+    columns = {"sample_i": ids[i], "sample_j": ids[j], "kinship": k, "ibs0": ibs0, "relationship": rel_cls,
+               "expected_relationship": exp_rel, "unexpected": unexpected, "relationship_detail": detail,
+               "expected_detail": exp_detail, "n_snp": n.astype(np.int64, copy=False), "hethet": hethet}
+    out = pd.DataFrame({c: columns[c] for c in KINSHIP_COLUMNS}, copy=False)
     out.attrs["po_max_ibs0"] = p.po_max_ibs0
     out.attrs["unrelated_ibs0"] = p.unrelated_ibs0
     return out
