@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numcodecs
 import numpy as np
 import zarr
 
@@ -234,6 +236,46 @@ class Genotypes:
                 index = np.arange(start, stop) if local is None else local + start
                 yield GenotypeChunk(start, stop, index, variants.iloc[index], gt, self)
 
+    def read_gt_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The calls of the variants ``rows`` (ascending indices): int8 [len(rows), samples, ploidy].
+
+        A chunk of ``call_genotype`` (10,000 variants x all samples, Blosc) holds a few rows the 2-bit copy
+        lacks (multi-allelic sites); decoding the whole chunk for them cost a QC pass most of its time (at 2,500
+        samples 50 MB per chunk). Blosc compresses a chunk in independent blocks, so only the blocks holding
+        the rows are decompressed here (numcodecs' partial decompression); where the array's layout does not
+        allow it, or numcodecs lacks it, zarr reads the rows.
+
+        Examples
+        --------
+        >>> rows = np.array([3, 500, 679])
+        >>> bool((g.read_gt_rows(rows) == g.call_genotype.get_orthogonal_selection((rows, slice(None)))).all())
+        True
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        arr = self.call_genotype
+        partial = _blosc_partial()
+        if (partial is None or not isinstance(arr.compressor, numcodecs.Blosc) or arr.filters
+                or arr.dtype != np.int8 or arr.order != "C" or tuple(arr.chunks[1:]) != tuple(arr.shape[1:])
+                or len(rows) == 0):
+            return np.ascontiguousarray(arr.get_orthogonal_selection((rows, slice(None), slice(None))))
+        per_row = int(np.prod(arr.shape[1:]))
+        out = np.empty((len(rows), *arr.shape[1:]), np.int8)
+        chunk_rows = arr.chunks[0]
+        store = arr.chunk_store
+        which = rows // chunk_rows
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "experimental" in numcodecs 0.15
+            for c in np.unique(which).tolist():
+                at = np.flatnonzero(which == c)
+                try:
+                    data = store[arr._chunk_key((c, 0, 0))]
+                except KeyError:  # a chunk never written holds the fill value
+                    out[at] = arr.fill_value
+                    continue
+                for k, local in zip(at.tolist(), (rows[at] - c * chunk_rows).tolist(), strict=True):
+                    partial(data, local * per_row, per_row, out[k])
+        return out
+
     def has_packed(self) -> bool:
         """True when the store holds the 2-bit copy of :mod:`.packed_calls` (stores written since reader 2)."""
         return self._packed is not None
@@ -300,6 +342,18 @@ class Genotypes:
         for chunk in self.iter_chunks(chunk_size, variant_mask=mask):
             dosage, ploidy = compute_dosage(chunk.gt)
             yield chunk.variants, dosage, ploidy
+
+
+@functools.cache
+def _blosc_partial():  # -> the partial decompression of numcodecs.blosc, or None
+    """numcodecs' Blosc partial decompression (``blosc_getitem``); None where numcodecs no longer has it (the
+    callers then decode whole chunks)."""
+    import numcodecs.blosc
+
+    fn = getattr(numcodecs.blosc, "_decompress_partial", None) or getattr(numcodecs.blosc, "decompress_partial", None)
+    if fn is None:
+        return None
+    return getattr(fn, "__wrapped__", fn)  # the function under the deprecation wrapper, if it has one
 
 
 def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
