@@ -272,8 +272,18 @@ class Genotypes:
                 except KeyError:  # a chunk never written holds the fill value
                     out[at] = arr.fill_value
                     continue
-                for k, local in zip(at.tolist(), (rows[at] - c * chunk_rows).tolist(), strict=True):
-                    partial(data, local * per_row, per_row, out[k])
+                # rows starting in the same Blosc block are decoded by one call (each block once)
+                local = rows[at] - c * chunk_rows
+                block = (local * per_row) // _blosc_block_size(data)
+                cuts = np.flatnonzero(np.diff(block)) + 1
+                for group in np.split(np.arange(len(at)), cuts):
+                    first, last = int(local[group[0]]), int(local[group[-1]])
+                    if len(group) == 1:
+                        partial(data, first * per_row, per_row, out[at[group[0]]])
+                        continue
+                    span = np.empty((last - first + 1, *arr.shape[1:]), np.int8)
+                    partial(data, first * per_row, len(span) * per_row, span)
+                    out[at[group]] = span[local[group] - first]
         return out
 
     def has_packed(self) -> bool:
@@ -354,6 +364,11 @@ def _blosc_partial():  # -> the partial decompression of numcodecs.blosc, or Non
     if fn is None:
         return None
     return getattr(fn, "__wrapped__", fn)  # the function under the deprecation wrapper, if it has one
+
+
+def _blosc_block_size(data: bytes) -> int:
+    """The block size of a Blosc 1 frame (bytes 8-11 of its 16-byte header, little-endian)."""
+    return max(int.from_bytes(bytes(data[8:12]), "little"), 1)
 
 
 def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
