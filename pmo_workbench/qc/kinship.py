@@ -115,11 +115,13 @@ def kinship(
         One row per reported pair (``sample_i`` before ``sample_j`` in file order), by decreasing kinship;
         the columns of :data:`~pmo_workbench.qc.tables.KINSHIP` (listed below).
     """
-    # the n x n counts live only inside _report_pairs: freed before the table (and pandas) take memory
-    pairs = _report_pairs(compute_kinship_counts(g, variant_mask, min_maf=min_maf, chunk_size=chunk_size),
-                          np.asarray(g.sample_id).astype(str), pedigree, min_kinship=min_kinship,
-                          po_max_ibs0=po_max_ibs0, min_sites=min_sites)
-    return _pairs_table(pairs, tolerate_third_degree=tolerate_third_degree)
+    # the n x n counts live only inside _report_pairs, the unsorted pairs only until _pairs_table has ordered
+    # them: each is freed before the next takes memory (and before pandas is imported)
+    return _pairs_table(_report_pairs(compute_kinship_counts(g, variant_mask, min_maf=min_maf,
+                                                             chunk_size=chunk_size),
+                                      np.asarray(g.sample_id).astype(str), pedigree, min_kinship=min_kinship,
+                                      po_max_ibs0=po_max_ibs0, min_sites=min_sites),
+                        tolerate_third_degree=tolerate_third_degree)
 
 
 PO_IBS0_FRACTION = 1 / 8
@@ -245,6 +247,9 @@ def _report_pairs(counts: KingCounts, sample_id: np.ndarray, pedigree: str | Pat
                   expected=expected, ped_samples=ped_samples)
 
 
+_EMPTY = np.zeros(0, np.int64)
+
+
 def _pairs_table(p: _Pairs, *, tolerate_third_degree: bool) -> pd.DataFrame:
     import pandas as pd
 
@@ -268,6 +273,7 @@ def _pairs_table(p: _Pairs, *, tolerate_third_degree: bool) -> pd.DataFrame:
         ibs0 = np.where(n > 0, p.ibs0[order] / np.maximum(n, 1), np.nan)
         hethet = np.where(n > 0, p.hethet[order] / np.maximum(n, 1), np.nan)
     del order
+    p.i = p.j = p.phi = p.n = p.ibs0 = p.hethet = p.keys = _EMPTY  # the unsorted copies (kinship() holds no p)
     rel_cls = _classify(k)
     rel_cls[n < max(p.min_sites, 1)] = "unknown"
     detail = rel_cls.copy()
