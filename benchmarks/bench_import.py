@@ -65,6 +65,7 @@ class Bench:
         if self.plink is None:
             raise SystemExit("plink2 is not installed (apt-get install plink2)")
         self.out = work / "out"
+        self.steps = {"import", "qc", "kinship"}  # which steps the tables time (--steps)
 
     def cache(self, tag: str) -> Path:
         return self.work / f"cache-{tag}"
@@ -102,6 +103,8 @@ class Bench:
 
     def import_rows(self, step: str, vcf: Path, tag: str, target: float | None) -> list[Row]:
         """Import by us (and the baseline), plink2 and bcftools."""
+        if "import" not in self.steps:
+            return []
         peer = self.make_pgen(vcf)
         rows = [Row(step, "ours", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True), peer, target)]
         if self.baseline:
@@ -118,6 +121,10 @@ class Bench:
         """QC (unless ``qc_target`` is None) and kinship on the imported store vs plink2 on its pgen (both made
         here, untimed)."""
         rows: list[Row] = []
+        if qc_target is None or "qc" not in self.steps:
+            qc_target = None
+            if "kinship" not in self.steps:
+                return rows
         self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1)
         self.make_pgen(vcf, repeats=1)
         for ext in ("pgen", "pvar", "psam"):
@@ -125,6 +132,10 @@ class Bench:
         pfile = str(self.work / "p")
         if qc_target is not None:
             rows += self._qc_rows(vcf, tag, pfile, qc_target)
+        if "kinship" not in self.steps:
+            for ext in ("pgen", "pvar", "psam"):
+                (self.work / f"p.{ext}").unlink(missing_ok=True)
+            return rows
         peer = self.plink2(["--pfile", pfile, "--autosome", "--max-alleles", "2", "--make-king-table",
                             "--king-table-filter", "0.0442"])
         rows.append(Row("kinship (same sites)", "ours", self.ours(KIN, "kinship(o(v, cache_dir=c))", vcf, tag,
@@ -152,6 +163,8 @@ class Bench:
 
     def import_qc_rows(self, vcf: Path, tag: str, target: float) -> list[Row]:
         """Import and QC in one process, from an empty cache, vs plink2 computing the tables from the VCF."""
+        if "qc" not in self.steps:
+            return []
         peer = self.plink2(["--vcf", str(vcf), "--sample-counts", "--missing", "--hardy", "midp", "--freq"])
         work = "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)"
         rows = [Row("import + QC", "ours", self.ours(QC, work, vcf, tag, fresh=True), peer, target)]
@@ -217,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--data", type=Path, default=None,
                     help="read-only folder of ready VCFs (used as they are; never written to)")
+    ap.add_argument("--steps", type=lambda t: set(t.split(",")), default={"import", "qc", "kinship"},
+                    help="steps the tables time, of import,qc,kinship (default all)")
     ap.add_argument("--no-bcftools", action="store_true", help="skip bcftools (its runs are the longest)")
     ap.add_argument("--tables", type=_ints, default=[1, 2, 3], help="tables to run, e.g. 1,2 (default 1,2,3)")
     ap.add_argument("--samples", type=_ints, default=None, help="scaling rows (default 1000,2500,5000)")
@@ -229,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--workdir must lie outside --data (the shared inputs are read-only)")
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work, args.repeats, args.baseline, bcftools=not args.no_bcftools)
+    bench.steps = args.steps
     big = (1000, 100_000) if args.quick else (2500, 1_000_000)
     small = (1000, 100_000)
     print(f"=== VCF import benchmark ({'quick' if args.quick else 'full'}), data from {data or work}, work in {work} ===", flush=True)
