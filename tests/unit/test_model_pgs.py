@@ -220,11 +220,12 @@ def test_packed_runs_in_reused_buffers_equal_fresh_ones(tiny) -> None:
     """``iter_packed(reuse=True)`` (the scoring and GWAS kernels' reader) yields the same runs, the last one
     shorter, as fresh arrays."""
     fresh = [(a, b, p.copy()) for a, b, p in tiny.iter_packed(300)]
-    reused = [(a, b, p.copy()) for a, b, p in tiny.iter_packed(300, reuse=True)]
-    assert len(fresh) == len(reused) > 2 and fresh[-1][1] - fresh[-1][0] < 300
-    for (a, b, p), (a2, b2, p2) in zip(fresh, reused, strict=True):
-        assert (a, b) == (a2, b2)
-        np.testing.assert_array_equal(p, p2)
+    for prefetch in (True, False):
+        reused = [(a, b, p.copy()) for a, b, p in tiny.iter_packed(300, prefetch=prefetch, reuse=True)]
+        assert len(fresh) == len(reused) > 2 and fresh[-1][1] - fresh[-1][0] < 300
+        for (a, b, p), (a2, b2, p2) in zip(fresh, reused, strict=True):
+            assert (a, b) == (a2, b2)
+            np.testing.assert_array_equal(p, p2)
 
 
 def test_scoring_imports_neither_numba_nor_pgscatalog(tmp_path: Path, shared_data: Path) -> None:
