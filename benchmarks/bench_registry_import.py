@@ -51,19 +51,25 @@ def write_raw(raw: Path, persons: int, seed: int = 1) -> None:
           f"{time.perf_counter() - t:.0f} s", flush=True)
 
 
-def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path = REPO, label: str = "bounded"
-                ) -> dict[str, float]:
-    """Run ``pmo import registry`` on ``raw`` as a child process; wall, CPU and peak memory of that child."""
+def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path = REPO, label: str = "bounded",
+                profile: bool = False) -> dict[str, float]:
+    """Run ``pmo import registry`` on ``raw`` as a child process; wall, CPU and peak memory of that child (with
+    ``profile``, the same import through :func:`profile_child`, which prints its time per step and table)."""
     with tempfile.TemporaryDirectory(dir=raw.parent) as tmp:
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
+        command = ["-m", "pmo_workbench.cli", "import", "registry", "--raw", str(raw), "--out",
+                   str(Path(tmp) / "imported"), "--lookup-date", "2026-01-15"]
+        if profile:
+            command = ["-m", "benchmarks.bench_registry_import", "--profile-child", str(raw), str(Path(tmp) / "imported")]
         proc = subprocess.Popen(
-            [python, "-m", "pmo_workbench.cli", "import", "registry", "--raw", str(raw), "--out",
-             str(Path(tmp) / "imported"), "--lookup-date", "2026-01-15"], cwd=cwd, stdout=subprocess.PIPE,
+            [python, *command], cwd=cwd, stdout=subprocess.PIPE,
             env={**os.environ, "PMO_PSEUDONYM_KEY": "benchmark-key-of-enough-length", "TMPDIR": tmp,
                  "PYTHONPATH": str(cwd)})
-        _, status, usage = os.wait4(proc.pid, 0)
         out = proc.stdout.read().decode() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        if profile:
+            print(out, end="", flush=True)
         wall = time.perf_counter() - t
         if status != 0:
             raise SystemExit(f"import failed ({label}): {out[-2000:]}")
@@ -75,6 +81,56 @@ def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path
           f"s per million), {res['cpu']:7.1f} CPU s, peak {res['peak_gb']:.2f} GB; {rows} "
           f"(load average {res['load0']:.1f} before, {res['load1']:.1f} after, 2 cores)", flush=True)
     return res
+
+
+PROFILED_STEPS = ("_load", "_check", "_check_unique", "_pseudonymise", "_scan_text", "_plausible", "_duplicates",
+                  "_code_changes")
+
+
+def profile_child(raw: Path, out: Path) -> None:
+    """In this process: the import of ``raw`` into ``out`` with wall and CPU seconds (every thread, DuckDB's
+    included) per step of :class:`~pmo_workbench.health.registry.RegistryImport` and per table written, printed
+    summed per (step, file) and per table (``--profile``)."""
+    import functools
+    from collections import defaultdict
+    from datetime import date
+
+    from pmo_workbench.health import registry, schema
+    from pmo_workbench.privacy import DEMO_KEY
+
+    spent: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    depth = [0]
+
+    def timed(fn, label):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            w, c = time.perf_counter(), time.process_time()
+            depth[0] += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:     # a step called by another step counts in the caller's time only
+                    key = label(args)
+                    spent[key][0] += time.perf_counter() - w
+                    spent[key][1] += time.process_time() - c
+        return wrapper
+
+    for step in PROFILED_STEPS:
+        setattr(registry.RegistryImport, step, timed(getattr(registry.RegistryImport, step),
+                                                     lambda a, s=step: (s, a[2])))
+    schema._write_relation = timed(schema._write_relation, lambda a: ("write", a[1]))
+    w0, c0 = time.perf_counter(), time.process_time()
+    counts = registry.import_registry(raw, out, key=DEMO_KEY, lookup_date=date(2026, 1, 15))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    print(f"{'step':<15} {'file or table':<24} {'wall s':>8} {'CPU s':>8}")
+    for (step, what), (w, c) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
+        print(f"{step:<15} {what:<24} {w:8.1f} {c:8.1f}")
+    rest_w, rest_c = wall - sum(v[0] for v in spent.values()), cpu - sum(v[1] for v in spent.values())
+    print(f"{'other':<15} {'(joins, SQL of build)':<24} {rest_w:8.1f} {rest_c:8.1f}")
+    print(f"{'total':<15} {'':<24} {wall:8.1f} {cpu:8.1f}")
+    for name, n in counts.items():
+        print(f"{name} rows {n}", flush=True)
 
 
 def reference_checkout(tmp: Path) -> tuple[str, Path]:
@@ -91,7 +147,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder for the raw extracts (kept and reused)")
     parser.add_argument("--reference", action="store_true", help="also time the importer of commit cda5b0d")
     parser.add_argument("--quick", action="store_true", help="20,000 persons only (a smoke run)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print wall and CPU seconds per step and table of the timed import")
+    parser.add_argument("--profile-child", nargs=2, type=Path, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
+    if opts.profile_child:
+        profile_child(*opts.profile_child)
+        return
     sizes = [20_000] if opts.quick else [int(x) for x in opts.persons.split(",")]
     data = opts.data or Path(tempfile.mkdtemp(prefix="pmo-bench-registry-"))
     results = {}
@@ -99,7 +161,7 @@ def main(argv: list[str]) -> None:
         raw = data / f"raw_{n}"
         raw.mkdir(parents=True, exist_ok=True)
         write_raw(raw, n)
-        results[n] = time_import(raw, n)
+        results[n] = time_import(raw, n, profile=opts.profile)
         if opts.reference:
             with tempfile.TemporaryDirectory() as tmp:
                 python, tree = reference_checkout(Path(tmp))
