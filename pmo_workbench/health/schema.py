@@ -16,7 +16,9 @@ Examples
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -240,8 +242,8 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
             raise _RequiredNull
         writer.write_table(chunk.cast(schema), row_group_size=ROW_GROUP_ROWS)
 
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for batch in batches:
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, _prefetched(batches) as stream:
+        for batch in stream:
             pending.append(batch)
             rows += batch.num_rows
             while rows >= ROW_GROUP_ROWS:
@@ -251,6 +253,55 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
                 pending, rows, written = rest.to_batches(), rest.num_rows, True
         if rows or not written:
             put(pa.Table.from_batches(pending, schema=batches.schema))
+
+
+_PREFETCH = 4
+"""Batches read ahead of the Parquet writer (bounded: memory stays a few row groups)."""
+
+
+@contextmanager
+def _prefetched(reader: pa.RecordBatchReader) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The batches of ``reader``, read by a second thread up to :data:`_PREFETCH` ahead, so that DuckDB converts
+    the next batches to Arrow while this thread encodes and compresses the current row group (both release the
+    GIL: two cores busy instead of one). The reading thread is stopped and joined on leaving."""
+    done = object()
+    ahead: queue.Queue = queue.Queue(maxsize=_PREFETCH)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in reader:
+                if not offer(batch):
+                    return
+            offer(done)
+        except BaseException as exc:     # handed to the writing thread, raised there
+            offer(exc)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=read, name="pmo-parquet-prefetch", daemon=True)
+    thread.start()
+    try:
+        yield batches()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_table(df: pd.DataFrame | duckdb.DuckDBPyRelation, table: str, folder: str | Path) -> Path:
