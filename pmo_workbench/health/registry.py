@@ -338,20 +338,27 @@ class RegistryImport:
         with self._source(file).open(encoding="utf-8-sig", newline="") as fh:
             return [c.strip().lower().lstrip("\ufeff") for c in next(csv.reader([fh.readline()]), [])]
 
-    def _scan_text(self, name: str, file: str, columns: dict[str, str]) -> None:
+    def _scan_text(self, name: str, file: str, columns: dict[str, str], *, unique: tuple[str, ...] = ()) -> None:
         """Refuse CPR-like values (CPR, replacement and eCPR numbers, :func:`pmo_workbench.privacy.scan_for_cpr`)
         in the text columns of ``name`` (alias -> raw column), naming file, first row and column, never the
-        value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned."""
+        value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned.
+
+        A column's distinct values are taken first (codes, units, lab ids: a few thousand among millions of
+        rows) and the patterns matched on those; for the columns in ``unique`` (ids, nearly one value a row)
+        the patterns are matched on every row instead."""
         from pmo_workbench.privacy import scan_for_cpr
 
+        # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
+        # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
+        # dw_ek_kontakt ids and the like are never fetched
+        shape = "regexp_matches(v, '[0-9]{6}') AND NOT (regexp_full_match(v, '[0-9]+') AND length(v) <> 10)"
         for alias, field in columns.items():
-            # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
-            # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
-            # dw_ek_kontakt ids and the like are never fetched
-            reader = self.con.sql(
-                f"SELECT DISTINCT {alias} AS v FROM {name} WHERE {alias} IS NOT NULL AND regexp_matches({alias}, "
-                f"'[0-9]{{6}}') AND NOT (regexp_full_match({alias}, '[0-9]+') AND length({alias}) <> 10)"
-            ).to_arrow_reader(_SCAN_BATCH)
+            if alias in unique:
+                query = f"SELECT DISTINCT v FROM (SELECT {alias} AS v FROM {name}) WHERE v IS NOT NULL AND {shape}"
+            else:
+                query = (f"WITH d AS MATERIALIZED (SELECT DISTINCT {alias} AS v FROM {name}) "
+                         f"SELECT v FROM d WHERE v IS NOT NULL AND {shape}")
+            reader = self.con.sql(query).to_arrow_reader(_SCAN_BATCH)
             found: list[str] = []
             for batch in reader:     # in batches: memory stays bounded however many distinct values there are
                 values = pd.Series(batch.column(0).to_pylist(), dtype=object)
@@ -387,12 +394,14 @@ class RegistryImport:
         if not (self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")):
             return
         cols = ", ".join(columns)
-        n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
-        if n == distinct:
+        # one aggregate pass keeps the hashes that repeat (none, or few unless the file is duplicated) ...
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT h FROM (SELECT hash({cols}) AS h FROM "
+                         f"{name}) GROUP BY h HAVING count(*) > 1")
+        if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
             return
-        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
-        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM (SELECT hash({cols}) "
-                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
+        n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        # ... and only their rows are compared exactly
+        cand = f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM _repeated)"
         first, dups, rows, singles = self.con.execute(
             "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
             f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
@@ -407,7 +416,11 @@ class RegistryImport:
 
     def _unknown(self, column: str = "pnr") -> str:
         """SQL condition: the CPR number in ``column`` is not one of the person table's."""
-        return f"replace({column}, '-', '') NOT IN (SELECT key FROM raw_person)"
+        # the (few) unknown numbers are found once among the distinct numbers of cpr_map, which holds every number
+        # of the table already (pseudonymised before the plausibility rules run); a row is then probed against
+        # that small set instead of the million numbers of the person table
+        return (f"{column} IN (SELECT raw FROM cpr_map WHERE replace(raw, '-', '') NOT IN "
+                "(SELECT key FROM raw_person))")
 
     def _code_changes(self, name: str, file: str, code: str = "code", original: str = "code_raw") -> None:
         if not self.checks.wants("code_normalised"):
@@ -492,7 +505,8 @@ class RegistryImport:
                                    "contact_type": pattype, **adiag})
         self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": normalised_code("c_diag"),
                                     "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"})
-        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})})
+        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})},
+                        unique=("contact_id",))
         self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
         self._check_unique("lpr2_adm", fa, "contact_id", "recnum")
         self._check("lpr2_adm", fa, [("contact_type IS NULL", "c_pattype", "c_pattype must be 0, 1, 2 or 3")])
@@ -534,7 +548,7 @@ class RegistryImport:
         self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": normalised_code("diagnosekode"),
                                  "code_raw": _changed("diagnosekode"),
                                  "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved})
-        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"})
+        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"}, unique=("contact_id",))
         self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._check_unique("lpr3_k", fk, "contact_id", "dw_ek_kontakt")
         self._pseudonymise("lpr3_k", fk, "pnr", "cpr")
