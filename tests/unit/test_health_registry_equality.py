@@ -12,9 +12,11 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from pmo_workbench.health.registry import import_registry
+from pmo_workbench.health.schema import EVENT_TABLES, sort_keys
 from pmo_workbench.privacy import DEMO_KEY
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "registry_equality"
@@ -36,3 +38,8 @@ def test_event_tables_equal_the_reference_import(tmp_path: Path, memory_limit, m
         for a, b in ((new, old), (old, new)):
             extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})").fetchone()[0]
             assert extra == 0, f"{table}: {extra} rows of {a} not in {b}"
+        # written in the writer's order (vocabulary, code, date, person_id for events), with the schema's columns
+        written = pq.read_table(tmp_path / "proj" / "data" / "registry" / f"{table}.parquet")
+        assert written.column_names == list(EVENT_TABLES[table].columns)
+        keys = list(zip(*(written[k].to_pylist() for k in sort_keys(table, complete=False)), strict=True))
+        assert keys == sorted(keys), table
