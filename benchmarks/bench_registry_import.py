@@ -1,9 +1,11 @@
 """Registry import in bounded memory (issue 16 item 5): ``pmo import registry`` timed as a whole process at
 1 M and 3 M persons, with its peak memory (the child's own maximum resident set, from ``wait4``).
 
-The raw extracts (CPR register, moves, LPR2 with the ICD-8 history, LPR3, LMDB, labka -- about 3.4 GB of CSV
+The raw extracts (CPR register, moves, LPR2 with the ICD-8 history, LPR3, LMDB, labka -- about 3.7 GB of CSV
 per million persons) are written once by the synthetic generator (:func:`pmo_workbench.synth.registry.
-simulate_registry`, registry only, no genomes) into ``--data DIR/raw_<N>`` and reused on later runs. Printed per
+simulate_registry`, registry only, no genomes) into ``--data DIR/raw_<N>`` and reused on later runs; above 1 M
+persons the generator would need ~12 GB per million, so ``raw_<k million>`` is ``k`` copies of ``raw_1000000``,
+each person with a new CPR number from the synthesiser's generator (:func:`copy_raw`). Printed per
 size: wall and CPU seconds, seconds per million persons, peak memory, the rows written and the machine's load
 average before and after (the machine is shared: wall times on a loaded machine are upper bounds; CPU seconds
 and peak memory depend little on the load). Targets: peak <= 4 GB at 1 M and 3 M persons, <= 2 min per million
@@ -28,8 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_COMMIT = "cda5b0d"
 
 
+SIMULATED_MAX = 1_000_000
+"""Larger extracts are copies of one of this size (the simulator holds a whole registry in memory: ~12 GB per
+million persons)."""
+
+
 def write_raw(raw: Path, persons: int, seed: int = 1) -> None:
-    """The raw extracts of ``persons`` synthetic persons (registry only) into ``raw`` (skipped if present)."""
+    """The raw extracts of ``persons`` synthetic persons (registry only) into ``raw`` (skipped if present); above
+    :data:`SIMULATED_MAX` persons, copies of the extract of that size (:func:`copy_raw`)."""
     import pandas as pd
 
     from pmo_workbench.privacy import DEMO_KEY
@@ -38,6 +46,14 @@ def write_raw(raw: Path, persons: int, seed: int = 1) -> None:
 
     if (raw / "labka.csv").exists():
         print(f"reusing the raw extracts in {raw}", flush=True)
+        return
+    if persons > SIMULATED_MAX:
+        if persons % SIMULATED_MAX:
+            raise SystemExit(f"above {SIMULATED_MAX:,} persons, a multiple of it")
+        base = raw.parent / f"raw_{SIMULATED_MAX}"
+        base.mkdir(parents=True, exist_ok=True)
+        write_raw(base, SIMULATED_MAX, seed)
+        copy_raw(base, raw, persons // SIMULATED_MAX, seed)
         return
     t = time.perf_counter()
     ind = pd.DataFrame(columns=["individual", "population", "sex", "family_id", "father", "mother", "role"])
@@ -49,6 +65,68 @@ def write_raw(raw: Path, persons: int, seed: int = 1) -> None:
     print(f"wrote raw extracts of {persons:,} persons ({size:.1f} GB of CSV, {sim.counts['diagnosis']:,} "
           f"diagnoses, {sim.counts['prescription']:,} prescriptions, {sim.counts['lab']:,} lab results) in "
           f"{time.perf_counter() - t:.0f} s", flush=True)
+
+
+def copy_raw(src: Path, raw: Path, copies: int, seed: int = 1) -> None:
+    """``copies`` copies of the extract in ``src`` as one extract in ``raw``: every copy of a person gets a new
+    CPR number from the synthesiser's generator (:func:`pmo_workbench.synth.cpr.generate_cprs`: the same birth
+    date, sex and kind -- valid, non-modulus-11 or replacement --, unique over all copies), the same events, and
+    LPR contact ids shifted per copy (``recnum`` by 10^8, ``dw_ek_kontakt`` by 10^11: never 10 digits long)."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from pmo_workbench.synth.cpr import generate_cprs
+
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=raw.parent) as tmp:
+        con = duckdb.connect()
+        con.execute(f"SET threads TO 2; SET memory_limit = '3GB'; SET temp_directory = '{tmp}'")
+
+        def source(file: str) -> str:
+            header = (src / file).open(encoding="utf-8-sig").readline().strip().split(",")
+            cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
+            return (f"read_csv('{src / file}', header = true, auto_detect = false, delim = ',', quote = '\"', "
+                    f"escape = '\"', columns = {cols})")
+
+        reg = con.sql(f"SELECT replace(pnr, '-', '') AS k, koen, foed_dag FROM {source('cpr_register.csv')}"
+                      ).to_arrow_table()
+        keys = np.asarray(reg["k"].to_pylist())
+        digits = np.array([[int(c) for c in k] for k in keys])
+        mod11 = (digits * np.array([4, 3, 2, 7, 6, 5, 4, 3, 2, 1])).sum(axis=1) % 11 == 0
+        kinds = np.where(digits[:, 0] * 10 + digits[:, 1] > 60, "replacement", np.where(mod11, "valid", "nonmod11"))
+        sex = np.where(np.asarray(reg["koen"].to_pylist()) == "K", "F", "M")
+        birth = np.asarray(reg["foed_dag"].to_pylist(), dtype="datetime64[D]")
+        new = generate_cprs(np.tile(birth, copies), np.tile(sex, copies), np.tile(kinds, copies),
+                            np.random.default_rng(seed))
+        con.register("_m", pa.table({"copy": np.repeat(np.arange(copies), len(keys)), "old": np.tile(keys, copies),
+                                     "new": new}))
+        con.execute("CREATE TABLE m AS SELECT * FROM _m")
+        raw.mkdir(parents=True, exist_ok=True)
+
+        def shift(col: str, by: int) -> str:
+            return f"CAST(CAST(s.{col} AS BIGINT) + {by} AS VARCHAR) AS {col}"
+
+        def person(file: str, col: str, k: int, *extra: str) -> str:
+            return (f"SELECT s.* REPLACE (m.new AS {col}{''.join(', ' + e for e in extra)}) FROM {source(file)} s "
+                    f"JOIN m ON m.copy = {k} AND m.old = replace(s.{col}, '-', '')")
+
+        tables = {f: lambda k, f=f: person(f, "pnr", k)
+                  for f in ("cpr_register.csv", "cpr_vandringer.csv", "lmdb.csv", "labka.csv")}
+        tables["lpr_adm.csv"] = lambda k: person("lpr_adm.csv", "pnr", k, shift("recnum", k * 10**8))
+        tables["lpr_diag.csv"] = lambda k: (f"SELECT s.* REPLACE ({shift('recnum', k * 10**8)}) "
+                                            f"FROM {source('lpr_diag.csv')} s")
+        tables["lpr3_kontakter.csv"] = lambda k: person("lpr3_kontakter.csv", "cpr", k,
+                                                        shift("dw_ek_kontakt", k * 10**11))
+        tables["lpr3_diagnoser.csv"] = lambda k: (f"SELECT s.* REPLACE ({shift('dw_ek_kontakt', k * 10**11)}) "
+                                                  f"FROM {source('lpr3_diagnoser.csv')} s")
+        for file, rows in tables.items():
+            union = " UNION ALL ".join(f"SELECT * FROM ({rows(k)})" for k in range(copies))
+            con.execute(f"COPY ({union}) TO '{raw / file}' (FORMAT csv, HEADER true, DELIMITER ',')")
+        con.close()
+    size = sum(p.stat().st_size for p in raw.glob("*.csv")) / 1e9
+    print(f"wrote {copies} copies of the extract in {src} ({size:.1f} GB of CSV) in {time.perf_counter() - t:.0f} s",
+          flush=True)
 
 
 def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path = REPO, label: str = "bounded",
