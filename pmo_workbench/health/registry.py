@@ -288,16 +288,32 @@ class RegistryImport:
         raise InputError("duplicate id", file=self.raw / file, row=int(row), field=field)
 
     def _pseudonymise(self, name: str, file: str, column: str, field: str) -> None:
-        """Check the CPR numbers in ``name.column`` and add the new ones' pseudonyms to ``cpr_map``."""
+        """Check the CPR numbers in ``name.column`` and add the new ones' pseudonyms to ``cpr_map``.
+
+        The numbers not yet in ``cpr_map`` are checked and pseudonymised :data:`_SCAN_BATCH` at a time, so the
+        Python side holds a bounded number of them however many persons the register has."""
         from pmo_workbench.privacy import parse_cpr, pseudonymise
 
         self._check(name, file, [(f"{column} = ''", field, "empty CPR number")])
-        fresh = self.con.execute(f"SELECT DISTINCT {column} AS raw FROM {name} ANTI JOIN cpr_map "
-                                 f"ON cpr_map.raw = {name}.{column}").fetchnumpy()["raw"]
-        fresh = np.asarray(fresh, dtype=object)
-        bad = find_invalid_cprs(fresh)
-        if bad.any():
-            self.con.register("_bad", pa.table({"raw": pa.array(fresh[bad], pa.string())}))
+        self.con.execute(f"CREATE OR REPLACE TABLE _fresh AS SELECT DISTINCT {column} AS raw FROM {name} ANTI JOIN "
+                         f"cpr_map ON cpr_map.raw = {name}.{column}")
+        n = self.con.execute("SELECT count(*) FROM _fresh").fetchall()[0][0]
+        bad_values: list[str] = []
+        for start in range(0, n, _SCAN_BATCH):
+            fresh = np.asarray(self.con.execute(f"SELECT raw FROM _fresh WHERE rowid >= {start} AND rowid < "
+                                                f"{start + _SCAN_BATCH}").fetchnumpy()["raw"], dtype=object)
+            bad = find_invalid_cprs(fresh)
+            if bad.any() or bad_values:     # after a bad number, only the others are looked for
+                bad_values.extend(fresh[bad].tolist())
+                continue
+            mapping = pa.table({"raw": pa.array(fresh, pa.string()),
+                                "person_id": pa.array(pseudonymise(list(fresh), self.key), pa.string())})
+            self.con.register("_new", mapping)
+            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id FROM _new")
+            self.con.unregister("_new")
+        self.con.execute("DROP TABLE _fresh")
+        if bad_values:
+            self.con.register("_bad", pa.table({"raw": pa.array(bad_values, pa.string())}))
             row, raw = self.con.execute(f"SELECT rowid, {column} FROM {name} WHERE {column} IN (SELECT raw FROM "
                                         "_bad) ORDER BY rowid LIMIT 1").fetchall()[0]
             self.con.unregister("_bad")
@@ -307,12 +323,6 @@ class RegistryImport:
             except ValueError as exc:
                 reason = str(exc)
             raise InputError(f"not a valid CPR number ({reason})", file=self.raw / file, row=int(row), field=field)
-        if len(fresh):
-            mapping = pa.table({"raw": pa.array(fresh, pa.string()),
-                                "person_id": pa.array(pseudonymise(list(fresh), self.key), pa.string())})
-            self.con.register("_new", mapping)
-            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id FROM _new")
-            self.con.unregister("_new")
 
     def _dates(self, *cols: tuple[str, str, bool]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
         """Select entries and checks for date columns ``(raw column, alias, required)``."""
