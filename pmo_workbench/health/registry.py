@@ -357,9 +357,18 @@ class RegistryImport:
         in the text columns of ``name`` (alias -> raw column), naming file, first row and column, never the
         value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned.
 
-        A column's distinct values are taken first (codes, units, lab ids: a few thousand among millions of
-        rows) and the patterns matched on those; for the columns in ``unique`` (ids, nearly one value a row)
-        the patterns are matched on every row instead."""
+        The distinct combinations of the columns' values are taken first, in one pass (codes, units, lab ids:
+        a few thousand among millions of rows), and the patterns matched on those; for the columns in ``unique``
+        (ids, nearly one value a row) the patterns are matched on every row instead."""
+        shared = [alias for alias in columns if alias not in unique]
+        if shared:
+            self.con.execute(f"CREATE OR REPLACE TABLE _distinct AS SELECT DISTINCT {', '.join(shared)} FROM {name}")
+        try:
+            self._scan_distinct(name, file, columns, unique)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _distinct")
+
+    def _scan_distinct(self, name: str, file: str, columns: dict[str, str], unique: tuple[str, ...]) -> None:
         from pmo_workbench.privacy import scan_for_cpr
 
         # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
@@ -367,11 +376,8 @@ class RegistryImport:
         # dw_ek_kontakt ids and the like are never fetched
         shape = "regexp_matches(v, '[0-9]{6}') AND NOT (regexp_full_match(v, '[0-9]+') AND length(v) <> 10)"
         for alias, field in columns.items():
-            if alias in unique:
-                query = f"SELECT DISTINCT v FROM (SELECT {alias} AS v FROM {name}) WHERE v IS NOT NULL AND {shape}"
-            else:
-                query = (f"WITH d AS MATERIALIZED (SELECT DISTINCT {alias} AS v FROM {name}) "
-                         f"SELECT v FROM d WHERE v IS NOT NULL AND {shape}")
+            table = name if alias in unique else "_distinct"
+            query = f"SELECT DISTINCT v FROM (SELECT {alias} AS v FROM {table}) WHERE v IS NOT NULL AND {shape}"
             reader = self.con.sql(query).to_arrow_reader(_SCAN_BATCH)
             found: list[str] = []
             for batch in reader:     # in batches: memory stays bounded however many distinct values there are
