@@ -105,7 +105,7 @@ _SCAN_BATCH = 500_000
 MEMORY_LIMIT = "2GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
 folder, so the import's peak memory does not grow with the registry (about 1 GB of Python and Arrow comes on
-top; see ``benchmarks/bench_cohort.py --raw``)."""
+top; see ``benchmarks/bench_registry_import.py``)."""
 
 ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
 """A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
