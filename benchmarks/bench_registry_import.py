@@ -11,7 +11,8 @@ average before and after (the machine is shared: wall times on a loaded machine 
 and peak memory depend little on the load). Targets: peak <= 4 GB at 1 M and 3 M persons, <= 2 min per million
 persons on 2 cores, time linear in the persons.
 
-Run: ``python -m benchmarks registry_import [--persons 1000000,3000000] [--data DIR] [--reference]``;
+Run: ``python -m benchmarks registry_import [--persons 1000000,3000000] [--data DIR] [--profile] [--reference]``
+(``--profile``: wall and CPU seconds per import step and per table written);
 ``--reference`` also times the pre-bounded importer of commit cda5b0d (checked out into a temporary worktree)
 on the same extract for comparison.
 """
