@@ -414,14 +414,15 @@ class RegistryImport:
         if not (self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")):
             return
         cols = ", ".join(columns)
-        # one aggregate pass keeps the hashes that repeat (none, or few unless the file is duplicated) ...
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT h FROM (SELECT hash({cols}) AS h FROM "
-                         f"{name}) GROUP BY h HAVING count(*) > 1")
-        if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
+        # count(DISTINCT hash) is much cheaper at 20 M rows than keeping the repeated hashes (a grouped aggregate
+        # with a count per hash: 13 vs 6 CPU s for labka at 1 M persons), so the repeats are looked for only
+        # when there are any
+        n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
+        if n == distinct:
             return
-        n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
-        # ... and only their rows are compared exactly
-        cand = f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM _repeated)"
+        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
+        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM (SELECT hash({cols}) "
+                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
         first, dups, rows, singles = self.con.execute(
             "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
             f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
