@@ -28,7 +28,7 @@ def test_hail_combiner_equals_embedded_store(hail_session, tmp_path: Path) -> No
     g = open_genotypes(root)
     h = open_genotypes(root, backend="hail")  # new_combiner batch 1, then batch 2 onto batch 1's VDS
     state = json.loads((root / "hail" / "state.json").read_text())
-    assert state["batches"] == ["B1", "B2"]
+    assert state["members"] == [0, 1, 2, 3, 4]
     assert h.backend == "hail" and list(h.sample_id) == list(g.sample_id) == SAMPLES
 
     embedded = genotype_strings(g.variants, g.call_genotype[:])
@@ -52,3 +52,30 @@ def test_hail_combiner_equals_embedded_store(hail_session, tmp_path: Path) -> No
                                   check_dtype=False)
     assert np.allclose(a["gq_mean"], b["gq_mean"], equal_nan=True)
     assert np.allclose(a["dp_mean"], b["dp_mean"], equal_nan=True)
+
+
+def test_hail_combiner_replaces_a_sample_as_the_embedded_store(hail_session, tmp_path: Path) -> None:
+    """A sample replaced after Hail combined it (HG00190 redelivered with HG00320's gVCF): Hail's VDS drops the
+    old sample (its dead alleles and sites) and combines the new gVCF; the dense matrix equals the embedded
+    store's and a fresh embedded build's."""
+    files = {s: CHR22 / f"{s}.hg38.g.vcf.gz" for s in SAMPLES}
+    root, fresh = tmp_path / "store", tmp_path / "fresh"
+    add_gvcfs(root, {s: files[s] for s in SAMPLES[:2]}, "B1")
+    add_gvcfs(root, {"HG00308": files["HG00308"]}, "B2")
+    open_genotypes(root, backend="hail")  # combined before the replacement
+    r = add_gvcfs(root, {"HG00190": files["HG00320"]}, "B3", replace=["HG00190"])
+    assert r["removed_sites"] > 0
+    add_gvcfs(fresh, {"HG00187": files["HG00187"], "HG00190": files["HG00320"], "HG00308": files["HG00308"]}, "B1")
+    g, f = open_genotypes(root), open_genotypes(fresh)
+    h = open_genotypes(root, backend="hail")
+    state = json.loads((root / "hail" / "state.json").read_text())
+    assert state["members"] == [0, 2, 3]  # storage indexes: HG00190's first entry retired
+    assert list(h.sample_id) == list(g.sample_id) == ["HG00187", "HG00308", "HG00190"]
+    embedded = genotype_strings(g.variants, g.call_genotype[:])
+    variants, samples, gt = dense_calls_hail(root / state["vds"])
+    hail = genotype_strings(variants, gt[:, [list(samples).index(s) for s in g.sample_id]])
+    order = [list(f.sample_id).index(s) for s in g.sample_id]
+    assert embedded == genotype_strings(f.variants, f.call_genotype[:][:, order])
+    assert set(hail) == set(embedded) and h.n_variants == g.n_variants
+    differ = {k: (hail[k], embedded[k]) for k in hail if hail[k] != embedded[k]}
+    assert not differ, list(differ.items())[:5]

@@ -119,11 +119,9 @@ def test_changed_file_under_a_known_sample_is_refused(project: Path, tmp_path: P
     assert calls == []  # same gVCF: the genotypes stay, only the metrics are replaced
     long = sequencing_metrics(project, long=True)
     assert long.loc[(long["sample_id"] == sid) & (long["metric"] == "insert_size_median"), "value"].iloc[0] > 1000
-    gvcf = batch / sid / f"{sid}.hard-filtered.gvcf.gz"
-    gvcf.write_bytes(gvcf.read_bytes())  # same bytes: still the same gVCF
-    (batch / sid / f"{gvcf.name}.md5").write_text("0" * 32 + f"  {gvcf.name}\n")
-    with pytest.raises(DeliveryError, match="changed gVCF cannot replace genotypes"):
-        ingest_batch(project, batch, replace=True, combine=lambda *a: {})
+    history = load_ledger(project, history=True)
+    old_row = history[(history["sample_id"] == sid) & history["replaced_at"].notna()]
+    assert old_row[["replaced_by", "replaced_what"]].values.tolist() == [["B1", "metrics"]]
 
 
 def test_missing_file_and_missing_sidecar(tmp_path: Path) -> None:
@@ -284,3 +282,75 @@ def test_batch_aware_qc_on_the_growing_store(project: Path) -> None:
     b3 = [s for s, b in batch_of.items() if b == "B3"]
     assert t.loc["mean_coverage", "value"] == pytest.approx(float(m.loc[b3, "mean_coverage"].median()))
     assert t.loc["mean_coverage", "n_reference"] == 2
+
+
+def set_md5(path: Path) -> None:
+    import hashlib
+
+    (path.parent / f"{path.name}.md5").write_text(hashlib.md5(path.read_bytes()).hexdigest() + f"  {path.name}\n")
+
+
+def dense_by_sample(g) -> dict:
+    from tests.unit.test_gvcf_store import dense_by_sample as by_sample
+
+    return by_sample(g)
+
+
+def test_replace_swaps_a_samples_genotypes_atomically(project: Path, tmp_path: Path) -> None:
+    """B1 redelivered with one sample's gVCF corrected (here: the genotypes of a B3 sample): refused without
+    --replace; with it, the store equals one built fresh from the corrected delivery, the sample's column is
+    the new gVCF's calls, and the ledger keeps the superseded delivery."""
+    from pmo_workbench.genotypes.gvcf_store import open_cohort, store_sample_batches
+
+    for b in ("B1", "B2"):
+        assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / b)).exit_code == 0
+    fixed = tmp_path / "redelivery" / "B1"
+    shutil.copytree(project / "deliveries" / "B1", fixed)
+    sid = sorted(p.name for p in fixed.iterdir() if p.is_dir())[1]
+    donor = sorted(p.name for p in (project / "deliveries" / "B3").iterdir() if p.is_dir())[0]
+    for ext in ("", ".tbi"):
+        target = fixed / sid / f"{sid}.hard-filtered.gvcf.gz{ext}"
+        shutil.copyfile(project / "deliveries" / "B3" / donor / f"{donor}.hard-filtered.gvcf.gz{ext}", target)
+        set_md5(target)
+    before = state(project)
+    r = CliRunner().invoke(app, ["ingest", "--project", str(project), "--batch", str(fixed)])
+    assert r.exit_code == 2 and f"sample {sid}: file changed" in r.output and state(project) == before
+    r = run("ingest", "--project", str(project), "--batch", str(fixed), "--replace")
+    assert r.exit_code == 0 and "1 replaced" in r.output, r.output
+    replaced = open_cohort(project)
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns("genotypes"))
+    shutil.copytree(project / "data" / "genotypes", fresh / "data" / "genotypes",
+                    ignore=shutil.ignore_patterns("store.json", "batches", "sites", "dense", "hail"))
+    for b in (fixed, project / "deliveries" / "B2"):
+        assert run("ingest", "--project", str(fresh), "--batch", str(b)).exit_code == 0
+    ours, theirs = dense_by_sample(replaced), dense_by_sample(open_cohort(fresh))
+    assert sorted(replaced.sample_id) == sorted(theirs) and ours == theirs
+    # oracle: the replaced column is the donor's gVCF, as the donor's own column in a store with B3
+    assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / "B3")).exit_code == 0
+    after_b3 = dense_by_sample(open_cohort(project))
+    assert {k: v[0] for k, v in after_b3[sid].items()} == {k: v[0] for k, v in after_b3[donor].items()}
+    assert store_sample_batches(project)[sid] == "B1"
+    history = load_ledger(project, history=True)
+    rows = history[history["sample_id"] == sid]
+    assert len(rows) == 2 and rows["replaced_what"].dropna().tolist() == ["genotypes"]
+    assert rows["replaced_by"].dropna().tolist() == ["B1"]
+    assert load_ledger(project)["sample_id"].is_unique
+
+
+def test_redelivery_in_another_batch_replaces_with_replace(project: Path) -> None:
+    """The demo's twice-delivered sample: refused, then taken with --replace; the sample's batch becomes the
+    redelivery's in the store, the ledger and the QC input."""
+    from pmo_workbench.genotypes.gvcf_store import store_sample_batches
+
+    assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / "B1")).exit_code == 0
+    truth = pd.read_csv(project / "truth" / "deliveries.tsv", sep="\t")
+    sid, batch_dir = truth.loc[truth["problem"] == "delivered_twice", ["sample_id", "batch_dir"]].iloc[0]
+    redelivery = project / batch_dir
+    n = len(store_sample_batches(project))
+    r = run("ingest", "--project", str(project), "--batch", str(redelivery), "--replace")
+    assert r.exit_code == 0 and "1 replaced" in r.output, r.output
+    batches = store_sample_batches(project)
+    assert len(batches) == n and batches[sid] == redelivery.name
+    assert load_ledger(project).set_index("sample_id").loc[sid, "batch_id"] == redelivery.name
