@@ -354,3 +354,44 @@ def test_redelivery_in_another_batch_replaces_with_replace(project: Path) -> Non
     batches = store_sample_batches(project)
     assert len(batches) == n and batches[sid] == redelivery.name
     assert load_ledger(project).set_index("sample_id").loc[sid, "batch_id"] == redelivery.name
+
+
+def test_wgs_qc_reads_the_store_the_ingests_grew(project: Path) -> None:
+    """With a cohort store and no `input`, WGS QC runs on the store: every ingested sample of the three batches
+    with its delivery batch, the read-level metrics joined (the injected problems failed with their reasons),
+    and the filtered VCF written from the store; the joint VCF's genotypes are not read."""
+    from pmo_workbench.privacy import Disclosure
+    from pmo_workbench.project import load_project
+    from pmo_workbench.qc.report import run_wgs_qc, write_wgs_qc_outputs
+
+    truth = pd.read_csv(project / "truth" / "samples.tsv", sep="\t").set_index("sample_id")
+    for b in ("B1", "B2", "B3"):
+        assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / b)).exit_code == 0
+    (project / "data" / "genotypes" / "cohort.vcf.gz").write_bytes(b"not read")  # the store is the input
+    proj = load_project(project)
+    qc = run_wgs_qc(proj)
+    assert qc.inputs["input_kind"] == "cohort store" and qc.genotypes.source_format == "gvcf_store"
+    samples = qc.samples_with_batch().set_index("sample_id")
+    assert sorted(samples.index) == sorted(truth.index)
+    assert samples["batch"].to_dict() == truth["batch"].to_dict()
+    assert set(samples["batch"]) == {"B1", "B2", "B3"}
+    rm = qc.result.read_metrics
+    assert sorted(rm.index) == sorted(truth.index) and rm["mean_coverage"].notna().all()
+    reasons = qc.result.decisions.set_index("sample_id")["reasons"]
+    problems = pd.read_csv(project / "truth" / "deliveries.tsv", sep="\t")
+    for reason in ("contamination", "low_coverage"):
+        assert {s for s, r in reasons.items() if reason in r} == set(
+            problems.loc[problems["problem"] == reason, "sample_id"]), reason
+    sex = qc.result.sex_check.set_index("sample_id")
+    assert sex["ploidy_estimate"].notna().all()
+    assert (sex["ploidy_estimate"] == truth["genetic_sex"].map({"F": "XX", "M": "XY"}).reindex(sex.index)).all()
+    out = project / "runs" / "manual"
+    write_wgs_qc_outputs(qc, out, Disclosure.for_project(proj, "internal"), write_filtered_vcf=True)
+    import subprocess
+
+    listed = subprocess.run(["bcftools", "query", "-l", str(out / "filtered.vcf.gz")], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert listed == [s for s in qc.genotypes.sample_id if s in set(qc.result.passing_samples())]
+    n = subprocess.run(["bcftools", "view", "-H", str(out / "filtered.vcf.gz")], capture_output=True, text=True,
+                       check=True).stdout.count("\n")
+    assert n == int(qc.variant_pass.sum())
