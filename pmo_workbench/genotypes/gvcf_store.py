@@ -215,8 +215,14 @@ def _site_counts(key: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, np.nd
     """Distinct sites of ``key`` and how many distinct samples have a record at each."""
     if len(key) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int32)
-    pairs = np.unique(np.stack([key, sample.astype(np.int64)], axis=1), axis=0)
-    sites, counts = np.unique(pairs[:, 0], return_counts=True)
+    sample = sample.astype(np.int64)
+    dk, ds = np.diff(key), np.diff(sample)
+    if not ((dk > 0) | ((dk == 0) & (ds >= 0))).all():  # the batch files are sorted by site, then sample
+        order = np.lexsort((sample, key))
+        key, sample = key[order], sample[order]
+        dk, ds = np.diff(key), np.diff(sample)
+    first = np.concatenate([[True], (dk != 0) | (ds != 0)])  # one per (site, sample)
+    sites, counts = np.unique(key[first], return_counts=True)
     return sites, counts.astype(np.int32)
 
 
