@@ -58,3 +58,16 @@ def test_the_report_shows_the_new_batch_and_the_changed_verdicts(runs) -> None:
     assert "Earlier samples whose verdict changed with batch(es) B3" in html
     assert "Newest batch B2 against the earlier batches" in first.report_path.read_text()
     assert "cohort store of the ingested deliveries" in html
+
+
+def test_the_run_record_names_the_store_it_read(runs) -> None:
+    import json
+
+    _, (first, second) = runs
+    stores = []
+    for record in (first, second):
+        inputs = json.loads((record.run_dir / "run.json").read_text())["inputs"]
+        store = [i for i in inputs if i["source"] == "cohort_store"]
+        assert len(store) == 1 and store[0]["path"] == "data/genotypes/store.json"
+        stores.append(store[0]["sha256"])
+    assert stores[0] != stores[1]  # B3 changed the store between the runs
