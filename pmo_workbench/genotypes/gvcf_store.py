@@ -468,7 +468,12 @@ def _site_alleles(calls: pd.DataFrame, n_sites: int) -> tuple[np.ndarray, list[s
     """
     keyed = pd.DataFrame({"site": calls["site"].to_numpy(), "ref": calls["ref"].to_numpy(),
                           "alts": calls["alts"].to_numpy()})
-    codes, _ = pd.factorize(pd.MultiIndex.from_frame(keyed))
+    # distinct (site, REF, ALTs) by hashing each column, then the combined integer codes (not a MultiIndex,
+    # whose tuples cost seconds per million records)
+    ref_code, _ = pd.factorize(keyed["ref"])
+    alt_code, _ = pd.factorize(keyed["alts"])
+    pair, _ = pd.factorize(ref_code.astype(np.int64) * (int(alt_code.max(initial=0)) + 1) + alt_code)
+    codes, _ = pd.factorize(keyed["site"].to_numpy().astype(np.int64) * (int(pair.max(initial=0)) + 1) + pair)
     _, first = np.unique(codes, return_index=True)  # codes are numbered by first appearance
     u = keyed.iloc[first].reset_index(drop=True)
     u_site = u["site"].to_numpy()
