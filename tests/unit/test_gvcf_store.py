@@ -427,3 +427,25 @@ def test_a_store_without_site_counts_still_replaces(tmp_path: Path) -> None:
     add_gvcfs(root, {"HG00190": CHR22 / "HG00320.hg38.g.vcf.gz"}, "B1", replace=["HG00190"])
     add_gvcfs(fresh, {"HG00187": CHR22 / "HG00187.hg38.g.vcf.gz", "HG00190": CHR22 / "HG00320.hg38.g.vcf.gz"}, "B1")
     assert dense_by_sample(open_cohort(root)) == dense_by_sample(open_cohort(fresh))
+
+
+@pytest.mark.parametrize("state", ["absent", "empty"])
+def test_both_backends_refuse_a_missing_or_empty_store_alike(tmp_path: Path, state: str) -> None:
+    """One check serves both openers: the embedded and the Hail backend name the same problem and file
+    (the Hail opener refuses before it starts Spark)."""
+    from pmo_workbench.genotypes.gvcf_store import MANIFEST, STORE_FORMAT
+    from pmo_workbench.genotypes.hail_combiner import open_hail_cohort
+
+    store = cohort_store_dir(tmp_path)
+    if state == "empty":
+        store.mkdir(parents=True)
+        (store / MANIFEST).write_text(json.dumps({"format": STORE_FORMAT, "generation": 0, "samples": []}))
+    messages = []
+    for opener in (open_cohort, open_hail_cohort):
+        with pytest.raises(InputError) as err:
+            opener(tmp_path)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    expected = "no cohort store here" if state == "absent" else "the cohort store has no sample"
+    assert expected in messages[0]
+    assert (str(store / MANIFEST) if state == "empty" else str(tmp_path)) in messages[0]
