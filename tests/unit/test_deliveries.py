@@ -395,3 +395,25 @@ def test_wgs_qc_reads_the_store_the_ingests_grew(project: Path) -> None:
     n = subprocess.run(["bcftools", "view", "-H", str(out / "filtered.vcf.gz")], capture_output=True, text=True,
                        check=True).stdout.count("\n")
     assert n == int(qc.variant_pass.sum())
+
+
+def test_synthetic_gvcf_records_have_one_pl_per_genotype(synth_project: Path) -> None:
+    """PL is Number=G over REF, ALT and <NON_REF>: 6 values for a diploid call, 3 for a haploid one (Hail's
+    combiner refuses anything else)."""
+    import gzip
+
+    b3 = synth_project / "deliveries" / "B3"
+    seen = {3: 0, 6: 0}
+    for folder in sorted(p for p in b3.iterdir() if p.is_dir())[:6]:
+        with gzip.open(folder / f"{folder.name}.hard-filtered.gvcf.gz", "rt") as fh:
+            for line in fh:
+                if line.startswith("#") or "END=" in line:
+                    continue
+                f = line.rstrip("\n").split("\t")
+                values = dict(zip(f[8].split(":"), f[9].split(":"), strict=True))
+                n_alleles = len(f[4].split(",")) + 1
+                ploidy = 1 if "/" not in values["GT"] else 2
+                n = len(values["PL"].split(","))
+                assert n == (n_alleles if ploidy == 1 else n_alleles * (n_alleles + 1) // 2), line
+                seen[n] += 1
+    assert seen[6] > 0 and seen[3] > 0
