@@ -251,8 +251,11 @@ def simulate_deliveries(out: Path, n_batches: int, n_samples: int, n_sites: int,
 def run_hail(files: list[Path], work: Path) -> float:
     from pmo_workbench.genotypes.hail_combiner import combine_gvcfs_hail
 
+    from pmo_workbench.genotypes.hail_backend import init_hail
+
     out = work / "hail.vds"
     shutil.rmtree(out, ignore_errors=True)
+    init_hail("local[2]", work / "hail-tmp")  # the JVM's start-up is not timed: the combine is
     t = time.perf_counter()
     combine_gvcfs_hail({p.name.split(".")[0]: p for p in files}, out, reference_genome="GRCh38",
                        tmp_dir=work / "hail-tmp")
