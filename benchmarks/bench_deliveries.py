@@ -249,9 +249,8 @@ def simulate_deliveries(out: Path, n_batches: int, n_samples: int, n_sites: int,
 
 
 def run_hail(files: list[Path], work: Path) -> float:
-    from pmo_workbench.genotypes.hail_combiner import combine_gvcfs_hail
-
     from pmo_workbench.genotypes.hail_backend import init_hail
+    from pmo_workbench.genotypes.hail_combiner import combine_gvcfs_hail
 
     out = work / "hail.vds"
     shutil.rmtree(out, ignore_errors=True)
