@@ -16,12 +16,12 @@ Run: ``python -m benchmarks deliveries [--quick]`` or ``python -m benchmarks.ben
 [--batches 3] [--sites 200000] [--hail-samples N] [--data DIR] [--no-hail]``.
 Wall times depend on the machine's load (printed at the start and the end).
 
-Measured 2026-12-07 on the shared 2-core machine at load average 16-21 (this process got ~11 % of a core):
-3 x 100 gVCFs, 110,000 records each (~95,000 reference blocks, one per ~150 bp, and ~15,500 variant records),
-59,296 cohort sites (``--sites 50000``: the 200,000-site size did not fit the session's time at that load):
-add_gvcfs 254.9 / 281.5 / 253.0 s wall (28.0 / 28.2 / 25.0 s CPU) for batches 1-3 (ratio 0.99), densify of
-300 samples 157.8 s; Hail's new_combiner on the first 25 gVCFs of batch 1 409.4 s vs add_gvcfs on the same
-25 files 63.3 s (6.5x).
+Measured 2026-12-07 17:17-17:24 UTC under the benchmark lock (load average 1.67 at the start, 4.17 at the end,
+Hail's JVM included), ``--hail-samples 10 --no-densify``, full size: 3 x 100 gVCFs of ~440,000 records each
+(~379,000 reference blocks, one per ~150 bp, and ~61,500 variant records), 236,537 cohort sites, 132,197,928
+records in all: add_gvcfs 74.9 / 69.0 / 74.5 s wall (101.1 / 93.5 / 98.6 s CPU) for batches 1-3, batch 3 /
+batch 1 = 0.99 (target <= 1.2); Hail's new_combiner on the first 10 gVCFs of batch 1 67.7 s (JVM start-up not
+timed) vs add_gvcfs on the same 10 files 7.6 s: embedded 8.9x faster (target >= 5).
 """
 
 from __future__ import annotations
