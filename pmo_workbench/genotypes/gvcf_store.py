@@ -125,6 +125,33 @@ def find_cohort_store(path: str | Path) -> Path | None:
     return None
 
 
+def require_cohort_store(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The cohort store of ``path`` and its record, for a backend about to open it.
+
+    Both backends' openers (:func:`open_cohort` and ``hail_combiner.open_hail_cohort``) start here, so a
+    missing or empty store is refused with the same message whichever backend is asked.
+
+    Raises
+    ------
+    InputError
+        ``path`` holds no cohort store, or the store has no sample yet.
+
+    Examples
+    --------
+    >>> require_cohort_store("/nonexistent")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pmo_workbench.errors.InputError: /nonexistent: no cohort store here (add gVCFs with `pmo ingest` first)
+    """
+    root = find_cohort_store(path)
+    if root is None:
+        raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
+    record = read_store_record(root)
+    if not record["samples"]:
+        raise InputError("the cohort store has no sample", file=root / MANIFEST)
+    return root, record
+
+
 def read_store_record(root: str | Path) -> dict[str, Any]:
     """The store's ``store.json`` (an empty store's manifest when there is none yet)."""
     path = Path(root) / MANIFEST
@@ -518,12 +545,7 @@ def open_cohort(path: str | Path, cache_dir: str | Path | None = None, *, progre
     from pmo_workbench.genotypes import cache
     from pmo_workbench.genotypes.store import Genotypes
 
-    root = find_cohort_store(path)
-    if root is None:
-        raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
-    manifest = read_store_record(root)
-    if not manifest["samples"]:
-        raise InputError("the cohort store has no sample", file=root / MANIFEST)
+    root, manifest = require_cohort_store(path)
     dense_dir = root / "dense"
     dense_dir.mkdir(exist_ok=True)
     name = f"g{int(manifest['generation']):06d}-gq{int(min_ref_gq)}.vcz"

@@ -175,7 +175,7 @@ def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, p
     """
     from pmo_workbench.files import write_text_atomic
     from pmo_workbench.genotypes import cache
-    from pmo_workbench.genotypes.gvcf_store import MANIFEST, find_cohort_store, read_store_record
+    from pmo_workbench.genotypes.gvcf_store import require_cohort_store
     from pmo_workbench.genotypes.hail_backend import (
         HAIL_CACHE_VERSION,
         HailGenotypes,
@@ -186,12 +186,7 @@ def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, p
     )
 
     del progress, cache_dir
-    root = find_cohort_store(path)
-    if root is None:
-        raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
-    manifest = read_store_record(root)
-    if not manifest["samples"]:
-        raise InputError("the cohort store has no sample", file=root / MANIFEST)
+    root, manifest = require_cohort_store(path)
     hl = init_hail(master, tmp_dir, spark_conf=spark_conf)
     build = reference_build or manifest.get("reference_build") or "GRCh38"
     hail_dir = root / "hail"

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import pmo_workbench
 from pmo_workbench.catalogue import (
@@ -55,9 +55,49 @@ from pmo_workbench.runner.finish import finish_run
 from pmo_workbench.runner.parameters import check_limits, check_no_cpr_in_values, resolve_parameters
 from pmo_workbench.runner.provenance import compute_sha256
 
-__all__ = ["CATALOGUE_FILE", "EXIT_CODES", "EXTRA_FILE", "STATUSES", "RunContext", "RunError", "RunRecord",
+__all__ = ["CATALOGUE_FILE", "EXIT_CODES", "EXTRA_FILE", "STATUSES", "RunContext", "RunError", "RunOptions",
+           "RunRecord",
            "compute_sha256", "latest_run", "latest_run_dir", "list_runs", "prepare_run", "run_track",
            "write_catalogue"]
+
+class RunOptions(TypedDict, total=False):
+    """How a run is carried out: the keyword options of :func:`run_track` and :func:`prepare_run`, declared once.
+
+    Every key is optional; :func:`prepare_run` applies the defaults.
+
+    params_file
+        YAML mapping of parameters (a preset or ``-f params.yaml``); ``-p`` values win over it. Default: none.
+    mode
+        ``internal`` (default) or ``export`` (disclosure control in the notebook).
+    timeout_s
+        Wall-clock limit of the whole run (kernel start-up included), also papermill's per-cell limit
+        (default: ``limits.timeout_s`` in pmo.yaml). When it passes, the kernel and all it started are killed.
+    memory_gb
+        Memory limit (RLIMIT_DATA) of the kernel and its children (default: ``limits.memory_gb``; ``None``: none).
+        An allocation beyond it fails the run with "memory limit exceeded", quickly also when the kernel cannot
+        even start under it.
+    notebook
+        Notebook to run instead of ``notebooks/<track>.ipynb``.
+    progress
+        Show papermill's progress bar on stderr (default: no).
+    show_traceback
+        Keep the traceback in the report of a misconfigured run (default: the problem and its fix only).
+
+    Examples
+    --------
+    >>> opts: RunOptions = {"mode": "export", "timeout_s": 600}
+    >>> sorted(opts)
+    ['mode', 'timeout_s']
+    """
+
+    params_file: Path | None
+    mode: Literal["internal", "export"]
+    timeout_s: float | None
+    memory_gb: float | None
+    notebook: Path | None
+    progress: bool
+    show_traceback: bool
+
 
 REPO_ROOT = Path(pmo_workbench.__file__).resolve().parents[1]
 """The workbench source tree (holds ``notebooks/`` and ``templates/``)."""
@@ -68,16 +108,11 @@ def prepare_run(
     track: str,
     project: str | Path | Project,
     parameters: dict[str, Any] | None = None,
-    *,
-    params_file: Path | None = None,
-    mode: Literal["internal", "export"] = "internal",
-    timeout_s: float | None = None,
-    memory_gb: float | None = None,
-    notebook: Path | None = None,
-    progress: bool = False,
-    show_traceback: bool = False,
+    **options: Unpack[RunOptions],
 ) -> RunContext:
     """Validate everything a run needs and return its context; nothing is written.
+
+    ``options`` are :class:`RunOptions` (the same keywords :func:`run_track` takes and forwards here).
 
     Raises
     ------
@@ -87,6 +122,14 @@ def prepare_run(
     PrivacyError
         A CPR-like value in the parameters themselves.
     """
+    unknown = sorted(set(options) - set(RunOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown run option(s): {', '.join(unknown)} (known: {', '.join(RunOptions.__annotations__)})")
+    params_file = options.get("params_file")
+    mode = options.get("mode", "internal")
+    timeout_s = options.get("timeout_s")
+    memory_gb = options.get("memory_gb")
+    notebook = options.get("notebook")
     proj = as_project(project)
     nb_path = Path(notebook) if notebook is not None else NOTEBOOKS_DIR / f"{track}.ipynb"
     params = resolve_parameters(track, proj, parameters, params_file, mode)
@@ -98,21 +141,15 @@ def prepare_run(
                                    memory_gb if memory_gb is not None else limits.memory_gb)
     return RunContext(track=track, project=proj, notebook=nb_path, parameters=params,
                       params_file=Path(params_file) if params_file is not None else None, mode=mode,
-                      timeout_s=timeout, memory_gb=memory, progress=progress, show_traceback=show_traceback)
+                      timeout_s=timeout, memory_gb=memory, progress=bool(options.get("progress", False)),
+                      show_traceback=bool(options.get("show_traceback", False)))
 
 
 def run_track(
     track: str,
     project: str | Path | Project,
     parameters: dict[str, Any] | None = None,
-    *,
-    params_file: Path | None = None,
-    mode: Literal["internal", "export"] = "internal",
-    timeout_s: float | None = None,
-    memory_gb: float | None = None,
-    notebook: Path | None = None,
-    progress: bool = False,
-    show_traceback: bool = False,
+    **options: Unpack[RunOptions],
 ) -> RunRecord:
     """Run a track notebook on a project and record it (report, executed notebook, ``run.json``, catalogue).
 
@@ -124,23 +161,9 @@ def run_track(
         Project folder or loaded :class:`~pmo_workbench.project.Project`.
     parameters
         Notebook parameters (``-p NAME VALUE``); they win over ``params_file``.
-    params_file
-        YAML mapping of parameters (a preset or ``-f params.yaml``).
-    mode
-        ``internal`` or ``export`` (disclosure control in the notebook).
-    timeout_s
-        Wall-clock limit of the whole run (kernel start-up included), also papermill's per-cell limit
-        (default: ``limits.timeout_s`` in pmo.yaml). When it passes, the kernel and all it started are killed.
-    memory_gb
-        Memory limit (RLIMIT_DATA) of the kernel and its children (default: ``limits.memory_gb``; ``None``: none).
-        An allocation beyond it fails the run with "memory limit exceeded", quickly also when the kernel cannot
-        even start under it.
-    notebook
-        Notebook to run instead of ``notebooks/<track>.ipynb``.
-    progress
-        Show papermill's progress bar on stderr.
-    show_traceback
-        Keep the traceback in the report of a misconfigured run (by default: the problem and its fix only).
+    **options
+        :class:`RunOptions`: ``params_file``, ``mode``, ``timeout_s``, ``memory_gb``, ``notebook``, ``progress``,
+        ``show_traceback`` (their meanings and defaults are listed there).
 
     Returns
     -------
@@ -167,8 +190,7 @@ def run_track(
     >>> rec.status  # doctest: +SKIP
     'succeeded'
     """
-    ctx = prepare_run(track, project, parameters, params_file=params_file, mode=mode, timeout_s=timeout_s,
-                      memory_gb=memory_gb, notebook=notebook, progress=progress, show_traceback=show_traceback)
+    ctx = prepare_run(track, project, parameters, **options)
     track_dir = ctx.track_dir
     try:
         track_dir.mkdir(parents=True, exist_ok=True)

@@ -344,3 +344,25 @@ def test_dot_alt_blocks_and_star_alleles(tmp_path: Path) -> None:
     alts = v["alt"].iloc[0].split(",")
     assert sorted(g.call_genotype[0, 0].tolist()) == [0, 1 + alts.index("*")]
     assert g.call_genotype[0, 1].tolist() == [1 + alts.index("C")] * 2
+
+
+@pytest.mark.parametrize("state", ["absent", "empty"])
+def test_both_backends_refuse_a_missing_or_empty_store_alike(tmp_path: Path, state: str) -> None:
+    """One check serves both openers: the embedded and the Hail backend name the same problem and file
+    (the Hail opener refuses before it starts Spark)."""
+    from pmo_workbench.genotypes.gvcf_store import MANIFEST, STORE_FORMAT
+    from pmo_workbench.genotypes.hail_combiner import open_hail_cohort
+
+    store = cohort_store_dir(tmp_path)
+    if state == "empty":
+        store.mkdir(parents=True)
+        (store / MANIFEST).write_text(json.dumps({"format": STORE_FORMAT, "generation": 0, "samples": []}))
+    messages = []
+    for opener in (open_cohort, open_hail_cohort):
+        with pytest.raises(InputError) as err:
+            opener(tmp_path)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    expected = "no cohort store here" if state == "absent" else "the cohort store has no sample"
+    assert expected in messages[0]
+    assert (str(store / MANIFEST) if state == "empty" else str(tmp_path)) in messages[0]

@@ -641,3 +641,19 @@ def test_catalogue_summaries_links_and_status_colours(tmp_path):
                for s in ("succeeded", "incomplete", "misconfigured", "failed", "timeout")}
     assert len(set(colours.values())) == 5
     assert "stopped on a configuration or input problem" in html
+
+
+def test_run_options_are_declared_once_and_unknown_ones_refused(tmp_path: Path) -> None:
+    """run_track forwards its options to prepare_run; both accept exactly RunOptions' keys."""
+    import inspect
+
+    from pmo_workbench.runner import RunOptions, prepare_run
+
+    for fn in (run_track, prepare_run):
+        kinds = [p.kind for p in inspect.signature(fn).parameters.values()]
+        assert kinds[-1] is inspect.Parameter.VAR_KEYWORD
+    assert set(RunOptions.__annotations__) == {"params_file", "mode", "timeout_s", "memory_gb", "notebook",
+                                                "progress", "show_traceback"}
+    with pytest.raises(TypeError, match="unknown run option.*timeout\\b"):
+        run_track(TRACK, tmp_path, timeout=5)
+    assert not (tmp_path / "runs").exists()
