@@ -7,7 +7,7 @@ notebook parameters are: relative to the project folder first, then to the curre
 
 Examples
 --------
-    $ pmo synth --out demo --persons 5000 --samples 500 --variants 20000 --seed 1
+    $ pmo synth --out demo --persons 5000 --samples 500 --variants 5000 --seed 1
     $ pmo run overview --project demo --mode export
 """
 
