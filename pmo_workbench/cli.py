@@ -183,10 +183,9 @@ def _show_progress() -> bool:
     return sys.stderr.isatty()
 
 
-DEMO_AFTER_QC = {"cohort_selection", "model_development"}
-"""Tracks of the demo that read the WGS QC run (its sample decisions): they start once it is done."""
 DEMO_WITHOUT_GENOMES = {"overview"}
-"""Tracks of the demo that read no genomes: they run beside the deliveries' ingest and the WGS QC run."""
+"""Tracks of the demo that read no genomes: they run beside the deliveries' ingest and the WGS QC run. The others
+(cohort selection, model development: they read the QC run's sample decisions) start once the QC run is done."""
 DEMO_WORKERS = 2
 """Track runs of ``pmo demo`` at a time (each is a kernel process; two use the two cores of a laptop or Binder)."""
 
