@@ -7,7 +7,7 @@ notebook parameters are: relative to the project folder first, then to the curre
 
 Examples
 --------
-    $ pmo synth --out demo --persons 5000 --samples 500 --variants 5000 --seed 1
+    $ pmo synth --out demo --persons 3000 --samples 300 --variants 4000 --seed 1
     $ pmo run overview --project demo --mode export
 """
 
@@ -28,7 +28,7 @@ from pmo_workbench.errors import ConfigError, PmoError, format_error
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 TEMPLATES_DIR = REPO_ROOT / "templates"
-DEMO_SIZE = {"persons": 5000, "samples": 500, "variants": 5000}
+DEMO_SIZE = {"persons": 3000, "samples": 300, "variants": 4000}
 """The embedded default project of ``make demo`` and ``pmo demo``."""
 
 
