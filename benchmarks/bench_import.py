@@ -3,8 +3,11 @@
 Run on demand (not in CI)::
 
     .venv/bin/python -m benchmarks import [--quick] [--repeats 2] [--baseline DIR] [--no-scaling]
+        [--data /work/benchdata] [--workdir DIR] [--tables 1,2] [--samples 1000,2500] [--variants 250000,1000000]
 
-Data (:mod:`benchmarks.vcf_data`, simulated once into ``--workdir``): msprime genotypes of three populations,
+Data (:mod:`benchmarks.vcf_data`, simulated once into ``--workdir``, or taken as they are from ``--data``, a
+read-only folder of shared inputs written by :func:`benchmarks.vcf_data.simulate_vcf`; caches, plink2 outputs and
+whatever is missing there go to ``--workdir``): msprime genotypes of three populations,
 unphased, ~1 % missing calls, A/C/G/T alleles with a few multi-allelic sites -- GT only, and GT:DP:GQ:AD --
 and the earlier benchmark's phased A/G set without missing calls. Every step is a whole process (start-up and
 imports included) timed in the same run as its peers: wall time, CPU time (user + sys, from the kernel's
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.timing import GIB, Run, env_for, load_note, measure, python, timed_work
-from benchmarks.vcf_data import simulate_phased_vcf, simulate_vcf
+from benchmarks.vcf_data import find_or_simulate, simulate_phased_vcf
 
 OPEN = "from pmo_workbench.genotypes import open_genotypes as o"
 QC = "from pmo_workbench.qc.sample_qc import sample_qc; from pmo_workbench.qc.variant_qc import variant_qc"
@@ -55,13 +58,14 @@ class Row:
 class Bench:
     """Commands of one run, and the rows they give."""
 
-    def __init__(self, work: Path, repeats: int, baseline: str | None) -> None:
+    def __init__(self, work: Path, repeats: int, baseline: str | None, bcftools: bool = True) -> None:
         self.work, self.repeats, self.baseline = work, repeats, baseline
         self.plink = shutil.which("plink2")
-        self.bcftools = shutil.which("bcftools")
+        self.bcftools = shutil.which("bcftools") if bcftools else None
         if self.plink is None:
             raise SystemExit("plink2 is not installed (apt-get install plink2)")
         self.out = work / "out"
+        self.steps = {"import", "qc", "kinship"}  # which steps the tables time (--steps)
 
     def cache(self, tag: str) -> Path:
         return self.work / f"cache-{tag}"
@@ -99,6 +103,8 @@ class Bench:
 
     def import_rows(self, step: str, vcf: Path, tag: str, target: float | None) -> list[Row]:
         """Import by us (and the baseline), plink2 and bcftools."""
+        if "import" not in self.steps:
+            return []
         peer = self.make_pgen(vcf)
         rows = [Row(step, "ours", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True), peer, target)]
         if self.baseline:
@@ -115,6 +121,10 @@ class Bench:
         """QC (unless ``qc_target`` is None) and kinship on the imported store vs plink2 on its pgen (both made
         here, untimed)."""
         rows: list[Row] = []
+        if qc_target is None or "qc" not in self.steps:
+            qc_target = None
+            if "kinship" not in self.steps:
+                return rows
         self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1)
         self.make_pgen(vcf, repeats=1)
         for ext in ("pgen", "pvar", "psam"):
@@ -122,6 +132,10 @@ class Bench:
         pfile = str(self.work / "p")
         if qc_target is not None:
             rows += self._qc_rows(vcf, tag, pfile, qc_target)
+        if "kinship" not in self.steps:
+            for ext in ("pgen", "pvar", "psam"):
+                (self.work / f"p.{ext}").unlink(missing_ok=True)
+            return rows
         peer = self.plink2(["--pfile", pfile, "--autosome", "--max-alleles", "2", "--make-king-table",
                             "--king-table-filter", "0.0442"])
         rows.append(Row("kinship (same sites)", "ours", self.ours(KIN, "kinship(o(v, cache_dir=c))", vcf, tag,
@@ -149,6 +163,8 @@ class Bench:
 
     def import_qc_rows(self, vcf: Path, tag: str, target: float) -> list[Row]:
         """Import and QC in one process, from an empty cache, vs plink2 computing the tables from the VCF."""
+        if "qc" not in self.steps:
+            return []
         peer = self.plink2(["--vcf", str(vcf), "--sample-counts", "--missing", "--hardy", "midp", "--freq"])
         work = "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)"
         rows = [Row("import + QC", "ours", self.ours(QC, work, vcf, tag, fresh=True), peer, target)]
@@ -180,14 +196,14 @@ def print_rows(title: str, rows: list[Row]) -> None:
     print("met? = wall and CPU ratios within the target and peak memory at most plink2's")
 
 
-def scaling(bench: Bench, samples: list[int], variants: list[int]) -> None:
+def scaling(bench: Bench, samples: list[int], variants: list[int], data: Path | None = None) -> None:
     print(f"\nScaling: import of unphased GT VCFs (one run each; {load_note()})")
     head = (f"{'samples':>8}{'variants':>10}{'MiB':>7}{'ours wall':>10}{'CPU':>7}{'peak':>6}{'plink2 wall':>12}"
             f"{'CPU':>7}{'peak':>6}{'bcftools wall':>14}{'CPU':>7}{'peak':>6}{'wall/plink2':>12}{'CPU/plink2':>11}"
             f"{'ns/call':>8}")
     print(head + "\n" + "-" * len(head))
     for n in samples:
-        paths = simulate_vcf(bench.work, n, variants)
+        paths = find_or_simulate(data, bench.work, n, variants)
         for m in variants:
             vcf = paths[m]
             ours = bench.ours("", "o(v, cache_dir=c)", vcf, "scale", fresh=True, repeats=1)
@@ -206,46 +222,78 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1,000 x 100k and a small scaling grid (minutes)")
     ap.add_argument("--repeats", type=int, default=2, help="runs per step in tables 1-3 (best is shown)")
+    ap.add_argument("--small-repeats", type=int, default=None,
+                    help="runs per step at 1,000 x 100k (tables 2, 3), where a run takes a second (default --repeats)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "pmo-bench-import")
     ap.add_argument("--baseline", type=str, default=None,
                     help="a folder holding another pmo_workbench package to time as well (before/after)")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="read-only folder of ready VCFs (used as they are; never written to)")
+    ap.add_argument("--steps", type=lambda t: set(t.split(",")), default={"import", "qc", "kinship"},
+                    help="steps the tables time, of import,qc,kinship (default all)")
+    ap.add_argument("--no-bcftools", action="store_true", help="skip bcftools (its runs are the longest)")
+    ap.add_argument("--tables", type=_ints, default=[1, 2, 3], help="tables to run, e.g. 1,2 (default 1,2,3)")
+    ap.add_argument("--samples", type=_ints, default=None, help="scaling rows (default 1000,2500,5000)")
+    ap.add_argument("--variants", type=_ints, default=None, help="scaling columns (default 250000,500000,1000000)")
     args = ap.parse_args(argv)
-    work = args.workdir
+    data, work = args.data, args.workdir
+    if data is not None and not (data / "READY").exists():
+        raise SystemExit(f"{data} has no READY marker: its VCFs may still be being written")
+    if data is not None and work.resolve().is_relative_to(data.resolve()):
+        raise SystemExit("--workdir must lie outside --data (the shared inputs are read-only)")
     work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(work, args.repeats, args.baseline)
+    bench = Bench(work, args.repeats, args.baseline, bcftools=not args.no_bcftools)
+    bench.steps = args.steps
     big = (1000, 100_000) if args.quick else (2500, 1_000_000)
     small = (1000, 100_000)
-    print(f"=== VCF import benchmark ({'quick' if args.quick else 'full'}), data in {work} ===", flush=True)
+    print(f"=== VCF import benchmark ({'quick' if args.quick else 'full'}), data from {data or work}, work in {work} ===", flush=True)
 
-    vcf = simulate_vcf(work, big[0], [big[1]])[big[1]]
-    rows = bench.import_rows("import", vcf, "big", 1.2) + bench.store_rows(vcf, "big", 1.5, 1.2)
-    print_rows(f"1. {big[0]:,} samples x {big[1]:,} variants, unphased GT, ~1 % missing calls, three populations "
-               f"({vcf.stat().st_size / 2**20:.1f} MiB BGZF)", rows)
+    if 1 in args.tables:
+        vcf = find_or_simulate(data, work, big[0], [big[1]])[big[1]]
+        print(f"table 1 from {vcf} ({load_note()})", flush=True)
+        rows = bench.import_rows("import", vcf, "big", 1.2) + bench.store_rows(vcf, "big", 1.5, 1.2)
+        print_rows(f"1. {big[0]:,} samples x {big[1]:,} variants, unphased GT, ~1 % missing calls, three "
+                   f"populations ({vcf.stat().st_size / 2**20:.1f} MiB BGZF: {vcf})", rows)
 
-    vcf = simulate_vcf(work, small[0], [small[1]])[small[1]]
-    rows = bench.import_rows("import", vcf, "small", 1.5) + bench.import_qc_rows(vcf, "small", 1.5)
-    rows += bench.store_rows(vcf, "small", None, 1.2)
-    print_rows(f"2. {small[0]:,} x {small[1]:,} unphased GT: start-up counts "
-               f"({vcf.stat().st_size / 2**20:.1f} MiB BGZF)", rows)
+    if args.small_repeats:
+        bench.repeats = args.small_repeats
+    if 2 in args.tables:
+        vcf = find_or_simulate(data, work, small[0], [small[1]])[small[1]]
+        rows = bench.import_rows("import", vcf, "small", 1.5) + bench.import_qc_rows(vcf, "small", 1.5)
+        rows += bench.store_rows(vcf, "small", None, 1.2)
+        print_rows(f"2. {small[0]:,} x {small[1]:,} unphased GT: start-up counts "
+                   f"({vcf.stat().st_size / 2**20:.1f} MiB BGZF: {vcf})", rows)
 
-    fields = simulate_vcf(work, small[0], [small[1]], fields=True)[small[1]]
-    phased = [simulate_phased_vcf(work / f"msprime_phased_{n}x{m}.vcf.gz", n, m)
-              for n, m in ([small] if args.quick else [small, big])]
-    rows = bench.import_rows(f"GT:DP:GQ:AD {small[0]:,} x {small[1]:,}", fields, "fields", None)
-    for p, (n, m) in zip(phased, [small] if args.quick else [small, big], strict=True):
-        rows += bench.import_rows(f"phased GT {n:,} x {m:,}", p, "phased", None)
-    print_rows("3. FORMAT fields (DP, GQ, AD kept) and the phased set (0|1, no missing calls): import", rows)
+    if 3 in args.tables:
+        fields = find_or_simulate(data, work, small[0], [small[1]], fields=True)[small[1]]
+        phased = [_phased(data, work, n, m) for n, m in ([small] if args.quick else [small, big])]
+        rows = bench.import_rows(f"GT:DP:GQ:AD {small[0]:,} x {small[1]:,}", fields, "fields", None)
+        for p, (n, m) in zip(phased, [small] if args.quick else [small, big], strict=True):
+            rows += bench.import_rows(f"phased GT {n:,} x {m:,}", p, "phased", None)
+        print_rows("3. FORMAT fields (DP, GQ, AD kept) and the phased set (0|1, no missing calls): import", rows)
 
     if not args.no_scaling:
         if args.quick:
-            scaling(bench, [500, 1000], [50_000, 100_000])
+            scaling(bench, args.samples or [500, 1000], args.variants or [50_000, 100_000], data)
         else:
-            scaling(bench, [1000, 2500, 5000], [250_000, 500_000, 1_000_000])
+            scaling(bench, args.samples or [1000, 2500, 5000], args.variants or [250_000, 500_000, 1_000_000],
+                    data)
     shutil.rmtree(bench.out, ignore_errors=True)
     for tag in ("big", "small", "fields", "phased", "scale"):
         shutil.rmtree(bench.cache(tag), ignore_errors=True)
         shutil.rmtree(bench.cache(f"{tag}-base"), ignore_errors=True)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _phased(data: Path | None, work: Path, n: int, m: int) -> Path:
+    name = f"msprime_phased_{n}x{m}.vcf.gz"
+    if data is not None and (data / name).is_file():
+        return data / name
+    return simulate_phased_vcf(work / name, n, m)
 
 
 if __name__ == "__main__":

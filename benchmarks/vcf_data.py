@@ -195,14 +195,37 @@ def _format_fields(pos, ref, alts, n_alt, gt, dp, out, seed):  # pragma: no cove
     return k
 
 
+def vcf_name(n_samples: int, n_variants: int, fields: bool = False) -> str:
+    """The file name :func:`simulate_vcf` gives the unphased VCF of ``n_samples`` x ``n_variants``.
+
+    >>> vcf_name(2500, 1_000_000)
+    'msprime3_unphased_gt_2500x1000000.vcf.gz'
+    """
+    return f"msprime3_unphased_{'fmt' if fields else 'gt'}_{n_samples}x{n_variants}.vcf.gz"
+
+
+def find_or_simulate(data: Path | None, workdir: Path, n_samples: int, n_variants: list[int], *,
+                     fields: bool = False) -> dict[int, Path]:
+    """Unphased VCFs of ``n_samples`` x each of ``n_variants``: the ones already in the read-only folder ``data``
+    (shared benchmark inputs, written by :func:`simulate_vcf`) are used as they are; the others are simulated
+    into ``workdir``.
+
+    >>> find_or_simulate(Path("/no/such"), Path("/tmp/w"), 10, [])
+    {}
+    """
+    found = {m: data / vcf_name(n_samples, m, fields) for m in n_variants} if data else {}
+    found = {m: p for m, p in found.items() if p.is_file()}
+    rest = [m for m in n_variants if m not in found]
+    return {**found, **(simulate_vcf(workdir, n_samples, rest, fields=fields) if rest else {})}
+
+
 def simulate_vcf(workdir: Path, n_samples: int, n_variants: list[int], *, fields: bool = False, seed: int = 7,
                  mutation_rate: float = 1e-7) -> dict[int, Path]:
     """Write unphased BGZF VCFs of ``n_samples`` x each of ``n_variants`` (GT, or GT:DP:GQ:AD with ``fields``).
 
     Returns ``{n_variants: path}``; files already present are kept (the simulation is deterministic).
     """
-    kind = "fmt" if fields else "gt"
-    paths = {n: workdir / f"msprime3_unphased_{kind}_{n_samples}x{n}.vcf.gz" for n in sorted(n_variants)}
+    paths = {n: workdir / vcf_name(n_samples, n, fields) for n in sorted(n_variants)}
     todo = {n: p for n, p in paths.items() if not p.exists()}
     if not todo:
         return paths

@@ -76,17 +76,26 @@ _SIGNATURES = {
                                    _array(np.int64, True)]),
     # KING kinship
     "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
-                               _array(np.int64), _I64, _array(np.uint64, True), _array(np.uint64, True),
-                               _array(np.uint64, True), _array(np.uint64, True)]),
+                               _array(np.int64), _I64, _array(np.uint32, True), _array(np.uint32, True),
+                               _array(np.uint32, True), _array(np.uint32, True)]),
     "pmo_king_planes": (None, [_array(np.int8), _I64, _I64, _I64, _array(np.uint64, True),
                                _array(np.uint64, True), _array(np.uint64, True), _array(np.uint64, True)]),
     "pmo_king_planes_packed": (None, [_array(np.uint8), _I64, _array(np.int64), _I64, _I64, _I64,
                                       _array(np.uint64, True), _array(np.uint64, True), _array(np.uint64, True),
                                       _array(np.uint64, True)]),
-    "pmo_king_phi": (None, [_array(np.int64), _array(np.int64), _array(np.int64), _I64,
+    "pmo_king_phi": (None, [_array(np.uint32), _array(np.uint32), _array(np.uint32), _I64,
                             _array(np.float64, True)]),
+    "pmo_king_select": (_I64, [_array(np.uint32), _array(np.uint32), _array(np.uint32), _I64, ctypes.c_double,
+                               ctypes.c_int32, _array(np.int64, True), _array(np.int64, True),
+                               _array(np.float64, True), _I64]),
+    "pmo_king_pair_phi": (None, [_array(np.uint32), _array(np.uint32), _array(np.uint32), _I64, _array(np.int64),
+                                 _array(np.int64), _I64, _array(np.float64, True)]),
     "pmo_unpack_dosage": (None, [_array(np.uint8), _I64, _I64, _I64, _array(np.int8, True),
                                  _array(np.int8, True)]),
+    # polygenic-score sums (model/pgs_kernels.py)
+    "pmo_pgs_score_rows": (ctypes.c_int, [_array(np.uint8), _I64, _array(np.int64), _I64, _I64,
+                                          _array(np.float64), _array(np.float64), _array(np.int64), _I64,
+                                          ctypes.c_int32, _array(np.float64, True), _array(np.int64, True)]),
 }
 
 

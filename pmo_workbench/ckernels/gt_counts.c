@@ -58,6 +58,8 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
                 if (a < 0) break;
                 acj[a] += 1;
             }
+        /* the row's counters in registers (the output arrays may alias as far as the compiler knows) */
+        int64_t called = 0, het = 0, hr = 0, hv = 0;
         for (int64_t s = 0; s < ns; s++) {
             const int8_t *call = row + s * pl;
             int64_t *smp = sample + s * N_SAMPLE;
@@ -66,8 +68,15 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
                 smp[S_NOT_CALLED] += 1;
                 continue;
             }
+            if (pl == 2 && a0 == 0 && call[1] == 0) { /* diploid 0/0, most calls: as the general case below */
+                smp[S_CALLED] += 1;
+                smp[S_HOM_REF] += 1;
+                called++;
+                hr++;
+                continue;
+            }
             smp[S_CALLED] += 1;
-            n_called[j] += 1;
+            called++;
             int ploidy = 0, hom = 1, allref = 1;
             for (int64_t k = 0; k < pl; k++) {
                 int8_t a = call[k];
@@ -94,12 +103,16 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
                 smp[S_HET] += 1;
             if (ploidy == 2) {
                 if (!hom)
-                    n_het[j] += 1;
+                    het++;
                 else if (a0 == 0)
-                    hom_ref[j] += 1;
+                    hr++;
                 else if (a0 == 1)
-                    hom_var[j] += 1;
+                    hv++;
             }
         }
+        n_called[j] += called;
+        n_het[j] += het;
+        hom_ref[j] += hr;
+        hom_var[j] += hv;
     }
 }

@@ -3,7 +3,9 @@
  * A block of sites holds, per sample, three bit planes of w 64-bit words (sites of the block): het, hom-ref and
  * hom-alt (a missing call sets none). For each pair (i, j), i < j, over the sites called in both:
  *   hethet[i][j] += both het;      het_hom[i][j] += i het, j hom;   het_hom[j][i] += j het, i hom;
- *   homhom[i][j] += both hom;      ibs0[i][j] += opposite homs.
+ *   homhom[j][i] += both hom;      ibs0[i][j] += opposite homs.
+ * homhom is stored transposed (lower triangle), so that hethet and homhom may share one matrix. Counters are
+ * 32-bit (a pair's count is at most the number of sites): at 2,500 samples the three matrices take 75 MB.
  * Two rows i are counted together against each j (the j words are loaded once for both), eight words at a time
  * with AVX-512 VPOPCNTDQ where the CPU has it (chosen at run time), else one word at a time with POPCNT; callers
  * split the rows over threads (ctypes releases the GIL), each thread owning its rows of the count matrices.
@@ -21,17 +23,17 @@
 typedef struct {
     const uint64_t *het, *ref, *alt;
     int64_t n, w;
-    uint64_t *hethet, *het_hom, *homhom, *ibs0;
+    uint32_t *hethet, *het_hom, *homhom, *ibs0;
 } planes;
 
 static inline void store_counts(const planes *p, int64_t i, int64_t j, uint64_t hh, uint64_t hm, uint64_t mh,
                                 uint64_t mm, uint64_t z) {
     int64_t n = p->n;
-    p->hethet[i * n + j] += hh;
-    p->het_hom[i * n + j] += hm;
-    p->het_hom[j * n + i] += mh;
-    p->homhom[i * n + j] += mm;
-    p->ibs0[i * n + j] += z;
+    p->hethet[i * n + j] += (uint32_t)hh;
+    p->het_hom[i * n + j] += (uint32_t)hm;
+    p->het_hom[j * n + i] += (uint32_t)mh;
+    p->homhom[j * n + i] += (uint32_t)mm;
+    p->ibs0[i * n + j] += (uint32_t)z;
 }
 
 /* Rows i0 < i1 (i1 = -1: i0 alone) against rows j in [j0, j1), one 64-bit word at a time. */
@@ -130,8 +132,8 @@ static rows_fn pick_rows(void) {
 /* Add the pair counts of one block (planes [n][w]) for the rows rows[0, n_rows): every pair (i, j > i). A row
  * followed in rows by i + 1 is counted together with it. */
 void pmo_king_counts(const uint64_t *het, const uint64_t *ref, const uint64_t *alt, int64_t n, int64_t w,
-                     const int64_t *rows, int64_t n_rows, uint64_t *hethet, uint64_t *het_hom, uint64_t *homhom,
-                     uint64_t *ibs0) {
+                     const int64_t *rows, int64_t n_rows, uint32_t *hethet, uint32_t *het_hom, uint32_t *homhom,
+                     uint32_t *ibs0) {
     const rows_fn count = pick_rows();
     const planes p = {het, ref, alt, n, w, hethet, het_hom, homhom, ibs0};
     for (int64_t r = 0; r < n_rows; r++) {
@@ -207,16 +209,53 @@ void pmo_king_planes_packed(const uint8_t *packed, int64_t row_bytes, const int6
 
 /* KING-robust kinship phi [n][n] (symmetric, NaN on the diagonal and without informative sites) from the
  * upper-triangle counts, as plink2 --make-king-table computes it. */
-void pmo_king_phi(const int64_t *hethet, const int64_t *het_hom, const int64_t *ibs0, int64_t n, double *phi) {
+static inline double king_phi(const uint32_t *hethet, const uint32_t *het_hom, const uint32_t *ibs0, int64_t n,
+                              int64_t i, int64_t j);
+
+void pmo_king_phi(const uint32_t *hethet, const uint32_t *het_hom, const uint32_t *ibs0, int64_t n, double *phi) {
     for (int64_t i = 0; i < n; i++) {
         phi[i * n + i] = __builtin_nan("");
         for (int64_t j = i + 1; j < n; j++) {
-            int64_t a = het_hom[i * n + j], b = het_hom[j * n + i];
-            double denom = 4.0 * (double)(hethet[i * n + j] + (a < b ? a : b));
-            double val = __builtin_nan("");
-            if (denom > 0) val = 0.5 - (4.0 * (double)ibs0[i * n + j] + (double)a + (double)b) / denom;
+            double val = king_phi(hethet, het_hom, ibs0, n, i, j);
             phi[i * n + j] = val;
             phi[j * n + i] = val;
         }
     }
+}
+
+static inline double king_phi(const uint32_t *hethet, const uint32_t *het_hom, const uint32_t *ibs0, int64_t n,
+                              int64_t i, int64_t j) {
+    int64_t a = het_hom[i * n + j], b = het_hom[j * n + i];
+    double denom = 4.0 * (double)((int64_t)hethet[i * n + j] + (a < b ? a : b));
+    if (!(denom > 0)) return __builtin_nan("");
+    return 0.5 - (4.0 * (double)ibs0[i * n + j] + (double)a + (double)b) / denom;
+}
+
+/* The pairs i < j (row by row) whose kinship (as pmo_king_phi) is above cut, or NaN when keep_nan: their i, j
+ * and kinship into out_i, out_j, out_phi, at most cap of them; returns how many there are (call again with a
+ * larger cap when that is more than cap). No n x n kinship matrix. */
+int64_t pmo_king_select(const uint32_t *hethet, const uint32_t *het_hom, const uint32_t *ibs0, int64_t n,
+                        double cut, int32_t keep_nan, int64_t *out_i, int64_t *out_j, double *out_phi,
+                        int64_t cap) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = i + 1; j < n; j++) {
+            double v = king_phi(hethet, het_hom, ibs0, n, i, j);
+            if (v > cut || (keep_nan && v != v)) {
+                if (k < cap) {
+                    out_i[k] = i;
+                    out_j[k] = j;
+                    out_phi[k] = v;
+                }
+                k++;
+            }
+        }
+    }
+    return k;
+}
+
+/* The kinship of the pairs (i[k], j[k]), i < j: as pmo_king_phi, for a few pairs. */
+void pmo_king_pair_phi(const uint32_t *hethet, const uint32_t *het_hom, const uint32_t *ibs0, int64_t n,
+                       const int64_t *i, const int64_t *j, int64_t m, double *out) {
+    for (int64_t k = 0; k < m; k++) out[k] = king_phi(hethet, het_hom, ibs0, n, i[k], j[k]);
 }

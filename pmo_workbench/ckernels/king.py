@@ -12,7 +12,7 @@ Examples
 >>> het = np.array([[1], [1], [0]], np.uint64)  # 3 samples x 1 word: site 0 het in samples 0 and 1
 >>> ref = np.array([[0], [0], [1]], np.uint64)
 >>> alt = np.zeros((3, 1), np.uint64)
->>> counts = {k: np.zeros((3, 3), np.uint64) for k in ("hethet", "het_hom", "homhom", "ibs0")}
+>>> counts = {k: np.zeros((3, 3), np.uint32) for k in ("hethet", "het_hom", "homhom", "ibs0")}
 >>> add_pair_counts(het, ref, alt, counts)
 >>> int(counts["hethet"][0, 1]), int(counts["het_hom"][0, 2]), int(counts["het_hom"][2, 0])
 (1, 1, 0)
@@ -47,8 +47,11 @@ def split_rows(n: int, parts: int) -> list[np.ndarray]:
 
 def add_pair_counts(het: np.ndarray, ref: np.ndarray, alt: np.ndarray, counts: dict[str, np.ndarray], *,
                     pool: ThreadPoolExecutor | None = None, shares: list[np.ndarray] | None = None) -> None:
-    """Add one block's pair counts (bit planes uint64 [samples, words]) to ``counts`` (uint64 [n, n] each:
-    ``hethet``, ``het_hom``, ``homhom``, ``ibs0``), on the threads of ``pool`` when given."""
+    """Add one block's pair counts (bit planes uint64 [samples, words]) to ``counts`` (uint32 [n, n] each:
+    ``hethet``, ``het_hom``, ``homhom``, ``ibs0``), on the threads of ``pool`` when given.
+
+    ``hethet`` and ``ibs0`` fill the upper triangle (``[i, j]``, i < j), ``homhom`` the lower one (``[j, i]``:
+    transposed, so that it may be the same matrix as ``hethet``), ``het_hom`` both."""
     het, ref, alt = (np.ascontiguousarray(x, dtype=np.uint64) for x in (het, ref, alt))
     n, w = het.shape
     lib = ckernels.library()
@@ -129,26 +132,83 @@ def compute_king_counts_packed(chunks: Iterable[tuple[np.ndarray, np.ndarray] | 
         for chunk in chunks:
             if isinstance(chunk, tuple):
                 packed, rows = chunk
+                n_sites = _check_sites(n_sites + len(rows))
                 for start in range(0, len(rows), PACK_SITES):
                     het, ref, alt = pack_packed_indicators(packed, rows[start : start + PACK_SITES], n_samples)
                     add_pair_counts(het, ref, alt, acc, pool=pool)
-                n_sites += len(rows)
             else:
+                n_sites = _check_sites(n_sites + chunk.shape[0])
                 for start in range(0, chunk.shape[0], PACK_SITES):
                     het, ref, alt = pack_genotype_indicators(chunk[start : start + PACK_SITES])
                     add_pair_counts(het, ref, alt, acc, pool=pool)
-                n_sites += chunk.shape[0]
-    return KingCounts(**{k: v.view(np.int64) for k, v in acc.items()}, n_sites=n_sites)
+    return _king_counts(acc, n_sites)
 
 
 def compute_phi(hethet: np.ndarray, het_hom: np.ndarray, ibs0: np.ndarray) -> np.ndarray:
-    """KING-robust kinship of every pair from the upper-triangle counts (int64 [n, n]; plink2's formula):
+    """KING-robust kinship of every pair from the upper-triangle counts ([n, n]; plink2's formula):
     symmetric, NaN on the diagonal and where no informative site was counted."""
     n = hethet.shape[0]
     phi = np.empty((n, n), dtype=np.float64)
-    ckernels.library().pmo_king_phi(*(np.ascontiguousarray(x).view(np.int64) for x in (hethet, het_hom, ibs0)),
-                                    n, phi)
+    ckernels.library().pmo_king_phi(*(_u32(x) for x in (hethet, het_hom, ibs0)), n, phi)
     return phi
+
+
+def select_pairs(counts: KingCounts, above: float, *, keep_nan: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, phi)`` of the pairs i < j (in row order) whose kinship is above ``above`` (and NaN ones, with
+    ``keep_nan``), chosen in C from the counts: no n x n kinship matrix (at 2,500 samples 50 MB).
+
+    Example
+    -------
+    >>> c = compute_king_counts([np.array([[1, 1, 0], [0, 0, 2], [2, 2, 1]], dtype=np.int8)])
+    >>> i, j, phi = select_pairs(c, 0.1)
+    >>> i.tolist(), j.tolist(), phi.tolist()
+    ([0], [1], [0.5])
+    """
+    hethet, het_hom, ibs0 = (_u32(x) for x in (counts.hethet, counts.het_hom, counts.ibs0))
+    n = hethet.shape[0]
+    lib = ckernels.library()
+    cap = 4 * n + 16
+    while True:
+        i, j, phi = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64)
+        found = lib.pmo_king_select(hethet, het_hom, ibs0, n, float(above), int(keep_nan), i, j, phi, cap)
+        if found <= cap:
+            return i[:found].copy(), j[:found].copy(), phi[:found].copy()
+        cap = found
+
+
+def pair_phi(counts: KingCounts, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The kinship of the pairs ``(i[k], j[k])``, i < j (as :func:`compute_phi`), for these pairs only.
+
+    Example
+    -------
+    >>> c = compute_king_counts([np.array([[1, 1, 0], [0, 0, 2], [2, 2, 1]], dtype=np.int8)])
+    >>> pair_phi(c, np.array([0, 0]), np.array([1, 2])).tolist() == compute_phi(c.hethet, c.het_hom, c.ibs0)[0, 1:].tolist()
+    True
+    """
+    i = np.ascontiguousarray(i, dtype=np.int64)
+    j = np.ascontiguousarray(j, dtype=np.int64)
+    out = np.empty(len(i), np.float64)
+    hethet, het_hom, ibs0 = (_u32(x) for x in (counts.hethet, counts.het_hom, counts.ibs0))
+    ckernels.library().pmo_king_pair_phi(hethet, het_hom, ibs0, hethet.shape[0], i, j, len(i), out)
+    return out
+
+
+def _u32(x: np.ndarray) -> np.ndarray:
+    """``x`` as C-contiguous uint32 (the kernels' counts; another backend's int64 counts are converted)."""
+    return np.ascontiguousarray(x, dtype=np.uint32)
+
+
+def _check_sites(n_sites: int) -> int:
+    if n_sites >= 1 << 32:
+        raise ValueError(f"{n_sites} sites: the KING counters are 32-bit (at most {(1 << 32) - 1} sites)")
+    return n_sites
+
+
+def _king_counts(acc: dict[str, np.ndarray], n_sites: int) -> KingCounts:
+    # homhom lies transposed in hethet's lower triangle (see add_pair_counts): its view .T reads it as [i, j]
+    return KingCounts(hethet=acc["hethet"], het_hom=acc["het_hom"], homhom=acc["homhom"].T, ibs0=acc["ibs0"],
+                      n_sites=n_sites)
 
 
 def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = None) -> KingCounts:
@@ -182,14 +242,17 @@ def compute_king_counts(blocks: Iterable[np.ndarray], n_samples: int | None = No
                 continue
             if acc is None:
                 acc = _zero_counts(block.shape[1])
+            n_sites = _check_sites(n_sites + block.shape[0])
             for start in range(0, block.shape[0], PACK_SITES):
                 het, ref, alt = pack_genotype_indicators(block[start : start + PACK_SITES])
                 add_pair_counts(het, ref, alt, acc, pool=pool)
-            n_sites += block.shape[0]
     if acc is None:
         raise ValueError("no genotype blocks and no sample count given")
-    return KingCounts(**{k: v.view(np.int64) for k, v in acc.items()}, n_sites=n_sites)
+    return _king_counts(acc, n_sites)
 
 
 def _zero_counts(n: int) -> dict[str, np.ndarray]:
-    return {k: np.zeros((n, n), dtype=np.uint64) for k in ("hethet", "het_hom", "homhom", "ibs0")}
+    """Three uint32 [n, n] matrices: hethet (upper triangle) and homhom (lower) share one."""
+    both = np.zeros((n, n), dtype=np.uint32)
+    return {"hethet": both, "het_hom": np.zeros((n, n), dtype=np.uint32), "homhom": both,
+            "ibs0": np.zeros((n, n), dtype=np.uint32)}

@@ -188,14 +188,14 @@ def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, 
         sample[:, col] += alt[kind]
 
 
-def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, chunk_start: int, rows: np.ndarray,
+def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, index: np.ndarray, rows: np.ndarray,
                    n_alleles: np.ndarray, atype: np.ndarray, fast_type: np.ndarray, fast_ok: bool, width: int,
                    out: CallCounts, scounts: np.ndarray, singles: np.ndarray) -> None:
-    """Count the listed rows (chunk-local indices) of a decoded ``call_genotype`` chunk into ``out``; the fast
-    path's rows are split over the threads of ``pool``, thread ``t`` adding to ``scounts[t]`` and
-    ``singles[t]``."""
+    """Count the listed rows (indices into ``gt``) of decoded ``call_genotype`` rows ``gt`` (those of the
+    variants ``index``) into ``out``; the fast path's rows are split over the threads of ``pool``, thread ``t``
+    adding to ``scounts[t]`` and ``singles[t]``."""
     ns = gt.shape[1]
-    sl = slice(chunk_start, chunk_start + len(gt))
+    sl = np.asarray(index, dtype=np.int64)
     biallelic = np.zeros(len(gt), dtype=bool)
     biallelic[rows] = n_alleles[sl][rows] == 2
     chosen = np.zeros(len(gt), dtype=bool)
@@ -211,7 +211,7 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, chunk_start: int, r
         list(pool.map(lambda t, a, b: count_fast_rows(codes, fast[a:b], types, _LUT, hist[a:b], flagged[a:b], scounts[t],
                                                  singles[t]), range(len(scounts)), bounds[:-1], bounds[1:]))
         ok = ~flagged
-        v = fast[ok] + chunk_start
+        v = sl[fast[ok]]
         h = hist[ok]
         out.n_called[v] = h[:, :MISSING].sum(axis=1)
         out.n_het[v] = h[:, HET]
@@ -226,7 +226,7 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, chunk_start: int, r
         ac = np.zeros((len(general), width), np.int32)
         vals = [np.zeros(len(general), np.int64) for _ in range(4)]
         count_general_rows(gt, general, n_alleles[sl], atype[sl], ac, *vals, out.sample)
-        v = general + chunk_start
+        v = sl[general]
         out.ac[v] = ac
         out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
     if scounts.max(initial=0) > 2**30:  # fold before an int32 counter could overflow
@@ -309,10 +309,10 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     k = ckernels.n_threads()
     gt_counters: list[np.ndarray] = []  # per-thread counters of the call_genotype path, made on first use
 
-    def count_gt_rows(gt: np.ndarray, chunk_start: int, rows: np.ndarray) -> None:
+    def count_gt_rows(gt: np.ndarray, index: np.ndarray, rows: np.ndarray) -> None:
         if not gt_counters:
             gt_counters.extend([np.zeros((k, ns, N_TYPES * N_SLOTS), np.int32), np.zeros((k, ns), np.int64)])
-        _count_gt_rows(pool, gt, chunk_start, rows, n_alleles, atype, fast_type, fast_ok, width, out, *gt_counters)
+        _count_gt_rows(pool, gt, index, rows, n_alleles, atype, fast_type, fast_ok, width, out, *gt_counters)
 
     use_packed = fast_ok and getattr(g, "has_packed", lambda: False)()
     with ThreadPoolExecutor(max_workers=k) as pool:
@@ -339,13 +339,13 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                     out.ac[v, 0] = 2 * (ns - miss - hv) - het
                     out.ac[v, 1] = het + 2 * hv
                 rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
-                if len(rest):
-                    count_gt_rows(np.ascontiguousarray(g.call_genotype[start:stop]), start, rest)
+                if len(rest):  # a few multi-allelic rows: only their Blosc blocks are decompressed
+                    count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
             _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
         else:
             for chunk in g.iter_chunks(chunk_size):
                 gt = np.ascontiguousarray(chunk.gt)
-                count_gt_rows(gt, chunk.start, np.arange(len(gt)))
+                count_gt_rows(gt, np.arange(chunk.start, chunk.start + len(gt)), np.arange(len(gt)))
     if gt_counters:
         _fold_fast(gt_counters[0].sum(axis=0), gt_counters[1].sum(axis=0), out.sample)
     if hasattr(g, "_derived"):

@@ -127,17 +127,21 @@ class HeterozygosityCounts:
 
 @dataclass
 class KingCounts:
-    """KING pair counts over the sites where both samples are called (upper triangle ``i < j`` filled).
+    """KING pair counts over the sites where both samples are called (upper triangle ``i < j`` read; what the
+    lower triangle of ``hethet``, ``homhom`` and ``ibs0`` holds is the backend's business).
+
+    The embedded backend's counts are uint32 (a pair's count is at most the number of sites), with ``homhom``
+    the transposed view of ``hethet``'s lower triangle (three n x n matrices instead of four); others' int64.
 
     Attributes
     ----------
-    hethet : numpy.ndarray[int64] (n, n)
+    hethet : numpy.ndarray[int64 or uint32] (n, n)
         Both heterozygous.
-    het_hom : numpy.ndarray[int64] (n, n)
+    het_hom : numpy.ndarray[int64 or uint32] (n, n)
         ``[i, j]``: i heterozygous, j homozygous (full matrix; ``[j, i]`` is the reverse).
-    homhom : numpy.ndarray[int64] (n, n)
+    homhom : numpy.ndarray[int64 or uint32] (n, n)
         Both homozygous (same or opposite).
-    ibs0 : numpy.ndarray[int64] (n, n)
+    ibs0 : numpy.ndarray[int64 or uint32] (n, n)
         Opposite homozygotes (no allele shared).
     n_sites : int
         Sites that went into the counts.

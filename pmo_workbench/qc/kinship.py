@@ -19,17 +19,21 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from pmo_workbench.ckernels.king import compute_phi
+from pmo_workbench.ckernels.king import compute_phi, pair_phi, select_pairs
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.genotypes.counts import KingCounts
 from pmo_workbench.qc.pedigree import DEGREE_CUTOFFS, as_pedigree, compute_expected_relationships
 from pmo_workbench.qc.sites import select_autosomal_sites_of
 from pmo_workbench.qc.tables import KINSHIP, KINSHIP_COLUMNS, returns_table
+
+if TYPE_CHECKING:  # pandas is imported once the pair counts are reduced to the reported pairs (lower peak memory)
+    import pandas as pd
 
 
 def compute_kinship_counts(g: GenotypeSet, variant_mask: np.ndarray | None = None, *, min_maf: float = 0.0,
@@ -111,16 +115,13 @@ def kinship(
         One row per reported pair (``sample_i`` before ``sample_j`` in file order), by decreasing kinship;
         the columns of :data:`~pmo_workbench.qc.tables.KINSHIP` (listed below).
     """
-    counts = compute_kinship_counts(g, variant_mask, min_maf=min_maf, chunk_size=chunk_size)
-    return tabulate_kinship(
-        counts,
-        np.asarray(g.sample_id).astype(str),
-        pedigree,
-        min_kinship=min_kinship,
-        po_max_ibs0=po_max_ibs0,
-        min_sites=min_sites,
-        tolerate_third_degree=tolerate_third_degree,
-    )
+    # the n x n counts live only inside _report_pairs, the unsorted pairs only until _pairs_table has ordered
+    # them: each is freed before the next takes memory (and before pandas is imported)
+    return _pairs_table(_report_pairs(compute_kinship_counts(g, variant_mask, min_maf=min_maf,
+                                                             chunk_size=chunk_size),
+                                      np.asarray(g.sample_id).astype(str), pedigree, min_kinship=min_kinship,
+                                      po_max_ibs0=po_max_ibs0, min_sites=min_sites),
+                        tolerate_third_degree=tolerate_third_degree)
 
 
 PO_IBS0_FRACTION = 1 / 8
@@ -128,13 +129,14 @@ PO_IBS0_FRACTION = 1 / 8
 the cut sits at half of the siblings' expectation."""
 
 
-def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray, *, min_sites: int = 100, max_pairs: int = 200_000,
-                        fallback: float = 0.005, seed: int = 0) -> tuple[float, float]:
+def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray | None = None, *, min_sites: int = 100,
+                        max_pairs: int = 200_000, fallback: float = 0.005, seed: int = 0) -> tuple[float, float]:
     """``(cut, unrelated_ibs0)``: the IBS0 below which a first-degree pair is parent-offspring, as
     :data:`PO_IBS0_FRACTION` of the median IBS0 of the unrelated pairs (kinship <= 0.0442, at least
     ``min_sites`` jointly called sites; up to ``max_pairs`` pairs drawn at random). Data-driven: IBS0 depends on
     the sites (an exome's or an array's common sites give higher IBS0 than WGS rare ones). Without an
-    unrelated pair, ``fallback`` (and NaN).
+    unrelated pair, ``fallback`` (and NaN). ``phi``: the kinship matrix if already made; else the kinship of the
+    drawn pairs alone is computed.
 
     Example
     -------
@@ -145,7 +147,7 @@ def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray, *, min_sites: int =
     >>> round(ref, 3), round(cut, 4)  # its IBS0 is 3 of every 4 sites; the cut is 1/8 of that
     (0.75, 0.0938)
     """
-    n = phi.shape[0]
+    n = counts.hethet.shape[0]
     n_pairs = n * (n - 1) // 2
     if n_pairs > max_pairs:
         # the drawn positions of np.triu_indices(n, 1) without making it (at 2,500 samples 50 MB)
@@ -154,7 +156,8 @@ def compute_po_ibs0_cut(counts: KingCounts, phi: np.ndarray, *, min_sites: int =
     else:
         iu, ju = np.triu_indices(n, 1)
     tot = counts.hethet[iu, ju] + counts.het_hom[iu, ju] + counts.het_hom[ju, iu] + counts.homhom[iu, ju]
-    ok = (tot >= max(min_sites, 1)) & (np.nan_to_num(phi[iu, ju], nan=1.0) <= 0.0442)
+    k = phi[iu, ju] if phi is not None else pair_phi(counts, iu, ju)
+    ok = (tot >= max(min_sites, 1)) & (np.nan_to_num(k, nan=1.0) <= 0.0442)
     if not ok.any():
         return fallback, float("nan")
     ref = float(np.median(counts.ibs0[iu, ju][ok] / tot[ok]))
@@ -189,18 +192,41 @@ def tabulate_kinship(
 ) -> pd.DataFrame:
     """The kinship table of :func:`kinship` from already accumulated counts (see there for the columns);
     ``attrs["po_max_ibs0"]`` and ``attrs["unrelated_ibs0"]`` record the parent-offspring cut."""
-    phi = compute_king_kinship(counts)
+    pairs = _report_pairs(counts, sample_id, pedigree, min_kinship=min_kinship, po_max_ibs0=po_max_ibs0,
+                          min_sites=min_sites)
+    return _pairs_table(pairs, tolerate_third_degree=tolerate_third_degree)
+
+
+@dataclass
+class _Pairs:
+    """The reported pairs (i < j, in row order) and what the table needs of their counts."""
+
+    sample_id: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    phi: np.ndarray
+    n: np.ndarray
+    ibs0: np.ndarray
+    hethet: np.ndarray
+    keys: np.ndarray
+    min_sites: int
+    po_max_ibs0: float
+    unrelated_ibs0: float
+    expected: dict[int, tuple[str, str]]
+    ped_samples: set[str]
+
+
+def _report_pairs(counts: KingCounts, sample_id: np.ndarray, pedigree: str | Path | pd.DataFrame | None, *,
+                  min_kinship: float, po_max_ibs0: float | None, min_sites: int) -> _Pairs:
+    """The pairs above ``min_kinship`` (chosen in C, no n x n kinship matrix) and every pedigree pair."""
     unrelated_ibs0 = float("nan")
     if po_max_ibs0 is None:
-        po_max_ibs0, unrelated_ibs0 = compute_po_ibs0_cut(counts, phi, min_sites=min_sites)
+        po_max_ibs0, unrelated_ibs0 = compute_po_ibs0_cut(counts, min_sites=min_sites)
     index = {s: k for k, s in enumerate(sample_id)}
-    above = phi > min_kinship  # a bool matrix, not an n x n float copy of phi
-    if min_kinship < -1.0:
-        above |= np.isnan(phi)  # NaN (no informative site) counts as -1, as it always has
-    iu, ju = np.nonzero(above)
-    del above
     n_samples = len(sample_id)
-    keys = iu[iu < ju].astype(np.int64) * n_samples + ju[iu < ju]  # pair (i, j), i < j, as i * n + j
+    # NaN (no informative site) counts as -1, as it always has
+    si, sj, _ = select_pairs(counts, min_kinship, keep_nan=min_kinship < -1.0)
+    keys = si * n_samples + sj  # pair (i, j), i < j, as i * n + j
     expected: dict[int, tuple[str, str]] = {}
     ped_samples: set[str] = set()
     if pedigree is not None:
@@ -213,50 +239,57 @@ def tabulate_kinship(
         keys = np.concatenate([keys, np.fromiter(expected, dtype=np.int64, count=len(expected))])
     keys = np.unique(keys)  # sorted by (i, j), each pair once
     i, j = keys // max(n_samples, 1), keys % max(n_samples, 1)
-    k = phi[i, j]
-    n = counts.hethet[i, j] + counts.het_hom[i, j] + counts.het_hom[j, i] + counts.homhom[i, j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ibs0 = np.where(n > 0, counts.ibs0[i, j] / np.maximum(n, 1), np.nan)
-        hethet = np.where(n > 0, counts.hethet[i, j] / np.maximum(n, 1), np.nan)
-    rel_cls = _classify(k)
-    rel_cls[n < max(min_sites, 1)] = "unknown"
-    detail = rel_cls.copy()
-    first = rel_cls == "first"
-    detail[first] = np.where(ibs0[first] < po_max_ibs0, "parent-offspring", "full-sibling")
-    exp_rel = np.full(len(i), None, dtype=object)
-    exp_detail = np.full(len(i), None, dtype=object)
-    sid = np.asarray(sample_id)
-    unexpected = np.zeros(len(i), dtype=bool)
-    if ped_samples:
-        in_ped = np.isin(sid.astype(str), np.array(sorted(map(str, ped_samples)), dtype=str))
-        both = in_ped[i] & in_ped[j]
+    n = (counts.hethet[i, j].astype(np.int64) + counts.het_hom[i, j] + counts.het_hom[j, i]
+         + counts.homhom[i, j])
+    return _Pairs(sample_id=sample_id, i=i, j=j, phi=pair_phi(counts, i, j), n=n,
+                  ibs0=counts.ibs0[i, j].astype(np.int64), hethet=counts.hethet[i, j].astype(np.int64), keys=keys,
+                  min_sites=min_sites, po_max_ibs0=float(po_max_ibs0), unrelated_ibs0=unrelated_ibs0,
+                  expected=expected, ped_samples=ped_samples)
+
+
+_EMPTY = np.zeros(0, np.int64)
+
+
+def _pairs_table(p: _Pairs, *, tolerate_third_degree: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    sid = np.asarray(p.sample_id)
+    exp_rel = np.full(len(p.keys), None, dtype=object)
+    exp_detail = np.full(len(p.keys), None, dtype=object)
+    if p.ped_samples:
+        in_ped = np.isin(sid.astype(str), np.array(sorted(map(str, p.ped_samples)), dtype=str))
+        both = in_ped[p.i] & in_ped[p.j]
         exp_rel[both] = "unrelated"
         exp_detail[both] = "unrelated"
-        rows = np.searchsorted(keys, np.fromiter(expected, dtype=np.int64, count=len(expected)))
-        for row, (e_rel, e_detail) in zip(rows.tolist(), expected.values(), strict=True):
+        rows = np.searchsorted(p.keys, np.fromiter(p.expected, dtype=np.int64, count=len(p.expected)))
+        for row, (e_rel, e_detail) in zip(rows.tolist(), p.expected.values(), strict=True):
             exp_rel[row], exp_detail[row] = e_rel, e_detail
-        for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
-            o = rel_cls[row]
-            unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
-    out = pd.DataFrame(
-        {
-            "sample_i": sid[i],
-            "sample_j": sid[j],
-            "kinship": k,
-            "ibs0": ibs0,
-            "relationship": rel_cls,
-            "expected_relationship": exp_rel,
-            "unexpected": unexpected,
-            "relationship_detail": detail,
-            "expected_detail": exp_detail,
-            "n_snp": n.astype(np.int64),
-            "hethet": hethet,
-        },
-        columns=KINSHIP_COLUMNS,
-    )
-    out = out.sort_values("kinship", ascending=False, kind="stable").reset_index(drop=True)
-    out.attrs["po_max_ibs0"] = float(po_max_ibs0)
-    out.attrs["unrelated_ibs0"] = unrelated_ibs0
+    # by decreasing kinship (ties and NaN as pandas' stable sort_values puts them): the pairs are put in order
+    # before the columns are made, so the frame needs no sorted copy (there may be hundreds of thousands)
+    order = np.argsort(-p.phi, kind="stable")
+    i, j, k, n = p.i[order], p.j[order], p.phi[order], p.n[order]
+    exp_rel, exp_detail = exp_rel[order], exp_detail[order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ibs0 = np.where(n > 0, p.ibs0[order] / np.maximum(n, 1), np.nan)
+        hethet = np.where(n > 0, p.hethet[order] / np.maximum(n, 1), np.nan)
+    del order
+    p.i = p.j = p.phi = p.n = p.ibs0 = p.hethet = p.keys = _EMPTY  # the unsorted copies (kinship() holds no p)
+    rel_cls = _classify(k)
+    rel_cls[n < max(p.min_sites, 1)] = "unknown"
+    detail = rel_cls.copy()
+    first = rel_cls == "first"
+    detail[first] = np.where(ibs0[first] < p.po_max_ibs0, "parent-offspring", "full-sibling")
+    unexpected = np.zeros(len(k), dtype=bool)
+    for row in np.flatnonzero(exp_rel != None).tolist():  # noqa: E711 - elementwise on an object array
+        o = rel_cls[row]
+        unexpected[row] = o != "unknown" and not _agrees(o, exp_rel[row], tolerate_third_degree)
+    ids = sid.astype(object)  # one string object per sample, referenced by its rows
+    columns = {"sample_i": ids[i], "sample_j": ids[j], "kinship": k, "ibs0": ibs0, "relationship": rel_cls,
+               "expected_relationship": exp_rel, "unexpected": unexpected, "relationship_detail": detail,
+               "expected_detail": exp_detail, "n_snp": n.astype(np.int64, copy=False), "hethet": hethet}
+    out = pd.DataFrame({c: columns[c] for c in KINSHIP_COLUMNS}, copy=False)
+    out.attrs["po_max_ibs0"] = p.po_max_ibs0
+    out.attrs["unrelated_ibs0"] = p.unrelated_ibs0
     return out
 
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pmo_workbench.errors import InputError
+
+if TYPE_CHECKING:  # imported where a table is made (kinship imports this module before it counts)
+    import pandas as pd
 
 PED_COLUMNS = ["family_id", "sample_id", "father_id", "mother_id", "sex", "phenotype"]
 _MISSING = {"0", "-9", ".", "NA", "na", ""}
@@ -150,11 +152,15 @@ def read_pedigree(source: str | Path | io.TextIOBase) -> pd.DataFrame:
         for i, col in enumerate(extra_names):
             rec[col] = fields[6 + i] if len(fields) > 6 + i else None
         records.append(rec)
+    import pandas as pd
+
     return pd.DataFrame.from_records(records, columns=PED_COLUMNS + extra_names)
 
 
 def as_pedigree(pedigree: str | Path | pd.DataFrame) -> pd.DataFrame:
     """Return ``pedigree`` as the DataFrame of :func:`read_pedigree` (reading it when a path is given)."""
+    import pandas as pd
+
     if isinstance(pedigree, pd.DataFrame):
         missing = [c for c in PED_COLUMNS[:4] if c not in pedigree.columns]
         if missing:
@@ -304,6 +310,8 @@ def compute_expected_relationships(ped: pd.DataFrame, samples: Iterable[str] | N
         "expected_relationship",
         "expected_detail",
     ]
+    import pandas as pd
+
     return pd.DataFrame.from_records(rows, columns=cols)
 
 

@@ -13,14 +13,18 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # the variant table's functions get a DataFrame; the store's contig codes need no pandas
+    import pandas as pd
 
 
 def _contig_kinds(variants: pd.DataFrame, contig_kind: Callable[[str], str]) -> np.ndarray:
     contig = variants["contig"].astype(str)
+    import pandas as pd
+
     return contig.map({c: contig_kind(c) for c in pd.unique(contig)}).to_numpy()
 
 
@@ -80,6 +84,8 @@ def _par_mask(g: Any, v: pd.DataFrame) -> np.ndarray:
     mask = np.zeros(len(v), dtype=bool)
     contig = v["contig"].to_numpy()
     pos = v["position"].to_numpy()
+    import pandas as pd
+
     for c in pd.unique(contig):
         sel = contig == c
         if g.contig_kind(c) in ("X", "Y"):

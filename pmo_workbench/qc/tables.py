@@ -18,6 +18,7 @@ Examples
 'boolean'
 >>> print(SAMPLE_QC.describe().splitlines()[1])
 - ``call_rate`` (float64): ``n_called / n_variants``.
+>>> import pandas as pd
 >>> check_table(pd.DataFrame({"sample_id": ["a"], "pass": ["yes"], "reasons": [[]]}), QC_DECISIONS)
 Traceback (most recent call last):
 ...
@@ -31,10 +32,12 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is made or checked (a kinship pass counts first)
+    import pandas as pd
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,10 +116,13 @@ class TableSpec:
         >>> QC_DECISIONS.empty().dtypes.astype(str).tolist()
         ['object', 'bool', 'object']
         """
+        import pandas as pd
+
         return pd.DataFrame({c: pd.Series(dtype=_empty_dtype(self[c].dtype)) for c in self.required})
 
 
 def _is_arrow_list(dtype: Any, value: Callable[[Any], bool]) -> bool:
+    import pandas as pd
     import pyarrow as pa
 
     return (isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)
@@ -135,6 +141,12 @@ def _arrow(check: str) -> Callable[[Any], bool]:
     return {"int32": pa.types.is_int32, "float64": pa.types.is_float64}[check]
 
 
+def _is_boolean(dtype: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(dtype, pd.BooleanDtype)
+
+
 _DTYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "str": lambda d: d == np.dtype(object),
     "str?": lambda d: d == np.dtype(object),
@@ -143,7 +155,7 @@ _DTYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "int64": lambda d: d == np.dtype(np.int64),
     "int32": lambda d: d == np.dtype(np.int32),
     "bool": lambda d: d == np.dtype(bool),
-    "boolean": lambda d: isinstance(d, pd.BooleanDtype),
+    "boolean": lambda d: _is_boolean(d),
     "list<str>": lambda d: _is_arrow_list(d, _arrow_string),
     "list<int32>": lambda d: _is_arrow_list(d, lambda t: _arrow("int32")(t)),
     "list<float64>": lambda d: _is_arrow_list(d, lambda t: _arrow("float64")(t)),
@@ -155,6 +167,7 @@ _EMPTY_DTYPES = {"str": object, "str?": object, "list[str]": object, "float64": 
 def _empty_dtype(dtype: str) -> Any:
     if dtype in _EMPTY_DTYPES:
         return _EMPTY_DTYPES[dtype]
+    import pandas as pd
     import pyarrow as pa
 
     value = {"list<str>": pa.string(), "list<int32>": pa.int32(), "list<float64>": pa.float64()}[dtype]

@@ -127,3 +127,35 @@ def test_string_arrays_read_into_arrow(tmp_path: Path, chunk: int) -> None:
     if chunk == 3:  # a chunk never written reads as zarr fills it
         del arr.store["s/1"]
         assert read_string_array(arr).to_pylist() == [("" if x is None else str(x)) for x in arr[:]]
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_rows_outside_the_2bit_copy_read_from_their_blosc_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 partial: bool) -> None:
+    """The multi-allelic rows are read by decompressing only their Blosc blocks (or, without numcodecs' partial
+    decompression, through zarr): the same calls as zarr reads, over chunk boundaries and in the last, short
+    chunk, and the same QC counts as the genotype matrix gives."""
+    from pmo_workbench.genotypes import store as store_module
+    from pmo_workbench.genotypes.store import Genotypes
+    from pmo_workbench.genotypes.vcf_reader import import_vcf
+
+    if not partial:
+        monkeypatch.setattr(store_module, "_blosc_partial", lambda: None)
+    kinds, gt = simulate_calls(np.random.default_rng(3), 1000, 150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_vcf(write_calls(tmp_path / "r.vcf", kinds, gt), tmp_path / "s.vcz", chunk_rows=96)
+    g = Genotypes(tmp_path / "s.vcz")
+    rows = np.flatnonzero(~g.packable())
+    assert g.call_genotype.chunks[0] == 96 and len(np.unique(rows // 96)) > 5 and rows[-1] >= 960
+    want = g.call_genotype.get_orthogonal_selection((rows, slice(None), slice(None)))
+    np.testing.assert_array_equal(g.read_gt_rows(rows), want)
+    np.testing.assert_array_equal(g.read_gt_rows(rows[-3:]), want[-3:])
+    vqc = variant_qc(g, chunk_size=200)
+    called = gt[:, :, 0] >= 0
+    np.testing.assert_array_equal(vqc["AN"], 2 * called.sum(axis=1))
+    np.testing.assert_array_equal(vqc["n_het"], (called & (gt[:, :, 0] != gt[:, :, 1])).sum(axis=1))
+    ac = np.stack([((gt == a) & called[:, :, None]).sum(axis=(1, 2)) for a in range(3)], axis=1)
+    n_alleles = np.array([len(SITES[k][2]) + 1 for k in kinds])
+    assert [list(x) for x in vqc["AC"]] == [ac[v, :n].tolist() for v, n in enumerate(n_alleles)]
+    np.testing.assert_array_equal(sample_qc(g)["n_called"], called.sum(axis=0))
