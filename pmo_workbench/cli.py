@@ -7,7 +7,7 @@ notebook parameters are: relative to the project folder first, then to the curre
 
 Examples
 --------
-    $ pmo synth --out demo --persons 5000 --samples 500 --variants 20000 --seed 1
+    $ pmo synth --out demo --persons 3000 --samples 300 --variants 4000 --seed 1
     $ pmo run overview --project demo --mode export
 """
 
@@ -28,7 +28,7 @@ from pmo_workbench.errors import ConfigError, PmoError, format_error
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 TEMPLATES_DIR = REPO_ROOT / "templates"
-DEMO_SIZE = {"persons": 5000, "samples": 500, "variants": 20000}
+DEMO_SIZE = {"persons": 3000, "samples": 300, "variants": 4000}
 """The embedded default project of ``make demo`` and ``pmo demo``."""
 
 
@@ -185,39 +185,78 @@ def _show_progress() -> bool:
     return sys.stderr.isatty()
 
 
+DEMO_WITHOUT_GENOMES = {"overview"}
+"""Tracks of the demo that read no genomes: they run beside the deliveries' ingest and the WGS QC run. The others
+(cohort selection, model development: they read the QC run's sample decisions) start once the QC run is done."""
+DEMO_WORKERS = 2
+"""Track runs of ``pmo demo`` at a time (each is a kernel process; two use the two cores of a laptop or Binder)."""
+
+
 @app.command()
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("demo"), show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--mode", type=click.Choice(["internal", "export"]), default="internal", show_default=True)
-def demo(directory: Path, seed: int, mode: str) -> None:
-    """Generate the demo project (if absent), run every track notebook on it, print the catalogue path.
+@click.option("--persons", type=click.IntRange(min=50), default=DEMO_SIZE["persons"], show_default=True,
+              help="Size of a newly generated project (as pmo synth).")
+@click.option("--samples", type=click.IntRange(min=20), default=DEMO_SIZE["samples"], show_default=True)
+@click.option("--variants", type=click.IntRange(min=500), default=DEMO_SIZE["variants"], show_default=True)
+def demo(directory: Path, seed: int, mode: str, persons: int, samples: int, variants: int) -> None:
+    """Generate the demo project (if absent), ingest its WGS deliveries, run every track notebook on it, print the
+    catalogue path.
+
+    Runs two tracks at a time where they do not depend on each other: the overview beside the ingest and the WGS
+    QC run, then cohort selection beside model development (both read the QC run).
 
     \b
     Example:
       pmo demo --dir demo
+      pmo demo --dir /tmp/small --persons 800 --samples 80 --variants 4000
     """
-    from pmo_workbench.runner import run_track
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmo_workbench.catalogue import write_catalogue
     from pmo_workbench.synth.project import synthesize_project
 
+    if samples > persons:
+        raise ConfigError("--samples must not exceed --persons", field="samples")
     if not (directory / "pmo.yaml").exists():
-        summary = synthesize_project(directory, seed=seed, progress=_show_progress(), deliveries=True, **DEMO_SIZE)
+        summary = synthesize_project(directory, seed=seed, progress=_show_progress(), deliveries=True,
+                                     persons=persons, samples=samples, variants=variants)
         click.echo(f"generated {summary.root} in {summary.seconds:.1f} s")
-    failed = _ingest_demo_deliveries(directory, mode)
-    for track in available_tracks():
-        preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
-        record = run_track(track, directory, {}, params_file=preset if preset.exists() else None, mode=mode,
-                           progress=_show_progress())
+    tracks = available_tracks()
+    failed: list[str] = []
+
+    def run(track: str, progress: bool = False) -> None:
+        record = _run_demo_track(track, directory, mode, progress=progress)
         click.echo(f"{track}: {record.status} ({record.duration_s:.1f} s) {record.report_path}")
         if record.status != "succeeded":
             failed.append(f"{track} ({record.status})")
-    index = (directory / "runs" / "index.html").resolve()
-    click.echo(str(index))
+
+    with ThreadPoolExecutor(max_workers=DEMO_WORKERS, thread_name_prefix="pmo-demo") as pool:
+        beside = [pool.submit(run, t) for t in tracks if t in DEMO_WITHOUT_GENOMES]
+        failed.extend(_ingest_demo_deliveries(directory, mode, progress=_show_progress() and not beside))
+        if "wgs_qc" in tracks:
+            run("wgs_qc", progress=_show_progress() and not beside)
+        after = [pool.submit(run, t) for t in tracks if t not in DEMO_WITHOUT_GENOMES and t != "wgs_qc"]
+        for future in beside + after:
+            future.result()
+    write_catalogue(directory)  # once more, after the runs that finished at the same time
+    click.echo(str((directory / "runs" / "index.html").resolve()))
     if failed:
         click.echo(f"pmo: failed tracks: {', '.join(failed)}", err=True)
         sys.exit(1)
 
 
-def _ingest_demo_deliveries(directory: Path, mode: str) -> list[str]:
+def _run_demo_track(track: str, directory: Path, mode: str, *, progress: bool) -> Any:
+    """One track run of ``pmo demo`` with its demo preset (``notebooks/params/<track>.demo.yaml``)."""
+    from pmo_workbench.runner import run_track
+
+    preset = NOTEBOOKS_DIR / "params" / f"{track}.demo.yaml"
+    return run_track(track, directory, {}, params_file=preset if preset.exists() else None, mode=mode,
+                     progress=progress)
+
+
+def _ingest_demo_deliveries(directory: Path, mode: str, *, progress: bool = False) -> list[str]:
     """The demo's WGS deliveries batch by batch (``pmo synth --deliveries``): B1 and B2, a WGS QC run, the faulty
     deliveries (each refused with its one-line reason), then B3 (the track runs after this show B3 against the
     earlier batches). Returns the tracks that failed."""
@@ -234,7 +273,7 @@ def _ingest_demo_deliveries(directory: Path, mode: str) -> list[str]:
     for i, batch in enumerate(batches):
         if i == len(batches) - 1:  # before the newest batch: a QC run to compare with, and the refused deliveries
             record = run_track("wgs_qc", directory, {}, params_file=preset if preset.exists() else None, mode=mode,
-                               progress=_show_progress())
+                               progress=progress)
             click.echo(f"wgs_qc before {batch.name}: {record.status} {record.report_path}")
             if record.status != "succeeded":
                 failed.append("wgs_qc")

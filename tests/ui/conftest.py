@@ -18,7 +18,8 @@ Fixtures
     command ``runmenu:run-all``, then waits until every code cell has run and the kernel is idle again) and
     ``wait_for_kernel_idle()``. On a failed test a full-page screenshot and the server log path are written to
     the artifacts folder (``PMO_UI_ARTIFACTS``, default ``<pytest basetemp>/ui-artifacts``) and printed.
-    Kernels started by the test are shut down afterwards.
+    Kernels started by the test are shut down afterwards. Every request of the page to a host other than the
+    local server is recorded (``offsite_requests``) and fails the test: the workbench runs offline.
 
 Example
 -------
@@ -67,6 +68,19 @@ CHROMIUM_ARGS = [
 TOKEN = "pmo-ui-test-token"
 KERNEL_IDLE = re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")
 _REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def is_local_url(url: str) -> bool:
+    """Whether the browser may load ``url`` offline: the local server, or an inline/page-made resource."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about", "chrome", "chrome-extension"}:
+        return True
+    return parts.hostname in LOCAL_HOSTS
 
 
 def find_free_port() -> int:
@@ -133,6 +147,14 @@ def jupyter_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyte
         d.mkdir()
         env[var] = str(d)
     env["MPLBACKEND"] = "Agg"
+    # the workbench's Jupyter settings (Voila's offline template and MathJax, quiet lab) in a prefix of their own,
+    # so that the test does not depend on how this environment was installed
+    from pmo_workbench.teaching.lab_environment import configure_lab_environment
+
+    prefix = base / "prefix"
+    configure_lab_environment(prefix)
+    env["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")
+    env["JUPYTER_CONFIG_PATH"] = str(prefix / "etc" / "jupyter")
     notification = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
@@ -225,6 +247,8 @@ class LabPage:
     def __init__(self, server: JupyterLab, page: Any) -> None:
         self.server = server
         self.page = page
+        self.offsite_requests: list[str] = []
+        """URLs the page asked for from any host but the local server (the workbench runs offline)."""
 
     def open_notebook(self, name: str, *, timeout: float = 30.0) -> None:
         """Open ``root_dir/name`` in JupyterLab and wait until its kernel is idle."""
@@ -265,8 +289,15 @@ def lab(
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(20_000)
     page = context.new_page()
+    lab_page = LabPage(jupyter_lab, page)
+
+    def on_request(req: Any) -> None:
+        if not is_local_url(req.url):
+            lab_page.offsite_requests.append(req.url)
+
+    context.on("request", on_request)
     try:
-        yield LabPage(jupyter_lab, page)
+        yield lab_page
     finally:
         reports = request.node.stash.get(_REPORT_KEY, {})
         if any(rep.failed for rep in reports.values()):
@@ -278,3 +309,6 @@ def lab(
                 print(f"\nno screenshot ({exc}); server log: {jupyter_lab.log_file}")
         context.close()
         jupyter_lab.shutdown_kernels()
+        if lab_page.offsite_requests and not any(rep.failed for rep in reports.values()):
+            pytest.fail("the page made requests to other hosts than the local server (the workbench runs "
+                        "offline):\n" + "\n".join(sorted(set(lab_page.offsite_requests))[:10]))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDER = ROOT / "binder"
@@ -50,11 +54,44 @@ def test_post_build_builds_the_demo_with_its_qc_run_and_quiet_lab():
     assert os.access(BINDER / "postBuild", os.X_OK) and os.access(BINDER / "start", os.X_OK)
     assert "pmo demo --dir demo" in text  # synth + every track, WGS QC included
     assert "write_participant_copies('workshops')" in text
-    overrides = json.loads((BINDER / "overrides.json").read_text())
-    news = overrides["@jupyterlab/apputils-extension:notification"]
-    assert news["fetchNews"] == "false" and news["checkForUpdates"] is False
+    assert "python -m pmo_workbench.teaching.lab_environment" in text  # no news, no conflicting extension
     subprocess.run(["bash", "-n", str(BINDER / "postBuild")], check=True)
     subprocess.run(["bash", "-n", str(BINDER / "start")], check=True)
+
+
+@pytest.mark.slow
+def test_post_build_runs_in_a_copy_and_builds_the_demo_with_its_qc_run(tmp_path):
+    """binder/postBuild as repo2docker runs it (in the repository's copy, the environment installed), with a smaller
+    project (PMO_DEMO_ARGS) and this environment's Python; no network."""
+    repo = tmp_path / "repo"
+    shutil.copytree(BINDER, repo / "binder")
+    prefix = tmp_path / "prefix"  # the Jupyter settings go here, not into this test's environment
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMO_", "JUPYTER"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", NB_PYTHON_PREFIX=str(prefix),
+               HOME=str(tmp_path), PMO_DEMO_ARGS="--persons 800 --samples 80 --variants 4000",
+               PIP_NO_INDEX="1", MPLBACKEND="Agg")
+    res = subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    demo = repo / "demo"
+    runs = {}
+    for record in sorted(demo.glob("runs/*/*/run.json")):
+        runs.setdefault(record.parent.parent.name, []).append(json.loads(record.read_text())["status"])
+    # the QC run before the newest delivery batch, the QC run after it, and every other track: all succeeded
+    assert runs == {"overview": ["succeeded"], "wgs_qc": ["succeeded", "succeeded"],
+                    "cohort_selection": ["succeeded"], "model_development": ["succeeded"]}, runs
+    assert "incomplete" not in res.stdout and "pmo: failed" not in res.stderr
+    from pmo_workbench.genotypes.deliveries import load_ledger
+
+    assert sorted(set(load_ledger(demo)["batch_id"].astype(str))) == ["B1", "B2", "B3"]
+    assert (demo / "runs" / "index.html").exists()
+    workshops = sorted(p.name for p in (repo / "workshops").glob("*.ipynb"))
+    assert workshops == ["01_wgs_qc.ipynb", "02_cohort_selection.ipynb", "03_model_development.ipynb"]
+    assert '"solution"' not in (repo / "workshops" / workshops[0]).read_text()
+    overrides = json.loads((prefix / "share/jupyter/lab/settings/overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    assert (prefix / "share/jupyter/voila/templates/pmo/index.html.j2").exists()
+    assert res.stdout.strip().splitlines()[-1].startswith("[setup] Jupyter:")
 
 
 def test_binder_start_points_the_notebooks_at_the_demo(tmp_path):
