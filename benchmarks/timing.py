@@ -67,7 +67,9 @@ def _tree_sampler(pid: int, stop: threading.Event, state: dict[str, float]) -> N
             try:
                 rss += p.memory_info().rss
                 t = p.cpu_times()
-                cpu_seen[p.pid] = t.user + t.system + t.children_user + t.children_system
+                # its own time only: a waited-for child's time is already its own entry here (and in the
+                # launcher's rusage), so adding children_* would count it twice
+                cpu_seen[p.pid] = t.user + t.system
             except psutil.NoSuchProcess:
                 continue
         state["peak"] = max(state["peak"], rss)

@@ -103,7 +103,9 @@ def synth(out: Path, persons: int, samples: int, variants: int, seed: int, field
 @click.option("--batch", "batch_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
               help="Batch folder: one sub-folder per sample (gVCF, metrics files, .md5 sidecars).")
 @click.option("--batch-id", default=None, help="Batch ID (default: the folder's name).")
-@click.option("--replace", is_flag=True, help="Take samples already ingested (other batch or changed files) anew.")
+@click.option("--replace", is_flag=True,
+              help="Take samples already ingested (other batch or changed files) anew: a changed gVCF replaces the "
+                   "sample's genotypes in the cohort store; the ledger keeps the superseded delivery.")
 def ingest(project: Path, batch_dir: Path, batch_id: str | None, replace: bool) -> None:
     """Ingest a WGS delivery batch: verify it, parse its read-level metrics, add its gVCFs to the cohort store.
 

@@ -41,7 +41,10 @@ class OverviewParams(TrackParams):
 class WgsQcParams(TrackParams):
     """Parameters of ``notebooks/wgs_qc.ipynb`` (None: taken from the project's ``pmo.yaml``)."""
 
-    input: str | None = Field(None, description="VCF/BCF or PLINK prefix (default: sources.genotypes)")
+    input: str | None = Field(
+        None, description="VCF/BCF or PLINK prefix (default: the cohort store of `pmo ingest` if any, else "
+                          "sources.genotypes)"
+    )
     backend: Literal["embedded", "hail"] | None = Field(None, description="default: backend.engine of pmo.yaml")
     manifest: str | None = Field(None, description="genome manifest TSV (default: sources.manifest)")
     pedigree: str | None = Field(None, description="PED file (default: sources.pedigree)")

@@ -92,6 +92,10 @@ _SIGNATURES = {
                                  _array(np.int64), _I64, _array(np.float64, True)]),
     "pmo_unpack_dosage": (None, [_array(np.uint8), _I64, _I64, _I64, _array(np.int8, True),
                                  _array(np.int8, True)]),
+    # polygenic-score sums (model/pgs_kernels.py)
+    "pmo_pgs_score_rows": (ctypes.c_int, [_array(np.uint8), _I64, _array(np.int64), _I64, _I64,
+                                          _array(np.float64), _array(np.float64), _array(np.int64), _I64,
+                                          ctypes.c_int32, _array(np.float64, True), _array(np.int64, True)]),
 }
 
 

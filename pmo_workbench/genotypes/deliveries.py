@@ -41,7 +41,7 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,10 @@ CHECKSUM_ALGORITHMS = {".md5": "md5", ".sha256": "sha256"}
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 """The 28-byte empty block that ends every complete BGZF file (SAM/BAM specification, section 4.1.2)."""
 LEDGER_COLUMNS = ["sample_id", "batch_id", "delivery_date", "ingested_at", "pipeline", "pipeline_version",
-                  "gvcf_path", "gvcf_sample", "reported_sex", "n_files", "checksums", "batch_dir"]
+                  "gvcf_path", "gvcf_sample", "reported_sex", "n_files", "checksums", "batch_dir", "replaced_at",
+                  "replaced_by", "replaced_what"]
+"""The ledger's columns; ``replaced_*`` are set on a delivery that ``--replace`` superseded (when, by which
+batch, and ``genotypes`` or ``metrics``: what the new delivery changed) and empty on the current one."""
 
 
 class DeliveryError(InputError):
@@ -338,8 +341,9 @@ def ledger_path(project_root: str | Path) -> Path:
     return Path(project_root) / GENOTYPES_DIR / LEDGER_FILE
 
 
-def load_ledger(project_root: str | Path) -> pd.DataFrame:
-    """The project's delivery ledger (:data:`LEDGER_COLUMNS`, one row per ingested sample); empty if none.
+def load_ledger(project_root: str | Path, *, history: bool = False) -> pd.DataFrame:
+    """The project's delivery ledger (:data:`LEDGER_COLUMNS`): one row per ingested sample, its current
+    delivery (with ``history``, also the deliveries ``--replace`` superseded); empty if none.
 
     Example
     -------
@@ -349,13 +353,21 @@ def load_ledger(project_root: str | Path) -> pd.DataFrame:
     path = ledger_path(project_root)
     if not path.is_file():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in LEDGER_COLUMNS})
-    return pd.read_parquet(path)
+    ledger = pd.read_parquet(path)
+    for c in LEDGER_COLUMNS:  # a ledger written before replacements were recorded
+        if c not in ledger.columns:
+            ledger[c] = pd.Series(None, index=ledger.index, dtype=object)
+    if not history:
+        ledger = ledger[ledger["replaced_at"].isna()].reset_index(drop=True)
+    return ledger
 
 
-def combine_gvcfs(store_dir: Path, gvcfs: dict[str, Path], batch_id: str) -> dict:
+def combine_gvcfs(store_dir: Path, gvcfs: dict[str, Path], batch_id: str, replace: Sequence[str] = ()) -> dict:
     """Add single-sample gVCFs to the project's incremental cohort store (the combiner of
-    :mod:`pmo_workbench.genotypes.gvcf_store`, ``add_gvcfs(store_dir, {sample_id: gvcf}, batch_id)``; the store is
-    the project's ``data/genotypes``, :func:`~pmo_workbench.genotypes.gvcf_store.cohort_store_dir`).
+    :mod:`pmo_workbench.genotypes.gvcf_store`, ``add_gvcfs(store_dir, {sample_id: gvcf}, batch_id,
+    replace=...)``; the store is the project's ``data/genotypes``,
+    :func:`~pmo_workbench.genotypes.gvcf_store.cohort_store_dir`). ``replace``: samples of ``gvcfs`` whose
+    genotypes already in the store the new gVCFs replace (in the same commit as the additions).
 
     Raises
     ------
@@ -367,7 +379,7 @@ def combine_gvcfs(store_dir: Path, gvcfs: dict[str, Path], batch_id: str) -> dic
     except ImportError:
         raise ConfigError("the gVCF cohort store (pmo_workbench.genotypes.gvcf_store) is not available",
                           field="combiner") from None
-    return add_gvcfs(store_dir, gvcfs, batch_id)
+    return add_gvcfs(store_dir, gvcfs, batch_id, replace=replace)
 
 
 def _classify(batch: BatchDelivery, ledger: pd.DataFrame, replace: bool) -> tuple[list, list, list]:
@@ -415,12 +427,14 @@ def ingest_batch(
     batch_id
         Default: the batch folder's name.
     replace
-        Take a sample already ingested (from another batch, or with changed metrics files) anew: its ledger row
-        and read-level metrics are replaced; its genotypes stay (a changed gVCF is refused: the cohort store
-        does not replace a sample's genotypes).
+        Take a sample already ingested (from another batch, or with changed files) anew: its read-level metrics
+        are replaced, and, when its gVCF changed, its genotypes in the cohort store (calls and reference
+        blocks, in the same store commit as the batch's new samples); the ledger keeps the superseded
+        delivery, marked ``replaced_at``/``replaced_by``/``replaced_what`` (``load_ledger(..., history=True)``).
     combine
-        The gVCF combiner, ``(store_dir, {sample_id: gvcf}, batch_id) -> dict``, called with the project's
-        ``data/genotypes``; default :func:`combine_gvcfs`.
+        The gVCF combiner, ``(store_dir, {sample_id: gvcf}, batch_id[, replace=[sample_id, ...]]) -> dict``,
+        called with the project's ``data/genotypes`` (``replace`` only when gVCFs replace genotypes); default
+        :func:`combine_gvcfs`.
     now
         The ingest time to record (default: now, UTC).
 
@@ -451,11 +465,11 @@ def ingest_batch(
     if not todo:
         return summary
     known = ledger.drop_duplicates("sample_id", keep="last").set_index("sample_id") if len(ledger) else None
-    for s in replaced:  # the cohort store keeps a sample's genotypes: a replacement may change its metrics only
+    regenotyped = []  # replaced samples whose gVCF changed: their genotypes in the store are replaced too
+    for s in replaced:
         old = json.loads(known.loc[s.sample_id, "checksums"]) if known is not None else {}
-        if old.get(s.gvcf.name) != s.checksums.get(s.gvcf.name):
-            raise DeliveryError("a changed gVCF cannot replace genotypes already in the cohort store (only its "
-                                "metrics files can be replaced)", sample=s.sample_id, file=s.gvcf)
+        if old.get(s.gvcf.name) != s.checksums.get(s.gvcf.name) or known.loc[s.sample_id, "batch_id"] != batch.batch_id:
+            regenotyped.append(s)
     for s in todo:
         verify_sample(s)
     headers = {s.sample_id: read_gvcf_header(s.gvcf, s.sample_id) for s in todo}
@@ -465,9 +479,10 @@ def ingest_batch(
     long = long[long["sample_id"].isin([s.sample_id for s in todo])].assign(batch=batch.batch_id)
     store_dir = root / "data" / "genotypes"  # gvcf_store.cohort_store_dir(root)
     store_dir.mkdir(parents=True, exist_ok=True)
-    if new:  # replaced samples keep their genotypes (same gVCF, checked above)
-        summary.combiner = dict((combine or combine_gvcfs)(store_dir, {s.sample_id: s.gvcf for s in new},
-                                                           batch.batch_id) or {})
+    if new or regenotyped:  # a replaced sample with the same gVCF in the same batch keeps its genotypes
+        extra = {"replace": [s.sample_id for s in regenotyped]} if regenotyped else {}
+        summary.combiner = dict((combine or combine_gvcfs)(store_dir, {s.sample_id: s.gvcf for s in new + regenotyped},
+                                                           batch.batch_id, **extra) or {})
 
     ids = {s.sample_id for s in todo}
     metrics_path = read_metrics_path(root)
@@ -485,8 +500,14 @@ def ingest_batch(
                      "gvcf_path": str(s.gvcf.resolve()), "gvcf_sample": h["gvcf_sample"],
                      "reported_sex": s.reported_sex, "n_files": len(s.files),
                      "checksums": json.dumps(s.checksums, sort_keys=True), "batch_dir": str(batch.root.resolve())})
-    kept = ledger[~ledger["sample_id"].isin(ids)]
-    new_ledger = pd.concat([kept, pd.DataFrame(rows, columns=LEDGER_COLUMNS)], ignore_index=True)
+    full = load_ledger(root, history=True)
+    superseded = full["sample_id"].isin([s.sample_id for s in replaced]) & full["replaced_at"].isna()
+    full.loc[superseded, "replaced_at"] = stamp
+    full.loc[superseded, "replaced_by"] = batch.batch_id
+    geno_ids = {s.sample_id for s in regenotyped}
+    full.loc[superseded, "replaced_what"] = ["genotypes" if sid in geno_ids else "metrics"
+                                             for sid in full.loc[superseded, "sample_id"]]
+    new_ledger = pd.concat([full, pd.DataFrame(rows, columns=LEDGER_COLUMNS)], ignore_index=True)
     if parts:
         with replace_atomically(metrics_path) as tmp:
             pd.concat(parts, ignore_index=True).to_parquet(tmp, index=False)

@@ -157,7 +157,12 @@ _TOOL_ORDER = {"contamination": ("verifybamid", "dragen")}
 _DEFAULT_ORDER = ("dragen", "picard", "mosdepth", "samtools", "verifybamid")
 
 
-def _run_multiqc(paths: list[Path]) -> tuple[list[Any], dict[str, Any], dict[str, dict[str, Any]]]:
+RUN_MODULES = ("dragen", "picard", "mosdepth", "samtools", "verifybamid")
+"""The MultiQC modules of the read-level metrics."""
+
+
+def _run_multiqc(paths: list[Path], modules: Iterable[str] = RUN_MODULES
+                 ) -> tuple[list[Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """Parse ``paths`` with MultiQC; returns its modules, data sources and general statistics."""
     os.environ.setdefault("MULTIQC_NO_VERSION_CHECK", "1")
     logging.getLogger("multiqc").setLevel(logging.ERROR)
@@ -170,7 +175,7 @@ def _run_multiqc(paths: list[Path]) -> tuple[list[Any], dict[str, Any], dict[str
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             multiqc.parse_logs(*[str(p) for p in paths], quiet=True, no_version_check=True, no_ansi=True,
-                               run_modules=["dragen", "picard", "mosdepth", "samtools", "verifybamid"])
+                               run_modules=list(modules))
         general = {str(k): dict(v) for k, v in multiqc.get_general_stats_data().items()}
         modules = list(report.modules)
         sources = {str(k): {s: dict(v) for s, v in secs.items()} for k, secs in report.data_sources.items()}
@@ -181,10 +186,12 @@ def _run_multiqc(paths: list[Path]) -> tuple[list[Any], dict[str, Any], dict[str
     return modules, sources, general
 
 
-def multiqc_raw_data(paths: Iterable[str | Path]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+def multiqc_raw_data(paths: Iterable[str | Path], modules: Iterable[str] = RUN_MODULES
+                     ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
     """MultiQC's parsed data of ``paths`` as it keeps it: ``{module: {key: {sample: values}}}`` (module anchors
-    lower-case), and each sample's source file (``{sample: path}``, the first MultiQC names)."""
-    modules, sources, _ = _run_multiqc([Path(p) for p in paths])
+    lower-case), and each sample's source file (``{sample: path}``, the first MultiQC names). ``modules``: the
+    MultiQC modules to run (default the read-level ones, :data:`RUN_MODULES`)."""
+    modules, sources, _ = _run_multiqc([Path(p) for p in paths], modules)
     raw = {str(m.anchor).lower(): {str(k): dict(v or {}) for k, v in (m.saved_raw_data or {}).items()}
            for m in modules}
     where: dict[str, str] = {}

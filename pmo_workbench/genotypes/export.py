@@ -171,12 +171,20 @@ def _format_calls(gt: np.ndarray, gq: np.ndarray | None, dp: np.ndarray | None) 
     return text
 
 
-def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
+def write_joint_vcf(g, output: str | Path, *, index: bool = True, samples: Iterable[str] | None = None,
+                    variant_mask: np.ndarray | Sequence[bool] | None = None) -> Path:
     """Write an opened genotype set (e.g. a project's cohort store) as a joint multi-sample VCF.
 
-    Every sample is a column and the records come in the store's order (sorted by contig, then position, for
-    a cohort store); FORMAT is ``GT:GQ:DP`` (GT only where the store has no GQ/DP). The output is written with
-    ``bcftools view -O z`` (plus a tabix index) under a temporary name and renamed into place when complete.
+    Every sample is a column (or those of ``samples``, in the store's order) and the records come in the
+    store's order (sorted by contig, then position, for a cohort store; only those where ``variant_mask`` is
+    True when given, e.g. QC's passing variants); FORMAT is ``GT:GQ:DP`` (GT only where the store has no
+    GQ/DP). The output is written with ``bcftools view -O z`` (plus a tabix index) under a temporary name and
+    renamed into place when complete.
+
+    Raises
+    ------
+    InputError
+        A sample not in the store, no sample, or a mask whose length is not the store's variant count.
 
     Examples
     --------
@@ -188,6 +196,23 @@ def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
     """
     output = Path(output)
     otype, index_ext = _output_type(output)
+    all_ids = [str(s) for s in g.sample_id]
+    columns = None
+    if samples is not None:
+        wanted = {str(s) for s in samples}
+        missing = sorted(wanted - set(all_ids))
+        if missing:
+            raise InputError(f"{len(missing)} sample(s) not in the genotypes, e.g. {missing[0]}", file=output,
+                             field="samples")
+        if not wanted:
+            raise InputError("no sample to write", file=output, field="samples")
+        columns = np.array([i for i, s in enumerate(all_ids) if s in wanted], dtype=np.int64)
+    mask = None
+    if variant_mask is not None:
+        mask = np.asarray(variant_mask, dtype=bool)
+        if mask.shape != (g.n_variants,):
+            raise InputError(f"the variant mask has {mask.size} values for {g.n_variants} variants", file=output,
+                             field="variant_mask")
     output.parent.mkdir(parents=True, exist_ok=True)
     contig_ids = list(g.attrs.get("contig_id", [])) if hasattr(g, "attrs") else []
     lengths = list(g.attrs.get("contig_length", [])) if hasattr(g, "attrs") else []
@@ -206,7 +231,7 @@ def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
         header.append('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth (MIN_DP of a reference '
                       'block)">')
     header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                             *[str(s) for s in g.sample_id]]))
+                             *(all_ids if columns is None else [all_ids[i] for i in columns])]))
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
     try:
         tmp_out = work / output.name
@@ -216,9 +241,12 @@ def write_joint_vcf(g, output: str | Path, *, index: bool = True) -> Path:
         assert writer.stdin is not None
         try:
             writer.stdin.write(("\n".join(header) + "\n").encode())
-            for chunk in g.iter_chunks():
+            for chunk in g.iter_chunks(variant_mask=mask):
                 v = chunk.variants
-                calls = _format_calls(chunk.gt, chunk.gq if has_gq else None, chunk.dp if has_dp else None)
+                gt, gq, dp = chunk.gt, chunk.gq if has_gq else None, chunk.dp if has_dp else None
+                if columns is not None:
+                    gt, gq, dp = (a[:, columns] if a is not None else None for a in (gt, gq, dp))
+                calls = _format_calls(gt, gq, dp)
                 qual = v["qual"].to_numpy()
                 fixed = (v["contig"].astype(str) + "\t" + v["position"].astype(str) + "\t"
                          + v["id"].replace("", ".").astype(str) + "\t" + v["ref"].astype(str) + "\t"

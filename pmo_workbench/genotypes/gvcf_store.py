@@ -72,6 +72,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def require_cohort_store(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if root is None:
         raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
     record = read_store_record(root)
-    if not record["samples"]:
+    if not active_samples(record):
         raise InputError("the cohort store has no sample", file=root / MANIFEST)
     return root, record
 
@@ -162,6 +163,32 @@ def read_store_record(root: str | Path) -> dict[str, Any]:
     if manifest.get("format") != STORE_FORMAT:
         raise InputError(f"not a cohort store ({MANIFEST} of another format)", file=path, field="format")
     return manifest
+
+
+def active_samples(manifest: dict[str, Any]) -> list[int]:
+    """Storage indexes of the store's current samples (a sample replaced by ``add_gvcfs(..., replace=...)``
+    keeps its entry, marked ``replaced``, so the batch files' sample indexes stay valid)."""
+    return [i for i, s in enumerate(manifest["samples"]) if not s.get("replaced")]
+
+
+def store_sample_batches(path: str | Path) -> dict[str, str]:
+    """``sample_id -> batch_id`` of the current samples of a cohort store (or a project holding one), in the
+    store's column order: the delivery batch each sample's genotypes came from.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = add_gvcfs(root, {"HG00187": d / "HG00187.hg38.g.vcf.gz"}, "B1")
+    >>> store_sample_batches(root)
+    {'HG00187': 'B1'}
+    """
+    root = find_cohort_store(path)
+    if root is None:
+        raise InputError("no cohort store here (add gVCFs with `pmo ingest` first)", file=path)
+    manifest = read_store_record(root)
+    return {manifest["samples"][i]["sample_id"]: manifest["samples"][i]["batch_id"] for i in active_samples(manifest)}
 
 
 def _read_all(gvcfs: dict[str, Path]) -> list[Any]:
@@ -211,12 +238,88 @@ def _batch_tables(data: list[Any], first_index: int, code: dict[str, int]) -> tu
     return call_table, block_table
 
 
-def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], batch_id: str) -> dict[str, Any]:
-    """Add one batch of single-sample gVCFs to the cohort store (created on first use).
+def _site_counts(key: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sites of ``key`` and how many distinct samples have a record at each."""
+    if len(key) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
+    sample = sample.astype(np.int64)
+    dk, ds = np.diff(key), np.diff(sample)
+    if not ((dk > 0) | ((dk == 0) & (ds >= 0))).all():  # the batch files are sorted by site, then sample
+        order = np.lexsort((sample, key))
+        key, sample = key[order], sample[order]
+        dk, ds = np.diff(key), np.diff(sample)
+    first = np.concatenate([[True], (dk != 0) | (ds != 0)])  # one per (site, sample)
+    sites, counts = np.unique(key[first], return_counts=True)
+    return sites, counts.astype(np.int32)
+
+
+def _read_sites(root: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The store's sites: key, first batch and number of current samples with a record there.
+
+    A sites file written before the counts were kept (no ``n_samples``) has them computed once from the
+    batches' calls (the positions and sample columns only).
+    """
+    if not manifest["sites"]:
+        return np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int32)
+    old = pq.read_table(root / manifest["sites"])
+    key = _site_key(old["contig"].to_numpy(), old["pos"].to_numpy())
+    first = old["first_batch"].to_numpy()
+    if "n_samples" in old.column_names:
+        return key, first, old["n_samples"].to_numpy().astype(np.int32)
+    active = np.zeros(len(manifest["samples"]), bool)
+    active[active_samples(manifest)] = True
+    counts = np.zeros(len(key), np.int32)
+    for b in manifest["batches"]:
+        t = pq.read_table(root / b["dir"] / "calls.parquet", columns=["contig", "pos", "sample"])
+        smp = t["sample"].to_numpy()
+        keep = active[smp]
+        sites, n = _site_counts(_site_key(t["contig"].to_numpy()[keep], t["pos"].to_numpy()[keep]), smp[keep])
+        counts[np.searchsorted(key, sites)] += n
+    return key, first, counts
+
+
+def _records_of(root: Path, manifest: dict[str, Any], indexes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Site keys and sample indexes of the variant records of the samples ``indexes`` (read from their batch
+    files only)."""
+    by_dir: dict[str, list[int]] = {}
+    batch_dir = {b["batch_key"]: b["dir"] for b in manifest["batches"]}
+    for i in indexes:
+        by_dir.setdefault(batch_dir[manifest["samples"][i]["batch_key"]], []).append(i)
+    keys, samples = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for d, members in by_dir.items():
+        t = pq.read_table(root / d / "calls.parquet", columns=["contig", "pos", "sample"],
+                          filters=[("sample", "in", members)])
+        keys.append(_site_key(t["contig"].to_numpy(), t["pos"].to_numpy()))
+        samples.append(t["sample"].to_numpy().astype(np.int64))
+    return np.concatenate(keys), np.concatenate(samples)
+
+
+def _with_batch_keys(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Stores written before replacement existed name a batch part by its ``batch_id`` only: give every part
+    and sample record the ``batch_key`` (the part's folder) that tells parts of one delivery batch apart."""
+    for b in manifest["batches"]:
+        b.setdefault("batch_key", b["dir"])
+    key_of = {b["batch_id"]: b["batch_key"] for b in manifest["batches"]}
+    for smp in manifest["samples"]:
+        smp.setdefault("batch_key", key_of.get(smp["batch_id"]))
+    return manifest
+
+
+def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], batch_id: str, *,
+              replace: Iterable[str] = ()) -> dict[str, Any]:
+    """Add one batch of single-sample gVCFs to the cohort store (created on first use), or replace samples'
+    genotypes with a redelivery.
 
     Only this batch's gVCFs are read: their variant records and reference blocks are written as the batch's
     own files, the store's site list is extended, and ``store.json`` is replaced atomically last. On any error
     the staged files are removed and the store is left as it was.
+
+    A sample named in ``replace`` must be in the store: its earlier variant records and reference blocks are
+    retired (its entry is marked ``replaced``; the earlier batch's files are not rewritten and its other
+    samples are untouched), sites only its earlier records had leave the site list, and the new gVCF takes
+    its place -- in the same commit, so a reader sees the old genotypes or the new, never a mix. The store
+    then equals one built with the new gVCF in the first place (same sites, alleles and calls; the sample's
+    column moves to the end).
 
     Parameters
     ----------
@@ -226,18 +329,24 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
         Sample ID -> its gVCF (plain, gzip or BGZF; one sample column). The ID given here is the sample's
         ID in the store (the header's sample name is recorded beside it).
     batch_id
-        The delivery batch; must be new to the store.
+        The delivery batch; must be new to the store unless the call replaces samples (a redelivery within
+        an earlier batch).
+    replace
+        Sample IDs of ``gvcfs`` already in the store whose genotypes the new gVCFs replace.
 
     Returns
     -------
     dict
-        ``batch_id``, ``samples_added``, ``sample_ids``, ``new_sites`` (sites no earlier batch had),
-        ``n_sites`` (all sites now), ``n_calls``, ``n_blocks``, ``seconds``, ``generation``.
+        ``batch_id``, ``samples_added``, ``sample_ids``, ``samples_replaced``, ``new_sites`` (sites the store
+        did not have), ``removed_sites`` (sites only the replaced records had), ``n_sites`` (all sites now),
+        ``n_calls``, ``n_blocks``, ``seconds``, ``generation``.
 
     Raises
     ------
     InputError
-        A bad gVCF (file, line and field named), an empty batch, a batch ID or sample ID already in the store.
+        A bad gVCF (file, line and field named), an empty batch, a batch ID already in the store (unless
+        replacing), a sample ID already in the store (unless in ``replace``), or a ``replace`` ID not in the
+        store or not in ``gvcfs``.
 
     Examples
     --------
@@ -250,23 +359,34 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
     Traceback (most recent call last):
     ...
     pmo_workbench.errors.InputError: ...: field sample_id: sample NA12878 is already in the store (batch B1)
+    >>> r = add_gvcfs(root, {"NA12878": f}, "B2", replace=["NA12878"])
+    >>> r["samples_replaced"], r["n_sites"], store_sample_batches(root)
+    (['NA12878'], 1, {'NA12878': 'B2'})
     """
     t0 = time.perf_counter()
     root = Path(project_genotypes_dir)
-    manifest = read_store_record(root)
+    manifest = _with_batch_keys(read_store_record(root))
     batch_id = str(batch_id)
+    replace = [str(r) for r in replace]
     if not batch_id or batch_id.strip() != batch_id:
         raise InputError("empty batch ID or one with surrounding spaces", field="batch_id")
-    if any(b["batch_id"] == batch_id for b in manifest["batches"]):
+    if not replace and any(b["batch_id"] == batch_id for b in manifest["batches"]):
         raise InputError(f"batch {batch_id} is already in the store", file=root / MANIFEST, field="batch_id")
     if not gvcfs:
         raise InputError(f"batch {batch_id} has no gVCF", field="gvcfs")
-    known = {s["sample_id"]: s["batch_id"] for s in manifest["samples"]}
+    current = {manifest["samples"][i]["sample_id"]: i for i in active_samples(manifest)}
+    for sid in replace:
+        if sid not in current:
+            raise InputError(f"sample {sid} is not in the store: nothing to replace", file=root / MANIFEST,
+                             field="sample_id")
+        if sid not in {str(k) for k in gvcfs}:
+            raise InputError(f"sample {sid} to replace has no gVCF in the batch", field="gvcfs")
     for sid, path in gvcfs.items():
         if not str(sid):
             raise InputError("empty sample ID", file=path, field="sample_id")
-        if sid in known:
-            raise InputError(f"sample {sid} is already in the store (batch {known[sid]})", file=path,
+        if str(sid) in current and str(sid) not in replace:
+            raise InputError(f"sample {sid} is already in the store "
+                             f"(batch {manifest['samples'][current[str(sid)]]['batch_id']})", file=path,
                              field="sample_id")
     data = _read_all({str(k): Path(v) for k, v in gvcfs.items()})
 
@@ -288,22 +408,30 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
     first_index = len(manifest["samples"])
     call_table, block_table = _batch_tables(data, first_index, code)
 
-    # the site list: this batch's sites merged into the store's
-    ckey = _site_key(call_table["contig"].to_numpy(), call_table["pos"].to_numpy())
-    batch_sites = np.unique(ckey)
+    # the site list: the replaced records' sites counted out, this batch's counted in
+    old_key, old_first, old_count = _read_sites(root, manifest)
+    retired = [current[sid] for sid in replace]
+    if retired:
+        rkey, rsample = _records_of(root, manifest, retired)
+        sites, n = _site_counts(rkey, rsample)
+        old_count = old_count.copy()
+        old_count[np.searchsorted(old_key, sites)] -= n
+    before = old_key  # every site of the store had a record before this call
+    batch_sites, batch_count = _site_counts(
+        _site_key(call_table["contig"].to_numpy(), call_table["pos"].to_numpy()), call_table["sample"].to_numpy())
     batch_no = len(manifest["batches"])
-    if manifest["sites"]:
-        old = pq.read_table(root / manifest["sites"])
-        old_key = _site_key(old["contig"].to_numpy(), old["pos"].to_numpy())
-        old_first = old["first_batch"].to_numpy()
-    else:
-        old_key = np.zeros(0, np.int64)
-        old_first = np.zeros(0, np.int16)
-    is_new = ~np.isin(batch_sites, old_key, assume_unique=True)
-    all_key = np.concatenate([old_key, batch_sites[is_new]])
-    all_first = np.concatenate([old_first, np.full(int(is_new.sum()), batch_no, np.int16)])
+    known = np.isin(batch_sites, old_key, assume_unique=True)
+    where = np.searchsorted(old_key, batch_sites[known])
+    old_count[where] += batch_count[known]
+    all_key = np.concatenate([old_key, batch_sites[~known]])
+    all_first = np.concatenate([old_first, np.full(int((~known).sum()), batch_no, np.int16)])
+    all_count = np.concatenate([old_count, batch_count[~known]])
     order = np.argsort(all_key, kind="stable")
-    all_key, all_first = all_key[order], all_first[order]
+    all_key, all_first, all_count = all_key[order], all_first[order], all_count[order]
+    live = all_count > 0
+    n_new = int((~np.isin(batch_sites, before, assume_unique=True)).sum())
+    n_removed = int(np.setdiff1d(before, all_key[live], assume_unique=True).size)
+    all_key, all_first, all_count = all_key[live], all_first[live], all_count[live]
 
     generation = int(manifest["generation"]) + 1
     token = uuid.uuid4().hex[:8]
@@ -319,20 +447,25 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
         (root / "sites").mkdir(exist_ok=True)
         pq.write_table(pa.table({"contig": (all_key >> 32).astype(np.int16),
                                  "pos": (all_key & 0xFFFFFFFF).astype(np.int32),
-                                 "first_batch": all_first.astype(np.int16)}), staging / "sites.parquet", **_PARQUET)
+                                 "first_batch": all_first.astype(np.int16),
+                                 "n_samples": all_count.astype(np.int32)}), staging / "sites.parquet", **_PARQUET)
         os.replace(staging / "sites.parquet", root / sites_file)
         os.rename(staging, root / batch_dir)
-        samples = [{"sample_id": sid, "batch_id": batch_id, "file": str(Path(gvcfs[sid])),
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        samples = [{"sample_id": sid, "batch_id": batch_id, "batch_key": batch_dir, "file": str(Path(gvcfs[sid])),
                     "header_sample": g.sample, "source": g.source, "n_calls": len(g.calls),
                     "n_blocks": len(g.blocks)} for sid, g in zip([str(k) for k in gvcfs], data, strict=True)]
+        old_samples = [dict(smp) for smp in manifest["samples"]]
+        for i in retired:
+            old_samples[i].update({"replaced": True, "replaced_by": batch_dir, "replaced_at": stamp})
         old_sites = manifest["sites"]
         manifest.update({
             "generation": generation, "contigs": contigs, "contig_length": lengths, "reference_build": build,
-            "sites": sites_file, "samples": manifest["samples"] + samples,
+            "sites": sites_file, "samples": old_samples + samples,
             "batches": manifest["batches"] + [{
-                "batch_id": batch_id, "dir": batch_dir, "n_samples": len(samples),
-                "n_calls": call_table.num_rows, "n_blocks": block_table.num_rows,
-                "new_sites": int(is_new.sum()), "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}],
+                "batch_id": batch_id, "batch_key": batch_dir, "dir": batch_dir, "n_samples": len(samples),
+                "n_calls": call_table.num_rows, "n_blocks": block_table.num_rows, "new_sites": n_new,
+                "replaces": sorted(replace), "removed_sites": n_removed, "added_at": stamp}],
         })
         write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     except BaseException:
@@ -343,10 +476,11 @@ def add_gvcfs(project_genotypes_dir: str | Path, gvcfs: dict[str, str | Path], b
         raise
     if old_sites:
         (root / old_sites).unlink(missing_ok=True)
-    return {"batch_id": batch_id, "samples_added": len(samples), "sample_ids": [s["sample_id"] for s in samples],
-            "new_sites": int(is_new.sum()), "n_sites": len(all_key), "n_calls": call_table.num_rows,
-            "n_blocks": block_table.num_rows, "seconds": round(time.perf_counter() - t0, 3),
-            "generation": generation}
+    return {"batch_id": batch_id, "samples_added": len(samples) - len(replace),
+            "sample_ids": [s["sample_id"] for s in samples], "samples_replaced": sorted(replace),
+            "new_sites": n_new, "removed_sites": n_removed, "n_sites": len(all_key),
+            "n_calls": call_table.num_rows, "n_blocks": block_table.num_rows,
+            "seconds": round(time.perf_counter() - t0, 3), "generation": generation}
 
 
 # ---------------------------------------------------------------------------------------------- densify
@@ -361,7 +495,12 @@ def _site_alleles(calls: pd.DataFrame, n_sites: int) -> tuple[np.ndarray, list[s
     """
     keyed = pd.DataFrame({"site": calls["site"].to_numpy(), "ref": calls["ref"].to_numpy(),
                           "alts": calls["alts"].to_numpy()})
-    codes, _ = pd.factorize(pd.MultiIndex.from_frame(keyed))
+    # distinct (site, REF, ALTs) by hashing each column, then the combined integer codes (not a MultiIndex,
+    # whose tuples cost seconds per million records)
+    ref_code, _ = pd.factorize(keyed["ref"])
+    alt_code, _ = pd.factorize(keyed["alts"])
+    pair, _ = pd.factorize(ref_code.astype(np.int64) * (int(alt_code.max(initial=0)) + 1) + alt_code)
+    codes, _ = pd.factorize(keyed["site"].to_numpy().astype(np.int64) * (int(pair.max(initial=0)) + 1) + pair)
     _, first = np.unique(codes, return_index=True)  # codes are numbered by first appearance
     u = keyed.iloc[first].reset_index(drop=True)
     u_site = u["site"].to_numpy()
@@ -394,8 +533,9 @@ def _site_alleles(calls: pd.DataFrame, n_sites: int) -> tuple[np.ndarray, list[s
 
 
 def _fill_blocks(blocks: pa.Table, site_key: np.ndarray, has_call: np.ndarray, gt: np.ndarray, gq: np.ndarray,
-                 dp: np.ndarray, min_ref_gq: int) -> None:
-    """Hom-ref (GQ, MIN_DP) where a sample's block covers a site and the sample has no call there."""
+                 dp: np.ndarray, min_ref_gq: int, column: np.ndarray) -> None:
+    """Hom-ref (GQ, MIN_DP) where a sample's block covers a site and the sample has no call there.
+    ``column``: storage index -> dense column (-1 for a replaced sample, whose blocks are skipped)."""
     sample = blocks["sample"].to_numpy()
     if len(sample) == 0:
         return
@@ -408,7 +548,9 @@ def _fill_blocks(blocks: pa.Table, site_key: np.ndarray, has_call: np.ndarray, g
     starts = np.concatenate([[0], bounds])
     stops = np.concatenate([bounds, [len(sample)]])
     for a, b in zip(starts, stops, strict=True):
-        s = int(sample[a])
+        s = int(column[sample[a]])
+        if s < 0:
+            continue
         idx = np.searchsorted(bkey[a:b], site_key, side="right") - 1
         ok = idx >= 0
         j = np.where(ok, idx, 0) + a
@@ -428,9 +570,18 @@ def _build_dense(root: Path, manifest: dict[str, Any], min_ref_gq: int, out: Pat
 
     sites = pq.read_table(root / manifest["sites"])
     site_key = _site_key(sites["contig"].to_numpy(), sites["pos"].to_numpy())
-    n_sites, n_samples = len(site_key), len(manifest["samples"])
-    call_parts = [pq.read_table(root / b["dir"] / "calls.parquet") for b in manifest["batches"]]
+    active = active_samples(manifest)
+    column = np.full(len(manifest["samples"]), -1, np.int64)  # storage index -> dense column
+    column[active] = np.arange(len(active))
+    n_sites, n_samples = len(site_key), len(active)
+    call_parts = []
+    for b in manifest["batches"]:
+        part = pq.read_table(root / b["dir"] / "calls.parquet")
+        keep = column[part["sample"].to_numpy()] >= 0
+        call_parts.append(part if keep.all() else part.filter(pa.array(keep)))
     calls_t = pa.concat_tables(call_parts)
+    calls_t = calls_t.set_column(calls_t.schema.get_field_index("sample"), "sample",
+                                 pa.array(column[calls_t["sample"].to_numpy()].astype(np.int32)))
     calls = pd.DataFrame({
         "site": np.searchsorted(site_key, _site_key(calls_t["contig"].to_numpy(), calls_t["pos"].to_numpy())),
         "sample": calls_t["sample"].to_numpy(), "ref": calls_t["ref"].to_numpy(zero_copy_only=False),
@@ -458,7 +609,8 @@ def _build_dense(root: Path, manifest: dict[str, Any], min_ref_gq: int, out: Pat
     has_call[c_site, c_sample] = True
     del calls
     for b in manifest["batches"]:
-        _fill_blocks(pq.read_table(root / b["dir"] / "blocks.parquet"), site_key, has_call, gt, gq, dp, min_ref_gq)
+        _fill_blocks(pq.read_table(root / b["dir"] / "blocks.parquet"), site_key, has_call, gt, gq, dp, min_ref_gq,
+                     column)
     del has_call
 
     # AD, re-indexed to the site's alleles (0 for an allele the sample's record lacks, -1 where none)
@@ -508,7 +660,7 @@ def _build_dense(root: Path, manifest: dict[str, Any], min_ref_gq: int, out: Pat
             writer.add_calls(gt[start:stop], dp[start:stop], gq[start:stop], ad)
         writer.finish_calls()
         contigs = manifest["contigs"]
-        writer.write_array("sample_id", np.array([s["sample_id"] for s in manifest["samples"]], dtype=object))
+        writer.write_array("sample_id", np.array([manifest["samples"][i]["sample_id"] for i in active], dtype=object))
         writer.write_array("variant_contig", variants_contig)
         writer.write_array("variant_position", position)
         writer.write_array("variant_id", np.array([""] * n_sites, dtype=object))
@@ -523,8 +675,8 @@ def _build_dense(root: Path, manifest: dict[str, Any], min_ref_gq: int, out: Pat
             "contig_id": contigs, "contig_length": [manifest["contig_length"].get(c) for c in contigs],
             "filter_id": [], "fields": ["DP", "GQ", "AD"], "reference_build": manifest["reference_build"],
             "ploidy": 2, "n_variants": n_sites, "n_samples": n_samples, "generation": manifest["generation"],
-            "min_ref_gq": min_ref_gq, "batches": [b["batch_id"] for b in manifest["batches"]],
-            "sample_batch": [s["batch_id"] for s in manifest["samples"]], "warnings": []})
+            "min_ref_gq": min_ref_gq, "batches": list(dict.fromkeys(b["batch_id"] for b in manifest["batches"])),
+            "sample_batch": [manifest["samples"][i]["batch_id"] for i in active], "warnings": []})
     finally:
         writer.close()
 

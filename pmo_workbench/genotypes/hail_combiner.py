@@ -21,6 +21,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -171,11 +172,13 @@ def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, p
     MatrixTable that the Hail kernels read.
 
     The VDSs and the dense MatrixTable live in ``hail/`` inside the store. The gVCFs of a batch not yet
-    combined must still be at the paths ``pmo ingest`` recorded.
+    combined must still be at the paths ``pmo ingest`` recorded. A sample replaced in the store since it was
+    combined leaves the VDS first (``hl.vds.filter_samples`` with its dead alleles and sites removed), then its
+    new gVCF is combined like any other.
     """
     from pmo_workbench.files import write_text_atomic
     from pmo_workbench.genotypes import cache
-    from pmo_workbench.genotypes.gvcf_store import require_cohort_store
+    from pmo_workbench.genotypes.gvcf_store import active_samples, require_cohort_store
     from pmo_workbench.genotypes.hail_backend import (
         HAIL_CACHE_VERSION,
         HailGenotypes,
@@ -192,16 +195,36 @@ def open_hail_cohort(path: str | Path, cache_dir: str | Path | None = None, *, p
     hail_dir = root / "hail"
     (hail_dir / "vds").mkdir(parents=True, exist_ok=True)
     state_file = hail_dir / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {"batches": [], "vds": None}
-    for b in manifest["batches"]:
-        if b["batch_id"] in state["batches"]:
-            continue
-        files = {s["sample_id"]: Path(s["file"]) for s in manifest["samples"] if s["batch_id"] == b["batch_id"]}
-        out = hail_dir / "vds" / f"{len(state['batches']) + 1:04d}.vds"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {"members": [], "vds": None}
+    if "members" not in state:  # a state written before replacement: batches combined, by ID
+        done = set(state.get("batches", []))
+        state = {"members": [i for i, s in enumerate(manifest["samples"]) if s["batch_id"] in done],
+                 "vds": state.get("vds")}
+    target = active_samples(manifest)
+    members = set(state["members"])
+    retire = sorted(members - set(target))  # replaced since they were combined: out of the VDS first
+    if retire and state["vds"]:
+        vds = hl.vds.read_vds(str(root / state["vds"]))
+        vds = hl.vds.filter_samples(vds, [manifest["samples"][i]["sample_id"] for i in retire], keep=False,
+                                    remove_dead_alleles=True)
+        out = hail_dir / "vds" / f"{uuid.uuid4().hex[:8]}.vds"
+        vds.write(str(out), overwrite=True)
+        old = state["vds"]
+        state = {"members": sorted(members - set(retire)), "vds": str(out.relative_to(root))}
+        write_text_atomic(state_file, json.dumps(state) + "\n")
+        shutil.rmtree(root / old, ignore_errors=True)
+    parts: dict[str, list[int]] = {}
+    for i in target:  # each batch part not yet combined, in the store's order
+        if i not in state["members"]:
+            smp = manifest["samples"][i]
+            parts.setdefault(smp.get("batch_key") or smp["batch_id"], []).append(i)
+    for indexes in parts.values():
+        files = {manifest["samples"][i]["sample_id"]: Path(manifest["samples"][i]["file"]) for i in indexes}
+        out = hail_dir / "vds" / f"{uuid.uuid4().hex[:8]}.vds"
         combine_gvcfs_hail(files, out, existing_vds=[root / state["vds"]] if state["vds"] else [],
                            reference_genome=build, tmp_dir=hail_dir / "tmp")
         old = state["vds"]
-        state = {"batches": state["batches"] + [b["batch_id"]], "vds": str(out.relative_to(root))}
+        state = {"members": sorted(set(state["members"]) | set(indexes)), "vds": str(out.relative_to(root))}
         write_text_atomic(state_file, json.dumps(state) + "\n")
         if old:
             shutil.rmtree(root / old, ignore_errors=True)

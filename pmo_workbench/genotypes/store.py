@@ -301,26 +301,42 @@ class Genotypes:
                 self._packable = ok & (self._group["variant_n_alleles"][:] == 2)  # not the (slow) variant table
         return self._packable
 
-    def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True
+    def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True, reuse: bool = False
                     ) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(start, stop, packed)`` over runs of variants: uint8 [v, row bytes] 2-bit calls (rows not
         :meth:`packable` are zero). The next run is decompressed in a background thread, unless ``prefetch`` is
         False (a caller whose work per run dwarfs the decompression saves a run's memory: at 2,500 samples
-        12.5 MB)."""
+        12.5 MB).
+
+        With ``reuse`` the runs are decompressed into buffers used in turn (two with ``prefetch``, else one), so
+        a yielded array is overwritten once the next run is taken (fresh memory for each run costs its page
+        faults: at 2,500 samples x 1M variants 0.3 s of system time, a sixth of plink2's whole ``--score``).
+        """
         if self._packed is None:
             raise ValueError("this store has no packed genotype copy")
         ranges = [(a, min(a + chunk_size, self.n_variants)) for a in range(0, self.n_variants, chunk_size)]
         arr = self._packed
+        buffers = [np.empty((min(chunk_size, self.n_variants), arr.shape[1]), arr.dtype)
+                   for _ in range(2 if prefetch else 1)] if reuse and ranges else []
+
+        def read(k: int) -> np.ndarray:
+            start, stop = ranges[k]
+            if not buffers:
+                return arr[start:stop]
+            out = buffers[k % len(buffers)][:stop - start]
+            arr.get_basic_selection(slice(start, stop), out=out)
+            return out
+
         if not prefetch:
-            for start, stop in ranges:
-                yield start, stop, arr[start:stop]
+            for k, (start, stop) in enumerate(ranges):
+                yield start, stop, read(k)
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(arr.__getitem__, slice(*ranges[0])) if ranges else None
+            future = pool.submit(read, 0) if ranges else None
             for k, (start, stop) in enumerate(ranges):
                 data = future.result()
                 if k + 1 < len(ranges):
-                    future = pool.submit(arr.__getitem__, slice(*ranges[k + 1]))
+                    future = pool.submit(read, k + 1)
                 yield start, stop, data
 
     def dosage_chunks(self, chunk_size: int = 20_000, variant_mask: np.ndarray | None = None,

@@ -50,8 +50,8 @@ The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 G
 once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
 naming the first bad row, CPR numbers are validated and pseudonymised once per distinct number, and the event
 tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in
-small row groups). The database is a file in a temporary folder with a memory limit (:data:`MEMORY_LIMIT`):
-tables, joins and sorts beyond it spill to disk, so memory does not grow with the registry. Every table is
+small row groups). The database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary
+folder: tables, joins and sorts beyond the limit spill there, so memory does not grow with the registry. Every table is
 checked before any file is written, and the files are staged and swapped in as one set
 (:mod:`pmo_workbench.health.staging`), so a failed import leaves the project byte for byte as it was.
 
@@ -76,7 +76,7 @@ import pyarrow as pa
 from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
-from pmo_workbench.health.schema import EVENT_TABLES, validate_table, write_tables
+from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -94,14 +94,18 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
 
 REGISTRY_START = date(1977, 1, 1)
 
-_DIAGNOSIS = "person_id, contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
+_DIAGNOSIS = "contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
+"""The columns of ``diagnosis_rows`` after the raw CPR number ``pnr`` (pseudonymised when written)."""
+
+_PERSON_ORDER = f"m.person_order AS {ORDER_HINT}person_id"
+"""The writer's order of ``person_id`` (:data:`~pmo_workbench.health.schema.ORDER_HINT`), from ``cpr_map m``."""
 
 _SCAN_BATCH = 500_000
 
 MEMORY_LIMIT = "2GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
 folder, so the import's peak memory does not grow with the registry (about 1 GB of Python and Arrow comes on
-top; see ``benchmarks/bench_cohort.py --raw``)."""
+top; see ``benchmarks/bench_registry_import.py``)."""
 
 ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
 """A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
@@ -182,8 +186,10 @@ class RegistryImport:
         self.today = date.today()
         self._sources: dict[str, tuple[Path, str]] = {}
         self._spill = tempfile.mkdtemp(prefix="pmo-import-", dir=spill_dir)
-        # a database file in the spill folder: every table is buffer-managed and spills under the memory limit
-        self.con = duckdb.connect(str(Path(self._spill) / "import.duckdb"))
+        # in memory, with the spill folder as temporary directory: beyond the memory limit the buffer manager
+        # evicts table blocks there as they are (a database file would compress every table written, ~15 % of
+        # the import's CPU, for tables read once or twice)
+        self.con = duckdb.connect(":memory:")
         self.con.execute("SET threads TO 2")
         self.con.execute(f"SET memory_limit = '{memory_limit or MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order TO true")
@@ -282,16 +288,32 @@ class RegistryImport:
         raise InputError("duplicate id", file=self.raw / file, row=int(row), field=field)
 
     def _pseudonymise(self, name: str, file: str, column: str, field: str) -> None:
-        """Check the CPR numbers in ``name.column`` and add the new ones' pseudonyms to ``cpr_map``."""
+        """Check the CPR numbers in ``name.column`` and add the new ones' pseudonyms to ``cpr_map``.
+
+        The numbers not yet in ``cpr_map`` are checked and pseudonymised :data:`_SCAN_BATCH` at a time, so the
+        Python side holds a bounded number of them however many persons the register has."""
         from pmo_workbench.privacy import parse_cpr, pseudonymise
 
         self._check(name, file, [(f"{column} = ''", field, "empty CPR number")])
-        fresh = self.con.execute(f"SELECT DISTINCT {column} AS raw FROM {name} ANTI JOIN cpr_map "
-                                 f"ON cpr_map.raw = {name}.{column}").fetchnumpy()["raw"]
-        fresh = np.asarray(fresh, dtype=object)
-        bad = find_invalid_cprs(fresh)
-        if bad.any():
-            self.con.register("_bad", pa.table({"raw": pa.array(fresh[bad], pa.string())}))
+        self.con.execute(f"CREATE OR REPLACE TABLE _fresh AS SELECT DISTINCT {column} AS raw FROM {name} ANTI JOIN "
+                         f"cpr_map ON cpr_map.raw = {name}.{column}")
+        n = self.con.execute("SELECT count(*) FROM _fresh").fetchall()[0][0]
+        bad_values: list[str] = []
+        for start in range(0, n, _SCAN_BATCH):
+            fresh = np.asarray(self.con.execute(f"SELECT raw FROM _fresh WHERE rowid >= {start} AND rowid < "
+                                                f"{start + _SCAN_BATCH}").fetchnumpy()["raw"], dtype=object)
+            bad = find_invalid_cprs(fresh)
+            if bad.any() or bad_values:     # after a bad number, only the others are looked for
+                bad_values.extend(fresh[bad].tolist())
+                continue
+            mapping = pa.table({"raw": pa.array(fresh, pa.string()),
+                                "person_id": pa.array(pseudonymise(list(fresh), self.key), pa.string())})
+            self.con.register("_new", mapping)
+            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id FROM _new")
+            self.con.unregister("_new")
+        self.con.execute("DROP TABLE _fresh")
+        if bad_values:
+            self.con.register("_bad", pa.table({"raw": pa.array(bad_values, pa.string())}))
             row, raw = self.con.execute(f"SELECT rowid, {column} FROM {name} WHERE {column} IN (SELECT raw FROM "
                                         "_bad) ORDER BY rowid LIMIT 1").fetchall()[0]
             self.con.unregister("_bad")
@@ -301,12 +323,6 @@ class RegistryImport:
             except ValueError as exc:
                 reason = str(exc)
             raise InputError(f"not a valid CPR number ({reason})", file=self.raw / file, row=int(row), field=field)
-        if len(fresh):
-            mapping = pa.table({"raw": pa.array(fresh, pa.string()),
-                                "person_id": pa.array(pseudonymise(list(fresh), self.key), pa.string())})
-            self.con.register("_new", mapping)
-            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id FROM _new")
-            self.con.unregister("_new")
 
     def _dates(self, *cols: tuple[str, str, bool]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
         """Select entries and checks for date columns ``(raw column, alias, required)``."""
@@ -336,20 +352,33 @@ class RegistryImport:
         with self._source(file).open(encoding="utf-8-sig", newline="") as fh:
             return [c.strip().lower().lstrip("\ufeff") for c in next(csv.reader([fh.readline()]), [])]
 
-    def _scan_text(self, name: str, file: str, columns: dict[str, str]) -> None:
+    def _scan_text(self, name: str, file: str, columns: dict[str, str], *, unique: tuple[str, ...] = ()) -> None:
         """Refuse CPR-like values (CPR, replacement and eCPR numbers, :func:`pmo_workbench.privacy.scan_for_cpr`)
         in the text columns of ``name`` (alias -> raw column), naming file, first row and column, never the
-        value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned."""
+        value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned.
+
+        The distinct combinations of the columns' values are taken first, in one pass (codes, units, lab ids:
+        a few thousand among millions of rows), and the patterns matched on those; for the columns in ``unique``
+        (ids, nearly one value a row) the patterns are matched on every row instead."""
+        shared = [alias for alias in columns if alias not in unique]
+        if shared:
+            self.con.execute(f"CREATE OR REPLACE TABLE _distinct AS SELECT DISTINCT {', '.join(shared)} FROM {name}")
+        try:
+            self._scan_distinct(name, file, columns, unique)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _distinct")
+
+    def _scan_distinct(self, name: str, file: str, columns: dict[str, str], unique: tuple[str, ...]) -> None:
         from pmo_workbench.privacy import scan_for_cpr
 
+        # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
+        # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
+        # dw_ek_kontakt ids and the like are never fetched
+        shape = "regexp_matches(v, '[0-9]{6}') AND NOT (regexp_full_match(v, '[0-9]+') AND length(v) <> 10)"
         for alias, field in columns.items():
-            # a value can only hold a CPR-like number if it has six digits in a row; a value of digits only must
-            # then be exactly 10 long (the scan wants no digit beside the number): 8-digit recnums, 12-digit
-            # dw_ek_kontakt ids and the like are never fetched
-            reader = self.con.sql(
-                f"SELECT DISTINCT {alias} AS v FROM {name} WHERE {alias} IS NOT NULL AND regexp_matches({alias}, "
-                f"'[0-9]{{6}}') AND NOT (regexp_full_match({alias}, '[0-9]+') AND length({alias}) <> 10)"
-            ).to_arrow_reader(_SCAN_BATCH)
+            table = name if alias in unique else "_distinct"
+            query = f"SELECT DISTINCT v FROM (SELECT {alias} AS v FROM {table}) WHERE v IS NOT NULL AND {shape}"
+            reader = self.con.sql(query).to_arrow_reader(_SCAN_BATCH)
             found: list[str] = []
             for batch in reader:     # in batches: memory stays bounded however many distinct values there are
                 values = pd.Series(batch.column(0).to_pylist(), dtype=object)
@@ -385,6 +414,9 @@ class RegistryImport:
         if not (self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")):
             return
         cols = ", ".join(columns)
+        # count(DISTINCT hash) is much cheaper at 20 M rows than keeping the repeated hashes (a grouped aggregate
+        # with a count per hash: 13 vs 6 CPU s for labka at 1 M persons), so the repeats are looked for only
+        # when there are any
         n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
         if n == distinct:
             return
@@ -405,7 +437,11 @@ class RegistryImport:
 
     def _unknown(self, column: str = "pnr") -> str:
         """SQL condition: the CPR number in ``column`` is not one of the person table's."""
-        return f"replace({column}, '-', '') NOT IN (SELECT key FROM raw_person)"
+        # the (few) unknown numbers are found once among the distinct numbers of cpr_map, which holds every number
+        # of the table already (pseudonymised before the plausibility rules run); a row is then probed against
+        # that small set instead of the million numbers of the person table
+        return (f"{column} IN (SELECT raw FROM cpr_map WHERE replace(raw, '-', '') NOT IN "
+                "(SELECT key FROM raw_person))")
 
     def _code_changes(self, name: str, file: str, code: str = "code", original: str = "code_raw") -> None:
         if not self.checks.wants("code_normalised"):
@@ -428,10 +464,15 @@ class RegistryImport:
             self.con.execute(f"CREATE TABLE diagnosis_rows AS {' UNION ALL '.join(parts)}")
             self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
                              "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
-            self.tables["diagnosis"] = "SELECT * FROM diagnosis_rows"
+            self.tables["diagnosis"] = ("SELECT m.person_id, " + ", ".join(f"d.{c}" for c in _DIAGNOSIS.split(", "))
+                                        + f", {_PERSON_ORDER} FROM diagnosis_rows d JOIN cpr_map m ON m.raw = d.pnr")
         self._build_prescription()
         self._build_lab()
         self._build_tissue_use_register(lookup_date)
+        # every CPR number is pseudonymised now: the pseudonyms' order, ranked once here, is the order the event
+        # tables are written in (the writer sorts by this integer instead of ranking 20 M strings per table)
+        self.con.execute("CREATE OR REPLACE TABLE cpr_map AS SELECT raw, person_id, dense_rank() OVER "
+                         "(ORDER BY person_id) AS person_order FROM cpr_map")
 
     def _build_person(self, end_date: date, start_date: date) -> None:
         f = "cpr_register.csv"
@@ -490,7 +531,8 @@ class RegistryImport:
                                    "contact_type": pattype, **adiag})
         self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": normalised_code("c_diag"),
                                     "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"})
-        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})})
+        self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})},
+                        unique=("contact_id",))
         self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
         self._check_unique("lpr2_adm", fa, "contact_id", "recnum")
         self._check("lpr2_adm", fa, [("contact_type IS NULL", "c_pattype", "c_pattype must be 0, 1, 2 or 3")])
@@ -509,9 +551,9 @@ class RegistryImport:
         if adiag:
             diags += (" UNION ALL SELECT a.contact_id, a.adiag, 'A' FROM lpr2_adm a WHERE a.adiag <> '' AND NOT "
                       "EXISTS (SELECT 1 FROM lpr2_diag d WHERE d.contact_id = a.contact_id AND d.code = a.adiag)")
-        return (f"SELECT {_DIAGNOSIS} FROM (SELECT m.person_id, c.contact_id, c.date, c.end_date, d.code, "
+        return (f"SELECT pnr, {_DIAGNOSIS} FROM (SELECT c.pnr, c.contact_id, c.date, c.end_date, d.code, "
                 f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR2' AS source "
-                f"FROM ({diags}) d JOIN lpr2_adm c USING (contact_id) JOIN cpr_map m ON m.raw = c.pnr)")
+                f"FROM ({diags}) d JOIN lpr2_adm c USING (contact_id))")
 
     def _build_lpr3(self) -> str | None:
         fk, fd = "lpr3_kontakter.csv", "lpr3_diagnoser.csv"
@@ -532,7 +574,7 @@ class RegistryImport:
         self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": normalised_code("diagnosekode"),
                                  "code_raw": _changed("diagnosekode"),
                                  "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved})
-        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"})
+        self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"}, unique=("contact_id",))
         self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._check_unique("lpr3_k", fk, "contact_id", "dw_ek_kontakt")
         self._pseudonymise("lpr3_k", fk, "pnr", "cpr")
@@ -548,10 +590,9 @@ class RegistryImport:
                                       ("unknown_person", self._unknown(), "cpr")])
         self._duplicates("lpr3_d", fd, ["contact_id", "code", "diag_type", "disproved"])
         self._code_changes("lpr3_d", fd)
-        return (f"SELECT {_DIAGNOSIS} FROM (SELECT m.person_id, c.contact_id, c.date, c.end_date, d.code, "
+        return (f"SELECT pnr, {_DIAGNOSIS} FROM (SELECT c.pnr, c.contact_id, c.date, c.end_date, d.code, "
                 f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR3' AS source "
-                "FROM lpr3_d d JOIN lpr3_k c USING (contact_id) JOIN cpr_map m ON m.raw = c.pnr "
-                "WHERE d.disproved <> 'Ja')")
+                "FROM lpr3_d d JOIN lpr3_k c USING (contact_id) WHERE d.disproved <> 'Ja')")
 
     def _build_prescription(self) -> None:
         f = "lmdb.csv"
@@ -590,7 +631,8 @@ class RegistryImport:
         join = " LEFT JOIN strnum_text g ON g.strnum = r.strnum" if "strnum" in numbers else ""
         self.tables["prescription"] = (
             f"SELECT m.person_id, r.date, r.code, 'ATC' AS vocabulary, {ddd} AS ddd, r.packages, "
-            f"{strength} AS strength, 'LMDB' AS source FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr{join}")
+            f"{strength} AS strength, 'LMDB' AS source, {_PERSON_ORDER} FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr"
+            f"{join}")
 
     def _build_lab(self) -> None:
         f = "labka.csv"
@@ -621,7 +663,7 @@ class RegistryImport:
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
         self.tables["lab"] = (
             "SELECT m.person_id, r.datetime, r.code, 'NPU' AS vocabulary, r.value, r.value_text, r.unit, "
-            f"{refs}, r.lab_id FROM labka r JOIN cpr_map m ON m.raw = r.pnr")
+            f"{refs}, r.lab_id, {_PERSON_ORDER} FROM labka r JOIN cpr_map m ON m.raw = r.pnr")
 
     def _build_tissue_use_register(self, lookup_date: date | None) -> None:
         f = "tissue_use_register.csv"

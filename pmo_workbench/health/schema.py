@@ -16,7 +16,9 @@ Examples
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -240,8 +242,8 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
             raise _RequiredNull
         writer.write_table(chunk.cast(schema), row_group_size=ROW_GROUP_ROWS)
 
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for batch in batches:
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, _prefetched(batches) as stream:
+        for batch in stream:
             pending.append(batch)
             rows += batch.num_rows
             while rows >= ROW_GROUP_ROWS:
@@ -251,6 +253,55 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
                 pending, rows, written = rest.to_batches(), rest.num_rows, True
         if rows or not written:
             put(pa.Table.from_batches(pending, schema=batches.schema))
+
+
+_PREFETCH = 4
+"""Batches read ahead of the Parquet writer (bounded: memory stays a few row groups)."""
+
+
+@contextmanager
+def _prefetched(reader: pa.RecordBatchReader) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The batches of ``reader``, read by a second thread up to :data:`_PREFETCH` ahead, so that DuckDB converts
+    the next batches to Arrow while this thread encodes and compresses the current row group (both release the
+    GIL: two cores busy instead of one). The reading thread is stopped and joined on leaving."""
+    done = object()
+    ahead: queue.Queue = queue.Queue(maxsize=_PREFETCH)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in reader:
+                if not offer(batch):
+                    return
+            offer(done)
+        except BaseException as exc:     # handed to the writing thread, raised there
+            offer(exc)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=read, name="pmo-parquet-prefetch", daemon=True)
+    thread.start()
+    try:
+        yield batches()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_table(df: pd.DataFrame | duckdb.DuckDBPyRelation, table: str, folder: str | Path) -> Path:
@@ -317,23 +368,33 @@ def _write_relation(rel: duckdb.DuckDBPyRelation, table: str, tmp: str) -> None:
         raise InputError(f"missing required column(s) {', '.join(missing)}", file=f"<{table}>", field=missing[0])
     exprs = ", ".join(f'CAST("{n}" AS {_DUCK_TYPES[t]}) AS "{n}"' if n in have else
                       f'CAST(NULL AS {_DUCK_TYPES[t]}) AS "{n}"' for n, t in spec.columns.items())
+    hints = [c for c in rel.columns if c.startswith(ORDER_HINT) and c.removeprefix(ORDER_HINT) in have]
+    exprs += "".join(f', "{c}"' for c in hints)
     try:
         if spec.key:
             keys = ", ".join(f'"{k}"' for k in spec.key)
             n, distinct = rel.query("_k", f"SELECT count(*), count(DISTINCT ({keys})) FROM _k").fetchall()[0]
             if n != distinct:
                 raise _RequiredNull
-        with _sorted_reader(rel, table, f"SELECT {exprs} FROM _v") as reader:
+        with _sorted_reader(rel, table, f"SELECT {exprs} FROM _v", hints) as reader:
             _write_row_groups(reader, tmp, spec.schema, spec.required)
     except (_RequiredNull, duckdb.ConversionException):
         validate_relation(rel, table)
         raise InputError("cannot convert to the event schema", file=f"<{table}>") from None
 
 
+ORDER_HINT = "_pmo_order_"
+"""Prefix of an optional column of a relation given to :func:`write_table`: ``_pmo_order_<column>`` is an integer
+ordered as ``<column>`` (equal where it is equal), which the writer then sorts by instead of ranking the column's
+values itself (a registry import ranks the pseudonyms once for all its tables). It is not written."""
+
+
 @contextmanager
-def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str) -> Iterator[pa.RecordBatchReader]:
-    """``rows`` (a SELECT of the table's columns from ``_v``, the relation ``rel``) in the order of the leading
-    :func:`sort_keys`, as Arrow batches of :data:`ROW_GROUP_ROWS` rows.
+def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str, hints: list[str] | tuple[str, ...] = ()
+                   ) -> Iterator[pa.RecordBatchReader]:
+    """``rows`` (a SELECT of the table's columns from ``_v``, the relation ``rel``, and the ``hints`` columns of
+    :data:`ORDER_HINT`) in the order of the leading :func:`sort_keys`, as Arrow batches of :data:`ROW_GROUP_ROWS`
+    rows (the hint columns left out).
 
     DuckDB sorts 20 M rows much faster by integers than by strings, so for an event table (whose sort keys are
     all required: a null among them fails the write anyway) each run of string keys (``vocabulary, code``;
@@ -343,16 +404,20 @@ def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str) -> Itera
     """
     spec = EVENT_TABLES[table]
     keys = sort_keys(table, complete=False)
+    hinted = {h.removeprefix(ORDER_HINT): f'_rows."{h}"' for h in hints}
+    out = "_rows.*" + (" EXCLUDE (" + ", ".join(f'"{h}"' for h in hints) + ")" if hints else "")
     groups: list[list[str]] = []
     for k, prev in zip(keys, (None, *keys[:-1]), strict=True):
+        if k in hinted:
+            continue
         if spec.columns[k] == pa.string():
             if groups and prev == groups[-1][-1]:
                 groups[-1].append(k)
             else:
                 groups.append([k])
     if table not in _EVENT_DATE or not set(keys) <= set(spec.required) or not groups:
-        order = ", ".join(f'"{c}"' for c in keys)
-        yield rel.query("_v", f"SELECT * FROM ({rows}) ORDER BY {order}").to_arrow_reader(ROW_GROUP_ROWS)
+        order = ", ".join(hinted.get(c, f'_rows."{c}"') for c in keys)
+        yield rel.query("_v", f"SELECT {out} FROM ({rows}) _rows ORDER BY {order}").to_arrow_reader(ROW_GROUP_ROWS)
         return
     tag = uuid.uuid4().hex
     distinct = f"_pmo_distinct_{tag}"
@@ -371,8 +436,9 @@ def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str) -> Itera
                             f"FROM {distinct} WHERE _g{i} = 0")
             joins.append(f"LEFT JOIN {name} ON " + " AND ".join(f'{name}."{c}" = _rows."{c}"' for c in group))
             order[group[0]] = f"{name}._rank"
-        by = ", ".join(order.get(k, f'_rows."{k}"') for k in keys if k in order or spec.columns[k] != pa.string())
-        reader = rel.query("_v", f"SELECT _rows.* FROM ({rows}) _rows {' '.join(joins)} ORDER BY {by}")
+        by = ", ".join(order.get(k, hinted.get(k, f'_rows."{k}"')) for k in keys
+                       if k in order or k in hinted or spec.columns[k] != pa.string())
+        reader = rel.query("_v", f"SELECT {out} FROM ({rows}) _rows {' '.join(joins)} ORDER BY {by}")
         yield reader.to_arrow_reader(ROW_GROUP_ROWS)
     finally:
         for name in (distinct, *names):

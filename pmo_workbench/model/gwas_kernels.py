@@ -131,7 +131,7 @@ def iter_linear_sums(g: Any, design: Design, variant_index: np.ndarray, *, chunk
     threads = 2
     if packed_want.any():
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for start, stop, packed in g.iter_packed(chunk_size):
+            for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
                 local = np.flatnonzero(packed_want[start:stop])
                 if len(local) == 0:
                     continue

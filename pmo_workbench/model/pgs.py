@@ -37,7 +37,7 @@ import pandas as pd
 from pmo_workbench.errors import InputError
 from pmo_workbench.model.pgs_kernels import select_score_kernel
 from pmo_workbench.model.scoring_file import ScoringFile, check_build, read_scoring_file
-from pmo_workbench.model.variant_matching import match_variants
+from pmo_workbench.model.variant_matching import match_variants, target_variants
 
 SCORE_COLUMNS = ["sample_id", "pgs_id", "score_sum", "score_avg", "n_variants"]
 """Columns of :attr:`PgsResult.scores` (long: one row per sample and score)."""
@@ -137,6 +137,15 @@ def adjust_for_ancestry(score: np.ndarray, pcs: np.ndarray, fit_rows: np.ndarray
     return z1, z2
 
 
+def _accessions(variants: pd.DataFrame) -> list[str]:
+    """The score ids of a scoring file's rows, in order of first appearance."""
+    acc = variants["accession"]
+    if isinstance(acc.dtype, pd.CategoricalDtype):
+        codes = pd.unique(acc.cat.codes.to_numpy())  # in order of appearance (a hash table: no sort)
+        return [str(acc.cat.categories[c]) for c in codes if c >= 0]
+    return [str(x) for x in pd.unique(acc.astype(str))]
+
+
 def _genotype_build(g: Any) -> str | None:
     return getattr(g, "reference_build", None)
 
@@ -184,33 +193,37 @@ def score_pgs(g: Any, scoring_file: str | Path | Sequence[str | Path], min_overl
     build = _genotype_build(g)
     for sf in files:
         check_build(sf, build, assume_build=assume_build)
-    score_rows = pd.concat([sf.variants for sf in files], ignore_index=True)
-    ids = list(dict.fromkeys(score_rows["accession"].astype(str)))
-    if len(ids) != len(score_rows["accession"].astype(str).unique()) or len(ids) < len(files):
+    score_rows = files[0].variants if len(files) == 1 else \
+        pd.concat([sf.variants for sf in files], ignore_index=True)
+    per_file = [list(dict.fromkeys(_accessions(sf.variants))) for sf in files]
+    ids = list(dict.fromkeys(a for file_ids in per_file for a in file_ids))
+    if len(ids) < sum(len(file_ids) for file_ids in per_file):
         raise InputError("two scoring files carry the same score id; score them in separate calls",
                          file=paths[-1], field="pgs_id")
-    match = match_variants(score_rows, g.variants, keep_ambiguous=keep_ambiguous,
+    match = match_variants(score_rows, target_variants(g), keep_ambiguous=keep_ambiguous,
                            keep_multiallelic=keep_multiallelic, skip_flip=skip_flip)
     report = match.report.copy()
     low = report[report["match_rate"] < min_overlap]
     if len(low):
         r = low.iloc[0]
-        sf = next((f for f in files if r["accession"] in set(f.variants["accession"].astype(str))), files[0])
+        sf = next((f for f, file_ids in zip(files, per_file, strict=True) if r["accession"] in file_ids), files[0])
         raise InputError(f"score {r['accession']}: only {r['match_rate']:.1%} of its {int(r['total'])} variants "
                          f"match the genotypes (min_overlap {min_overlap:.0%}); {int(r['absent'])} absent, "
                          f"{int(r['strand-ambiguous dropped'])} strand-ambiguous, {int(r['multi-allelic'])} "
                          f"multi-allelic, {int(r['duplicate'])} duplicate", file=sf.path)
-    matched = match.matched()
-    index = np.sort(matched["target_index"].unique())
+    rows = match.rows
+    scored = np.flatnonzero(rows["status"].isin(["matched", "matched after flip"]).to_numpy())
+    target_index = rows["target_index"].to_numpy()[scored]
+    index = np.flatnonzero(np.bincount(target_index, minlength=g.n_variants))  # sorted, unique
     col_of = {a: k for k, a in enumerate(ids)}
-    pos = np.searchsorted(index, matched["target_index"].to_numpy())
-    k = matched["accession"].map(col_of).to_numpy()
-    w = matched["effect_weight"].to_numpy(float)
-    alt = matched["effect_is_alt"].to_numpy(bool)
-    a = np.zeros((len(index), len(ids)))
-    c = np.zeros((len(index), len(ids)))
-    np.add.at(a, (pos, k), np.where(alt, w, -w))
-    np.add.at(c, (pos, k), np.where(alt, 0.0, w))
+    pos = np.searchsorted(index, target_index)
+    acc = rows["accession"].cat
+    k = np.array([col_of[a] for a in acc.categories.astype(str)], dtype=np.int64)[acc.codes.to_numpy()[scored]]
+    w = rows["effect_weight"].to_numpy(float)[scored]
+    alt = rows["effect_is_alt"].to_numpy(bool)[scored]
+    cell, size = pos * len(ids) + k, len(index) * len(ids)  # a variant may carry several rows of one score
+    a = np.bincount(cell, weights=np.where(alt, w, -w), minlength=size).reshape(len(index), len(ids))
+    c = np.bincount(cell, weights=np.where(alt, 0.0, w), minlength=size).reshape(len(index), len(ids))
     member = np.zeros(a.shape, dtype=bool)
     member[pos, k] = True
     n_matched = member.sum(axis=0)

@@ -8,11 +8,12 @@ contributes nothing (``missing="zero"``, plink2's ``no-mean-imputation``) or the
 genotypes at that variant (``missing="mean"``, plink2's default), and is not counted in the sample's
 ``n_variants``.
 
-- :func:`score_embedded` reads the store's 2-bit rows (:mod:`pmo_workbench.genotypes.packed_calls`) with a numba
-  kernel that makes one pass per row (its allele sum and missing count, for the mean fill, then the scores while
-  the row is in cache), skips all-hom-ref bytes (four samples at a time) and adds the other bytes' four
-  contributions without branching, on two threads (each its own rows and accumulator); rows that are not in the
-  2-bit copy (haploid chrX calls, ...) are read from ``call_genotype``.
+- :func:`score_embedded` reads the store's 2-bit rows (:mod:`pmo_workbench.genotypes.packed_calls`) with a C
+  kernel (``ckernels/pgs_score.c``: compiled, so a scoring process starts no compiler) that makes one pass per
+  row (popcounts give its allele sum and missing count, for the mean fill, then the scores while the row is in
+  cache), skipping all-hom-ref words (32 samples at a time) and walking the other calls one by one, on one thread
+  per CPU (each its own rows and accumulator); rows that are not in the 2-bit copy (haploid chrX calls, ...) are
+  read from ``call_genotype``.
 - :func:`score_hail` computes the same sums with Hail aggregations over the MatrixTable's columns.
 
 Both are registered in the genotype backend registry as ``pgs_score`` (``embedded``, ``hail``);
@@ -27,51 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from pmo_workbench import ckernels
 from pmo_workbench.genotypes.backends import get_kernel, register_kernel
-from pmo_workbench.lazy_njit import njit
-
-_BYTE_CODES = (np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3
-_BYTE_ALT = np.where(_BYTE_CODES == 3, 0, _BYTE_CODES).sum(axis=1).astype(np.int64)
-"""ALT alleles of the called genotypes of the four samples in a 2-bit byte (a lookup per byte)."""
-_BYTE_MISSING = (_BYTE_CODES == 3).sum(axis=1).astype(np.int64)
-"""Missing calls among the four samples of a 2-bit byte."""
-
-
-@njit(cache=True, nogil=True)
-def _score_packed_rows(packed, lo, hi, ns, a, c2, member, mean_fill, acc, miss_ct):  # pragma: no cover - compiled
-    """Rows lo..hi, one pass per row (in cache): the row's ALT allele sum and missing count give the mean fill,
-    then each non-zero byte adds, for its four samples, ``val[code]`` (0, a, 2a, fill - 2c) to ``acc`` [4·bytes,
-    k] without branching; missing calls count in ``miss_ct`` where the row has any."""
-    nk = a.shape[1]
-    nb = packed.shape[1]
-    val = np.zeros((4, nk))
-    for v in range(lo, hi):
-        sd = 0
-        nm = 0
-        for b in range(nb):
-            code = packed[v, b]
-            sd += _BYTE_ALT[code]
-            nm += _BYTE_MISSING[code]
-        called = ns - nm
-        mean = sd / called if called > 0 else 0.0
-        for k in range(nk):
-            val[1, k] = a[v, k]
-            val[2, k] = 2.0 * a[v, k]
-            val[3, k] = (a[v, k] * mean + c2[v, k] if mean_fill else 0.0) - c2[v, k]
-        for b in range(nb):
-            code = packed[v, b]
-            if code == 0:
-                continue
-            s = 4 * b
-            for j in range(4):
-                c = (code >> (2 * j)) & 3
-                for k in range(nk):
-                    acc[s + j, k] += val[c, k]
-            if nm > 0:
-                for j in range(4):
-                    if (code >> (2 * j)) & 3 == 3:
-                        for k in range(nk):
-                            miss_ct[s + j, k] += member[v, k]
 
 
 def _mean_fill(a: np.ndarray, c: np.ndarray, mean_d: np.ndarray, mean_p: np.ndarray, missing: str) -> np.ndarray:
@@ -99,35 +57,35 @@ def score_embedded(g: Any, index: np.ndarray, a: np.ndarray, c: np.ndarray, memb
     is_packed = packable[index]
     pos_of = np.full(g.n_variants, -1, dtype=np.int64)
     pos_of[index] = np.arange(len(index))
-    threads = 2
-    padded = 4 * ((ns + 3) // 4)  # the last byte's unused slots add zeros to padding rows
-    acc = np.zeros((threads, padded, nk))
-    miss_ct = np.zeros((threads, padded, nk), dtype=np.int64)
-    const = np.zeros(nk)
-    members_packed = np.zeros(nk, dtype=np.int64)
+    threads = ckernels.n_threads()
+    acc = np.zeros((threads, ns, nk))
+    miss_ct = np.zeros((threads, ns, nk), dtype=np.int64)
     if is_packed.any():
-        pool = ThreadPoolExecutor(max_workers=threads)
+        score_rows = ckernels.library().pmo_pgs_score_rows
         want = np.zeros(g.n_variants, dtype=bool)
         want[index[is_packed]] = True
-        for start, stop, packed in g.iter_packed(chunk_size):
-            local = np.flatnonzero(want[start:stop])
-            if len(local) == 0:
-                continue
-            rows = packed if len(local) == stop - start else np.ascontiguousarray(packed[local])
-            p = pos_of[local + start]
-            ai, c2, mi = np.ascontiguousarray(a[p]), np.ascontiguousarray(2 * c[p]), member[p]
-            # a called genotype adds 2c whatever it is: add it to everyone, take it back for missing calls
-            const += c2.sum(axis=0)
-            members_packed += mi.sum(axis=0)
-            mem = mi.astype(np.int64)
-            bounds = np.linspace(0, len(local), threads + 1).astype(int)
-            jobs = [pool.submit(_score_packed_rows, rows, bounds[t], bounds[t + 1], ns, ai, c2, mem,
-                                missing == "mean", acc[t], miss_ct[t]) for t in range(threads)]
-            for job in jobs:
-                job.result()
-        pool.shutdown()
-        total += acc.sum(axis=0)[:ns] + const[None, :]
-        n_used += members_packed[None, :] - miss_ct.sum(axis=0)[:ns]
+        const = np.zeros(nk)
+        members_packed = np.zeros(nk, dtype=np.int64)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
+                local = np.flatnonzero(want[start:stop])
+                if len(local) == 0:
+                    continue
+                packed = np.ascontiguousarray(packed)
+                p = pos_of[local + start]
+                ai, c2, mi = np.ascontiguousarray(a[p]), np.ascontiguousarray(2 * c[p]), member[p]
+                # a called genotype adds 2c whatever it is: add it to everyone, take it back for missing calls
+                const += c2.sum(axis=0)
+                members_packed += mi.sum(axis=0)
+                mem = mi.astype(np.int64)
+                bounds = np.linspace(0, len(local), threads + 1).astype(int)
+                jobs = [pool.submit(score_rows, packed, packed.shape[1], local[lo:hi], hi - lo, ns, ai[lo:hi],
+                                    c2[lo:hi], mem[lo:hi], nk, int(missing == "mean"), acc[t], miss_ct[t])
+                        for t, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+                if any(job.result() != 0 for job in jobs):
+                    raise MemoryError("polygenic-score kernel: out of memory")
+        total += acc.sum(axis=0) + const[None, :]
+        n_used += members_packed[None, :] - miss_ct.sum(axis=0)
     rest = index[~is_packed]
     for lo in range(0, len(rest), chunk_size):
         part = rest[lo:lo + chunk_size]

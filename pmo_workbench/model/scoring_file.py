@@ -36,6 +36,7 @@ import gzip
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +98,67 @@ def _read_head(path: Path) -> tuple[list[str], list[str], int]:
     raise InputError("no column header line (the file is empty or holds only comments)", file=path)
 
 
-def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | None, bool, str]:
-    """Header fields, genome build, harmonised flag and score id, via pgscatalog.core's header models."""
+_BUILDS = {"GRCh37": "GRCh37", "hg19": "GRCh37", "GRCh38": "GRCh38", "hg38": "GRCh38", "NCBI36": "NCBI36",
+           "hg18": "NCBI36", "NCBI35": "NCBI35", "hg17": "NCBI35", "NR": None, "": None}
+"""pgscatalog.core's ``GenomeBuild.from_string``: build names and their aliases (``NR``: not reported)."""
+_HM_BUILDS = ("GRCh37", "GRCh38")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _header_fields(lines: list[str]) -> dict[str, str]:
+    """``#key=value`` header lines as a dict (``##`` comment lines and lines without ``=`` skipped)."""
     fields = {}
     for line in lines:
         if line.startswith("##") or "=" not in line:
             continue
         key, _, value = line[1:].partition("=")
         fields[key.strip()] = value.strip()
+    return fields
+
+
+def header_summary(fields: dict[str, str]) -> tuple[str | None, bool, str | None] | None:
+    """(genome build, harmonised, score id) of a header as pgscatalog.core's ``ScoreHeader`` reads it, without
+    importing that library (pydantic, httpx: half a second), for the headers whose reading is plain: a score id
+    (``pgs_id``, ``omicspred_id`` or ``score_id``), ``trait_reported``, a ``genome_build`` that
+    ``GenomeBuild.from_string`` knows, and, if given, ``HmPOS_build`` GRCh37/GRCh38 and an ISO ``HmPOS_date``.
+    None for any other header: :func:`_parse_header` then asks pgscatalog.core, which also words the error.
+    ``tests/unit/test_model_pgs.py`` holds the two equal.
+
+    Examples
+    --------
+    >>> header_summary({"pgs_id": "PGS000001", "trait_reported": "Breast cancer", "genome_build": "NR",
+    ...                 "HmPOS_build": "GRCh38", "HmPOS_date": "2022-07-29"})
+    ('GRCh38', True, 'PGS000001')
+    >>> header_summary({"pgs_id": "X", "trait_reported": "t", "genome_build": "pangenome"}) is None
+    True
+    """
+    pgs_id = next((fields[k] for k in ("pgs_id", "omicspred_id", "score_id") if k in fields), None)
+    if pgs_id is None or "trait_reported" not in fields or fields.get("genome_build") not in _BUILDS:
+        return None
+    hm_build, hm_date = fields.get("HmPOS_build"), fields.get("HmPOS_date")
+    if hm_build is not None and hm_build not in _HM_BUILDS:
+        return None
+    if hm_date is not None:
+        if not _ISO_DATE.match(hm_date):
+            return None
+        try:
+            date.fromisoformat(hm_date)
+        except ValueError:
+            return None
+    harmonised = hm_build is not None and hm_date is not None
+    return (hm_build if harmonised else _BUILDS[fields["genome_build"]]), harmonised, pgs_id
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | None, bool, str]:
+    """Header fields, genome build, harmonised flag and score id, as pgscatalog.core's header models read them
+    (:func:`header_summary` for plain headers; the models themselves otherwise)."""
+    fields = _header_fields(lines)
     if not fields:
         return fields, None, False, path.name.split(".")[0]
+    plain = header_summary(fields)
+    if plain is not None:
+        build, harmonised, pgs_id = plain
+        return fields, build, harmonised, pgs_id or path.name.split(".")[0]
     logging.getLogger("pgscatalog").setLevel(logging.ERROR)  # its import configures logging; keep it quiet
     from pgscatalog.core.lib import models
     from pydantic import ValidationError
@@ -126,11 +178,19 @@ def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, str], str | N
         head.pgs_id or path.name.split(".")[0]
 
 
+_USED_COLUMNS = frozenset(["chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight", "hm_chr",
+                           "hm_pos", "hm_inferOtherAllele", "is_dominant", "is_recessive", "variant_type",
+                           *_COMPLEX_FLAGS, *NORMALISED_COLUMNS])
+"""The columns read from a scoring file's rows (rsIDs, sources, odds ratios, ... are skipped, not converted)."""
+
+
 def _read_body(path: Path, skip: int, columns: list[str]) -> pa.Table:
-    opts = pacsv.ReadOptions(skip_rows=skip, column_names=columns, block_size=1 << 24)
+    # 4 MiB blocks: decompression and parsing overlap and stay in cache (16 MiB blocks took 1.6x the CPU)
+    opts = pacsv.ReadOptions(skip_rows=skip, column_names=columns, block_size=1 << 22)
     parse = pacsv.ParseOptions(delimiter="\t", quote_char=False)
     conv = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
-                                null_values=[], quoted_strings_can_be_null=False)
+                                null_values=[], quoted_strings_can_be_null=False,
+                                include_columns=[c for c in dict.fromkeys(columns) if c in _USED_COLUMNS])
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     source = pa.CompressedInputStream(pa.OSFile(str(path)), "gzip") if gz else pa.OSFile(str(path))
@@ -205,7 +265,7 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
     fields, build, harmonised, pgs_id = _parse_header(path, lines)
     first_data_line = n_head + 1
     body = _read_body(path, n_head, columns)
-    cols = set(body.column_names)
+    cols = set(columns)
     n_rows = body.num_rows
     notes: list[str] = []
     if set(NORMALISED_COLUMNS) <= cols and not fields:
@@ -291,13 +351,15 @@ def read_scoring_file(path: str | Path, *, allow_complex: bool = False) -> Scori
         return a if take is None else a.take(take)
 
     pos_kept = position[keep]
+    chrom, effect_allele, other = subset(_empty_to_none(chrom)), subset(effect_allele), subset(other)
     variants = pd.DataFrame({
-        "chr_name": _text_column(subset(_empty_to_none(chrom))),
+        "chr_name": _text_column(chrom),
         "chr_position": pd.arrays.IntegerArray(np.nan_to_num(pos_kept).astype(np.int64), np.isnan(pos_kept)),
-        "effect_allele": _text_column(subset(effect_allele)), "other_allele": _text_column(subset(other)),
-        "effect_weight": weight[keep], "effect_type": "additive", "is_duplicated": False, "accession": pgs_id,
+        "effect_allele": _text_column(effect_allele), "other_allele": _text_column(other),
+        "effect_weight": weight[keep], "effect_type": "additive", "is_duplicated": False,
+        "accession": pd.Categorical.from_codes(np.zeros(int(keep.sum()), dtype=np.int8), [pgs_id]),
         "row_nr": np.flatnonzero(keep).astype(np.int64) if take is not None else np.arange(n_rows, dtype=np.int64)})
-    variants["is_duplicated"] = _flag_duplicates(variants)
+    variants["is_duplicated"] = _flag_duplicates(chrom, pos_kept, effect_allele, other)
     if build is None:
         found = _BUILD_IN_NAME.search(path.name)
         build = found.group(1).replace("grch", "GRCh") if found else None
@@ -308,9 +370,16 @@ def _strings(a: pa.Array | pa.ChunkedArray) -> pa.Array:
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
-def _flag_duplicates(v: pd.DataFrame) -> np.ndarray:
+def _flag_duplicates(chrom: pa.Array, position: np.ndarray, effect_allele: pa.Array, other_allele: pa.Array
+                     ) -> np.ndarray:
     """Rows repeating an earlier ``chr:pos:effect_allele:other_allele`` (missing parts equal each other)."""
-    return v.duplicated(["chr_name", "chr_position", "effect_allele", "other_allele"], keep="first").to_numpy()
+    from pmo_workbench.model.variant_matching import duplicated_keys
+
+    def codes(a: pa.Array) -> np.ndarray:
+        return pc.fill_null(pc.dictionary_encode(a).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    return duplicated_keys(codes(chrom), np.where(np.isnan(position), -1, position).astype(np.int64),
+                           codes(effect_allele), codes(other_allele), keep="first")
 
 
 def _read_normalised(path: Path, body: pa.Table, first_data_line: int) -> ScoringFile:

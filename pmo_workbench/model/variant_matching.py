@@ -18,12 +18,13 @@ Examples
 >>> target = pd.DataFrame({"contig": ["chr1", "chr1"], "position": [10, 20], "ref": ["G", "G"], "alt": ["A", "A"]})
 >>> m = match_variants(score, target)
 >>> m.rows[["row_nr", "status", "match_type", "target_index", "effect_is_alt"]].values.tolist()
-[[0, 'matched', 'altref', 0, True], [1, 'matched after flip', 'altref_flip', 1, True], [2, 'absent', None, -1, False]]
+[[0, 'matched', 'altref', 0, True], [1, 'matched after flip', 'altref_flip', 1, True], [2, 'absent', nan, -1, False]]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -79,13 +80,54 @@ def normalise_contig(contig: pd.Series) -> pd.Series:
 
 def _contig_codes(values: pd.Series | pa.Array, names: dict[str, int]) -> np.ndarray:
     """Integer code per value of its normalised contig name (growing ``names``); -1 for a missing value.
-    Only the distinct values are normalised."""
-    codes, uniques = pd.factorize(pd.Series(_strings(values).to_numpy(zero_copy_only=False), dtype=object))
-    if len(uniques) == 0:
+    Only the distinct values are normalised (Arrow dictionary encoding)."""
+    enc = pc.dictionary_encode(_strings(values).cast(pa.string()))
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(enc.dictionary) == 0:
         return np.full(len(codes), -1, dtype=np.int64)
-    norm = normalise_contig(pd.Series(uniques, dtype=object))
-    code_of = np.array([names.setdefault(n, len(names)) for n in norm], dtype=np.int64)
-    return np.where(codes >= 0, code_of[np.maximum(codes, 0)], -1)
+    norm = normalise_contig(pd.Series(enc.dictionary.to_pylist(), dtype=object))
+    code_of = np.append(np.array([names.setdefault(n, len(names)) for n in norm], dtype=np.int64), -1)
+    return code_of[codes]
+
+
+@dataclass
+class TargetVariants:
+    """The genotypes' variants as matching needs them: per variant its contig code (into ``contig_names``,
+    normalised as in PGS Catalog files; -1 missing), position, REF and ALT (comma-separated) as Arrow strings."""
+
+    contig: np.ndarray
+    contig_names: list[str]
+    position: np.ndarray
+    ref: pa.Array
+    alt: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+
+def target_variants(source: pd.DataFrame | Any) -> TargetVariants:
+    """:class:`TargetVariants` from a variant table (contig, position, ref, alt) or from genotypes ``g``.
+
+    An embedded store's variants are read from its arrays (contig codes, positions, REF/ALT as Arrow strings),
+    not through ``g.variants``, whose object columns cost more than the whole match at a million variants.
+    """
+    names: dict[str, int] = {}
+    if isinstance(source, pd.DataFrame):
+        contig = _contig_codes(source["contig"], names)
+        return TargetVariants(contig, list(names), source["position"].to_numpy(np.int64), _strings(source["ref"]),
+                              _strings(source["alt"]))
+    contig_arr = source._array("variant_contig") if hasattr(source, "_array") else None  # noqa: SLF001
+    if contig_arr is None:
+        return target_variants(source.variants)
+    from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+
+    ids = [str(c) for c in (source.attrs["contig_id"] or [""])]
+    code_of = np.array([names.setdefault(n, len(names)) for n in normalise_contig(pd.Series(ids, dtype=object))],
+                       dtype=np.int64)
+    contig = code_of[contig_arr[:].astype(np.int64)]
+    position = source._array("variant_position")[:].astype(np.int64)  # noqa: SLF001
+    return TargetVariants(contig, list(names), position, read_variant_strings(source, "ref"),
+                          read_variant_strings(source, "alt"))
 
 
 @dataclass
@@ -118,12 +160,11 @@ def target_table(variants: pd.DataFrame) -> pd.DataFrame:
     return t.explode("ALT", ignore_index=True)
 
 
-def _target_alleles(variants: pd.DataFrame) -> tuple[np.ndarray, pa.Array, pa.Array, np.ndarray]:
+def _target_alleles(target: TargetVariants) -> tuple[np.ndarray, pa.Array, pa.Array, np.ndarray]:
     """(target_index, REF, ALT, is_multiallelic) with multi-allelic records exploded per ALT allele."""
-    ref = _strings(variants["ref"])
-    alt = _strings(variants["alt"])
+    ref, alt = target.ref, target.alt
     multi = pc.fill_null(pc.match_substring(alt, ","), False).to_numpy(zero_copy_only=False)
-    index = np.arange(len(variants), dtype=np.int64)
+    index = np.arange(len(target), dtype=np.int64)
     if not multi.any():
         return index, ref, alt, multi
     parts = pc.split_pattern(alt, ",")
@@ -132,15 +173,59 @@ def _target_alleles(variants: pd.DataFrame) -> tuple[np.ndarray, pa.Array, pa.Ar
     return rows, ref.take(pa.array(rows)), pc.list_flatten(parts), multi[rows]
 
 
+def _accession_codes(accession: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, names) of the score accessions (a categorical column's own codes when it is one)."""
+    if isinstance(accession.dtype, pd.CategoricalDtype):
+        return (accession.cat.codes.to_numpy().astype(np.int64),
+                np.asarray(accession.cat.categories.astype(str), dtype=object))
+    enc = pc.dictionary_encode(_strings(accession.astype(str)).cast(pa.string()))
+    return (enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            np.asarray(enc.dictionary.to_pylist(), dtype=object))
+
+
+def duplicated_keys(*keys: np.ndarray, keep: Literal["first", False] = False) -> np.ndarray:
+    """Bool per row: its combination of the integer ``keys`` (each >= -1) occurs in another row too
+    (``keep="first"``: in an earlier row), as ``DataFrame.duplicated`` of those columns.
+
+    Examples
+    --------
+    >>> duplicated_keys(np.array([1, 2, 1, 1]), np.array([5, 5, 5, -1])).tolist()
+    [True, False, True, False]
+    >>> duplicated_keys(np.array([1, 2, 1, 1]), np.array([5, 5, 5, -1]), keep="first").tolist()
+    [False, False, True, False]
+    """
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    for k in keys:
+        width = int(k.max(initial=-1)) + 2
+        if span * width >= 2**62:  # cannot be packed into one integer
+            return pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)}, copy=False).duplicated(keep=keep) \
+                .to_numpy()
+        key = key * width + (k + 1)
+        span *= width
+    order = np.argsort(key, kind="stable")  # equal keys stay in row order
+    ks = key[order]
+    same = ks[1:] == ks[:-1]
+    dup = np.zeros(n, dtype=bool)
+    dup[order[1:][same]] = True
+    if keep is False:
+        dup[order[:-1][same]] = True
+    return dup
+
+
 _ALT_TYPES = np.array([t in ("altref", "altref_flip", "no_oa_alt", "no_oa_alt_flip") for t in MATCH_TYPES])
 _STATUS = np.array(["matched", "matched after flip", "strand-ambiguous dropped", "absent", "multi-allelic",
                     "duplicate"], dtype=object)
 
 
-def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous: bool = False,
+def match_variants(score: pd.DataFrame, target: pd.DataFrame | TargetVariants, *, keep_ambiguous: bool = False,
                    keep_multiallelic: bool = False, skip_flip: bool = False) -> MatchResult:
     """Match normalised scoring rows (:data:`~pmo_workbench.model.scoring_file.NORMALISED_COLUMNS`) to the target
-    variants (contig, position, ref, alt; one row per record, ALT comma-separated).
+    variants (a table of contig, position, ref, alt, one row per record, ALT comma-separated; or
+    :func:`target_variants` of the genotypes).
 
     Contigs are compared by normalised name, alleles by integer codes of one Arrow dictionary over every allele
     of both sides (and of their complements), so the join and the allele tests run on integers.
@@ -155,10 +240,11 @@ def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous:
         Do not try the complemented alleles.
     """
     n = len(score)
-    names: dict[str, int] = {}
-    t_chrom = _contig_codes(target["contig"], names)
+    target = target if isinstance(target, TargetVariants) else target_variants(target)
+    names = {name: k for k, name in enumerate(target.contig_names)}
+    t_chrom = target.contig
     t_index, t_ref, t_alt, t_multi = _target_alleles(target)
-    t_pos = target["position"].to_numpy(np.int64)[t_index]
+    t_pos = target.position[t_index]
     t_key = (t_chrom[t_index] << 40) | t_pos
     s_chrom = _contig_codes(score["chr_name"], names)
     s_pos_raw = pd.to_numeric(score["chr_position"], errors="coerce")
@@ -202,18 +288,22 @@ def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous:
     keep = priority < none
     c_row, c_t, priority = c_row[keep], c_t[keep], priority[keep]
     c_target = t_index[c_t]
-    # best type per row; ties (several target variants) -> the first in target order
-    srt = np.lexsort((c_target, priority, c_row))
-    c_row, c_t, c_target, priority = c_row[srt], c_t[srt], c_target[srt], priority[srt]
-    first = np.ones(len(c_row), dtype=bool)
-    first[1:] = c_row[1:] != c_row[:-1]
+    # best type per row; ties (several target variants) -> the first in target order, then in exploded order.
+    # Candidates are grouped by row (c_row ascending): the smallest (type, target) key of each group wins.
+    if len(c_row):
+        key = priority * (int(c_target.max()) + 1) + c_target
+        starts = np.flatnonzero(np.r_[True, c_row[1:] != c_row[:-1]])
+        best = np.minimum.reduceat(key, starts)
+        hit = np.flatnonzero(key == np.repeat(best, np.diff(np.r_[starts, len(c_row)])))
+        first = hit[np.r_[True, c_row[hit][1:] != c_row[hit][:-1]]]
+    else:
+        first = np.zeros(0, dtype=np.int64)
     b_row, b_t, b_target, b_prio = c_row[first], c_t[first], c_target[first], priority[first]
     b_ref, b_alt = ref_c[b_t], alt_c[b_t]
     ambiguous = (comp_of[b_ref] == b_alt) & acgt[b_ref]
-    acc_codes, acc_names = pd.factorize(pd.Series(_strings(score["accession"].astype(str)).to_numpy(
-        zero_copy_only=False), dtype=object))
+    acc_codes, acc_names = _accession_codes(score["accession"])
     b_acc = acc_codes[b_row]
-    dup = pd.DataFrame({"a": b_acc, "t": b_target, "x": b_alt}).duplicated(keep=False).to_numpy()
+    dup = duplicated_keys(b_acc, b_target, b_alt)
     status = np.where(np.isin(b_prio, [2, 3, 6, 7]), 1, 0)
     status = np.where(~keep_ambiguous & ambiguous, 2, status)
     status = np.where(~keep_multiallelic & t_multi[b_t], 4, status)
@@ -226,13 +316,16 @@ def match_variants(score: pd.DataFrame, target: pd.DataFrame, *, keep_ambiguous:
     target_index[b_row] = b_target
     effect_is_alt = np.append(_ALT_TYPES, False)[row_prio]
     acc_obj = np.asarray(acc_names, dtype=object)
-    rows = pd.DataFrame({"row_nr": score["row_nr"].to_numpy(), "accession": acc_obj[acc_codes],
-                         "status": _STATUS[row_status],
-                         "match_type": np.append(np.asarray(MATCH_TYPES, dtype=object), None)[row_prio],
+    # text columns as categoricals (codes, not a million str objects); fresh arrays: no copy into 2-D blocks
+    rows = pd.DataFrame({"row_nr": score["row_nr"].to_numpy(),
+                         "accession": pd.Categorical.from_codes(acc_codes, acc_obj),
+                         "status": pd.Categorical.from_codes(row_status, _STATUS),
+                         "match_type": pd.Categorical.from_codes(np.where(row_prio < none, row_prio, -1),
+                                                                 np.asarray(MATCH_TYPES, dtype=object)),
                          "target_index": target_index, "effect_is_alt": effect_is_alt,
-                         "effect_weight": score["effect_weight"].to_numpy(float)})
-    counts = np.zeros((len(acc_names), len(OUTCOMES)), dtype=np.int64)
-    np.add.at(counts, (acc_codes, row_status), 1)
+                         "effect_weight": score["effect_weight"].to_numpy(float)}, copy=False)
+    counts = np.bincount(acc_codes * len(OUTCOMES) + row_status, minlength=len(acc_names) * len(OUTCOMES)) \
+        .reshape(len(acc_names), len(OUTCOMES))
     report = pd.DataFrame(counts, columns=list(OUTCOMES))
     present = counts.sum(axis=1) > 0
     report.insert(0, "accession", acc_obj)

@@ -115,6 +115,48 @@ def _resolve(proj: Project, value: str | None, source: str, name: str) -> Path |
     return path
 
 
+def merge_delivery_batches(manifest: pd.DataFrame | None, store_dir: str | Path,
+                           project_root: str | Path | None = None) -> pd.DataFrame:
+    """The genome manifest with every sample of a cohort store and the batch it was delivered in.
+
+    A sample of the store takes its ``batch`` from the store (the delivery batch ``pmo ingest`` recorded;
+    a sample redelivered with ``--replace`` has its latest batch), overriding the manifest's; a store sample
+    the manifest lacks gets a row with its batch and the ``reported_sex`` of its delivery's ``manifest.tsv``
+    (from the delivery ledger of ``project_root``). Manifest rows of samples not in the store are kept.
+
+    Examples
+    --------
+    >>> from pmo_workbench.genotypes.gvcf_store import add_gvcfs
+    >>> import tempfile
+    >>> d = Path("../shared/data/gvcf_small/hail_gatk4_chr22")
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = add_gvcfs(root, {"HG00187": d / "HG00187.hg38.g.vcf.gz"}, "B7")
+    >>> m = merge_delivery_batches(pd.DataFrame({"sample_id": ["X1"], "batch": ["B0"]}), root)
+    >>> m[["sample_id", "batch"]].to_dict("records")
+    [{'sample_id': 'X1', 'batch': 'B0'}, {'sample_id': 'HG00187', 'batch': 'B7'}]
+    """
+    from pmo_workbench.genotypes.gvcf_store import store_sample_batches
+
+    batch = store_sample_batches(store_dir)
+    man = load_manifest(manifest) if manifest is not None else pd.DataFrame({"sample_id": pd.Series(dtype=str)})
+    if "batch" not in man.columns:
+        man["batch"] = pd.Series(pd.NA, index=man.index, dtype=object)
+    man["batch"] = man["batch"].astype(object)
+    known = man["sample_id"].isin(batch.keys())
+    man.loc[known, "batch"] = man.loc[known, "sample_id"].map(batch)
+    extra = [s for s in batch if s not in set(man["sample_id"])]
+    if extra:
+        rows = pd.DataFrame({"sample_id": extra, "batch": [batch[s] for s in extra]})
+        if project_root is not None:
+            from pmo_workbench.genotypes.deliveries import load_ledger
+
+            ledger = load_ledger(project_root).drop_duplicates("sample_id", keep="last").set_index("sample_id")
+            if "reported_sex" in ledger.columns:
+                rows["reported_sex"] = ledger["reported_sex"].reindex(rows["sample_id"]).to_numpy()
+        man = pd.concat([man, rows], ignore_index=True)
+    return man
+
+
 def run_wgs_qc(
     project: str | Path | Project,
     *,
@@ -134,7 +176,10 @@ def run_wgs_qc(
     project
         Project folder or loaded project.
     input, manifest, pedigree
-        Paths relative to the project (default: ``sources`` of ``pmo.yaml``).
+        Paths relative to the project (default: ``sources`` of ``pmo.yaml``). With no ``input``, a project
+        whose ``pmo ingest`` grew a cohort store (``data/genotypes/store.json``) is checked on that store --
+        every ingested sample, with the batch it was delivered in (:func:`merge_delivery_batches`) -- and
+        otherwise on ``sources.genotypes``.
     backend
         ``embedded`` or ``hail`` (default: ``backend.engine``).
     thresholds_file
@@ -157,9 +202,11 @@ def run_wgs_qc(
     >>> qc.result.decisions["pass"].mean()  # doctest: +SKIP
     """
     from pmo_workbench.genotypes import open_genotypes
+    from pmo_workbench.genotypes.gvcf_store import find_cohort_store
 
     proj = as_project(project)
-    geno = _resolve(proj, input, "genotypes", "input")
+    store = find_cohort_store(proj.root) if input is None else None  # `pmo ingest` grew a cohort store
+    geno = store if store is not None else _resolve(proj, input, "genotypes", "input")
     if geno is None:
         raise ConfigError("no genotype input: set sources.genotypes in pmo.yaml or the 'input' parameter",
                           file=proj.root / "pmo.yaml", field="sources.genotypes")
@@ -170,6 +217,8 @@ def run_wgs_qc(
         raise ConfigError("file not found", file=ref_path, field="reference_labels")
     reviewed = resolve_reviewed_thresholds(proj, thresholds_file)
     man = load_manifest(man_path) if man_path is not None and man_path.is_file() else None
+    if store is not None:
+        man = merge_delivery_batches(man, store, proj.root)
     th = reviewed.thresholds
     if strata is None:
         strata = list(th.strata) or (["batch"] if man is not None and "batch" in man.columns else [])
@@ -193,7 +242,8 @@ def run_wgs_qc(
     result = run_qc(g, manifest=man, pedigree=ped, thresholds=th, reference=ref_path,
                     read_metrics=read_metrics if len(read_metrics) else None)
     variant_pass = select_qc_sites(result.variant_qc, g.variants, th)
-    inputs = {"input": str(geno), "manifest": str(man_path) if man is not None else None,
+    inputs = {"input": str(geno), "input_kind": "cohort store" if store is not None else "file",
+              "manifest": str(man_path) if man_path is not None and man_path.is_file() else None,
               "pedigree": str(ped) if ped is not None else None,
               "reference_labels": str(ref_path) if ref_path else None, "backend": engine}
     if engine == "hail":
@@ -464,6 +514,7 @@ def write_wgs_qc_outputs(
     ['batch_metrics.parquet', 'thresholds.yaml', 'run_extra.json']
     """
     from pmo_workbench.genotypes.export import write_filtered_vcf as write_vcf
+    from pmo_workbench.genotypes.export import write_joint_vcf
 
     if write_filtered_vcf and not disclosure.individual_level:
         raise ConfigError("a filtered VCF is individual-level data: not written in export mode",
@@ -494,10 +545,19 @@ def write_wgs_qc_outputs(
         disclosure.write_text(out, PASSING_FILE, "".join(f"{s}\n" for s in passing), kind="individual")
         written.append(PASSING_FILE)
         if write_filtered_vcf:
-            if getattr(run.genotypes, "source_format", "vcf") != "vcf" or run.genotypes.path.suffix == ".bed":
-                raise InputError("a filtered VCF can only be written from a VCF/BCF input", file=run.genotypes.path)
-            disclosure.individual(None, what=FILTERED_VCF)
-            write_vcf(run.genotypes.path, passing, run.variant_pass, out / FILTERED_VCF)
+            source_format = getattr(run.genotypes, "source_format", "vcf")
+            if source_format == "gvcf_store":  # no source VCF: the passing part of the combined matrix
+                if not hasattr(run.genotypes, "iter_chunks"):
+                    raise InputError("a filtered VCF of a cohort store is written with the embedded backend",
+                                     file=run.genotypes.path, field="write_filtered_vcf")
+                disclosure.individual(None, what=FILTERED_VCF)
+                write_joint_vcf(run.genotypes, out / FILTERED_VCF, samples=passing, variant_mask=run.variant_pass)
+            else:
+                if source_format != "vcf" or run.genotypes.path.suffix == ".bed":
+                    raise InputError("a filtered VCF can only be written from a VCF/BCF input",
+                                     file=run.genotypes.path)
+                disclosure.individual(None, what=FILTERED_VCF)
+                write_vcf(run.genotypes.path, passing, run.variant_pass, out / FILTERED_VCF)
             written += [FILTERED_VCF, FILTERED_VCF + ".tbi"]
     review_record: dict[str, Any] = {}
     if threshold_review is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from pmo_workbench.genotypes.deliveries import project_root_of
+from pmo_workbench.genotypes.deliveries import load_ledger, project_root_of
 from pmo_workbench.genotypes.delivery_metrics import (
     LONG_COLUMNS,
     METRICS,
@@ -54,10 +54,7 @@ def sequencing_metrics(project: Any, *, long: bool = False) -> pd.DataFrame:
     table = pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=[*LONG_COLUMNS, "batch"])
     if long:
         return table
-    ledger = root / "genotypes" / "deliveries.parquet"
-    ids: list[str] = []
-    if ledger.is_file():
-        ids = pd.read_parquet(ledger, columns=["sample_id"])["sample_id"].astype(str).tolist()
+    ids = load_ledger(root)["sample_id"].astype(str).tolist()
     ids += table["sample_id"].astype(str).tolist()
     if "value_text" in table.columns:  # stored: numbers and labels in separate columns (Parquet is typed)
         table = table.assign(value=table["value"].astype(object).where(table["value"].notna(), table["value_text"]))

@@ -48,7 +48,8 @@ def compute_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
 
 
 def collect_inputs(proj: Project, params_file: Path | None) -> list[dict[str, Any]]:
-    """``pmo.yaml``, the parameters file and every file of the project's sources, with size and SHA-256."""
+    """``pmo.yaml``, the parameters file, every file of the project's sources and the cohort store's
+    ``store.json`` (when ``pmo ingest`` made one), with size and SHA-256."""
     files: list[tuple[str, Path]] = [("pmo.yaml", proj.root / PROJECT_FILE)]
     if params_file is not None:
         files.append(("params_file", Path(params_file)))
@@ -62,6 +63,11 @@ def collect_inputs(proj: Project, params_file: Path | None) -> list[dict[str, An
             files.append((name, p))
         else:  # a PLINK prefix
             files.extend((name, p.with_suffix(s)) for s in (".bed", ".bim", ".fam") if p.with_suffix(s).is_file())
+    from pmo_workbench.genotypes.gvcf_store import MANIFEST, find_cohort_store
+
+    store = find_cohort_store(proj.root)  # `pmo ingest`'s store: WGS QC's default input (its generation)
+    if store is not None:
+        files.append(("cohort_store", store / MANIFEST))
     out = []
     for source, f in files:
         f = f.resolve()

@@ -174,11 +174,14 @@ def format_gvcf_records(calls: SampleCalls) -> tuple[list[str], np.ndarray, np.n
                          f"{'0' if hh else '0/0'}:{dd}:{q}:{dd}")
             continue
         a, b = int(gt[si, 0]), int(gt[si, 1])
+        # PL has one value per genotype of REF, ALT and <NON_REF> (Number=G): 3 haploid, 6 diploid
         if hh:
-            call, pl = str(a), f"{q + 30},0"
+            call = str(a)
+            pl = ",".join("0" if j == a else str(q + 30 + 30 * j) for j in range(3))
         else:
             call = f"{a}/{b}"
-            pl = f"{q + 30},0,{3 * q + 30}" if a != b else f"{3 * q + 30},{q},0"
+            first = f"{q + 30},0,{3 * q + 30}" if a != b else f"{3 * q + 30},{q},0"
+            pl = f"{first},{q + 33},{3 * q + 33},{3 * q + 60}"
         lines.append(f"{contig}\t{st}\t.\t{calls.ref[si]}\t{calls.alt[si]},<NON_REF>\t{max(q, 1)}\tPASS\t.\t"
                      f"GT:AD:DP:GQ:PL\t{call}:{int(calls.ad_ref[si])},{int(calls.ad_alt[si])},0:{dd}:{q}:{pl}")
     return lines, starts.astype(np.int64), ends.astype(np.int64)

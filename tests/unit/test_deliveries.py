@@ -119,11 +119,9 @@ def test_changed_file_under_a_known_sample_is_refused(project: Path, tmp_path: P
     assert calls == []  # same gVCF: the genotypes stay, only the metrics are replaced
     long = sequencing_metrics(project, long=True)
     assert long.loc[(long["sample_id"] == sid) & (long["metric"] == "insert_size_median"), "value"].iloc[0] > 1000
-    gvcf = batch / sid / f"{sid}.hard-filtered.gvcf.gz"
-    gvcf.write_bytes(gvcf.read_bytes())  # same bytes: still the same gVCF
-    (batch / sid / f"{gvcf.name}.md5").write_text("0" * 32 + f"  {gvcf.name}\n")
-    with pytest.raises(DeliveryError, match="changed gVCF cannot replace genotypes"):
-        ingest_batch(project, batch, replace=True, combine=lambda *a: {})
+    history = load_ledger(project, history=True)
+    old_row = history[(history["sample_id"] == sid) & history["replaced_at"].notna()]
+    assert old_row[["replaced_by", "replaced_what"]].values.tolist() == [["B1", "metrics"]]
 
 
 def test_missing_file_and_missing_sidecar(tmp_path: Path) -> None:
@@ -284,3 +282,138 @@ def test_batch_aware_qc_on_the_growing_store(project: Path) -> None:
     b3 = [s for s, b in batch_of.items() if b == "B3"]
     assert t.loc["mean_coverage", "value"] == pytest.approx(float(m.loc[b3, "mean_coverage"].median()))
     assert t.loc["mean_coverage", "n_reference"] == 2
+
+
+def set_md5(path: Path) -> None:
+    import hashlib
+
+    (path.parent / f"{path.name}.md5").write_text(hashlib.md5(path.read_bytes()).hexdigest() + f"  {path.name}\n")
+
+
+def dense_by_sample(g) -> dict:
+    from tests.unit.test_gvcf_store import dense_by_sample as by_sample
+
+    return by_sample(g)
+
+
+def test_replace_swaps_a_samples_genotypes_atomically(project: Path, tmp_path: Path) -> None:
+    """B1 redelivered with one sample's gVCF corrected (here: the genotypes of a B3 sample): refused without
+    --replace; with it, the store equals one built fresh from the corrected delivery, the sample's column is
+    the new gVCF's calls, and the ledger keeps the superseded delivery."""
+    from pmo_workbench.genotypes.gvcf_store import open_cohort, store_sample_batches
+
+    for b in ("B1", "B2"):
+        assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / b)).exit_code == 0
+    fixed = tmp_path / "redelivery" / "B1"
+    shutil.copytree(project / "deliveries" / "B1", fixed)
+    sid = sorted(p.name for p in fixed.iterdir() if p.is_dir())[1]
+    donor = sorted(p.name for p in (project / "deliveries" / "B3").iterdir() if p.is_dir())[0]
+    for ext in ("", ".tbi"):
+        target = fixed / sid / f"{sid}.hard-filtered.gvcf.gz{ext}"
+        shutil.copyfile(project / "deliveries" / "B3" / donor / f"{donor}.hard-filtered.gvcf.gz{ext}", target)
+        set_md5(target)
+    before = state(project)
+    r = CliRunner().invoke(app, ["ingest", "--project", str(project), "--batch", str(fixed)])
+    assert r.exit_code == 2 and f"sample {sid}: file changed" in r.output and state(project) == before
+    r = run("ingest", "--project", str(project), "--batch", str(fixed), "--replace")
+    assert r.exit_code == 0 and "1 replaced" in r.output, r.output
+    replaced = open_cohort(project)
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns("genotypes"))
+    shutil.copytree(project / "data" / "genotypes", fresh / "data" / "genotypes",
+                    ignore=shutil.ignore_patterns("store.json", "batches", "sites", "dense", "hail"))
+    for b in (fixed, project / "deliveries" / "B2"):
+        assert run("ingest", "--project", str(fresh), "--batch", str(b)).exit_code == 0
+    ours, theirs = dense_by_sample(replaced), dense_by_sample(open_cohort(fresh))
+    assert sorted(replaced.sample_id) == sorted(theirs) and ours == theirs
+    # oracle: the replaced column is the donor's gVCF, as the donor's own column in a store with B3
+    assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / "B3")).exit_code == 0
+    after_b3 = dense_by_sample(open_cohort(project))
+    assert {k: v[0] for k, v in after_b3[sid].items()} == {k: v[0] for k, v in after_b3[donor].items()}
+    assert store_sample_batches(project)[sid] == "B1"
+    history = load_ledger(project, history=True)
+    rows = history[history["sample_id"] == sid]
+    assert len(rows) == 2 and rows["replaced_what"].dropna().tolist() == ["genotypes"]
+    assert rows["replaced_by"].dropna().tolist() == ["B1"]
+    assert load_ledger(project)["sample_id"].is_unique
+
+
+def test_redelivery_in_another_batch_replaces_with_replace(project: Path) -> None:
+    """The demo's twice-delivered sample: refused, then taken with --replace; the sample's batch becomes the
+    redelivery's in the store, the ledger and the QC input."""
+    from pmo_workbench.genotypes.gvcf_store import store_sample_batches
+
+    assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / "B1")).exit_code == 0
+    truth = pd.read_csv(project / "truth" / "deliveries.tsv", sep="\t")
+    sid, batch_dir = truth.loc[truth["problem"] == "delivered_twice", ["sample_id", "batch_dir"]].iloc[0]
+    redelivery = project / batch_dir
+    n = len(store_sample_batches(project))
+    r = run("ingest", "--project", str(project), "--batch", str(redelivery), "--replace")
+    assert r.exit_code == 0 and "1 replaced" in r.output, r.output
+    batches = store_sample_batches(project)
+    assert len(batches) == n and batches[sid] == redelivery.name
+    assert load_ledger(project).set_index("sample_id").loc[sid, "batch_id"] == redelivery.name
+
+
+def test_wgs_qc_reads_the_store_the_ingests_grew(project: Path) -> None:
+    """With a cohort store and no `input`, WGS QC runs on the store: every ingested sample of the three batches
+    with its delivery batch, the read-level metrics joined (the injected problems failed with their reasons),
+    and the filtered VCF written from the store; the joint VCF's genotypes are not read."""
+    from pmo_workbench.privacy import Disclosure
+    from pmo_workbench.project import load_project
+    from pmo_workbench.qc.report import run_wgs_qc, write_wgs_qc_outputs
+
+    truth = pd.read_csv(project / "truth" / "samples.tsv", sep="\t").set_index("sample_id")
+    for b in ("B1", "B2", "B3"):
+        assert run("ingest", "--project", str(project), "--batch", str(project / "deliveries" / b)).exit_code == 0
+    (project / "data" / "genotypes" / "cohort.vcf.gz").write_bytes(b"not read")  # the store is the input
+    proj = load_project(project)
+    qc = run_wgs_qc(proj)
+    assert qc.inputs["input_kind"] == "cohort store" and qc.genotypes.source_format == "gvcf_store"
+    samples = qc.samples_with_batch().set_index("sample_id")
+    assert sorted(samples.index) == sorted(truth.index)
+    assert samples["batch"].to_dict() == truth["batch"].to_dict()
+    assert set(samples["batch"]) == {"B1", "B2", "B3"}
+    rm = qc.result.read_metrics
+    assert sorted(rm.index) == sorted(truth.index) and rm["mean_coverage"].notna().all()
+    reasons = qc.result.decisions.set_index("sample_id")["reasons"]
+    problems = pd.read_csv(project / "truth" / "deliveries.tsv", sep="\t")
+    for reason in ("contamination", "low_coverage"):
+        assert {s for s, r in reasons.items() if reason in r} == set(
+            problems.loc[problems["problem"] == reason, "sample_id"]), reason
+    sex = qc.result.sex_check.set_index("sample_id")
+    assert sex["ploidy_estimate"].notna().all()
+    assert (sex["ploidy_estimate"] == truth["genetic_sex"].map({"F": "XX", "M": "XY"}).reindex(sex.index)).all()
+    out = project / "runs" / "manual"
+    write_wgs_qc_outputs(qc, out, Disclosure.for_project(proj, "internal"), write_filtered_vcf=True)
+    import subprocess
+
+    listed = subprocess.run(["bcftools", "query", "-l", str(out / "filtered.vcf.gz")], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert listed == [s for s in qc.genotypes.sample_id if s in set(qc.result.passing_samples())]
+    n = subprocess.run(["bcftools", "view", "-H", str(out / "filtered.vcf.gz")], capture_output=True, text=True,
+                       check=True).stdout.count("\n")
+    assert n == int(qc.variant_pass.sum())
+
+
+def test_synthetic_gvcf_records_have_one_pl_per_genotype(synth_project: Path) -> None:
+    """PL is Number=G over REF, ALT and <NON_REF>: 6 values for a diploid call, 3 for a haploid one (Hail's
+    combiner refuses anything else)."""
+    import gzip
+
+    b3 = synth_project / "deliveries" / "B3"
+    seen = {3: 0, 6: 0}
+    for folder in sorted(p for p in b3.iterdir() if p.is_dir())[:6]:
+        with gzip.open(folder / f"{folder.name}.hard-filtered.gvcf.gz", "rt") as fh:
+            for line in fh:
+                if line.startswith("#") or "END=" in line:
+                    continue
+                f = line.rstrip("\n").split("\t")
+                values = dict(zip(f[8].split(":"), f[9].split(":"), strict=True))
+                n_alleles = len(f[4].split(",")) + 1
+                ploidy = 1 if "/" not in values["GT"] else 2
+                n = len(values["PL"].split(","))
+                assert n == (n_alleles if ploidy == 1 else n_alleles * (n_alleles + 1) // 2), line
+                seen[n] += 1
+    assert seen[6] > 0 and seen[3] > 0

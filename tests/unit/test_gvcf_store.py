@@ -346,6 +346,89 @@ def test_dot_alt_blocks_and_star_alleles(tmp_path: Path) -> None:
     assert g.call_genotype[0, 1].tolist() == [1 + alts.index("C")] * 2
 
 
+def dense_by_sample(g) -> dict[str, dict[tuple[str, int], tuple[str, int, int, tuple[int, ...]]]]:
+    """Every sample's calls by site as (alleles as text, GQ, DP, AD by allele text): independent of the column
+    order and of the allele order, so stores built in different ways can be compared."""
+    from pmo_workbench.genotypes.hail_combiner import genotype_strings
+
+    strings = genotype_strings(g.variants, g.call_genotype[:])
+    gq, dp, ad = g.call_GQ[:], g.call_DP[:], g.call_AD[:]
+    alleles = [[r, *a.split(",")] for r, a in zip(g.variants["ref"], g.variants["alt"], strict=True)]
+    out: dict[str, dict] = {}
+    for k, sid in enumerate(g.sample_id):
+        rows = {}
+        for i, key in enumerate(strings):
+            ad_text = tuple(sorted((alleles[i][j], int(v)) for j, v in enumerate(ad[i, k, :len(alleles[i])])))
+            rows[key] = (strings[key][k], int(gq[i, k]), int(dp[i, k]), ad_text)
+        out[str(sid)] = rows
+    return out
+
+
+def test_replace_equals_a_fresh_build_and_retires_the_old_sites(tmp_path: Path) -> None:
+    """HG00190 redelivered with other genotypes (HG00313's gVCF): the store after the replacement equals a
+    store built with the new gVCF from the start; sites only the old gVCF had are gone; the column equals the
+    new file's calls in a store of that file alone."""
+    replaced, fresh, alone = tmp_path / "replaced", tmp_path / "fresh", tmp_path / "alone"
+    add_gvcfs(replaced, chr22("HG00187", "HG00190"), "B1")
+    add_gvcfs(replaced, chr22("HG00308"), "B2")
+    old = open_cohort(replaced)
+    old_n, old_sites = old.n_variants, set(dense_by_sample(old)["HG00190"])  # its dense copy goes with the change
+    r = add_gvcfs(replaced, {"HG00190": CHR22 / "HG00313.hg38.g.vcf.gz"}, "B3", replace=["HG00190"])
+    assert r["samples_replaced"] == ["HG00190"] and r["samples_added"] == 0 and r["removed_sites"] > 0
+    add_gvcfs(fresh, {"HG00187": CHR22 / "HG00187.hg38.g.vcf.gz", "HG00190": CHR22 / "HG00313.hg38.g.vcf.gz"}, "B1")
+    add_gvcfs(fresh, chr22("HG00308"), "B2")
+    add_gvcfs(alone, {"HG00190": CHR22 / "HG00313.hg38.g.vcf.gz"}, "B1")
+    g, f = open_cohort(replaced), open_cohort(fresh)
+    assert list(g.sample_id) == ["HG00187", "HG00308", "HG00190"]  # the replaced column moves to the end
+    assert g.n_variants == f.n_variants == r["n_sites"] != old_n
+    ours, theirs = dense_by_sample(g), dense_by_sample(f)
+    assert ours == theirs
+    own = dense_by_sample(open_cohort(alone))["HG00190"]
+    assert {k: v[0] for k, v in own.items()} == {k: ours["HG00190"][k][0] for k in own}
+    # sites of the old HG00190 that nobody else has are gone; the old calls are nowhere
+    gone = old_sites - set(ours["HG00190"])
+    assert len(gone) == r["removed_sites"] and gone.isdisjoint(own)
+    record = read_store_record(replaced)
+    assert [s["sample_id"] for s in record["samples"] if s.get("replaced")] == ["HG00190"]
+    assert g.attrs["sample_batch"] == ["B1", "B2", "B3"]
+
+
+def test_replace_is_refused_for_unknown_samples_and_leaves_the_store(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    add_gvcfs(root, chr22("HG00187"), "B1")
+    before = (root / "store.json").read_text()
+    with pytest.raises(InputError, match="sample HG00190 is not in the store"):
+        add_gvcfs(root, chr22("HG00190"), "B1", replace=["HG00190"])
+    with pytest.raises(InputError, match="to replace has no gVCF"):
+        add_gvcfs(root, chr22("HG00190"), "B2", replace=["HG00187"])
+    raw = gzip.decompress((CHR22 / "HG00187.hg38.g.vcf.gz").read_bytes())
+    cut = tmp_path / "HG00187.g.vcf.gz"
+    cut.write_bytes(gzip.compress(raw)[:-5000])
+    with pytest.raises(InputError, match="truncated"):
+        add_gvcfs(root, {"HG00187": cut}, "B1", replace=["HG00187"])
+    assert (root / "store.json").read_text() == before
+    assert open_cohort(root).n_samples == 1
+
+
+def test_a_store_without_site_counts_still_replaces(tmp_path: Path) -> None:
+    """Stores written before the site list kept per-site sample counts get them from the batches' calls."""
+    import pyarrow.parquet as pq
+
+    root, fresh = tmp_path / "s", tmp_path / "f"
+    add_gvcfs(root, chr22("HG00187", "HG00190"), "B1")
+    record = read_store_record(root)
+    sites = pq.read_table(root / record["sites"])
+    pq.write_table(sites.drop(["n_samples"]), root / record["sites"])
+    for part in record["batches"]:
+        del part["batch_key"]
+    for smp in record["samples"]:
+        del smp["batch_key"]
+    (root / "store.json").write_text(json.dumps(record))
+    add_gvcfs(root, {"HG00190": CHR22 / "HG00320.hg38.g.vcf.gz"}, "B1", replace=["HG00190"])
+    add_gvcfs(fresh, {"HG00187": CHR22 / "HG00187.hg38.g.vcf.gz", "HG00190": CHR22 / "HG00320.hg38.g.vcf.gz"}, "B1")
+    assert dense_by_sample(open_cohort(root)) == dense_by_sample(open_cohort(fresh))
+
+
 @pytest.mark.parametrize("state", ["absent", "empty"])
 def test_both_backends_refuse_a_missing_or_empty_store_alike(tmp_path: Path, state: str) -> None:
     """One check serves both openers: the embedded and the Hail backend name the same problem and file

@@ -143,6 +143,19 @@ def test_bad_raw_input_names_file_row_column_and_writes_nothing(tmp_path: Path, 
     assert not list(proj.rglob("*.parquet"))
 
 
+def test_first_invalid_cpr_in_file_order_when_checked_in_batches(tmp_path: Path, monkeypatch):
+    """CPR numbers are checked a batch at a time (here one number a batch, in no particular order); the error
+    still names the first invalid one in the file."""
+    monkeypatch.setattr("pmo_workbench.health.registry._SCAN_BATCH", 1)
+    other_bad = cpr(32, 1, 60, "1234")   # day 32
+    raw = write_raw(tmp_path / "raw", **{"lmdb.csv": f"pnr,atc,eksd,apk\n{A},C10AA05,2015-04-01,1\n"
+                                                     f"{other_bad},C10AA05,2015-04-01,1\n{B},C10AA05,2015-04-01,1\n"
+                                                     f"{BAD_CPR},C10AA05,2015-04-01,1\n"})
+    with pytest.raises(InputError) as err:
+        import_registry(raw, tmp_path / "proj", key=DEMO_KEY, lookup_date=date(2026, 1, 15))
+    assert (err.value.row, err.value.field) == (1, "pnr") and "not a valid CPR number" in err.value.message
+
+
 def test_ragged_csv_names_the_line_without_echoing(tmp_path: Path):
     raw = write_raw(tmp_path / "raw", **{"lmdb.csv": f"pnr,atc,eksd,apk\n{A},C10AA05,2015-04-01,1\n{B},C10AA05\n"})
     with pytest.raises(InputError) as err:

@@ -108,3 +108,20 @@ def test_event_relation_order_is_bytewise_like_duckdb(tmp_path: Path):
     want = rel.order("vocabulary, code, date, person_id").df()
     assert list(zip(got["code"], got["date"], got["person_id"], strict=True)) == \
         list(zip(want["code"], want["date"], want["person_id"], strict=True))
+
+
+def test_order_hint_column_sorts_and_is_not_written(tmp_path: Path, monkeypatch):
+    """A relation's ``_pmo_order_person_id`` (an integer ordered as person_id) is what the writer sorts persons by;
+    it is not written. Here the hint reverses the persons' order, so a writer that ignored it would fail."""
+    monkeypatch.setattr(schema, "ROW_GROUP_ROWS", 100)
+    df = _diagnoses(450)
+    con = duckdb.connect()
+    rel = con.from_df(df).query("_d", "SELECT *, -dense_rank() OVER (ORDER BY person_id) AS _pmo_order_person_id "
+                                      "FROM _d")
+    got = pq.read_table(write_table(rel, "diagnosis", tmp_path))
+    assert got.schema == schema.EVENT_TABLES["diagnosis"].schema
+    keys = list(zip(got["vocabulary"].to_pylist(), got["code"].to_pylist(), got["date"].to_pylist(),
+                    got["person_id"].to_pylist(), strict=True))
+    expected = sorted(keys, key=lambda k: (k[0], k[1], k[2], tuple(-ord(c) for c in k[3])))
+    assert [k[:3] for k in keys] == [k[:3] for k in expected]
+    assert keys == expected

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -14,9 +17,11 @@ import pytest
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.genotypes import open_genotypes
+from pmo_workbench.model import scoring_file
 from pmo_workbench.model.pgs import score_pgs
-from pmo_workbench.model.scoring_file import check_build, read_scoring_file
+from pmo_workbench.model.scoring_file import check_build, header_summary, read_scoring_file
 from pmo_workbench.model.variant_matching import match_variants
+from tests.vcf_files import format_record, write_vcf
 
 PGS = "pgs_catalog"
 logging.getLogger("pgscatalog").setLevel(logging.CRITICAL)
@@ -93,6 +98,163 @@ def test_scoring_file_header_and_build(shared_data: Path) -> None:
     norm = read_scoring_file(shared_data / PGS / "PGS001229_hmPOS_GRCh38.normalised.txt.gz")
     assert norm.layout == "normalised" and norm.genome_build == "GRCh38" and len(norm.variants) == 51209
     assert int(norm.variants["is_duplicated"].sum()) == 15
+
+
+def _pgscatalog_header(fields: dict[str, str]) -> tuple[str | None, bool, str | None] | str:
+    """(build, harmonised, id) as pgscatalog.core's header models read ``fields``, or "error"."""
+    from pgscatalog.core.lib import models
+    from pydantic import ValidationError
+
+    try:
+        try:
+            head = models.CatalogScoreHeader(**fields)
+        except ValidationError:
+            head = models.ScoreHeader(**fields)
+    except (ValidationError, ValueError):
+        return "error"
+    build = head.HmPOS_build if head.is_harmonised else head.genome_build
+    return (str(build) if build is not None else None), bool(head.is_harmonised), head.pgs_id
+
+
+_CATALOG = {"pgs_id": "PGS000001", "pgs_name": "PRS77_BC", "trait_reported": "Breast cancer", "genome_build": "NR",
+            "format_version": "2.0", "trait_mapped": "breast carcinoma", "trait_efo": "EFO_0000305",
+            "variants_number": "77", "weight_type": "NR", "pgp_id": "PGP000001", "citation": "Mavaddat N et al.",
+            "HmPOS_build": "GRCh38", "HmPOS_date": "2022-07-29"}
+_HEADERS = [
+    _CATALOG, {**_CATALOG, "HmPOS_build": "GRCh37"}, {**_CATALOG, "genome_build": "hg19"},
+    {**_CATALOG, "HmPOS_date": "2022-13-40"}, {**_CATALOG, "HmPOS_date": "29/07/2022"},
+    {**_CATALOG, "HmPOS_build": "hg38"}, {**_CATALOG, "HmPOS_build": "NR"}, {**_CATALOG, "HmPOS_build": "pangenome"},
+    {k: v for k, v in _CATALOG.items() if k != "HmPOS_date"}, {k: v for k, v in _CATALOG.items() if k != "pgs_id"},
+    {k: v for k, v in _CATALOG.items() if k != "trait_reported"}, {**_CATALOG, "pgs_id": "MYSCORE"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "GRCh38"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "hg38"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "NR"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": ""},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "hg18"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "NCBI35"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "pangenome"},
+    {"pgs_id": "X1", "trait_reported": "t"},
+    {"pgs_id": "", "trait_reported": "t", "genome_build": "GRCh37"},
+    {"omicspred_id": "OPGS1", "trait_reported": "t", "genome_build": "GRCh38"},
+    {"score_id": "SC1", "trait_reported": "t", "genome_build": "GRCh37"},
+    {"score_id": "SC1", "pgs_id": "P1", "trait_reported": "t", "genome_build": "GRCh37"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "GRCh37", "HmPOS_build": "GRCh38"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "GRCh37", "HmPOS_build": "GRCh38",
+     "HmPOS_date": "2024-01-01"},
+    {"pgs_id": "X1", "trait_reported": "t", "genome_build": "GRCh37", "HmPOS_date": "2024-01-01"},
+]
+
+
+@pytest.mark.parametrize("fields", _HEADERS)
+def test_plain_header_reading_equals_pgscatalog_core(fields: dict[str, str]) -> None:
+    """The header reading without pgscatalog.core gives what its models give, or leaves the header to them."""
+    ours, ref = header_summary(fields), _pgscatalog_header(fields)
+    if ours is None:  # not a plain header: read (and its error worded) by pgscatalog.core
+        return
+    assert ref != "error" and ours == ref
+
+
+@pytest.mark.parametrize("name", ["PGS000001.txt.gz", "PGS000001_hmPOS_GRCh37.txt.gz", "PGS000001_hmPOS_GRCh38.txt.gz",
+                                  "PGS000002.txt.gz", "PGS000802_hmPOS_GRCh37.txt", "PGS004255_hmPOS_GRCh38.txt.gz"])
+def test_catalog_headers_are_read_without_pgscatalog_and_equal_it(name: str, shared_data: Path) -> None:
+    fields = scoring_file._header_fields(scoring_file._read_head(shared_data / PGS / name)[0])  # noqa: SLF001
+    ours = header_summary(fields)
+    assert ours is not None and ours == _pgscatalog_header(fields)
+
+
+def test_plain_headers_cover_the_catalogs_variety() -> None:
+    """The plain reading takes the usual headers (so a scoring process imports no pydantic/httpx)."""
+    plain = [header_summary(f) for f in _HEADERS]
+    assert sum(p is not None for p in plain) >= 15
+    assert header_summary(_CATALOG) == ("GRCh38", True, "PGS000001")
+    assert header_summary({**_CATALOG, "HmPOS_build": "hg38"}) is None  # left to pgscatalog.core
+
+
+def _packed_score_dense(gt: np.ndarray, a: np.ndarray, c: np.ndarray, member: np.ndarray, mean_fill: bool
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's sums by dense numpy: [v, samples, 2] calls (-1 missing) -> (total, n_used) [samples, k]."""
+    called = gt[:, :, 0] >= 0
+    d = np.where(called, gt.sum(axis=2), 0).astype(float)
+    mean = np.where(called.any(axis=1), d.sum(axis=1) / np.maximum(called.sum(axis=1), 1), 0.0)
+    contrib = d[:, :, None] * a[:, None, :] + 2 * c[:, None, :]
+    fill = (a * mean[:, None] + 2 * c) if mean_fill else np.zeros_like(a)
+    value = np.where(called[:, :, None], contrib, fill[:, None, :])
+    return value.sum(axis=0), (called[:, :, None] * member[:, None, :]).sum(axis=0)
+
+
+@pytest.mark.parametrize(("n_samples", "n_scores", "mean_fill"), [(70, 1, True), (70, 3, True), (33, 2, False)])
+def test_packed_score_kernel_equals_dense_sums(n_samples: int, n_scores: int, mean_fill: bool) -> None:
+    """The C kernel on 2-bit rows (sparse, dense, all-missing and no-call rows; a row width over several words)
+    against dense numpy sums, through the caller's split of rows over threads."""
+    from pmo_workbench import ckernels
+    from pmo_workbench.genotypes.packed_calls import pack_calls
+
+    rng = np.random.default_rng(5)
+    n_var = 120
+    freq = rng.choice([0.002, 0.05, 0.5, 0.95], n_var)
+    gt = (rng.random((n_var, n_samples, 2)) < freq[:, None, None]).astype(np.int8)
+    gt[rng.random((n_var, n_samples)) < 0.05] = -1
+    gt[7] = -1  # a row without calls
+    packed, ok = pack_calls(gt)
+    assert ok.all()
+    a = rng.normal(size=(n_var, n_scores))
+    c = np.where(rng.random((n_var, n_scores)) < 0.5, -a, 0.0)  # effect allele REF: c = w, a = -w
+    member = rng.random((n_var, n_scores)) < 0.9
+    a, c = a * member, c * member
+    rows = np.sort(rng.choice(n_var, 100, replace=False)).astype(np.int64)
+    want_total, want_n = _packed_score_dense(gt[rows], a[rows], c[rows], member[rows], mean_fill)
+    acc = np.zeros((2, n_samples, n_scores))
+    miss = np.zeros((2, n_samples, n_scores), np.int64)
+    kernel = ckernels.library().pmo_pgs_score_rows
+    c2 = np.ascontiguousarray(2 * c[rows])
+    for t, (lo, hi) in enumerate([(0, 37), (37, 100)]):
+        assert kernel(packed, packed.shape[1], rows[lo:hi], hi - lo, n_samples, np.ascontiguousarray(a[rows][lo:hi]),
+                      c2[lo:hi], member[rows][lo:hi].astype(np.int64), n_scores, int(mean_fill), acc[t], miss[t]) == 0
+    total = acc.sum(axis=0) + c2.sum(axis=0)[None, :]
+    n_used = member[rows].sum(axis=0)[None, :] - miss.sum(axis=0)
+    np.testing.assert_allclose(total, want_total, rtol=1e-12, atol=1e-10)
+    np.testing.assert_array_equal(n_used, want_n)
+
+
+def test_packed_runs_in_reused_buffers_equal_fresh_ones(tiny) -> None:
+    """``iter_packed(reuse=True)`` (the scoring and GWAS kernels' reader) yields the same runs, the last one
+    shorter, as fresh arrays."""
+    fresh = [(a, b, p.copy()) for a, b, p in tiny.iter_packed(300)]
+    for prefetch in (True, False):
+        reused = [(a, b, p.copy()) for a, b, p in tiny.iter_packed(300, prefetch=prefetch, reuse=True)]
+        assert len(fresh) == len(reused) > 2 and fresh[-1][1] - fresh[-1][0] < 300
+        for (a, b, p), (a2, b2, p2) in zip(fresh, reused, strict=True):
+            assert (a, b) == (a2, b2)
+            np.testing.assert_array_equal(p, p2)
+
+
+def test_scoring_imports_neither_numba_nor_pgscatalog(tmp_path: Path, shared_data: Path) -> None:
+    """A scoring process on a store whose rows are all in the 2-bit copy, with a PGS Catalog file, runs the C kernel
+    and reads the header without pgscatalog.core: no numba, pydantic or httpx start-up (about 1.5 s)."""
+    rng = np.random.default_rng(4)
+    records = [format_record("1", 100 + 10 * v, "A", "G", [
+        "./." if rng.random() < 0.02 else f"{int(x)}/{int(y)}" for x, y in rng.random((30, 2)) < 0.3])
+        for v in range(200)]
+    vcf = write_vcf(tmp_path / "g.vcf", records, samples=[f"S{i}" for i in range(30)], contigs={"1": 10_000})
+    score = tmp_path / "PGS999999_hmPOS_GRCh38.txt"
+    score.write_text("#pgs_id=PGS999999\n#trait_reported=t\n#genome_build=GRCh37\n#HmPOS_build=GRCh38\n"
+                     "#HmPOS_date=2024-01-01\nchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\t"
+                     "hm_chr\thm_pos\n" + "".join(f"1\t{p}\tG\tA\t0.1\t1\t{100 + 10 * v}\n"
+                                                   for v, p in enumerate(range(200))))
+    cache = tmp_path / "cache"
+    g = open_genotypes(vcf, cache_dir=cache)  # import in this process
+    want = score_pgs(g, score).scores["score_sum"].to_numpy()
+    code = textwrap.dedent(f"""
+        import sys
+        from pmo_workbench.genotypes import open_genotypes
+        from pmo_workbench.model.pgs import score_pgs
+        g = open_genotypes({str(vcf)!r}, cache_dir={str(cache)!r})
+        print(list(score_pgs(g, {str(score)!r}).scores["score_sum"]))
+        print(sorted(m for m in ("numba", "llvmlite", "pgscatalog.core", "pydantic", "httpx") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    np.testing.assert_allclose(eval(out[0]), want, rtol=0, atol=1e-12)  # noqa: S307 - our own printed list
+    assert out[1] == "[]", f"scoring imported {out[1]}"
 
 
 @pytest.mark.parametrize(("name", "line", "field", "message"), [

@@ -203,3 +203,78 @@ def test_contamination_is_a_fraction_and_ploidy_a_label() -> None:
     assert pd.isna(t.loc["DefaultSampleName", "ploidy_estimate"])
     assert t.attrs["units"] == {"mean_coverage": "x", "pct_ge_20x": "%", "pct_mapped": "%", "pct_duplicates": "%",
                                 "insert_size_median": "bp", "contamination": "fraction", "ploidy_estimate": ""}
+
+
+def deeper_lookup(file: str, locator: str, deep: dict) -> tuple[str, object] | None:
+    """Values MultiQC keeps below its per-sample tables: DRAGEN's overall mean coverage and fragment-length
+    histogram, and somalier's per-sample and per-pair data (its own module)."""
+    name = Path(file).name
+    prefix = name.split(".")[0]
+    if name.endswith("overall_mean_cov.csv") and "| raw value" in locator:
+        data = deep["dragen"]["dragen"]["dragen_overall_mean_cov_data"]
+        by_prefix = next(v for k, v in data.items() if file.startswith(str(Path(k).relative_to(DATA))))
+        return "dragen_overall_mean_cov_data", by_prefix[prefix]["wgs"]["value"]
+    m = re.fullmatch(r"(.+) \| modal FragmentLength \(Count\)", locator)
+    if m and name.endswith("fragment_length_hist.csv"):
+        hist = deep["dragen"]["dragen"]["dragen_frag_len"][prefix][m.group(1)]
+        length = max(hist, key=lambda k: (hist[k], -k))
+        return "dragen_frag_len", f"{length} ({hist[length]})"
+    if file.startswith("somalier/"):
+        data = deep["somalier"].get("somalier", {}).get("multiqc_somalier", {})
+        parts = locator.split(" | ")
+        m = re.fullmatch(r"#?sample_id=(.+)", parts[0])
+        if m and name.endswith(".samples.tsv") and parts[1] in data.get(m.group(1), {}):
+            return f"multiqc_somalier/{m.group(1)}/{parts[1]}", data[m.group(1)][parts[1]]
+        m = re.fullmatch(r"(.+) x (.+)", parts[0])
+        if m and f"{m.group(1)}*{m.group(2)}" in data and parts[1] in data[f"{m.group(1)}*{m.group(2)}"]:
+            return f"multiqc_somalier/pair/{parts[1]}", data[f"{m.group(1)}*{m.group(2)}"][parts[1]]
+    return None
+
+
+def test_the_values_multiqc_does_not_keep_in_its_tables(parsed) -> None:
+    """The 308 expected values the comparison above leaves out: from MultiQC's deeper data where it keeps them
+    (DRAGEN overall mean coverage and fragment-length mode, somalier's samples and pairs), else from the small
+    parser of :mod:`pmo_workbench.genotypes.metrics_files`; every one equal to the README's value."""
+    from pmo_workbench.genotypes.metrics_files import read_metric_values
+
+    deep = {"dragen": multiqc_raw_data([DATA / "dragen"])[0],
+            "somalier": multiqc_raw_data([DATA / "somalier"], modules=["somalier"])[0]}
+    files: dict[str, dict[str, str]] = {}
+    via: dict[str, int] = {"multiqc": 0, "parser": 0}
+    mismatched = []
+    rest = [r for r in EXPECTED.itertuples(index=False) if lookup(parsed, r.file, r.locator) is None]
+    assert len(rest) == 308
+    for file, locator, expected in rest:
+        found = None if file.startswith("somalier/ex-gt") else deeper_lookup(file, locator, deep)
+        if found is not None:
+            got = found[1]
+            ok = (as_number(str(got)) == as_number(expected) if as_number(expected) is not None
+                  else str(got) == expected) if not isinstance(got, float) else math.isclose(
+                got, as_number(expected), rel_tol=1e-9, abs_tol=1e-12)
+            via["multiqc"] += 1
+        else:
+            if file not in files:
+                files[file] = read_metric_values(DATA / file)
+            got = files[file].get(locator.replace(" (note leading space)", ""), "<absent>")
+            ok = got == expected  # the text as written
+            via["parser"] += 1
+        if not ok:
+            mismatched.append((file, locator, expected, got))
+    assert not mismatched, mismatched[:10]
+    assert via["multiqc"] >= 40 and via["multiqc"] + via["parser"] == 308, via
+
+
+def test_the_parser_reads_every_expected_value_as_written() -> None:
+    """The small parser against all 712 values of the README (exact text: '0.00', 'inf', '?', 'NA', '')."""
+    from pmo_workbench.genotypes.metrics_files import read_metric_values
+
+    files: dict[str, dict[str, str]] = {}
+    wrong = []
+    for file, locator, expected in EXPECTED.itertuples(index=False):
+        if file not in files:
+            files[file] = read_metric_values(DATA / file)
+        got = files[file].get(locator.replace(" (note leading space)", ""), "<absent>")
+        if got != expected:
+            wrong.append((file, locator, expected, got))
+    assert not wrong, wrong[:10]
+    assert len(EXPECTED) == 712
