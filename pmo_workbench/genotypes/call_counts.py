@@ -8,7 +8,8 @@ rows of a large cohort) or, for a dense row, vertical 4-bit-lane counters. A QC 
 are all packed so runs no numba code (numba's first call in a process costs about a second: see
 :mod:`pmo_workbench.ckernels`). REF/ALT are read from the store as Arrow strings
 (:mod:`.arrow_strings`), not through the variant table.
-The other rows are read from ``call_genotype``:
+The other rows are read from the store's side file of them (:mod:`.unpacked_calls`: uncompressed, written at
+import or on the first QC), or, for a store with many such rows, from ``call_genotype``:
 biallelic diploid/haploid rows (nearly all of a WGS call set) take a fast path: each call's two int8 alleles
 are read as one uint16 and mapped through a lookup table to a class (hom-ref, het, hom-var, haploid ref,
 haploid alt, missing) and, in the same pass over the row, histogrammed (allele counts) and added to
@@ -47,6 +48,7 @@ from pmo_workbench.genotypes.alleles import (
     classify_alt_alleles,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+from pmo_workbench.genotypes.unpacked_calls import load_unpacked_calls
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -322,6 +324,7 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
             hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
             miss_acc = np.zeros((k, ns), np.int32)
             p_singles = np.zeros((k, ns), np.int64)
+            side = load_unpacked_calls(g) if not packable.all() else None
             for start, stop, packed in g.iter_packed(chunk_size):
                 ok = packable[start:stop]
                 every = bool(ok.all())
@@ -339,7 +342,10 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                     out.ac[v, 0] = 2 * (ns - miss - hv) - het
                     out.ac[v, 1] = het + 2 * hv
                 rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
-                if len(rest):  # a few multi-allelic rows: only their Blosc blocks are decompressed
+                if len(rest) and side is not None:  # a few multi-allelic rows, from the side file
+                    a, b = np.searchsorted(side[0], [start, stop])
+                    count_gt_rows(side[1][a:b], side[0][a:b], np.arange(b - a))
+                elif len(rest):  # many: only their Blosc blocks are decompressed
                     count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
             _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
         else:

@@ -28,7 +28,7 @@ import numcodecs
 import numpy as np
 import zarr
 
-from pmo_workbench.genotypes import cache, packed_calls
+from pmo_workbench.genotypes import cache, packed_calls, unpacked_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
 from pmo_workbench.numba_kernels.calls import fill_dosage
@@ -422,7 +422,11 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
         cache.build_store_atomically(store, build)
-    g = Genotypes(store, path=path, reference_build=reference_build)
+        g = Genotypes(store, path=path, reference_build=reference_build)
+        if g.ploidy == 2:  # the QC counts' copy of the rows outside the 2-bit copy (the store stays as it is)
+            unpacked_calls.load_unpacked_calls(g)
+    else:
+        g = Genotypes(store, path=path, reference_build=reference_build)
     for message in g.attrs.get("warnings", []):
         warnings.warn(message, VcfWarning, stacklevel=3)  # the caller of open_genotypes
     return g

@@ -159,3 +159,67 @@ def test_rows_outside_the_2bit_copy_read_from_their_blosc_blocks(tmp_path: Path,
     n_alleles = np.array([len(SITES[k][2]) + 1 for k in kinds])
     assert [list(x) for x in vqc["AC"]] == [ac[v, :n].tolist() for v, n in enumerate(n_alleles)]
     np.testing.assert_array_equal(sample_qc(g)["n_called"], called.sum(axis=0))
+
+
+def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import writes the side file of the multi-allelic rows; QC reads them from it (not from Blosc blocks)
+    and counts what the genotype matrix gives. A missing, stale (store rebuilt) or damaged side file is rebuilt,
+    never used; the store's own files are not touched."""
+    from pmo_workbench.genotypes import unpacked_calls
+    from pmo_workbench.genotypes.store import Genotypes
+
+    rng = np.random.default_rng(11)
+    kinds = np.where(rng.random(900) < 0.05, 4, rng.integers(0, 4, 900)).tolist()  # 5 % multi-allelic
+    kinds, gt = simulate_calls(rng, 900, 60, kinds)
+    vcf = write_calls(tmp_path / "r.vcf", kinds, gt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
+    side = unpacked_calls.side_file_path(g.store_path)
+    rows = np.flatnonzero(~g.packable())
+    assert side.is_file() and 0 < len(rows) < 0.1 * len(kinds)
+    store_files = {p: p.read_bytes() for p in g.store_path.rglob("*") if p.is_file()}
+    called = gt[:, :, 0] >= 0
+    ac = np.stack([((gt == a) & called[:, :, None]).sum(axis=(1, 2)) for a in range(3)], axis=1)
+    n_alleles = np.array([len(SITES[k][2]) + 1 for k in kinds])
+
+    def check(store: Genotypes) -> None:
+        vqc = variant_qc(store, chunk_size=200)
+        np.testing.assert_array_equal(vqc["AN"], 2 * called.sum(axis=1))
+        np.testing.assert_array_equal(vqc["n_het"], (called & (gt[:, :, 0] != gt[:, :, 1])).sum(axis=1))
+        assert [list(x) for x in vqc["AC"]] == [ac[v, :n].tolist() for v, n in enumerate(n_alleles)]
+        np.testing.assert_array_equal(sample_qc(store)["n_called"], called.sum(axis=0))
+
+    def blosc_forbidden(self, rows):
+        raise AssertionError("rows read from call_genotype although the side file is good")
+
+    monkeypatch.setattr(Genotypes, "read_gt_rows", blosc_forbidden)
+    check(Genotypes(g.store_path))  # from the side file written at import
+
+    monkeypatch.undo()
+    good = side.read_bytes()
+    damaged = bytearray(good)
+    at = good.find(np.zeros(1, np.int8).tobytes() * 64)  # inside the calls
+    damaged[at + 10] = 1  # one call changed: zip's CRC-32 no longer matches
+    for bad in (bytes(damaged), good[: len(good) // 2], b"not a zip"):
+        side.write_bytes(bad)
+        g2 = Genotypes(g.store_path)
+        assert unpacked_calls.read_side_file(g2, rows) is None  # refused
+        check(g2)  # and rebuilt from the store
+        assert side.read_bytes() == good
+    side.unlink()
+    check(Genotypes(g.store_path))  # a store imported before the side file existed gets one on its first QC
+    assert side.read_bytes() == good
+
+    # the store rebuilt in place (a new completion marker): the old side file is stale, so rebuilt
+    marker = g.store_path / ".complete"
+    marker.unlink()
+    marker.write_text("ok\n")
+    g3 = Genotypes(g.store_path)
+    assert unpacked_calls.read_side_file(g3, rows) is None
+    check(g3)
+    assert unpacked_calls.read_side_file(g3, rows) is not None
+    # a side file of other rows (made for another store's layout) is refused too
+    assert unpacked_calls.read_side_file(g3, rows[1:]) is None
+    store_files[marker] = marker.read_bytes()
+    assert {p: p.read_bytes() for p in g.store_path.rglob("*") if p.is_file()} == store_files
