@@ -18,10 +18,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import queue
 import shutil
 import subprocess
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ import numpy as np
 
 from pmo_workbench import ckernels
 from pmo_workbench.errors import InputError
+from pmo_workbench.read_ahead import read_ahead
 
 try:  # ISA-L inflate is 2-3x faster than zlib's; optional (PyPI package "isal")
     from isal import isal_zlib as _inflate_lib
@@ -195,40 +194,6 @@ def _bcf_chunks(path: Path) -> Iterator[bytes]:
         raise InputError(f"bcftools could not read the BCF: {stderr.strip()[:300]}", file=path)
 
 
-def _threaded(it: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
-    """Run a chunk iterator in a background thread (errors are re-raised in the consumer)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in it:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
-
-
 def _text_units(path: Path, chunks: Iterator[bytes], block_size: int) -> Iterator[TextUnit]:
     """Units of text of at least ``block_size`` bytes (the last one shorter) from text chunks."""
     pending: list[bytes] = []
@@ -283,7 +248,7 @@ def open_text_units(path: str | Path, block_size: int | None = None) -> tuple[st
     else:
         first = head[:16]
     if first.startswith(b"BCF"):
-        return "bcf", _mark_last(_text_units(path, _threaded(_bcf_chunks(path)), block_size))
+        return "bcf", _mark_last(_text_units(path, read_ahead(_bcf_chunks(path)), block_size))
     kind = {"none": "vcf", "gzip": "vcf.gz", "bgzf": "vcf.bgz"}[compression]
     if compression == "bgzf":
         return kind, _mark_last(_bgzf_units(path, block_size))
@@ -294,4 +259,4 @@ def open_text_units(path: str | Path, block_size: int | None = None) -> tuple[st
         except zlib.error as exc:
             raise InputError(f"corrupt or truncated gzip data: {exc}", file=path) from exc
 
-    return kind, _mark_last(_text_units(path, _threaded(guarded()), block_size))
+    return kind, _mark_last(_text_units(path, read_ahead(guarded()), block_size))

@@ -16,12 +16,10 @@ Examples
 from __future__ import annotations
 
 import os
-import queue
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import pyarrow.parquet as pq
 
 from pmo_workbench.errors import InputError
 from pmo_workbench.files import replace_atomically
+from pmo_workbench.read_ahead import read_ahead
 
 VOCABULARIES = ("SKS", "ICD10", "ICD8", "ATC", "NPU", "OMOP")
 """Vocabularies an event's ``code`` may come from."""
@@ -242,7 +241,9 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
             raise _RequiredNull
         writer.write_table(chunk.cast(schema), row_group_size=ROW_GROUP_ROWS)
 
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, _prefetched(batches) as stream:
+    # DuckDB converts the next batches to Arrow on a second thread while this one encodes the row group
+    ahead = read_ahead(iter(batches), name="pmo-parquet-prefetch")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, closing(ahead) as stream:
         for batch in stream:
             pending.append(batch)
             rows += batch.num_rows
@@ -253,55 +254,6 @@ def _write_row_groups(batches: pa.Table | pa.RecordBatchReader, tmp: str, schema
                 pending, rows, written = rest.to_batches(), rest.num_rows, True
         if rows or not written:
             put(pa.Table.from_batches(pending, schema=batches.schema))
-
-
-_PREFETCH = 4
-"""Batches read ahead of the Parquet writer (bounded: memory stays a few row groups)."""
-
-
-@contextmanager
-def _prefetched(reader: pa.RecordBatchReader) -> Iterator[Iterator[pa.RecordBatch]]:
-    """The batches of ``reader``, read by a second thread up to :data:`_PREFETCH` ahead, so that DuckDB converts
-    the next batches to Arrow while this thread encodes and compresses the current row group (both release the
-    GIL: two cores busy instead of one). The reading thread is stopped and joined on leaving."""
-    done = object()
-    ahead: queue.Queue = queue.Queue(maxsize=_PREFETCH)
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for batch in reader:
-                if not offer(batch):
-                    return
-            offer(done)
-        except BaseException as exc:     # handed to the writing thread, raised there
-            offer(exc)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        while True:
-            item = ahead.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    thread = threading.Thread(target=read, name="pmo-parquet-prefetch", daemon=True)
-    thread.start()
-    try:
-        yield batches()
-    finally:
-        stop.set()
-        thread.join()
 
 
 def write_table(df: pd.DataFrame | duckdb.DuckDBPyRelation, table: str, folder: str | Path) -> Path:
