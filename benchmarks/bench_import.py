@@ -25,6 +25,11 @@ Tables (full run; ``--quick`` uses 1,000 x 100k and a small scaling grid):
 3. GT:DP:GQ:AD and the phased set at 1,000 x 100k (and 2,500 x 1M phased in a full run): import.
 4. Scaling: samples 1k / 2.5k / 5k x variants 250k / 500k / 1M: import time and peak memory, ours, plink2,
    bcftools, and our CPU nanoseconds per genotype call (flat when time grows linearly).
+5. Other shapes a pipeline writes (:data:`benchmarks.vcf_data.SHAPES`, 1,000 x 100k each; ``--shapes`` picks
+   some): GATK/DRAGEN FORMAT with PL (Number=G), GT not first, 1000 Genomes INFO with a VEP string, 15 %
+   multi-allelic sites, chr1..22 + X with haploid males, plain gzip, plain text, ``.`` as missing, a header of
+   thousands of lines: import, ours vs plink2 (and bcftools).
+6. The real VCFs of ``../shared/data`` (small: start-up dominates): import, ours vs plink2.
 
 ``--baseline DIR`` also times our steps with another copy of the package (e.g. ``git archive <commit>
 pmo_workbench | tar -x -C DIR``), for before/after figures in the same run.
@@ -39,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.timing import GIB, Run, env_for, load_note, measure, python, timed_work
-from benchmarks.vcf_data import find_or_simulate, simulate_phased_vcf
+from benchmarks.vcf_data import SHAPES, find_or_simulate, shape_name, simulate_phased_vcf, simulate_shape_vcf
 
 OPEN = "from pmo_workbench.genotypes import open_genotypes as o"
 QC = "from pmo_workbench.qc.sample_qc import sample_qc; from pmo_workbench.qc.variant_qc import variant_qc"
@@ -234,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="steps the tables time, of import,qc,kinship (default all)")
     ap.add_argument("--no-bcftools", action="store_true", help="skip bcftools (its runs are the longest)")
     ap.add_argument("--tables", type=_ints, default=[1, 2, 3], help="tables to run, e.g. 1,2 (default 1,2,3)")
+    ap.add_argument("--shapes", type=lambda t: t.split(","), default=list(SHAPES),
+                    help=f"table 5's shapes (default all: {','.join(SHAPES)})")
+    ap.add_argument("--shape-size", type=_ints, default=[1000, 100_000], help="table 5's samples,variants")
     ap.add_argument("--samples", type=_ints, default=None, help="scaling rows (default 1000,2500,5000)")
     ap.add_argument("--variants", type=_ints, default=None, help="scaling columns (default 250000,500000,1000000)")
     args = ap.parse_args(argv)
@@ -273,6 +281,20 @@ def main(argv: list[str] | None = None) -> None:
             rows += bench.import_rows(f"phased GT {n:,} x {m:,}", p, "phased", None)
         print_rows("3. FORMAT fields (DP, GQ, AD kept) and the phased set (0|1, no missing calls): import", rows)
 
+    if 5 in args.tables:
+        n, m = args.shape_size
+        rows = []
+        for shape in args.shapes:
+            vcf = _shape(data, work, shape, n, m)
+            rows += bench.import_rows(f"{shape} {n:,} x {m:,}", vcf, "shape", 1.2)
+        print_rows(f"5. other VCF shapes ({n:,} x {m:,}; see benchmarks.vcf_data.SHAPES): import", rows)
+
+    if 6 in args.tables:
+        rows = []
+        for vcf in _real_vcfs():
+            rows += bench.import_rows(f"{vcf.parent.name}/{vcf.name}"[:31], vcf, "real", None)
+        print_rows("6. real VCFs of ../shared/data (small files: start-up dominates): import", rows)
+
     if not args.no_scaling:
         if args.quick:
             scaling(bench, args.samples or [500, 1000], args.variants or [50_000, 100_000], data)
@@ -280,13 +302,29 @@ def main(argv: list[str] | None = None) -> None:
             scaling(bench, args.samples or [1000, 2500, 5000], args.variants or [250_000, 500_000, 1_000_000],
                     data)
     shutil.rmtree(bench.out, ignore_errors=True)
-    for tag in ("big", "small", "fields", "phased", "scale"):
+    for tag in ("big", "small", "fields", "phased", "scale", "shape", "real"):
         shutil.rmtree(bench.cache(tag), ignore_errors=True)
         shutil.rmtree(bench.cache(f"{tag}-base"), ignore_errors=True)
 
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _shape(data: Path | None, work: Path, shape: str, n: int, m: int) -> Path:
+    name = shape_name(shape, n, m)
+    if data is not None and (data / name).is_file():
+        return data / name
+    return simulate_shape_vcf(work / name, shape, n, m)
+
+
+def _real_vcfs() -> list[Path]:
+    """The genotype VCFs of the shared real data (next to the project checkout), one per folder."""
+    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    picks = ["1kg_phase3_subset_1126/1KG_phase3_subset_chr1.vcf.gz", "1kg_phase3_subset_1126/1KG_phase3_subset_chrX.vcf.gz",
+             "1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz", "hail_1kg_chr20_100/sample.vcf.gz",
+             "giab_ashkenazi_trio/ashk-trio.vcf.gz"]
+    return [root / p for p in picks if (root / p).is_file()]
 
 
 def _phased(data: Path | None, work: Path, n: int, m: int) -> Path:

@@ -397,6 +397,43 @@ static int parse_simple_row(const uint8_t *p, int64_t ns, int na, int8_t *gt, ui
     return 1;
 }
 
+/* GT of a diploid store in its common forms -- "a/b" or "a|b" with one-digit alleles below na or both '.',
+ * and the haploid "a" or "." -- followed by ':', a tab or the line end: writes g[0..1] as the field-by-field
+ * parse below would, moves *kp past the GT and returns 1; otherwise returns 0 and moves nothing (half calls
+ * such as 0/., multi-digit alleles and anything malformed are left to that parse). */
+static inline int fast_gt(const uint8_t *buf, int64_t *kp, int64_t end, int na, int8_t *g) {
+    int64_t k = *kp;
+    if (k >= end) return 0;
+    uint8_t c0 = buf[k];
+    uint8_t c1 = k + 1 < end ? buf[k + 1] : '\t';
+    if (c1 == ':' || c1 == '\t') { /* haploid */
+        if (c0 == '.') {
+            g[0] = -1;
+        } else if ((unsigned)(c0 - '0') < (unsigned)na) {
+            g[0] = (int8_t)(c0 - '0');
+        } else {
+            return 0;
+        }
+        g[1] = -2;
+        *kp = k + 1;
+        return 1;
+    }
+    if ((c1 != '/' && c1 != '|') || k + 2 >= end) return 0;
+    uint8_t c2 = buf[k + 2];
+    uint8_t c3 = k + 3 < end ? buf[k + 3] : '\t';
+    if (c3 != ':' && c3 != '\t') return 0;
+    if (c0 == '.' && c2 == '.') {
+        g[0] = g[1] = -1;
+    } else if ((unsigned)(c0 - '0') < (unsigned)na && (unsigned)(c2 - '0') < (unsigned)na) {
+        g[0] = (int8_t)(c0 - '0');
+        g[1] = (int8_t)(c2 - '0');
+    } else {
+        return 0;
+    }
+    *kp = k + 3;
+    return 1;
+}
+
 /* The general path: decode the sample columns of record i field by field; AD values beyond the first ad_cut
  * (the block's largest allele count) are dropped. Returns 0, or 1 after recording an error. */
 static int parse_samples(const uint8_t *buf, const record *r, int64_t i, const pmo_vcf_spec *spec,
@@ -447,11 +484,14 @@ static int parse_samples(const uint8_t *buf, const record *r, int64_t i, const p
             for (int64_t p = 0; p < pl; p++) g[p] = -1;
         int32_t field = 0;
         for (;;) {
-            if (field > last) {
-                while (k < end && buf[k] != '\t') k++;
+            if (field > last) { /* the rest of the sample column (PL, ... in GATK/DRAGEN output) */
+                const uint8_t *tab = memchr(buf + k, '\t', (size_t)(end - k));
+                k = tab ? tab - buf : end;
                 break;
             }
-            if (field == gi) {
+            if (field == gi && pl == 2 && fast_gt(buf, &k, end, na, g)) {
+                /* the common forms, decoded as below */
+            } else if (field == gi) {
                 int64_t fs = k;
                 if (k < end && (buf[k] == '/' || buf[k] == '|')) k++; /* VCF 4.4 leading phase prefix */
                 int64_t nal = 0, nmiss = 0;

@@ -14,7 +14,9 @@ releases the GIL) while the caller goes on, and the chunk files are put into the
 them (an edge chunk padded with the fill value), so the store is the one ``zarr``'s own ``arr[a:b] = data``
 writes, chunk for chunk. Blosc runs single-threaded in each worker, so the bytes do not depend on thread
 timing. ``call_AD`` has one chunk per allele column: every chunk of its final width is written (all-missing
-columns of a chunk as fill chunks).
+columns of a chunk as fill chunks). The writer keeps ``call_AD`` as one [rows, samples] plane per allele column,
+only as many as the chunk uses (a chunk file is that plane's bytes), and compresses each array of a chunk as a
+job of its own.
 
 Examples
 --------
@@ -35,6 +37,7 @@ from pathlib import Path
 import numcodecs
 import numpy as np
 import zarr
+from numcodecs.abc import Codec
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes import packed_calls
@@ -83,28 +86,41 @@ class StoreWriter:
                     ((0, n_samples), (chunk_rows, width))
                 self.arrays[name] = self.group.create(name, shape=shape, chunks=chunks, dtype=np.dtype(dtype).str,
                                                       fill_value=-1, compressor=COMPRESSOR)
-        self.ad_width = 1
+        self.ad_width = 1  # allele columns of call_AD so far (the store's final width is the largest)
         self._ad_written: list[int] = []  # allele columns written per chunk of call_AD
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=ckernels.n_threads())
         self._jobs: deque[Future] = deque()
+        self._chunks: deque[tuple[list[Future], dict[str, np.ndarray], list[np.ndarray]]] = deque()
         self._free: list[dict[str, np.ndarray]] = []
+        self._free_planes: list[np.ndarray] = []
         self._buf = self._new_buffers()
+        self._planes: list[np.ndarray] = []  # call_AD of the current chunk: one [rows, samples] plane per allele
         self._fill = 0  # rows in the current chunk's buffers
         self.written = 0  # rows handed to chunk writes
+        # chunks being compressed while the next one fills: two keep both threads busy; one where a chunk's
+        # arrays are large (thousands of samples with DP/GQ/AD), so memory stays bounded
+        set_bytes = chunk_rows * max(n_samples, 1) * (ploidy + 4 * ("DP" in self.fields) + 2 * ("GQ" in self.fields)
+                                                    + 8 * ("AD" in self.fields))
+        self._max_inflight = 2 if set_bytes <= (256 << 20) else 1
 
     def _new_buffers(self) -> dict[str, np.ndarray]:
-        while self._free:
-            buf = self._free.pop()
-            if "call_AD" not in buf or buf["call_AD"].shape[2] == self.ad_width:
-                return buf
+        if self._free:
+            return self._free.pop()
         r, ns = self.chunk_rows, self.n_samples
         buf = {"call_genotype": np.empty((r, ns, self.ploidy), np.int8),
                "packed": np.empty((r, self.row_bytes), np.uint8), "packable": np.empty(r, bool)}
         for name, (key, dtype) in _CALL_FIELDS.items():
-            if key in self.fields:
-                buf[name] = np.empty((r, ns, self.ad_width) if key == "AD" else (r, ns), dtype)
+            if key in self.fields and key != "AD":
+                buf[name] = np.empty((r, ns), dtype)
         return buf
+
+    def _plane(self) -> np.ndarray:
+        """A [rows, samples] int32 plane of call_AD for the current chunk, all missing."""
+        plane = self._free_planes.pop() if self._free_planes else np.empty((self.chunk_rows, self.n_samples),
+                                                                           np.int32)
+        plane.fill(-1)
+        return plane
 
     def add_calls(self, gt: np.ndarray, dp: np.ndarray | None = None, gq: np.ndarray | None = None,
                   ad: np.ndarray | None = None, packed: np.ndarray | None = None,
@@ -113,10 +129,10 @@ class StoreWriter:
         when the caller has it, else it is made here); full chunks are written as soon as they are complete."""
         if packed is None or packable is None:
             packed, packable = packed_calls.pack_calls(gt)
-        parts = {"call_genotype": gt, "packed": packed, "packable": packable, "call_DP": dp, "call_GQ": gq,
-                 "call_AD": ad}
-        if ad is not None and "call_AD" in self.arrays and ad.shape[2] > self.ad_width:
-            self._widen_ad(ad.shape[2])
+        parts = {"call_genotype": gt, "packed": packed, "packable": packable, "call_DP": dp, "call_GQ": gq}
+        keep_ad = "call_AD" in self.arrays
+        if keep_ad and ad is not None:
+            self.ad_width = max(self.ad_width, ad.shape[2])
         n, done = len(gt), 0
         while done < n:
             take = min(n - done, self.chunk_rows - self._fill)
@@ -125,59 +141,71 @@ class StoreWriter:
                 part = parts[name]
                 if part is None:
                     buf[rows] = -1
-                elif name == "call_AD":
-                    buf[rows, :, :part.shape[2]] = part[done:done + take]
-                    buf[rows, :, part.shape[2]:] = -1
                 else:
                     buf[rows] = part[done:done + take]
+            if keep_ad:
+                # allele columns this chunk has not used yet are all missing; those it never uses are written
+                # as fill chunks by finish_calls
+                width = ad.shape[2] if ad is not None else 0
+                while len(self._planes) < max(width, 1):
+                    self._planes.append(self._plane())
+                for a in range(width):
+                    self._planes[a][rows] = ad[done:done + take, :, a]
             self._fill += take
             done += take
             if self._fill == self.chunk_rows:
                 self._submit_chunk()
 
-    def _widen_ad(self, width: int) -> None:
-        old = self._buf["call_AD"]
-        new = np.full((self.chunk_rows, self.n_samples, width), -1, np.int32)
-        new[:self._fill, :, :old.shape[2]] = old[:self._fill]
-        self._buf["call_AD"] = new
-        self.ad_width = width
-
     def _submit_chunk(self) -> None:
-        n, buf = self._fill, self._buf
+        n, buf, planes = self._fill, self._buf, self._planes
         if n < self.chunk_rows:  # an edge chunk is stored whole, padded with the fill value (as zarr does)
             for name, arr in buf.items():
                 arr[n:] = 0 if name in ("packed", "packable") else -1
+            for plane in planes:
+                plane[n:] = -1
         c = self.written // self.chunk_rows
-        if "call_AD" in buf:
-            self._ad_written.append(buf["call_AD"].shape[2])
-        self._jobs.append(self._pool.submit(self._write_chunk, c, buf))
+        if "call_AD" in self.arrays:
+            self._ad_written.append(len(planes))
+        # one job per array, so that both threads compress the same chunk
+        jobs = [self._pool.submit(self._put_chunk, key, codec, arr) for key, codec, arr in self._chunk_parts(c, buf)]
+        jobs += [self._pool.submit(self._put_chunk, f"call_AD/{c}.0.{a}", COMPRESSOR, plane)
+                 for a, plane in enumerate(planes)]
+        self._chunks.append((jobs, buf, planes))
         self.written += n
         self._fill = 0
-        while len(self._jobs) > 2:  # bound memory: at most two chunks in flight
-            self._jobs.popleft().result()
+        while len(self._chunks) > self._max_inflight:  # bound memory: chunks in flight
+            self._retire()
         self._buf = self._new_buffers()
+        self._planes = []
 
-    def _write_chunk(self, c: int, buf: dict[str, np.ndarray]) -> None:
-        store = self.store
+    def _chunk_parts(self, c: int, buf: dict[str, np.ndarray]) -> list[tuple[str, Codec, np.ndarray]]:
+        parts = []
         if self.n_samples > 0:
-            store[f"call_genotype/{c}.0.0"] = GT_COMPRESSOR.encode(buf["call_genotype"])
-            for name in ("call_DP", "call_GQ"):
-                if name in buf:
-                    store[f"{name}/{c}.0"] = COMPRESSOR.encode(buf[name])
-            if "call_AD" in buf:
-                ad = buf["call_AD"]
-                for a in range(ad.shape[2]):
-                    store[f"call_AD/{c}.0.{a}"] = COMPRESSOR.encode(np.ascontiguousarray(ad[:, :, a:a + 1]))
-        store[f"{packed_calls.PACKED_NAME}/{c}.0"] = PACKED_COMPRESSOR.encode(buf["packed"])
-        store[f"{packed_calls.PACKABLE_NAME}/{c}"] = COMPRESSOR.encode(buf["packable"])
+            parts.append((f"call_genotype/{c}.0.0", GT_COMPRESSOR, buf["call_genotype"]))
+            parts += [(f"{name}/{c}.0", COMPRESSOR, buf[name]) for name in ("call_DP", "call_GQ") if name in buf]
+        parts.append((f"{packed_calls.PACKED_NAME}/{c}.0", PACKED_COMPRESSOR, buf["packed"]))
+        parts.append((f"{packed_calls.PACKABLE_NAME}/{c}", COMPRESSOR, buf["packable"]))
+        return parts
+
+    def _put_chunk(self, key: str, codec: Codec, arr: np.ndarray) -> None:
+        if key.startswith("call_AD") and self.n_samples == 0:
+            return
+        self.store[key] = codec.encode(arr)
+
+    def _retire(self) -> None:
+        """Wait for the oldest chunk in flight; its buffers are free again."""
+        jobs, buf, planes = self._chunks.popleft()
+        for job in jobs:
+            job.result()
         self._free.append(buf)
+        self._free_planes.extend(planes)
 
     def finish_calls(self) -> int:
         """Write the last partial chunk and the arrays' shapes; returns the number of records written."""
         if self._fill:
             self._submit_chunk()
-        while self._jobs:
-            self._jobs.popleft().result()
+        while self._chunks:
+            self._retire()
         n = self.written
         self.arrays["call_genotype"].resize(n, self.n_samples, self.ploidy)
         self.packed.resize(n, self.row_bytes)
@@ -195,6 +223,7 @@ class StoreWriter:
                             fill = COMPRESSOR.encode(np.full((self.chunk_rows, self.n_samples, 1), -1, np.int32))
                         self.store[f"call_AD/{c}.0.{a}"] = fill
         self._free.clear()
+        self._free_planes.clear()
         self._buf = {}
         return n
 
