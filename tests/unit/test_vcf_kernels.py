@@ -223,3 +223,42 @@ def test_import_and_kinship_import_no_numba(tmp_path: Path) -> None:
     assert (n_variants, has_dp, n_pairs) == ("500", "True", "780")  # 40 samples: every pair reported
     assert 400 < int(n_snp) <= 490  # jointly called sites: at most the 490 biallelic ones
     assert out[1] == "[]", f"imported {out[1]}"
+
+
+GATK_CALLS = CALLS + ["10/2", "2/10", "/0|1", "0/.", ".", "1", "./.", "12"]
+
+
+@pytest.mark.parametrize("fmt", ["GT:AD:DP:GQ:PL", "DP:GT", "GT", "AD:GT:PL"])
+def test_gt_among_other_fields_every_form_and_position(fmt: str) -> None:
+    """GT in the common forms (decoded in one step) and the rare ones (multi-digit alleles, a VCF 4.4 phase
+    prefix, half calls), first or not (a spec violation some tools write), with PL (Number=G) after the
+    fields the store keeps, the last sample at the line end: the same calls and values as a plain oracle."""
+    rng = np.random.default_rng(len(fmt))
+    keys = fmt.split(":")
+    alt = ",".join(f"C{'A' * k}" for k in range(12))  # 13 alleles: index 12 is valid
+    rows, values = [], []
+    for _ in range(30):
+        calls, vals = [], []
+        for c in rng.choice(GATK_CALLS, 7):
+            dp, gq = int(rng.integers(0, 500)), int(rng.integers(0, 99))
+            field = {"GT": str(c), "AD": f"{dp // 2},{dp - dp // 2}", "DP": str(dp), "GQ": str(gq),
+                     "PL": "0,30,450,12,13,14"}
+            calls.append(":".join(field[k] for k in keys))
+            vals.append((dp, gq, [dp // 2, dp - dp // 2]))
+        rows.append(calls)
+        values.append(vals)
+    text = "".join(record(r, alt=alt, fmt=fmt) + "\n" for r in rows)
+    block = K.parse_records(text.encode(), K.RecordSpec(n_samples=7, fields=("DP", "GQ", "AD"), packed=True))
+    assert block.err[0] == 0 and block.n == 30
+    expected = [[oracle_gt(c.split(":")[keys.index("GT")].lstrip("/|")) for c in r] for r in rows]
+    assert block.gt.tolist() == expected
+    if "DP" in keys:
+        assert block.dp.tolist() == [[v[0] for v in r] for r in values]
+    if "GQ" in keys:
+        assert block.gq.tolist() == [[v[1] for v in r] for r in values]
+    if "AD" in keys:
+        assert block.ad[:, :, :2].tolist() == [[v[2] for v in r] for r in values]
+        assert (block.ad[:, :, 2:] == -1).all()
+    packed, ok = pack_calls(block.gt)
+    np.testing.assert_array_equal(packed, block.packed)
+    np.testing.assert_array_equal(ok, block.packable)
