@@ -2,10 +2,11 @@
  *
  * Per block: the lines are found with memchr; each line's fixed columns are located and checked (POS, REF,
  * allele count, INFO and FORMAT keys against the header's); then the sample columns are decoded. A record
- * whose FORMAT is just GT, every call three bytes ("a/b", "a|b", "./."), takes a vector path that checks and
- * decodes 16 calls at a time and packs them into the 2-bit copy as it goes; any other record (other FORMAT
- * fields, half or haploid calls, multi-digit alleles, polyploid stores, anything malformed) takes the general
- * path, which reads field by field and finds the error to report. Both paths give the same arrays.
+ * whose FORMAT is just GT takes a vector path that checks and decodes runs of 16 three-byte calls ("a/b", "a|b",
+ * "./.") at a time and packs them into the 2-bit copy as it goes, decoding a haploid or '.' call on its own
+ * between runs; any other record (other FORMAT fields, half calls, multi-digit alleles, polyploid stores,
+ * anything malformed) takes the general path, which reads field by field (the common GT forms in one step) and
+ * finds the error to report. Both paths give the same arrays.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -303,100 +304,6 @@ static inline uint32_t interleave16(uint32_t lo, uint32_t hi) {
     return x[0] | (x[1] << 1);
 }
 
-/* One three-byte diploid call "a/b" (a, b one digit below na, or both '.'): 1 and its alleles, or 0. */
-static inline int simple_call(const uint8_t *p, int na, int8_t *g) {
-    uint8_t c0 = p[0], c1 = p[1], c2 = p[2];
-    if (c1 != '/' && c1 != '|') return 0;
-    if (c0 == '.' && c2 == '.') {
-        g[0] = g[1] = -1;
-        return 1;
-    }
-    unsigned d0 = (unsigned)c0 - '0', d2 = (unsigned)c2 - '0';
-    if (d0 >= (unsigned)na || d2 >= (unsigned)na) return 0;
-    g[0] = (int8_t)d0;
-    g[1] = (int8_t)d2;
-    return 1;
-}
-
-/* The vector path: the sample columns p[0, 4 ns - 1) of a GT-only record, every call three bytes. Writes gt
- * [ns][2] and, when packed is not NULL, the packed row. Returns 1, or 0 when some call is not of that form
- * (gt then holds partial results; the caller parses the record again). */
-static int parse_simple_row(const uint8_t *p, int64_t ns, int na, int8_t *gt, uint8_t *packed, int64_t row_bytes,
-                            uint8_t *packable) {
-    int64_t s = 0;
-    int pack_ok = packed != NULL;
-    if (packed) memset(packed, 0, (size_t)row_bytes);
-#if defined(__SSE2__)
-    const __m128i zero = _mm_set1_epi8('0'), dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/'),
-                  bar = _mm_set1_epi8('|'), tab = _mm_set1_epi8('\t');
-    const __m128i top = _mm_set1_epi8((char)(na - 1));
-    /* byte roles within each 4-byte call: allele, separator, allele, tab */
-    const __m128i m_allele = _mm_set1_epi32(0x00FF00FF), m_sep = _mm_set1_epi32(0x0000FF00),
-                  m_tab = _mm_set1_epi32((int)0xFF000000u), low = _mm_set1_epi16(0x00FF);
-    const __m128i one = _mm_set1_epi8(1), fe = _mm_set1_epi8((char)0xFE);
-    __m128i not_packable = _mm_setzero_si128();
-    /* 16 calls (64 bytes) per step; the last call (no tab after it) is left to the scalar loop */
-    for (; s + 16 < ns; s += 16) {
-        const uint8_t *q = p + 4 * s;
-        __m128i g[4];
-        int ok = 0xFFFF;
-        int half = 0;
-        for (int j = 0; j < 4; j++) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(q + 16 * j));
-            __m128i d = _mm_sub_epi8(v, zero);
-            __m128i isdot = _mm_cmpeq_epi8(v, dot);
-            __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, top), d); /* d <= na - 1, unsigned */
-            __m128i allele = _mm_and_si128(_mm_or_si128(digit, isdot), m_allele);
-            __m128i sep = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, bar)), m_sep);
-            __m128i tb = _mm_and_si128(_mm_cmpeq_epi8(v, tab), m_tab);
-            ok &= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(allele, sep), tb));
-            /* a call with exactly one '.' (a half call) takes the general path */
-            __m128i dots = _mm_and_si128(isdot, m_allele);
-            half |= _mm_movemask_epi8(_mm_xor_si128(dots, _mm_srli_epi32(dots, 16))) & 0x1111;
-            g[j] = _mm_or_si128(d, isdot); /* allele index, or -1 for '.' */
-        }
-        if (ok != 0xFFFF || half) return 0;
-        /* the alleles are the even bytes: a0 b0 a1 b1 ... */
-        __m128i e01 = _mm_packus_epi16(_mm_and_si128(g[0], low), _mm_and_si128(g[1], low));
-        __m128i e23 = _mm_packus_epi16(_mm_and_si128(g[2], low), _mm_and_si128(g[3], low));
-        _mm_storeu_si128((__m128i *)(gt + 2 * s), e01);
-        _mm_storeu_si128((__m128i *)(gt + 2 * s + 16), e23);
-        if (pack_ok) {
-            __m128i a = _mm_packus_epi16(_mm_and_si128(e01, low), _mm_and_si128(e23, low));
-            __m128i b = _mm_packus_epi16(_mm_srli_epi16(e01, 8), _mm_srli_epi16(e23, 8));
-            /* packable: both alleles 0/1, or both missing */
-            __m128i both01 = _mm_cmpeq_epi8(_mm_and_si128(_mm_or_si128(a, b), fe), _mm_setzero_si128());
-            __m128i both_missing = _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_set1_epi8(-1));
-            not_packable = _mm_or_si128(not_packable, _mm_andnot_si128(_mm_or_si128(both01, both_missing),
-                                                                       _mm_set1_epi8(-1)));
-            /* low bit: het or missing; high bit: hom-var or missing (bit 7 of each byte, for movemask) */
-            __m128i lo = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_xor_si128(a, b), one), 7), a);
-            __m128i hi = _mm_slli_epi16(_mm_and_si128(_mm_and_si128(a, b), one), 7);
-            uint32_t word = interleave16((uint32_t)_mm_movemask_epi8(lo), (uint32_t)_mm_movemask_epi8(hi));
-            memcpy(packed + s / 4, &word, 4);
-        }
-    }
-    if (pack_ok && _mm_movemask_epi8(not_packable)) pack_ok = 0;
-#endif
-    for (; s < ns; s++) {
-        const uint8_t *q = p + 4 * s;
-        if (!simple_call(q, na, gt + 2 * s)) return 0;
-        if (s < ns - 1 && q[3] != '\t') return 0;
-        if (pack_ok) {
-            int c = call_code(gt[2 * s], gt[2 * s + 1]);
-            if (c < 0)
-                pack_ok = 0;
-            else
-                packed[s >> 2] |= (uint8_t)(c << ((s & 3) * 2));
-        }
-    }
-    if (packed) {
-        if (!pack_ok) memset(packed, 0, (size_t)row_bytes);
-        *packable = (uint8_t)pack_ok;
-    }
-    return 1;
-}
-
 /* GT of a diploid store in its common forms -- "a/b" or "a|b" with one-digit alleles below na or both '.',
  * and the haploid "a" or "." -- followed by ':', a tab or the line end: writes g[0..1] as the field-by-field
  * parse below would, moves *kp past the GT and returns 1; otherwise returns 0 and moves nothing (half calls
@@ -431,6 +338,106 @@ static inline int fast_gt(const uint8_t *buf, int64_t *kp, int64_t end, int na, 
         return 0;
     }
     *kp = k + 3;
+    return 1;
+}
+
+/* The vector path: the sample columns p[0, len) of a GT-only record. Runs of 16 three-byte calls ("a/b", "a|b",
+ * "./.", each followed by a tab) are checked and decoded 16 at a time, and packed into the 2-bit copy as they go;
+ * any other call of a form fast_gt() knows (a haploid "a" or ".", as on chrX of males or where a caller writes
+ * '.' for a missing call) is decoded on its own, and the runs go on after it. Writes gt [ns][2] and, when packed
+ * is not NULL, the packed row. Returns 1, or 0 when some call is of another form or the columns do not fit
+ * (gt then holds partial results; the caller parses the record again). */
+static int parse_simple_row(const uint8_t *p, int64_t len, int64_t ns, int na, int8_t *gt, uint8_t *packed,
+                            int64_t row_bytes, uint8_t *packable) {
+    int64_t s = 0, q = 0;
+    int pack_ok = packed != NULL;
+    if (packed) memset(packed, 0, (size_t)row_bytes);
+#if defined(__SSE2__)
+    const __m128i zero = _mm_set1_epi8('0'), dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/'),
+                  bar = _mm_set1_epi8('|'), tab = _mm_set1_epi8('\t');
+    const __m128i top = _mm_set1_epi8((char)(na - 1));
+    /* byte roles within each 4-byte call: allele, separator, allele, tab */
+    const __m128i m_allele = _mm_set1_epi32(0x00FF00FF), m_sep = _mm_set1_epi32(0x0000FF00),
+                  m_tab = _mm_set1_epi32((int)0xFF000000u), low = _mm_set1_epi16(0x00FF);
+    const __m128i one = _mm_set1_epi8(1), fe = _mm_set1_epi8((char)0xFE);
+    __m128i not_packable = _mm_setzero_si128();
+#endif
+    while (s < ns) {
+#if defined(__SSE2__)
+        /* 16 calls (64 bytes) at a time from a sample whose packed bits start a byte; the last call (no tab
+         * after it) is left to the scalar step */
+        if ((s & 3) == 0 && s + 16 < ns && q + 64 <= len) {
+            const uint8_t *w = p + q;
+            __m128i g[4];
+            int ok = 0xFFFF;
+            int half = 0;
+            for (int j = 0; j < 4; j++) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(w + 16 * j));
+                __m128i d = _mm_sub_epi8(v, zero);
+                __m128i isdot = _mm_cmpeq_epi8(v, dot);
+                __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, top), d); /* d <= na - 1, unsigned */
+                __m128i allele = _mm_and_si128(_mm_or_si128(digit, isdot), m_allele);
+                __m128i sep = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, bar)), m_sep);
+                __m128i tb = _mm_and_si128(_mm_cmpeq_epi8(v, tab), m_tab);
+                ok &= _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(allele, sep), tb));
+                /* a call with exactly one '.' (a half call) is not of this form */
+                __m128i dots = _mm_and_si128(isdot, m_allele);
+                half |= _mm_movemask_epi8(_mm_xor_si128(dots, _mm_srli_epi32(dots, 16))) & 0x1111;
+                g[j] = _mm_or_si128(d, isdot); /* allele index, or -1 for '.' */
+            }
+            if (ok == 0xFFFF && !half) {
+                /* the alleles are the even bytes: a0 b0 a1 b1 ... */
+                __m128i e01 = _mm_packus_epi16(_mm_and_si128(g[0], low), _mm_and_si128(g[1], low));
+                __m128i e23 = _mm_packus_epi16(_mm_and_si128(g[2], low), _mm_and_si128(g[3], low));
+                _mm_storeu_si128((__m128i *)(gt + 2 * s), e01);
+                _mm_storeu_si128((__m128i *)(gt + 2 * s + 16), e23);
+                if (pack_ok) {
+                    __m128i a = _mm_packus_epi16(_mm_and_si128(e01, low), _mm_and_si128(e23, low));
+                    __m128i b = _mm_packus_epi16(_mm_srli_epi16(e01, 8), _mm_srli_epi16(e23, 8));
+                    /* packable: both alleles 0/1, or both missing */
+                    __m128i both01 = _mm_cmpeq_epi8(_mm_and_si128(_mm_or_si128(a, b), fe), _mm_setzero_si128());
+                    __m128i both_missing = _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_set1_epi8(-1));
+                    not_packable = _mm_or_si128(not_packable, _mm_andnot_si128(_mm_or_si128(both01, both_missing),
+                                                                               _mm_set1_epi8(-1)));
+                    /* low bit: het or missing; high bit: hom-var or missing (bit 7 of each byte, for movemask) */
+                    __m128i lo = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_xor_si128(a, b), one), 7), a);
+                    __m128i hi = _mm_slli_epi16(_mm_and_si128(_mm_and_si128(a, b), one), 7);
+                    uint32_t word = interleave16((uint32_t)_mm_movemask_epi8(lo), (uint32_t)_mm_movemask_epi8(hi));
+                    memcpy(packed + s / 4, &word, 4);
+                }
+                s += 16;
+                q += 64;
+                continue;
+            }
+        }
+#endif
+        /* one call of any form fast_gt() decodes, then a tab (or the line end after the last sample) */
+        int8_t *g = gt + 2 * s;
+        int64_t k = q;
+        if (!fast_gt(p, &k, len, na, g)) return 0;
+        if (s < ns - 1) {
+            if (k >= len || p[k] != '\t') return 0;
+            k++;
+        } else if (k != len) {
+            return 0;
+        }
+        if (pack_ok) {
+            int c = call_code(g[0], g[1]);
+            if (c < 0)
+                pack_ok = 0;
+            else
+                packed[s >> 2] |= (uint8_t)(c << ((s & 3) * 2));
+        }
+        q = k;
+        s++;
+    }
+#if defined(__SSE2__)
+    if (pack_ok && _mm_movemask_epi8(not_packable)) pack_ok = 0;
+#endif
+    if (packed) {
+        if (!pack_ok) memset(packed, 0, (size_t)row_bytes);
+        *packable = (uint8_t)pack_ok;
+    }
     return 1;
 }
 
@@ -679,10 +686,10 @@ int64_t pmo_vcf_parse(const uint8_t *buf, int64_t len, const pmo_vcf_spec *spec,
         record *r = recs + i;
         uint8_t *packed = out->packed ? out->packed + i * rb : NULL;
         int simple = 0;
-        if (ns > 0 && pl == 2 && r->fmt[0] == 0 && out->n_alleles[i] <= 10 && r->end - r->sample_start == 4 * ns - 1 &&
+        if (ns > 0 && pl == 2 && r->fmt[0] == 0 && out->n_alleles[i] <= 10 && r->sample_start < r->end &&
             r->span[8][1] - r->span[8][0] == 2) /* FORMAT is GT alone */
-            simple = parse_simple_row(buf + r->sample_start, ns, out->n_alleles[i], out->gt + i * ns * 2, packed,
-                                      rb, out->packable ? out->packable + i : NULL);
+            simple = parse_simple_row(buf + r->sample_start, r->end - r->sample_start, ns, out->n_alleles[i],
+                                      out->gt + i * ns * 2, packed, rb, out->packable ? out->packable + i : NULL);
         if (!simple) {
             if (parse_samples(buf, r, i, spec, out, max_alleles)) goto done;
             if (packed) pack_row(out->gt + i * ns * pl, ns, pl, packed, rb, out->packable + i);

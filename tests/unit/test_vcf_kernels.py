@@ -50,8 +50,9 @@ def test_every_call_form_by_both_paths(n_samples: int) -> None:
     rng = np.random.default_rng(n_samples)
     rows = []
     for k in range(40):
-        # rows of three-byte calls only take the vector path; others (haploid, half) the general one
-        pool = CALLS[:8] if k % 2 else CALLS
+        # rows of three-byte calls, and rows with haploid or '.' calls among them, take the vector path; rows
+        # with half calls (0/.) the general one
+        pool = CALLS[:8] if k % 3 == 1 else (CALLS[:11] if k % 3 == 2 else CALLS)
         rows.append([pool[i] for i in rng.integers(0, len(pool), n_samples)])
     text = "".join(record(r) + "\n" for r in rows)
     block = K.parse_records(text.encode(), K.RecordSpec(n_samples=n_samples, packed=True))
