@@ -31,6 +31,7 @@ Tables (full run; ``--quick`` uses 1,000 x 100k and a small scaling grid):
    multi-allelic sites, chr1..22 + X with haploid males, plain gzip, plain text, ``.`` as missing, a header of
    thousands of lines: import, ours vs plink2 (and bcftools).
 6. The real VCFs of ``../shared/data`` (small: start-up dominates): import, ours vs plink2.
+7. Any VCFs given with ``--files`` (e.g. a plain-text or plain-gzip copy of a table 4 file): import.
 
 ``--baseline DIR`` also times our steps with another copy of the package (e.g. ``git archive <commit>
 pmo_workbench | tar -x -C DIR``), for before/after figures in the same run.
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="table 3's GT:DP:GQ:AD files, e.g. 1000x100000,2500x1000000 (2,500 x 1M is ~7 GB BGZF)")
     ap.add_argument("--phased-sizes", type=_sizes, default=[(1000, 100_000), (2500, 1_000_000)],
                     help="table 3's phased files")
+    ap.add_argument("--files", type=lambda t: [Path(x) for x in t.split(",")], default=[],
+                    help="table 7's VCFs (comma-separated paths)")
     ap.add_argument("--shapes", type=lambda t: t.split(","), default=list(SHAPES),
                     help=f"table 5's shapes (default all: {','.join(SHAPES)})")
     ap.add_argument("--shape-size", type=_ints, default=[1000, 100_000], help="table 5's samples,variants")
@@ -301,6 +304,12 @@ def main(argv: list[str] | None = None) -> None:
             rows += bench.import_rows(f"{vcf.parent.name}/{vcf.name}"[:31], vcf, "real", None)
         print_rows("6. real VCFs of ../shared/data (small files: start-up dominates): import", rows)
 
+    if 7 in args.tables:
+        rows = []
+        for vcf in args.files:
+            rows += bench.import_rows(vcf.name[:31], vcf, "file", 1.2)
+        print_rows("7. given VCFs: import", rows)
+
     if not args.no_scaling:
         if args.quick:
             scaling(bench, args.samples or [500, 1000], args.variants or [50_000, 100_000], data)
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
             scaling(bench, args.samples or [1000, 2500, 5000], args.variants or [250_000, 500_000, 1_000_000],
                     data)
     shutil.rmtree(bench.out, ignore_errors=True)
-    for tag in ("big", "small", "fields", "phased", "scale", "shape", "real"):
+    for tag in ("big", "small", "fields", "phased", "scale", "shape", "real", "file"):
         shutil.rmtree(bench.cache(tag), ignore_errors=True)
         shutil.rmtree(bench.cache(f"{tag}-base"), ignore_errors=True)
 
