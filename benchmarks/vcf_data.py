@@ -600,6 +600,8 @@ def simulate_shape_vcf(path: Path, shape: str, n_samples: int, n_variants: int, 
         per[0] += n_variants - per.sum()
     else:
         names, per = ["1"], np.array([n_variants])
+        lengths = np.array([250_000_000.0])
+    length_of = lengths
     info_lines = {
         "none": "",
         "gatk": "".join(f'##INFO=<ID={k},Number={n},Type={t},Description="{k}">\n' for k, n, t in (
@@ -665,7 +667,9 @@ def simulate_shape_vcf(path: Path, shape: str, n_samples: int, n_variants: int, 
             gt = np.where((gt > 0) & is_multi[:, None, None], np.minimum(extra_alt, n_alt[:, None, None]), gt)
             gt = np.sort(gt, axis=2).astype(np.int8)
             gt[rng.random((j, n_samples)) < MISSING_RATE] = -1
-            pos = last + 1 + np.cumsum(rng.integers(1, 200, j))
+            # spread over the contig (chrX's non-PAR part included); one contig: dense, as first written
+            step = max(int(length_of[ci]) // max(int(m), 1), 2) if contigs == "human" else 200
+            pos = last + 1 + np.cumsum(rng.integers(1, step, j))
             last = int(pos[-1])
             hap = np.zeros((j, n_samples), np.bool_)
             if x_region and haploid_x:
