@@ -184,6 +184,21 @@ static int scan_fixed(const uint8_t *buf, record *r, int64_t i, const pmo_vcf_sp
  * warning -- or negative -- with a warning unless -0). Values stop growing at 10 digits. */
 static inline int64_t parse_int(const uint8_t *buf, int64_t *kp, int64_t end, pmo_vcf_out *out, int64_t rec) {
     int64_t k = *kp;
+    /* the common case: up to 9 digits, then ':', ',', a tab or the end (one test per digit) */
+    if (k < end) {
+        unsigned d = (unsigned)buf[k] - '0';
+        if (d < 10) {
+            int64_t v = d, q = k + 1;
+            while (q < end && (d = (unsigned)buf[q] - '0') < 10 && v < 100000000) {
+                v = v * 10 + d;
+                q++;
+            }
+            if (q >= end || buf[q] == ':' || buf[q] == ',' || buf[q] == '\t') {
+                *kp = q;
+                return v;
+            }
+        }
+    }
     if (k >= end || buf[k] == ':' || buf[k] == '\t' || buf[k] == ',') return -1;
     if (buf[k] == '.') {
         *kp = k + 1;
