@@ -74,6 +74,12 @@ _SIGNATURES = {
                                    _array(np.int8), _I64, _array(np.int32, True), _I64, _array(np.int64, True),
                                    _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
                                    _array(np.int64, True)]),
+    "pmo_gt_sparse_rows": (ctypes.c_int, [_array(np.int64), _PTR, _I64, _array(np.int8), _I64, _I64, _I64,
+                                          _array(np.int64), _array(np.int8), _I64, _array(np.int32, True), _I64,
+                                          _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+                                          _array(np.int64, True), _array(np.int64, True)]),
+    "pmo_classify_alleles": (None, [_array(np.uint8), _array(np.int64), _array(np.uint8), _array(np.int64),
+                                    _array(np.int64), _I64, _array(np.int8, True), _I64]),
     # KING kinship
     "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
                                _array(np.int64), _I64, _array(np.uint32, True), _array(np.uint32, True),
