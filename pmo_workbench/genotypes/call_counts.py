@@ -35,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes.alleles import (
@@ -44,7 +43,7 @@ from pmo_workbench.genotypes.alleles import (
     TRANSITION,
     TRANSVERSION,
 )
-from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
 from pmo_workbench.genotypes.unpacked_calls import SparseCalls, load_unpacked_calls
 
 # per-sample counters
@@ -258,15 +257,6 @@ def read_n_alleles(g) -> np.ndarray:
     return (g.variants["n_alleles"].to_numpy() if arr is None else arr[:]).astype(np.int64)
 
 
-def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """``(data, offsets)`` of an Arrow string array: its bytes (uint8) and int64 offsets into them [n + 1]."""
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32 if strings.type == pa.string() else np.int64)
-    offsets = offsets[strings.offset:strings.offset + len(strings) + 1].astype(np.int64)
-    data = strings.buffers()[2]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
-    return data, offsets
-
-
 def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     """:func:`~.alleles.classify_alt_alleles` of every variant of ``g``, REF and ALT read as Arrow strings and
     typed by a C loop over their bytes (``ckernels/gt_counts.c``, the rules of :func:`~.alleles.classify_allele`).
@@ -287,7 +277,7 @@ def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     out = np.full((n, width), -1, dtype=np.int8)
     if n == 0:
         return out
-    (ref_data, ref_off), (alt_data, alt_off) = _string_buffers(ref), _string_buffers(alt)
+    (ref_data, ref_off), (alt_data, alt_off) = string_buffers(ref), string_buffers(alt)
     ckernels.library().pmo_classify_alleles(ref_data, ref_off, alt_data, alt_off,
                                             np.ascontiguousarray(n_alleles, np.int64), n, out, width)
     return out

@@ -341,7 +341,7 @@ def test_allele_types_in_c_equal_the_python_rules() -> None:
     import pyarrow as pa
 
     from pmo_workbench.genotypes.alleles import classify_allele
-    from pmo_workbench.genotypes.call_counts import _string_buffers
+    from pmo_workbench.genotypes.arrow_strings import string_buffers
 
     pairs = [("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"), ("A", "C"), ("G", "T"), ("A", "A"), ("A", "N"),
              ("M", "A"), ("a", "g"), ("A", "*"), ("A", "."), ("A", "<DEL>"), ("A", "A[1:5["), ("A", "]1:5]A"),
@@ -355,7 +355,7 @@ def test_allele_types_in_c_equal_the_python_rules() -> None:
     n_alleles = np.array([2] * len(pairs) + [5, 3, 1], np.int64)
     ref, alt = pa.array(refs, pa.string()), pa.array(alts, pa.string())
     out = np.full((len(refs), 4), -1, np.int8)
-    (rd, ro), (ad, ao) = _string_buffers(ref), _string_buffers(alt)
+    (rd, ro), (ad, ao) = string_buffers(ref), string_buffers(alt)
     ckernels.library().pmo_classify_alleles(rd, ro, ad, ao, n_alleles, len(refs), out, 4)
     want = np.full_like(out, -1)
     for i, (r, a) in enumerate(zip(refs, alts, strict=True)):
@@ -364,3 +364,20 @@ def test_allele_types_in_c_equal_the_python_rules() -> None:
                 want[i, k] = classify_allele(r, x)
     np.testing.assert_array_equal(out, want)
     assert len(set(want[:, 0].tolist())) == 10  # every type and -1 occurs
+
+
+def test_allele_lists_split_in_c_equal_splitting_the_text() -> None:
+    """variant_qc's ``alleles``: "REF,ALT" (REF alone when ALT is empty) split at commas, for one and several ALT
+    alleles, an empty ALT, an empty allele between commas and a sliced (offset) Arrow array."""
+    import importlib
+
+    import pyarrow as pa
+
+    vq = importlib.import_module("pmo_workbench.qc.variant_qc")
+    refs = ["X", "A", "AT", "A", "C", "G", "ACGT", "T", "A"]
+    alts = ["Y", "G", "A,ATT", "", "T,,G", "<DEL>,*", "A", "TTTTT,C,G", "C,"]
+    got = vq._alleles_column(pa.array(refs, pa.string()).slice(1), pa.array(alts, pa.string()).slice(1))
+    want = [[r] if a == "" else f"{r},{a}".split(",") for r, a in zip(refs[1:], alts[1:], strict=True)]
+    assert [list(x) for x in got] == want
+    assert got.dtype.pyarrow_dtype == pa.list_(pa.string())
+    assert [list(x) for x in vq._alleles_column(pa.array([], pa.string()), pa.array([], pa.string()))] == []
