@@ -147,45 +147,47 @@ int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_
                 if (a < width) acj[a] += 1;
             }
         int64_t called = implicit, het = 0, hr = pl == 2 ? implicit : 0, hv = 0;
-        const int8_t *ty = atype + j * aw;
+        /* per ALT allele a (1 .. aw): the sample counter its copies add to (-1: none), and whether the row has a
+         * singleton at all */
+        int col[128];
+        int any_single = 0;
+        for (int64_t a = 1; a <= aw && a < 128; a++) {
+            int8_t t = atype[j * aw + a - 1];
+            col[a] = t == T_TRANSITION ? S_TS : t == T_TRANSVERSION ? S_TV : t == T_INSERTION ? S_INS
+                     : t == T_DELETION ? S_DEL : -1;
+            if (a < width && a < n_alleles[j] && acj[a] == 1) any_single = 1;
+        }
+        int64_t max_a = aw < 127 ? aw : 127;
         for (int64_t e = e0; e < e1; e++) {
             int64_t s = sample_bytes == 2 ? (int64_t)s16[e] : (int64_t)s32[e];
             if (s >= ns) return -1;
             const int8_t *call = calls + e * pl;
             int64_t *smp = sample + s * N_SAMPLE;
-            smp[S_CALLED] -= 1; /* not the all-reference call counted above */
-            smp[S_HOM_REF] -= 1;
             int8_t a0 = call[0];
-            if (a0 == -1) {
+            if (a0 == -1) { /* not the all-reference call counted above */
                 smp[S_NOT_CALLED] += 1;
+                smp[S_CALLED] -= 1;
+                smp[S_HOM_REF] -= 1;
                 continue;
             }
-            smp[S_CALLED] += 1;
             called++;
             int ploidy = 0, hom = 1, allref = 1;
             for (int64_t k = 0; k < pl; k++) {
                 int8_t a = call[k];
                 if (a == -2) break;
                 ploidy++;
-                if (a != a0) hom = 0;
+                hom &= a == a0;
                 if (a > 0) {
                     allref = 0;
-                    int8_t t = a <= aw ? ty[a - 1] : -1;
-                    if (t == T_TRANSITION)
-                        smp[S_TS] += 1;
-                    else if (t == T_TRANSVERSION)
-                        smp[S_TV] += 1;
-                    else if (t == T_INSERTION)
-                        smp[S_INS] += 1;
-                    else if (t == T_DELETION)
-                        smp[S_DEL] += 1;
-                    if (a < width && a < n_alleles[j] && acj[a] == 1) smp[S_SINGLETON] += 1;
+                    int c = a <= max_a ? col[a] : -1;
+                    if (c >= 0) smp[c] += 1;
+                    if (any_single && a < width && a < n_alleles[j] && acj[a] == 1) smp[S_SINGLETON] += 1;
                 }
             }
-            if (allref)
-                smp[S_HOM_REF] += 1;
-            else if (!hom)
-                smp[S_HET] += 1;
+            if (!allref) {
+                smp[S_HOM_REF] -= 1;
+                if (!hom) smp[S_HET] += 1;
+            }
             if (ploidy == 2) {
                 if (!hom)
                     het++;

@@ -44,7 +44,7 @@ from pmo_workbench.genotypes.alleles import (
     TRANSVERSION,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
-from pmo_workbench.genotypes.unpacked_calls import SparseCalls, load_unpacked_calls
+from pmo_workbench.genotypes.unpacked_calls import SparseCalls, load_unpacked_calls, wanted_rows
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -283,6 +283,20 @@ def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     return out
 
 
+def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, out: CallCounts) -> None:
+    """Count the rows of the store's side file (:mod:`.unpacked_calls`) into ``out`` (their variants' entries
+    and ``out.sample``, which nothing else may change meanwhile)."""
+    side = load_unpacked_calls(g)
+    if side is None or not len(side.rows):
+        return
+    v = side.rows
+    ac = np.zeros((len(v), width), np.int32)
+    vals = [np.zeros(len(v), np.int64) for _ in range(4)]
+    count_sparse_rows(side, n_alleles[v], atype[v], ac, *vals, out.sample)
+    out.ac[v] = ac
+    out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
+
+
 def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     """Count calls per sample and per variant over the whole store (cached on ``g``).
 
@@ -316,36 +330,35 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
             hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
             miss_acc = np.zeros((k, ns), np.int32)
             p_singles = np.zeros((k, ns), np.int64)
-            side = load_unpacked_calls(g) if not packable.all() else None
-            if side is not None and len(side.rows):  # a few multi-allelic rows, from the side file
-                v = side.rows
-                ac = np.zeros((len(v), width), np.int32)
-                vals = [np.zeros(len(v), np.int64) for _ in range(4)]
-                count_sparse_rows(side, n_alleles[v], atype[v], ac, *vals, out.sample)
-                out.ac[v] = ac
-                out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
-                del ac, vals
-            have_side = side is not None
-            del side  # its memory is free before the packed rows are read
-            for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
-                ok = packable[start:stop]
-                every = bool(ok.all())
-                rows = np.arange(stop - start) if every else np.flatnonzero(ok)
-                if len(rows):
-                    hist = np.zeros((len(rows), 3), np.int64)
-                    _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
-                                       het_acc, hv_acc, miss_acc, p_singles)
-                    v = slice(start, stop) if every else rows + start
-                    het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
-                    out.n_called[v] = ns - miss
-                    out.n_het[v] = het
-                    out.n_hom_var[v] = hv
-                    out.n_hom_ref[v] = ns - miss - het - hv
-                    out.ac[v, 0] = 2 * (ns - miss - hv) - het
-                    out.ac[v, 1] = het + 2 * hv
-                rest = np.zeros(0, np.int64) if every or have_side else np.flatnonzero(~ok)
-                if len(rest):  # many: only their Blosc blocks are decompressed
-                    count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
+            have_side = not packable.all() and wanted_rows(g) is not None
+            # a few multi-allelic rows, from the side file: read and counted while the packed rows are counted
+            side_pool = ThreadPoolExecutor(max_workers=1) if have_side else None
+            try:
+                side_done = side_pool.submit(_count_side_file, g, n_alleles, atype, width, out) if side_pool else None
+                for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
+                    ok = packable[start:stop]
+                    every = bool(ok.all())
+                    rows = np.arange(stop - start) if every else np.flatnonzero(ok)
+                    if len(rows):
+                        hist = np.zeros((len(rows), 3), np.int64)
+                        _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
+                                           het_acc, hv_acc, miss_acc, p_singles)
+                        v = slice(start, stop) if every else rows + start
+                        het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
+                        out.n_called[v] = ns - miss
+                        out.n_het[v] = het
+                        out.n_hom_var[v] = hv
+                        out.n_hom_ref[v] = ns - miss - het - hv
+                        out.ac[v, 0] = 2 * (ns - miss - hv) - het
+                        out.ac[v, 1] = het + 2 * hv
+                    rest = np.zeros(0, np.int64) if every or have_side else np.flatnonzero(~ok)
+                    if len(rest):  # many: only their Blosc blocks are decompressed
+                        count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
+                if side_done is not None:
+                    side_done.result()  # its per-sample counts are in out.sample from here on
+            finally:
+                if side_pool is not None:
+                    side_pool.shutdown()
             _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
         else:
             for chunk in g.iter_chunks(chunk_size):
