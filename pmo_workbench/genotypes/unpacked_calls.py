@@ -99,7 +99,11 @@ def sparsify(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> n.tolist(), s.tolist(), c.tolist()
     ([2, 1], [1, 2, 2], [[0, 1], [-1, -1], [2, 2]])
     """
-    listed = (gt != 0).any(axis=2)
+    ploidy = gt.shape[2] if gt.ndim == 3 else 1
+    if ploidy in (1, 2, 4, 8) and gt.flags.c_contiguous:  # one comparison per call: the call read as one integer
+        listed = gt.view(f"<u{ploidy}").reshape(gt.shape[:2]) != 0
+    else:
+        listed = (gt != 0).any(axis=2)
     rows, samples = np.nonzero(listed)
     return listed.sum(axis=1).astype(np.int64), samples.astype(sample_dtype(gt.shape[1])), gt[rows, samples]
 
@@ -163,8 +167,17 @@ def write_side_file(g, rows: np.ndarray) -> SparseCalls:
     folder that cannot be written leaves no file (the calls are still returned).
     """
     rows = np.asarray(rows, np.int64)
-    parts = [sparsify(np.ascontiguousarray(g.read_gt_rows(rows[a:a + _WRITE_ROWS]), dtype=np.int8))
-             for a in range(0, len(rows), _WRITE_ROWS)]
+    # groups of about _WRITE_ROWS rows that never split a chunk of call_genotype (each chunk's blocks decoded once)
+    chunk = np.asarray(rows // g.call_genotype.chunks[0])
+    firsts = np.flatnonzero(np.diff(chunk, prepend=-1))  # each chunk's first row in ``rows``
+    cuts, last = [0], 0
+    for f in firsts.tolist():
+        if f - last >= _WRITE_ROWS:
+            cuts.append(f)
+            last = f
+    cuts.append(len(rows))
+    parts = [sparsify(np.ascontiguousarray(g.read_gt_rows(rows[a:b]), dtype=np.int8))
+             for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
     counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     side = SparseCalls(rows, np.cumsum(counts, dtype=np.int64),
                        np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, sample_dtype(g.n_samples)),
