@@ -129,8 +129,9 @@ def _vocabulary(code: str) -> str:
 
 
 def _text(col: str) -> str:
-    """A raw cell as trimmed text ('' for an empty cell)."""
-    return f"coalesce(trim(\"{col}\"), '')"
+    """A raw cell as trimmed text ('' for an empty cell): in :meth:`RegistryImport._load`, every raw column is
+    trimmed once in an inner query (a column is used by up to five expressions of the load)."""
+    return f'"{col}"'
 
 
 def _changed(col: str) -> str:
@@ -141,7 +142,9 @@ def _changed(col: str) -> str:
 def _cpr_candidate(col: str) -> str:
     """The trimmed text of a numeric cell where it has the shape of a CPR number (else NULL), for the CPR scan
     before the cell is converted to a number (a number cannot be scanned)."""
-    return f"CASE WHEN regexp_full_match({_text(col)}, '[0-9]{{6}}-?[0-9]{{4}}') THEN {_text(col)} END"
+    # the length first: the regular expression then runs on the few 10- or 11-character cells only
+    return (f"CASE WHEN length({_text(col)}) IN (10, 11) AND regexp_full_match({_text(col)}, "
+            f"'[0-9]{{6}}-?[0-9]{{4}}') THEN {_text(col)} END")
 
 
 def _date(col: str) -> str:
@@ -261,7 +264,8 @@ class RegistryImport:
         src = (f"read_csv('{str(src_path).replace(chr(39), chr(39) * 2)}', header = true, auto_detect = false, "
                f"delim = ',', quote = '\"', escape = '\"', columns = {cols})")
         exprs = [f"{sql} AS {alias}" for alias, sql in select.items()]
-        query = f"SELECT {', '.join(exprs)} FROM {src}"
+        trimmed = ", ".join(f"coalesce(trim(\"{c}\"), '') AS \"{c}\"" for c in header)
+        query = f"SELECT {', '.join(exprs)} FROM (SELECT {trimmed} FROM {src})"
         if hashed and self._wants_duplicates():
             query = f"SELECT *, hash({', '.join(hashed)}) AS _dup_hash FROM ({query})"
         try:
