@@ -46,13 +46,16 @@ Mapping decisions:
   listed in the file; ``lookup_date`` is the date the register was looked up (argument, required when the file
   is there: a file's modification date says nothing about when the register was consulted).
 
-The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 GB of CSV): each raw file is read
-once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
-naming the first bad row, CPR numbers are validated and pseudonymised once per distinct number, and the event
-tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in
-small row groups). The database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary
-folder: tables, joins and sorts beyond the limit spill there, so memory does not grow with the registry. Every table is
-checked before any file is written, and the files are staged and swapped in as one set
+The work is done in DuckDB (an import of 1 M persons and 58 M events reads 3.7 GB of CSV): each raw file is read
+once into a typed table (every raw cell trimmed once) that also flags every value that does not parse and, for
+the duplicate check, hashes the compared columns; every check is one SQL aggregate naming the first bad row, CPR
+numbers are validated and pseudonymised once per distinct number (with the pseudonym's integer, the writer's
+person order), and each event table is streamed to Parquet through
+:func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in small row groups) as soon as its own
+files are checked -- its raw tables are dropped then, so the database holds one large raw table at a time. The
+database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary folder: tables, joins and sorts
+beyond the limit spill there, so memory does not grow with the registry. The files are written into a staging
+folder and swapped in as one set only when every table has been checked and written
 (:mod:`pmo_workbench.health.staging`), so a failed import leaves the project byte for byte as it was.
 
 Examples
