@@ -154,6 +154,8 @@ def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path
             raise SystemExit(f"import failed ({label}): {out[-2000:]}")
         res = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": usage.ru_maxrss / 1024**2,
                "load0": load0, "load1": os.getloadavg()[0]}
+        if profile:     # the profile resets the kernel's peak per step: its own maximum over the steps counts
+            res["peak_gb"] = max(float(ln.split()[-2]) for ln in out.splitlines() if ln.startswith(PEAK_LINE))
     rows = " ".join(ln.split()[0] + "=" + ln.split()[-1] for ln in out.splitlines()
                     if ln.split() and ln.split()[0] in ("person", "diagnosis", "prescription", "lab"))
     print(f"{label:>9} import, {persons:>9,} persons: {res['wall']:7.1f} s wall ({res['wall'] / persons * 1e6:6.1f} "
@@ -161,6 +163,8 @@ def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path
           f"(load average {res['load0']:.1f} before, {res['load1']:.1f} after, 2 cores)", flush=True)
     return res
 
+
+PEAK_LINE = "peak resident set of the whole import"
 
 PROFILED_STEPS = ("_load", "_check", "_check_unique", "_pseudonymise", "_scan_text", "_plausible", "_duplicates",
                   "_code_changes")
@@ -213,7 +217,7 @@ def profile_child(raw: Path, out: Path) -> None:
         print(f"{step:<15} {what:<24} {w:8.1f} {c:8.1f} {rss:8.2f} {spill:8.2f}")
     rest_w, rest_c = wall - sum(v[0] for v in spent.values()), cpu - sum(v[1] for v in spent.values())
     print(f"{'other':<15} {'(joins, SQL of build)':<24} {rest_w:8.1f} {rest_c:8.1f}")
-    print(f"peak resident set of the whole import {peak_gb_since_start():.2f} GB")
+    print(f"{PEAK_LINE} {peak_gb_since_start():.2f} GB")
     print(f"{'total':<15} {'':<24} {wall:8.1f} {cpu:8.1f}")
     for name, n in counts.items():
         print(f"{name} rows {n}", flush=True)
