@@ -439,15 +439,23 @@ class RegistryImport:
         cols = ", ".join(columns)
         have = {r[0] for r in self.con.execute(f"DESCRIBE {name}").fetchall()}
         h = "_dup_hash" if "_dup_hash" in have else f"hash({cols})"
-        # count(DISTINCT hash) is much cheaper at 20 M rows than keeping the repeated hashes (a grouped aggregate
-        # with a count per hash: 13 vs 6 CPU s for labka at 1 M persons), so the repeats are looked for only
-        # when there are any
-        n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT {h}) FROM {name}").fetchall()[0]
-        if n == distinct:
-            return
-        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
-        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE {h} IN (SELECT h FROM (SELECT {h} "
-                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
+        # the repeated hashes in one grouped aggregate over the hash column (a synthetic prescription file has
+        # a few hundred exact repeats among 20 M rows: counting the distinct hashes first, then grouping, read
+        # the rows twice)
+        self.con.execute(f"CREATE OR REPLACE TABLE _repeated AS SELECT {h} AS h FROM {name} GROUP BY ALL "
+                         "HAVING count(*) > 1")
+        try:
+            if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
+                return
+            n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+            self._exact_duplicates(name, file, cols, h, n)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _repeated")
+
+    def _exact_duplicates(self, name: str, file: str, cols: str, h: str, n: int) -> None:
+        """The duplicate rows among those of ``name`` whose hash ``h`` is in ``_repeated`` (few, unless the
+        file is duplicated), compared exactly."""
+        cand = f"SELECT {cols}, rowid AS _r FROM {name} WHERE {h} IN (SELECT h FROM _repeated)"
         first, dups, rows, singles = self.con.execute(
             "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
             f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
