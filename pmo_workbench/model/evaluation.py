@@ -9,7 +9,7 @@ or tables, so the same code serves cross-validated, internal-external and final 
   et al. 2019: the slope from ``logit(y) ~ a + b·logit(p)``, calibration-in-the-large ``a`` with ``b`` fixed at 1
   as an offset), :func:`compute_brier`, :func:`compute_calibration_curve` (groups of predicted risk against
   observed proportions, or, for time-to-event, against the Aalen-Johansen cumulative incidence at the horizon
-  with death as a competing risk).
+  with death as a competing risk), per subgroup :func:`compute_calibration_curves_by`.
 - Clinical utility: :func:`compute_net_benefit` (decision curves: the model, treat-all and treat-none) and
   :func:`compute_threshold_metrics` (sensitivity, specificity, PPV, NPV, persons flagged per 1,000).
 - Subgroups: :func:`compute_subgroup_performance`.
@@ -194,6 +194,47 @@ def compute_calibration_curve(y: Sequence, p: Sequence, *, groups: int = 10) -> 
     g["upper"] = np.maximum(np.minimum(centre + half, 1.0), g["observed"])
     g["events"] = g["events"].astype(int)
     return g
+
+
+def compute_calibration_curves_by(risk: pd.DataFrame, column: str, *, groups: int = 5,
+                                  min_events: int = 5) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Calibration curves (:func:`compute_calibration_curve`) per level of ``column`` of a validated-risk table.
+
+    Parameters
+    ----------
+    risk : DataFrame
+        One row per person with the observed outcome ``y`` (0/1), the predicted ``risk`` and ``column``.
+    column : str
+        The grouping column (e.g. ``sex`` or ``ancestry``); rows where it is missing are left out.
+    groups : int
+        Quantile groups of predicted risk per curve.
+    min_events : int
+        A level with fewer events gets no curve: a handful of events gives groups of one or two persons,
+        whose observed proportions say nothing (and would point at individuals).
+
+    Returns
+    -------
+    (curves, omitted)
+        ``curves`` maps each level with at least ``min_events`` events to its curve table, in sorted level
+        order; ``omitted`` lists the levels left out for too few events.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"y": [1, 0] * 10 + [1, 0, 0, 0], "risk": np.linspace(0.1, 0.9, 24),
+    ...                   "sex": ["F"] * 20 + ["M"] * 4})
+    >>> curves, omitted = compute_calibration_curves_by(r, "sex", groups=2)
+    >>> list(curves), omitted, int(curves["F"]["n"].sum())
+    (['F'], ['M'], 20)
+    """
+    curves: dict[str, pd.DataFrame] = {}
+    omitted: list[str] = []
+    known = risk.dropna(subset=[column, "y", "risk"])
+    for level, part in sorted(known.groupby(column, observed=True), key=lambda kv: str(kv[0])):
+        if int(part["y"].sum()) >= min_events:
+            curves[str(level)] = compute_calibration_curve(part["y"], part["risk"], groups=groups)
+        else:
+            omitted.append(str(level))
+    return curves, omitted
 
 
 def compute_cumulative_incidence(time: Sequence, status: Sequence, horizon: float, *, cause: int = 1) -> float:

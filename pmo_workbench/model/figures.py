@@ -86,7 +86,8 @@ def plot_qq(p_values: pd.Series | np.ndarray, *, ax: plt.Axes | None = None, tit
     return ax
 
 
-def plot_calibration(curve: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "", label: str = "") -> plt.Axes:
+def plot_calibration(curve: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "", label: str = "",
+                     color: str = "#2b6a8f") -> plt.Axes:
     """Observed against predicted risk per risk group (with the interval where the table has one)."""
     ax = _axes(ax, (3.8, 3.6))
     top = float(max(curve["predicted"].max(), curve["observed"].max(), 0.05)) * 1.1
@@ -95,9 +96,9 @@ def plot_calibration(curve: pd.DataFrame, *, ax: plt.Axes | None = None, title: 
         ax.errorbar(curve["predicted"], curve["observed"],
                     yerr=[(curve["observed"] - curve["lower"]).clip(lower=0),
                           (curve["upper"] - curve["observed"]).clip(lower=0)], fmt="o",
-                    color="#2b6a8f", markersize=4, linewidth=0.8, label=label or None)
+                    color=color, markersize=4, linewidth=0.8, label=label or None)
     else:
-        ax.plot(curve["predicted"], curve["observed"], "o-", color="#2b6a8f", markersize=4, label=label or None)
+        ax.plot(curve["predicted"], curve["observed"], "o-", color=color, markersize=4, label=label or None)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("predicted risk")
@@ -106,6 +107,64 @@ def plot_calibration(curve: pd.DataFrame, *, ax: plt.Axes | None = None, title: 
     if label:
         ax.legend(frameon=False)
     return ax
+
+
+def plot_calibration_by(curves: dict[str, pd.DataFrame], *, ax: plt.Axes | None = None, title: str = "",
+                        omitted: list[str] | None = None) -> plt.Axes:
+    """One calibration curve per subgroup on shared axes, each in its own colour, with the subgroups left out
+    (too few events, see :func:`pmo_workbench.model.evaluation.compute_calibration_curves_by`) named below.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"predicted": [0.1, 0.5], "observed": [0.12, 0.45]})
+    >>> ax = plot_calibration_by({"F": c, "M": c * 0.9}, omitted=["X"])
+    >>> legend = ax.get_legend()
+    >>> [t.get_text() for t in legend.get_texts()], len({str(h.get_color()) for h in legend.legend_handles})
+    (['F', 'M'], 2)
+    """
+    ax = _axes(ax, (3.8, 3.6))
+    colours = plt.get_cmap("tab10").colors
+    for i, (level, curve) in enumerate(curves.items()):
+        plot_calibration(curve, ax=ax, title=title, label=level, color=colours[i % len(colours)])
+    if curves:  # each curve set limits for itself: the axes hold them all
+        top = max(float(max(c["predicted"].max(), c["observed"].max(), 0.05)) for c in curves.values()) * 1.1
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+    else:
+        ax.set_title(title)
+        ax.text(0.5, 0.5, "no subgroup with enough events", ha="center", va="center", transform=ax.transAxes)
+    if omitted:
+        ax.annotate("too few events, not shown: " + ", ".join(omitted), (0, 0), xytext=(0, -34),
+                    xycoords="axes fraction", textcoords="offset points", fontsize=7, color="#555555")
+    return ax
+
+
+def plot_calibration_by_columns(risk: pd.DataFrame, titles: dict[str, str], *, groups: int = 5,
+                                min_events: int = 5) -> plt.Figure | None:
+    """Calibration curves per subgroup, one panel per grouping column of a validated-risk table (``y``, ``risk``
+    and the columns of ``titles``, which maps each column to its name in the panel title). Columns missing from
+    ``risk`` and columns with no subgroup of ``min_events`` events get no panel; ``None`` when no panel is left.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"y": [1, 0] * 20, "risk": np.linspace(0.1, 0.9, 40), "sex": ["F", "M"] * 20})
+    >>> fig = plot_calibration_by_columns(r, {"sex": "sex", "ancestry": "ancestry"})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['Calibration by sex']
+    >>> plot_calibration_by_columns(r, {"sex": "sex"}, min_events=50) is None
+    True
+    """
+    from pmo_workbench.model.evaluation import compute_calibration_curves_by
+
+    panels = {col: compute_calibration_curves_by(risk, col, groups=groups, min_events=min_events)
+              for col in titles if col in risk}
+    panels = {col: cb for col, cb in panels.items() if cb[0]}
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.6), layout="constrained", squeeze=False)
+    for ax, (col, (curves, omitted)) in zip(axes[0], panels.items(), strict=True):
+        plot_calibration_by(curves, omitted=omitted, ax=ax, title=f"Calibration by {titles[col]}")
+    return fig
 
 
 def plot_decision_curve(nb: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "",

@@ -41,10 +41,6 @@ def lab_tree(lab, writable_project):  # noqa: ANN001
     return root, errors
 
 
-def _screenshot(page: Any, artefacts: Path, name: str) -> None:
-    page.screenshot(path=str(artefacts / f"{name}.png"), full_page=False)
-
-
 def _wait_text_change(page: Any, testid: str, old: str, timeout: float = 30.0) -> str:
     page.wait_for_function(
         "([id, old]) => { const t = document.querySelector(`[data-testid=${id}]`)?.textContent; "
@@ -65,23 +61,40 @@ def _mi_cases_without_genome_rules(root: Path) -> tuple[Any, str]:
     raise AssertionError("no rule of mi_cases changes the count on this project")
 
 
-def _no_console_errors(errors: list[str], lab: Any = None) -> None:
+def _no_console_errors(errors: list[str], lab: Any) -> None:
     assert not errors, "browser console errors:\n" + "\n".join(errors[:10])
-    if lab is not None:  # nothing from the internet: Voila's template links CDNs unless ours is used (offline)
-        assert lab.offsite_requests == [], lab.offsite_requests[:10]
+    # nothing from the internet (e.g. Voila's stock template links CDNs; ours does not: the lab is offline)
+    assert lab.offsite_requests == [], lab.offsite_requests[:10]
+
+
+def _run_notebook(lab: Any, notebook: str, ready: str, *, timeout: float) -> Any:
+    """Open ``notebook`` in JupyterLab, run all cells, check no cell failed and wait for the widget element
+    ``ready`` (a data-testid); returns the page."""
+    lab.open_notebook(notebook, timeout=60)
+    lab.run_all(timeout=timeout)
+    assert lab.cell_errors() == []
+    lab.page.locator(f"[data-testid={ready}]").wait_for(timeout=30_000)
+    return lab.page
+
+
+def _enter_number(page: Any, selector: str, value: str) -> None:
+    """Type ``value`` into a widget's number box and commit it, as a user leaving the box does."""
+    box = page.locator(selector)
+    box.fill(value)
+    box.dispatch_event("change")
+
+
+def _finish(lab: Any, errors: list[str], artefacts: Path, name: str) -> None:
+    """Keep a screenshot of the page, then fail on any console error or off-site request."""
+    lab.page.screenshot(path=str(artefacts / f"{name}.png"), full_page=False)
+    _no_console_errors(errors, lab)
 
 
 def test_wgs_qc_notebook_and_its_qc_explorer(lab, lab_tree, ui_artifacts):  # noqa: ANN001
     root, errors = lab_tree
-    lab.open_notebook("notebooks/wgs_qc.ipynb", timeout=60)
-    lab.run_all(timeout=300)
-    page = lab.page
-    assert lab.cell_errors() == []
-    page.locator("[data-testid=qc-flagged-count]").wait_for(timeout=30_000)
+    page = _run_notebook(lab, "notebooks/wgs_qc.ipynb", "qc-flagged-count", timeout=300)
     before = page.locator("[data-testid=qc-flagged-count]").inner_text()
-    number = page.locator("input[type=number][data-threshold=min_call_rate]")
-    number.fill("0.999")
-    number.dispatch_event("change")
+    _enter_number(page, "input[type=number][data-threshold=min_call_rate]", "0.999")
     after = _wait_text_change(page, "qc-flagged-count", before)
     assert int(after) > int(before)  # a stricter call-rate minimum flags more samples
     page.locator("[data-testid=qc-reviewer]").fill("e2e")
@@ -90,17 +103,12 @@ def test_wgs_qc_notebook_and_its_qc_explorer(lab, lab_tree, ui_artifacts):  # no
                            ".startsWith('Saved to')")
     saved = yaml.safe_load((root / "demo" / "params" / "wgs_qc.yaml").read_text())  # written by the kernel
     assert saved["thresholds"]["min_call_rate"] == pytest.approx(0.999) and saved["reviewer"] == "e2e"
-    _screenshot(page, ui_artifacts, "wgs_qc_notebook")
-    _no_console_errors(errors)
+    _finish(lab, errors, ui_artifacts, "wgs_qc_notebook")
 
 
 def test_cohort_notebook_and_its_cohort_builder(lab, lab_tree, ui_artifacts):  # noqa: ANN001
     root, errors = lab_tree
-    lab.open_notebook("notebooks/cohort_selection.ipynb", timeout=60)
-    lab.run_all(timeout=300)
-    page = lab.page
-    assert lab.cell_errors() == []
-    page.locator("[data-testid=cb-count]").wait_for(timeout=30_000)
+    page = _run_notebook(lab, "notebooks/cohort_selection.ipynb", "cb-count", timeout=300)
     # without a WGS QC run the genome rules cannot apply: the widget shows them locked ("no WGS QC run")
     reference, rule = _mi_cases_without_genome_rules(root)
     assert "no WGS QC run" in page.locator("[data-testid=cb-rules]").inner_text()
@@ -115,24 +123,15 @@ def test_cohort_notebook_and_its_cohort_builder(lab, lab_tree, ui_artifacts):  #
     page.locator("[data-testid=cb-hit-domain]").first.wait_for(timeout=15_000)
     assert "prescription" in page.locator("[data-testid=cb-results]").inner_text()
     assert "`" not in page.locator("[data-testid=cb-rules]").inner_text()
-    _screenshot(page, ui_artifacts, "cohort_selection_notebook")
-    _no_console_errors(errors)
+    _finish(lab, errors, ui_artifacts, "cohort_selection_notebook")
 
 
 def test_model_notebook_and_its_risk_threshold(lab, lab_tree, ui_artifacts):  # noqa: ANN001
     _, errors = lab_tree
-    lab.open_notebook("notebooks/model_development.ipynb", timeout=60)
-    lab.run_all(timeout=480)
-    page = lab.page
-    assert lab.cell_errors() == []
-    page.locator("[data-testid=rt-sensitivity]").wait_for(timeout=30_000)
+    page = _run_notebook(lab, "notebooks/model_development.ipynb", "rt-sensitivity", timeout=480)
     before = page.locator("[data-testid=rt-sensitivity]").inner_text()
-    box = page.locator("[data-testid=rt-input]")
-    box.fill("0.3")
-    box.dispatch_event("change")
-    _wait_text_change(page, "rt-sensitivity", before)
-    _screenshot(page, ui_artifacts, "model_development_notebook")
-    _no_console_errors(errors)
+    _enter_number(page, "[data-testid=rt-input]", "0.3")
+    assert _wait_text_change(page, "rt-sensitivity", before) != before
 
 
 @pytest.mark.parametrize("dashboard, ready", [("qc_explorer", "qc-flagged-count"), ("cohort_builder", "cb-count")])
@@ -153,11 +152,8 @@ def test_voila_dashboard(lab, lab_tree, ui_artifacts, dashboard, ready):  # noqa
     assert "Traceback" not in page.content()
     before = page.locator(f"[data-testid={ready}]").inner_text()
     if dashboard == "qc_explorer":
-        number = page.locator("input[type=number][data-threshold=min_call_rate]")
-        number.fill("0.999")
-        number.dispatch_event("change")
+        _enter_number(page, "input[type=number][data-threshold=min_call_rate]", "0.999")
     else:
         page.locator(f"input[data-rule={_mi_cases_without_genome_rules(root)[1]}]").uncheck()
     assert _wait_text_change(page, ready, before) != before
-    _screenshot(page, ui_artifacts, f"voila_{dashboard}")
-    _no_console_errors(errors, lab)
+    _finish(lab, errors, ui_artifacts, f"voila_{dashboard}")

@@ -139,6 +139,40 @@ def test_c_index_hand_worked() -> None:
     assert ev.compute_c_index(t, s, r) == pytest.approx(3 / 4)
 
 
+def test_calibration_curves_by_group_equal_per_group_curves_and_plot_apart(sim) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pmo_workbench.model import figures
+
+    y, p = sim
+    sex = np.where(np.arange(len(y)) % 3 == 0, "F", "M").astype(object)
+    sex[:40] = None  # unknown sex: in no curve
+    risk = pd.DataFrame({"y": y, "risk": p, "sex": sex, "ancestry": "EUR"})
+    risk.loc[risk.index[-30:], "ancestry"] = "AFR"
+    risk.loc[risk.index[-30:], "y"] = [1, 1, 1, 1] + [0] * 26  # 4 events: below the minimum
+    curves, omitted = ev.compute_calibration_curves_by(risk, "sex", groups=5)
+    assert list(curves) == ["F", "M"] and omitted == []
+    known = risk.dropna(subset=["sex"])
+    for level, curve in curves.items():
+        part = known[known["sex"] == level]
+        pd.testing.assert_frame_equal(curve, ev.compute_calibration_curve(part["y"], part["risk"], groups=5))
+    assert sum(int(c["n"].sum()) for c in curves.values()) == len(y) - 40
+    by_anc, omitted = ev.compute_calibration_curves_by(risk, "ancestry", groups=5)
+    assert list(by_anc) == ["EUR"] and omitted == ["AFR"]
+    assert ev.compute_calibration_curves_by(risk, "ancestry", min_events=4)[1] == []
+
+    ax = figures.plot_calibration_by(curves, omitted=["X"], title="Calibration by sex")
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["F", "M"]
+    colours = {matplotlib.colors.to_hex(h[0].get_color() if isinstance(h, tuple) else h.get_color())
+               for h in legend.legend_handles}
+    assert len(colours) == 2  # each group in its own colour
+    assert ax.get_xlim()[1] >= max(c["predicted"].max() for c in curves.values())  # no curve cut off
+    assert ax.get_ylim()[1] >= max(c["observed"].max() for c in curves.values())
+    assert any("too few events, not shown: X" in t.get_text() for t in ax.texts)
+
+
 def test_subgroups_and_calibration_curve(sim) -> None:
     y, p = sim
     groups = np.where(np.arange(len(y)) % 3 == 0, "F", "M")
