@@ -154,6 +154,8 @@ def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path
             raise SystemExit(f"import failed ({label}): {out[-2000:]}")
         res = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": usage.ru_maxrss / 1024**2,
                "load0": load0, "load1": os.getloadavg()[0]}
+        if profile:     # the profile resets the kernel's peak per step: its own maximum over the steps counts
+            res["peak_gb"] = max(float(ln.split()[-2]) for ln in out.splitlines() if ln.startswith(PEAK_LINE))
     rows = " ".join(ln.split()[0] + "=" + ln.split()[-1] for ln in out.splitlines()
                     if ln.split() and ln.split()[0] in ("person", "diagnosis", "prescription", "lab"))
     print(f"{label:>9} import, {persons:>9,} persons: {res['wall']:7.1f} s wall ({res['wall'] / persons * 1e6:6.1f} "
@@ -161,6 +163,8 @@ def time_import(raw: Path, persons: int, python: str = sys.executable, cwd: Path
           f"(load average {res['load0']:.1f} before, {res['load1']:.1f} after, 2 cores)", flush=True)
     return res
 
+
+PEAK_LINE = "peak resident set of the whole import"
 
 PROFILED_STEPS = ("_load", "_check", "_check_unique", "_pseudonymise", "_scan_text", "_plausible", "_duplicates",
                   "_code_changes")
@@ -177,7 +181,7 @@ def profile_child(raw: Path, out: Path) -> None:
     from pmo_workbench.health import registry, schema
     from pmo_workbench.privacy import DEMO_KEY
 
-    spent: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    spent: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     depth = [0]
 
     def timed(fn, label):
@@ -185,6 +189,8 @@ def profile_child(raw: Path, out: Path) -> None:
         def wrapper(*args, **kwargs):
             w, c = time.perf_counter(), time.process_time()
             depth[0] += 1
+            if depth[0] == 1:
+                reset_peak_rss()
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -193,6 +199,10 @@ def profile_child(raw: Path, out: Path) -> None:
                     key = label(args)
                     spent[key][0] += time.perf_counter() - w
                     spent[key][1] += time.process_time() - c
+                    spent[key][2] = max(spent[key][2], peak_rss_gb())
+                    con = getattr(args[0], "con", None)
+                    if con is not None:
+                        spent[key][3] = max(spent[key][3], spilled_gb(con))
         return wrapper
 
     for step in PROFILED_STEPS:
@@ -202,14 +212,50 @@ def profile_child(raw: Path, out: Path) -> None:
     w0, c0 = time.perf_counter(), time.process_time()
     counts = registry.import_registry(raw, out, key=DEMO_KEY, lookup_date=date(2026, 1, 15))
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    print(f"{'step':<15} {'file or table':<24} {'wall s':>8} {'CPU s':>8}")
-    for (step, what), (w, c) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
-        print(f"{step:<15} {what:<24} {w:8.1f} {c:8.1f}")
+    print(f"{'step':<15} {'file or table':<24} {'wall s':>8} {'CPU s':>8} {'peak GB':>8} {'spill GB':>8}")
+    for (step, what), (w, c, rss, spill) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
+        print(f"{step:<15} {what:<24} {w:8.1f} {c:8.1f} {rss:8.2f} {spill:8.2f}")
     rest_w, rest_c = wall - sum(v[0] for v in spent.values()), cpu - sum(v[1] for v in spent.values())
     print(f"{'other':<15} {'(joins, SQL of build)':<24} {rest_w:8.1f} {rest_c:8.1f}")
+    print(f"{PEAK_LINE} {peak_gb_since_start():.2f} GB")
     print(f"{'total':<15} {'':<24} {wall:8.1f} {cpu:8.1f}")
     for name, n in counts.items():
         print(f"{name} rows {n}", flush=True)
+
+
+_PEAK_BEFORE_RESETS = [0.0]
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's peak resident set (``VmHWM``), so the next :func:`peak_rss_gb` is one step's peak
+    (the peak before is kept for :func:`peak_gb_since_start`)."""
+    _PEAK_BEFORE_RESETS[0] = max(_PEAK_BEFORE_RESETS[0], peak_rss_gb())
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident set since the last :func:`reset_peak_rss` (0 where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_gb_since_start() -> float:
+    """The peak resident set of this process, over the resets of :func:`reset_peak_rss`."""
+    return max(_PEAK_BEFORE_RESETS[0], peak_rss_gb())
+
+
+def spilled_gb(con) -> float:
+    """What DuckDB has in its temporary files now."""
+    size = con.execute("SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files()").fetchall()[0][0]
+    return size / 1e9
 
 
 def reference_checkout(tmp: Path) -> tuple[str, Path]:

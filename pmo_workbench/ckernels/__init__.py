@@ -52,6 +52,8 @@ _SIGNATURES = {
     "pmo_format_loci": (_I64, [
         _array(np.int64), _array(np.int64), _I64, _array(np.uint8), _array(np.int64), _I64,
         _array(np.int64, True), _array(np.uint8, True), _I64]),
+    "pmo_split_alleles": (_I64, [_array(np.uint8), _array(np.int64), _array(np.uint8), _array(np.int64), _I64,
+                                 _array(np.int64, True), _array(np.int64, True), _I64, _array(np.uint8, True)]),
     # the VCF import (vcf.h): pointers to pmo_vcf_spec / pmo_vcf_out structures and to text buffers
     "pmo_vcf_parse": (_I64, [_PTR, _I64, _PTR, _PTR]),
     "pmo_hash_key": (ctypes.c_uint64, [ctypes.c_char_p, _I64]),
@@ -74,6 +76,12 @@ _SIGNATURES = {
                                    _array(np.int8), _I64, _array(np.int32, True), _I64, _array(np.int64, True),
                                    _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
                                    _array(np.int64, True)]),
+    "pmo_gt_sparse_rows": (ctypes.c_int, [_array(np.int64), _PTR, _I64, _array(np.int8), _I64, _I64, _I64,
+                                          _array(np.int64), _array(np.int8), _I64, _array(np.int32, True), _I64,
+                                          _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+                                          _array(np.int64, True), _array(np.int64, True)]),
+    "pmo_classify_alleles": (None, [_array(np.uint8), _array(np.int64), _array(np.uint8), _array(np.int64),
+                                    _array(np.int64), _I64, _array(np.int8, True), _I64]),
     # KING kinship
     "pmo_king_counts": (None, [_array(np.uint64), _array(np.uint64), _array(np.uint64), _I64, _I64,
                                _array(np.int64), _I64, _array(np.uint32, True), _array(np.uint32, True),

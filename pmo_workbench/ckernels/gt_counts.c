@@ -116,3 +116,168 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
         hom_var[j] += hv;
     }
 }
+
+/* Rows [0, n_rows) of sparse calls (the side file of genotypes/unpacked_calls.py): row j lists its calls that
+ * are not all-reference, entries ends[j - 1] .. ends[j] (ends[-1] = 0): the sample samples[e] (uint16 when
+ * sample_bytes is 2, else uint32) and its call calls[e][pl]; every other sample's call is pl zeros. Same
+ * counts, by the same rules, as pmo_gt_general_rows of the dense rows (the all-reference calls are added to
+ * every sample up front and taken back for the listed ones); n_alleles [n_rows] and atype [n_rows][aw] are the
+ * rows' own. Returns 0, or -1 for a sample index >= ns or entries out of order (a corrupt input). */
+int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_bytes, const int8_t *calls,
+                       int64_t pl, int64_t ns, int64_t n_rows, const int64_t *n_alleles, const int8_t *atype,
+                       int64_t aw, int32_t *ac, int64_t width, int64_t *n_called, int64_t *n_het, int64_t *hom_ref,
+                       int64_t *hom_var, int64_t *sample) {
+    const uint16_t *s16 = (const uint16_t *)samples;
+    const uint32_t *s32 = (const uint32_t *)samples;
+    for (int64_t s = 0; s < ns; s++) {
+        sample[s * N_SAMPLE + S_CALLED] += n_rows;
+        sample[s * N_SAMPLE + S_HOM_REF] += n_rows;
+    }
+    int64_t e0 = 0;
+    for (int64_t j = 0; j < n_rows; j++) {
+        int64_t e1 = ends[j];
+        if (e1 < e0 || e1 - e0 > ns) return -1;
+        int64_t implicit = ns - (e1 - e0);
+        int32_t *acj = ac + j * width;
+        acj[0] += (int32_t)(implicit * pl);
+        for (int64_t e = e0; e < e1; e++)
+            for (int64_t k = 0; k < pl; k++) {
+                int8_t a = calls[e * pl + k];
+                if (a < 0) break;
+                if (a < width) acj[a] += 1;
+            }
+        int64_t called = implicit, het = 0, hr = pl == 2 ? implicit : 0, hv = 0;
+        /* per ALT allele a (1 .. aw): the sample counter its copies add to (-1: none), and whether the row has a
+         * singleton at all */
+        int col[128];
+        int any_single = 0;
+        for (int64_t a = 1; a <= aw && a < 128; a++) {
+            int8_t t = atype[j * aw + a - 1];
+            col[a] = t == T_TRANSITION ? S_TS : t == T_TRANSVERSION ? S_TV : t == T_INSERTION ? S_INS
+                     : t == T_DELETION ? S_DEL : -1;
+            if (a < width && a < n_alleles[j] && acj[a] == 1) any_single = 1;
+        }
+        int64_t max_a = aw < 127 ? aw : 127;
+        for (int64_t e = e0; e < e1; e++) {
+            int64_t s = sample_bytes == 2 ? (int64_t)s16[e] : (int64_t)s32[e];
+            if (s >= ns) return -1;
+            const int8_t *call = calls + e * pl;
+            int64_t *smp = sample + s * N_SAMPLE;
+            int8_t a0 = call[0];
+            if (a0 == -1) { /* not the all-reference call counted above */
+                smp[S_NOT_CALLED] += 1;
+                smp[S_CALLED] -= 1;
+                smp[S_HOM_REF] -= 1;
+                continue;
+            }
+            called++;
+            int ploidy = 0, hom = 1, allref = 1;
+            for (int64_t k = 0; k < pl; k++) {
+                int8_t a = call[k];
+                if (a == -2) break;
+                ploidy++;
+                hom &= a == a0;
+                if (a > 0) {
+                    allref = 0;
+                    int c = a <= max_a ? col[a] : -1;
+                    if (c >= 0) smp[c] += 1;
+                    if (any_single && a < width && a < n_alleles[j] && acj[a] == 1) smp[S_SINGLETON] += 1;
+                }
+            }
+            if (!allref) {
+                smp[S_HOM_REF] -= 1;
+                if (!hom) smp[S_HET] += 1;
+            }
+            if (ploidy == 2) {
+                if (!hom)
+                    het++;
+                else if (a0 == 0)
+                    hr++;
+                else if (a0 == 1)
+                    hv++;
+            }
+        }
+        n_called[j] += called;
+        n_het[j] += het;
+        hom_ref[j] += hr;
+        hom_var[j] += hv;
+        e0 = e1;
+    }
+    return 0;
+}
+
+/* Allele types of ALT alleles (genotypes/alleles.py, Hail's numeric_allele_type), from REF and ALT strings. */
+enum { A_UNKNOWN, A_TRANSITION, A_TRANSVERSION, A_MNP, A_INSERTION, A_DELETION, A_COMPLEX, A_STAR, A_SYMBOLIC };
+
+static inline int is_base(uint8_t c) {
+    return c == 'A' || c == 'C' || c == 'G' || c == 'T' || c == 'N' || c == 'M';
+}
+
+static inline int all_bases(const uint8_t *s, int64_t n) {
+    if (n == 0) return 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!is_base(s[i])) return 0;
+    return 1;
+}
+
+static inline int snp_type(uint8_t r, uint8_t a) {
+    int ts = (r == 'A' && a == 'G') || (r == 'G' && a == 'A') || (r == 'C' && a == 'T') || (r == 'T' && a == 'C');
+    return ts ? A_TRANSITION : A_TRANSVERSION;
+}
+
+/* Type of ALT allele alt [al bytes] against ref [rl bytes]; ref_bases: whether REF is all ACGTNM. */
+static int classify_one(const uint8_t *ref, int64_t rl, int ref_bases, const uint8_t *alt, int64_t al) {
+    if (!ref_bases) return A_UNKNOWN;
+    if (all_bases(alt, al)) {
+        if (rl == al) {
+            int64_t diffs = 0, at = 0;
+            for (int64_t i = 0; i < rl; i++)
+                if (ref[i] != alt[i]) {
+                    if (diffs == 0) at = i;
+                    diffs++;
+                }
+            if (rl == 1) return diffs == 0 ? A_UNKNOWN : snp_type(ref[0], alt[0]);
+            if (diffs == 1) return snp_type(ref[at], alt[at]);
+            return A_MNP;
+        }
+        /* alt ends with ref[1:] (insertion) / ref ends with alt[1:] (deletion) */
+        if (rl < al && ref[0] == alt[0] && memcmp(alt + al - (rl - 1), ref + 1, (size_t)(rl - 1)) == 0)
+            return A_INSERTION;
+        if (ref[0] == alt[0] && al - 1 <= rl && memcmp(ref + rl - (al - 1), alt + 1, (size_t)(al - 1)) == 0)
+            return A_DELETION;
+        return A_COMPLEX;
+    }
+    if (al == 1 && alt[0] == '*') return A_STAR;
+    if (al > 0 && (alt[0] == '.' || alt[al - 1] == '.' || alt[0] == '<' || alt[al - 1] == '>')) return A_SYMBOLIC;
+    for (int64_t i = 0; i < al; i++)
+        if (alt[i] == '[' || alt[i] == ']') return A_SYMBOLIC;
+    return A_UNKNOWN;
+}
+
+/* out [n][width] (filled with -1 by the caller): the type of each comma-separated ALT allele k < width of
+ * variants i with n_alleles[i] > 1; REF of variant i is ref[ref_off[i] .. ref_off[i + 1]), ALT likewise. */
+void pmo_classify_alleles(const uint8_t *ref, const int64_t *ref_off, const uint8_t *alt, const int64_t *alt_off,
+                          const int64_t *n_alleles, int64_t n, int8_t *out, int64_t width) {
+    for (int64_t i = 0; i < n; i++) {
+        if (n_alleles[i] <= 1) continue;
+        const uint8_t *r = ref + ref_off[i], *a = alt + alt_off[i];
+        int64_t rl = ref_off[i + 1] - ref_off[i], al = alt_off[i + 1] - alt_off[i];
+        int8_t *o = out + i * width;
+        if (rl == 1 && al == 1) { /* nearly every site: one base each */
+            o[0] = (int8_t)(!is_base(r[0]) ? A_UNKNOWN
+                            : is_base(a[0]) ? (r[0] == a[0] ? A_UNKNOWN : snp_type(r[0], a[0]))
+                            : a[0] == '*'   ? A_STAR
+                            : (a[0] == '.' || a[0] == '<' || a[0] == '>' || a[0] == '[' || a[0] == ']') ? A_SYMBOLIC
+                                                                                                         : A_UNKNOWN);
+            continue;
+        }
+        int rb = all_bases(r, rl);
+        int64_t k = 0, start = 0;
+        for (int64_t p = 0; p <= al && k < width; p++) {
+            if (p == al || a[p] == ',') {
+                o[k++] = (int8_t)classify_one(r, rl, rb, a + start, p - start);
+                start = p + 1;
+            }
+        }
+    }
+}

@@ -31,3 +31,42 @@ int64_t pmo_format_loci(const int64_t *codes, const int64_t *position, int64_t n
     }
     return k;
 }
+
+/* The alleles of variants [0, n) as a list of strings per variant: the text "REF,ALT" (just "REF" when ALT is
+ * empty) split at commas. REF of variant i is ref[ref_off[i] .. ref_off[i + 1]), ALT likewise. Variant i gets
+ * values lists[i] .. lists[i + 1] (lists[0] = 0); value j is data[values[j] .. values[j + 1]) (values[0] = 0).
+ * values holds room for max_values + 1 offsets, data for the bytes of REF and ALT. Returns the number of values,
+ * or -1 when there would be more than max_values. */
+int64_t pmo_split_alleles(const uint8_t *ref, const int64_t *ref_off, const uint8_t *alt, const int64_t *alt_off,
+                          int64_t n, int64_t *lists, int64_t *values, int64_t max_values, uint8_t *data) {
+    int64_t k = 0, m = 0;
+    lists[0] = 0;
+    values[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *r = ref + ref_off[i], *a = alt + alt_off[i];
+        int64_t rl = ref_off[i + 1] - ref_off[i], al = alt_off[i + 1] - alt_off[i];
+        if (m + 2 > max_values) return -1;
+        for (int64_t p = 0; p < rl; p++) { /* REF (a comma in it splits it, as the text would be) */
+            if (r[p] == ',') {
+                values[++m] = k;
+                if (m + 2 > max_values) return -1;
+            } else {
+                data[k++] = r[p];
+            }
+        }
+        values[++m] = k;
+        if (al > 0) {
+            for (int64_t p = 0; p < al; p++) {
+                if (a[p] == ',') {
+                    values[++m] = k;
+                    if (m + 1 > max_values) return -1;
+                } else {
+                    data[k++] = a[p];
+                }
+            }
+            values[++m] = k;
+        }
+        lists[i + 1] = m;
+    }
+    return m;
+}

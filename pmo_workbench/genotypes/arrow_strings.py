@@ -92,3 +92,20 @@ def read_variant_strings(g, name: str) -> pa.Array:
         else:
             derived[key] = read_string_array(arr)
     return derived[key]
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, offsets)`` of an Arrow string array, for a C loop: its bytes (uint8, at least one) and int64
+    offsets into them [n + 1].
+
+    Examples
+    --------
+    >>> data, offsets = string_buffers(pa.array(["A", "", "TTG"]).slice(1))
+    >>> bytes(data[offsets[0]:offsets[-1]]), offsets.tolist()
+    (b'TTG', [1, 1, 4])
+    """
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32 if strings.type == pa.string() else np.int64)
+    offsets = offsets[strings.offset:strings.offset + len(strings) + 1].astype(np.int64)
+    data = strings.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    return data, offsets

@@ -31,13 +31,10 @@ Examples
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes.alleles import (
@@ -45,10 +42,9 @@ from pmo_workbench.genotypes.alleles import (
     INSERTION,
     TRANSITION,
     TRANSVERSION,
-    classify_alt_alleles,
 )
-from pmo_workbench.genotypes.arrow_strings import read_variant_strings
-from pmo_workbench.genotypes.unpacked_calls import load_unpacked_calls
+from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
+from pmo_workbench.genotypes.unpacked_calls import SparseCalls, load_unpacked_calls, wanted_rows
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -112,6 +108,25 @@ def count_general_rows(gt, rows, n_alleles, atype, ac, n_called, n_het, hom_ref,
                                            len(rows), np.ascontiguousarray(n_alleles, np.int64), atype,
                                            atype.shape[1], ac, ac.shape[1], n_called, n_het, hom_ref, hom_var,
                                            sample)
+
+
+def count_sparse_rows(side: SparseCalls, n_alleles: np.ndarray, atype: np.ndarray, ac: np.ndarray,
+                      n_called: np.ndarray, n_het: np.ndarray, hom_ref: np.ndarray, hom_var: np.ndarray,
+                      sample: np.ndarray) -> None:
+    """Count the side file's rows (:class:`~.unpacked_calls.SparseCalls`: the calls that are not all-reference)
+    by the rules of :func:`count_general_rows`; ``n_alleles``, ``atype``, ``ac`` etc. are indexed like
+    ``side.rows`` (C: ``ckernels/gt_counts.c``, which walks the listed calls only)."""
+    samples = np.ascontiguousarray(side.samples)
+    if samples.dtype not in (np.uint16, np.uint32):
+        raise ValueError(f"sample indices of dtype {samples.dtype}, not uint16/uint32")
+    calls = np.ascontiguousarray(side.calls, np.int8)
+    atype = np.ascontiguousarray(atype, np.int8).reshape(len(atype), -1)
+    code = ckernels.library().pmo_gt_sparse_rows(
+        np.ascontiguousarray(side.ends, np.int64), samples.ctypes.data, samples.dtype.itemsize, calls,
+        calls.shape[1], len(sample), len(side.rows), np.ascontiguousarray(n_alleles, np.int64), atype,
+        atype.shape[1], ac, ac.shape[1], n_called, n_het, hom_ref, hom_var, sample)
+    if code != 0:
+        raise ValueError("the side file's entries do not fit its store (sample index or row ends out of range)")
 
 
 @dataclass
@@ -242,31 +257,18 @@ def read_n_alleles(g) -> np.ndarray:
     return (g.variants["n_alleles"].to_numpy() if arr is None else arr[:]).astype(np.int64)
 
 
-def _first_bytes(strings: pa.Array) -> np.ndarray:
-    """First byte (uint8) of each value of an Arrow string array (0 for empty values)."""
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32 if strings.type == pa.string() else np.int64)
-    offsets = offsets[strings.offset:strings.offset + len(strings) + 1]
-    data = strings.buffers()[2]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    data = np.concatenate([data, np.zeros(1, np.uint8)])  # the byte read for an empty last value
-    return data[offsets[:-1]]
-
-
-@functools.cache
-def _snv_table() -> np.ndarray:
-    """Allele type (int8) of a single-base REF/ALT pair, indexed by ``256 * REF byte + ALT byte`` (printable
-    ASCII), from :func:`~.alleles.classify_alt_alleles`."""
-    chars = np.arange(33, 127, dtype=np.uint8)
-    r, a = np.repeat(chars, len(chars)), np.tile(chars, len(chars))
-    table = np.full(1 << 16, -1, dtype=np.int8)
-    table[r.astype(np.int64) * 256 + a] = classify_alt_alleles(r.view("S1"), a.view("S1"), np.full(len(r), 2))[:, 0]
-    return table
-
-
 def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
-    """:func:`~.alleles.classify_alt_alleles` of every variant of ``g``, REF and ALT read as Arrow strings.
+    """:func:`~.alleles.classify_alt_alleles` of every variant of ``g``, REF and ALT read as Arrow strings and
+    typed by a C loop over their bytes (``ckernels/gt_counts.c``, the rules of :func:`~.alleles.classify_allele`).
 
-    Single-base biallelic sites are typed from the first bytes of the strings; the others one by one.
+    Examples
+    --------
+    >>> kinds = classify_variant_alleles(g, read_n_alleles(g))  # g: the doctests' simulated set
+    >>> from pmo_workbench.genotypes.alleles import classify_alt_alleles
+    >>> ref, alt = read_variant_strings(g, "ref"), read_variant_strings(g, "alt")
+    >>> bool((kinds == classify_alt_alleles(ref.to_numpy(zero_copy_only=False), alt.to_numpy(zero_copy_only=False),
+    ...                                     read_n_alleles(g))).all())
+    True
     """
     ref = read_variant_strings(g, "ref")
     alt = read_variant_strings(g, "alt")
@@ -275,20 +277,24 @@ def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     out = np.full((n, width), -1, dtype=np.int8)
     if n == 0:
         return out
-    fast = ((n_alleles == 2) & (pc.binary_length(ref).to_numpy(zero_copy_only=False) == 1)
-            & (pc.binary_length(alt).to_numpy(zero_copy_only=False) == 1))
-    if fast.any():
-        r, a = _first_bytes(ref)[fast], _first_bytes(alt)[fast]
-        printable = (r > 32) & (r < 127) & (a > 32) & (a < 127)
-        fast[fast] = printable  # others (control bytes) go one by one
-        out[fast, 0] = _snv_table()[r[printable].astype(np.int64) * 256 + a[printable]]
-    rest = np.flatnonzero(~fast & (n_alleles > 1))
-    if len(rest):
-        idx = pa.array(rest)
-        typed = classify_alt_alleles(ref.take(idx).to_numpy(zero_copy_only=False),
-                                     alt.take(idx).to_numpy(zero_copy_only=False), n_alleles[rest])
-        out[rest, :typed.shape[1]] = typed
+    (ref_data, ref_off), (alt_data, alt_off) = string_buffers(ref), string_buffers(alt)
+    ckernels.library().pmo_classify_alleles(ref_data, ref_off, alt_data, alt_off,
+                                            np.ascontiguousarray(n_alleles, np.int64), n, out, width)
     return out
+
+
+def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, out: CallCounts) -> None:
+    """Count the rows of the store's side file (:mod:`.unpacked_calls`) into ``out`` (their variants' entries
+    and ``out.sample``, which nothing else may change meanwhile)."""
+    side = load_unpacked_calls(g)
+    if side is None or not len(side.rows):
+        return
+    v = side.rows
+    ac = np.zeros((len(v), width), np.int32)
+    vals = [np.zeros(len(v), np.int64) for _ in range(4)]
+    count_sparse_rows(side, n_alleles[v], atype[v], ac, *vals, out.sample)
+    out.ac[v] = ac
+    out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
 
 
 def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
@@ -324,29 +330,35 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
             hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
             miss_acc = np.zeros((k, ns), np.int32)
             p_singles = np.zeros((k, ns), np.int64)
-            side = load_unpacked_calls(g) if not packable.all() else None
-            for start, stop, packed in g.iter_packed(chunk_size):
-                ok = packable[start:stop]
-                every = bool(ok.all())
-                rows = np.arange(stop - start) if every else np.flatnonzero(ok)
-                if len(rows):
-                    hist = np.zeros((len(rows), 3), np.int64)
-                    _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
-                                       het_acc, hv_acc, miss_acc, p_singles)
-                    v = slice(start, stop) if every else rows + start
-                    het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
-                    out.n_called[v] = ns - miss
-                    out.n_het[v] = het
-                    out.n_hom_var[v] = hv
-                    out.n_hom_ref[v] = ns - miss - het - hv
-                    out.ac[v, 0] = 2 * (ns - miss - hv) - het
-                    out.ac[v, 1] = het + 2 * hv
-                rest = np.zeros(0, np.int64) if every else np.flatnonzero(~ok)
-                if len(rest) and side is not None:  # a few multi-allelic rows, from the side file
-                    a, b = np.searchsorted(side[0], [start, stop])
-                    count_gt_rows(side[1][a:b], side[0][a:b], np.arange(b - a))
-                elif len(rest):  # many: only their Blosc blocks are decompressed
-                    count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
+            have_side = not packable.all() and wanted_rows(g) is not None
+            # a few multi-allelic rows, from the side file: read and counted while the packed rows are counted
+            side_pool = ThreadPoolExecutor(max_workers=1) if have_side else None
+            try:
+                side_done = side_pool.submit(_count_side_file, g, n_alleles, atype, width, out) if side_pool else None
+                for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
+                    ok = packable[start:stop]
+                    every = bool(ok.all())
+                    rows = np.arange(stop - start) if every else np.flatnonzero(ok)
+                    if len(rows):
+                        hist = np.zeros((len(rows), 3), np.int64)
+                        _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
+                                           het_acc, hv_acc, miss_acc, p_singles)
+                        v = slice(start, stop) if every else rows + start
+                        het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
+                        out.n_called[v] = ns - miss
+                        out.n_het[v] = het
+                        out.n_hom_var[v] = hv
+                        out.n_hom_ref[v] = ns - miss - het - hv
+                        out.ac[v, 0] = 2 * (ns - miss - hv) - het
+                        out.ac[v, 1] = het + 2 * hv
+                    rest = np.zeros(0, np.int64) if every or have_side else np.flatnonzero(~ok)
+                    if len(rest):  # many: only their Blosc blocks are decompressed
+                        count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
+                if side_done is not None:
+                    side_done.result()  # its per-sample counts are in out.sample from here on
+            finally:
+                if side_pool is not None:
+                    side_pool.shutdown()
             _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
         else:
             for chunk in g.iter_chunks(chunk_size):

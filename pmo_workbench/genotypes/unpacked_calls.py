@@ -1,20 +1,26 @@
-"""A side file next to a genotype store: the calls of the rows outside its 2-bit copy, uncompressed.
+"""A side file next to a genotype store: the calls of the rows outside its 2-bit copy, as sparse lists.
 
 A store's 2-bit copy (:mod:`.packed_calls`) holds nearly every row of a WGS call set; the few others
 (multi-allelic sites, ~2 % at 2,500 x 1M) must be read from Blosc blocks of ``call_genotype``, and decoding
 them cost a QC pass on the store about half its CPU. The store itself must not change (it stays byte-identical
 for the same input), so those rows are written once, at import or on the first QC of a store imported before,
 to ``<store>.unpacked.npz`` in the store's cache folder: an uncompressed ``.npz`` holding ``rows`` (int64
-variant indices), ``gt`` (int8 [rows, samples, ploidy]) and ``identity`` (JSON of the store it was made from).
+variant indices), for each row the calls that are not all-reference (``0/0``): ``ends`` (int64, the end of
+each row's entries), ``samples`` (uint16, or uint32 beyond 65,535 samples) and ``calls`` (int8 [entries,
+ploidy]), and ``identity`` (JSON of the store it was made from). Every call not listed is all-reference, so a
+row costs its non-reference and missing calls only (at 2,500 x 1M 40 % of the dense calls'
+bytes, and their counting, :func:`pmo_workbench.genotypes.call_counts.count_sparse_rows`, touches only those).
 
 The file is written atomically (temporary file, then rename) and used only when
 
 * it reads back whole: zip keeps a CRC-32 of each array, checked as the array is read, so a truncated or
   altered file raises instead of giving other calls;
-* its identity equals the store's: the store's name, its source checksum and reader version, its shape, and the
-  inode, size and modification time of the store's completion marker and ``call_genotype/.zarray`` (a store
-  rebuilt in place gets new ones);
-* its rows are exactly the store's rows outside the 2-bit copy.
+* its identity equals the store's: the side file's format version, the store's name, its source checksum and
+  reader version, its shape, and the inode, size and modification time of the store's completion marker and
+  ``call_genotype/.zarray`` (a store rebuilt in place gets new ones); a side file of an older format is
+  rebuilt;
+* its rows are exactly the store's rows outside the 2-bit copy, and its entries fit them (``ends``
+  non-decreasing, ending at the number of entries; each row's samples within the store's).
 
 Otherwise it is rebuilt from the store (or, where the cache folder is not writable, the rows are read from the
 store for this pass only). A store with many rows outside the 2-bit copy (more than
@@ -22,8 +28,9 @@ store for this pass only). A store with many rows outside the 2-bit copy (more t
 
 Examples
 --------
->>> rows, gt = load_unpacked_calls(g)  # g: the doctests' simulated set (12 % multi-allelic rows)
->>> bool((gt == g.call_genotype.get_orthogonal_selection((rows, slice(None), slice(None)))).all())
+>>> side = load_unpacked_calls(g)  # g: the doctests' simulated set (12 % multi-allelic rows)
+>>> bool((side.dense(g.n_samples) == g.call_genotype.get_orthogonal_selection((side.rows, slice(None),
+...                                                                            slice(None)))).all())
 True
 >>> side_file_path(g.store_path).name.endswith(".unpacked.npz")
 True
@@ -34,17 +41,71 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pmo_workbench.files import replace_atomically
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: dense int8 calls [rows, samples, ploidy]
 MAX_FRACTION = 0.25
 """Largest share of a store's rows kept in a side file (beyond it the store is not mostly 2-bit anyway)."""
 MAX_BYTES = 1 << 30
 """Largest side file (calls bytes)."""
+_WRITE_ROWS = 2048  # rows read from the store at a time while a side file is written
+
+
+@dataclass
+class SparseCalls:
+    """Calls of ``rows`` (int64 variant indices) as lists of the calls that are not all-reference: row ``j``'s
+    entries are ``ends[j - 1]:ends[j]`` (``ends[-1]`` read as 0) of ``samples`` (uint16 or uint32) and ``calls``
+    (int8 [entries, ploidy]); every other call of the row is all-reference."""
+
+    rows: np.ndarray
+    ends: np.ndarray
+    samples: np.ndarray
+    calls: np.ndarray
+
+    def dense(self, n_samples: int) -> np.ndarray:
+        """The rows' calls int8 [rows, samples, ploidy] (for tests and small stores)."""
+        out = np.zeros((len(self.rows), n_samples, self.calls.shape[1]), np.int8)
+        row_of = np.repeat(np.arange(len(self.rows)), np.diff(self.ends, prepend=0))
+        out[row_of, self.samples.astype(np.int64)] = self.calls
+        return out
+
+    def fits(self, n_samples: int, ploidy: int) -> bool:
+        """Whether the arrays are consistent with each other and with a store of ``n_samples`` x ``ploidy``."""
+        ends, m = self.ends, len(self.samples)
+        return (self.rows.dtype == np.int64 and ends.dtype == np.int64 and len(ends) == len(self.rows)
+                and self.samples.dtype == sample_dtype(n_samples) and self.calls.dtype == np.int8
+                and self.calls.shape == (m, ploidy) and (len(ends) == 0 or int(ends[-1]) == m)
+                and bool((np.diff(ends, prepend=0) >= 0).all()) and bool((np.diff(ends, prepend=0) <= n_samples).all())
+                and (m == 0 or int(self.samples.max()) < n_samples))
+
+
+def sample_dtype(n_samples: int) -> np.dtype:
+    """The dtype of a side file's sample indices: uint16 up to 65,536 samples, else uint32."""
+    return np.dtype(np.uint16 if n_samples <= 1 << 16 else np.uint32)
+
+
+def sparsify(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(counts, samples, calls)`` of dense calls int8 [rows, samples, ploidy]: per row the number of calls that
+    are not all-reference, their sample indices (:func:`sample_dtype`) and the calls, row by row in sample order.
+
+    Examples
+    --------
+    >>> n, s, c = sparsify(np.array([[[0, 0], [0, 1], [-1, -1]], [[0, 0], [0, 0], [2, 2]]], np.int8))
+    >>> n.tolist(), s.tolist(), c.tolist()
+    ([2, 1], [1, 2, 2], [[0, 1], [-1, -1], [2, 2]])
+    """
+    ploidy = gt.shape[2] if gt.ndim == 3 else 1
+    if ploidy in (1, 2, 4, 8) and gt.flags.c_contiguous:  # one comparison per call: the call read as one integer
+        listed = gt.view(f"<u{ploidy}").reshape(gt.shape[:2]) != 0
+    else:
+        listed = (gt != 0).any(axis=2)
+    rows, samples = np.nonzero(listed)
+    return listed.sum(axis=1).astype(np.int64), samples.astype(sample_dtype(gt.shape[1])), gt[rows, samples]
 
 
 def side_file_path(store_path: str | Path) -> Path:
@@ -62,7 +123,7 @@ def _file_stamp(path: Path) -> list[int] | None:
 
 
 def store_identity(g) -> dict:
-    """What a side file must have been made from: the store's name, source, shape and file stamps."""
+    """What a side file must have been made from: the format, the store's name, source, shape and file stamps."""
     store = Path(g.store_path)
     return {"format": FORMAT_VERSION, "store": store.name, "source_sha256": g.attrs.get("source_sha256"),
             "reader_version": g.attrs.get("reader_version"),
@@ -82,46 +143,63 @@ def wanted_rows(g) -> np.ndarray | None:
     return rows
 
 
-def read_side_file(g, rows: np.ndarray) -> np.ndarray | None:
-    """The side file's calls when it is whole, made from this very store and holds ``rows``; else None."""
+def read_side_file(g, rows: np.ndarray) -> SparseCalls | None:
+    """The side file's calls when it is whole, of the current format, made from this very store and holds
+    ``rows``; else None."""
     path = side_file_path(g.store_path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             identity = json.loads(npz["identity"].tobytes().decode())
             if identity != store_identity(g):
                 return None
-            if not np.array_equal(npz["rows"], rows):
-                return None
-            gt = npz["gt"]
+            side = SparseCalls(npz["rows"], npz["ends"], npz["samples"], npz["calls"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
-        return None  # missing, truncated or altered (zip's CRC-32 does not match)
-    if gt.dtype != np.int8 or gt.shape != (len(rows), g.n_samples, g.ploidy):
+        return None  # missing, truncated, altered (zip's CRC-32 does not match) or of another format
+    if not np.array_equal(side.rows, rows) or not side.fits(g.n_samples, g.ploidy):
         return None
-    return gt
+    return side
 
 
-def write_side_file(g, rows: np.ndarray) -> np.ndarray:
+def write_side_file(g, rows: np.ndarray) -> SparseCalls:
     """Read ``rows`` from the store and write them to its side file atomically; returns their calls.
 
-    A cache folder that cannot be written leaves no file (the calls are still returned).
+    The rows are read a few thousand at a time (the dense calls of all of them could be a gigabyte). A cache
+    folder that cannot be written leaves no file (the calls are still returned).
     """
-    gt = np.ascontiguousarray(g.read_gt_rows(rows), dtype=np.int8)
+    rows = np.asarray(rows, np.int64)
+    # groups of about _WRITE_ROWS rows that never split a chunk of call_genotype (each chunk's blocks decoded once)
+    chunk = np.asarray(rows // g.call_genotype.chunks[0])
+    firsts = np.flatnonzero(np.diff(chunk, prepend=-1))  # each chunk's first row in ``rows``
+    cuts, last = [0], 0
+    for f in firsts.tolist():
+        if f - last >= _WRITE_ROWS:
+            cuts.append(f)
+            last = f
+    cuts.append(len(rows))
+    parts = [sparsify(np.ascontiguousarray(g.read_gt_rows(rows[a:b]), dtype=np.int8))
+             for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+    counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    side = SparseCalls(rows, np.cumsum(counts, dtype=np.int64),
+                       np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, sample_dtype(g.n_samples)),
+                       np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, g.ploidy), np.int8))
+    del parts
     identity = np.frombuffer(json.dumps(store_identity(g)).encode(), dtype=np.uint8)
     try:
         with replace_atomically(side_file_path(g.store_path)) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, rows=np.asarray(rows, np.int64), gt=gt, identity=identity)
+            np.savez(fh, rows=side.rows, ends=side.ends, samples=side.samples, calls=side.calls, identity=identity)
     except OSError:
         pass
-    return gt
+    return side
 
 
-def load_unpacked_calls(g) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(rows, gt)``: the rows outside the store's 2-bit copy and their calls int8 [rows, samples, ploidy], from
-    the side file, which is (re)built when missing, stale or damaged; None when the store has no side file."""
+def load_unpacked_calls(g) -> SparseCalls | None:
+    """The calls of the rows outside the store's 2-bit copy, from the side file, which is (re)built when missing,
+    stale or damaged; None when the store has no side file."""
     rows = wanted_rows(g)
     if rows is None:
         return None
-    gt = read_side_file(g, rows) if len(rows) else np.zeros((0, g.n_samples, g.ploidy), np.int8)
-    if gt is None:
-        gt = write_side_file(g, rows)
-    return rows, gt
+    if len(rows) == 0:
+        return SparseCalls(rows, np.zeros(0, np.int64), np.zeros(0, sample_dtype(g.n_samples)),
+                           np.zeros((0, g.ploidy), np.int8))
+    side = read_side_file(g, rows)
+    return write_side_file(g, rows) if side is None else side

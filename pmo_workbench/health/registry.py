@@ -46,13 +46,16 @@ Mapping decisions:
   listed in the file; ``lookup_date`` is the date the register was looked up (argument, required when the file
   is there: a file's modification date says nothing about when the register was consulted).
 
-The work is done in DuckDB (an import of 1 M persons and 50 M events reads 3.4 GB of CSV): each raw file is read
-once into a typed table that also flags every value that does not parse, every check is one SQL aggregate
-naming the first bad row, CPR numbers are validated and pseudonymised once per distinct number, and the event
-tables are streamed to Parquet through :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in
-small row groups). The database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary
-folder: tables, joins and sorts beyond the limit spill there, so memory does not grow with the registry. Every table is
-checked before any file is written, and the files are staged and swapped in as one set
+The work is done in DuckDB (an import of 1 M persons and 58 M events reads 3.7 GB of CSV): each raw file is read
+once into a typed table (every raw cell trimmed once) that also flags every value that does not parse and, for
+the duplicate check, hashes the compared columns; every check is one SQL aggregate naming the first bad row, CPR
+numbers are validated and pseudonymised once per distinct number (with the pseudonym's integer, the writer's
+person order), and each event table is streamed to Parquet through
+:func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in small row groups) as soon as its own
+files are checked -- its raw tables are dropped then, so the database holds one large raw table at a time. The
+database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary folder: tables, joins and sorts
+beyond the limit spill there, so memory does not grow with the registry. The files are written into a staging
+folder and swapped in as one set only when every table has been checked and written
 (:mod:`pmo_workbench.health.staging`), so a failed import leaves the project byte for byte as it was.
 
 Examples
@@ -65,6 +68,7 @@ from __future__ import annotations
 import csv
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -100,6 +104,10 @@ _DIAGNOSIS = "contact_id, date, end_date, code, vocabulary, diag_type, contact_t
 _PERSON_ORDER = f"m.person_order AS {ORDER_HINT}person_id"
 """The writer's order of ``person_id`` (:data:`~pmo_workbench.health.schema.ORDER_HINT`), from ``cpr_map m``."""
 
+_CODE_ORDER = f"k.code_order AS {ORDER_HINT}code"
+"""The writer's order of ``code``, from a table of :meth:`RegistryImport._code_order` joined as ``k``: the writer
+then sorts by integers only, and does not rank the codes of the joined rows itself (a second pass over them)."""
+
 _SCAN_BATCH = 500_000
 
 MEMORY_LIMIT = "2GB"
@@ -124,8 +132,9 @@ def _vocabulary(code: str) -> str:
 
 
 def _text(col: str) -> str:
-    """A raw cell as trimmed text ('' for an empty cell)."""
-    return f"coalesce(trim(\"{col}\"), '')"
+    """A raw cell as trimmed text ('' for an empty cell): in :meth:`RegistryImport._load`, every raw column is
+    trimmed once in an inner query (a column is used by up to five expressions of the load)."""
+    return f'"{col}"'
 
 
 def _changed(col: str) -> str:
@@ -136,7 +145,9 @@ def _changed(col: str) -> str:
 def _cpr_candidate(col: str) -> str:
     """The trimmed text of a numeric cell where it has the shape of a CPR number (else NULL), for the CPR scan
     before the cell is converted to a number (a number cannot be scanned)."""
-    return f"CASE WHEN regexp_full_match({_text(col)}, '[0-9]{{6}}-?[0-9]{{4}}') THEN {_text(col)} END"
+    # the length first: the regular expression then runs on the few 10- or 11-character cells only
+    return (f"CASE WHEN length({_text(col)}) IN (10, 11) AND regexp_full_match({_text(col)}, "
+            f"'[0-9]{{6}}-?[0-9]{{4}}') THEN {_text(col)} END")
 
 
 def _date(col: str) -> str:
@@ -175,7 +186,8 @@ class RegistryImport:
     def __init__(self, raw_dir: str | Path, key: bytes, *, lookup_date: date | None = None,
                  end_date: date = date(2025, 12, 31), start_date: date = REGISTRY_START,
                  encoding: str | None = None, checks: ImportChecks | None = None,
-                 spill_dir: str | Path | None = None, memory_limit: str | None = None) -> None:
+                 spill_dir: str | Path | None = None, memory_limit: str | None = None,
+                 sink: Callable[[str, duckdb.DuckDBPyRelation], None] | None = None) -> None:
         self.raw = Path(raw_dir)
         if not self.raw.is_dir():
             raise InputError("raw folder not found", file=self.raw)
@@ -194,8 +206,9 @@ class RegistryImport:
         self.con.execute(f"SET memory_limit = '{memory_limit or MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order TO true")
         self.con.execute(f"SET temp_directory TO '{Path(self._spill) / 'tmp'}'")
-        self.con.execute("CREATE TABLE cpr_map (raw VARCHAR, person_id VARCHAR)")
+        self.con.execute("CREATE TABLE cpr_map (raw VARCHAR, person_id VARCHAR, person_order UBIGINT)")
         self.tables: dict[str, str] = {}
+        self._sink = sink
         try:
             self._build(lookup_date, end_date, start_date)
         except BaseException:
@@ -231,10 +244,15 @@ class RegistryImport:
         """Raw file -> the encoding it was read in."""
         return {f: enc for f, (_, enc) in self._sources.items()}
 
-    def _load(self, name: str, file: str, select: dict[str, str], *, required: bool = True) -> list[str] | None:
+    def _load(self, name: str, file: str, select: dict[str, str], *, required: bool = True,
+              hashed: list[str] | None = None) -> list[str] | None:
         """Read ``file`` once into table ``name`` with the columns ``select`` (alias -> SQL over the raw
         columns, which are text); returns the raw columns, or None when the file is absent and not
-        ``required``. The table's ``rowid`` is the 0-based data row of the file."""
+        ``required``. The table's ``rowid`` is the 0-based data row of the file.
+
+        With ``hashed`` (aliases of ``select``), the table also gets ``_dup_hash``, a 64-bit hash of those
+        columns for :meth:`_duplicates` (computed while the row is at hand instead of re-reading a table of
+        20 M rows, most of it spilled, later)."""
         path = self.raw / file
         if not path.exists():
             if required:
@@ -249,8 +267,12 @@ class RegistryImport:
         src = (f"read_csv('{str(src_path).replace(chr(39), chr(39) * 2)}', header = true, auto_detect = false, "
                f"delim = ',', quote = '\"', escape = '\"', columns = {cols})")
         exprs = [f"{sql} AS {alias}" for alias, sql in select.items()]
+        trimmed = ", ".join(f"coalesce(trim(\"{c}\"), '') AS \"{c}\"" for c in header)
+        query = f"SELECT {', '.join(exprs)} FROM (SELECT {trimmed} FROM {src})"
+        if hashed and self._wants_duplicates():
+            query = f"SELECT *, hash({', '.join(hashed)}) AS _dup_hash FROM ({query})"
         try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(exprs)} FROM {src}")
+            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {query}")
         except duckdb.Error:
             # find the line ourselves: DuckDB's message could quote the row (and with it a CPR number)
             with src_path.open(encoding="utf-8-sig", newline="") as fh:
@@ -306,10 +328,11 @@ class RegistryImport:
             if bad.any() or bad_values:     # after a bad number, only the others are looked for
                 bad_values.extend(fresh[bad].tolist())
                 continue
-            mapping = pa.table({"raw": pa.array(fresh, pa.string()),
-                                "person_id": pa.array(pseudonymise(list(fresh), self.key), pa.string())})
+            pseudonyms = pseudonymise(list(fresh), self.key)
+            mapping = pa.table({"raw": pa.array(fresh, pa.string()), "person_id": pa.array(pseudonyms, pa.string()),
+                                "person_order": person_order(pseudonyms)})
             self.con.register("_new", mapping)
-            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id FROM _new")
+            self.con.execute("INSERT INTO cpr_map SELECT raw, person_id, person_order FROM _new")
             self.con.unregister("_new")
         self.con.execute("DROP TABLE _fresh")
         if bad_values:
@@ -411,18 +434,28 @@ class RegistryImport:
         """Rows repeating an earlier row of the file exactly (``duplicate_rows``), and files whose every row
         is there twice or more (``duplicate_file``): a 64-bit hash per row finds candidates, exact comparison
         confirms them (only when there are any)."""
-        if not (self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")):
+        if not self._wants_duplicates():
             return
         cols = ", ".join(columns)
-        # count(DISTINCT hash) is much cheaper at 20 M rows than keeping the repeated hashes (a grouped aggregate
-        # with a count per hash: 13 vs 6 CPU s for labka at 1 M persons), so the repeats are looked for only
-        # when there are any
-        n, distinct = self.con.execute(f"SELECT count(*), count(DISTINCT hash({cols})) FROM {name}").fetchall()[0]
-        if n == distinct:
-            return
-        # exact comparison on the rows whose hash repeats only (few, unless the file is duplicated)
-        cand = (f"SELECT {cols}, rowid AS _r FROM {name} WHERE hash({cols}) IN (SELECT h FROM (SELECT hash({cols}) "
-                f"AS h FROM {name} GROUP BY h HAVING count(*) > 1))")
+        have = {r[0] for r in self.con.execute(f"DESCRIBE {name}").fetchall()}
+        h = "_dup_hash" if "_dup_hash" in have else f"hash({cols})"
+        # the repeated hashes in one grouped aggregate over the hash column (a synthetic prescription file has
+        # a few hundred exact repeats among 20 M rows: counting the distinct hashes first, then grouping, read
+        # the rows twice)
+        self.con.execute(f"CREATE OR REPLACE TABLE _repeated AS SELECT {h} AS h FROM {name} GROUP BY ALL "
+                         "HAVING count(*) > 1")
+        try:
+            if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
+                return
+            n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+            self._exact_duplicates(name, file, cols, h, n)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _repeated")
+
+    def _exact_duplicates(self, name: str, file: str, cols: str, h: str, n: int) -> None:
+        """The duplicate rows among those of ``name`` whose hash ``h`` is in ``_repeated`` (few, unless the
+        file is duplicated), compared exactly."""
+        cand = f"SELECT {cols}, rowid AS _r FROM {name} WHERE {h} IN (SELECT h FROM _repeated)"
         first, dups, rows, singles = self.con.execute(
             "SELECT min(_r) FILTER (WHERE k > 1), count(*) FILTER (WHERE k > 1), count(*), count(*) FILTER "
             f"(WHERE c = 1) FROM (SELECT _r, row_number() OVER (PARTITION BY {cols} ORDER BY _r) AS k, "
@@ -430,6 +463,9 @@ class RegistryImport:
         if dups and rows == n and singles == 0:
             self.checks.add("duplicate_file", file, None, int(dups), first)
         self.checks.add("duplicate_rows", file, None, int(dups or 0), first)
+
+    def _wants_duplicates(self) -> bool:
+        return self.checks.wants("duplicate_rows") or self.checks.wants("duplicate_file")
 
     def _future(self, *cols: str) -> str:
         today = f"DATE '{self.today.isoformat()}'"
@@ -454,6 +490,21 @@ class RegistryImport:
             self.checks.add("code_normalised", file, None, int(changed["count"].sum()), int(changed["first"].min()))
 
     # -- the tables -----------------------------------------------------------------------------------------
+    def _code_order(self, name: str, table: str) -> None:
+        """Table ``name``: the distinct codes of ``table`` with their rank in text order (``code_order``)."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT code, row_number() OVER (ORDER BY code) AS "
+                         f"code_order FROM (SELECT DISTINCT code FROM {table})")
+
+    def _emit(self, table: str, *done: str) -> None:
+        """Hand event table ``table`` to the sink (if any) as soon as it is built and checked, then drop the
+        tables ``done`` that only it needed: the database then holds one large raw table at a time (a 20 M-row
+        file is written before the next is read), instead of every table until the end."""
+        if self._sink is None:
+            return
+        self._sink(table, self.con.sql(self.tables[table]))
+        for name in done:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
     def _build(self, lookup_date: date | None, end_date: date, start_date: date) -> None:
         self._build_person(end_date, start_date)
         lpr2 = self._build_lpr2()
@@ -464,15 +515,17 @@ class RegistryImport:
             self.con.execute(f"CREATE TABLE diagnosis_rows AS {' UNION ALL '.join(parts)}")
             self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
                              "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
-            self.tables["diagnosis"] = ("SELECT m.person_id, " + ", ".join(f"d.{c}" for c in _DIAGNOSIS.split(", "))
-                                        + f", {_PERSON_ORDER} FROM diagnosis_rows d JOIN cpr_map m ON m.raw = d.pnr")
+            self._code_order("diagnosis_codes", "diagnosis_rows")
+            # the two vocabularies in their text order ('ICD8' < 'SKS', as _vocabulary() names them)
+            self.tables["diagnosis"] = (
+                "SELECT m.person_id, " + ", ".join(f"d.{c}" for c in _DIAGNOSIS.split(", "))
+                + f", {_PERSON_ORDER}, {_CODE_ORDER}, CASE d.vocabulary WHEN 'ICD8' THEN 0 WHEN 'SKS' THEN 1 END "
+                f"AS {ORDER_HINT}vocabulary FROM diagnosis_rows d JOIN cpr_map m ON m.raw = d.pnr "
+                "LEFT JOIN diagnosis_codes k ON k.code = d.code")
+            self._emit("diagnosis", "diagnosis_rows", "diagnosis_codes")
         self._build_prescription()
         self._build_lab()
         self._build_tissue_use_register(lookup_date)
-        # every CPR number is pseudonymised now: the pseudonyms' order, ranked once here, is the order the event
-        # tables are written in (the writer sorts by this integer instead of ranking 20 M strings per table)
-        self.con.execute("CREATE OR REPLACE TABLE cpr_map AS SELECT raw, person_id, dense_rank() OVER "
-                         "(ORDER BY person_id) AS person_order FROM cpr_map")
 
     def _build_person(self, end_date: date, start_date: date) -> None:
         f = "cpr_register.csv"
@@ -517,6 +570,8 @@ class RegistryImport:
                    "end_date FROM s LEFT JOIN moves u ON u.person_id = s.person_id AND u.code = 'U' "
                    "AND u.date >= s.start_date GROUP BY s.person_id, s.start_date, s.end_date")
         self.tables["observation_period"] = f"SELECT * FROM ({obs}) o WHERE start_date <= end_date"
+        self._emit("person")
+        self._emit("observation_period", "moves", "raw_moves")
 
     def _build_lpr2(self) -> str | None:
         fa, fd = "lpr_adm.csv", "lpr_diag.csv"
@@ -529,8 +584,10 @@ class RegistryImport:
         adiag = {"adiag": normalised_code("c_adiag"), "adiag_raw": _changed("c_adiag")} if "c_adiag" in header else {}
         self._load("lpr2_adm", fa, {"pnr": _text("pnr"), "contact_id": _text("recnum"), **dates,
                                    "contact_type": pattype, **adiag})
+        diag_duplicates = ["contact_id", "code", "diag_type"]
         self._load("lpr2_diag", fd, {"contact_id": _text("recnum"), "code": normalised_code("c_diag"),
-                                    "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"})
+                                    "code_raw": _changed("c_diag"), "diag_type": f"upper({_text('c_diagtype')})"},
+                   hashed=diag_duplicates)
         self._scan_text("lpr2_adm", fa, {"contact_id": "recnum", **({"adiag": "c_adiag"} if adiag else {})},
                         unique=("contact_id",))
         self._scan_text("lpr2_diag", fd, {"code": "c_diag", "diag_type": "c_diagtype"})
@@ -543,7 +600,7 @@ class RegistryImport:
         self._plausible("lpr2_adm", fa, [("discharge_before_admission", "end_date < date", "d_uddto"),
                                         ("future_date", self._future("date", "end_date"), "d_inddto"),
                                         ("unknown_person", self._unknown(), "pnr")])
-        self._duplicates("lpr2_diag", fd, ["contact_id", "code", "diag_type"])
+        self._duplicates("lpr2_diag", fd, diag_duplicates)
         if adiag:
             self._code_changes("lpr2_adm", fa, "adiag", "adiag_raw")
         self._code_changes("lpr2_diag", fd)
@@ -571,9 +628,11 @@ class RegistryImport:
                                  "bad_t1": f"({t1} IS NULL AND {_date('dato_slut')} IS NOT NULL)",
                                  "contact_type": kind})
         disproved = f"upper(left({_text('senere_afkraeftet')}, 1)) || lower(substr({_text('senere_afkraeftet')}, 2))"
+        diag_duplicates = ["contact_id", "code", "diag_type", "disproved"]
         self._load("lpr3_d", fd, {"contact_id": _text("dw_ek_kontakt"), "code": normalised_code("diagnosekode"),
                                  "code_raw": _changed("diagnosekode"),
-                                 "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved})
+                                 "diag_type": f"upper({_text('diagnosetype')})", "disproved": disproved},
+                   hashed=diag_duplicates)
         self._scan_text("lpr3_k", fk, {"contact_id": "dw_ek_kontakt"}, unique=("contact_id",))
         self._scan_text("lpr3_d", fd, {"code": "diagnosekode", "diag_type": "diagnosetype"})
         self._check_unique("lpr3_k", fk, "contact_id", "dw_ek_kontakt")
@@ -588,7 +647,7 @@ class RegistryImport:
         self._plausible("lpr3_k", fk, [("discharge_before_admission", "end_date < date", "dato_slut"),
                                       ("future_date", self._future("date", "end_date"), "dato_start"),
                                       ("unknown_person", self._unknown(), "cpr")])
-        self._duplicates("lpr3_d", fd, ["contact_id", "code", "diag_type", "disproved"])
+        self._duplicates("lpr3_d", fd, diag_duplicates)
         self._code_changes("lpr3_d", fd)
         return (f"SELECT pnr, {_DIAGNOSIS} FROM (SELECT c.pnr, c.contact_id, c.date, c.end_date, d.code, "
                 f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR3' AS source "
@@ -607,15 +666,16 @@ class RegistryImport:
             extra["ddd_unit"] = f"upper({_text('voltypetxt')}) = 'DDD'"
         extra["strunit"] = _text("strunit") if "strunit" in header else "''"
         raw_numbers = {f"cand_{c}": _cpr_candidate(c) for c in ("apk", "volume", "strnum") if c in header}
+        duplicates = ["pnr", "date", "code", *numbers, *extra]
         self._load("lmdb", f, {"pnr": _text("pnr"), **dates, "code": f"upper({_text('atc')})", **numbers, **extra,
-                               **raw_numbers})
+                               **raw_numbers}, hashed=duplicates)
         self._pseudonymise("lmdb", f, "pnr", "pnr")
         self._scan_text("lmdb", f, {"code": "atc", "strunit": "strunit",
                                     **{k: k.removeprefix("cand_") for k in raw_numbers}})
         self._check("lmdb", f, [*date_checks, ("code = ''", "atc", "empty code"), *number_checks])
         self._plausible("lmdb", f, [("future_date", self._future("date"), "eksd"),
                                     ("unknown_person", self._unknown(), "pnr")])
-        self._duplicates("lmdb", f, ["pnr", "date", "code", *numbers, *extra])
+        self._duplicates("lmdb", f, duplicates)
         ddd = "r.packages * r.volume" if "volume" in numbers and "ddd_unit" in extra else "NULL"
         if ddd != "NULL":
             ddd = f"CASE WHEN r.ddd_unit THEN {ddd} END"
@@ -629,10 +689,12 @@ class RegistryImport:
             self.con.unregister("_g")
             strength = "nullif(trim(coalesce(g.g, '') || ' ' || r.strunit), '')"
         join = " LEFT JOIN strnum_text g ON g.strnum = r.strnum" if "strnum" in numbers else ""
+        self._code_order("lmdb_codes", "lmdb")
         self.tables["prescription"] = (
             f"SELECT m.person_id, r.date, r.code, 'ATC' AS vocabulary, {ddd} AS ddd, r.packages, "
-            f"{strength} AS strength, 'LMDB' AS source, {_PERSON_ORDER} FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr"
-            f"{join}")
+            f"{strength} AS strength, 'LMDB' AS source, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary "
+            f"FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr LEFT JOIN lmdb_codes k ON k.code = r.code{join}")
+        self._emit("prescription", "lmdb", "lmdb_codes", "strnum_text")
 
     def _build_lab(self) -> None:
         f = "labka.csv"
@@ -650,20 +712,24 @@ class RegistryImport:
             "code": f"upper({_text('analysiscode')})", "value": f"CASE WHEN NOT isnan({value}) THEN {value} END",
             "value_text": f"CASE WHEN {_unparsed('value', value)} THEN {_text('value')} END",
             "unit": f"nullif({_text('unit')}, '')", **numbers, "lab_id": f"CAST({lab_id} AS VARCHAR)",
-            **{f"cand_{c}": _cpr_candidate(c) for c in ("value", "refl", "refu") if c in header}})
+            **{f"cand_{c}": _cpr_candidate(c) for c in ("value", "refl", "refu") if c in header}},
+            hashed=(duplicates := ["pnr", "datetime", "code", "value", "value_text", "unit", *numbers, "lab_id"]))
         self._pseudonymise("labka", f, "pnr", "pnr")
         self._scan_text("labka", f, {"code": "analysiscode", "value_text": "value", "unit": "unit",
                                      "lab_id": "laboratorium_idcode",
                                      **{f"cand_{c}": c for c in ("value", "refl", "refu") if c in header}})
         self._plausible("labka", f, [("future_date", self._future("day"), "samplingdate"),
                                      ("unknown_person", self._unknown(), "pnr")])
-        self._duplicates("labka", f, ["pnr", "datetime", "code", "value", "value_text", "unit", *numbers, "lab_id"])
+        self._duplicates("labka", f, duplicates)
         self._check("labka", f, [*date_checks, ("bad_time", "samplingtime", "not a time (HH:MM or HH:MM:SS)"),
                                 ("code = ''", "analysiscode", "empty code"), *number_checks])
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
+        self._code_order("labka_codes", "labka")
         self.tables["lab"] = (
             "SELECT m.person_id, r.datetime, r.code, 'NPU' AS vocabulary, r.value, r.value_text, r.unit, "
-            f"{refs}, r.lab_id, {_PERSON_ORDER} FROM labka r JOIN cpr_map m ON m.raw = r.pnr")
+            f"{refs}, r.lab_id, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary FROM labka r "
+            "JOIN cpr_map m ON m.raw = r.pnr LEFT JOIN labka_codes k ON k.code = r.code")
+        self._emit("lab", "labka", "labka_codes")
 
     def _build_tissue_use_register(self, lookup_date: date | None) -> None:
         f = "tissue_use_register.csv"
@@ -681,6 +747,29 @@ class RegistryImport:
             "SELECT person_id, bool_or(listed) AS opt_out, DATE '" + lookup_date.isoformat() + "' AS lookup_date "
             "FROM (SELECT person_id, false AS listed FROM person UNION ALL SELECT m.person_id, true FROM tur t "
             "JOIN cpr_map m ON m.raw = t.pnr) GROUP BY person_id")
+        self._emit("tissue_use_register", "tur")
+
+
+def person_order(pseudonyms: list[str]) -> pa.Array:
+    """The 64-bit integers of pseudonyms ``"P" + 16 lower-case hex digits``
+    (:func:`~pmo_workbench.privacy.pseudonymise`): ordered as the pseudonyms' text is (bytewise, the order
+    DuckDB sorts text in) and equal where it is equal, so the writer sorts event tables by this integer
+    (:data:`~pmo_workbench.health.schema.ORDER_HINT`) instead of 20 M strings, and every table can be written as
+    soon as its own CPR numbers are pseudonymised (no ranking over all persons first).
+
+    Examples
+    --------
+    >>> person_order(["P00000000000000ff", "Pffffffffffffffff", "P0000000000000100"]).to_pylist()
+    [255, 18446744073709551615, 256]
+    """
+    if any(len(p) != 17 or p[0] != "P" for p in pseudonyms):
+        raise ValueError("pseudonyms are P and 16 hex digits")
+    text = "".join(p[1:] for p in pseudonyms)
+    if text != text.lower():     # upper-case hex digits would sort before the digits as text, not as numbers
+        raise ValueError("pseudonyms are P and 16 lower-case hex digits")
+    digits = bytes.fromhex(text)
+    values = np.frombuffer(digits, dtype=">u8").astype(np.uint64)
+    return pa.array(values, pa.uint64())
 
 
 def find_invalid_cprs(values: np.ndarray) -> np.ndarray:
@@ -783,20 +872,25 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
         key, key_source = (key, "the key given to import_registry") if key is not None else \
             load_pseudonym_key_source(proj)
         check_key_fingerprint(proj, key, key_source)  # a different key would re-key every person silently
+        written: dict[str, Path] = {}
+
+        def sink(name: str, rel: duckdb.DuckDBPyRelation) -> None:
+            # each table is written into the staging folder as soon as it is built (nothing reaches the project
+            # before the commit below), so the database need not keep every raw table until the end
+            folder = stage.folder("consent" if name == "tissue_use_register" else "registry")
+            written[name] = write_tables([(rel, name, folder)])[0]
+
         with RegistryImport(raw, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date,
-                            encoding=encoding, checks=report, spill_dir=stage.dir) as reg:
-            items = [(reg.con.sql(sql), name,
-                      stage.folder("consent" if name == "tissue_use_register" else "registry"))
-                     for name, sql in reg.tables.items()]
-            paths = write_tables(items)
+                            encoding=encoding, checks=report, spill_dir=stage.dir, sink=sink) as reg:
+            assert list(written) == list(reg.tables), "every table built is written"
             encodings = reg.encodings
             has_register = "tissue_use_register" in reg.tables
         report.write(stage.folder("registry"))
-        counts = ImportCounts({name: _count_rows(path) for (_, name, _), path in zip(items, paths, strict=True)})
+        counts = ImportCounts({name: _count_rows(path) for name, path in written.items()})
         stage.commit({"registry": REGISTRY_FILES, "consent": ("tissue_use_register.parquet",)})
         append_import_record(stage.project, {
             "kind": "registry", "source": str(raw.resolve()),
-            "at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": [name for _, name, _ in items],
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "tables": list(written),
             "tissue_use_register_lookup_date": lookup_date.isoformat() if has_register and lookup_date else None,
             "pseudonym_key_fingerprint": record_key_fingerprint(key, key_source)["fingerprint"],
             "encodings": encodings,

@@ -23,43 +23,53 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmo_workbench import ckernels
-from pmo_workbench.genotypes.arrow_strings import read_variant_strings
+from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.qc.hwe import hardy_weinberg_p
 from pmo_workbench.qc.tables import VARIANT_QC, returns_table
 
 
-def _list_column(values: np.ndarray, lengths: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
-    """Row ``i`` of ``values`` [n, width] cut to its first ``lengths[i]`` entries, as an Arrow list column."""
+def _flat_rows(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, flat)``: rows of ``values`` [n, width] cut to their first ``lengths[i]`` entries, one after
+    the other, and where each row starts (int32 [n + 1])."""
     n, width = values.shape
-    if n and (lengths == width).all():  # e.g. all sites biallelic: no gather
-        offsets = np.arange(0, n * width + 1, width, dtype=np.int32)
-        flat = values.ravel()
-    else:
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = values[np.arange(width)[None, :] < lengths[:, None]]
+    if n and (lengths == lengths[0]).all():  # e.g. all sites biallelic: no gather
+        w = int(lengths[0])
+        return np.arange(0, n * w + 1, w, dtype=np.int32), np.ascontiguousarray(values[:, :w]).ravel()
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, values[np.arange(width)[None, :] < lengths[:, None]]
+
+
+def _list_column(offsets: np.ndarray, flat: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
+    """An Arrow list column of the values ``flat``, row ``i`` being ``flat[offsets[i]:offsets[i + 1]]``."""
     arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type))
     return pd.Series(arr, dtype=pd.ArrowDtype(arr.type))
 
 
-def _has(strings: pa.Array, pattern: str) -> bool:
-    return bool(pc.any(pc.match_substring(strings, pattern)).as_py())
-
-
 def _alleles_column(ref: pa.Array, alt: pa.Array) -> pd.Series:
-    """REF then the comma-separated ALT alleles (none when ALT is empty), as an Arrow list column."""
+    """REF then the comma-separated ALT alleles (none when ALT is empty), as an Arrow list column (split by a C
+    loop over the strings' bytes)."""
     n = len(ref)
-    if n and not (_has(alt, ",") or _has(ref, ",") or bool(pc.any(pc.equal(alt, "")).as_py())):
-        # one ALT allele everywhere: interleave REF and ALT
-        take = np.empty(2 * n, dtype=np.int64)
-        take[0::2] = np.arange(n)
-        take[1::2] = np.arange(n, 2 * n)
-        values = pa.concat_arrays([ref, alt]).take(pa.array(take))
-        alleles = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), values)
+    (ref_data, ref_off), (alt_data, alt_off) = string_buffers(ref), string_buffers(alt)
+    n_bytes = int(ref_off[-1] - ref_off[0] + alt_off[-1] - alt_off[0])
+    commas = int(np.count_nonzero(ref_data[ref_off[0]:ref_off[-1]] == ord(","))
+                 + np.count_nonzero(alt_data[alt_off[0]:alt_off[-1]] == ord(",")))
+    max_values = 2 * n + commas
+    lists = np.empty(n + 1, np.int64)
+    offsets = np.empty(max_values + 1, np.int64)
+    data = np.empty(n_bytes + 1, np.uint8)
+    m = ckernels.library().pmo_split_alleles(ref_data, ref_off, alt_data, alt_off, n, lists, offsets, max_values,
+                                             data)
+    if m < 0:  # cannot happen: max_values counts every value
+        raise RuntimeError("allele lists overflow their buffer")
+    k = int(offsets[m])
+    if k < 2**31 and m < 2**31:
+        values = pa.StringArray.from_buffers(m, pa.py_buffer(offsets[:m + 1].astype(np.int32)), pa.py_buffer(data))
+        alleles = pa.ListArray.from_arrays(pa.array(lists.astype(np.int32)), values)
     else:
-        joined = pc.if_else(pc.equal(alt, ""), ref, pc.binary_join_element_wise(ref, alt, ","))
-        alleles = pc.split_pattern(joined, ",")
+        values = pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets[:m + 1]), pa.py_buffer(data))
+        alleles = pa.LargeListArray.from_arrays(pa.array(lists), values)
     return pd.Series(alleles, dtype=pd.ArrowDtype(alleles.type))
 
 
@@ -132,21 +142,24 @@ def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
     nv = g.n_variants
     counts = get_kernel("variant_counts", g)(g, chunk_size=chunk_size)
     n_alleles, ac = counts.n_alleles, counts.ac
-    an = ac.sum(axis=1).astype(np.int32)
+    an = np.zeros(nv, np.int32)
+    for k in range(ac.shape[1]):  # column by column: a row-wise sum of [n, 2..4] is several times slower
+        an += ac[:, k]
+    offsets, flat_ac = _flat_rows(ac, n_alleles)
     biallelic = n_alleles == 2
     with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
         hwe = None
         if counts.p_value_hwe is None or counts.p_value_excess_het is None:
             hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
                               counts.n_hom_var)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            af = ac / an[:, None].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):  # AC / AN per allele, over the listed alleles only
+            flat_af = flat_ac / np.repeat(an.astype(np.float64), np.diff(offsets))
         columns = {
             "locus": _locus_column(g),
             "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
             "call_rate": counts.n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
-            "AC": _list_column(ac, n_alleles, pa.int32()),
-            "AF": _list_column(af, n_alleles, pa.float64()),
+            "AC": _list_column(offsets, flat_ac, pa.int32()),
+            "AF": _list_column(offsets, flat_af, pa.float64()),
             "AN": an,
             "n_het": counts.n_het.copy(),  # the counts may be cached on g: the table must not share them
             "p_value_hwe": counts.p_value_hwe,

@@ -5,7 +5,9 @@ of the store's string arrays."""
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zipfile
 from pathlib import Path
 
 import numcodecs
@@ -199,8 +201,12 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
     monkeypatch.undo()
     good = side.read_bytes()
     damaged = bytearray(good)
-    at = good.find(np.zeros(1, np.int8).tobytes() * 64)  # inside the calls
-    damaged[at + 10] = 1  # one call changed: zip's CRC-32 no longer matches
+    with zipfile.ZipFile(side) as zf:  # the calls array's bytes: past its local header and its .npy header
+        info = zf.getinfo("calls.npy")
+        name_len, extra_len = struct.unpack("<HH", good[info.header_offset + 26:info.header_offset + 30])
+        at = info.header_offset + 30 + name_len + extra_len + 128
+    assert at + 100 < info.header_offset + info.file_size
+    damaged[at + 50] ^= 1  # one call changed: zip's CRC-32 no longer matches
     for bad in (bytes(damaged), good[: len(good) // 2], b"not a zip"):
         side.write_bytes(bad)
         g2 = Genotypes(g.store_path)
@@ -223,3 +229,195 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
     assert unpacked_calls.read_side_file(g3, rows[1:]) is None
     store_files[marker] = marker.read_bytes()
     assert {p: p.read_bytes() for p in g.store_path.rglob("*") if p.is_file()} == store_files
+
+
+def _general_counts(gt: np.ndarray, n_alleles: np.ndarray, atype: np.ndarray, width: int, ns: int):
+    from pmo_workbench.genotypes.call_counts import N_SAMPLE, count_general_rows
+
+    out = [np.zeros((len(gt), width), np.int32), *[np.zeros(len(gt), np.int64) for _ in range(4)],
+           np.zeros((ns, N_SAMPLE), np.int64)]
+    count_general_rows(gt, np.arange(len(gt)), n_alleles, atype, *out)
+    return out
+
+
+def _sparse_counts(gt: np.ndarray, n_alleles: np.ndarray, atype: np.ndarray, width: int, ns: int):
+    from pmo_workbench.genotypes.call_counts import N_SAMPLE, count_sparse_rows
+    from pmo_workbench.genotypes.unpacked_calls import SparseCalls, sparsify
+
+    counts, samples, calls = sparsify(gt)
+    side = SparseCalls(np.arange(len(gt)), np.cumsum(counts), samples, calls)
+    np.testing.assert_array_equal(side.dense(ns), gt)
+    out = [np.zeros((len(gt), width), np.int32), *[np.zeros(len(gt), np.int64) for _ in range(4)],
+           np.zeros((ns, N_SAMPLE), np.int64)]
+    count_sparse_rows(side, n_alleles, atype, *out)
+    return out
+
+
+def test_sparse_side_file_rows_count_by_hand_and_as_the_dense_kernel() -> None:
+    """The side file keeps only the calls that are not all-reference; counted, they give what the dense rows
+    give: a hand-worked multi-allelic row, then random rows with every odd call (haploid, half-missing,
+    missing, alleles up to 3, a singleton), in diploid and triploid stores."""
+    from pmo_workbench.genotypes.call_counts import (
+        SAMPLE_CALLED,
+        SAMPLE_HET,
+        SAMPLE_HOM_REF,
+        SAMPLE_NOT_CALLED,
+        SAMPLE_SINGLETON,
+        SAMPLE_TS,
+        SAMPLE_TV,
+    )
+
+    # A/G,C: samples 0/0, 0/1, 1/2, ./., 2/2, 0/0 -> AC [5, 2, 3], AN 10; hets: samples 1, 2
+    gt = np.array([[[0, 0], [0, 1], [1, 2], [-1, -1], [2, 2], [0, 0]]], np.int8)
+    ac, called, het, hom_ref, hom_var, sample = _sparse_counts(gt, np.array([3]), np.array([[1, 2]], np.int8), 3, 6)
+    assert ac.tolist() == [[5, 2, 3]] and called.tolist() == [5] and het.tolist() == [2]
+    assert hom_ref.tolist() == [2] and hom_var.tolist() == [0]  # 2/2 is not a hom-var of ALT 1
+    assert sample[:, SAMPLE_CALLED].tolist() == [1, 1, 1, 0, 1, 1]
+    assert sample[:, SAMPLE_NOT_CALLED].tolist() == [0, 0, 0, 1, 0, 0]
+    assert sample[:, SAMPLE_HOM_REF].tolist() == [1, 0, 0, 0, 0, 1]
+    assert sample[:, SAMPLE_HET].tolist() == [0, 1, 1, 0, 0, 0]
+    assert sample[:, SAMPLE_TS].tolist() == [0, 1, 1, 0, 0, 0]  # ALT 1 (G) is a transition
+    assert sample[:, SAMPLE_TV].tolist() == [0, 0, 1, 0, 2, 0]
+    assert sample[:, SAMPLE_SINGLETON].sum() == 0
+
+    rng = np.random.default_rng(3)
+    for ploidy, ns in ((2, 37), (3, 11)):
+        nv = 300
+        gt = np.where(rng.random((nv, ns, ploidy)) < 0.3, rng.integers(1, 4, (nv, ns, ploidy)), 0).astype(np.int8)
+        gt[rng.random((nv, ns)) < 0.05] = -1
+        gt[rng.random((nv, ns)) < 0.05, -1] = -2  # haploid (or diploid in a triploid store)
+        gt[rng.random((nv, ns)) < 0.02, -1] = -1  # half-missing
+        gt[:40] = 0
+        gt[:20, 5, 0] = 1  # singletons
+        gt[20:40, :, :] = np.where(rng.random((20, ns, ploidy)) < 0.5, 0, -1)
+        n_alleles = rng.integers(4, 5, nv)
+        atype = rng.integers(0, 9, (nv, 3)).astype(np.int8)
+        want = _general_counts(gt, n_alleles, atype, 4, ns)
+        got = _sparse_counts(gt, n_alleles, atype, 4, ns)
+        assert want[5][:, SAMPLE_SINGLETON].sum() >= 20
+        for w, g_ in zip(want, got, strict=True):
+            np.testing.assert_array_equal(g_, w)
+
+
+def test_side_file_of_an_older_format_or_with_entries_out_of_range_is_rebuilt(tmp_path: Path) -> None:
+    """A side file written by the dense format (version 1) of a store, or one whose CRC holds but whose entries
+    name a sample beyond the store's, is refused and rebuilt; the counts are the store's."""
+    import json
+
+    from pmo_workbench.genotypes import unpacked_calls
+    from pmo_workbench.genotypes.store import Genotypes
+
+    rng = np.random.default_rng(8)
+    kinds, gt = simulate_calls(rng, 300, 30, np.where(rng.random(300) < 0.1, 4, 0).tolist())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = open_genotypes(write_calls(tmp_path / "r.vcf", kinds, gt), cache_dir=tmp_path / "cache")
+    side = unpacked_calls.side_file_path(g.store_path)
+    good = side.read_bytes()
+    rows = np.flatnonzero(~g.packable())
+    want = sample_qc(Genotypes(g.store_path))
+
+    old_identity = dict(unpacked_calls.store_identity(g), format=1)
+    with open(side, "wb") as fh:
+        np.savez(fh, rows=rows, gt=g.read_gt_rows(rows),
+                 identity=np.frombuffer(json.dumps(old_identity).encode(), np.uint8))
+    assert unpacked_calls.read_side_file(Genotypes(g.store_path), rows) is None
+    assert sample_qc(Genotypes(g.store_path)).equals(want)
+    assert side.read_bytes() == good  # rebuilt in the current format
+
+    s = unpacked_calls.read_side_file(Genotypes(g.store_path), rows)
+    bad = s.samples.copy()
+    bad[len(bad) // 2] = 30  # no such sample (n_samples 30)
+    identity = np.frombuffer(json.dumps(unpacked_calls.store_identity(g)).encode(), np.uint8)
+    with open(side, "wb") as fh:
+        np.savez(fh, rows=s.rows, ends=s.ends, samples=bad, calls=s.calls, identity=identity)
+    assert unpacked_calls.read_side_file(Genotypes(g.store_path), rows) is None
+    assert sample_qc(Genotypes(g.store_path)).equals(want)
+    assert side.read_bytes() == good
+
+
+def test_allele_types_in_c_equal_the_python_rules() -> None:
+    """The C typing of REF/ALT (the QC pass's) gives :func:`classify_allele`'s type for every kind of allele."""
+    import pyarrow as pa
+
+    from pmo_workbench.genotypes.alleles import classify_allele
+    from pmo_workbench.genotypes.arrow_strings import string_buffers
+
+    pairs = [("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"), ("A", "C"), ("G", "T"), ("A", "A"), ("A", "N"),
+             ("M", "A"), ("a", "g"), ("A", "*"), ("A", "."), ("A", "<DEL>"), ("A", "A[1:5["), ("A", "]1:5]A"),
+             ("A", "G."), ("A", ".G"), ("A", "X"), ("A", ""), ("", "A"), ("N", "*"), ("R", "A"), ("AT", "A"),
+             ("A", "AT"), ("ATT", "AT"), ("AT", "ATTT"), ("AT", "GC"), ("AT", "AC"), ("AT", "GT"), ("ACG", "ACG"),
+             ("ACG", "TCA"), ("AC", "TCC"), ("AC", "GTT"), ("ACGT", "AGT"), ("TAC", "GAC"), ("AC", "ACG"),
+             ("A", "Ä"), ("Ä", "A"), ("AC", "A<X>"), ("A", "<*>")]
+    ref = pa.array([r for r, _ in pairs], pa.string())
+    alts = [a for _, a in pairs] + ["G,C,AT,*", "T,<DEL>", ""]
+    refs = [r for r, _ in pairs] + ["A", "AT", "A"]
+    n_alleles = np.array([2] * len(pairs) + [5, 3, 1], np.int64)
+    ref, alt = pa.array(refs, pa.string()), pa.array(alts, pa.string())
+    out = np.full((len(refs), 4), -1, np.int8)
+    (rd, ro), (ad, ao) = string_buffers(ref), string_buffers(alt)
+    ckernels.library().pmo_classify_alleles(rd, ro, ad, ao, n_alleles, len(refs), out, 4)
+    want = np.full_like(out, -1)
+    for i, (r, a) in enumerate(zip(refs, alts, strict=True)):
+        if n_alleles[i] > 1:
+            for k, x in enumerate(a.split(",")):
+                want[i, k] = classify_allele(r, x)
+    np.testing.assert_array_equal(out, want)
+    assert len(set(want[:, 0].tolist())) == 10  # every type and -1 occurs
+
+
+def test_allele_lists_split_in_c_equal_splitting_the_text() -> None:
+    """variant_qc's ``alleles``: "REF,ALT" (REF alone when ALT is empty) split at commas, for one and several ALT
+    alleles, an empty ALT, an empty allele between commas and a sliced (offset) Arrow array."""
+    import importlib
+
+    import pyarrow as pa
+
+    vq = importlib.import_module("pmo_workbench.qc.variant_qc")
+    refs = ["X", "A", "AT", "A", "C", "G", "ACGT", "T", "A"]
+    alts = ["Y", "G", "A,ATT", "", "T,,G", "<DEL>,*", "A", "TTTTT,C,G", "C,"]
+    got = vq._alleles_column(pa.array(refs, pa.string()).slice(1), pa.array(alts, pa.string()).slice(1))
+    want = [[r] if a == "" else f"{r},{a}".split(",") for r, a in zip(refs[1:], alts[1:], strict=True)]
+    assert [list(x) for x in got] == want
+    assert got.dtype.pyarrow_dtype == pa.list_(pa.string())
+    assert [list(x) for x in vq._alleles_column(pa.array([], pa.string()), pa.array([], pa.string()))] == []
+
+
+def test_packed_kernel_sparse_and_dense_rows_count_alike() -> None:
+    """The 2-bit kernel walks a row with few non-hom-ref calls (under 1/128 of the samples) call by call and adds
+    the others to vertical lane counters: rows of 1,000 samples with 0 to 60 such calls (both ways, a singleton
+    among them), of two allele types, give the counts of the calls themselves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmo_workbench.genotypes.call_counts import N_TYPES, _count_packed_rows
+    from pmo_workbench.genotypes.packed_calls import pack_calls
+
+    rng = np.random.default_rng(4)
+    nv, ns = 600, 1000
+    gt = np.zeros((nv, ns, 2), np.int8)
+    for v in range(nv):
+        k = v % 61
+        who = rng.choice(ns, k, replace=False)
+        gt[v, who] = [[0, 1], [1, 1], [-1, -1]][v % 3] if k == 1 else rng.choice(
+            np.array([[0, 1], [1, 1], [-1, -1]], np.int8), k)
+    packed, ok = pack_calls(gt)
+    assert ok.all()
+    rtype = np.where(np.arange(nv) % 2 == 0, 1, 2).astype(np.int64)
+    k = 2
+    het_acc, hv_acc = np.zeros((k, N_TYPES, ns), np.int32), np.zeros((k, N_TYPES, ns), np.int32)
+    miss_acc, singles, hist = np.zeros((k, ns), np.int32), np.zeros((k, ns), np.int64), np.zeros((nv, 3), np.int64)
+    with ThreadPoolExecutor(k) as pool:
+        _count_packed_rows(pool, packed.view(np.uint64), np.arange(nv), rtype, ns, hist, het_acc, hv_acc, miss_acc,
+                           singles)
+    het = gt[:, :, 0] != gt[:, :, 1]
+    hv = (gt[:, :, 0] == 1) & (gt[:, :, 1] == 1)
+    miss = gt[:, :, 0] < 0
+    np.testing.assert_array_equal(hist, np.stack([het.sum(1), hv.sum(1), miss.sum(1)], axis=1))
+    for t in (1, 2):
+        np.testing.assert_array_equal(het_acc.sum(0)[t], het[rtype == t].sum(0))
+        np.testing.assert_array_equal(hv_acc.sum(0)[t], hv[rtype == t].sum(0))
+    np.testing.assert_array_equal(miss_acc.sum(0), miss.sum(0))
+    alt = het.sum(1) + 2 * hv.sum(1)
+    want_single = (het & (alt == 1)[:, None]).sum(0)
+    assert want_single.sum() > 3
+    np.testing.assert_array_equal(singles.sum(0), want_single)
