@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import mmap
 import shutil
 import subprocess
 import zlib
@@ -153,19 +152,9 @@ def _bgzf_units(path: Path, block_size: int) -> Iterator[TextUnit]:
             raise InputError(f"truncated BGZF data at byte {base}", file=path)
 
 
-def _raw_chunks(path: Path, compression: str) -> Iterator[bytes | memoryview]:
+def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         if compression == "none":
-            # plain text: slices of a read-only map of the file, so the text is not copied out of the page
-            # cache (the parse workers read it in place); a pipe or special file is read as usual
-            try:
-                view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-            except (OSError, ValueError):
-                view = None
-            if view is not None:
-                for a in range(0, len(view), READ_SIZE):
-                    yield view[a:a + READ_SIZE]
-                return
             while chunk := fh.read(READ_SIZE):
                 yield chunk
             return
