@@ -110,10 +110,11 @@ then sorts by integers only, and does not rank the codes of the joined rows itse
 
 _SCAN_BATCH = 500_000
 
-MEMORY_LIMIT = "2GB"
+MEMORY_LIMIT = "3GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
-folder, so the import's peak memory does not grow with the registry (about 1 GB of Python and Arrow comes on
-top; see ``benchmarks/bench_registry_import.py``)."""
+folder, so the import's peak memory does not grow with the registry (up to about 0.9 GB of Python and Arrow
+comes on top: 3.3 GB peak at 1 M persons, 3.8 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 2 GB
+the 3 M-person sorts spilled 6-8 GB each and the import took 440 s instead of 369 s."""
 
 ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
 """A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
