@@ -153,7 +153,11 @@ def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
             hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
                               counts.n_hom_var)
         with np.errstate(divide="ignore", invalid="ignore"):  # AC / AN per allele, over the listed alleles only
-            flat_af = flat_ac / np.repeat(an.astype(np.float64), np.diff(offsets))
+            w = int(offsets[1]) if nv else 0
+            if nv and len(flat_ac) == nv * w:  # same allele count everywhere (_flat_rows): no repeat of AN
+                flat_af = np.divide(flat_ac.reshape(nv, w), an[:, None], dtype=np.float64).ravel()
+            else:
+                flat_af = flat_ac / np.repeat(an.astype(np.float64), np.diff(offsets))
         columns = {
             "locus": _locus_column(g),
             "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
