@@ -43,10 +43,14 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pmo_workbench.files import replace_atomically
+
+if TYPE_CHECKING:  # the store module imports this one
+    from pmo_workbench.genotypes.store import Genotypes
 
 FORMAT_VERSION = 2  # 1: dense int8 calls [rows, samples, ploidy]
 MAX_FRACTION = 0.25
@@ -122,7 +126,7 @@ def _file_stamp(path: Path) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def store_identity(g) -> dict:
+def store_identity(g: Genotypes) -> dict:
     """What a side file must have been made from: the format, the store's name, source, shape and file stamps."""
     store = Path(g.store_path)
     return {"format": FORMAT_VERSION, "store": store.name, "source_sha256": g.attrs.get("source_sha256"),
@@ -132,7 +136,7 @@ def store_identity(g) -> dict:
             "call_genotype": _file_stamp(store / "call_genotype" / ".zarray")}
 
 
-def wanted_rows(g) -> np.ndarray | None:
+def wanted_rows(g: Genotypes) -> np.ndarray | None:
     """Variant indices outside the 2-bit copy, or None when the store should have no side file."""
     if not g.has_packed():
         return None
@@ -143,7 +147,7 @@ def wanted_rows(g) -> np.ndarray | None:
     return rows
 
 
-def read_side_file(g, rows: np.ndarray) -> SparseCalls | None:
+def read_side_file(g: Genotypes, rows: np.ndarray) -> SparseCalls | None:
     """The side file's calls when it is whole, of the current format, made from this very store and holds
     ``rows``; else None."""
     path = side_file_path(g.store_path)
@@ -160,7 +164,7 @@ def read_side_file(g, rows: np.ndarray) -> SparseCalls | None:
     return side
 
 
-def write_side_file(g, rows: np.ndarray) -> SparseCalls:
+def write_side_file(g: Genotypes, rows: np.ndarray) -> SparseCalls:
     """Read ``rows`` from the store and write them to its side file atomically; returns their calls.
 
     The rows are read a few thousand at a time (the dense calls of all of them could be a gigabyte). A cache
@@ -192,7 +196,7 @@ def write_side_file(g, rows: np.ndarray) -> SparseCalls:
     return side
 
 
-def load_unpacked_calls(g) -> SparseCalls | None:
+def load_unpacked_calls(g: Genotypes) -> SparseCalls | None:
     """The calls of the rows outside the store's 2-bit copy, from the side file, which is (re)built when missing,
     stale or damaged; None when the store has no side file."""
     rows = wanted_rows(g)
