@@ -194,7 +194,9 @@ function render({ model, el }) {
     model.set("reviewer", reviewer.value);
     model.set("note", note.value);
     model.save_changes();
-    model.send({ type: "save" });
+    // state updates are held back while the kernel is busy, custom messages are not: the save message
+    // carries what the page shows, so it cannot overtake the note or a threshold still in flight
+    model.send({ type: "save", reviewer: reviewer.value, note: note.value, thresholds: model.get("thresholds") });
   });
   root.append(h("div", { class: "pmo-qc-review" }, reviewer, note, save), status);
 

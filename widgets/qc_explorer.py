@@ -564,7 +564,21 @@ class QcExplorer(anywidget.AnyWidget):
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "save":
             return
+        shown = content.get("thresholds")
+        if isinstance(shown, dict) and shown != self.thresholds:
+            # the page's thresholds can reach the kernel after the save message (ipywidgets holds state
+            # updates back while the kernel is busy): apply them first, so what is saved is what was shown
+            self.thresholds = shown
+            if self.thresholds != shown:  # refused and reverted by the observer, which said why
+                why = self.status.removeprefix("Not applied: ") or "the thresholds shown were refused"
+                self.status = f"Not saved: {why}"
+                return
         try:
-            self.save()
+            self.save(reviewer=_text_or_none(content.get("reviewer")), note=_text_or_none(content.get("note")))
         except (ConfigError, OSError) as exc:
             self.status = f"Not saved: {exc}"
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A text field of a page message, or ``None`` when the page did not send one."""
+    return value if isinstance(value, str) else None

@@ -210,6 +210,30 @@ def test_save_writes_yaml_that_round_trips(widget: QcExplorer, tmp_path: Path) -
     assert set(again.flagged_samples()) == set(w.flagged_samples()) == BASE_FAIL | {"s08", "s09"}
 
 
+def test_the_page_save_message_saves_what_the_page_shows(tmp_path: Path) -> None:
+    """ipywidgets holds state updates back while the kernel is busy, custom messages it does not: the save
+    message can arrive before the note or the last threshold, so it carries them (a CI run saved an empty note)."""
+    write_project_file(tmp_path, ProjectConfig(name="qc-review"))
+    w = QcExplorer(**_tables(), thresholds=SMALL, project=tmp_path)
+    path = tmp_path / "params" / "wgs_qc.yaml"
+    shown = {**w.thresholds, "min_call_rate": 1.5}  # refused: nothing is saved, and the page says why
+    w._on_custom_msg(w, {"type": "save", "reviewer": "Ada", "note": "n", "thresholds": shown}, None)
+    assert not path.exists() and w.status.startswith("Not saved: ") and "min_call_rate" in w.status
+    assert w.thresholds["min_call_rate"] == 0.95  # the default is kept
+    assert w.reviewer == "" and w.note == ""  # neither the trait updates nor the save reached the kernel
+
+    shown = {**w.thresholds, "min_call_rate": 0.975}
+    w._on_custom_msg(w, {"type": "save", "reviewer": "Ada", "note": "call rate raised", "thresholds": shown}, None)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert (doc["reviewer"], doc["note"]) == ("Ada", "call rate raised")
+    assert QcThresholds.model_validate(doc["thresholds"]).min_call_rate == 0.975 == w.qc_thresholds.min_call_rate
+    assert set(w.flagged_samples()) == BASE_FAIL | {"s08", "s09"}  # the flags follow the saved thresholds
+    assert w.status == f"Saved to {path}"
+    # a save message from an older page (no fields) saves the kernel's own state, as before
+    w._on_custom_msg(w, {"type": "save"}, None)
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["note"] == "call rate raised"
+
+
 def test_without_project_save_is_refused(widget: QcExplorer) -> None:
     assert widget.can_save is False
     with pytest.raises(ConfigError, match="project"):
