@@ -87,9 +87,10 @@ def _warn_fields_not_imported(g: GenotypeSet) -> None:
     out, as for an input without them)."""
     skipped = [f for f in ("DP", "GQ") if f in getattr(g, "fields_not_imported", ())]
     if skipped:
+        it = "them" if len(skipped) > 1 else "it"
         warnings.warn(f"sample_qc: the input has FORMAT {'/'.join(skipped)} but the genotypes were opened without "
-                      f"it: no {', '.join(f.lower() + '_mean' for f in skipped)} (open_genotypes(..., "
-                      f"format_fields={skipped!r}) keeps it)", UserWarning, stacklevel=4)
+                      f"{it}: no {', '.join(f.lower() + '_mean' for f in skipped)} (open_genotypes(..., "
+                      f"format_fields={skipped!r}) keeps {it})", UserWarning, stacklevel=4)
 
 
 def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | None, min_maf: float, *,
