@@ -120,6 +120,65 @@ def compute_sample_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _note_path(cache_dir: Path, signature: list) -> Path:
+    return cache_dir / ".stat" / hashlib.sha256("\n".join(s[0] for s in signature).encode()).hexdigest()
+
+
+def _verify_mode(verify: str | None) -> str:
+    verify = verify or os.environ.get("PMO_CACHE_VERIFY") or "sampled"
+    if verify not in ("sampled", "full"):
+        raise ValueError(f"verify must be 'sampled' or 'full', not {verify!r}")
+    return verify
+
+
+def noted_input_key(paths: Sequence[str | Path], cache_dir: Path, *, verify: str | None = None) -> str | None:
+    """The checksum noted for ``paths`` while their signature and sampled content agree with the note, else
+    ``None`` (always ``None`` with ``verify="full"``)."""
+    if _verify_mode(verify) != "sampled":
+        return None
+    signature = [compute_signature(p) for p in paths]
+    note = _note_path(cache_dir, signature)
+    if not note.is_file():
+        return None
+    try:
+        noted = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return None
+    if (isinstance(noted, dict) and noted.get("signature") == signature
+            and noted.get("samples") == [compute_sample_digest(p) for p in paths]
+            and isinstance(noted.get("sha256"), str) and len(noted["sha256"]) == 64):
+        return noted["sha256"]
+    return None
+
+
+def note_input_key(paths: Sequence[str | Path], cache_dir: Path, digest: str, signature: list | None = None) -> None:
+    """Note ``digest`` as the checksum of ``paths`` (with ``signature``, taken before they were hashed)."""
+    signature = signature or [compute_signature(p) for p in paths]
+    note = _note_path(cache_dir, signature)
+    note.parent.mkdir(exist_ok=True)
+    write_text_atomic(note, json.dumps({"signature": signature, "samples": [compute_sample_digest(p) for p in paths],
+                                        "sha256": digest}))
+
+
+def content_seen(paths: Sequence[str | Path], cache_dir: Path) -> bool:
+    """True when a note of the cache has the sampled content of ``paths`` (size, head, tail, spread blocks): the
+    input may be a copy of one imported before, so its full checksum is wanted *before* an import, to find that
+    store. False means new content: its checksum can be taken while it is imported
+    (:func:`build_store_by_content`)."""
+    samples = [compute_sample_digest(p) for p in paths]
+    try:
+        notes = list((cache_dir / ".stat").iterdir())
+    except OSError:
+        return False
+    for note in notes:
+        try:
+            if json.loads(note.read_text()).get("samples") == samples:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
+
+
 def compute_input_key(paths: Sequence[str | Path], cache_dir: Path, *, verify: str | None = None) -> str:
     """Content sha256 of the inputs, reusing the noted checksum while the signature and the sampled content agree.
 
@@ -132,24 +191,12 @@ def compute_input_key(paths: Sequence[str | Path], cache_dir: Path, *, verify: s
     verify
         ``"sampled"`` (default) or ``"full"`` (always hash every byte); default from ``$PMO_CACHE_VERIFY``.
     """
-    verify = verify or os.environ.get("PMO_CACHE_VERIFY") or "sampled"
-    if verify not in ("sampled", "full"):
-        raise ValueError(f"verify must be 'sampled' or 'full', not {verify!r}")
+    noted = noted_input_key(paths, cache_dir, verify=verify)
+    if noted is not None:
+        return noted
     signature = [compute_signature(p) for p in paths]
-    note = cache_dir / ".stat" / hashlib.sha256("\n".join(s[0] for s in signature).encode()).hexdigest()
-    if verify == "sampled" and note.is_file():
-        try:
-            noted = json.loads(note.read_text())
-        except (OSError, ValueError):
-            noted = {}
-        if (isinstance(noted, dict) and noted.get("signature") == signature
-                and noted.get("samples") == [compute_sample_digest(p) for p in paths]
-                and isinstance(noted.get("sha256"), str) and len(noted["sha256"]) == 64):
-            return noted["sha256"]
     digest = compute_sha256(paths)
-    note.parent.mkdir(exist_ok=True)
-    write_text_atomic(note, json.dumps({"signature": signature, "samples": [compute_sample_digest(p) for p in paths],
-                                        "sha256": digest}))
+    note_input_key(paths, cache_dir, digest, signature)
     return digest
 
 
@@ -215,11 +262,14 @@ def find_plink_files(path: Path) -> list[Path] | None:
     return None
 
 
-def locate_source(path: str | Path, cache_dir: str | Path | None) -> tuple[list[Path] | None, list[Path], Path, str]:
+def locate_source(path: str | Path, cache_dir: str | Path | None, *, defer_hash: bool = False
+                  ) -> tuple[list[Path] | None, list[Path], Path, str | None]:
     """The input files of a genotype source and its cache key, shared by the embedded and Hail backends.
 
     Returns ``(plink_files or None, input files, cache folder, input key)``; a missing input is an
-    :class:`~pmo_workbench.errors.InputError` naming the file.
+    :class:`~pmo_workbench.errors.InputError` naming the file. With ``defer_hash`` the key is ``None`` for
+    content not seen before (no valid note, no note with its sampled content, see :func:`content_seen`): the
+    caller then imports it with :func:`build_store_by_content`, hashing as it reads.
     """
     path = Path(path)
     plink = find_plink_files(path)
@@ -229,6 +279,8 @@ def locate_source(path: str | Path, cache_dir: str | Path | None) -> tuple[list[
             raise InputError("file not found", file=f)
     cache_path = resolve_cache_dir(cache_dir)
     clean_stale_imports(cache_path)
+    if defer_hash and noted_input_key(inputs, cache_path) is None and not content_seen(inputs, cache_path):
+        return plink, inputs, cache_path, None
     return plink, inputs, cache_path, compute_input_key(inputs, cache_path)
 
 
@@ -247,12 +299,43 @@ def build_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
 
     If another process completed ``final`` meanwhile, its store is kept and ours discarded.
     """
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".import-{final.name}-"))
+    return _build_then_rename(final.parent, f".import-{final.name}-", build, lambda: final)
+
+
+def build_store_by_content(inputs: Sequence[Path], cache_dir: Path, build: Callable[[Path], str]) -> tuple[Path, str]:
+    """Run ``build(tmp_dir)``, which returns the inputs' sha256 (taken as it read them), note that checksum and
+    rename ``tmp_dir`` to the store of that content; return ``(store, sha256)``. As
+    :func:`build_store_atomically`, a complete store already there is kept (the same content) and ours discarded.
+
+    Examples
+    --------
+    >>> d = Path(tempfile.mkdtemp())
+    >>> f = d / "x.txt"
+    >>> _ = f.write_text("hello")
+    >>> store, key = build_store_by_content([f], d, lambda tmp: compute_sha256([f]))
+    >>> store == store_path_for(d, key), is_complete(store), compute_input_key([f], d) == key
+    (True, True, True)
+    """
+    signature = [compute_signature(p) for p in inputs]
+    found: list[str] = []
+
+    def run(tmp: Path) -> None:
+        found.append(build(tmp))
+        note_input_key(inputs, cache_dir, found[0], signature)
+
+    store = _build_then_rename(cache_dir, ".import-new-", run, lambda: store_path_for(cache_dir, found[0]))
+    return store, found[0]
+
+
+def _build_then_rename(parent: Path, prefix: str, build: Callable[[Path], None], final_of: Callable[[], Path]
+                       ) -> Path:
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     lock_path = _lock_path(tmp)
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         build(tmp)
+        final = final_of()
         (tmp / COMPLETE_MARKER).write_text("ok\n")
         if final.exists() and not is_complete(final):
             shutil.rmtree(final, ignore_errors=True)

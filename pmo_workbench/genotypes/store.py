@@ -432,31 +432,39 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
     """
     path = Path(path)
     format_fields = tuple(format_fields)
-    plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
-    store = cache.store_path_for(cache_path, digest)
+    # a VCF not seen before is hashed as the import reads it (no second pass over the file for its cache key)
+    plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir, defer_hash=True)
 
     def importer(fields: tuple[str, ...]):
-        def build(tmp: Path) -> None:
+        def build(tmp: Path) -> str:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 if plink is not None:
                     from pmo_workbench.genotypes.plink_reader import import_plink
 
                     import_plink(plink[0], tmp)
+                    read = {}
                 else:
                     from pmo_workbench.genotypes.vcf_reader import import_vcf
 
-                    import_vcf(path, tmp, progress=progress, fields=fields)
+                    read = import_vcf(path, tmp, progress=progress, fields=fields, checksum=digest is None)
+            key = digest or read.get("source_sha256") or cache.compute_sha256(inputs)
             group = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="r+")
-            group.attrs.update({"source": str(path), "source_sha256": digest,
+            group.attrs.update({"source": str(path), "source_sha256": key,
                                 "reader_version": cache.READER_VERSION,
                                 "warnings": [str(w.message) for w in caught if issubclass(w.category, VcfWarning)]})
             for w in caught:
                 if not issubclass(w.category, VcfWarning):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return key
         return build
 
     built = False
+    if digest is None:
+        store, digest = cache.build_store_by_content(inputs, cache_path, importer(format_fields))
+        built = True
+    else:
+        store = cache.store_path_for(cache_path, digest)
     if not cache.is_complete(store):
         cache.build_store_atomically(store, importer(format_fields))
         built = True

@@ -41,7 +41,7 @@ from pmo_workbench.genotypes import vcf_kernels as K
 from pmo_workbench.genotypes.contigs import guess_build
 from pmo_workbench.genotypes.store_writer import StoreWriter
 from pmo_workbench.genotypes.vcf_header import VcfHeader, VcfWarning, parse_vcf_header
-from pmo_workbench.genotypes.vcf_source import TextUnit, open_text_units
+from pmo_workbench.genotypes.vcf_source import FileDigest, TextUnit, open_text_units
 
 CHUNK_ROWS = 10_000
 FORMAT_FIELDS = ("DP", "GQ", "AD")
@@ -165,7 +165,7 @@ def _read_header(units: Iterator[TextUnit], path: Path) -> tuple[VcfHeader, byte
 
 
 def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = False,
-               fields: Sequence[str] = ()) -> dict[str, Any]:
+               fields: Sequence[str] = (), checksum: bool = False) -> dict[str, Any]:
     """Import a VCF/BCF (plain, gzip or BGZF) into a new VCF Zarr store at ``root``; return its attributes.
 
     ``fields`` names the FORMAT fields to keep beside GT, of :data:`FORMAT_FIELDS` (default none: GT only);
@@ -173,6 +173,11 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
     without reading their values). The attribute ``fields`` lists the fields kept; ``fields_not_imported``,
     written only when not empty, those the header declares as Integer that were not asked for (a store without
     it holds every such field: stores imported before fields were chosen, and those imported with all of them).
+
+    With ``checksum`` the returned attributes (not the store's) also hold ``source_sha256``, the sha256 of the
+    file's bytes, hashed as the import reads them (a reader thread hashes while the workers parse, so the cache
+    key of a new input costs no second pass over the file); it is left out where the reader did not read the file
+    itself (BCF, read through bcftools) or the file changed size meanwhile.
 
     Raises
     ------
@@ -191,7 +196,7 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
     try:
         while True:
             try:
-                return _import(path, Path(root), ploidy, chunk_rows, progress, wanted)
+                return _import(path, Path(root), ploidy, chunk_rows, progress, wanted, checksum)
             except _PloidyRestart as restart:
                 shutil.rmtree(root, ignore_errors=True)
                 ploidy = restart.ploidy
@@ -228,8 +233,9 @@ class _Columns:
 
 
 def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool,
-            wanted: tuple[str, ...]) -> dict[str, Any]:
-    kind, units = open_text_units(path)
+            wanted: tuple[str, ...], checksum: bool = False) -> dict[str, Any]:
+    digest = FileDigest() if checksum else None
+    kind, units = open_text_units(path, digest=digest)
     header, body, body_is_all = _read_header(units, path)
     samples = header.samples
     n_samples = len(samples)
@@ -268,6 +274,8 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
             attrs["fields_not_imported"] = skipped
             writer.group.attrs["fields_not_imported"] = skipped
         writer.wait()
+        if digest is not None and digest.n_bytes and digest.n_bytes == path.stat().st_size:
+            return {**attrs, "source_sha256": digest.hexdigest()}
         return attrs
     finally:
         if bar is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import hashlib
 import shutil
 import subprocess
 import zlib
@@ -40,6 +41,32 @@ READ_SIZE = 4 << 20
 BLOCK_SIZE = 4 << 20
 """Text bytes per unit of work (units end at a BGZF block or read boundary, not at a line end)."""
 _MAX_BLOCKS = 1 << 16
+
+
+class FileDigest:
+    """sha256 of the raw bytes a reader reads, in file order (fed where the file is read anyway, so an import
+    needs no second pass over the file to find its cache key); ``n_bytes`` counts them, so a caller can tell
+    that the whole file went through.
+
+    Examples
+    --------
+    >>> d = FileDigest()
+    >>> d.update(b"hello")
+    >>> d.n_bytes, d.hexdigest()[:12]
+    (5, '2cf24dba5fb0')
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.n_bytes = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` (hashlib releases the GIL for it, so a reader thread hashes while workers parse)."""
+        self._hash.update(data)
+        self.n_bytes += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def detect_compression(head: bytes) -> str:
@@ -107,7 +134,7 @@ class TextUnit:
         return out
 
 
-def _bgzf_units(path: Path, block_size: int) -> Iterator[TextUnit]:
+def _bgzf_units(path: Path, block_size: int, digest: FileDigest | None = None) -> Iterator[TextUnit]:
     """Units of whole BGZF blocks of about ``block_size`` text bytes each."""
     lib = ckernels.library()
     offsets = np.empty(_MAX_BLOCKS, np.int64)
@@ -117,6 +144,8 @@ def _bgzf_units(path: Path, block_size: int) -> Iterator[TextUnit]:
         rest, base = b"", 0
         while True:
             more = fh.read(READ_SIZE)
+            if digest is not None:
+                digest.update(more)
             window = rest + more if rest else more
             arr = np.frombuffer(window, dtype=np.uint8)
             pos = 0
@@ -152,10 +181,12 @@ def _bgzf_units(path: Path, block_size: int) -> Iterator[TextUnit]:
             raise InputError(f"truncated BGZF data at byte {base}", file=path)
 
 
-def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
+def _raw_chunks(path: Path, compression: str, digest: FileDigest | None = None) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         if compression == "none":
             while chunk := fh.read(READ_SIZE):
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
             return
         d = zlib.decompressobj(wbits=47)
@@ -163,6 +194,8 @@ def _raw_chunks(path: Path, compression: str) -> Iterator[bytes]:
             data = fh.read(READ_SIZE // 4)
             if not data:
                 break
+            if digest is not None:
+                digest.update(data)
             while data:
                 out = d.decompress(data)
                 if out:
@@ -221,9 +254,11 @@ def _mark_last(units: Iterator[TextUnit]) -> Iterator[TextUnit]:
         yield previous
 
 
-def open_text_units(path: str | Path, block_size: int | None = None) -> tuple[str, Iterator[TextUnit]]:
+def open_text_units(path: str | Path, block_size: int | None = None,
+                    digest: FileDigest | None = None) -> tuple[str, Iterator[TextUnit]]:
     """Return ``(format, units)``: format is one of ``vcf``, ``vcf.gz``, ``vcf.bgz``, ``bcf``; units are
-    :class:`TextUnit` s in file order (the last one marked).
+    :class:`TextUnit` s in file order (the last one marked). ``digest``, when given, is fed the file's bytes as
+    they are read (all of them once the units are consumed; not for BCF, which bcftools reads).
 
     Raises
     ------
@@ -251,11 +286,11 @@ def open_text_units(path: str | Path, block_size: int | None = None) -> tuple[st
         return "bcf", _mark_last(_text_units(path, read_ahead(_bcf_chunks(path)), block_size))
     kind = {"none": "vcf", "gzip": "vcf.gz", "bgzf": "vcf.bgz"}[compression]
     if compression == "bgzf":
-        return kind, _mark_last(_bgzf_units(path, block_size))
+        return kind, _mark_last(_bgzf_units(path, block_size, digest))
 
     def guarded() -> Iterator[bytes]:
         try:
-            yield from _raw_chunks(path, compression)
+            yield from _raw_chunks(path, compression, digest)
         except zlib.error as exc:
             raise InputError(f"corrupt or truncated gzip data: {exc}", file=path) from exc
 

@@ -172,3 +172,34 @@ def test_unlocked_leftovers_are_removed_after_a_grace_period(tmp_path: Path) -> 
     keep.mkdir()
     removed = cache.clean_stale_imports(tmp_path)
     assert removed == [old] and fresh.is_dir() and keep.is_dir() and not orphan_lock.exists()
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "bgzf"])
+def test_new_input_is_hashed_as_it_is_imported(tmp_path: Path, monkeypatch, kind: str) -> None:
+    """A VCF not seen before gets its cache key from the bytes the import reads (no second pass over the file),
+    in small reads here, so the digest is fed many pieces in order: the key and the store's ``source_sha256``
+    are the sha256 of the whole file, and a renamed copy then finds the same store without importing."""
+    import hashlib
+
+    from pmo_workbench.genotypes import vcf_reader, vcf_source
+
+    records = [f"chr1\t{100 * (i + 1)}\t.\tA\tG\t.\tPASS\t.\tGT\t0/0\t1/1\t{i % 2}/1" for i in range(300)]
+    vcf = write_vcf_file(tmp_path / "a.vcf", records, header=HEADER, compress=kind == "gzip")
+    if kind == "bgzf":
+        subprocess.run(["bgzip", "-f", str(vcf)], check=True)
+        vcf = vcf.with_name("a.vcf.gz")
+    monkeypatch.setattr(vcf_source, "READ_SIZE", 1000)  # many reads, each hashed
+
+    def boom(*a, **k):
+        raise AssertionError("a separate full checksum was computed")
+
+    monkeypatch.setattr(cache, "compute_sha256", boom)
+    g = quiet_open(vcf, tmp_path / "cache")
+    sha = hashlib.sha256(vcf.read_bytes()).hexdigest()
+    assert g.attrs["source_sha256"] == sha and g.store_path == cache.store_path_for(tmp_path / "cache", sha)
+    assert dosage_of(g, "S3").tolist() == [1, 2] * 150
+    monkeypatch.undo()
+    monkeypatch.setattr(vcf_reader, "import_vcf", boom)
+    assert quiet_open(vcf, tmp_path / "cache").store_path == g.store_path         # noted: no import
+    copy = shutil.copy(vcf, tmp_path / ("b" + vcf.name[1:]))
+    assert quiet_open(copy, tmp_path / "cache").store_path == g.store_path        # same content: no import
