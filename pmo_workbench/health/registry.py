@@ -80,14 +80,7 @@ import pyarrow as pa
 from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
-from pmo_workbench.health.schema import (
-    EVENT_TABLES,
-    ORDER_HINT,
-    TableParts,
-    key_ranges,
-    validate_table,
-    write_tables,
-)
+from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -117,33 +110,11 @@ then sorts by integers only, and does not rank the codes of the joined rows itse
 
 _SCAN_BATCH = 500_000
 
-MEMORY_LIMIT = "2GB"
+MEMORY_LIMIT = "3GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
 folder, so the import's peak memory does not grow with the registry (up to about 0.9 GB of Python and Arrow
 comes on top: 3.3 GB peak at 1 M persons, 3.8 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 2 GB
 the 3 M-person sorts spilled 6-8 GB each and the import took 440 s instead of 369 s."""
-
-PART_ROWS = 8_000_000
-"""Rows per part an event table is sorted and written in (ranges of its codes, :meth:`RegistryImport._plan_parts`):
-a sort of this many rows stays within :data:`MEMORY_LIMIT`, so it does not spill (a spilled sort costs more per
-row the more rows it holds: at 3 M persons the labs' 74 M rows in one sort made the import's time grow faster
-than the registry)."""
-
-
-def _key_bound(cols: tuple[str, ...], values: tuple[str, ...], side: str) -> str:
-    """SQL: the row's ``cols`` come after (``side`` ``>``) or before (``<``) ``values``, or equal them, in
-    lexicographic order (``(vocabulary, code) >= ('SKS', 'DI21')``).
-
-    Examples
-    --------
-    >>> _key_bound(("v", "c"), ("SKS", "DI21"), ">")
-    "(v > 'SKS' OR (v = 'SKS' AND (c >= 'DI21')))"
-    """
-    col, value = cols[0], "'" + values[0].replace("'", "''") + "'"
-    if len(cols) == 1:
-        return f"({col} {side}= {value})"
-    return f"({col} {side} {value} OR ({col} = {value} AND {_key_bound(cols[1:], values[1:], side)}))"
-
 
 ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
 """A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
@@ -217,8 +188,7 @@ class RegistryImport:
                  end_date: date = date(2025, 12, 31), start_date: date = REGISTRY_START,
                  encoding: str | None = None, checks: ImportChecks | None = None,
                  spill_dir: str | Path | None = None, memory_limit: str | None = None,
-                 sink: Callable[[str, duckdb.DuckDBPyRelation | TableParts], None] | None = None
-                 ) -> None:
+                 sink: Callable[[str, duckdb.DuckDBPyRelation], None] | None = None) -> None:
         self.raw = Path(raw_dir)
         if not self.raw.is_dir():
             raise InputError("raw folder not found", file=self.raw)
@@ -239,7 +209,6 @@ class RegistryImport:
         self.con.execute(f"SET temp_directory TO '{Path(self._spill) / 'tmp'}'")
         self.con.execute("CREATE TABLE cpr_map (raw VARCHAR, person_id VARCHAR, person_order UBIGINT)")
         self.tables: dict[str, str] = {}
-        self._parts: dict[str, list[str]] = {}
         self._sink = sink
         try:
             self._build(lookup_date, end_date, start_date)
@@ -522,54 +491,18 @@ class RegistryImport:
             self.checks.add("code_normalised", file, None, int(changed["count"].sum()), int(changed["first"].min()))
 
     # -- the tables -----------------------------------------------------------------------------------------
-    def _code_order(self, name: str, table: str, event_table: str, vocabulary: str = "") -> None:
-        """Table ``name``: the distinct codes of ``table`` with their rank in text order (``code_order``); and
-        the parts ``event_table`` is written in (:meth:`_plan_parts`), from the codes' row counts (``vocabulary``:
-        the column of ``table`` that leads the order, when it is not one value)."""
-        lead = f"{vocabulary} AS vocabulary" if vocabulary else "'' AS vocabulary"
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT code, vocabulary, n, row_number() OVER "
-                         f"(ORDER BY code) AS code_order FROM (SELECT code, {lead}, count(*) AS n FROM {table} "
-                         "GROUP BY ALL)")
-        self._plan_parts(event_table, name, bool(vocabulary))
-
-    def _plan_parts(self, event_table: str, codes: str, vocabulary: bool) -> None:
-        """The parts :meth:`_emit` writes ``event_table`` in: ranges of its leading sort keys (vocabulary and
-        code) of at most :data:`PART_ROWS` rows each (:func:`~pmo_workbench.health.schema.key_ranges`; a code is
-        never split), as SQL conditions on the table's ``code`` (and ``vocabulary``). One part: none."""
-        keys = self.con.execute(f"SELECT vocabulary, code, n FROM {codes} ORDER BY vocabulary, code").fetchall()
-        ranges = key_ranges([n for _, _, n in keys], PART_ROWS)
-        if len(ranges) < 2:
-            return
-        cols = ("vocabulary", "code") if vocabulary else ("code",)
-
-        def bound(i: int) -> tuple[str, ...]:
-            return keys[i][:2] if vocabulary else keys[i][1:2]
-
-        conditions = []
-        for k, (first, last) in enumerate(ranges):
-            terms = []
-            if k > 0:
-                terms.append(_key_bound(cols, bound(first), ">"))
-            if k < len(ranges) - 1:
-                terms.append(_key_bound(cols, bound(last), "<"))
-            cond = " AND ".join(terms)
-            if k == len(ranges) - 1:   # nulls sort last (none are expected: the codes are checked)
-                cond = f"({cond}) OR " + " OR ".join(f"{c} IS NULL" for c in cols)
-            conditions.append(cond)
-        self._parts[event_table] = conditions
+    def _code_order(self, name: str, table: str) -> None:
+        """Table ``name``: the distinct codes of ``table`` with their rank in text order (``code_order``)."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT code, row_number() OVER (ORDER BY code) AS "
+                         f"code_order FROM (SELECT DISTINCT code FROM {table})")
 
     def _emit(self, table: str, *done: str) -> None:
         """Hand event table ``table`` to the sink (if any) as soon as it is built and checked, then drop the
         tables ``done`` that only it needed: the database then holds one large raw table at a time (a 20 M-row
-        file is written before the next is read), instead of every table until the end. A table planned in
-        parts (:meth:`_plan_parts`) is handed over as :class:`~pmo_workbench.health.schema.TableParts`."""
+        file is written before the next is read), instead of every table until the end."""
         if self._sink is None:
             return
-        sql = self.tables[table]
-        if table in self._parts:
-            self._sink(table, TableParts(self.con, [f"SELECT * FROM ({sql}) WHERE {c}" for c in self._parts[table]]))
-        else:
-            self._sink(table, self.con.sql(sql))
+        self._sink(table, self.con.sql(self.tables[table]))
         for name in done:
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -583,7 +516,7 @@ class RegistryImport:
             self.con.execute(f"CREATE TABLE diagnosis_rows AS {' UNION ALL '.join(parts)}")
             self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
                              "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
-            self._code_order("diagnosis_codes", "diagnosis_rows", "diagnosis", "vocabulary")
+            self._code_order("diagnosis_codes", "diagnosis_rows")
             # the two vocabularies in their text order ('ICD8' < 'SKS', as _vocabulary() names them)
             self.tables["diagnosis"] = (
                 "SELECT m.person_id, " + ", ".join(f"d.{c}" for c in _DIAGNOSIS.split(", "))
@@ -757,7 +690,7 @@ class RegistryImport:
             self.con.unregister("_g")
             strength = "nullif(trim(coalesce(g.g, '') || ' ' || r.strunit), '')"
         join = " LEFT JOIN strnum_text g ON g.strnum = r.strnum" if "strnum" in numbers else ""
-        self._code_order("lmdb_codes", "lmdb", "prescription")
+        self._code_order("lmdb_codes", "lmdb")
         self.tables["prescription"] = (
             f"SELECT m.person_id, r.date, r.code, 'ATC' AS vocabulary, {ddd} AS ddd, r.packages, "
             f"{strength} AS strength, 'LMDB' AS source, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary "
@@ -792,7 +725,7 @@ class RegistryImport:
         self._check("labka", f, [*date_checks, ("bad_time", "samplingtime", "not a time (HH:MM or HH:MM:SS)"),
                                 ("code = ''", "analysiscode", "empty code"), *number_checks])
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
-        self._code_order("labka_codes", "labka", "lab")
+        self._code_order("labka_codes", "labka")
         self.tables["lab"] = (
             "SELECT m.person_id, r.datetime, r.code, 'NPU' AS vocabulary, r.value, r.value_text, r.unit, "
             f"{refs}, r.lab_id, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary FROM labka r "
@@ -942,7 +875,7 @@ def import_registry(raw_dir: str | Path, project: str | Path | Project, *, key: 
         check_key_fingerprint(proj, key, key_source)  # a different key would re-key every person silently
         written: dict[str, Path] = {}
 
-        def sink(name: str, rel: duckdb.DuckDBPyRelation | TableParts) -> None:
+        def sink(name: str, rel: duckdb.DuckDBPyRelation) -> None:
             # each table is written into the staging folder as soon as it is built (nothing reaches the project
             # before the commit below), so the database need not keep every raw table until the end
             folder = stage.folder("consent" if name == "tissue_use_register" else "registry")

@@ -15,13 +15,11 @@ Examples
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,13 +277,10 @@ def write_table(df: pd.DataFrame | duckdb.DuckDBPyRelation, table: str, folder: 
     return write_tables([(df, table, folder)])[0]
 
 
-def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation | TableParts, str, str | Path]]
-                 ) -> list[Path]:
+def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation, str, str | Path]]) -> list[Path]:
     """:func:`write_table` for several ``(data, table, folder)`` at once: every table is validated and written
     to a temp file first, and only when all succeeded do they replace ``folder/<table>.parquet`` -- a failure
-    leaves none of them written.
-
-    ``data`` may also be :class:`TableParts`, a large table as consecutive parts sorted one at a time."""
+    leaves none of them written."""
     temps: list[tuple[str, Path]] = []
     try:
         for data, table, folder in items:
@@ -294,7 +289,7 @@ def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation | Tabl
             fd, tmp = tempfile.mkstemp(prefix=f".{table}.", suffix=".tmp", dir=target.parent)
             os.close(fd)
             temps.append((tmp, target))
-            if isinstance(data, duckdb.DuckDBPyRelation | TableParts):
+            if isinstance(data, duckdb.DuckDBPyRelation):
                 _write_relation(data, table, tmp)
             else:
                 clean = validate_table(data, table)
@@ -312,47 +307,21 @@ def write_tables(items: list[tuple[pd.DataFrame | duckdb.DuckDBPyRelation | Tabl
     return [target for _, target in temps]
 
 
-@dataclass(frozen=True)
-class TableParts:
-    """One table as consecutive parts, for :func:`write_tables`: ``queries`` (SQL over the database of ``con``),
-    in the table's order (:func:`sort_keys`) -- every row of a part sorts before every row of the next, as when
-    the parts are ranges of the leading sort keys (:func:`key_ranges`).
-
-    Each part is sorted on its own, on a cursor of its own, and the next part is sorted while the rows of the
-    one before are written (the Parquet encoding runs on one core); the rows follow each other into the same
-    row groups, so the file is the one a single sort gives, while each sort needs the memory of one part (a
-    sort beyond DuckDB's memory limit spills, and costs more per row the more it spills).
-
-    Examples
-    --------
-    >>> con = duckdb.connect()
-    >>> parts = TableParts(con, ["SELECT 'p1' AS person_id, DATE '2020-01-02' AS date, 'A01' AS code, "
-    ...                          "'ATC' AS vocabulary", "SELECT 'p0', DATE '2020-01-01', 'B01', 'ATC'"])
-    >>> d = tempfile.mkdtemp()
-    >>> pq.read_table(write_tables([(parts, "prescription", d)])[0])["code"].to_pylist()
-    ['A01', 'B01']
-    """
-
-    con: duckdb.DuckDBPyConnection
-    queries: list[str]
-
-
-def _write_relation(rel: duckdb.DuckDBPyRelation | TableParts, table: str, tmp: str) -> None:
-    """Sort ``rel`` in DuckDB by the leading :func:`sort_keys` and stream it into ``tmp`` (:class:`TableParts`:
-    each part sorted on its own, the next while the one before is written).
+def _write_relation(rel: duckdb.DuckDBPyRelation, table: str, tmp: str) -> None:
+    """Sort ``rel`` in DuckDB by the leading :func:`sort_keys` and stream it into ``tmp``.
 
     The fast path checks while writing (strict casts, required columns without nulls, keys unique); only when a
     check fails is :func:`validate_relation` run to name the column and row.
     """
     spec = EVENT_TABLES[table]
-    if isinstance(rel, TableParts):
-        if not rel.queries:
-            raise ValueError(f"{table}: no part to write")
-        if spec.key:
-            raise ValueError(f"{table} has a key, checked over the whole table: it is not written in parts")
-        _write_parts(rel, table, tmp)
-        return
-    exprs, hints = _select_exprs(rel, table)
+    have = set(rel.columns)
+    missing = [c for c in spec.required if c not in have]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)}", file=f"<{table}>", field=missing[0])
+    exprs = ", ".join(f'CAST("{n}" AS {_DUCK_TYPES[t]}) AS "{n}"' if n in have else
+                      f'CAST(NULL AS {_DUCK_TYPES[t]}) AS "{n}"' for n, t in spec.columns.items())
+    hints = [c for c in rel.columns if c.startswith(ORDER_HINT) and c.removeprefix(ORDER_HINT) in have]
+    exprs += "".join(f', "{c}"' for c in hints)
     try:
         if spec.key:
             keys = ", ".join(f'"{k}"' for k in spec.key)
@@ -364,124 +333,6 @@ def _write_relation(rel: duckdb.DuckDBPyRelation | TableParts, table: str, tmp: 
     except (_RequiredNull, duckdb.ConversionException):
         validate_relation(rel, table)
         raise InputError("cannot convert to the event schema", file=f"<{table}>") from None
-
-
-def _select_exprs(rel: duckdb.DuckDBPyRelation, table: str) -> tuple[str, list[str]]:
-    """The SELECT list casting ``rel`` (as ``_v``) to ``table``'s columns, with its order hints; and the hints."""
-    spec = EVENT_TABLES[table]
-    have = set(rel.columns)
-    missing = [c for c in spec.required if c not in have]
-    if missing:
-        raise InputError(f"missing required column(s) {', '.join(missing)}", file=f"<{table}>", field=missing[0])
-    exprs = ", ".join(f'CAST("{n}" AS {_DUCK_TYPES[t]}) AS "{n}"' if n in have else
-                      f'CAST(NULL AS {_DUCK_TYPES[t]}) AS "{n}"' for n, t in spec.columns.items())
-    hints = [c for c in rel.columns if c.startswith(ORDER_HINT) and c.removeprefix(ORDER_HINT) in have]
-    return exprs + "".join(f', "{c}"' for c in hints), hints
-
-
-def _write_parts(parts: TableParts, table: str, tmp: str) -> None:
-    """:func:`_write_relation` for :class:`TableParts`: part ``k + 1`` is opened (sorted, its first batch
-    read) on a worker thread, on its own cursor, while the batches of part ``k`` are written; the parts' order
-    is checked where they meet. A row that does not convert is named by :func:`validate_relation` of its part
-    (the row counted within the part)."""
-    spec = EVENT_TABLES[table]
-    cursors = [parts.con.cursor() for _ in parts.queries]
-    n = len(parts.queries)
-    Opened = tuple[ExitStack, pa.RecordBatchReader, list[pa.RecordBatch]]
-
-    def open_part(i: int) -> Opened:
-        stack = ExitStack()
-        try:
-            rel = cursors[i].sql(parts.queries[i])
-            exprs, hints = _select_exprs(rel, table)
-            reader = stack.enter_context(_sorted_reader(rel, table, f"SELECT {exprs} FROM _v", hints))
-            stack.callback(reader.close)    # first: the cursor then runs the clean-up of _sorted_reader
-            try:
-                head = [reader.read_next_batch()]   # the sort runs here, on this thread
-            except StopIteration:
-                head = []
-        except BaseException:
-            stack.close()
-            raise
-        return stack, reader, head
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmo-sort-part")
-    ahead: list[Future[Opened]] = []
-    try:
-        current = open_part(0)
-        schema = current[1].schema
-        keys = [k for k in sort_keys(table, complete=False) if k in schema.names]
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            nonlocal current
-            last: tuple | None = None
-            for i in range(n):
-                if i:
-                    current = ahead.pop().result()
-                part_stack, reader, head = current
-                with part_stack:
-                    if i + 1 < n:
-                        ahead.append(pool.submit(open_part, i + 1))
-                    start = True
-                    for batch in itertools.chain(head, reader):
-                        if not batch.num_rows:
-                            continue
-                        if start and last is not None and _row_key(batch, keys, 0) < last:
-                            raise ValueError(f"{table}: part {i} has rows that sort before the rows of the part "
-                                             "before it")
-                        start = False
-                        last = _row_key(batch, keys, batch.num_rows - 1)
-                        yield batch
-
-        try:
-            _write_row_groups(pa.RecordBatchReader.from_batches(schema, batches()), tmp, spec.schema,
-                              spec.required)
-        finally:
-            current[0].close()
-            for future in ahead:     # a part opened ahead when an error stopped the writing
-                if future.exception() is None:
-                    future.result()[0].close()
-    except (_RequiredNull, duckdb.ConversionException):
-        for cur, query in zip(cursors, parts.queries, strict=True):
-            validate_relation(cur.sql(query), table)
-        raise InputError("cannot convert to the event schema", file=f"<{table}>") from None
-    finally:
-        pool.shutdown(wait=True)
-        for cur in cursors:
-            cur.close()
-
-
-def _row_key(batch: pa.RecordBatch, keys: list[str], row: int) -> tuple:
-    """The sort keys of one row of ``batch`` (nulls, which sort last, as a flag before the value)."""
-    values = [batch.column(k)[row].as_py() for k in keys]
-    return tuple((v is None, v if v is not None else 0) for v in values)
-
-
-def key_ranges(counts: list[int], budget: int) -> list[tuple[int, int]]:
-    """Consecutive ranges ``(first, last)`` (inclusive indices) of ``counts`` -- rows per distinct value of the
-    leading sort keys, in sort order -- each holding at most ``budget`` rows where it can: a value is never
-    split (its rows must sort together), so a value with more rows than ``budget`` is a range of its own. The
-    parts of :func:`write_tables`.
-
-    Examples
-    --------
-    >>> key_ranges([3, 4, 2, 9, 1, 1], budget=7)
-    [(0, 1), (2, 2), (3, 3), (4, 5)]
-    >>> key_ranges([], budget=5)
-    []
-    """
-    if budget < 1:
-        raise ValueError("budget must be at least one row")
-    ranges: list[tuple[int, int]] = []
-    start, rows = 0, 0
-    for i, n in enumerate(counts):
-        if i > start and rows + n > budget:
-            ranges.append((start, i - 1))
-            start, rows = i, 0
-        rows += n
-    if counts:
-        ranges.append((start, len(counts) - 1))
-    return ranges
 
 
 ORDER_HINT = "_pmo_order_"
