@@ -80,7 +80,7 @@ import pyarrow as pa
 from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
-from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, validate_table, write_tables
+from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, PSEUDONYM_HINT, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -101,8 +101,10 @@ REGISTRY_START = date(1977, 1, 1)
 _DIAGNOSIS = "contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
 """The columns of ``diagnosis_rows`` after the raw CPR number ``pnr`` (pseudonymised when written)."""
 
-_PERSON_ORDER = f"m.person_order AS {ORDER_HINT}person_id"
-"""The writer's order of ``person_id`` (:data:`~pmo_workbench.health.schema.ORDER_HINT`), from ``cpr_map m``."""
+_PERSON_ORDER = f"m.person_order AS {PSEUDONYM_HINT}person_id"
+"""The writer's order of ``person_id``, from ``cpr_map m``: the integer of the pseudonym
+(:data:`~pmo_workbench.health.schema.PSEUDONYM_HINT`), from which the writer also writes ``person_id`` after
+the sort (the 17-character strings of 20 M rows are then neither sorted with the rows nor converted to Arrow)."""
 
 _CODE_ORDER = f"k.code_order AS {ORDER_HINT}code"
 """The writer's order of ``code``, from a table of :meth:`RegistryImport._code_order` joined as ``k``: the writer
