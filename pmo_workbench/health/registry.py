@@ -112,7 +112,11 @@ then sorts by integers only, and does not rank the codes of the joined rows itse
 
 _SCAN_BATCH = 500_000
 
-MEMORY_LIMIT = "3GB"
+_DUPLICATE_PASS_ROWS = 16_000_000
+"""Rows per pass of the duplicate check's grouped aggregate (:meth:`RegistryImport._duplicates`): a file of more
+rows is grouped in passes over ranges of its hash values, so the aggregate's memory does not grow with the file."""
+
+MEMORY_LIMIT = "2.5GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
 folder, so the import's peak memory does not grow with the registry (up to about 0.9 GB of Python and Arrow
 comes on top: 3.3 GB peak at 1 M persons, 3.8 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 2 GB
@@ -444,13 +448,19 @@ class RegistryImport:
         h = "_dup_hash" if "_dup_hash" in have else f"hash({cols})"
         # the repeated hashes in one grouped aggregate over the hash column (a synthetic prescription file has
         # a few hundred exact repeats among 20 M rows: counting the distinct hashes first, then grouping, read
-        # the rows twice)
-        self.con.execute(f"CREATE OR REPLACE TABLE _repeated AS SELECT {h} AS h FROM {name} GROUP BY ALL "
-                         "HAVING count(*) > 1")
+        # the rows twice) -- per range of hash values (equal hashes fall in the same range) of at most
+        # _DUPLICATE_PASS_ROWS rows: the aggregate of 69 M hashes in one pass failed to allocate 512 MiB under a
+        # 2.5 GB memory limit, as its hash table grows with the rows
+        n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        passes = max(1, -(-n // _DUPLICATE_PASS_ROWS))
         try:
+            for k in range(passes):
+                where = f" WHERE h % {passes} = {k}" if passes > 1 else ""
+                self.con.execute(f"{'INSERT INTO' if k else 'CREATE OR REPLACE TABLE'} _repeated "
+                                 f"{'' if k else 'AS '}SELECT h FROM (SELECT {h} AS h FROM {name}){where} "
+                                 "GROUP BY ALL HAVING count(*) > 1")
             if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
                 return
-            n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
             self._exact_duplicates(name, file, cols, h, n)
         finally:
             self.con.execute("DROP TABLE IF EXISTS _repeated")
