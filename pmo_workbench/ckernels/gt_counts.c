@@ -42,6 +42,28 @@ void pmo_gt_fast_rows(const uint16_t *codes, int64_t ns, const int64_t *rows, in
     }
 }
 
+/* The diploid tally of one called genotype (ploidy alleles, all equal to its first a0 when hom): a het, a 0/0 or
+ * a 1/1 adds to *het, *hr or *hv; other ploidies and homozygotes of a higher allele add nothing. Shared by the
+ * dense and the sparse row kernels, which must count alike. */
+static inline void tally_diploid(int ploidy, int hom, int8_t a0, int64_t *het, int64_t *hr, int64_t *hv) {
+    if (ploidy != 2) return;
+    if (!hom)
+        (*het)++;
+    else if (a0 == 0)
+        (*hr)++;
+    else if (a0 == 1)
+        (*hv)++;
+}
+
+/* Add row j's sums (kept in registers while its calls were walked) to the per-row outputs. */
+static inline void add_row_sums(int64_t j, int64_t called, int64_t het, int64_t hr, int64_t hv, int64_t *n_called,
+                                int64_t *n_het, int64_t *hom_ref, int64_t *hom_var) {
+    n_called[j] += called;
+    n_het[j] += het;
+    hom_ref[j] += hr;
+    hom_var[j] += hv;
+}
+
 /* Rows rows[0, n_rows) of gt [rows][ns][pl]: allele counts ac [n_rows][width], per row n_called, n_het,
  * hom_ref, hom_var [n_rows], and per-sample counters sample [ns][9]; atype [rows][aw] is the type of each
  * ALT allele. */
@@ -101,19 +123,9 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
                 smp[S_HOM_REF] += 1;
             else if (!hom)
                 smp[S_HET] += 1;
-            if (ploidy == 2) {
-                if (!hom)
-                    het++;
-                else if (a0 == 0)
-                    hr++;
-                else if (a0 == 1)
-                    hv++;
-            }
+            tally_diploid(ploidy, hom, a0, &het, &hr, &hv);
         }
-        n_called[j] += called;
-        n_het[j] += het;
-        hom_ref[j] += hr;
-        hom_var[j] += hv;
+        add_row_sums(j, called, het, hr, hv, n_called, n_het, hom_ref, hom_var);
     }
 }
 
@@ -188,19 +200,9 @@ int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_
                 smp[S_HOM_REF] -= 1;
                 if (!hom) smp[S_HET] += 1;
             }
-            if (ploidy == 2) {
-                if (!hom)
-                    het++;
-                else if (a0 == 0)
-                    hr++;
-                else if (a0 == 1)
-                    hv++;
-            }
+            tally_diploid(ploidy, hom, a0, &het, &hr, &hv);
         }
-        n_called[j] += called;
-        n_het[j] += het;
-        hom_ref[j] += hr;
-        hom_var[j] += hv;
+        add_row_sums(j, called, het, hr, hv, n_called, n_het, hom_ref, hom_var);
         e0 = e1;
     }
     return 0;
