@@ -52,7 +52,8 @@ _SIGNATURES = {
         _array(np.int32, True), _array(np.int32, True), _array(np.int32, True), _array(np.int64, True)]),
     "pmo_lz4_load": (ctypes.c_int, [ctypes.c_char_p]),
     "pmo_blosc_info": (ctypes.c_int, [_PTR, _I64, _array(np.int64, True)]),
-    "pmo_blosc_decode": (_I64, [_PTR, _I64, _array(np.uint8, True), _I64]),
+    "pmo_blosc_decode": (_I64, [_PTR, _I64, _PTR, _I64]),
+    "pmo_zstd_load": (ctypes.c_int, [ctypes.c_char_p]),
     "pmo_hwe_midp": (None, [
         _array(np.int64), _array(np.int64), _array(np.int64), _I64, _array(np.float64, True),
         _array(np.float64, True)]),

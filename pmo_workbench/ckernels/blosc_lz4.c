@@ -9,15 +9,17 @@
  * split stream (one for typesize 1), an int32 compressed size and the stream: raw bytes when that size equals the
  * block's decoded size, else an LZ4 block. The compressor is flags >> 5 (1: LZ4 and LZ4HC, the same block format).
  *
- * Supported: format versions 1 and 2, LZ4 streams, typesize 1 (a byte shuffle of typesize 1 is no change), and
- * memcpyed frames of any typesize. Anything else (bit shuffle, other compressors, larger typesizes, whose split
- * streams and shuffles this decoder does not do) is PMO_BLOSC_UNSUPPORTED: the caller reads that store with
- * numcodecs instead. Every read and copy is checked against the frame's and the block's bounds, so a truncated or
+ * Supported: format versions 1 and 2, LZ4 (and zstd, below) streams, no shuffle (a byte shuffle of typesize 1
+ * is no change), and memcpyed frames. Anything else (bit shuffle, byte shuffle of larger types, other
+ * compressors) is PMO_BLOSC_UNSUPPORTED: the caller reads that store with numcodecs instead. Every read and copy is checked against the frame's and the block's bounds, so a truncated or
  * corrupt frame gives an error code, never a read or write outside the buffers.
  *
  * The LZ4 streams are decoded by liblz4's LZ4_decompress_safe (Debian's liblz4-1, the library c-blosc itself
  * uses: safe on any input, and faster than the decoder here) when pmo_lz4_load() found it, else by
- * pmo_lz4_decode below.
+ * pmo_lz4_decode below. Frames of the zstd compressor (the store's other arrays, read by
+ * genotypes/store_arrays.py without numcodecs) are decoded by libzstd's ZSTD_decompress where pmo_zstd_load()
+ * found it, and are PMO_BLOSC_UNSUPPORTED otherwise; so is any shuffle of a typesize above 1. A typesize above 1
+ * without shuffle splits each whole block into typesize streams unless flag 0x10 says not to (c-blosc's rule).
  */
 #include "blosc_lz4.h"
 
@@ -29,7 +31,9 @@
 #define F_MEMCPYED 0x02
 #define F_BITSHUFFLE 0x04
 #define F_RESERVED 0x08
+#define F_NOSPLIT 0x10
 #define FORMAT_LZ4 1
+#define FORMAT_ZSTD 4
 
 typedef int (*lz4_safe_fn)(const char *, char *, int, int);
 static lz4_safe_fn lz4_safe;
@@ -47,6 +51,24 @@ int pmo_lz4_load(const char *path) {
     lz4_safe_fn fn = (lz4_safe_fn)dlsym(lib, "LZ4_decompress_safe");
     if (!fn) return -1;
     lz4_safe = fn;
+    return 0;
+}
+
+typedef size_t (*zstd_fn)(void *, size_t, const void *, size_t);
+typedef unsigned (*zstd_error_fn)(size_t);
+static zstd_fn zstd_decompress;
+static zstd_error_fn zstd_is_error;
+
+/* Decode zstd streams with ZSTD_decompress of the library at path (e.g. "libzstd.so.1"). Returns 0, or -1 when it
+ * or its functions are missing (zstd frames are then unsupported). Called before any decoding thread starts. */
+int pmo_zstd_load(const char *path) {
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return -1;
+    zstd_fn d = (zstd_fn)dlsym(lib, "ZSTD_decompress");
+    zstd_error_fn e = (zstd_error_fn)dlsym(lib, "ZSTD_isError");
+    if (!d || !e) return -1;
+    zstd_is_error = e;
+    zstd_decompress = d;
     return 0;
 }
 
@@ -68,9 +90,16 @@ int pmo_blosc_parse(const uint8_t *src, int64_t n_src, pmo_blosc_frame *f) {
     f->cbytes = cbytes;
     f->nblocks = nbytes == 0 ? 0 : ((int64_t)nbytes + blocksize - 1) / blocksize;
     f->memcpyed = (flags & F_MEMCPYED) != 0;
+    f->zstd = f->nosplit = 0;
+    f->typesize = typesize;
     if (f->memcpyed) return (int64_t)HEADER + nbytes <= cbytes ? PMO_BLOSC_OK : PMO_BLOSC_TRUNCATED;
-    if ((flags >> 5) != FORMAT_LZ4 || typesize != 1 || (flags & (F_BITSHUFFLE | F_RESERVED)))
+    int format = flags >> 5;
+    if (!(format == FORMAT_LZ4 || (format == FORMAT_ZSTD && zstd_decompress)) || typesize == 0
+        || (flags & (F_BITSHUFFLE | F_RESERVED)) || ((flags & F_SHUFFLE) && typesize > 1))
         return PMO_BLOSC_UNSUPPORTED;
+    f->zstd = format == FORMAT_ZSTD;
+    f->nosplit = (flags & F_NOSPLIT) != 0;
+    f->typesize = typesize;
     if (HEADER + 4 * f->nblocks > cbytes) return PMO_BLOSC_TRUNCATED;
     return PMO_BLOSC_OK;
 }
@@ -86,17 +115,34 @@ int64_t pmo_blosc_block(const uint8_t *src, const pmo_blosc_frame *f, int64_t j,
         return size;
     }
     int64_t table = HEADER + 4 * f->nblocks;
-    int64_t start = le32(src + HEADER + 4 * j);
-    if (start < table || start > f->cbytes - 4) return PMO_BLOSC_BAD_BLOCK;
-    int64_t csize = le32(src + start);
-    if (csize <= 0 || csize > f->cbytes - start - 4) return PMO_BLOSC_BAD_BLOCK;
-    if (csize == size) { /* stored as it is */
-        memcpy(dst, src + start + 4, (size_t)size);
-        return size;
+    int64_t at = le32(src + HEADER + 4 * j);
+    if (at < table || at > f->cbytes) return PMO_BLOSC_BAD_BLOCK;
+    /* c-blosc's rule: a whole block of typesize > 1 is split into typesize streams unless flag 0x10 is set */
+    int leftover = size != f->blocksize;
+    int64_t nsplits = (!f->nosplit && f->typesize <= 16 && f->blocksize / f->typesize >= 128 && !leftover)
+                          ? f->typesize : 1;
+    int64_t part = size / nsplits;
+    for (int64_t k = 0; k < nsplits; k++, dst += part) {
+        if (at > f->cbytes - 4) return PMO_BLOSC_BAD_BLOCK;
+        int64_t csize = le32(src + at);
+        at += 4;
+        if (csize <= 0 || csize > f->cbytes - at) return PMO_BLOSC_BAD_BLOCK;
+        int64_t got;
+        if (csize == part) { /* stored as it is */
+            memcpy(dst, src + at, (size_t)part);
+            got = part;
+        } else if (f->zstd) {
+            size_t z = zstd_decompress(dst, (size_t)part, src + at, (size_t)csize);
+            got = zstd_is_error(z) ? -1 : (int64_t)z;
+        } else if (lz4_safe) {
+            got = lz4_safe((const char *)src + at, (char *)dst, (int)csize, (int)part);
+        } else {
+            got = pmo_lz4_decode(src + at, csize, dst, part);
+        }
+        if (got != part) return PMO_BLOSC_BAD_LZ4;
+        at += csize;
     }
-    int64_t got = lz4_safe ? lz4_safe((const char *)src + start + 4, (char *)dst, (int)csize, (int)size)
-                           : pmo_lz4_decode(src + start + 4, csize, dst, size);
-    return got == size ? size : PMO_BLOSC_BAD_LZ4;
+    return size;
 }
 
 /* Decode the LZ4 block src [n_src bytes] into dst, which must come to exactly n_dst bytes (dst has room for

@@ -1,4 +1,5 @@
-/* Blosc 1 frames with the LZ4 codec (ckernels/blosc_lz4.c): the decoder the QC pass runs in its counting threads. */
+/* Blosc 1 frames with the LZ4 codec (and zstd through libzstd) (ckernels/blosc_lz4.c): the decoder the QC pass runs
+ * in its counting threads. */
 #ifndef PMO_BLOSC_LZ4_H
 #define PMO_BLOSC_LZ4_H
 #include <stdint.h>
@@ -13,7 +14,7 @@ enum {
     PMO_BLOSC_BAD_HEADER = -2,  /* sizes in the header that do not fit each other */
     PMO_BLOSC_UNSUPPORTED = -3, /* another codec, a shuffle, a typesize other than 1, another format version */
     PMO_BLOSC_BAD_BLOCK = -4,   /* a block start outside the frame, or a stream size out of range */
-    PMO_BLOSC_BAD_LZ4 = -5,     /* an LZ4 stream that does not decode to its block's size */
+    PMO_BLOSC_BAD_LZ4 = -5,     /* an LZ4 (or zstd) stream that does not decode to its block's size */
     PMO_BLOSC_WRONG_SIZE = -6,  /* a frame whose decoded size is not the one expected */
 };
 
@@ -23,6 +24,9 @@ typedef struct {
     int64_t cbytes;    /* the frame's bytes */
     int64_t nblocks;
     int memcpyed;      /* the blocks are stored as they are, after the header */
+    int zstd;          /* zstd streams (else LZ4) */
+    int nosplit;       /* flag 0x10: no block is split into typesize streams */
+    int64_t typesize;
 } pmo_blosc_frame;
 
 int pmo_blosc_parse(const uint8_t *src, int64_t n_src, pmo_blosc_frame *f);

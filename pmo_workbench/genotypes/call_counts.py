@@ -335,8 +335,8 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, index: np.ndarray, 
 
 def read_n_alleles(g) -> np.ndarray:
     """Alleles per variant (int64), from an embedded store's array without loading the variant table."""
-    arr = g._array("variant_n_alleles") if hasattr(g, "_array") else None
-    return (g.variants["n_alleles"].to_numpy() if arr is None else arr[:]).astype(np.int64)
+    arr = g.read_array("variant_n_alleles") if hasattr(g, "read_array") else None
+    return (g.variants["n_alleles"].to_numpy() if arr is None else arr).astype(np.int64)
 
 
 def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ BLOSC_ERRORS = {
     -2: "corrupt Blosc header (sizes that do not fit each other)",
     -3: "a Blosc frame this reader does not decode (shuffle, codec or typesize)",
     -4: "corrupt Blosc block table (a block or stream outside the frame)",
-    -5: "corrupt LZ4 stream (does not decode to its block's size)",
+    -5: "corrupt LZ4 or zstd stream (does not decode to its block's size)",
     -6: "Blosc frame of the wrong decoded size",
 }
 """Messages of the decoder's (``ckernels/blosc_lz4.c``) negative results."""
@@ -161,7 +161,7 @@ def decode_blosc_lz4(frame: bytes | np.ndarray) -> np.ndarray:
     if code != 0:
         raise ValueError(BLOSC_ERRORS.get(code, f"Blosc decoder error {code}"))
     out = np.empty(int(info[0]) + BLOSC_SLACK, np.uint8)
-    got = lib.pmo_blosc_decode(src.ctypes.data, len(src), out, len(out))
+    got = lib.pmo_blosc_decode(src.ctypes.data, len(src), out.ctypes.data, len(out))
     if got < 0:
         raise ValueError(BLOSC_ERRORS.get(got, f"Blosc decoder error {got}"))
     return out[:got]

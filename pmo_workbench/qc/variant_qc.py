@@ -87,15 +87,14 @@ def _filters_column(raw: pa.Array) -> pd.Series:
 
 def _locus_column(g: GenotypeSet) -> np.ndarray:
     """``"contig:position"`` per variant (object array of str), written by a C loop into Arrow buffers."""
-    contig_arr = g._array("variant_contig") if hasattr(g, "_array") else None
-    if contig_arr is None:
+    codes = g.read_array("variant_contig") if hasattr(g, "read_array") else None
+    if codes is None:
         contig = g.variants["contig"].to_numpy(dtype=object)
         names, codes = np.unique(contig.astype(str), return_inverse=True) if len(contig) else ([], contig)
         position = g.variants["position"].to_numpy()
     else:
         names = [str(c) for c in (g.attrs["contig_id"] or [""])]
-        codes = contig_arr[:]
-        position = g._array("variant_position")[:]
+        position = g.read_array("variant_position")
     encoded = [str(name).encode() for name in names]
     name_ends = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=name_ends[1:])

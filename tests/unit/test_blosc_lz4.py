@@ -78,7 +78,7 @@ def test_frames_decode_as_numcodecs_decodes_them(decoder: str) -> None:
 
 def test_frames_of_other_codecs_and_shuffles_are_refused(decoder: str) -> None:
     data = genotype_bytes(np.random.default_rng(2), 50, 632)
-    for codec in (numcodecs.Blosc(cname="zstd", clevel=1, shuffle=0),
+    for codec in (numcodecs.Blosc(cname="zlib", clevel=1, shuffle=0),
                   numcodecs.Blosc(cname="lz4", clevel=1, shuffle=numcodecs.Blosc.BITSHUFFLE),
                   numcodecs.Blosc(cname="lz4", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE)):
         frame = codec.encode(data.view(np.uint32) if codec.shuffle == numcodecs.Blosc.SHUFFLE else data)
@@ -269,10 +269,59 @@ def test_a_copy_compressed_otherwise_is_read_through_numcodecs(store: tuple[Path
     reference, _ = counts_both_ways(path, monkeypatch)
     chunk = path / packed_calls.PACKED_NAME / "4.0"
     raw = numcodecs.Blosc().decode(chunk.read_bytes())
-    chunk.write_bytes(numcodecs.Blosc(cname="zstd", clevel=1, shuffle=0).encode(raw))
+    chunk.write_bytes(numcodecs.Blosc(cname="zlib", clevel=1, shuffle=0).encode(raw))
     fused, other = counts_both_ways(path, monkeypatch)
     assert_same(fused, reference)
     assert_same(other, reference)
     meta = path / packed_calls.PACKED_NAME / ".zarray"
     meta.write_text(meta.read_text().replace('"lz4"', '"zstd"'))
     assert packed_layout(path, 1000, 150) is None
+
+
+def test_store_arrays_read_without_zarr_equal_zarr(built_store: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """Every array a QC pass reads (zstd frames of int16/int64/bool, split into typesize streams, and VLenUTF8
+    strings), read from the chunk files, equals zarr's reading; an array this reader does not read (a shuffle, a
+    chunk never written) gives None, for zarr to read."""
+    import zarr
+
+    from pmo_workbench.genotypes import store_arrays
+
+    if not store_arrays.load_libzstd():
+        pytest.skip("no libzstd on this system")
+    path = built_store[0]
+    group = zarr.open_group(str(path), mode="r")
+    for name in ("variant_position", "variant_contig", "variant_n_alleles", packed_calls.PACKABLE_NAME,
+                 packed_calls.PACKED_NAME):
+        got = store_arrays.read_array(path, name)
+        assert got is not None and got.dtype == group[name].dtype
+        np.testing.assert_array_equal(got, group[name][:])
+    for name in ("sample_id", "variant_ref", "variant_alt", "variant_filters"):
+        assert store_arrays.read_strings(path, name).to_pylist() == [str(x) for x in group[name][:]]
+    assert store_arrays.read_attrs(path) == dict(group.attrs)
+    # a million int64 in a few chunks: blocks of 8 split streams (c-blosc's rule for typesize 8)
+    root = zarr.open_group(str(tmp_path / "z.zarr"), mode="w")
+    values = np.random.default_rng(4).integers(0, 2**40, 1_000_003)
+    root.create("big", shape=values.shape, chunks=300_000, dtype="<i8",
+                compressor=numcodecs.Blosc(cname="zstd", clevel=1, shuffle=0))[:] = values
+    np.testing.assert_array_equal(store_arrays.read_array(tmp_path / "z.zarr", "big"), values)
+    root.create("shuffled", shape=values.shape, chunks=300_000, dtype="<i8",
+                compressor=numcodecs.Blosc(cname="zstd", clevel=1, shuffle=1))[:] = values
+    assert store_arrays.read_array(tmp_path / "z.zarr", "shuffled") is None
+    (tmp_path / "z.zarr" / "big" / "1").unlink()
+    assert store_arrays.read_array(tmp_path / "z.zarr", "big") is None
+    assert store_arrays.read_array(tmp_path / "z.zarr", "absent") is None
+
+
+def test_a_corrupt_store_array_is_named(store: tuple[Path, np.ndarray]) -> None:
+    from pmo_workbench.genotypes import store_arrays
+
+    if not store_arrays.load_libzstd():
+        pytest.skip("no libzstd on this system")
+    path, _ = store
+    chunk = path / "variant_position" / "0"
+    data = bytearray(chunk.read_bytes())
+    start = int.from_bytes(data[16:20], "little")
+    data[start + 8:start + 40] = bytes(32)  # inside the first zstd stream
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"{path}: variant_position chunk 0: corrupt"):
+        store_arrays.read_array(path, "variant_position")
