@@ -92,7 +92,6 @@ typedef struct {
                                             * the missing lanes for all types */
     int64_t *pend4, *pend8;                /* rows in the 4-bit / byte lanes of each type */
     int64_t pend4m, pend8m;
-    int64_t *nonzero;                      /* the words of a row holding a non-hom-ref call */
     int32_t *het_acc, *hv_acc, *miss_acc;
     int64_t *singles;
 } counter;
@@ -104,7 +103,6 @@ static void counter_free(counter *c) {
     free(c->acc8m);
     free(c->pend4);
     free(c->pend8);
-    free(c->nonzero);
 }
 
 /* Returns 0, or -1 when memory runs out. */
@@ -119,13 +117,12 @@ static int counter_open(counter *c, int64_t nw, int64_t ns, int64_t n_types, int
     c->acc8m = calloc((size_t)(4 * nw), sizeof(uint64_t));
     c->pend4 = calloc((size_t)n_types, sizeof(int64_t));
     c->pend8 = calloc((size_t)n_types, sizeof(int64_t));
-    c->nonzero = malloc((size_t)(nw > 0 ? nw : 1) * sizeof(int64_t));
     c->pend4m = c->pend8m = 0;
     c->het_acc = het_acc;
     c->hv_acc = hv_acc;
     c->miss_acc = miss_acc;
     c->singles = singles;
-    if (!c->acc4 || !c->acc8 || !c->acc4m || !c->acc8m || !c->pend4 || !c->pend8 || !c->nonzero) {
+    if (!c->acc4 || !c->acc8 || !c->acc4m || !c->acc8m || !c->pend4 || !c->pend8) {
         counter_free(c);
         return -1;
     }
@@ -161,16 +158,13 @@ static void counter_close(counter *c) {
 static inline __attribute__((always_inline)) void count_row(counter *c, const uint64_t *row, int64_t ty,
                                                             int64_t *het, int64_t *hv, int64_t *miss) {
     int64_t nw = c->nw, ns = c->ns;
-    int64_t *nonzero = c->nonzero;
-    int64_t het_n = 0, hv_n = 0, miss_n = 0, n_nonzero = 0;
+    int64_t het_n = 0, hv_n = 0, miss_n = 0;
     for (int64_t w = 0; w < nw; w++) {
         uint64_t x = row[w];
         uint64_t a = x & M1, b = (x >> 1) & M1;
         het_n += __builtin_popcountll(a & ~b);
         hv_n += __builtin_popcountll(b & ~a);
         miss_n += __builtin_popcountll(a & b);
-        nonzero[n_nonzero] = w;
-        n_nonzero += x != 0;
     }
     *het = het_n;
     *hv = hv_n;
@@ -202,8 +196,7 @@ static inline __attribute__((always_inline)) void count_row(counter *c, const ui
         add_lanes(row, nw, t4, t4 + nw, t4 + 2 * nw, t4 + 3 * nw, c->acc4m, c->acc4m + nw);
     } else { /* sparse: walk the non-hom-ref calls */
         int32_t *het_t = c->het_acc + ty * ns, *hv_t = c->hv_acc + ty * ns, *miss_t = c->miss_acc;
-        for (int64_t i = 0; i < n_nonzero; i++) {
-            int64_t w = nonzero[i];
+        for (int64_t w = 0; w < nw; w++) { /* the row is in cache: looking again costs less than keeping a list */
             uint64_t x = row[w];
             while (x != 0) {
                 int lane = __builtin_ctzll(x) >> 1;
@@ -220,8 +213,7 @@ static inline __attribute__((always_inline)) void count_row(counter *c, const ui
         }
     }
     if (het_n == 1 && hv_n == 0) {
-        for (int64_t i = 0; i < n_nonzero; i++) {
-            int64_t w = nonzero[i];
+        for (int64_t w = 0; w < nw; w++) {
             uint64_t x = row[w];
             uint64_t hit = (x & M1) & ~((x >> 1) & M1);
             if (hit != 0) {
