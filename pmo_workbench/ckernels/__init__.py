@@ -90,6 +90,8 @@ _SIGNATURES = {
                                           _array(np.int64), _array(np.int8), _I64, _array(np.int32, True), _I64,
                                           _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
                                           _array(np.int64, True), _array(np.int64, True)]),
+    "pmo_allele_lists": (_I64, [_array(np.int32), _I64, _array(np.int64), _I64, _array(np.int32, True),
+                                _array(np.int32, True), _array(np.int32, True), _array(np.float64, True)]),
     "pmo_classify_alleles": (None, [_array(np.uint8), _array(np.int64), _array(np.uint8), _array(np.int64),
                                     _array(np.int64), _I64, _array(np.int8, True), _I64]),
     # KING kinship

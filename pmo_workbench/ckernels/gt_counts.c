@@ -357,3 +357,30 @@ void pmo_classify_alleles(const uint8_t *ref, const int64_t *ref_off, const uint
         }
     }
 }
+
+/* The allele-count columns of variant_qc: for variants [0, n) of ac [n][width] (int32), an[i] = the sum of row i
+ * and its first n_alleles[i] counts in flat_ac, and AC / AN (as doubles, NaN for 0 / 0, as numpy divides) in
+ * flat_af, from offsets[i] on (offsets [n + 1], offsets[0] = 0); one pass, no temporaries. flat_ac and flat_af
+ * hold the sum of n_alleles. Returns the number of values, or -1 for an n_alleles outside [0, width] or more
+ * than 2^31 - 1 values. */
+int64_t pmo_allele_lists(const int32_t *ac, int64_t width, const int64_t *n_alleles, int64_t n, int32_t *an,
+                         int32_t *offsets, int32_t *flat_ac, double *flat_af) {
+    int64_t k = 0;
+    offsets[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t *row = ac + i * width;
+        int64_t m = n_alleles[i];
+        if (m < 0 || m > width || k + m > INT32_MAX) return -1;
+        uint32_t sum = 0; /* wraps as numpy's int32 sum does */
+        for (int64_t a = 0; a < width; a++) sum += (uint32_t)row[a];
+        an[i] = (int32_t)sum;
+        double total = (double)(int32_t)sum;
+        for (int64_t a = 0; a < m; a++) {
+            flat_ac[k + a] = row[a];
+            flat_af[k + a] = (double)row[a] / total;
+        }
+        k += m;
+        offsets[i + 1] = (int32_t)k;
+    }
+    return k;
+}

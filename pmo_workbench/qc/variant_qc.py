@@ -29,16 +29,28 @@ from pmo_workbench.qc.hwe import hardy_weinberg_p
 from pmo_workbench.qc.tables import VARIANT_QC, returns_table
 
 
-def _flat_rows(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets, flat)``: rows of ``values`` [n, width] cut to their first ``lengths[i]`` entries, one after
-    the other, and where each row starts (int32 [n + 1])."""
-    n, width = values.shape
-    if n and (lengths == lengths[0]).all():  # e.g. all sites biallelic: no gather
-        w = int(lengths[0])
-        return np.arange(0, n * w + 1, w, dtype=np.int32), np.ascontiguousarray(values[:, :w]).ravel()
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets, values[np.arange(width)[None, :] < lengths[:, None]]
+def _allele_lists(ac: np.ndarray, n_alleles: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(an, offsets, flat_ac, flat_af)``: AN (int32, the sum of each row of ``ac``), and each variant's first
+    ``n_alleles`` counts and AC / AN (float64; NaN where AN is 0) one variant after the other, variant ``i``'s
+    from ``offsets[i]`` (int32 [n + 1]): one C pass (``ckernels/gt_counts.c``), no temporaries of a million rows.
+
+    Examples
+    --------
+    >>> an, offsets, flat_ac, flat_af = _allele_lists(np.array([[3, 1, 0], [0, 0, 0], [2, 1, 1]]), np.array([2, 2, 3]))
+    >>> an.tolist(), offsets.tolist(), flat_ac.tolist(), flat_af.round(3).tolist()[:2]
+    ([4, 0, 4], [0, 2, 4, 7], [3, 1, 0, 0, 2, 1, 1], [0.75, 0.25])
+    """
+    ac = np.ascontiguousarray(ac, dtype=np.int32)
+    n_alleles = np.ascontiguousarray(n_alleles, dtype=np.int64)
+    n = len(n_alleles)
+    total = int(n_alleles.sum())
+    an, offsets = np.empty(n, np.int32), np.empty(n + 1, np.int32)
+    flat_ac, flat_af = np.empty(total, np.int32), np.empty(total, np.float64)
+    got = ckernels.library().pmo_allele_lists(ac, ac.shape[1] if ac.ndim == 2 else 0, n_alleles, n, an, offsets,
+                                              flat_ac, flat_af)
+    if got != total:
+        raise ValueError("allele counts per variant outside the AC table's width (or over 2^31 values)")
+    return an, offsets, flat_ac, flat_af
 
 
 def _list_column(offsets: np.ndarray, flat: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
@@ -154,22 +166,13 @@ def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
     nv = g.n_variants
     counts = get_kernel("variant_counts", g)(g, chunk_size=chunk_size)
     n_alleles, ac = counts.n_alleles, counts.ac
-    an = np.zeros(nv, np.int32)
-    for k in range(ac.shape[1]):  # column by column: a row-wise sum of [n, 2..4] is several times slower
-        an += ac[:, k]
-    offsets, flat_ac = _flat_rows(ac, n_alleles)
+    an, offsets, flat_ac, flat_af = _allele_lists(ac, n_alleles)
     biallelic = n_alleles == 2
     with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
         hwe = None
         if counts.p_value_hwe is None or counts.p_value_excess_het is None:
             hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
                               counts.n_hom_var)
-        with np.errstate(divide="ignore", invalid="ignore"):  # AC / AN per allele, over the listed alleles only
-            w = int(offsets[1]) if nv else 0
-            if nv and len(flat_ac) == nv * w:  # same allele count everywhere (_flat_rows): no repeat of AN
-                flat_af = np.divide(flat_ac.reshape(nv, w), an[:, None], dtype=np.float64).ravel()
-            else:
-                flat_af = flat_ac / np.repeat(an.astype(np.float64), np.diff(offsets))
         columns = {
             "locus": _locus_column(g),
             "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
