@@ -45,6 +45,9 @@ $(STAMP): $(INSTALL_INPUTS)
 	@PYTHONWARNINGS=ignore $(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e ".[hail,test,docs]"
 	@$(PY) -m pmo_workbench.teaching.lab_environment
 	@git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install --attributes .gitattributes || true  # .gitattributes' filter
+	@# record the checkout's file stats in the index once: runs read `git status` without refreshing it (no lock
+	@# taken), and a fresh clone's racily-clean notebooks would otherwise go through the clean filter on every run
+	@git rev-parse --git-dir >/dev/null 2>&1 && git update-index -q --refresh >/dev/null || true
 	@touch $@ $(DEMO_STAMP)
 
 setup: $(STAMP)

@@ -5,7 +5,8 @@ pytest collects the examples of the modules under the folders listed in ``testpa
 its module's names:
 
 - ``g``: the cohort of :func:`tests.vcf_files.write_doctest_cohort` opened with the embedded backend (40 samples,
-  680 variants; populations, a trio, a duplicate, a low call rate and a misreported sex, as described there);
+  680 variants; populations, a trio, a duplicate, a low call rate and a misreported sex, as described there),
+  with its FORMAT fields DP, GQ and AD;
 - ``manifest``: its genome manifest (``sample_id``, ``reported_sex``, ``batch``);
 - ``pedigree``: its trio (a pedigree DataFrame);
 - ``project``: an empty project folder (a ``pmo.yaml`` and nothing else; examples must not write into it).
@@ -34,7 +35,7 @@ def doctest_cohort(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     vcf, manifest, pedigree = write_doctest_cohort(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the cohort must open without a warning
-        g = open_genotypes(vcf, cache_dir=folder / "cache")
+        g = open_genotypes(vcf, cache_dir=folder / "cache", format_fields=("DP", "GQ", "AD"))
     project = folder / "project"
     project.mkdir()
     write_project_file(project, ProjectConfig(name="doctest"))

@@ -23,13 +23,17 @@ Tables (full run; ``--quick`` uses 1,000 x 100k and a small scaling grid):
 2. 1,000 x 100k unphased GT: import, import + QC in one process (vs plink2 computing the same tables straight
    from the VCF; target <= 1.5x), kinship -- where start-up counts.
 3. GT:DP:GQ:AD and the phased set at 1,000 x 100k, and in a full run GT:DP:GQ:AD at 2,500 x 100k (peak memory
-   grows with samples, not variants: chunks are 10,000 variants) and phased at 2,500 x 1M: import.
+   grows with samples, not variants: chunks are 10,000 variants) and phased at 2,500 x 1M: import. A VCF with
+   FORMAT fields is imported twice: as ``open_genotypes`` does by default (GT only; vs ``plink2 --make-pgen``,
+   which keeps no FORMAT field either), and with ``format_fields=("DP", "GQ", "AD")`` (vs ``bcftools view
+   -Ob``, which keeps them; the ratios of that row are to bcftools).
 4. Scaling: samples 1k / 2.5k / 5k x variants 250k / 500k / 1M: import time and peak memory, ours, plink2,
    bcftools, and our CPU nanoseconds per genotype call (flat when time grows linearly).
 5. Other shapes a pipeline writes (:data:`benchmarks.vcf_data.SHAPES`, 1,000 x 100k each; ``--shapes`` picks
    some): GATK/DRAGEN FORMAT with PL (Number=G), GT not first, 1000 Genomes INFO with a VEP string, 15 %
    multi-allelic sites, chr1..22 + X with haploid males, plain gzip, plain text, ``.`` as missing, a header of
-   thousands of lines: import, ours vs plink2 (and bcftools).
+   thousands of lines: import, ours vs plink2 (and bcftools); shapes with DP/GQ/AD also with them kept (vs
+   bcftools), as in table 3.
 6. The real VCFs of ``../shared/data`` (small: start-up dominates): import, ours vs plink2.
 7. Any VCFs given with ``--files`` (e.g. a plain-text or plain-gzip copy of a table 4 file): import.
 
@@ -53,13 +57,18 @@ QC = "from pmo_workbench.qc.sample_qc import sample_qc; from pmo_workbench.qc.va
 KIN = "from pmo_workbench.qc.kinship import kinship"
 
 
+FIELDS = '("DP", "GQ", "AD")'
+"""``format_fields`` of the rows that keep the FORMAT fields (table 3, and table 5's shapes with them)."""
+
+
 @dataclass
 class Row:
     step: str
     tool: str
     run: Run
-    peer: Run | None = None  # plink2's run of the same step (for the ratios)
+    peer: Run | None = None  # plink2's run of the same step (for the ratios; bcftools' where ``vs`` says so)
     target: float | None = None
+    vs: str = "plink2"
 
 
 class Bench:
@@ -110,12 +119,15 @@ class Bench:
         return measure([self.bcftools, "view", "-Ob", "--threads", "2", "-o", str(self.out / "x.bcf"), str(vcf)],
                        repeats or self.repeats)
 
-    def import_rows(self, step: str, vcf: Path, tag: str, target: float | None) -> list[Row]:
-        """Import by us (and the baseline), plink2 and bcftools."""
+    def import_rows(self, step: str, vcf: Path, tag: str, target: float | None, *, fields: bool = False
+                    ) -> list[Row]:
+        """Import by us (and the baseline), plink2 and bcftools; with ``fields`` also by us keeping DP, GQ and AD
+        (its ratios to bcftools, which keeps them)."""
         if "import" not in self.steps:
             return []
         peer = self.make_pgen(vcf)
-        rows = [Row(step, "ours", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True), peer, target)]
+        name = "ours (GT only, the default)" if fields else "ours"
+        rows = [Row(step, name, self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True), peer, target)]
         if self.baseline:
             self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True, repeats=1, base=True)  # numba's cache
             rows.append(Row(step, "ours (baseline)", self.ours("", "o(v, cache_dir=c)", vcf, tag, fresh=True,
@@ -124,6 +136,10 @@ class Bench:
         bcf = self.bcf(vcf)
         if bcf is not None:
             rows.append(Row(step, "bcftools view -Ob", bcf, peer))
+        if fields:
+            kept = self.ours("", f"o(v, cache_dir=c, format_fields={FIELDS})", vcf, tag, fresh=True)
+            rows.append(Row(step, "ours, DP/GQ/AD kept", kept, bcf or peer, target,
+                            vs="bcftools" if bcf is not None else "plink2"))
         return rows
 
     def store_rows(self, vcf: Path, tag: str, qc_target: float | None, kin_target: float) -> list[Row]:
@@ -186,8 +202,8 @@ class Bench:
 
 def print_rows(title: str, rows: list[Row]) -> None:
     print(f"\n{title}\n({load_note()})")
-    head = (f"{'step':<32}{'tool':<30}{'wall s':>8}{'CPU s':>8}{'peak GiB':>9}{'wall/plink2':>12}"
-            f"{'CPU/plink2':>11}{'target':>8}{'met?':>6}")
+    head = (f"{'step':<32}{'tool':<30}{'wall s':>8}{'CPU s':>8}{'peak GiB':>9}{'wall/peer':>12}"
+            f"{'CPU/peer':>11}{'target':>8}{'met?':>6}  peer")
     print(head)
     print("-" * len(head))
     last = None
@@ -201,8 +217,12 @@ def print_rows(title: str, rows: list[Row]) -> None:
             if r.target is not None:
                 met = rw <= r.target and rc <= r.target and r.run.peak <= r.peer.peak
                 line += f"{f'{r.target:.1f}x':>8}{'yes' if met else 'no':>6}"
+            else:
+                line += f"{'':>14}"
+            line += f"  {r.vs}"
         print(line)
-    print("met? = wall and CPU ratios within the target and peak memory at most plink2's")
+    print("peer = the tool the ratios are to (plink2 unless said); met? = wall and CPU ratios within the target and "
+          "peak memory at most the peer's")
 
 
 def scaling(bench: Bench, samples: list[int], variants: list[int], data: Path | None = None) -> None:
@@ -287,17 +307,19 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for n, m in ([small] if args.quick else args.fields_sizes):
             fields = find_or_simulate(data, work, n, [m], fields=True)[m]
-            rows += bench.import_rows(f"GT:DP:GQ:AD {n:,} x {m:,}", fields, "fields", 1.2)
+            rows += bench.import_rows(f"GT:DP:GQ:AD {n:,} x {m:,}", fields, "fields", 1.2, fields=True)
         for n, m in ([small] if args.quick else args.phased_sizes):
             rows += bench.import_rows(f"phased GT {n:,} x {m:,}", _phased(data, work, n, m), "phased", 1.2)
-        print_rows("3. FORMAT fields (DP, GQ, AD kept) and the phased set (0|1, no missing calls): import", rows)
+        print_rows("3. FORMAT fields (GT only by default vs plink2; DP, GQ, AD kept vs bcftools) and the phased set "
+                   "(0|1, no missing calls): import", rows)
 
     if 5 in args.tables:
         n, m = args.shape_size
         rows = []
         for shape in args.shapes:
             vcf = _shape(data, work, shape, n, m)
-            rows += bench.import_rows(f"{shape} {n:,} x {m:,}", vcf, "shape", 1.2)
+            has_fields = any(f in SHAPES[shape][0].split(":") for f in ("DP", "GQ", "AD"))
+            rows += bench.import_rows(f"{shape} {n:,} x {m:,}", vcf, "shape", 1.2, fields=has_fields)
         print_rows(f"5. other VCF shapes ({n:,} x {m:,}; see benchmarks.vcf_data.SHAPES): import", rows)
 
     if 6 in args.tables:

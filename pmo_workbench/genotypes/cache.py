@@ -19,7 +19,9 @@ clock or on a file system without ctime) and lies wholly outside the sampled byt
 
 A store is built in a hidden temporary directory (``.import-*``) next to its final place, locked (``flock``) by
 the importing process while it runs, and renamed into place only when complete, so a failed import leaves nothing
-behind. A killed import cannot clean up; its folder is removed on the next open of any input in the same cache
+behind. A store imported again with more FORMAT fields (:func:`replace_store_atomically`) is built the same way and
+swapped with the old one in one step (``renameat2(RENAME_EXCHANGE)``), so a reader sees the old store or the new,
+never a half-written one nor none; :func:`lock_store` keeps two processes from upgrading the same store at once. A killed import cannot clean up; its folder is removed on the next open of any input in the same cache
 (:func:`clean_stale_imports`: an unlocked ``.import-*`` folder belongs to a dead process).
 
 Examples
@@ -35,6 +37,8 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
@@ -42,7 +46,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pmo_workbench.errors import InputError
@@ -258,6 +262,84 @@ def build_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
             if not is_complete(final):
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(lock)
+    return final
+
+
+@contextlib.contextmanager
+def lock_store(final: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the upgrade lock of store ``final`` (the file ``.upgrade-<name>.lock`` beside
+    it, kept) while the block runs: the one process that decides on and performs a store's upgrade.
+
+    Examples
+    --------
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with lock_store(d / "s.vcz"):
+    ...     (d / ".upgrade-s.vcz.lock").is_file()
+    True
+    """
+    fd = os.open(final.with_name(f".upgrade-{final.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step: Linux ``renameat2(RENAME_EXCHANGE)``; where the C library or the file
+    system lacks it, ``b`` is renamed aside and ``a`` into its place (a reader in between finds no store and
+    imports it again; it never reads a half-written one)."""
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is not None:
+        if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(b))
+    aside = a.with_name(a.name + "-old")
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
+
+
+def replace_store_atomically(final: Path, build: Callable[[Path], None]) -> Path:
+    """Run ``build(tmp_dir)`` and put ``tmp_dir`` in the place of the complete store ``final`` in one step
+    (:func:`_exchange`); the old store is then removed. On any error before the swap ``tmp_dir`` is removed and
+    ``final`` stays as it was. Without a complete ``final`` this is :func:`build_store_atomically`.
+
+    Callers hold :func:`lock_store` of ``final`` and decide under it that the store is to be replaced.
+
+    Examples
+    --------
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = build_store_atomically(d / "s", lambda tmp: (tmp / "v").write_text("1"))
+    >>> _ = replace_store_atomically(d / "s", lambda tmp: (tmp / "v").write_text("2"))
+    >>> (d / "s" / "v").read_text(), is_complete(d / "s"), sorted(p.name for p in d.iterdir())
+    ('2', True, ['s'])
+    """
+    if not is_complete(final):
+        return build_store_atomically(final, build)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".import-{final.name}-"))
+    lock_path = _lock_path(tmp)
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build(tmp)
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        _exchange(tmp, final)  # tmp now holds the old store
+        shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -214,8 +214,15 @@ class HailGenotypes:
         return int(self.meta["n_variants"])
 
     def has_field(self, name: str) -> bool:
-        """True when the input had the FORMAT field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``) as Integer."""
+        """True when the MatrixTable holds the entry field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``): the input has
+        it as Integer and it was asked for (``format_fields``) by this or an earlier open."""
         return name in self.meta["fields"]
+
+    @property
+    def fields_not_imported(self) -> list[str]:
+        """Entry fields of ``DP``, ``GQ``, ``AD`` the input has that the MatrixTable does not keep (not asked
+        for when it was imported)."""
+        return list(self.meta.get("fields_not_imported", []))
 
     @property
     def variants(self) -> pd.DataFrame:
@@ -340,10 +347,11 @@ def _custom_reference(hl: Any, name: str, lengths: dict[str, int], build: str | 
         mt_contigs=[c for c in contigs if kinds[c] == "MT"], par=par)
 
 
-def _import_vcf(hl: Any, path: Path, digest: str, build_hint: str | None, *, attempt: int = 0
-                ) -> tuple[Any, dict[str, Any]]:
+def _import_vcf(hl: Any, path: Path, digest: str, build_hint: str | None, *, attempt: int = 0,
+                fields: tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
     """Import with the standard genome of the (guessed) build (attempt 0), the other build (1, when the
-    build was only guessed from contig names), or a reference made of the data's own contigs (2)."""
+    build was only guessed from contig names), or a reference made of the data's own contigs (2); entries GT
+    and the FORMAT ``fields`` asked for (of DP, GQ, AD, where the input has them as Integer)."""
     compression, lines, first = _read_vcf_head(path)
     header = parse_vcf_header(lines, path)
     build = build_hint or guess_build(header.contig_lengths, header.text)
@@ -365,11 +373,15 @@ def _import_vcf(hl: Any, path: Path, digest: str, build_hint: str | None, *, att
                        array_elements_required=False, find_replace=PADDED_CALL_REWRITE,
                        _create_row_uids=True, **options)
     mt = mt.rename({"__row_uid": "file_order"})
-    entry = {name: mt[name] for name, dtype in _ENTRY_FIELDS.items()
-             if name in mt.entry and (dtype is None or str(mt[name].dtype) == dtype)}
+    present = [name for name, dtype in _ENTRY_FIELDS.items()
+               if name in mt.entry and (dtype is None or str(mt[name].dtype) == dtype)]
+    entry = {name: mt[name] for name in present if name == "GT" or name in fields}
     mt = mt.select_entries(**entry).select_rows("rsid", "qual", "filters", "file_order")
     info = {"reference_build": build, "reference_genome": reference, "recoding": recoding,
             "fields": [f for f in entry if f != "GT"], "source_format": "vcf"}
+    skipped = [f for f in present if f != "GT" and f not in entry]
+    if skipped:  # written only when not empty: a cache without it (written before fields were chosen) has all
+        info["fields_not_imported"] = skipped
     return mt, info
 
 
@@ -486,8 +498,8 @@ def collect_cols(mt: Any, **fields: Any) -> pd.DataFrame:
 
 def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
                         reference_build: str | None = None, master: str | None = None,
-                        tmp_dir: str | Path | None = None, spark_conf: dict[str, str] | None = None
-                        ) -> HailGenotypes:
+                        tmp_dir: str | Path | None = None, spark_conf: dict[str, str] | None = None,
+                        format_fields: tuple[str, ...] = ()) -> HailGenotypes:
     """Open a VCF (plain, gzip or BGZF) or PLINK 1 fileset as a cached Hail MatrixTable.
 
     Parameters
@@ -503,6 +515,10 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
         ``"GRCh37"``/``"GRCh38"`` when the header does not say (chooses Hail's reference and the PARs).
     master, tmp_dir, spark_conf
         Passed to :func:`init_hail` when Hail is not yet running.
+    format_fields
+        Entry fields to keep beside GT, of ``DP``, ``GQ``, ``AD`` (where the input has them). As in the embedded
+        backend, a cached MatrixTable holding them serves the request; one lacking a field the input has is
+        imported again with the union of its fields and those asked for, and replaced atomically.
 
     Raises
     ------
@@ -520,12 +536,14 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
     plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
     store = cache_path / f"{digest[:24]}-hail-r{HAIL_CACHE_VERSION}-{reference_build or 'auto'}"
     hl = init_hail(master, tmp_dir, spark_conf=spark_conf) if _session is None else _session["hl"]
-    if not cache.is_complete(store):
+    format_fields = tuple(format_fields)
+
+    def importer(fields: tuple[str, ...]):
         def build(tmp: Path) -> None:
             if plink is not None:
                 mt, info = _import_plink(hl, plink, reference_build)
             else:
-                mt, info = _import_vcf(hl, path, digest, reference_build)
+                mt, info = _import_vcf(hl, path, digest, reference_build, fields=fields)
             try:
                 for attempt in (1, 2, None):
                     try:
@@ -536,7 +554,8 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
                             raise
                         if attempt == 1 and reference_build is not None:
                             attempt = 2
-                        mt, info = _import_vcf(hl, path, digest, reference_build, attempt=attempt)
+                        mt, info = _import_vcf(hl, path, digest, reference_build, attempt=attempt,
+                                               fields=fields)
             except Exception as exc:  # Hail raises FatalError/HailUserError with the parser's message
                 message = str(exc).strip().splitlines()
                 summary = next((m for m in reversed(message) if "Error summary" in m), message[-1] if message else "")
@@ -560,7 +579,18 @@ def open_hail_genotypes(path: str | Path, cache_dir: str | Path | None = None, *
                     "sample_id": collect_cols(written)["s"].astype(str).tolist(), "n_variants": len(variants),
                     "hail_cache_version": HAIL_CACHE_VERSION}
             (tmp / "meta.json").write_text(json.dumps(meta))
+        return build
 
-        cache.build_store_atomically(store, build)
+    def missing(meta: dict[str, Any]) -> list[str]:
+        return [f for f in format_fields if f in meta.get("fields_not_imported", [])]
+
+    if not cache.is_complete(store):
+        cache.build_store_atomically(store, importer(format_fields))
+    if missing(json.loads((store / "meta.json").read_text())):
+        with cache.lock_store(store):
+            meta = json.loads((store / "meta.json").read_text())
+            if missing(meta):
+                union = tuple(f for f in ("DP", "GQ", "AD") if f in format_fields or f in meta["fields"])
+                cache.replace_store_atomically(store, importer(union))
     return HailGenotypes(store, path=path, reference_build=reference_build)
 

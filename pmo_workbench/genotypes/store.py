@@ -181,8 +181,15 @@ class Genotypes:
         return int(self._gt_shape[2])
 
     def has_field(self, name: str) -> bool:
-        """True when the input had the FORMAT field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``) as Integer."""
+        """True when the store holds the FORMAT field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``): the input
+        declares it as Integer and it was asked for (``format_fields``) by this or an earlier open."""
         return name in self.attrs.get("fields", [])
+
+    @property
+    def fields_not_imported(self) -> list[str]:
+        """FORMAT fields of :data:`~.vcf_reader.FORMAT_FIELDS` the input declares as Integer that this store does
+        not hold (not asked for when it was imported); ``open_genotypes(..., format_fields=...)`` adds them."""
+        return list(self.attrs.get("fields_not_imported", []))
 
     def _array(self, name: str) -> zarr.Array | None:
         return self._group[name] if name in self._group else None
@@ -432,11 +439,36 @@ def _blosc_block_size(data: bytes) -> int:
     return max(int.from_bytes(bytes(data[8:12]), "little"), 1)
 
 
+def _read_attrs(store: Path) -> dict[str, Any]:
+    return dict(zarr.open_group(zarr.DirectoryStore(str(store)), mode="r").attrs)
+
+
+def missing_fields(attrs: dict[str, Any], format_fields: tuple[str, ...]) -> list[str]:
+    """The fields of ``format_fields`` a store (its attributes) lacks although its input has them: those it
+    would gain by an import with them. A store without ``fields_not_imported`` (imported before fields were
+    chosen, or with all of them) lacks none.
+
+    Examples
+    --------
+    >>> missing_fields({"fields": ["DP"], "fields_not_imported": ["GQ", "AD"]}, ("DP", "GQ"))
+    ['GQ']
+    >>> missing_fields({"fields": ["DP", "GQ", "AD"]}, ("DP", "GQ"))
+    []
+    """
+    return [f for f in format_fields if f in attrs.get("fields_not_imported", [])]
+
+
 def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
-               reference_build: str | None = None) -> Genotypes:
+               reference_build: str | None = None, format_fields: tuple[str, ...] = ()) -> Genotypes:
     """The embedded backend's opener: a VCF/BCF or PLINK 1 fileset as a :class:`Genotypes`, imported into a VCF
     Zarr store in the cache on first use (parameters, errors and warnings of
     :func:`pmo_workbench.genotypes.open_genotypes`, which calls it for ``backend="embedded"``).
+
+    ``format_fields`` (checked names, of ``DP``, ``GQ``, ``AD``) are the FORMAT fields to keep beside GT. The
+    cached store of the input serves every request whose fields it holds (or its input lacks); a request for a
+    field it lacks and its input has imports the input again with the union of the store's and the requested
+    fields, and that store replaces the old one atomically (:func:`.cache.replace_store_atomically`, under
+    :func:`.cache.lock_store`). PLINK filesets have no FORMAT fields: ``format_fields`` is then moot.
 
     Examples
     --------
@@ -444,9 +476,11 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
     True
     """
     path = Path(path)
+    format_fields = tuple(format_fields)
     plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir)
     store = cache.store_path_for(cache_path, digest)
-    if not cache.is_complete(store):
+
+    def importer(fields: tuple[str, ...]):
         def build(tmp: Path) -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -457,7 +491,7 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                 else:
                     from pmo_workbench.genotypes.vcf_reader import import_vcf
 
-                    import_vcf(path, tmp, progress=progress)
+                    import_vcf(path, tmp, progress=progress, fields=fields)
             group = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="r+")
             group.attrs.update({"source": str(path), "source_sha256": digest,
                                 "reader_version": cache.READER_VERSION,
@@ -465,13 +499,22 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
             for w in caught:
                 if not issubclass(w.category, VcfWarning):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return build
 
-        cache.build_store_atomically(store, build)
-        g = Genotypes(store, path=path, reference_build=reference_build)
-        if g.ploidy == 2:  # the QC counts' copy of the rows outside the 2-bit copy (the store stays as it is)
-            unpacked_calls.load_unpacked_calls(g)
-    else:
-        g = Genotypes(store, path=path, reference_build=reference_build)
+    built = False
+    if not cache.is_complete(store):
+        cache.build_store_atomically(store, importer(format_fields))
+        built = True
+    if missing_fields(_read_attrs(store), format_fields):  # (another process may have built it without them)
+        with cache.lock_store(store):
+            attrs = _read_attrs(store)  # as the last upgrade (if any) left it
+            if missing_fields(attrs, format_fields):
+                union = tuple(f for f in ("DP", "GQ", "AD") if f in format_fields or f in attrs.get("fields", []))
+                cache.replace_store_atomically(store, importer(union))
+                built = True
+    g = Genotypes(store, path=path, reference_build=reference_build)
+    if built and g.ploidy == 2:  # the QC counts' copy of the rows outside the 2-bit copy (the store stays as it is)
+        unpacked_calls.load_unpacked_calls(g)
     for message in g.attrs.get("warnings", []):
         warnings.warn(message, VcfWarning, stacklevel=3)  # the caller of open_genotypes
     return g

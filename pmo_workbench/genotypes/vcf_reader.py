@@ -165,11 +165,14 @@ def _read_header(units: Iterator[TextUnit], path: Path) -> tuple[VcfHeader, byte
 
 
 def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = False,
-               fields: Sequence[str] | None = None) -> dict[str, Any]:
+               fields: Sequence[str] = ()) -> dict[str, Any]:
     """Import a VCF/BCF (plain, gzip or BGZF) into a new VCF Zarr store at ``root``; return its attributes.
 
-    ``fields`` names the FORMAT fields to keep, of :data:`FORMAT_FIELDS` (default: all of them); each is
-    kept where the header declares it as Integer, and parsed only then.
+    ``fields`` names the FORMAT fields to keep beside GT, of :data:`FORMAT_FIELDS` (default none: GT only);
+    each is kept where the header declares it as Integer, and parsed only then (the parser skips the others
+    without reading their values). The attribute ``fields`` lists the fields kept; ``fields_not_imported``,
+    written only when not empty, those the header declares as Integer that were not asked for (a store without
+    it holds every such field: stores imported before fields were chosen, and those imported with all of them).
 
     Raises
     ------
@@ -178,7 +181,7 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
         build into a temporary directory (see :func:`.cache.build_store_atomically`).
     """
     path = Path(path)
-    wanted = FORMAT_FIELDS if fields is None else tuple(fields)
+    wanted = tuple(fields)
     unknown = sorted(set(wanted) - set(FORMAT_FIELDS))
     if unknown:
         raise ValueError(f"unknown FORMAT field(s) {unknown}: a store holds {', '.join(FORMAT_FIELDS)}")
@@ -260,6 +263,10 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
         n_variants = writer.finish_calls()
         state.warn()
         attrs = _write_variants(path, writer, header, state.columns, n_variants, ploidy, fields, kind)
+        skipped = [f for f in FORMAT_FIELDS if f not in fields and header.format_types.get(f) == "Integer"]
+        if skipped:
+            attrs["fields_not_imported"] = skipped
+            writer.group.attrs["fields_not_imported"] = skipped
         writer.wait()
         return attrs
     finally:

@@ -46,6 +46,9 @@ PER_SAMPLE_TABLES = ("sample_qc", "variant_qc", "sex_check", "kinship", "ancestr
 PASSING_FILE = "passing_samples.txt"
 FILTERED_VCF = "filtered.vcf.gz"
 EXTRA_FILE = "run_extra.json"
+QC_FORMAT_FIELDS = ("DP", "GQ")
+"""FORMAT fields the WGS QC track asks ``open_genotypes`` for: ``sample_qc``'s ``dp_mean`` and ``gq_mean`` (where
+the input has them; AD is not used, so it is not imported)."""
 
 
 @dataclass
@@ -234,7 +237,7 @@ def run_wgs_qc(
         if hail_backend.running_master() is None:  # else keep the session this process already runs
             hail_backend.init_hail_from_config(proj.config.backend)
     g = open_genotypes(geno, backend=engine, cache_dir=proj.cache_dir,
-                       reference_build=proj.config.sources.reference_build)
+                       reference_build=proj.config.sources.reference_build, format_fields=QC_FORMAT_FIELDS)
     ped = ped_path if ped_path is not None and ped_path.is_file() else None
     from pmo_workbench.qc.sequencing_metrics import sequencing_metrics  # read-level metrics of `pmo ingest`
 

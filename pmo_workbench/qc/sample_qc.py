@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -76,7 +78,19 @@ def sample_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
     }, columns=SAMPLE_QC_COLUMNS)
     for name, mean in c.field_means.items():
         out[name] = mean
+    _warn_fields_not_imported(g)
     return out
+
+
+def _warn_fields_not_imported(g: GenotypeSet) -> None:
+    """One warning when the input has DP/GQ that the genotypes were opened without (their means are then left
+    out, as for an input without them)."""
+    skipped = [f for f in ("DP", "GQ") if f in getattr(g, "fields_not_imported", ())]
+    if skipped:
+        it = "them" if len(skipped) > 1 else "it"
+        warnings.warn(f"sample_qc: the input has FORMAT {'/'.join(skipped)} but the genotypes were opened without "
+                      f"{it}: no {', '.join(f.lower() + '_mean' for f in skipped)} (open_genotypes(..., "
+                      f"format_fields={skipped!r}) keeps {it})", UserWarning, stacklevel=4)
 
 
 def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | None, min_maf: float, *,

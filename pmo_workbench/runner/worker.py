@@ -56,6 +56,9 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
 def run_worker(job_file: str) -> int:
     """Execute the job: papermill with the private kernelspec; the result to JSON."""
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    from pmo_workbench.runner.deferred_imports import defer_iri_grammars
+
+    defer_iri_grammars()  # also when started without the package's __init__ (it is a no-op the second time)
     import papermill
     from jupyter_client import AsyncKernelManager
     from traitlets import CaselessStrEnum

@@ -92,9 +92,11 @@ def _qc(project: str, **thresholds: Any) -> Any:
     from pmo_workbench.genotypes import open_genotypes
     from pmo_workbench.project import load_project
     from pmo_workbench.qc import run_qc
+    from pmo_workbench.qc.report import QC_FORMAT_FIELDS
 
     proj = load_project(project)
-    g = open_genotypes(proj.path(proj.config.sources.genotypes))
+    # depth and GQ, as the workshop notebook opens the genotypes (sample_qc's dp_mean and gq_mean)
+    g = open_genotypes(proj.path(proj.config.sources.genotypes), format_fields=QC_FORMAT_FIELDS)
     return g, run_qc(g, manifest=proj.path(proj.config.sources.manifest),
                      pedigree=proj.path(proj.config.sources.pedigree) if proj.config.sources.pedigree else None,
                      thresholds=thresholds or None)

@@ -50,8 +50,9 @@ def opened(hail_session, shared: Path, hail_cache: Path, embedded_cache: Path):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cache[name] = (open_hail_genotypes(shared / name, hail_cache),
-                               open_genotypes(shared / name, cache_dir=embedded_cache))
+                fields = ("DP", "GQ", "AD")  # both keep every FORMAT field, so dp_mean/gq_mean are compared too
+                cache[name] = (open_hail_genotypes(shared / name, hail_cache, format_fields=fields),
+                               open_genotypes(shared / name, cache_dir=embedded_cache, format_fields=fields))
         return cache[name]
 
     return get

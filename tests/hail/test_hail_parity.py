@@ -75,6 +75,26 @@ def test_dp_gq_means_and_filters_come_through(opened, hail_tables) -> None:
     assert all(f[0].startswith("VQSRTranche") for f in vqc.filters if len(f))
 
 
+def test_hail_keeps_only_the_requested_entry_fields(hail_session, shared: Path, tmp_path: Path) -> None:
+    """GT only by default, as the embedded backend; asking for DP re-imports with it, and the depth means equal
+    the embedded backend's (#16)."""
+    from pmo_workbench.genotypes import open_genotypes
+
+    path = shared / HAIL_1KG
+    h = open_genotypes(path, backend="hail", cache_dir=tmp_path / "hail")
+    assert list(h.mt.entry) == ["GT"] and not h.has_field("DP") and h.fields_not_imported == ["DP", "GQ", "AD"]
+    e = open_genotypes(path, cache_dir=tmp_path / "embedded")
+    assert_tables_equal(sample_qc(h), sample_qc(e))
+    assert "dp_mean" not in sample_qc(h)
+    h = open_genotypes(path, backend="hail", cache_dir=tmp_path / "hail", format_fields=["DP"])
+    assert list(h.mt.entry) == ["GT", "DP"] and h.has_field("DP") and h.fields_not_imported == ["GQ", "AD"]
+    e = open_genotypes(path, cache_dir=tmp_path / "embedded", format_fields=["DP"])
+    hs, es = sample_qc(h), sample_qc(e)
+    assert "dp_mean" in hs and "gq_mean" not in hs
+    assert_tables_equal(hs, es)
+    assert [p.name for p in (tmp_path / "hail").iterdir() if p.name.startswith(".import-")] == []
+
+
 def test_sex_equal_embedded_and_hg03511_discordance(opened) -> None:
     h, e = opened(TINY)
     assert h.reference_genome == "GRCh38"  # GRCh38 positions beyond GRCh37's chr18: the importer switched

@@ -105,10 +105,11 @@ def digest_store(root: Path) -> dict[str, list]:
     return out
 
 
-def digest_import(path: Path, label: str, workdir: Path) -> dict:
-    """Import ``path`` into a fresh store; its file digests and attributes, warnings (``path`` shown as
-    ``label``), or the error text of a rejected file."""
-    from pmo_workbench.genotypes.vcf_reader import import_vcf
+def digest_import(path: Path, label: str, workdir: Path, fields: tuple[str, ...] | None = None) -> dict:
+    """Import ``path`` into a fresh store, keeping the FORMAT ``fields`` (default: all of them, as every import
+    did before fields were chosen); its file digests and attributes, warnings (``path`` shown as ``label``), or
+    the error text of a rejected file."""
+    from pmo_workbench.genotypes.vcf_reader import FORMAT_FIELDS, import_vcf
 
     store = Path(tempfile.mkdtemp(dir=workdir)) / "s.vcz"
 
@@ -118,28 +119,34 @@ def digest_import(path: Path, label: str, workdir: Path) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            attrs = import_vcf(path, store)
+            attrs = import_vcf(path, store, fields=FORMAT_FIELDS if fields is None else fields)
         except InputError as exc:
             return {"error": clean(str(exc)), "warnings": [clean(str(w.message)) for w in caught]}
     return {"files": digest_store(store), "attrs": json.loads(json.dumps(attrs)),
             "warnings": [clean(str(w.message)) for w in caught]}
 
 
-def compute_digests(workdir: Path) -> dict[str, dict]:
-    """Digests of every shared input and of the synthetic mixed VCF (plain, gzip and BGZF)."""
-    out = {}
-    for p in list_inputs():
-        label = str(p.relative_to(SHARED_DATA))
-        out[label] = digest_import(p, label, workdir)
+def write_inputs(workdir: Path) -> dict[str, Path]:
+    """Every shared input and the synthetic mixed VCF (plain, gzip and BGZF, written into ``workdir``), by label."""
+    out = {str(p.relative_to(SHARED_DATA)): p for p in list_inputs()}
     mixed = write_mixed_vcf(workdir / "mixed.vcf")
-    out["mixed.vcf"] = digest_import(mixed, "mixed.vcf", workdir)
+    out["mixed.vcf"] = mixed
     with open(mixed, "rb") as src, gzip.open(workdir / "mixed.vcf.gz", "wb", compresslevel=1) as dst:
         dst.write(src.read())
-    out["mixed.vcf.gz"] = digest_import(workdir / "mixed.vcf.gz", "mixed.vcf.gz", workdir)
+    out["mixed.vcf.gz"] = workdir / "mixed.vcf.gz"
     with open(workdir / "mixed.vcf.bgz", "wb") as dst:
         subprocess.run(["bgzip", "-c", str(mixed)], stdout=dst, check=True)
-    out["mixed.vcf.bgz"] = digest_import(workdir / "mixed.vcf.bgz", "mixed.vcf.bgz", workdir)
+    out["mixed.vcf.bgz"] = workdir / "mixed.vcf.bgz"
     return out
+
+
+def compute_digests(workdir: Path, fields_of: dict[str, tuple[str, ...]] | None = None,
+                    inputs: dict[str, Path] | None = None) -> dict[str, dict]:
+    """Digests of every shared input and of the synthetic mixed VCF (plain, gzip and BGZF), each imported with
+    the FORMAT fields ``fields_of[label]`` (default, and for labels it lacks: all of them)."""
+    inputs = inputs or write_inputs(workdir)
+    fields_of = fields_of or {}
+    return {label: digest_import(path, label, workdir, fields_of.get(label)) for label, path in inputs.items()}
 
 
 if __name__ == "__main__":  # record the fixture (only ever from the reference import path)

@@ -78,8 +78,9 @@ class DenseGenotypes:
 
 
 def open_dense(path: str | Path, cache_dir: str | Path | None = None, *, progress: bool = False,
-               reference_build: str | None = None) -> DenseGenotypes:
-    return DenseGenotypes(open_genotypes(path, cache_dir=cache_dir, reference_build=reference_build))
+               reference_build: str | None = None, format_fields: tuple[str, ...] = ()) -> DenseGenotypes:
+    return DenseGenotypes(open_genotypes(path, cache_dir=cache_dir, reference_build=reference_build,
+                                         format_fields=format_fields))
 
 
 register_backend(DENSE, open_dense, description="in-memory calls counted with numpy (tests only)")

@@ -5,6 +5,11 @@ For every input: the same outcome (the same error text, or a store); the same wa
 same content in every file (metadata bytes, and every chunk as Blosc decompresses it); and the same bytes in
 every file whose reference bytes did not depend on Blosc's thread timing (all chunks of the call arrays, the
 metadata, and every chunk Blosc compressed as a single block). Also: the C path writes the same bytes twice.
+
+The reference stores hold every FORMAT field (DP, GQ, AD) their input declares: each input is imported here with
+the fields its reference store holds -- none for a GT-only input, so the default (GT-only) import is the one held
+to the reference there. A GT-only import of an input with FORMAT fields is the reference store without those
+fields' arrays, file for file (#16).
 """
 
 from __future__ import annotations
@@ -13,16 +18,26 @@ import json
 from pathlib import Path
 
 import pytest
-from store_identity import FIXTURE, SHARED_DATA, compute_digests, digest_import, list_inputs
+from store_identity import FIXTURE, SHARED_DATA, compute_digests, digest_import, list_inputs, write_inputs
 
 REFERENCE = json.loads(FIXTURE.read_text()) if FIXTURE.is_file() else {}
+FIELDS_OF = {label: tuple(ref.get("attrs", {}).get("fields", ())) for label, ref in REFERENCE.items()}
+"""The FORMAT fields each reference store holds (none for GT-only inputs and rejected files)."""
+WITH_FIELDS = sorted(label for label, fields in FIELDS_OF.items() if fields)
+FIELD_WARNINGS = ("a DP/GQ/AD value", "AD has more values")
+"""Warnings about the values of DP/GQ/AD: a GT-only import does not read those values."""
 
 
 @pytest.fixture(scope="module")
-def digests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared test data not found at {SHARED_DATA}")
-    return json.loads(json.dumps(compute_digests(tmp_path_factory.mktemp("identity"))))
+    return write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def digests(tmp_path_factory: pytest.TempPathFactory, inputs: dict[str, Path]) -> dict[str, dict]:
+    return json.loads(json.dumps(compute_digests(tmp_path_factory.mktemp("identity"), FIELDS_OF, inputs)))
 
 
 def _stable_bytes(label: str) -> set[str]:
@@ -60,5 +75,20 @@ def test_store_is_the_reference_store(digests: dict[str, dict], label: str) -> N
 
 def test_the_c_path_writes_the_same_bytes_twice(digests: dict[str, dict], tmp_path: Path) -> None:
     for label in ("hail_1kg_chr20_100/sample.vcf.gz", "giab_ashkenazi_trio/ashk-trio.vcf.gz"):
-        again = digest_import(SHARED_DATA / label, label, tmp_path)
+        again = digest_import(SHARED_DATA / label, label, tmp_path, FIELDS_OF[label])
         assert again["files"] == digests[label]["files"]
+
+
+@pytest.mark.parametrize("label", WITH_FIELDS)
+def test_a_gt_only_store_is_the_reference_store_without_its_fields(inputs: dict[str, Path], label: str,
+                                                                    tmp_path: Path) -> None:
+    ref = REFERENCE[label]
+    new = json.loads(json.dumps(digest_import(inputs[label], label, tmp_path, ())))
+    assert new["warnings"] == [w for w in ref["warnings"] if not any(t in w for t in FIELD_WARNINGS)]
+    assert new["attrs"] == {**ref["attrs"], "fields": [], "fields_not_imported": ref["attrs"]["fields"]}
+    planes = ("call_DP/", "call_GQ/", "call_AD/")
+    kept = {f for f in ref["files"] if not f.startswith(planes) and f != ".zattrs"}
+    assert sorted(set(new["files"]) - {".zattrs"}) == sorted(kept)
+    assert not {f for f in kept if new["files"][f][1:] != ref["files"][f][1:]}
+    stable = _stable_bytes(label) & kept
+    assert not {f for f in stable if new["files"][f][0] != ref["files"][f][0]}

@@ -214,7 +214,7 @@ def test_import_and_kinship_import_no_numba(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         from pmo_workbench.genotypes import open_genotypes
         from pmo_workbench.qc.kinship import kinship
-        g = open_genotypes({str(plain)!r}, cache_dir={str(tmp_path / "cache")!r})
+        g = open_genotypes({str(plain)!r}, cache_dir={str(tmp_path / "cache")!r}, format_fields=["DP"])
         table = kinship(g, min_kinship=-1.0)
         print(g.n_variants, g.has_field("DP"), len(table), int(table["n_snp"].max()))
         print(sorted(m for m in ("numba", "llvmlite") if m in sys.modules))

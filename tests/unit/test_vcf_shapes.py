@@ -14,7 +14,7 @@ import pytest
 import zarr
 
 from benchmarks.vcf_data import SHAPES, shape_name, simulate_shape_vcf
-from pmo_workbench.genotypes.vcf_reader import import_vcf
+from pmo_workbench.genotypes.vcf_reader import FORMAT_FIELDS, import_vcf
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 REAL = ["1kg_phase3_subset_1126/1KG_phase3_subset_chrX.vcf.gz", "1kg_nygc30x_3202_tiny/tiny1000G.vcf.gz",
@@ -51,9 +51,9 @@ def bcftools_ints(path: Path, key: str, width: int) -> np.ndarray:
     return np.array(rows, dtype=np.int32)
 
 
-def imported(path: Path, tmp_path: Path) -> zarr.Group:
-    import_vcf(path, tmp_path / "s.vcz")
-    return zarr.open_group(str(tmp_path / "s.vcz"), mode="r")
+def imported(path: Path, tmp_path: Path, fields: tuple[str, ...] = FORMAT_FIELDS, name: str = "s.vcz") -> zarr.Group:
+    import_vcf(path, tmp_path / name, fields=fields)
+    return zarr.open_group(str(tmp_path / name), mode="r")
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +91,23 @@ def test_real_vcfs_read_as_bcftools_reads_them(name: str, tmp_path: Path) -> Non
     np.testing.assert_array_equal(g["call_genotype"][:], bcftools_gt(path, 2))
     if "call_DP" in g:
         np.testing.assert_array_equal(g["call_DP"][:], bcftools_ints(path, "DP", 1)[:, :, 0])
+
+
+@pytest.mark.parametrize("shape", ["gatk", "dp_gt"])
+def test_format_fields_are_imported_only_when_asked_for(shape: str, shapes: Path, tmp_path: Path) -> None:
+    """GT only by default: no DP/GQ/AD arrays, the calls as bcftools reads them, the fields not kept named; DP
+    alone when asked: DP as bcftools reads it, no GQ/AD (#16)."""
+    path = shapes / shape_name(shape, 40, 700)
+    declared = [f for f in FORMAT_FIELDS if f in SHAPES[shape][0].split(":")]
+    gt_only = imported(path, tmp_path, fields=(), name="gt.vcz")
+    assert not {"call_DP", "call_GQ", "call_AD"} & set(gt_only.array_keys())
+    assert gt_only.attrs["fields"] == [] and gt_only.attrs["fields_not_imported"] == declared
+    np.testing.assert_array_equal(gt_only["call_genotype"][:], bcftools_gt(path, 2))
+    dp = imported(path, tmp_path, fields=("DP",), name="dp.vcz")
+    assert {"call_DP"} == {"call_DP", "call_GQ", "call_AD"} & set(dp.array_keys())
+    np.testing.assert_array_equal(dp["call_DP"][:], bcftools_ints(path, "DP", 1)[:, :, 0])
+    assert dp.attrs["fields"] == ["DP"]
+    assert dp.attrs.asdict().get("fields_not_imported", []) == [f for f in declared if f != "DP"]
+    # the calls and their 2-bit copy do not depend on the fields kept
+    for name in ("call_genotype", "call_genotype_packed", "variant_packable"):
+        np.testing.assert_array_equal(dp[name][:], gt_only[name][:])

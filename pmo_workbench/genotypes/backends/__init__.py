@@ -71,7 +71,7 @@ True
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -90,6 +90,9 @@ ANY = "*"
 BUILTIN_BACKENDS = ("embedded", "hail")
 """Backends of this package, each in ``pmo_workbench.genotypes.backends.<name>`` (imported on first use)."""
 
+FORMAT_FIELDS = ("DP", "GQ", "AD")
+"""The FORMAT fields a genotype set can hold beside GT, when asked for (``open_genotypes(..., format_fields=)``)."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -100,7 +103,9 @@ class GenotypeSet(Protocol):
     Samples and variants are in file order; ``variants`` has one row per record with columns ``contig``,
     ``position`` (int64), ``id``, ``ref``, ``alt`` (comma-separated, ``""`` when none), ``n_alleles``
     (int64), ``filters`` (the VCF FILTER string: ``PASS``, ``.`` or names joined by ``;``) and ``qual``
-    (float64).
+    (float64). ``has_field(name)`` is True when the set holds the FORMAT field ``name`` (``"DP"``, ``"GQ"``,
+    ``"AD"``): the input declares it and it was asked for (``format_fields``), now or by an earlier open of the
+    same cached store.
     """
 
     backend: str
@@ -140,8 +145,9 @@ _KERNELS: dict[tuple[str, str], Callable[..., Any]] = {}
 def register_backend(name: str, opener: Callable[..., GenotypeSet], *, description: str = "") -> Backend:
     """Register (or replace) backend ``name``.
 
-    ``opener(path, cache_dir=None, *, progress=False, reference_build=None, **options)`` opens a source and
-    returns a :class:`GenotypeSet` whose ``backend`` attribute is ``name``.
+    ``opener(path, cache_dir=None, *, progress=False, reference_build=None, format_fields=(), **options)``
+    opens a source and returns a :class:`GenotypeSet` whose ``backend`` attribute is ``name``; ``format_fields``
+    (checked names of :data:`FORMAT_FIELDS`, in that order) are the FORMAT fields to keep beside GT.
     """
     if not name or name == ANY:
         raise ValueError(f"invalid backend name {name!r}")
@@ -208,8 +214,34 @@ def list_kernels(backend: str) -> list[str]:
     return sorted({k for k, b in _KERNELS if b in (backend, ANY)})
 
 
+def check_format_fields(format_fields: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The FORMAT fields asked for, checked and in :data:`FORMAT_FIELDS` order (a single name may be a string).
+
+    Raises
+    ------
+    ConfigError
+        A name other than ``"DP"``, ``"GQ"`` and ``"AD"`` (the message names it).
+
+    Examples
+    --------
+    >>> check_format_fields(["AD", "DP", "DP"])
+    ('DP', 'AD')
+    >>> check_format_fields("GQ")
+    ('GQ',)
+    """
+    if format_fields is None:
+        return ()
+    names = [format_fields] if isinstance(format_fields, str) else list(format_fields)
+    unknown = [str(n) for n in names if n not in FORMAT_FIELDS]
+    if unknown:
+        raise ConfigError(f"unknown FORMAT field {unknown[0]!r} in format_fields: a genotype set keeps "
+                          f"{', '.join(FORMAT_FIELDS)} beside GT", field="format_fields")
+    return tuple(f for f in FORMAT_FIELDS if f in names)
+
+
 def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str | Path | None = None, *,
-                   progress: bool = False, reference_build: str | None = None, **options: Any) -> GenotypeSet:
+                   progress: bool = False, reference_build: str | None = None,
+                   format_fields: Sequence[str] = (), **options: Any) -> GenotypeSet:
     """Open a VCF/BCF (plain, gzip or BGZF) or PLINK 1 fileset with a backend, importing it into the cache on
     first use (later opens of the same content are instant).
 
@@ -230,6 +262,12 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
         Show a progress bar while importing.
     reference_build
         ``"GRCh37"``/``"GRCh38"`` when the header does not say (used for PAR boundaries).
+    format_fields
+        FORMAT fields to keep beside GT, of ``"DP"``, ``"GQ"`` and ``"AD"`` (default none: GT only, as sgkit's
+        ``vcf_to_zarr``; the QC track asks for DP and GQ). A field the input does not declare (as Integer) is
+        simply absent (``has_field`` says so). A store in the cache that holds the fields asked for serves the
+        request as it is; one that lacks a field the input has is imported again with the fields it held plus
+        those asked for, and replaced atomically.
     **options
         Passed to the backend's opener (Hail: ``master``, ``tmp_dir``, ``spark_conf``).
 
@@ -238,7 +276,7 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
     InputError
         A missing or malformed input (file, line and field named); nothing is left in the cache.
     ConfigError
-        An unknown backend.
+        An unknown backend, or an unknown name in ``format_fields``.
 
     Warns
     -----
@@ -250,10 +288,13 @@ def open_genotypes(path: str | Path, backend: str = "embedded", cache_dir: str |
     >>> h = open_genotypes(g.path, cache_dir=g.store_path.parent)  # the doctest set, opened again from its cache
     >>> (h.backend, h.n_samples, h.n_variants) == ("embedded", g.n_samples, g.n_variants)
     True
+    >>> h.has_field("DP")  # the cached store was imported with DP, GQ and AD: it serves a GT-only open as it is
+    True
     """
+    fields = check_format_fields(format_fields)
     return get_backend(backend).opener(path, cache_dir, progress=progress, reference_build=reference_build,
-                                       **options)
+                                       format_fields=fields, **options)
 
 
-__all__ = ["ANY", "BUILTIN_BACKENDS", "Backend", "GenotypeSet", "get_backend", "get_kernel", "list_backends",
-           "list_kernels", "open_genotypes", "register_backend", "register_kernel"]
+__all__ = ["ANY", "BUILTIN_BACKENDS", "FORMAT_FIELDS", "Backend", "GenotypeSet", "check_format_fields", "get_backend",
+           "get_kernel", "list_backends", "list_kernels", "open_genotypes", "register_backend", "register_kernel"]

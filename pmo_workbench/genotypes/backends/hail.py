@@ -54,6 +54,7 @@ def open_hail(path: str | Path, cache_dir: str | Path | None = None, **options: 
     if Path(path).is_dir():
         from pmo_workbench.genotypes.hail_combiner import open_hail_cohort
 
+        options.pop("format_fields", None)  # a cohort store keeps its own DP, GQ and AD
         return open_hail_cohort(path, cache_dir, **options)
     return open_hail_genotypes(path, cache_dir, **options)
 
