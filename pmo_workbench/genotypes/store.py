@@ -440,7 +440,7 @@ def _blosc_block_size(data: bytes) -> int:
 
 
 def _read_attrs(store: Path) -> dict[str, Any]:
-    return dict(zarr.open_group(zarr.DirectoryStore(str(store)), mode="r").attrs)
+    return store_arrays.read_attrs(store)  # the .zattrs JSON zarr reads (without importing zarr)
 
 
 def missing_fields(attrs: dict[str, Any], format_fields: tuple[str, ...]) -> list[str]:
