@@ -167,7 +167,7 @@ def test_decoder_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path
     build = subprocess.run([cc, "-O1", "-g", "-std=c11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                             "-I", str(CKERNELS), str(tmp_path / "h.c"), str(CKERNELS / "blosc_lz4.c"), "-o", str(exe),
                             "-ldl"], capture_output=True, text=True)
-    if build.returncode != 0 and "sanitize" in build.stderr:
+    if build.returncode != 0 and any(w in build.stderr.lower() for w in ("sanitize", "asan", "ubsan")):
         pytest.skip(f"the compiler has no sanitizers: {build.stderr[-300:]}")
     assert build.returncode == 0, build.stderr
     rng = np.random.default_rng(11)
