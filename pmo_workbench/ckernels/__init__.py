@@ -44,6 +44,16 @@ _SIGNATURES = {
         _array(np.uint64), _I64, _array(np.int64), _I64, _array(np.int64), _I64, _I64,
         _array(np.int64, True), _array(np.int32, True), _array(np.int32, True), _array(np.int32, True),
         _array(np.int64, True)]),
+    # the QC pass straight from the 2-bit copy's chunk files (packed_counts.c) and their decoder (blosc_lz4.c)
+    "pmo_count_packed_chunks": (ctypes.c_int, [
+        ctypes.c_char_p, ctypes.c_int32, _I64, _I64, _I64, _I64, _array(np.uint8), _array(np.int64), _I64, _I64,
+        ctypes.c_int32, _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+        _array(np.int64, True), _array(np.int64, True), _array(np.int64, True), _array(np.int32, True), _I64,
+        _array(np.int32, True), _array(np.int32, True), _array(np.int32, True), _array(np.int64, True)]),
+    "pmo_lz4_load": (ctypes.c_int, [ctypes.c_char_p]),
+    "pmo_blosc_info": (ctypes.c_int, [_PTR, _I64, _array(np.int64, True)]),
+    "pmo_blosc_decode": (_I64, [_PTR, _I64, _PTR, _I64]),
+    "pmo_zstd_load": (ctypes.c_int, [ctypes.c_char_p]),
     "pmo_hwe_midp": (None, [
         _array(np.int64), _array(np.int64), _array(np.int64), _I64, _array(np.float64, True),
         _array(np.float64, True)]),
@@ -80,6 +90,8 @@ _SIGNATURES = {
                                           _array(np.int64), _array(np.int8), _I64, _array(np.int32, True), _I64,
                                           _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
                                           _array(np.int64, True), _array(np.int64, True)]),
+    "pmo_allele_lists": (_I64, [_array(np.int32), _I64, _array(np.int64), _I64, _array(np.int32, True),
+                                _array(np.int32, True), _array(np.int32, True), _array(np.float64, True)]),
     "pmo_classify_alleles": (None, [_array(np.uint8), _array(np.int64), _array(np.uint8), _array(np.int64),
                                     _array(np.int64), _I64, _array(np.int8, True), _I64]),
     # KING kinship

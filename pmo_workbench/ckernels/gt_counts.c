@@ -42,6 +42,28 @@ void pmo_gt_fast_rows(const uint16_t *codes, int64_t ns, const int64_t *rows, in
     }
 }
 
+/* The diploid tally of one called genotype (ploidy alleles, all equal to its first a0 when hom): a het, a 0/0 or
+ * a 1/1 adds to *het, *hr or *hv; other ploidies and homozygotes of a higher allele add nothing. Shared by the
+ * dense and the sparse row kernels, which must count alike. */
+static inline void tally_diploid(int ploidy, int hom, int8_t a0, int64_t *het, int64_t *hr, int64_t *hv) {
+    if (ploidy != 2) return;
+    if (!hom)
+        (*het)++;
+    else if (a0 == 0)
+        (*hr)++;
+    else if (a0 == 1)
+        (*hv)++;
+}
+
+/* Add row j's sums (kept in registers while its calls were walked) to the per-row outputs. */
+static inline void add_row_sums(int64_t j, int64_t called, int64_t het, int64_t hr, int64_t hv, int64_t *n_called,
+                                int64_t *n_het, int64_t *hom_ref, int64_t *hom_var) {
+    n_called[j] += called;
+    n_het[j] += het;
+    hom_ref[j] += hr;
+    hom_var[j] += hv;
+}
+
 /* Rows rows[0, n_rows) of gt [rows][ns][pl]: allele counts ac [n_rows][width], per row n_called, n_het,
  * hom_ref, hom_var [n_rows], and per-sample counters sample [ns][9]; atype [rows][aw] is the type of each
  * ALT allele. */
@@ -101,21 +123,53 @@ void pmo_gt_general_rows(const int8_t *gt, int64_t ns, int64_t pl, const int64_t
                 smp[S_HOM_REF] += 1;
             else if (!hom)
                 smp[S_HET] += 1;
-            if (ploidy == 2) {
-                if (!hom)
-                    het++;
-                else if (a0 == 0)
-                    hr++;
-                else if (a0 == 1)
-                    hv++;
-            }
+            tally_diploid(ploidy, hom, a0, &het, &hr, &hv);
         }
-        n_called[j] += called;
-        n_het[j] += het;
-        hom_ref[j] += hr;
-        hom_var[j] += hv;
+        add_row_sums(j, called, het, hr, hv, n_called, n_het, hom_ref, hom_var);
     }
 }
+
+/* What one listed (not all-reference) call of a sparse row changes: d [N_SAMPLE], the deltas of its sample's
+ * counters from the all-reference call counted up front; *called, *het, *hr, *hv, the row's. col [a] is the
+ * sample counter of ALT allele a (1 .. max_a; -1 none); single: whether a copy of allele a is a singleton. */
+static inline void sparse_call(const int8_t *call, int64_t pl, const int *col, int64_t max_a, int any_single,
+                               const int32_t *acj, int64_t width, int64_t n_allele, int64_t *d, int64_t *called,
+                               int64_t *het, int64_t *hr, int64_t *hv) {
+    int8_t a0 = call[0];
+    if (a0 == -1) { /* not the all-reference call counted up front */
+        d[S_NOT_CALLED] += 1;
+        d[S_CALLED] -= 1;
+        d[S_HOM_REF] -= 1;
+        return;
+    }
+    (*called)++;
+    int ploidy = 0, hom = 1, allref = 1;
+    for (int64_t k = 0; k < pl; k++) {
+        int8_t a = call[k];
+        if (a == -2) break;
+        ploidy++;
+        hom &= a == a0;
+        if (a > 0) {
+            allref = 0;
+            int c = a <= max_a ? col[a] : -1;
+            if (c >= 0) d[c] += 1;
+            if (any_single && a < width && a < n_allele && acj[a] == 1) d[S_SINGLETON] += 1;
+        }
+    }
+    if (!allref) {
+        d[S_HOM_REF] -= 1;
+        if (!hom) d[S_HET] += 1;
+    }
+    tally_diploid(ploidy, hom, a0, het, hr, hv);
+}
+
+/* Diploid calls of alleles -2 .. 14 as one code of 17 x 17: the effect of each code on its sample and row is
+ * worked out once per row (sparse_call), then added per call without branches. */
+enum { CODE_BASE = 17, N_CODES = 17 * 17, MAX_TABLE_ALLELE = 14 };
+typedef struct {
+    int64_t d[N_SAMPLE]; /* as wide as the counters: their sum is a few vector additions */
+    int64_t called, het, hr, hv;
+} call_effect;
 
 /* Rows [0, n_rows) of sparse calls (the side file of genotypes/unpacked_calls.py): row j lists its calls that
  * are not all-reference, entries ends[j - 1] .. ends[j] (ends[-1] = 0): the sample samples[e] (uint16 when
@@ -133,6 +187,10 @@ int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_
         sample[s * N_SAMPLE + S_CALLED] += n_rows;
         sample[s * N_SAMPLE + S_HOM_REF] += n_rows;
     }
+    call_effect table[N_CODES];
+    uint8_t known[N_CODES];
+    int32_t hist[2][N_CODES]; /* two histograms, alternate calls: no chain of increments of one counter */
+    int16_t used[N_CODES];
     int64_t e0 = 0;
     for (int64_t j = 0; j < n_rows; j++) {
         int64_t e1 = ends[j];
@@ -140,12 +198,42 @@ int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_
         int64_t implicit = ns - (e1 - e0);
         int32_t *acj = ac + j * width;
         acj[0] += (int32_t)(implicit * pl);
-        for (int64_t e = e0; e < e1; e++)
-            for (int64_t k = 0; k < pl; k++) {
-                int8_t a = calls[e * pl + k];
-                if (a < 0) break;
-                if (a < width) acj[a] += 1;
+        /* diploid calls of alleles -2 .. 14 (nearly all): counted by their code, each code's effect worked out once */
+        int table_ok = pl == 2;
+        int64_t n_used = 0;
+        if (table_ok) {
+            memset(known, 0, sizeof known);
+            for (int64_t e = e0; e < e1; e++) {
+                int8_t a0 = calls[2 * e], a1 = calls[2 * e + 1];
+                if (a0 < -2 || a0 > MAX_TABLE_ALLELE || a1 < -2 || a1 > MAX_TABLE_ALLELE) {
+                    table_ok = 0;
+                    break;
+                }
+                int code = (a0 + 2) * CODE_BASE + a1 + 2;
+                if (!known[code]) {
+                    known[code] = 1;
+                    used[n_used++] = (int16_t)code;
+                    hist[0][code] = hist[1][code] = 0;
+                }
+                hist[e & 1][code]++;
             }
+        }
+        if (table_ok) { /* allele counts from the codes' counts (a call's alleles up to its first below 0) */
+            for (int64_t u = 0; u < n_used; u++) {
+                int code = used[u], a0 = code / CODE_BASE - 2, a1 = code % CODE_BASE - 2;
+                int64_t m = (int64_t)hist[0][code] + hist[1][code];
+                if (a0 < 0) continue;
+                if (a0 < width) acj[a0] += (int32_t)m;
+                if (a1 >= 0 && a1 < width) acj[a1] += (int32_t)m;
+            }
+        } else {
+            for (int64_t e = e0; e < e1; e++)
+                for (int64_t k = 0; k < pl; k++) {
+                    int8_t a = calls[e * pl + k];
+                    if (a < 0) break;
+                    if (a < width) acj[a] += 1;
+                }
+        }
         int64_t called = implicit, het = 0, hr = pl == 2 ? implicit : 0, hv = 0;
         /* per ALT allele a (1 .. aw): the sample counter its copies add to (-1: none), and whether the row has a
          * singleton at all */
@@ -158,49 +246,37 @@ int pmo_gt_sparse_rows(const int64_t *ends, const void *samples, int64_t sample_
             if (a < width && a < n_alleles[j] && acj[a] == 1) any_single = 1;
         }
         int64_t max_a = aw < 127 ? aw : 127;
-        for (int64_t e = e0; e < e1; e++) {
-            int64_t s = sample_bytes == 2 ? (int64_t)s16[e] : (int64_t)s32[e];
-            if (s >= ns) return -1;
-            const int8_t *call = calls + e * pl;
-            int64_t *smp = sample + s * N_SAMPLE;
-            int8_t a0 = call[0];
-            if (a0 == -1) { /* not the all-reference call counted above */
-                smp[S_NOT_CALLED] += 1;
-                smp[S_CALLED] -= 1;
-                smp[S_HOM_REF] -= 1;
-                continue;
+        if (table_ok) {
+            for (int64_t u = 0; u < n_used; u++) {
+                int code = used[u];
+                int8_t call[2] = {(int8_t)(code / CODE_BASE - 2), (int8_t)(code % CODE_BASE - 2)};
+                call_effect *t = &table[code];
+                memset(t, 0, sizeof *t);
+                sparse_call(call, 2, col, max_a, any_single, acj, width, n_alleles[j], t->d, &t->called, &t->het,
+                            &t->hr, &t->hv);
+                int64_t m = (int64_t)hist[0][code] + hist[1][code];
+                called += m * t->called;
+                het += m * t->het;
+                hr += m * t->hr;
+                hv += m * t->hv;
             }
-            called++;
-            int ploidy = 0, hom = 1, allref = 1;
-            for (int64_t k = 0; k < pl; k++) {
-                int8_t a = call[k];
-                if (a == -2) break;
-                ploidy++;
-                hom &= a == a0;
-                if (a > 0) {
-                    allref = 0;
-                    int c = a <= max_a ? col[a] : -1;
-                    if (c >= 0) smp[c] += 1;
-                    if (any_single && a < width && a < n_alleles[j] && acj[a] == 1) smp[S_SINGLETON] += 1;
-                }
+            for (int64_t e = e0; e < e1; e++) {
+                int64_t s = sample_bytes == 2 ? (int64_t)s16[e] : (int64_t)s32[e];
+                if (s >= ns) return -1;
+                int code = (calls[2 * e] + 2) * CODE_BASE + calls[2 * e + 1] + 2;
+                int64_t *smp = sample + s * N_SAMPLE;
+                const int64_t *d = table[code].d;
+                for (int c = 0; c < N_SAMPLE; c++) smp[c] += d[c];
             }
-            if (!allref) {
-                smp[S_HOM_REF] -= 1;
-                if (!hom) smp[S_HET] += 1;
-            }
-            if (ploidy == 2) {
-                if (!hom)
-                    het++;
-                else if (a0 == 0)
-                    hr++;
-                else if (a0 == 1)
-                    hv++;
+        } else {
+            for (int64_t e = e0; e < e1; e++) {
+                int64_t s = sample_bytes == 2 ? (int64_t)s16[e] : (int64_t)s32[e];
+                if (s >= ns) return -1;
+                sparse_call(calls + e * pl, pl, col, max_a, any_single, acj, width, n_alleles[j],
+                            sample + s * N_SAMPLE, &called, &het, &hr, &hv);
             }
         }
-        n_called[j] += called;
-        n_het[j] += het;
-        hom_ref[j] += hr;
-        hom_var[j] += hv;
+        add_row_sums(j, called, het, hr, hv, n_called, n_het, hom_ref, hom_var);
         e0 = e1;
     }
     return 0;
@@ -280,4 +356,31 @@ void pmo_classify_alleles(const uint8_t *ref, const int64_t *ref_off, const uint
             }
         }
     }
+}
+
+/* The allele-count columns of variant_qc: for variants [0, n) of ac [n][width] (int32), an[i] = the sum of row i
+ * and its first n_alleles[i] counts in flat_ac, and AC / AN (as doubles, NaN for 0 / 0, as numpy divides) in
+ * flat_af, from offsets[i] on (offsets [n + 1], offsets[0] = 0); one pass, no temporaries. flat_ac and flat_af
+ * hold the sum of n_alleles. Returns the number of values, or -1 for an n_alleles outside [0, width] or more
+ * than 2^31 - 1 values. */
+int64_t pmo_allele_lists(const int32_t *ac, int64_t width, const int64_t *n_alleles, int64_t n, int32_t *an,
+                         int32_t *offsets, int32_t *flat_ac, double *flat_af) {
+    int64_t k = 0;
+    offsets[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t *row = ac + i * width;
+        int64_t m = n_alleles[i];
+        if (m < 0 || m > width || k + m > INT32_MAX) return -1;
+        uint32_t sum = 0; /* wraps as numpy's int32 sum does */
+        for (int64_t a = 0; a < width; a++) sum += (uint32_t)row[a];
+        an[i] = (int32_t)sum;
+        double total = (double)(int32_t)sum;
+        for (int64_t a = 0; a < m; a++) {
+            flat_ac[k + a] = row[a];
+            flat_af[k + a] = (double)row[a] / total;
+        }
+        k += m;
+        offsets[i + 1] = (int32_t)k;
+    }
+    return k;
 }

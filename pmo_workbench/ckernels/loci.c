@@ -37,33 +37,35 @@ int64_t pmo_format_loci(const int64_t *codes, const int64_t *position, int64_t n
  * values lists[i] .. lists[i + 1] (lists[0] = 0); value j is data[values[j] .. values[j + 1]) (values[0] = 0).
  * values holds room for max_values + 1 offsets, data for the bytes of REF and ALT. Returns the number of values,
  * or -1 when there would be more than max_values. */
+/* Append the comma-separated values of text [len bytes] to data (from *k) as values (from *m): each comma ends a
+ * value. Returns -1 when a value would be the one past max_values - reserve (the caller's end of the variant
+ * takes `reserve` more), else 0. */
+static inline int split_commas(const uint8_t *text, int64_t len, uint8_t *data, int64_t *k, int64_t *values,
+                               int64_t *m, int64_t max_values, int64_t reserve) {
+    for (int64_t p = 0; p < len; p++) {
+        if (text[p] == ',') {
+            values[++*m] = *k;
+            if (*m + reserve > max_values) return -1;
+        } else {
+            data[(*k)++] = text[p];
+        }
+    }
+    return 0;
+}
+
 int64_t pmo_split_alleles(const uint8_t *ref, const int64_t *ref_off, const uint8_t *alt, const int64_t *alt_off,
                           int64_t n, int64_t *lists, int64_t *values, int64_t max_values, uint8_t *data) {
     int64_t k = 0, m = 0;
     lists[0] = 0;
     values[0] = 0;
     for (int64_t i = 0; i < n; i++) {
-        const uint8_t *r = ref + ref_off[i], *a = alt + alt_off[i];
         int64_t rl = ref_off[i + 1] - ref_off[i], al = alt_off[i + 1] - alt_off[i];
         if (m + 2 > max_values) return -1;
-        for (int64_t p = 0; p < rl; p++) { /* REF (a comma in it splits it, as the text would be) */
-            if (r[p] == ',') {
-                values[++m] = k;
-                if (m + 2 > max_values) return -1;
-            } else {
-                data[k++] = r[p];
-            }
-        }
+        /* REF (a comma in it splits it, as the text would be), then ALT when there is one */
+        if (split_commas(ref + ref_off[i], rl, data, &k, values, &m, max_values, 2) != 0) return -1;
         values[++m] = k;
         if (al > 0) {
-            for (int64_t p = 0; p < al; p++) {
-                if (a[p] == ',') {
-                    values[++m] = k;
-                    if (m + 1 > max_values) return -1;
-                } else {
-                    data[k++] = a[p];
-                }
-            }
+            if (split_commas(alt + alt_off[i], al, data, &k, values, &m, max_values, 1) != 0) return -1;
             values[++m] = k;
         }
         lists[i + 1] = m;

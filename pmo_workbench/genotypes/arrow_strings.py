@@ -18,15 +18,20 @@ Examples
 
 from __future__ import annotations
 
-import numcodecs
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
-import zarr
 
-from pmo_workbench import ckernels
+from pmo_workbench.genotypes.store_arrays import read_strings, strings_from_chunks
+
+if TYPE_CHECKING:
+    import zarr
 
 
 def _is_vlen_utf8(arr: zarr.Array) -> bool:
+    import numcodecs
+
     filters = arr.filters or []
     return arr.dtype == object and arr.ndim == 1 and len(filters) == 1 and isinstance(filters[0], numcodecs.VLenUTF8)
 
@@ -50,42 +55,23 @@ def read_string_array(arr: zarr.Array) -> pa.Array:
             bufs.append(None)
             continue
         bufs.append(np.frombuffer(arr.compressor.decode(raw) if arr.compressor else raw, dtype=np.uint8))
-    unpack = ckernels.library().pmo_unpack_vlen
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    data = np.empty(sum(len(b) for b in bufs if b is not None) + 16, dtype=np.uint8)
-    k = 0
-    for c, buf in enumerate(bufs):
-        start, stop = c * size, min(n, (c + 1) * size)
-        if buf is None:
-            values = [("" if v is None else str(v)).encode() for v in arr[start:stop]]
-            need = k + sum(len(v) for v in values)
-            if need > len(data):
-                data = np.concatenate([data, np.empty(need - len(data), np.uint8)])
-            for i, v in enumerate(values):
-                data[k:k + len(v)] = np.frombuffer(v, np.uint8)
-                k += len(v)
-                offsets[start + i + 1] = k
-            continue
-        if int(buf[:4].view("<u4")[0]) < stop - start:  # an edge chunk is stored whole (padded)
-            raise ValueError(f"{arr.path}: chunk {c} holds {int(buf[:4].view('<u4')[0])} items, not {stop - start}")
-        end = unpack(buf, len(buf), stop - start, offsets[start:stop + 1], data, len(data), k)
-        if end < 0:
-            raise ValueError(f"{arr.path}: chunk {c} is shorter than the item lengths it records (corrupt store)")
-        k = end
-    if k < 2**31:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:k]))
+    return strings_from_chunks(bufs, n, size, arr.path, lambda start, stop: arr[start:stop])
 
 
 def read_variant_strings(g, name: str) -> pa.Array:
     """The variant column ``name`` (``"ref"``, ``"alt"``, ``"filters"``, ``"id"``) of a store as Arrow strings.
 
     Read from an embedded store's ``variant_<name>`` array (the variant table's object columns cost more than
-    a whole QC pass at a million variants), else from the ``variants`` table of ``g``; kept on ``g``.
+    a whole QC pass at a million variants; its chunk files straight, :mod:`.store_arrays`, where they allow),
+    else from the ``variants`` table of ``g``; kept on ``g``.
     """
     derived = getattr(g, "_derived", {})  # read once per opened store (sample_qc and variant_qc both need them)
     key = f"variant_strings_{name}"
     if key not in derived:
+        if hasattr(g, "store_path") and hasattr(g, "_array"):  # the store's files, without zarr where they allow
+            derived[key] = read_strings(g.store_path, f"variant_{name}")
+            if derived[key] is not None:
+                return derived[key]
         arr = g._array(f"variant_{name}") if hasattr(g, "_array") else None
         if arr is None:
             derived[key] = pa.array(g.variants[name].to_numpy(dtype=object), type=pa.string())

@@ -31,12 +31,14 @@ Examples
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from pmo_workbench import ckernels
+from pmo_workbench.genotypes import packed_calls
 from pmo_workbench.genotypes.alleles import (
     DELETION,
     INSERTION,
@@ -187,6 +189,86 @@ def _count_packed_rows(pool: ThreadPoolExecutor, words: np.ndarray, rows: np.nda
         raise ValueError(f"allele type outside 0..{N_TYPES - 1} in the packed-call counts")
 
 
+def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast_type: np.ndarray, out: CallCounts,
+                         het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray) -> bool:
+    """Count the store's 2-bit copy straight from its chunk files (C: ``pmo_count_packed_chunks``, one call per
+    thread of ``pool``, each decoding Blosc/LZ4 blocks into a small buffer of its own and counting their rows at
+    once); the per-variant counts of the packable rows go to ``out``, the per-sample ones to thread ``t``'s
+    ``het_acc[t]`` etc. as :func:`_count_packed_rows` adds them.
+
+    Returns False, having counted nothing that matters, when the copy is compressed in a way the C decoder does
+    not read (:func:`~.packed_calls.packed_layout`: a shuffle, another codec or typesize, or such a chunk): the
+    caller then reads it through numcodecs (:func:`_count_packed_runs`).
+
+    Raises
+    ------
+    ValueError
+        A chunk file that is truncated or corrupt (the store, the array and the chunk named).
+    OSError
+        A chunk file that cannot be read.
+    """
+    ns, nv = g.n_samples, g.n_variants
+    layout = packed_calls.packed_layout(g.store_path, nv, ns) if hasattr(g, "store_path") else None
+    if layout is None:
+        return False
+    packed_calls.load_liblz4()
+    lib = ckernels.library()
+    shared = np.zeros(1, np.int64)  # the next chunk to take
+    status = np.zeros(4, np.int64)  # the first failure: code, chunk, errno, failed
+    ok = np.ascontiguousarray(packable, dtype=bool).view(np.uint8)
+    rtype = np.ascontiguousarray(fast_type, dtype=np.int64)
+    directory = os.fsencode(layout.directory)
+    fill = -1 if layout.fill is None else layout.fill
+    nw = packed_calls.row_bytes(ns) // 8
+
+    def run(t: int) -> int:
+        return lib.pmo_count_packed_chunks(directory, ord(layout.separator), layout.n_chunks, layout.chunk_rows, nv,
+                                           nw, ok, rtype, N_TYPES, ns, fill, shared, status, out.n_called, out.n_het,
+                                           out.n_hom_ref, out.n_hom_var, out.ac, out.ac.shape[1], het_acc[t],
+                                           hv_acc[t], miss_acc[t], singles[t])
+
+    list(pool.map(run, range(len(het_acc))))
+    if not status[3]:
+        return True
+    code, chunk, err = (int(x) for x in status[:3])
+    if code == packed_calls.BLOSC_UNSUPPORTED:
+        return False
+    where = f"{g.store_path}: {packed_calls.PACKED_NAME} chunk {chunk}{layout.separator}0"
+    if code == -10:
+        raise OSError(err, f"{where}: cannot be read ({os.strerror(err)})")
+    if code == -11:
+        raise MemoryError("out of memory in the packed-call counts")
+    if code == -12:
+        raise ValueError(f"allele type outside 0..{N_TYPES - 1} in the packed-call counts")
+    message = packed_calls.BLOSC_ERRORS.get(code, f"decoder error {code}")
+    raise ValueError(f"{where}: {message} (a corrupt store: delete it from the cache to import the input again)")
+
+
+def _count_packed_runs(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast_type: np.ndarray, chunk_size: int,
+                       out: CallCounts, het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray,
+                       singles: np.ndarray) -> None:
+    """:func:`_count_packed_chunks` for a copy it does not read: runs of rows decoded by numcodecs
+    (:meth:`~.store.Genotypes.iter_packed`) and counted by :func:`_count_packed_rows`."""
+    ns = g.n_samples
+    for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
+        ok = packable[start:stop]
+        every = bool(ok.all())
+        rows = np.arange(stop - start) if every else np.flatnonzero(ok)
+        if not len(rows):
+            continue
+        hist = np.zeros((len(rows), 3), np.int64)
+        _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist, het_acc, hv_acc,
+                           miss_acc, singles)
+        v = slice(start, stop) if every else rows + start
+        het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
+        out.n_called[v] = ns - miss
+        out.n_het[v] = het
+        out.n_hom_var[v] = hv
+        out.n_hom_ref[v] = ns - miss - het - hv
+        out.ac[v, 0] = 2 * (ns - miss - hv) - het
+        out.ac[v, 1] = het + 2 * hv
+
+
 def _fold_packed(het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray,
                  n_rows: int, sample: np.ndarray) -> None:
     """Add the packed-path counters (per thread, allele type and sample) to the ``SAMPLE_*`` counters."""
@@ -253,8 +335,8 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, index: np.ndarray, 
 
 def read_n_alleles(g) -> np.ndarray:
     """Alleles per variant (int64), from an embedded store's array without loading the variant table."""
-    arr = g._array("variant_n_alleles") if hasattr(g, "_array") else None
-    return (g.variants["n_alleles"].to_numpy() if arr is None else arr[:]).astype(np.int64)
+    arr = g.read_array("variant_n_alleles") if hasattr(g, "read_array") else None
+    return (g.variants["n_alleles"].to_numpy() if arr is None else arr).astype(np.int64)
 
 
 def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
@@ -335,25 +417,15 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
             side_pool = ThreadPoolExecutor(max_workers=1) if have_side else None
             try:
                 side_done = side_pool.submit(_count_side_file, g, n_alleles, atype, width, out) if side_pool else None
-                for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
-                    ok = packable[start:stop]
-                    every = bool(ok.all())
-                    rows = np.arange(stop - start) if every else np.flatnonzero(ok)
-                    if len(rows):
-                        hist = np.zeros((len(rows), 3), np.int64)
-                        _count_packed_rows(pool, packed.view(np.uint64), rows, fast_type[start:stop][rows], ns, hist,
-                                           het_acc, hv_acc, miss_acc, p_singles)
-                        v = slice(start, stop) if every else rows + start
-                        het, hv, miss = hist[:, 0], hist[:, 1], hist[:, 2]
-                        out.n_called[v] = ns - miss
-                        out.n_het[v] = het
-                        out.n_hom_var[v] = hv
-                        out.n_hom_ref[v] = ns - miss - het - hv
-                        out.ac[v, 0] = 2 * (ns - miss - hv) - het
-                        out.ac[v, 1] = het + 2 * hv
-                    rest = np.zeros(0, np.int64) if every or have_side else np.flatnonzero(~ok)
-                    if len(rest):  # many: only their Blosc blocks are decompressed
-                        count_gt_rows(g.read_gt_rows(rest + start), rest + start, np.arange(len(rest)))
+                if not _count_packed_chunks(g, pool, packable, fast_type, out, het_acc, hv_acc, miss_acc, p_singles):
+                    for acc in (het_acc, hv_acc, miss_acc, p_singles):
+                        acc[:] = 0
+                    _count_packed_runs(g, pool, packable, fast_type, chunk_size, out, het_acc, hv_acc, miss_acc,
+                                       p_singles)
+                if not have_side and not packable.all():  # many rows outside the copy: their Blosc blocks only
+                    rest = np.flatnonzero(~packable)
+                    for part in np.split(rest, np.flatnonzero(np.diff(rest // chunk_size)) + 1):
+                        count_gt_rows(g.read_gt_rows(part), part, np.arange(len(part)))
                 if side_done is not None:
                     side_done.result()  # its per-sample counts are in out.sample from here on
             finally:

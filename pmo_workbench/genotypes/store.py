@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import importlib
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,17 +25,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numcodecs
 import numpy as np
-import zarr
 
-from pmo_workbench.genotypes import cache, packed_calls, unpacked_calls
+from pmo_workbench.genotypes import cache, packed_calls, store_arrays, unpacked_calls
 from pmo_workbench.genotypes.contigs import ContigKind, classify_contig, compute_par_mask
 from pmo_workbench.genotypes.vcf_header import VcfWarning
 from pmo_workbench.numba_kernels.calls import fill_dosage
 
 if TYPE_CHECKING:  # pandas is imported when the variant table is first read (an import does not need it)
     import pandas as pd
+
+
+class _OnFirstUse:
+    """A module imported on first use: zarr and numcodecs (0.1 s of CPU to import) are not needed by a QC pass on
+    a store, which reads its arrays' files itself (:mod:`.store_arrays`)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+zarr = _OnFirstUse("zarr")
+numcodecs = _OnFirstUse("numcodecs")
 
 @dataclass
 class GenotypeChunk:
@@ -113,15 +127,21 @@ class Genotypes:
     def __init__(self, store_path: str | Path, *, path: str | Path | None = None,
                  reference_build: str | None = None) -> None:
         self.store_path = Path(store_path)
-        self._group = zarr.open_group(zarr.DirectoryStore(str(self.store_path)), mode="r")
-        self.attrs: dict[str, Any] = dict(self._group.attrs)
+        # metadata from the JSON files; zarr opens the group when an array is first read through it
+        self._zarr_group: zarr.Group | None = None
+        gt_meta = store_arrays.read_meta(self.store_path, "call_genotype")
+        if gt_meta is None or not (self.store_path / ".zgroup").is_file():
+            self._group  # noqa: B018 - zarr's error for a folder that is not a store
+        self._gt_shape = tuple(gt_meta["shape"]) if gt_meta else tuple(self._group["call_genotype"].shape)
+        self.attrs: dict[str, Any] = store_arrays.read_attrs(self.store_path)
         self.path = Path(path) if path is not None else Path(self.attrs.get("source", ""))
         self.source_format: str = self.attrs["source_format"]
         self.reference_build: str | None = reference_build or self.attrs.get("reference_build")
-        self.sample_id: np.ndarray = np.asarray(self._group["sample_id"][:], dtype=str)
-        self.call_genotype: zarr.Array = self._group["call_genotype"]
+        samples = store_arrays.read_strings(self.store_path, "sample_id")
+        self.sample_id: np.ndarray = np.asarray(
+            samples.to_pylist() if samples is not None else self._group["sample_id"][:], dtype=str)
         self._variants: pd.DataFrame | None = None
-        self._packed: zarr.Array | None = self._array(packed_calls.PACKED_NAME)
+        self._has_packed = store_arrays.read_meta(self.store_path, packed_calls.PACKED_NAME) is not None
         self._packable: np.ndarray | None = None
         self._derived: dict[str, Any] = {}  # results computed from the calls (e.g. call counts), per object
 
@@ -130,19 +150,35 @@ class Genotypes:
                 f"{self.source_format}, build={self.reference_build})")
 
     @property
+    def _group(self) -> zarr.Group:
+        """The store opened with zarr (on first use)."""
+        if self._zarr_group is None:
+            self._zarr_group = zarr.open_group(zarr.DirectoryStore(str(self.store_path)), mode="r")
+        return self._zarr_group
+
+    @property
+    def call_genotype(self) -> zarr.Array:
+        """The calls int8 [variants, samples, ploidy] (-1 missing, -2 no allele), a zarr array."""
+        return self._group["call_genotype"]
+
+    @property
+    def _packed(self) -> zarr.Array | None:
+        return self._array(packed_calls.PACKED_NAME) if self._has_packed else None
+
+    @property
     def n_samples(self) -> int:
         """Number of samples."""
-        return int(self.call_genotype.shape[1])
+        return int(self._gt_shape[1])
 
     @property
     def n_variants(self) -> int:
         """Number of variants (records)."""
-        return int(self.call_genotype.shape[0])
+        return int(self._gt_shape[0])
 
     @property
     def ploidy(self) -> int:
         """Width of the allele dimension of ``call_genotype`` (2 unless the input has polyploid calls)."""
-        return int(self.call_genotype.shape[2])
+        return int(self._gt_shape[2])
 
     def has_field(self, name: str) -> bool:
         """True when the store holds the FORMAT field ``name`` (``"DP"``, ``"GQ"`` or ``"AD"``): the input
@@ -157,6 +193,15 @@ class Genotypes:
 
     def _array(self, name: str) -> zarr.Array | None:
         return self._group[name] if name in self._group else None
+
+    def read_array(self, name: str) -> np.ndarray | None:
+        """The whole array ``name`` of numbers or booleans (None when the store has none): its chunk files read
+        straight (:mod:`.store_arrays`) where they allow, else through zarr."""
+        got = store_arrays.read_array(self.store_path, name)
+        if got is None:
+            arr = self._array(name)
+            got = None if arr is None else arr[:]
+        return got
 
     @property
     def call_DP(self) -> zarr.Array | None:  # noqa: N802 - VCF Zarr name
@@ -295,17 +340,17 @@ class Genotypes:
 
     def has_packed(self) -> bool:
         """True when the store holds the 2-bit copy of :mod:`.packed_calls` (stores written since reader 2)."""
-        return self._packed is not None
+        return self._has_packed
 
     def packable(self) -> np.ndarray:
         """Bool per variant: its calls are in the 2-bit copy (biallelic diploid calls only; see
         :mod:`.packed_calls`). All False when the store has no such copy."""
         if self._packable is None:
-            if self._packed is None:
+            if not self._has_packed:
                 self._packable = np.zeros(self.n_variants, dtype=bool)
             else:
-                ok = self._group[packed_calls.PACKABLE_NAME][:].astype(bool)
-                self._packable = ok & (self._group["variant_n_alleles"][:] == 2)  # not the (slow) variant table
+                ok = self.read_array(packed_calls.PACKABLE_NAME).astype(bool)
+                self._packable = ok & (self.read_array("variant_n_alleles") == 2)  # not the (slow) variant table
         return self._packable
 
     def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True, reuse: bool = False
@@ -395,7 +440,7 @@ def _blosc_block_size(data: bytes) -> int:
 
 
 def _read_attrs(store: Path) -> dict[str, Any]:
-    return dict(zarr.open_group(zarr.DirectoryStore(str(store)), mode="r").attrs)
+    return store_arrays.read_attrs(store)  # the .zattrs JSON zarr reads (without importing zarr)
 
 
 def missing_fields(attrs: dict[str, Any], format_fields: tuple[str, ...]) -> list[str]:

@@ -80,7 +80,7 @@ import pyarrow as pa
 from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
-from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, validate_table, write_tables
+from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, PSEUDONYM_HINT, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -101,8 +101,10 @@ REGISTRY_START = date(1977, 1, 1)
 _DIAGNOSIS = "contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
 """The columns of ``diagnosis_rows`` after the raw CPR number ``pnr`` (pseudonymised when written)."""
 
-_PERSON_ORDER = f"m.person_order AS {ORDER_HINT}person_id"
-"""The writer's order of ``person_id`` (:data:`~pmo_workbench.health.schema.ORDER_HINT`), from ``cpr_map m``."""
+_PERSON_ORDER = f"m.person_order AS {PSEUDONYM_HINT}person_id"
+"""The writer's order of ``person_id``, from ``cpr_map m``: the integer of the pseudonym
+(:data:`~pmo_workbench.health.schema.PSEUDONYM_HINT`), from which the writer also writes ``person_id`` after
+the sort (the 17-character strings of 20 M rows are then neither sorted with the rows nor converted to Arrow)."""
 
 _CODE_ORDER = f"k.code_order AS {ORDER_HINT}code"
 """The writer's order of ``code``, from a table of :meth:`RegistryImport._code_order` joined as ``k``: the writer
@@ -110,11 +112,16 @@ then sorts by integers only, and does not rank the codes of the joined rows itse
 
 _SCAN_BATCH = 500_000
 
-MEMORY_LIMIT = "3GB"
+_DUPLICATE_PASS_ROWS = 16_000_000
+"""Rows per pass of the duplicate check's grouped aggregate (:meth:`RegistryImport._duplicates`): a file of more
+rows is grouped in passes over ranges of its hash values, so the aggregate's memory does not grow with the file."""
+
+MEMORY_LIMIT = "2.5GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
-folder, so the import's peak memory does not grow with the registry (up to about 0.9 GB of Python and Arrow
-comes on top: 3.3 GB peak at 1 M persons, 3.8 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 2 GB
-the 3 M-person sorts spilled 6-8 GB each and the import took 440 s instead of 369 s."""
+folder, so the import's peak memory does not grow with the registry (Python and Arrow come on top: 2.87 GB peak
+at 1 M persons, 3.19 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 3 GB the peaks were 3.3 GB and
+3.8-4.0 GB, too close to the 4 GB bound; at 2 GB the 3 M-person sorts spilled 6-8 GB each and the import took
+440 s instead of 369-400 s at 3 GB."""
 
 ICD8_SHAPE = "[0-9]{3}([0-9]{1,2})?"
 """A diagnosis code of this shape (after normalisation) is ICD-8 (LPR before 1994: ``41099``), else SKS."""
@@ -442,13 +449,19 @@ class RegistryImport:
         h = "_dup_hash" if "_dup_hash" in have else f"hash({cols})"
         # the repeated hashes in one grouped aggregate over the hash column (a synthetic prescription file has
         # a few hundred exact repeats among 20 M rows: counting the distinct hashes first, then grouping, read
-        # the rows twice)
-        self.con.execute(f"CREATE OR REPLACE TABLE _repeated AS SELECT {h} AS h FROM {name} GROUP BY ALL "
-                         "HAVING count(*) > 1")
+        # the rows twice) -- per range of hash values (equal hashes fall in the same range) of at most
+        # _DUPLICATE_PASS_ROWS rows: the aggregate of 69 M hashes in one pass failed to allocate 512 MiB under a
+        # 2.5 GB memory limit, as its hash table grows with the rows
+        n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        passes = max(1, -(-n // _DUPLICATE_PASS_ROWS))
         try:
+            for k in range(passes):
+                where = f" WHERE h % {passes} = {k}" if passes > 1 else ""
+                self.con.execute(f"{'INSERT INTO' if k else 'CREATE OR REPLACE TABLE'} _repeated "
+                                 f"{'' if k else 'AS '}SELECT h FROM (SELECT {h} AS h FROM {name}){where} "
+                                 "GROUP BY ALL HAVING count(*) > 1")
             if not self.con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]:
                 return
-            n = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
             self._exact_duplicates(name, file, cols, h, n)
         finally:
             self.con.execute("DROP TABLE IF EXISTS _repeated")

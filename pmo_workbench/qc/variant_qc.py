@@ -29,16 +29,28 @@ from pmo_workbench.qc.hwe import hardy_weinberg_p
 from pmo_workbench.qc.tables import VARIANT_QC, returns_table
 
 
-def _flat_rows(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets, flat)``: rows of ``values`` [n, width] cut to their first ``lengths[i]`` entries, one after
-    the other, and where each row starts (int32 [n + 1])."""
-    n, width = values.shape
-    if n and (lengths == lengths[0]).all():  # e.g. all sites biallelic: no gather
-        w = int(lengths[0])
-        return np.arange(0, n * w + 1, w, dtype=np.int32), np.ascontiguousarray(values[:, :w]).ravel()
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets, values[np.arange(width)[None, :] < lengths[:, None]]
+def _allele_lists(ac: np.ndarray, n_alleles: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(an, offsets, flat_ac, flat_af)``: AN (int32, the sum of each row of ``ac``), and each variant's first
+    ``n_alleles`` counts and AC / AN (float64; NaN where AN is 0) one variant after the other, variant ``i``'s
+    from ``offsets[i]`` (int32 [n + 1]): one C pass (``ckernels/gt_counts.c``), no temporaries of a million rows.
+
+    Examples
+    --------
+    >>> an, offsets, flat_ac, flat_af = _allele_lists(np.array([[3, 1, 0], [0, 0, 0], [2, 1, 1]]), np.array([2, 2, 3]))
+    >>> an.tolist(), offsets.tolist(), flat_ac.tolist(), flat_af.round(3).tolist()[:2]
+    ([4, 0, 4], [0, 2, 4, 7], [3, 1, 0, 0, 2, 1, 1], [0.75, 0.25])
+    """
+    ac = np.ascontiguousarray(ac, dtype=np.int32)
+    n_alleles = np.ascontiguousarray(n_alleles, dtype=np.int64)
+    n = len(n_alleles)
+    total = int(n_alleles.sum())
+    an, offsets = np.empty(n, np.int32), np.empty(n + 1, np.int32)
+    flat_ac, flat_af = np.empty(total, np.int32), np.empty(total, np.float64)
+    got = ckernels.library().pmo_allele_lists(ac, ac.shape[1] if ac.ndim == 2 else 0, n_alleles, n, an, offsets,
+                                              flat_ac, flat_af)
+    if got != total:
+        raise ValueError("allele counts per variant outside the AC table's width (or over 2^31 values)")
+    return an, offsets, flat_ac, flat_af
 
 
 def _list_column(offsets: np.ndarray, flat: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
@@ -74,7 +86,20 @@ def _alleles_column(ref: pa.Array, alt: pa.Array) -> pd.Series:
 
 
 def _filters_column(raw: pa.Array) -> pd.Series:
-    """Hail's ``filters``: PASS -> [], '.' -> missing, 'a;b' -> ['a', 'b'] (worked out once per distinct value)."""
+    """Hail's ``filters``: PASS -> [], '.' -> missing, 'a;b' -> ['a', 'b'] (worked out once per distinct value;
+    a column of PASS only, the usual case, without a dictionary encoding of a million strings).
+
+    Examples
+    --------
+    >>> _filters_column(pa.array(["PASS", "PASS"])).tolist(), _filters_column(pa.array(["PASS", "q10;s50", "."])).tolist()
+    ([[], []], [[], ['q10', 's50'], <NA>])
+    """
+    data, offsets = string_buffers(raw)
+    n = len(raw)
+    if n and int(offsets[-1] - offsets[0]) == 4 * n and (np.diff(offsets) == 4).all() and \
+            (data[offsets[0]:offsets[-1]].view("<u4") == int.from_bytes(b"PASS", "little")).all():
+        empty = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], type=pa.string()))
+        return pd.Series(empty, dtype=pd.ArrowDtype(empty.type))
     encoded = pc.dictionary_encode(raw)
     distinct = encoded.dictionary
     split = pc.split_pattern(distinct, ";")
@@ -87,15 +112,14 @@ def _filters_column(raw: pa.Array) -> pd.Series:
 
 def _locus_column(g: GenotypeSet) -> np.ndarray:
     """``"contig:position"`` per variant (object array of str), written by a C loop into Arrow buffers."""
-    contig_arr = g._array("variant_contig") if hasattr(g, "_array") else None
-    if contig_arr is None:
+    codes = g.read_array("variant_contig") if hasattr(g, "read_array") else None
+    if codes is None:
         contig = g.variants["contig"].to_numpy(dtype=object)
         names, codes = np.unique(contig.astype(str), return_inverse=True) if len(contig) else ([], contig)
         position = g.variants["position"].to_numpy()
     else:
         names = [str(c) for c in (g.attrs["contig_id"] or [""])]
-        codes = contig_arr[:]
-        position = g._array("variant_position")[:]
+        position = g.read_array("variant_position")
     encoded = [str(name).encode() for name in names]
     name_ends = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=name_ends[1:])
@@ -142,22 +166,13 @@ def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
     nv = g.n_variants
     counts = get_kernel("variant_counts", g)(g, chunk_size=chunk_size)
     n_alleles, ac = counts.n_alleles, counts.ac
-    an = np.zeros(nv, np.int32)
-    for k in range(ac.shape[1]):  # column by column: a row-wise sum of [n, 2..4] is several times slower
-        an += ac[:, k]
-    offsets, flat_ac = _flat_rows(ac, n_alleles)
+    an, offsets, flat_ac, flat_af = _allele_lists(ac, n_alleles)
     biallelic = n_alleles == 2
     with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
         hwe = None
         if counts.p_value_hwe is None or counts.p_value_excess_het is None:
             hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
                               counts.n_hom_var)
-        with np.errstate(divide="ignore", invalid="ignore"):  # AC / AN per allele, over the listed alleles only
-            w = int(offsets[1]) if nv else 0
-            if nv and len(flat_ac) == nv * w:  # same allele count everywhere (_flat_rows): no repeat of AN
-                flat_af = np.divide(flat_ac.reshape(nv, w), an[:, None], dtype=np.float64).ravel()
-            else:
-                flat_af = flat_ac / np.repeat(an.astype(np.float64), np.diff(offsets))
         columns = {
             "locus": _locus_column(g),
             "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),

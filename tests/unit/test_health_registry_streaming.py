@@ -48,7 +48,11 @@ def test_person_order_is_the_text_order_of_the_pseudonyms():
         person_order(["P00000000000000FF"])
 
 
-def test_duplicate_prescriptions_and_labs_counted_from_the_hash_of_the_trimmed_row(tmp_path: Path):
+@pytest.mark.parametrize("pass_rows", [None, 2])
+def test_duplicate_prescriptions_and_labs_counted_from_the_hash_of_the_trimmed_row(tmp_path: Path, pass_rows,
+                                                                                    monkeypatch):
+    if pass_rows:       # the hashes grouped in passes over ranges of their values (2 rows a pass: 2-3 passes)
+        monkeypatch.setattr("pmo_workbench.health.registry._DUPLICATE_PASS_ROWS", pass_rows)
     raw = write_raw(tmp_path / "raw", **{
         "lmdb.csv": "pnr,atc,eksd,apk,packsize,volume,voltypetxt,strnum,strunit,vnr\n"
                     f"{A},C10AA05,2015-04-01,2,98,98,DDD,20,mg,123456\n{C},N02BE01,2021-02-01,1,100,16.7,DDD,500,mg,1\n"
