@@ -22,7 +22,9 @@ import hashlib
 import shutil
 import subprocess
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,14 +61,25 @@ class FileDigest:
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self.n_bytes = 0
+        # hashed on a thread of its own, in order, so the reader reads the next piece meanwhile (hashlib
+        # releases the GIL); at most _DEPTH pieces wait
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmo-sha256")
+        self._jobs: deque[Future] = deque()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        """Add ``data`` (hashlib releases the GIL for it, so a reader thread hashes while workers parse)."""
-        self._hash.update(data)
+        """Add ``data`` (``bytes``: it is hashed later, so it must not change)."""
+        self._jobs.append(self._pool.submit(self._hash.update, data))
         self.n_bytes += len(data)
+        while len(self._jobs) > self._DEPTH:
+            self._jobs.popleft().result()
 
     def hexdigest(self) -> str:
+        while self._jobs:
+            self._jobs.popleft().result()
+        self._pool.shutdown()
         return self._hash.hexdigest()
+
+    _DEPTH = 4
 
 
 def detect_compression(head: bytes) -> str:
