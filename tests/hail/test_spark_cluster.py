@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent('''
     hl = init_hail(master, tmp, spark_conf={"spark.executor.memory": "700m", "spark.cores.max": "1",
                                             "spark.executor.cores": "1"})
     sc = hl.spark_context()
-    g = open_hail_genotypes(data, cache)
+    g = open_hail_genotypes(data, cache, format_fields=("DP", "GQ", "AD"))  # as the local tables: depth compared too
     sample_qc(g).to_pickle(out + "/sample_qc.pkl")
     variant_qc(g).to_pickle(out + "/variant_qc.pkl")
     executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
