@@ -333,13 +333,29 @@ def build_store_by_content(inputs: Sequence[Path], cache_dir: Path, build: Calla
     return store, found[0]
 
 
-def _build_then_rename(parent: Path, prefix: str, build: Callable[[Path], None], final_of: Callable[[], Path]
-                       ) -> Path:
+@contextlib.contextmanager
+def _import_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new ``.import-*`` folder in ``parent``, locked (so :func:`clean_stale_imports` leaves it alone) while the
+    block builds it; removed if the block fails. The block completes it and moves it into place."""
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     lock_path = _lock_path(tmp)
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(lock)
+
+
+def _build_then_rename(parent: Path, prefix: str, build: Callable[[Path], None], final_of: Callable[[], Path]
+                       ) -> Path:
+    with _import_folder(parent, prefix) as tmp:
         build(tmp)
         final = final_of()
         (tmp / COMPLETE_MARKER).write_text("ok\n")
@@ -351,14 +367,6 @@ def _build_then_rename(parent: Path, prefix: str, build: Callable[[Path], None],
             if not is_complete(final):
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        with contextlib.suppress(OSError):
-            os.close(lock)
     return final
 
 
@@ -420,21 +428,9 @@ def replace_store_atomically(final: Path, build: Callable[[Path], None]) -> Path
     """
     if not is_complete(final):
         return build_store_atomically(final, build)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".import-{final.name}-"))
-    lock_path = _lock_path(tmp)
-    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _import_folder(final.parent, f".import-{final.name}-") as tmp:
         build(tmp)
         (tmp / COMPLETE_MARKER).write_text("ok\n")
         _exchange(tmp, final)  # tmp now holds the old store
         shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        with contextlib.suppress(OSError):
-            os.close(lock)
     return final
