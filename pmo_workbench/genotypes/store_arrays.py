@@ -122,17 +122,22 @@ def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tup
     return out, per_chunk
 
 
-def read_array(store_path: str | Path, name: str) -> np.ndarray | None:
-    """The whole array ``name`` of numbers or booleans, as ``zarr`` reads it (``arr[:]``); None when this reader
-    does not read it (the caller reads it through zarr)."""
-    store_path = Path(store_path)
+def _decoded(store_path: Path, name: str, kind: str) -> tuple[dict[str, Any], Any] | None:
+    """``(meta, decoded chunks)`` of array ``name`` (:func:`_chunks`); None when this reader does not read it."""
     meta = read_meta(store_path, name)
     if meta is None:
         return None
-    got = _chunks(store_path, name, meta, "numbers")
+    got = _chunks(store_path, name, meta, kind)
+    return None if got is None else (meta, got)
+
+
+def read_array(store_path: str | Path, name: str) -> np.ndarray | None:
+    """The whole array ``name`` of numbers or booleans, as ``zarr`` reads it (``arr[:]``); None when this reader
+    does not read it (the caller reads it through zarr)."""
+    got = _decoded(Path(store_path), name, "numbers")
     if got is None:
         return None
-    whole, _ = got
+    meta, (whole, _) = got
     shape = meta["shape"]
     dtype = np.dtype(meta["dtype"])
     n = int(np.prod(shape))
@@ -178,12 +183,9 @@ def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
     """The whole 1-D VLenUTF8 array ``name`` as Arrow strings (:func:`strings_from_chunks`); None when this reader
     does not read it (the caller reads it through zarr)."""
     store_path = Path(store_path)
-    meta = read_meta(store_path, name)
-    if meta is None:
-        return None
-    got = _chunks(store_path, name, meta, "strings")
+    got = _decoded(store_path, name, "strings")
     if got is None:
         return None
-    bufs, _ = got
+    meta, (bufs, _) = got
     return strings_from_chunks([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
                                f"{os.fspath(store_path)}/{name}")
