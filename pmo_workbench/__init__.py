@@ -5,6 +5,10 @@ The library behind the track notebooks in ``notebooks/``; ``ARCHITECTURE.md`` sh
 
 from __future__ import annotations
 
+from pmo_workbench.blas_threads import shorten_blas_spin
+
+shorten_blas_spin()  # before anything loads numpy (and with it OpenBLAS)
+
 __all__ = ["__version__"]
 
 
