@@ -61,6 +61,19 @@ def pack_calls(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, ok.view(bool)
 
 
+def in_packed_copy(packable: np.ndarray, n_alleles: np.ndarray) -> np.ndarray:
+    """Bool per variant: the QC counts read its calls from the 2-bit copy, i.e. they are packable (the store's
+    ``variant_packable``) at a biallelic site; every other row is read from ``call_genotype`` or the store's
+    side file (:mod:`.unpacked_calls`).
+
+    Example
+    -------
+    >>> in_packed_copy(np.array([True, True, False]), np.array([2, 3, 2])).tolist()
+    [True, False, False]
+    """
+    return np.asarray(packable, dtype=bool) & (np.asarray(n_alleles) == 2)
+
+
 def unpack_dosage(packed: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """ALT allele counts int8 [v, samples] (-1 missing) and ploidy (2, or 0 when missing) of packed rows."""
     packed = np.ascontiguousarray(packed, dtype=np.uint8)

@@ -350,7 +350,8 @@ class Genotypes:
                 self._packable = np.zeros(self.n_variants, dtype=bool)
             else:
                 ok = self.read_array(packed_calls.PACKABLE_NAME).astype(bool)
-                self._packable = ok & (self.read_array("variant_n_alleles") == 2)  # not the (slow) variant table
+                # (variant_n_alleles, not the slow variant table)
+                self._packable = packed_calls.in_packed_copy(ok, self.read_array("variant_n_alleles"))
         return self._packable
 
     def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True, reuse: bool = False
@@ -479,6 +480,7 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
     format_fields = tuple(format_fields)
     # a VCF not seen before is hashed as the import reads it (no second pass over the file for its cache key)
     plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir, defer_hash=True)
+    gathered: list[unpacked_calls.SparseCalls | None] = [None]  # the last import's rows outside the 2-bit copy
 
     def importer(fields: tuple[str, ...]):
         def build(tmp: Path) -> str:
@@ -492,7 +494,8 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                 else:
                     from pmo_workbench.genotypes.vcf_reader import import_vcf
 
-                    read = import_vcf(path, tmp, progress=progress, fields=fields, checksum=digest is None)
+                    read = import_vcf(path, tmp, progress=progress, fields=fields, checksum=digest is None,
+                                      on_unpacked=lambda side: gathered.__setitem__(0, side))
             key = digest or read.get("source_sha256") or cache.compute_sha256(inputs)
             group = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="r+")
             group.attrs.update({"source": str(path), "source_sha256": key,
@@ -522,7 +525,7 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                 built = True
     g = Genotypes(store, path=path, reference_build=reference_build)
     if built and g.ploidy == 2:  # the QC counts' copy of the rows outside the 2-bit copy (the store stays as it is)
-        unpacked_calls.load_unpacked_calls(g)
+        unpacked_calls.load_unpacked_calls(g, gathered[0])  # (written from the rows the import gathered)
     for message in g.attrs.get("warnings", []):
         warnings.warn(message, VcfWarning, stacklevel=3)  # the caller of open_genotypes
     return g

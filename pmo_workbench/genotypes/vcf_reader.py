@@ -27,7 +27,7 @@ import shutil
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +37,11 @@ import numpy as np
 
 from pmo_workbench import ckernels
 from pmo_workbench.errors import InputError
+from pmo_workbench.genotypes import packed_calls
 from pmo_workbench.genotypes import vcf_kernels as K
 from pmo_workbench.genotypes.contigs import guess_build
 from pmo_workbench.genotypes.store_writer import StoreWriter
+from pmo_workbench.genotypes.unpacked_calls import SparseCalls, UnpackedRowsGatherer
 from pmo_workbench.genotypes.vcf_header import VcfHeader, VcfWarning, parse_vcf_header
 from pmo_workbench.genotypes.vcf_source import FileDigest, TextUnit, open_text_units
 
@@ -165,7 +167,8 @@ def _read_header(units: Iterator[TextUnit], path: Path) -> tuple[VcfHeader, byte
 
 
 def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = False,
-               fields: Sequence[str] = (), checksum: bool = False) -> dict[str, Any]:
+               fields: Sequence[str] = (), checksum: bool = False,
+               on_unpacked: Callable[[SparseCalls | None], None] | None = None) -> dict[str, Any]:
     """Import a VCF/BCF (plain, gzip or BGZF) into a new VCF Zarr store at ``root``; return its attributes.
 
     ``fields`` names the FORMAT fields to keep beside GT, of :data:`FORMAT_FIELDS` (default none: GT only);
@@ -178,6 +181,11 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
     file's bytes, hashed as the import reads them (a reader thread hashes while the workers parse, so the cache
     key of a new input costs no second pass over the file); it is left out where the reader did not read the file
     itself (BCF, read through bcftools) or the file changed size meanwhile.
+
+    ``on_unpacked``, when given, is called once the store's calls are written, with the calls of the rows
+    outside its 2-bit copy as the import gathered them (None when there were too many for a side file): the
+    caller writes the store's side file from them (:func:`.unpacked_calls.load_unpacked_calls`) without reading
+    the store back.
 
     Raises
     ------
@@ -196,7 +204,7 @@ def import_vcf(path: str | Path, root: str | Path, *, chunk_rows: int = CHUNK_RO
     try:
         while True:
             try:
-                return _import(path, Path(root), ploidy, chunk_rows, progress, wanted, checksum)
+                return _import(path, Path(root), ploidy, chunk_rows, progress, wanted, checksum, on_unpacked)
             except _PloidyRestart as restart:
                 shutil.rmtree(root, ignore_errors=True)
                 ploidy = restart.ploidy
@@ -233,7 +241,8 @@ class _Columns:
 
 
 def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool,
-            wanted: tuple[str, ...], checksum: bool = False) -> dict[str, Any]:
+            wanted: tuple[str, ...], checksum: bool = False,
+            on_unpacked: Callable[[SparseCalls | None], None] | None = None) -> dict[str, Any]:
     digest = FileDigest() if checksum else None
     kind, units = open_text_units(path, digest=digest)
     header, body, body_is_all = _read_header(units, path)
@@ -254,6 +263,8 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
         bar = tqdm(unit=" records", desc=f"import {path.name}")
     try:
         state = _ImportState(path, header, spec, writer, bar)
+        if on_unpacked is not None and ploidy == 2:  # (only diploid stores have a 2-bit copy and a side file)
+            state.unpacked = UnpackedRowsGatherer(n_samples, ploidy)
         first = TextUnit(path, body, len(body), last=body_is_all)
         inflight: deque = deque([pool.submit(_parse_unit, first, spec, 2, True, state.buffers)])
         pending = b""
@@ -267,6 +278,8 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
             state.take(_parse_text(pending + b"\n" if not pending.endswith(b"\n") else pending, spec,
                                    state.ad_width))
         n_variants = writer.finish_calls()
+        if on_unpacked is not None:
+            on_unpacked(state.unpacked.result() if state.unpacked is not None else None)
         state.warn()
         attrs = _write_variants(path, writer, header, state.columns, n_variants, ploidy, fields, kind)
         skipped = [f for f in FORMAT_FIELDS if f not in fields and header.format_types.get(f) == "Integer"]
@@ -295,6 +308,8 @@ class _ImportState:
         self.warn_first: dict[int, tuple[int, str]] = {}
         self.columns = _Columns()
         self.buffers = K.BufferPool()
+        self.n_records = 0  # records handed to the writer
+        self.unpacked: UnpackedRowsGatherer | None = None  # set to gather the side file's rows
 
     def consume(self, parsed: _Parsed, pending: bytes) -> bytes:
         """Take a unit's records after the line its head completes; return the new pending text."""
@@ -321,7 +336,10 @@ class _ImportState:
             return
         if block.ad is not None:
             self.ad_width = max(self.ad_width, block.ad.shape[2])
+        if self.unpacked is not None and block.packable is not None:
+            self.unpacked.add(self.n_records, block.gt, packed_calls.in_packed_copy(block.packable, block.n_alleles))
         self.writer.add_calls(block.gt, block.dp, block.gq, block.ad, block.packed, block.packable)
+        self.n_records += block.n
         block.release(self.buffers)
         self.columns.add(block, lines)
         if self.bar is not None:

@@ -174,6 +174,11 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
     kinds = np.where(rng.random(900) < 0.05, 4, rng.integers(0, 4, 900)).tolist()  # 5 % multi-allelic
     kinds, gt = simulate_calls(rng, 900, 60, kinds)
     vcf = write_calls(tmp_path / "r.vcf", kinds, gt)
+
+    def blosc_forbidden(self, rows):
+        raise AssertionError("rows read from call_genotype although the side file is good (or was gathered)")
+
+    monkeypatch.setattr(Genotypes, "read_gt_rows", blosc_forbidden)  # the import gathers them: no read-back
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = open_genotypes(vcf, cache_dir=tmp_path / "cache")
@@ -192,10 +197,6 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
         assert [list(x) for x in vqc["AC"]] == [ac[v, :n].tolist() for v, n in enumerate(n_alleles)]
         np.testing.assert_array_equal(sample_qc(store)["n_called"], called.sum(axis=0))
 
-    def blosc_forbidden(self, rows):
-        raise AssertionError("rows read from call_genotype although the side file is good")
-
-    monkeypatch.setattr(Genotypes, "read_gt_rows", blosc_forbidden)
     check(Genotypes(g.store_path))  # from the side file written at import
 
     monkeypatch.undo()
@@ -212,7 +213,7 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
         g2 = Genotypes(g.store_path)
         assert unpacked_calls.read_side_file(g2, rows) is None  # refused
         check(g2)  # and rebuilt from the store
-        assert side.read_bytes() == good
+        assert side.read_bytes() == good  # the file read back from the store equals the one the import gathered
     side.unlink()
     check(Genotypes(g.store_path))  # a store imported before the side file existed gets one on its first QC
     assert side.read_bytes() == good
@@ -229,6 +230,47 @@ def test_rows_outside_the_2bit_copy_from_the_side_file(tmp_path: Path, monkeypat
     assert unpacked_calls.read_side_file(g3, rows[1:]) is None
     store_files[marker] = marker.read_bytes()
     assert {p: p.read_bytes() for p in g.store_path.rglob("*") if p.is_file()} == store_files
+
+
+def test_the_import_gathers_the_rows_outside_the_2bit_copy_as_it_writes_them(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows an import gathers for the side file, text unit by text unit (many units of a few records, chunks
+    of 64 rows), are the store's rows outside the 2-bit copy with the calls the genotype matrix has; past
+    MAX_BYTES it gathers nothing and the store gets no side file, as one that has too many such rows."""
+    from pmo_workbench.genotypes import unpacked_calls, vcf_source
+    from pmo_workbench.genotypes.store import Genotypes
+    from pmo_workbench.genotypes.vcf_reader import import_vcf
+
+    rng = np.random.default_rng(23)
+    kinds = np.where(rng.random(700) < 0.08, 4, rng.integers(0, 4, 700)).tolist()
+    kinds, gt = simulate_calls(rng, 700, 40, kinds)
+    vcf = write_calls(tmp_path / "r.vcf", kinds, gt)
+    monkeypatch.setattr(vcf_source, "BLOCK_SIZE", 4096)  # ~20 records per unit of text
+    got: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_vcf(vcf, tmp_path / "s.vcz", chunk_rows=64, on_unpacked=got.append)
+    (side,) = got
+    g = Genotypes(tmp_path / "s.vcz")
+    rows = np.flatnonzero(~g.packable())
+    multi = np.flatnonzero(np.array(kinds) == 4)
+    assert len(rows) > 20 and len(np.unique(rows // 64)) > 5
+    assert set(multi.tolist()) <= set(rows.tolist())  # at least every multi-allelic row (the 2-bit copy's rule)
+    np.testing.assert_array_equal(side.rows, rows)
+    assert side.fits(40, 2)
+    np.testing.assert_array_equal(side.dense(40), gt[rows].astype(np.int8))  # the simulated calls: the oracle
+    np.testing.assert_array_equal(side.dense(40), g.read_gt_rows(rows))  # and what the store holds
+
+    monkeypatch.setattr(unpacked_calls, "MAX_BYTES", (len(rows) - 1) * 40 * 2)  # one row too many
+    got.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_vcf(vcf, tmp_path / "t.vcz", chunk_rows=64, on_unpacked=got.append)
+        g2 = open_genotypes(vcf, cache_dir=tmp_path / "cache")
+    assert got == [None]
+    assert not unpacked_calls.side_file_path(g2.store_path).exists()
+    called = gt[:, :, 0] >= 0
+    np.testing.assert_array_equal(variant_qc(g2)["AN"], 2 * called.sum(axis=1))  # rows read from the store
 
 
 def _general_counts(gt: np.ndarray, n_alleles: np.ndarray, atype: np.ndarray, width: int, ns: int):
