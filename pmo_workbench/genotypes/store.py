@@ -137,9 +137,9 @@ class Genotypes:
         self.path = Path(path) if path is not None else Path(self.attrs.get("source", ""))
         self.source_format: str = self.attrs["source_format"]
         self.reference_build: str | None = reference_build or self.attrs.get("reference_build")
-        samples = store_arrays.read_strings(self.store_path, "sample_id")
-        self.sample_id: np.ndarray = np.asarray(
-            samples.to_pylist() if samples is not None else self._group["sample_id"][:], dtype=str)
+        samples = store_arrays.read_string_list(self.store_path, "sample_id")  # (no pyarrow on the import path)
+        self.sample_id: np.ndarray = np.asarray(samples if samples is not None else self._group["sample_id"][:],
+                                                dtype=str)
         self._variants: pd.DataFrame | None = None
         self._has_packed = store_arrays.read_meta(self.store_path, packed_calls.PACKED_NAME) is not None
         self._packable: np.ndarray | None = None

@@ -28,13 +28,15 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from pmo_workbench import ckernels
 from pmo_workbench.genotypes.packed_calls import BLOSC_ERRORS, BLOSC_SLACK, BLOSC_UNSUPPORTED, load_liblz4
+
+if TYPE_CHECKING:  # imported where Arrow strings are built: an import of a VCF needs no pyarrow (~30 ms)
+    import pyarrow as pa
 
 
 @functools.cache
@@ -149,6 +151,18 @@ def strings_from_chunks(bufs: list[np.ndarray | None], n: int, size: int, name: 
     """Arrow strings (``pa.large_string()`` beyond 2 GiB of text) of ``n`` items from the decoded VLenUTF8 chunks
     ``bufs`` of ``size`` items each; a chunk that is None (never written) is read by ``read_values(start, stop)``.
     ``name`` names the array in errors."""
+    import pyarrow as pa
+
+    offsets, data = _unpack_strings(bufs, n, size, name, read_values)
+    if int(offsets[-1]) < 2**31:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _unpack_strings(bufs: list[np.ndarray | None], n: int, size: int, name: str,
+                    read_values: Callable[[int, int], Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, data)`` (int64 [n + 1], uint8) of the ``n`` strings of VLenUTF8 chunks (as
+    :func:`strings_from_chunks`): item ``i`` is ``data[offsets[i]:offsets[i + 1]]``, UTF-8."""
     unpack = ckernels.library().pmo_unpack_vlen
     offsets = np.zeros(n + 1, dtype=np.int64)
     data = np.empty(sum(len(b) for b in bufs if b is not None) + 16, dtype=np.uint8)
@@ -174,9 +188,7 @@ def strings_from_chunks(bufs: list[np.ndarray | None], n: int, size: int, name: 
         if end < 0:
             raise ValueError(f"{name}: chunk {c} is shorter than the item lengths it records (corrupt store)")
         k = end
-    if k < 2**31:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:k]))
+    return offsets, data[:k]
 
 
 def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
@@ -189,3 +201,24 @@ def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
     meta, (bufs, _) = got
     return strings_from_chunks([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
                                f"{os.fspath(store_path)}/{name}")
+
+
+def read_string_list(store_path: str | Path, name: str) -> list[str] | None:
+    """The whole 1-D VLenUTF8 array ``name`` as a list of str, for short arrays (sample IDs), without Arrow;
+    None when this reader does not read it (the caller reads it through zarr).
+
+    Example
+    -------
+    >>> read_string_list(g.store_path, "sample_id") == read_strings(g.store_path, "sample_id").to_pylist()
+    True
+    """
+    store_path = Path(store_path)
+    got = _decoded(store_path, name, "strings")
+    if got is None:
+        return None
+    meta, (bufs, _) = got
+    offsets, data = _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
+                                    f"{os.fspath(store_path)}/{name}", None)
+    text = data.tobytes()
+    ends = offsets.tolist()
+    return [text[a:b].decode("utf-8") for a, b in zip(ends[:-1], ends[1:], strict=True)]

@@ -297,6 +297,7 @@ def test_store_arrays_read_without_zarr_equal_zarr(built_store: tuple[Path, np.n
         np.testing.assert_array_equal(got, group[name][:])
     for name in ("sample_id", "variant_ref", "variant_alt", "variant_filters"):
         assert store_arrays.read_strings(path, name).to_pylist() == [str(x) for x in group[name][:]]
+        assert store_arrays.read_string_list(path, name) == [str(x) for x in group[name][:]]
     assert store_arrays.read_attrs(path) == dict(group.attrs)
     # a million int64 in a few chunks: blocks of 8 split streams (c-blosc's rule for typesize 8)
     root = zarr.open_group(str(tmp_path / "z.zarr"), mode="w")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -191,9 +193,6 @@ def test_a_truncated_gzip_is_named(tmp_path: Path) -> None:
 def test_import_and_kinship_import_no_numba(tmp_path: Path) -> None:
     """Start-up: a process that imports a VCF (multi-allelic sites, half and haploid calls, DP/GQ/AD) and runs
     kinship on its (diploid, autosomal) sites compiles nothing and never imports numba."""
-    import sys
-    import textwrap
-
     rng = np.random.default_rng(3)
     head = ("##fileformat=VCFv4.2\n##contig=<ID=1>\n##FORMAT=<ID=GT,Number=1,Type=String,Description=\"g\">\n"
             "##FORMAT=<ID=DP,Number=1,Type=Integer,Description=\"d\">\n"
@@ -223,6 +222,28 @@ def test_import_and_kinship_import_no_numba(tmp_path: Path) -> None:
     n_variants, has_dp, n_pairs, n_snp = out[0].split()
     assert (n_variants, has_dp, n_pairs) == ("500", "True", "780")  # 40 samples: every pair reported
     assert 400 < int(n_snp) <= 490  # jointly called sites: at most the 490 biallelic ones
+    assert out[1] == "[]", f"imported {out[1]}"
+
+
+def test_an_import_loads_neither_arrow_nor_pandas(tmp_path: Path) -> None:
+    """Importing a VCF (and opening the store) needs no pyarrow, pandas or numba: each costs every import, however
+    small, tens of milliseconds of start-up; the sample IDs read back as the VCF has them."""
+    samples = ["s0", "Søren", "s2"]
+    plain = tmp_path / "a.vcf"
+    plain.write_text("##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description=\"g\">\n"
+                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n"
+                     "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1/1\t./.\n"
+                     "1\t200\t.\tA\tG,T\t.\tPASS\t.\tGT\t0/2\t0/0\t1/1\n", encoding="utf-8")
+    code = textwrap.dedent(f"""
+        import sys
+        from pmo_workbench.genotypes import open_genotypes
+        g = open_genotypes({str(plain)!r}, cache_dir={str(tmp_path / "cache")!r})
+        print(g.n_variants, "|".join(g.sample_id))
+        print(sorted(m for m in ("pyarrow", "pandas", "numba") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         encoding="utf-8").stdout.split("\n")
+    assert out[0] == "2 s0|Søren|s2"
     assert out[1] == "[]", f"imported {out[1]}"
 
 
