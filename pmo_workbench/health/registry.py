@@ -98,8 +98,9 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
 
 REGISTRY_START = date(1977, 1, 1)
 
-_DIAGNOSIS = "contact_id, date, end_date, code, vocabulary, diag_type, contact_type, source"
-"""The columns of ``diagnosis_rows`` after the raw CPR number ``pnr`` (pseudonymised when written)."""
+_DIAGNOSIS = "contact_id, date, end_date, code, diag_type, contact_type, source"
+"""The columns of the joined LPR2 and LPR3 diagnoses after the raw CPR number ``pnr`` (pseudonymised when written);
+``vocabulary`` comes with each distinct code's order (:meth:`RegistryImport._diagnosis_codes`)."""
 
 _PERSON_ORDER = f"m.person_order AS {PSEUDONYM_HINT}person_id"
 """The writer's order of ``person_id``, from ``cpr_map m``: the integer of the pseudonym
@@ -182,9 +183,9 @@ class RegistryImport:
     """The raw folder loaded into an in-memory DuckDB database, checked and mapped to the event schema.
 
     ``tables`` maps each event table that can be built to the SQL that yields it (over the loaded raw tables and
-    ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses, whose LPR2 and LPR3 joins are the costliest,
-    are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it
-    as a context manager): the database spills to a temporary folder that is removed then.
+    ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses are the LPR2 and LPR3 joins, run once in the
+    writer's query, after which the raw LPR tables are dropped). Close it with :meth:`close` (or use it as a context
+    manager): the database spills to a temporary folder that is removed then.
 
     Examples
     --------
@@ -509,6 +510,23 @@ class RegistryImport:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT code, row_number() OVER (ORDER BY code) AS "
                          f"code_order FROM (SELECT DISTINCT code FROM {table})")
 
+    def _diagnosis_codes(self, name: str, lpr2: bool, lpr3: bool) -> None:
+        """Table ``name``: the distinct diagnosis codes of the raw LPR tables with their rank in text order
+        (``code_order``), their ``vocabulary`` (:func:`_vocabulary`) and its rank (``vocabulary_order``: 'ICD8' <
+        'SKS' in text order). Codes of rows that are not written (disproved) get a rank too: ranks only order."""
+        sources = []
+        if lpr2:
+            sources.append("SELECT code FROM lpr2_diag")
+            if "adiag" in {r[0] for r in self.con.execute("DESCRIBE lpr2_adm").fetchall()}:
+                sources.append("SELECT adiag AS code FROM lpr2_adm WHERE adiag <> ''")
+        if lpr3:
+            sources.append("SELECT code FROM lpr3_d")
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT code, code_order, vocabulary, CASE vocabulary WHEN 'ICD8' "
+            f"THEN 0 WHEN 'SKS' THEN 1 END AS vocabulary_order FROM (SELECT code, row_number() OVER (ORDER BY code) "
+            f"AS code_order, {_vocabulary('code')} AS vocabulary FROM (SELECT DISTINCT code FROM "
+            f"({' UNION ALL '.join(sources)})))")
+
     def _emit(self, table: str, *done: str) -> None:
         """Hand event table ``table`` to the sink (if any) as soon as it is built and checked, then drop the
         tables ``done`` that only it needed: the database then holds one large raw table at a time (a 20 M-row
@@ -525,18 +543,18 @@ class RegistryImport:
         lpr3 = self._build_lpr3()
         parts = [p for p in (lpr2, lpr3) if p]
         if parts:
-            # joined once here (the writer reads its rows more than once), and the raw LPR tables freed
-            self.con.execute(f"CREATE TABLE diagnosis_rows AS {' UNION ALL '.join(parts)}")
-            self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
-                             "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
-            self._code_order("diagnosis_codes", "diagnosis_rows")
-            # the two vocabularies in their text order ('ICD8' < 'SKS', as _vocabulary() names them)
+            # the joins run in the writer's query (not materialised first: at 3 M persons a 32 M-row table written,
+            # spilled and read back); the codes are ranked from the raw diagnosis tables, and their vocabulary
+            # with them (a regular expression per distinct code, not per row)
+            self._diagnosis_codes("diagnosis_codes", lpr2 is not None, lpr3 is not None)
+            cols = ", ".join("k.vocabulary" if c == "vocabulary" else f"d.{c}"
+                             for c in ("contact_id", "date", "end_date", "code", "vocabulary", "diag_type",
+                                       "contact_type", "source"))
             self.tables["diagnosis"] = (
-                "SELECT m.person_id, " + ", ".join(f"d.{c}" for c in _DIAGNOSIS.split(", "))
-                + f", {_PERSON_ORDER}, {_CODE_ORDER}, CASE d.vocabulary WHEN 'ICD8' THEN 0 WHEN 'SKS' THEN 1 END "
-                f"AS {ORDER_HINT}vocabulary FROM diagnosis_rows d JOIN cpr_map m ON m.raw = d.pnr "
+                f"SELECT m.person_id, {cols}, {_PERSON_ORDER}, {_CODE_ORDER}, k.vocabulary_order AS "
+                f"{ORDER_HINT}vocabulary FROM ({' UNION ALL '.join(parts)}) d JOIN cpr_map m ON m.raw = d.pnr "
                 "LEFT JOIN diagnosis_codes k ON k.code = d.code")
-            self._emit("diagnosis", "diagnosis_rows", "diagnosis_codes")
+            self._emit("diagnosis", "lpr2_adm", "lpr2_diag", "lpr3_k", "lpr3_d", "diagnosis_codes")
         self._build_prescription()
         self._build_lab()
         self._build_tissue_use_register(lookup_date)
@@ -623,7 +641,7 @@ class RegistryImport:
             diags += (" UNION ALL SELECT a.contact_id, a.adiag, 'A' FROM lpr2_adm a WHERE a.adiag <> '' AND NOT "
                       "EXISTS (SELECT 1 FROM lpr2_diag d WHERE d.contact_id = a.contact_id AND d.code = a.adiag)")
         return (f"SELECT pnr, {_DIAGNOSIS} FROM (SELECT c.pnr, c.contact_id, c.date, c.end_date, d.code, "
-                f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR2' AS source "
+                f"d.diag_type, c.contact_type, 'LPR2' AS source "
                 f"FROM ({diags}) d JOIN lpr2_adm c USING (contact_id))")
 
     def _build_lpr3(self) -> str | None:
@@ -664,7 +682,7 @@ class RegistryImport:
         self._duplicates("lpr3_d", fd, diag_duplicates)
         self._code_changes("lpr3_d", fd)
         return (f"SELECT pnr, {_DIAGNOSIS} FROM (SELECT c.pnr, c.contact_id, c.date, c.end_date, d.code, "
-                f"{_vocabulary('d.code')} AS vocabulary, d.diag_type, c.contact_type, 'LPR3' AS source "
+                f"d.diag_type, c.contact_type, 'LPR3' AS source "
                 "FROM lpr3_d d JOIN lpr3_k c USING (contact_id) WHERE d.disproved <> 'Ja')")
 
     def _build_prescription(self) -> None:
@@ -695,14 +713,19 @@ class RegistryImport:
             ddd = f"CASE WHEN r.ddd_unit THEN {ddd} END"
         strength = "CAST(NULL AS VARCHAR)"
         if "strnum" in numbers:
-            # f"{strnum:g}" for the few distinct strengths, joined back
-            nums = self.con.execute("SELECT DISTINCT strnum FROM lmdb WHERE strnum IS NOT NULL").fetchnumpy()
+            # f"{strnum:g} {strunit}" for the few distinct strengths, joined back (not concatenated per row)
+            self.con.execute("CREATE TABLE _strengths AS SELECT DISTINCT strnum, strunit FROM lmdb")
+            nums = self.con.execute("SELECT DISTINCT strnum FROM _strengths WHERE strnum IS NOT NULL").fetchnumpy()
             values = np.asarray(nums["strnum"], dtype="float64")
             self.con.register("_g", pa.table({"strnum": values, "g": [f"{v:g}" for v in values]}))
-            self.con.execute("CREATE TABLE strnum_text AS SELECT * FROM _g")
+            self.con.execute("CREATE TABLE strnum_text AS SELECT s.strnum, s.strunit, nullif(trim(coalesce(g.g, '') "
+                             "|| ' ' || s.strunit), '') AS strength FROM _strengths s LEFT JOIN _g g "
+                             "ON g.strnum = s.strnum")
             self.con.unregister("_g")
-            strength = "nullif(trim(coalesce(g.g, '') || ' ' || r.strunit), '')"
-        join = " LEFT JOIN strnum_text g ON g.strnum = r.strnum" if "strnum" in numbers else ""
+            self.con.execute("DROP TABLE _strengths")
+            strength = "g.strength"
+        join = (" LEFT JOIN strnum_text g ON g.strnum IS NOT DISTINCT FROM r.strnum AND g.strunit = r.strunit"
+                if "strnum" in numbers else "")
         self._code_order("lmdb_codes", "lmdb")
         self.tables["prescription"] = (
             f"SELECT m.person_id, r.date, r.code, 'ATC' AS vocabulary, {ddd} AS ddd, r.packages, "
