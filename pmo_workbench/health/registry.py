@@ -80,7 +80,7 @@ import pyarrow as pa
 from pmo_workbench.charsets import detect_file_encoding, normalise_encoding, transcode
 from pmo_workbench.errors import InputError
 from pmo_workbench.health.checks import REPORT_FILES, ImportChecks
-from pmo_workbench.health.schema import EVENT_TABLES, ORDER_HINT, PSEUDONYM_HINT, validate_table, write_tables
+from pmo_workbench.health.schema import ENUM_TEXT, EVENT_TABLES, PSEUDONYM_HINT, validate_table, write_tables
 from pmo_workbench.project import Project
 
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -107,9 +107,13 @@ _PERSON_ORDER = f"m.person_order AS {PSEUDONYM_HINT}person_id"
 (:data:`~pmo_workbench.health.schema.PSEUDONYM_HINT`), from which the writer also writes ``person_id`` after
 the sort (the 17-character strings of 20 M rows are then neither sorted with the rows nor converted to Arrow)."""
 
-_CODE_ORDER = f"k.code_order AS {ORDER_HINT}code"
-"""The writer's order of ``code``, from a table of :meth:`RegistryImport._code_order` joined as ``k``: the writer
-then sorts by integers only, and does not rank the codes of the joined rows itself (a second pass over them)."""
+
+def _enum(*values: str) -> str:
+    """SQL: the type of an ENUM of ``values`` (given in text order), for a constant vocabulary or source: the
+    writer carries it through its sort as one byte and writes it as text
+    (:data:`~pmo_workbench.health.schema.ENUM_TEXT`)."""
+    return "ENUM(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
 
 _SCAN_BATCH = 500_000
 
@@ -505,15 +509,20 @@ class RegistryImport:
             self.checks.add("code_normalised", file, None, int(changed["count"].sum()), int(changed["first"].min()))
 
     # -- the tables -----------------------------------------------------------------------------------------
-    def _code_order(self, name: str, table: str) -> None:
-        """Table ``name``: the distinct codes of ``table`` with their rank in text order (``code_order``)."""
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT code, row_number() OVER (ORDER BY code) AS "
-                         f"code_order FROM (SELECT DISTINCT code FROM {table})")
+    def _code_type(self, name: str, codes: str) -> str:
+        """Create ENUM type ``name`` of the distinct ``code`` of the query ``codes``, in text order; return
+        ``name``. A code cast to it is carried through the writer's sort as its 1-2 byte position, sorts as its
+        text and is written as text (:data:`~pmo_workbench.health.schema.ENUM_TEXT`): the sort carries no code
+        strings, and the writer does not rank the codes of the joined rows itself (a second pass over them)."""
+        self.con.execute(f"DROP TYPE IF EXISTS {name}")
+        self.con.execute(f"CREATE TYPE {name} AS ENUM (SELECT DISTINCT code FROM ({codes}) WHERE code IS NOT NULL "
+                         "ORDER BY code)")
+        return name
 
-    def _diagnosis_codes(self, name: str, lpr2: bool, lpr3: bool) -> None:
-        """Table ``name``: the distinct diagnosis codes of the raw LPR tables with their rank in text order
-        (``code_order``), their ``vocabulary`` (:func:`_vocabulary`) and its rank (``vocabulary_order``: 'ICD8' <
-        'SKS' in text order). Codes of rows that are not written (disproved) get a rank too: ranks only order."""
+    def _diagnosis_codes(self, name: str, lpr2: bool, lpr3: bool) -> str:
+        """Table ``name``: the distinct diagnosis codes of the raw LPR tables (codes of rows not written, as
+        disproved ones, too: the ENUM only orders) as ENUM type ``<name>_t`` (:meth:`_code_type`, returned) and
+        their ``vocabulary`` (:func:`_vocabulary`, an ENUM: 'ICD8' < 'SKS' in text order)."""
         sources = []
         if lpr2:
             sources.append("SELECT code FROM lpr2_diag")
@@ -521,11 +530,11 @@ class RegistryImport:
                 sources.append("SELECT adiag AS code FROM lpr2_adm WHERE adiag <> ''")
         if lpr3:
             sources.append("SELECT code FROM lpr3_d")
-        self.con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT code, code_order, vocabulary, CASE vocabulary WHEN 'ICD8' "
-            f"THEN 0 WHEN 'SKS' THEN 1 END AS vocabulary_order FROM (SELECT code, row_number() OVER (ORDER BY code) "
-            f"AS code_order, {_vocabulary('code')} AS vocabulary FROM (SELECT DISTINCT code FROM "
-            f"({' UNION ALL '.join(sources)})))")
+        codes = self._code_type(f"{name}_t", " UNION ALL ".join(sources))
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT CAST(code AS {codes}) AS code, "
+                         f"CAST({_vocabulary('code')} AS {_enum('ICD8', 'SKS')}) AS vocabulary "
+                         f"FROM (SELECT unnest(enum_range(NULL::{codes})) AS code)")
+        return codes
 
     def _emit(self, table: str, *done: str) -> None:
         """Hand event table ``table`` to the sink (if any) as soon as it is built and checked, then drop the
@@ -546,14 +555,14 @@ class RegistryImport:
             # the joins run in the writer's query (not materialised first: at 3 M persons a 32 M-row table written,
             # spilled and read back); the codes are ranked from the raw diagnosis tables, and their vocabulary
             # with them (a regular expression per distinct code, not per row)
-            self._diagnosis_codes("diagnosis_codes", lpr2 is not None, lpr3 is not None)
-            cols = ", ".join("k.vocabulary" if c == "vocabulary" else f"d.{c}"
-                             for c in ("contact_id", "date", "end_date", "code", "vocabulary", "diag_type",
-                                       "contact_type", "source"))
+            codes = self._diagnosis_codes("diagnosis_codes", lpr2 is not None, lpr3 is not None)
+            cols = {"code": f"CAST(d.code AS {codes}) AS code", "vocabulary": "k.vocabulary",
+                    "source": f"CAST(d.source AS {_enum('LPR2', 'LPR3')}) AS source"}
+            select = ", ".join(cols.get(c, f"d.{c}") for c in ("contact_id", "date", "end_date", "code", "vocabulary",
+                                                                "diag_type", "contact_type", "source"))
             self.tables["diagnosis"] = (
-                f"SELECT m.person_id, {cols}, {_PERSON_ORDER}, {_CODE_ORDER}, k.vocabulary_order AS "
-                f"{ORDER_HINT}vocabulary FROM ({' UNION ALL '.join(parts)}) d JOIN cpr_map m ON m.raw = d.pnr "
-                "LEFT JOIN diagnosis_codes k ON k.code = d.code")
+                f"SELECT m.person_id, {select}, {_PERSON_ORDER} FROM ({' UNION ALL '.join(parts)}) d "
+                "JOIN cpr_map m ON m.raw = d.pnr LEFT JOIN diagnosis_codes k ON k.code = d.code")
             self._emit("diagnosis", "lpr2_adm", "lpr2_diag", "lpr3_k", "lpr3_d", "diagnosis_codes")
         self._build_prescription()
         self._build_lab()
@@ -726,12 +735,12 @@ class RegistryImport:
             strength = "g.strength"
         join = (" LEFT JOIN strnum_text g ON g.strnum IS NOT DISTINCT FROM r.strnum AND g.strunit = r.strunit"
                 if "strnum" in numbers else "")
-        self._code_order("lmdb_codes", "lmdb")
+        codes = self._code_type("lmdb_code", "SELECT code FROM lmdb")
         self.tables["prescription"] = (
-            f"SELECT m.person_id, r.date, r.code, 'ATC' AS vocabulary, {ddd} AS ddd, r.packages, "
-            f"{strength} AS strength, 'LMDB' AS source, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary "
-            f"FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr LEFT JOIN lmdb_codes k ON k.code = r.code{join}")
-        self._emit("prescription", "lmdb", "lmdb_codes", "strnum_text")
+            f"SELECT m.person_id, r.date, CAST(r.code AS {codes}) AS code, CAST('ATC' AS {_enum('ATC')}) AS "
+            f"vocabulary, {ddd} AS ddd, r.packages, {strength} AS strength, CAST('LMDB' AS {_enum('LMDB')}) AS source, "
+            f"{_PERSON_ORDER} FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr{join}")
+        self._emit("prescription", "lmdb", "strnum_text")
 
     def _build_lab(self) -> None:
         f = "labka.csv"
@@ -761,12 +770,12 @@ class RegistryImport:
         self._check("labka", f, [*date_checks, ("bad_time", "samplingtime", "not a time (HH:MM or HH:MM:SS)"),
                                 ("code = ''", "analysiscode", "empty code"), *number_checks])
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
-        self._code_order("labka_codes", "labka")
+        codes = self._code_type("labka_code", "SELECT code FROM labka")
         self.tables["lab"] = (
-            "SELECT m.person_id, r.datetime, r.code, 'NPU' AS vocabulary, r.value, r.value_text, r.unit, "
-            f"{refs}, r.lab_id, {_PERSON_ORDER}, {_CODE_ORDER}, 0 AS {ORDER_HINT}vocabulary FROM labka r "
-            "JOIN cpr_map m ON m.raw = r.pnr LEFT JOIN labka_codes k ON k.code = r.code")
-        self._emit("lab", "labka", "labka_codes")
+            f"SELECT m.person_id, r.datetime, CAST(r.code AS {codes}) AS code, CAST('NPU' AS {_enum('NPU')}) AS "
+            f"vocabulary, r.value, r.value_text, r.unit, {refs}, r.lab_id, {_PERSON_ORDER} FROM labka r "
+            "JOIN cpr_map m ON m.raw = r.pnr")
+        self._emit("lab", "labka")
 
     def _build_tissue_use_register(self, lookup_date: date | None) -> None:
         f = "tissue_use_register.csv"
@@ -840,8 +849,15 @@ def build_registry_tables(raw_dir: str | Path, key: bytes, *, lookup_date: date 
     >>> # build_registry_tables("raw/", DEMO_KEY)["person"].columns.tolist()[:2]  -> ['person_id', 'sex']
     """
     with RegistryImport(raw_dir, key, lookup_date=lookup_date, end_date=end_date, start_date=start_date) as reg:
-        return {name: validate_table(reg.con.sql(sql).df(), name, file=reg.raw)
+        return {name: validate_table(_enums_as_text(reg.con.sql(sql)).df(), name, file=reg.raw)
                 for name, sql in reg.tables.items()}
+
+
+def _enums_as_text(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``rel`` with its ENUM columns (codes, vocabularies, sources: for the writer's sort) cast to text, as pandas
+    wants them (not as categories)."""
+    return rel.project(", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if t.id == ENUM_TEXT else f'"{c}"'
+                                 for c, t in zip(rel.columns, rel.types, strict=True)))
 
 
 REGISTRY_FILES = (*(f"{name}.parquet" for name, spec in EVENT_TABLES.items() if spec.folder == "registry"),

@@ -324,7 +324,12 @@ def _write_relation(rel: duckdb.DuckDBPyRelation, table: str, tmp: str) -> None:
     pseudonyms = {c.removeprefix(PSEUDONYM_HINT): c for c in rel.columns if c.startswith(PSEUDONYM_HINT)
                   and c.removeprefix(PSEUDONYM_HINT) in have and spec.columns.get(c.removeprefix(PSEUDONYM_HINT))
                   == pa.string() and not spec.key}
-    exprs = ", ".join(f'CAST("{n}" AS {_DUCK_TYPES[t]}) AS "{n}"' if n in have else
+    # an ENUM column for a text column stays an ENUM through the sort (1-2 bytes, sorted by its position:
+    # ENUM_TEXT) and becomes text in Arrow, after the sort (_write_row_groups casts it to the schema)
+    types = dict(zip(rel.columns, rel.types, strict=True))
+    enums = {n: len(types[n].children[0][1]) for n, t in spec.columns.items()
+             if n in have and t == pa.string() and types[n].id == ENUM_TEXT}
+    exprs = ", ".join(f'"{n}"' if n in enums else f'CAST("{n}" AS {_DUCK_TYPES[t]}) AS "{n}"' if n in have else
                       f'CAST(NULL AS {_DUCK_TYPES[t]}) AS "{n}"' for n, t in spec.columns.items() if n not in pseudonyms)
     hints = [c for c in rel.columns if c.startswith(ORDER_HINT) and c.removeprefix(ORDER_HINT) in have
              and c.removeprefix(ORDER_HINT) not in pseudonyms]
@@ -336,7 +341,7 @@ def _write_relation(rel: duckdb.DuckDBPyRelation, table: str, tmp: str) -> None:
             if n != distinct:
                 raise _RequiredNull
         with _sorted_reader(rel, table, f"SELECT {exprs} FROM _v", [*hints, *pseudonyms.values()],
-                            keep=tuple(pseudonyms.values())) as reader:
+                            keep=tuple(pseudonyms.values()), enums=enums) as reader:
             _write_row_groups(_with_pseudonyms(reader, table, pseudonyms) if pseudonyms else reader, tmp,
                               spec.schema, spec.required)
     except (_RequiredNull, duckdb.ConversionException):
@@ -393,6 +398,15 @@ def _with_pseudonyms(reader: pa.RecordBatchReader, table: str, pseudonyms: dict[
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+ENUM_TEXT = "enum"
+"""DuckDB's type id of an ENUM. A text column of a relation given to :func:`write_table` may be an ENUM whose values
+are listed in text (bytewise) order, as ``CREATE TYPE t AS ENUM (SELECT DISTINCT code FROM raw ORDER BY code)``
+lists them: the writer then sorts by it and carries it through the sort as its 1-2 byte position instead of the
+text, and writes it as text after the sort (DuckDB hands it to Arrow as a dictionary array, cast to the schema's
+text; the Parquet column is the same). A registry import gives its codes, vocabularies and sources so: the sort
+and Arrow conversion of the 25 M labs of 1 M persons carry no strings for them. A required ENUM of one value (a
+constant vocabulary) is not sorted by."""
+
 ORDER_HINT = "_pmo_order_"
 """Prefix of an optional column of a relation given to :func:`write_table`: ``_pmo_order_<column>`` is an integer
 ordered as ``<column>`` (equal where it is equal), which the writer then sorts by instead of ranking the column's
@@ -401,11 +415,12 @@ values itself (a registry import ranks the pseudonyms once for all its tables). 
 
 @contextmanager
 def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str, hints: list[str] | tuple[str, ...] = (),
-                   keep: tuple[str, ...] = ()) -> Iterator[pa.RecordBatchReader]:
+                   keep: tuple[str, ...] = (), enums: dict[str, int] | None = None) -> Iterator[pa.RecordBatchReader]:
     """``rows`` (a SELECT of the table's columns from ``_v``, the relation ``rel``, and the ``hints`` columns of
     :data:`ORDER_HINT`) in the order of the leading :func:`sort_keys`, as Arrow batches of :data:`ROW_GROUP_ROWS`
     rows (the hint columns left out, but those in ``keep``; a :data:`PSEUDONYM_HINT` column orders its column as
-    an :data:`ORDER_HINT` does).
+    an :data:`ORDER_HINT` does; the ``enums`` columns (:data:`ENUM_TEXT`; column -> number of values) order
+    themselves, and a required one of one value is left out of the order).
 
     DuckDB sorts 20 M rows much faster by integers than by strings, so for an event table (whose sort keys are
     all required: a null among them fails the write anyway) each run of string keys (``vocabulary, code``;
@@ -416,6 +431,10 @@ def _sorted_reader(rel: duckdb.DuckDBPyRelation, table: str, rows: str, hints: l
     spec = EVENT_TABLES[table]
     keys = sort_keys(table, complete=False)
     hinted = {h.removeprefix(ORDER_HINT).removeprefix(PSEUDONYM_HINT): f'_rows."{h}"' for h in hints}
+    for column, n_values in (enums or {}).items():     # an ENUM in text order (ENUM_TEXT) sorts by itself
+        if n_values == 1 and column in spec.required and column not in hinted:
+            keys = tuple(k for k in keys if k != column)    # one value and no nulls: nothing to sort by
+        hinted.setdefault(column, f'_rows."{column}"')
     dropped = [h for h in hints if h not in keep]
     out = "_rows.*" + (" EXCLUDE (" + ", ".join(f'"{h}"' for h in dropped) + ")" if dropped else "")
     groups: list[list[str]] = []
