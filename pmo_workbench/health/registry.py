@@ -388,20 +388,27 @@ class RegistryImport:
         with self._source(file).open(encoding="utf-8-sig", newline="") as fh:
             return [c.strip().lower().lstrip("\ufeff") for c in next(csv.reader([fh.readline()]), [])]
 
-    def _scan_text(self, name: str, file: str, columns: dict[str, str], *, unique: tuple[str, ...] = ()) -> None:
+    def _scan_text(self, name: str, file: str, columns: dict[str, str], *, unique: tuple[str, ...] = (),
+                   keep: str | None = None) -> None:
         """Refuse CPR-like values (CPR, replacement and eCPR numbers, :func:`pmo_workbench.privacy.scan_for_cpr`)
         in the text columns of ``name`` (alias -> raw column), naming file, first row and column, never the
         value. Only the distinct values holding six digits in a row (every CPR-like form does) are scanned.
 
         The distinct combinations of the columns' values are taken first, in one pass (codes, units, lab ids:
         a few thousand among millions of rows), and the patterns matched on those; for the columns in ``unique``
-        (ids, nearly one value a row) the patterns are matched on every row instead."""
+        (ids, nearly one value a row) the patterns are matched on every row instead. With ``keep``, that table of
+        distinct combinations is kept as table ``keep`` (for the ENUM types of the codes, units and lab ids)."""
         shared = [alias for alias in columns if alias not in unique]
         if shared:
             self.con.execute(f"CREATE OR REPLACE TABLE _distinct AS SELECT DISTINCT {', '.join(shared)} FROM {name}")
         try:
             self._scan_distinct(name, file, columns, unique)
-        finally:
+        except BaseException:
+            self.con.execute("DROP TABLE IF EXISTS _distinct")
+            raise
+        if keep and shared:
+            self.con.execute(f"DROP TABLE IF EXISTS {keep}; ALTER TABLE _distinct RENAME TO {keep}")
+        else:
             self.con.execute("DROP TABLE IF EXISTS _distinct")
 
     def _scan_distinct(self, name: str, file: str, columns: dict[str, str], unique: tuple[str, ...]) -> None:
@@ -712,7 +719,7 @@ class RegistryImport:
                                **raw_numbers}, hashed=duplicates)
         self._pseudonymise("lmdb", f, "pnr", "pnr")
         self._scan_text("lmdb", f, {"code": "atc", "strunit": "strunit",
-                                    **{k: k.removeprefix("cand_") for k in raw_numbers}})
+                                    **{k: k.removeprefix("cand_") for k in raw_numbers}}, keep="lmdb_text")
         self._check("lmdb", f, [*date_checks, ("code = ''", "atc", "empty code"), *number_checks])
         self._plausible("lmdb", f, [("future_date", self._future("date"), "eksd"),
                                     ("unknown_person", self._unknown(), "pnr")])
@@ -732,15 +739,15 @@ class RegistryImport:
                              "ON g.strnum = s.strnum")
             self.con.unregister("_g")
             self.con.execute("DROP TABLE _strengths")
-            strength = "g.strength"
+            strength = f"CAST(g.strength AS {self._code_type('lmdb_strength', 'SELECT strength AS code FROM strnum_text')})"
         join = (" LEFT JOIN strnum_text g ON g.strnum IS NOT DISTINCT FROM r.strnum AND g.strunit = r.strunit"
                 if "strnum" in numbers else "")
-        codes = self._code_type("lmdb_code", "SELECT code FROM lmdb")
+        codes = self._code_type("lmdb_code", "SELECT code FROM lmdb_text")
         self.tables["prescription"] = (
             f"SELECT m.person_id, r.date, CAST(r.code AS {codes}) AS code, CAST('ATC' AS {_enum('ATC')}) AS "
             f"vocabulary, {ddd} AS ddd, r.packages, {strength} AS strength, CAST('LMDB' AS {_enum('LMDB')}) AS source, "
             f"{_PERSON_ORDER} FROM lmdb r JOIN cpr_map m ON m.raw = r.pnr{join}")
-        self._emit("prescription", "lmdb", "strnum_text")
+        self._emit("prescription", "lmdb", "strnum_text", "lmdb_text")
 
     def _build_lab(self) -> None:
         f = "labka.csv"
@@ -763,19 +770,24 @@ class RegistryImport:
         self._pseudonymise("labka", f, "pnr", "pnr")
         self._scan_text("labka", f, {"code": "analysiscode", "value_text": "value", "unit": "unit",
                                      "lab_id": "laboratorium_idcode",
-                                     **{f"cand_{c}": c for c in ("value", "refl", "refu") if c in header}})
+                                     **{f"cand_{c}": c for c in ("value", "refl", "refu") if c in header}},
+                        keep="labka_text")
         self._plausible("labka", f, [("future_date", self._future("day"), "samplingdate"),
                                      ("unknown_person", self._unknown(), "pnr")])
         self._duplicates("labka", f, duplicates)
         self._check("labka", f, [*date_checks, ("bad_time", "samplingtime", "not a time (HH:MM or HH:MM:SS)"),
                                 ("code = ''", "analysiscode", "empty code"), *number_checks])
         refs = ", ".join(f"r.{c}" if c in numbers else f"CAST(NULL AS DOUBLE) AS {c}" for c in ("ref_low", "ref_high"))
-        codes = self._code_type("labka_code", "SELECT code FROM labka")
+        # the codes, units and lab ids as ENUMs (a few distinct values, from the CPR scan's distinct combinations:
+        # the writer's sort then carries no strings for them)
+        codes = self._code_type("labka_code", "SELECT code FROM labka_text")
+        units = self._code_type("labka_unit", "SELECT unit AS code FROM labka_text")
+        labs = self._code_type("labka_lab_id", "SELECT lab_id AS code FROM labka_text")
         self.tables["lab"] = (
             f"SELECT m.person_id, r.datetime, CAST(r.code AS {codes}) AS code, CAST('NPU' AS {_enum('NPU')}) AS "
-            f"vocabulary, r.value, r.value_text, r.unit, {refs}, r.lab_id, {_PERSON_ORDER} FROM labka r "
-            "JOIN cpr_map m ON m.raw = r.pnr")
-        self._emit("lab", "labka")
+            f"vocabulary, r.value, r.value_text, CAST(r.unit AS {units}) AS unit, {refs}, CAST(r.lab_id AS {labs}) "
+            f"AS lab_id, {_PERSON_ORDER} FROM labka r JOIN cpr_map m ON m.raw = r.pnr")
+        self._emit("lab", "labka", "labka_text")
 
     def _build_tissue_use_register(self, lookup_date: date | None) -> None:
         f = "tissue_use_register.csv"
