@@ -53,6 +53,9 @@ numbers are validated and pseudonymised once per distinct number (with the pseud
 person order), and each event table is streamed to Parquet through
 :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in small row groups) as soon as its own
 files are checked -- its raw tables are dropped then, so the database holds one large raw table at a time. The
+diagnoses' LPR joins run in that writer's query (not materialised first), and codes, vocabularies, sources, units
+and lab ids reach the writer as ENUMs (:data:`~pmo_workbench.health.schema.ENUM_TEXT`), so its sort carries
+integers, not strings. The
 database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary folder: tables, joins and sorts
 beyond the limit spill there, so memory does not grow with the registry. The files are written into a staging
 folder and swapped in as one set only when every table has been checked and written
