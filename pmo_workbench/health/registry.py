@@ -52,10 +52,9 @@ the duplicate check, hashes the compared columns; every check is one SQL aggrega
 numbers are validated and pseudonymised once per distinct number (with the pseudonym's integer, the writer's
 person order), and each event table is streamed to Parquet through
 :func:`~pmo_workbench.health.schema.write_tables` (sorted by code, in small row groups) as soon as its own
-files are checked -- its raw tables are dropped then, so the database holds one large raw table at a time. The
-diagnoses' LPR joins run in that writer's query (not materialised first), and codes, vocabularies, sources, units
-and lab ids reach the writer as ENUMs (:data:`~pmo_workbench.health.schema.ENUM_TEXT`), so its sort carries
-integers, not strings. The
+files are checked -- its raw tables are dropped then, so the database holds one large raw table at a time. Codes,
+vocabularies, sources, units and lab ids reach the writer as ENUMs (:data:`~pmo_workbench.health.schema.ENUM_TEXT`),
+so its sort carries integers, not strings. The
 database is in memory with a memory limit (:data:`MEMORY_LIMIT`) and a temporary folder: tables, joins and sorts
 beyond the limit spill there, so memory does not grow with the registry. The files are written into a staging
 folder and swapped in as one set only when every table has been checked and written
@@ -102,8 +101,8 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
 REGISTRY_START = date(1977, 1, 1)
 
 _DIAGNOSIS = "contact_id, date, end_date, code, diag_type, contact_type, source"
-"""The columns of the joined LPR2 and LPR3 diagnoses after the raw CPR number ``pnr`` (pseudonymised when written);
-``vocabulary`` comes with each distinct code's order (:meth:`RegistryImport._diagnosis_codes`)."""
+"""The columns of ``diagnosis_rows`` after the raw CPR number ``pnr`` (pseudonymised when written); ``vocabulary``
+comes per distinct code from :meth:`RegistryImport._diagnosis_codes`."""
 
 _PERSON_ORDER = f"m.person_order AS {PSEUDONYM_HINT}person_id"
 """The writer's order of ``person_id``, from ``cpr_map m``: the integer of the pseudonym
@@ -190,9 +189,9 @@ class RegistryImport:
     """The raw folder loaded into an in-memory DuckDB database, checked and mapped to the event schema.
 
     ``tables`` maps each event table that can be built to the SQL that yields it (over the loaded raw tables and
-    ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses are the LPR2 and LPR3 joins, run once in the
-    writer's query, after which the raw LPR tables are dropped). Close it with :meth:`close` (or use it as a context
-    manager): the database spills to a temporary folder that is removed then.
+    ``cpr_map``, the pseudonyms of every CPR number seen; diagnoses, whose LPR2 and LPR3 joins are the costliest,
+    are joined once into ``diagnosis_rows`` and the raw LPR tables dropped). Close it with :meth:`close` (or use it
+    as a context manager): the database spills to a temporary folder that is removed then.
 
     Examples
     --------
@@ -562,18 +561,23 @@ class RegistryImport:
         lpr3 = self._build_lpr3()
         parts = [p for p in (lpr2, lpr3) if p]
         if parts:
-            # the joins run in the writer's query (not materialised first: at 3 M persons a 32 M-row table written,
-            # spilled and read back); the codes are ranked from the raw diagnosis tables, and their vocabulary
-            # with them (a regular expression per distinct code, not per row)
+            # joined once here, the raw LPR tables freed then (joined in the writer's query instead, at 3 M persons
+            # the joins' hash tables and the sort did not fit the memory limit together); codes and sources stored
+            # as ENUMs (:meth:`_code_type`: 1-2 bytes a row instead of a string), each code's vocabulary found
+            # once per distinct code (not a regular expression per row)
             codes = self._diagnosis_codes("diagnosis_codes", lpr2 is not None, lpr3 is not None)
-            cols = {"code": f"CAST(d.code AS {codes}) AS code", "vocabulary": "k.vocabulary",
-                    "source": f"CAST(d.source AS {_enum('LPR2', 'LPR3')}) AS source"}
-            select = ", ".join(cols.get(c, f"d.{c}") for c in ("contact_id", "date", "end_date", "code", "vocabulary",
-                                                                "diag_type", "contact_type", "source"))
+            self.con.execute(
+                f"CREATE TABLE diagnosis_rows AS SELECT * REPLACE (CAST(code AS {codes}) AS code, CAST(source AS "
+                f"{_enum('LPR2', 'LPR3')}) AS source) FROM ({' UNION ALL '.join(parts)})")
+            self.con.execute("DROP TABLE IF EXISTS lpr2_adm; DROP TABLE IF EXISTS lpr2_diag; "
+                             "DROP TABLE IF EXISTS lpr3_k; DROP TABLE IF EXISTS lpr3_d")
+            select = ", ".join("k.vocabulary" if c == "vocabulary" else f"d.{c}"
+                               for c in ("contact_id", "date", "end_date", "code", "vocabulary", "diag_type",
+                                         "contact_type", "source"))
             self.tables["diagnosis"] = (
-                f"SELECT m.person_id, {select}, {_PERSON_ORDER} FROM ({' UNION ALL '.join(parts)}) d "
+                f"SELECT m.person_id, {select}, {_PERSON_ORDER} FROM diagnosis_rows d "
                 "JOIN cpr_map m ON m.raw = d.pnr LEFT JOIN diagnosis_codes k ON k.code = d.code")
-            self._emit("diagnosis", "lpr2_adm", "lpr2_diag", "lpr3_k", "lpr3_d", "diagnosis_codes")
+            self._emit("diagnosis", "diagnosis_rows", "diagnosis_codes")
         self._build_prescription()
         self._build_lab()
         self._build_tissue_use_register(lookup_date)
