@@ -125,8 +125,8 @@ rows is grouped in passes over ranges of its hash values, so the aggregate's mem
 
 MEMORY_LIMIT = "2.5GB"
 """DuckDB's memory limit during a registry import: tables, joins and sorts beyond it spill to the temporary
-folder, so the import's peak memory does not grow with the registry (Python and Arrow come on top: 2.79 GB peak
-at 1 M persons, 3.06 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 3 GB the peaks were 3.3 GB and
+folder, so the import's peak memory does not grow with the registry (Python and Arrow come on top: 2.79-2.98 GB
+peak at 1 M persons, 3.06 GB at 3 M; see ``benchmarks/bench_registry_import.py``). At 3 GB the peaks were 3.3 GB and
 3.8-4.0 GB, too close to the 4 GB bound; at 2 GB the 3 M-person sorts spilled 6-8 GB each and the import took
 440 s instead of 369-400 s at 3 GB."""
 
