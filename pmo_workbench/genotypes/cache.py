@@ -285,8 +285,12 @@ def locate_source(path: str | Path, cache_dir: str | Path | None, *, defer_hash:
             raise InputError("file not found", file=f)
     cache_path = resolve_cache_dir(cache_dir)
     clean_stale_imports(cache_path)
-    if defer_hash and noted_input_key(inputs, cache_path) is None and not content_seen(inputs, cache_path):
-        return plink, inputs, cache_path, None
+    if defer_hash:  # (the note checked once: a known input's key is read, not looked up again)
+        noted = noted_input_key(inputs, cache_path)
+        if noted is not None:
+            return plink, inputs, cache_path, noted
+        if not content_seen(inputs, cache_path):
+            return plink, inputs, cache_path, None
     return plink, inputs, cache_path, compute_input_key(inputs, cache_path)
 
 
