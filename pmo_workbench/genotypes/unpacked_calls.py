@@ -140,14 +140,20 @@ class UnpackedRowsGatherer:
         if self._parts is None:
             return
         unpacked = np.flatnonzero(~np.asarray(in_copy, dtype=bool))
-        if len(unpacked) == 0:
+        if len(unpacked):
+            self.add_rows(unpacked + first_row, gt[unpacked])
+
+    def add_rows(self, rows: np.ndarray, gt: np.ndarray) -> None:
+        """Take the calls ``gt`` (int8 [len(rows), samples, ploidy]) of the variants ``rows`` (after those added
+        before)."""
+        if self._parts is None or len(rows) == 0:
             return
-        self._n_rows += len(unpacked)
+        self._n_rows += len(rows)
         if self._n_rows * self.n_samples * self.ploidy > MAX_BYTES:
             self._parts = None  # too many to keep: the store gets no side file
             return
-        counts, samples, calls = sparsify(np.ascontiguousarray(gt[unpacked], dtype=np.int8))
-        self._parts.append((unpacked + first_row, counts, samples, calls))
+        counts, samples, calls = sparsify(np.ascontiguousarray(gt, dtype=np.int8))
+        self._parts.append((np.asarray(rows, np.int64), counts, samples, calls))
 
     def result(self) -> SparseCalls | None:
         """The rows gathered, in the order added (file order), or None when there were too many."""
@@ -155,7 +161,7 @@ class UnpackedRowsGatherer:
             return None
         parts = self._parts
         return SparseCalls(
-            np.concatenate([p[0] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64),
+            np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64),
             np.cumsum(np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64), dtype=np.int64),
             np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, sample_dtype(self.n_samples)),
             np.concatenate([p[3] for p in parts]) if parts else np.zeros((0, self.ploidy), np.int8))
@@ -229,13 +235,12 @@ def write_side_file(g: Genotypes, rows: np.ndarray) -> SparseCalls:
             cuts.append(f)
             last = f
     cuts.append(len(rows))
-    parts = [sparsify(np.ascontiguousarray(g.read_gt_rows(rows[a:b]), dtype=np.int8))
-             for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
-    counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    side = SparseCalls(rows, np.cumsum(counts, dtype=np.int64),
-                       np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, sample_dtype(g.n_samples)),
-                       np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, g.ploidy), np.int8))
-    del parts
+    gatherer = UnpackedRowsGatherer(g.n_samples, g.ploidy)
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        gatherer.add_rows(rows[a:b], g.read_gt_rows(rows[a:b]))
+    side = gatherer.result()
+    if side is None:  # cannot happen: wanted_rows() keeps the rows within MAX_BYTES
+        raise ValueError(f"{len(rows)} rows are too many for a side file")
     return save_side_file(g, side)
 
 
