@@ -151,9 +151,14 @@ def strings_from_chunks(bufs: list[np.ndarray | None], n: int, size: int, name: 
     """Arrow strings (``pa.large_string()`` beyond 2 GiB of text) of ``n`` items from the decoded VLenUTF8 chunks
     ``bufs`` of ``size`` items each; a chunk that is None (never written) is read by ``read_values(start, stop)``.
     ``name`` names the array in errors."""
+    return _arrow_strings(*_unpack_strings(bufs, n, size, name, read_values))
+
+
+def _arrow_strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """The strings ``data[offsets[i]:offsets[i + 1]]`` as ``pa.string()`` (``pa.large_string()`` beyond 2 GiB)."""
     import pyarrow as pa
 
-    offsets, data = _unpack_strings(bufs, n, size, name, read_values)
+    n = len(offsets) - 1
     if int(offsets[-1]) < 2**31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
@@ -191,16 +196,22 @@ def _unpack_strings(bufs: list[np.ndarray | None], n: int, size: int, name: str,
     return offsets, data[:k]
 
 
-def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
-    """The whole 1-D VLenUTF8 array ``name`` as Arrow strings (:func:`strings_from_chunks`); None when this reader
-    does not read it (the caller reads it through zarr)."""
-    store_path = Path(store_path)
+def _stored_strings(store_path: Path, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(offsets, data)`` of the whole 1-D VLenUTF8 array ``name`` (:func:`_unpack_strings`); None when this
+    reader does not read it."""
     got = _decoded(store_path, name, "strings")
     if got is None:
         return None
     meta, (bufs, _) = got
-    return strings_from_chunks([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
-                               f"{os.fspath(store_path)}/{name}")
+    return _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
+                           f"{os.fspath(store_path)}/{name}", None)
+
+
+def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
+    """The whole 1-D VLenUTF8 array ``name`` as Arrow strings (as :func:`strings_from_chunks`); None when this
+    reader does not read it (the caller reads it through zarr)."""
+    got = _stored_strings(Path(store_path), name)
+    return None if got is None else _arrow_strings(*got)
 
 
 def read_string_list(store_path: str | Path, name: str) -> list[str] | None:
@@ -212,13 +223,10 @@ def read_string_list(store_path: str | Path, name: str) -> list[str] | None:
     >>> read_string_list(g.store_path, "sample_id") == read_strings(g.store_path, "sample_id").to_pylist()
     True
     """
-    store_path = Path(store_path)
-    got = _decoded(store_path, name, "strings")
+    got = _stored_strings(Path(store_path), name)
     if got is None:
         return None
-    meta, (bufs, _) = got
-    offsets, data = _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
-                                    f"{os.fspath(store_path)}/{name}", None)
+    offsets, data = got
     text = data.tobytes()
     ends = offsets.tolist()
     return [text[a:b].decode("utf-8") for a, b in zip(ends[:-1], ends[1:], strict=True)]
