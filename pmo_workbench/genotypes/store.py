@@ -480,7 +480,7 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
     format_fields = tuple(format_fields)
     # a VCF not seen before is hashed as the import reads it (no second pass over the file for its cache key)
     plink, inputs, cache_path, digest = cache.locate_source(path, cache_dir, defer_hash=True)
-    gathered: list[unpacked_calls.SparseCalls | None] = [None]  # the last import's rows outside the 2-bit copy
+    gathered: list[unpacked_calls.SparseCalls | None] = []  # each import's rows outside the 2-bit copy
 
     def importer(fields: tuple[str, ...]):
         def build(tmp: Path) -> str:
@@ -495,7 +495,7 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                     from pmo_workbench.genotypes.vcf_reader import import_vcf
 
                     read = import_vcf(path, tmp, progress=progress, fields=fields, checksum=digest is None,
-                                      on_unpacked=lambda side: gathered.__setitem__(0, side))
+                                      on_unpacked=gathered.append)
             key = digest or read.get("source_sha256") or cache.compute_sha256(inputs)
             group = zarr.open_group(zarr.DirectoryStore(str(tmp)), mode="r+")
             group.attrs.update({"source": str(path), "source_sha256": key,
@@ -525,7 +525,8 @@ def open_store(path: str | Path, cache_dir: str | Path | None = None, *, progres
                 built = True
     g = Genotypes(store, path=path, reference_build=reference_build)
     if built and g.ploidy == 2:  # the QC counts' copy of the rows outside the 2-bit copy (the store stays as it is)
-        unpacked_calls.load_unpacked_calls(g, gathered[0])  # (written from the rows the import gathered)
+        # (written from the rows the last import gathered)
+        unpacked_calls.load_unpacked_calls(g, gathered[-1] if gathered else None)
     for message in g.attrs.get("warnings", []):
         warnings.warn(message, VcfWarning, stacklevel=3)  # the caller of open_genotypes
     return g

@@ -262,9 +262,9 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
 
         bar = tqdm(unit=" records", desc=f"import {path.name}")
     try:
-        state = _ImportState(path, header, spec, writer, bar)
-        if on_unpacked is not None and ploidy == 2:  # (only diploid stores have a 2-bit copy and a side file)
-            state.unpacked = UnpackedRowsGatherer(n_samples, ploidy)
+        # (only diploid stores have a 2-bit copy and a side file)
+        gather = UnpackedRowsGatherer(n_samples, ploidy) if on_unpacked is not None and ploidy == 2 else None
+        state = _ImportState(path, header, spec, writer, bar, gather)
         first = TextUnit(path, body, len(body), last=body_is_all)
         inflight: deque = deque([pool.submit(_parse_unit, first, spec, 2, True, state.buffers)])
         pending = b""
@@ -299,7 +299,8 @@ def _import(path: Path, root: Path, ploidy: int, chunk_rows: int, progress: bool
 class _ImportState:
     """The main thread's side of an import: records in file order, line numbers, warnings, errors."""
 
-    def __init__(self, path: Path, header: VcfHeader, spec: K.RecordSpec, writer: StoreWriter, bar) -> None:
+    def __init__(self, path: Path, header: VcfHeader, spec: K.RecordSpec, writer: StoreWriter, bar,
+                 unpacked: UnpackedRowsGatherer | None = None) -> None:
         self.path, self.header, self.spec, self.writer, self.bar = path, header, spec, writer, bar
         self.lines_before = header.n_lines  # lines before the next block
         self.n_blank = 0
@@ -309,7 +310,7 @@ class _ImportState:
         self.columns = _Columns()
         self.buffers = K.BufferPool()
         self.n_records = 0  # records handed to the writer
-        self.unpacked: UnpackedRowsGatherer | None = None  # set to gather the side file's rows
+        self.unpacked = unpacked  # gathers the side file's rows, when given
 
     def consume(self, parsed: _Parsed, pending: bytes) -> bytes:
         """Take a unit's records after the line its head completes; return the new pending text."""
