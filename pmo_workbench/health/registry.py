@@ -819,7 +819,7 @@ def person_order(pseudonyms: list[str]) -> pa.Array:
     """The 64-bit integers of pseudonyms ``"P" + 16 lower-case hex digits``
     (:func:`~pmo_workbench.privacy.pseudonymise`): ordered as the pseudonyms' text is (bytewise, the order
     DuckDB sorts text in) and equal where it is equal, so the writer sorts event tables by this integer
-    (:data:`~pmo_workbench.health.schema.ORDER_HINT`) instead of 20 M strings, and every table can be written as
+    (:data:`~pmo_workbench.health.schema.PSEUDONYM_HINT`) instead of 20 M strings, and every table can be written as
     soon as its own CPR numbers are pseudonymised (no ranking over all persons first).
 
     Examples
