@@ -46,8 +46,8 @@ _SIGNATURES = {
         _array(np.int64, True)]),
     # the QC pass straight from the 2-bit copy's chunk files (packed_counts.c) and their decoder (blosc_lz4.c)
     "pmo_count_packed_chunks": (ctypes.c_int, [
-        ctypes.c_char_p, ctypes.c_int32, _I64, _I64, _I64, _I64, _array(np.uint8), _array(np.int64), _I64, _I64,
-        ctypes.c_int32, _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
+        ctypes.c_char_p, ctypes.c_int32, _I64, _I64, _I64, _I64, _I64, _array(np.uint8), _array(np.int64), _I64,
+        _I64, ctypes.c_int32, _array(np.int64, True), _array(np.int64, True), _array(np.int64, True),
         _array(np.int64, True), _array(np.int64, True), _array(np.int64, True), _array(np.int32, True), _I64,
         _array(np.int32, True), _array(np.int32, True), _array(np.int32, True), _array(np.int64, True)]),
     "pmo_lz4_load": (ctypes.c_int, [ctypes.c_char_p]),

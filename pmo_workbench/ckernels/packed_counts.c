@@ -298,16 +298,18 @@ static int64_t read_file(const char *path, uint8_t **buf, int64_t *cap) {
  * decoded into a small buffer of this thread and its whole rows are counted at once (still in cache). A chunk
  * file that does not exist holds the fill value (0: all hom-ref).
  *
- * Rows v < nv with packable[v] are counted, as pmo_count_packed_rows counts them (allele type rtype[v]); per
- * variant n_called, n_het, n_hom_ref, n_hom_var [nv] and ac [nv][width] (REF, ALT) are written, per sample the
- * thread's counters het_acc, hv_acc [n_types][ns], miss_acc and singles [ns] are added to.
+ * Rows v0 <= v < nv with packable[v - v0] are counted, as pmo_count_packed_rows counts them (allele type
+ * rtype[v - v0]); per variant n_called, n_het, n_hom_ref, n_hom_var [nv - v0] and ac [nv - v0][width] (REF, ALT)
+ * are written at v - v0, per sample the thread's counters het_acc, hv_acc [n_types][ns], miss_acc and singles [ns]
+ * are added to. A range of rows (a QC pass written in batches) starts *next at chunk v0 / chunk_rows and sets
+ * n_chunks to the chunk after row nv - 1; rows of those chunks outside [v0, nv) are skipped.
  *
  * Returns 0, or a negative code after recording the first failure in status (see fail): a decoder code of
  * blosc_lz4.h (PMO_BLOSC_UNSUPPORTED: read this store another way), CHUNK_IO, CHUNK_NO_MEMORY or CHUNK_TYPE. */
 PMO_CLONES
-int pmo_count_packed_chunks(const char *dir, int32_t sep, int64_t n_chunks, int64_t chunk_rows, int64_t nv,
-                            int64_t nw, const uint8_t *packable, const int64_t *rtype, int64_t n_types, int64_t ns,
-                            int32_t fill, int64_t *next, int64_t *status, int64_t *n_called, int64_t *n_het,
+int pmo_count_packed_chunks(const char *dir, int32_t sep, int64_t n_chunks, int64_t chunk_rows, int64_t v0,
+                            int64_t nv, int64_t nw, const uint8_t *packable, const int64_t *rtype, int64_t n_types,
+                            int64_t ns, int32_t fill, int64_t *next, int64_t *status, int64_t *n_called, int64_t *n_het,
                             int64_t *n_hom_ref, int64_t *n_hom_var, int32_t *ac, int64_t width, int32_t *het_acc,
                             int32_t *hv_acc, int32_t *miss_acc, int64_t *singles) {
     int64_t rb = 8 * nw;
@@ -327,9 +329,9 @@ int pmo_count_packed_chunks(const char *dir, int32_t sep, int64_t n_chunks, int6
         if (chunk >= n_chunks) break;
         int64_t first = chunk * chunk_rows;
         int64_t rows = nv - first < chunk_rows ? nv - first : chunk_rows;
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t t = rtype[first + r];
-            if (packable[first + r] && (t < 0 || t >= n_types)) rc = CHUNK_TYPE;
+        for (int64_t r = first < v0 ? v0 - first : 0; r < rows; r++) {
+            int64_t t = rtype[first + r - v0];
+            if (packable[first + r - v0] && (t < 0 || t >= n_types)) rc = CHUNK_TYPE;
         }
         if (rc != 0) break;
         snprintf(path, plen, "%s/%lld%c0", dir, (long long)chunk, (char)sep);
@@ -382,8 +384,8 @@ int pmo_count_packed_chunks(const char *dir, int32_t sep, int64_t n_chunks, int6
             }
             int64_t avail = carry + got, whole = avail / rb;
             for (int64_t r = 0; r < whole && row + r < rows; r++) {
-                int64_t v = first + row + r;
-                if (!packable[v]) continue;
+                int64_t v = first + row + r - v0; /* the row's place in the per-variant arrays */
+                if (v < 0 || !packable[v]) continue;
                 int64_t het, hv, miss;
                 count_row(&c, (const uint64_t *)(rbuf + r * rb), rtype[v], &het, &hv, &miss);
                 int64_t called = ns - miss;

@@ -58,15 +58,31 @@ def read_string_array(arr: zarr.Array) -> pa.Array:
     return strings_from_chunks(bufs, n, size, arr.path, lambda start, stop: arr[start:stop])
 
 
-def read_variant_strings(g, name: str) -> pa.Array:
+def read_variant_strings(g, name: str, rows: tuple[int, int] | None = None) -> pa.Array:
     """The variant column ``name`` (``"ref"``, ``"alt"``, ``"filters"``, ``"id"``) of a store as Arrow strings.
 
     Read from an embedded store's ``variant_<name>`` array (the variant table's object columns cost more than
     a whole QC pass at a million variants; its chunk files straight, :mod:`.store_arrays`, where they allow),
-    else from the ``variants`` table of ``g``; kept on ``g``.
+    else from the ``variants`` table of ``g``; kept on ``g``. With ``rows=(start, stop)`` only those variants,
+    read from the chunks holding them; only the last batch's are kept (a pass in batches holds one at a time).
     """
     derived = getattr(g, "_derived", {})  # read once per opened store (sample_qc and variant_qc both need them)
     key = f"variant_strings_{name}"
+    if rows is not None and key not in derived and hasattr(g, "store_path") and hasattr(g, "_array"):
+        batch = derived.get("variant_strings_batch")  # the current batch's columns (counts and table read both)
+        if batch is None or batch[0] != tuple(rows):
+            batch = derived["variant_strings_batch"] = (tuple(rows), {})
+        if name not in batch[1]:
+            got = read_strings(g.store_path, f"variant_{name}", rows)
+            if got is None:
+                arr = g._array(f"variant_{name}")
+                values = arr[rows[0]:rows[1]] if arr is not None else g.variants[name].to_numpy(dtype=object)[
+                    rows[0]:rows[1]]
+                got = pa.array(["" if v is None else str(v) for v in values], type=pa.string())
+            batch[1][name] = got
+        return batch[1][name]
+    if rows is not None:
+        return read_variant_strings(g, name).slice(rows[0], rows[1] - rows[0])
     if key not in derived:
         if hasattr(g, "store_path") and hasattr(g, "_array"):  # the store's files, without zarr where they allow
             derived[key] = read_strings(g.store_path, f"variant_{name}")

@@ -46,7 +46,12 @@ from pmo_workbench.genotypes.alleles import (
     TRANSVERSION,
 )
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
-from pmo_workbench.genotypes.unpacked_calls import SparseCalls, load_unpacked_calls, wanted_rows
+from pmo_workbench.genotypes.unpacked_calls import (
+    SparseCalls,
+    load_unpacked_calls,
+    read_side_rows,
+    wanted_rows,
+)
 
 # per-sample counters
 (SAMPLE_CALLED, SAMPLE_NOT_CALLED, SAMPLE_HOM_REF, SAMPLE_HET, SAMPLE_SINGLETON, SAMPLE_TS, SAMPLE_TV,
@@ -136,7 +141,8 @@ class CallCounts:
     """Raw counts behind sample_qc and variant_qc.
 
     ``sample`` int64 [samples, 9] (columns ``SAMPLE_*``); per variant: ``ac`` int32 [variants, max alleles],
-    ``n_called``, ``n_het`` (diploid het), ``n_hom_ref``/``n_hom_var`` (diploid 0/0 and 1/1) int64.
+    ``n_called``, ``n_het`` (diploid het), ``n_hom_ref``/``n_hom_var`` (diploid 0/0 and 1/1) int64, and the
+    ``n_alleles`` (int64) they were counted with.
     """
 
     sample: np.ndarray
@@ -145,6 +151,7 @@ class CallCounts:
     n_het: np.ndarray
     n_hom_ref: np.ndarray
     n_hom_var: np.ndarray
+    n_alleles: np.ndarray | None = None
 
 
 def _fold_fast(scounts: np.ndarray, singles: np.ndarray, sample: np.ndarray) -> None:
@@ -190,11 +197,14 @@ def _count_packed_rows(pool: ThreadPoolExecutor, words: np.ndarray, rows: np.nda
 
 
 def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast_type: np.ndarray, out: CallCounts,
-                         het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray) -> bool:
+                         het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray, singles: np.ndarray,
+                         start: int = 0) -> bool:
     """Count the store's 2-bit copy straight from its chunk files (C: ``pmo_count_packed_chunks``, one call per
     thread of ``pool``, each decoding Blosc/LZ4 blocks into a small buffer of its own and counting their rows at
     once); the per-variant counts of the packable rows go to ``out``, the per-sample ones to thread ``t``'s
-    ``het_acc[t]`` etc. as :func:`_count_packed_rows` adds them.
+    ``het_acc[t]`` etc. as :func:`_count_packed_rows` adds them. The rows counted are ``start`` onwards, as many
+    as ``packable`` has (``packable``, ``fast_type`` and ``out`` hold those rows only): only their chunks are
+    read.
 
     Returns False, having counted nothing that matters, when the copy is compressed in a way the C decoder does
     not read (:func:`~.packed_calls.packed_layout`: a shuffle, another codec or typesize, or such a chunk): the
@@ -207,13 +217,15 @@ def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast
     OSError
         A chunk file that cannot be read.
     """
-    ns, nv = g.n_samples, g.n_variants
-    layout = packed_calls.packed_layout(g.store_path, nv, ns) if hasattr(g, "store_path") else None
+    ns = g.n_samples
+    layout = packed_calls.packed_layout(g.store_path, g.n_variants, ns) if hasattr(g, "store_path") else None
     if layout is None:
         return False
     packed_calls.load_liblz4()
     lib = ckernels.library()
-    shared = np.zeros(1, np.int64)  # the next chunk to take
+    stop = start + len(packable)
+    n_chunks = -(-stop // layout.chunk_rows)  # the chunk after the last row's
+    shared = np.array([start // layout.chunk_rows], np.int64)  # the next chunk to take
     status = np.zeros(4, np.int64)  # the first failure: code, chunk, errno, failed
     ok = np.ascontiguousarray(packable, dtype=bool).view(np.uint8)
     rtype = np.ascontiguousarray(fast_type, dtype=np.int64)
@@ -222,8 +234,9 @@ def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast
     nw = packed_calls.row_bytes(ns) // 8
 
     def run(t: int) -> int:
-        return lib.pmo_count_packed_chunks(directory, ord(layout.separator), layout.n_chunks, layout.chunk_rows, nv,
-                                           nw, ok, rtype, N_TYPES, ns, fill, shared, status, out.n_called, out.n_het,
+        return lib.pmo_count_packed_chunks(directory, ord(layout.separator), n_chunks, layout.chunk_rows, start,
+                                           stop, nw, ok, rtype, N_TYPES, ns, fill, shared, status, out.n_called,
+                                           out.n_het,
                                            out.n_hom_ref, out.n_hom_var, out.ac, out.ac.shape[1], het_acc[t],
                                            hv_acc[t], miss_acc[t], singles[t])
 
@@ -246,11 +259,13 @@ def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast
 
 def _count_packed_runs(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast_type: np.ndarray, chunk_size: int,
                        out: CallCounts, het_acc: np.ndarray, hv_acc: np.ndarray, miss_acc: np.ndarray,
-                       singles: np.ndarray) -> None:
+                       singles: np.ndarray, first: int = 0) -> None:
     """:func:`_count_packed_chunks` for a copy it does not read: runs of rows decoded by numcodecs
-    (:meth:`~.store.Genotypes.iter_packed`) and counted by :func:`_count_packed_rows`."""
+    (:meth:`~.store.Genotypes.iter_packed`) and counted by :func:`_count_packed_rows` (the rows ``first``
+    onwards, as many as ``packable`` has)."""
     ns = g.n_samples
-    for start, stop, packed in g.iter_packed(chunk_size, reuse=True):
+    for start, stop, packed in g.iter_packed(chunk_size, reuse=True, rows=(first, first + len(packable))):
+        start, stop = start - first, stop - first
         ok = packable[start:stop]
         every = bool(ok.all())
         rows = np.arange(stop - start) if every else np.flatnonzero(ok)
@@ -333,13 +348,17 @@ def _count_gt_rows(pool: ThreadPoolExecutor, gt: np.ndarray, index: np.ndarray, 
         scounts[:] = 0
 
 
-def read_n_alleles(g) -> np.ndarray:
-    """Alleles per variant (int64), from an embedded store's array without loading the variant table."""
-    arr = g.read_array("variant_n_alleles") if hasattr(g, "read_array") else None
-    return (g.variants["n_alleles"].to_numpy() if arr is None else arr).astype(np.int64)
+def read_n_alleles(g, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """Alleles per variant (int64), from an embedded store's array without loading the variant table (the
+    variants ``[start, stop)`` of ``rows``, or all)."""
+    arr = g.read_array("variant_n_alleles", rows) if hasattr(g, "read_array") else None
+    if arr is None:
+        arr = g.variants["n_alleles"].to_numpy()
+        arr = arr if rows is None else arr[rows[0]:rows[1]]
+    return arr.astype(np.int64)
 
 
-def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
+def classify_variant_alleles(g, n_alleles: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
     """:func:`~.alleles.classify_alt_alleles` of every variant of ``g``, REF and ALT read as Arrow strings and
     typed by a C loop over their bytes (``ckernels/gt_counts.c``, the rules of :func:`~.alleles.classify_allele`).
 
@@ -352,8 +371,8 @@ def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     ...                                     read_n_alleles(g))).all())
     True
     """
-    ref = read_variant_strings(g, "ref")
-    alt = read_variant_strings(g, "alt")
+    ref = read_variant_strings(g, "ref", rows)
+    alt = read_variant_strings(g, "alt", rows)
     n = len(n_alleles)
     width = max(int(n_alleles.max()) - 1 if n else 0, 1)
     out = np.full((n, width), -1, dtype=np.int8)
@@ -365,10 +384,29 @@ def classify_variant_alleles(g, n_alleles: np.ndarray) -> np.ndarray:
     return out
 
 
-def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, out: CallCounts) -> None:
+def _side_rows(side: SparseCalls, start: int, stop: int) -> SparseCalls:
+    """The rows ``start <= row < stop`` of ``side``, numbered from ``start``."""
+    a, b = np.searchsorted(side.rows, [start, stop])
+    if a == 0 and b == len(side.rows) and start == 0:
+        return side
+    lo = int(side.ends[a - 1]) if a else 0
+    hi = int(side.ends[b - 1]) if b else 0
+    return SparseCalls(side.rows[a:b] - start, side.ends[a:b] - lo, side.samples[lo:hi], side.calls[lo:hi])
+
+
+def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, out: CallCounts,
+                     start: int = 0) -> None:
     """Count the rows of the store's side file (:mod:`.unpacked_calls`) into ``out`` (their variants' entries
-    and ``out.sample``, which nothing else may change meanwhile)."""
-    side = load_unpacked_calls(g)
+    and ``out.sample``, which nothing else may change meanwhile): those from ``start`` on, as many as ``out``
+    holds (for a pass in batches, read from the file batch by batch: :func:`~.unpacked_calls.read_side_rows`)."""
+    stop = start + len(n_alleles)
+    if start == 0 and stop == g.n_variants:
+        side = load_unpacked_calls(g)
+    else:  # only this batch's entries (a file to rebuild is loaded whole once)
+        side = read_side_rows(g, start, stop)
+        if side is None:
+            whole = load_unpacked_calls(g)
+            side = read_side_rows(g, start, stop) or (None if whole is None else _side_rows(whole, start, stop))
     if side is None or not len(side.rows):
         return
     v = side.rows
@@ -379,21 +417,45 @@ def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, ou
     out.n_called[v], out.n_het[v], out.n_hom_ref[v], out.n_hom_var[v] = vals
 
 
-def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
-    """Count calls per sample and per variant over the whole store (cached on ``g``).
+def _has_side_file(g) -> bool:
+    """Whether the store's rows outside the 2-bit copy go to a side file (the whole store decides; kept on ``g``
+    for a pass in batches)."""
+    derived = getattr(g, "_derived", {})
+    if "has_side_file" not in derived:
+        derived["has_side_file"] = wanted_rows(g) is not None
+    return derived["has_side_file"]
+
+
+def compute_call_counts(g, chunk_size: int = 20_000, rows: tuple[int, int] | None = None) -> CallCounts:
+    """Count calls per sample and per variant over the whole store (cached on ``g``), or over its variants
+    ``[start, stop)`` of ``rows`` (not cached; per-variant arrays of those rows only, per-sample counts of those
+    rows: a pass in batches adds them up).
 
     Rows in the store's 2-bit copy (:mod:`.packed_calls`) are counted from it without decoding
     ``call_genotype``; the other rows (multi-allelic, haploid, polyploid) from ``call_genotype``.
+
+    Example
+    -------
+    >>> part = compute_call_counts(g, rows=(100, 300))
+    >>> bool((part.n_het == compute_call_counts(g).n_het[100:300]).all())
+    True
     """
-    cached = getattr(g, "_derived", {}).get("call_counts")
-    if cached is not None:
-        return cached
-    n_alleles = read_n_alleles(g)
-    atype = classify_variant_alleles(g, n_alleles)
-    ns, nv = g.n_samples, g.n_variants
+    whole = rows is None or (rows[0] == 0 and rows[1] == g.n_variants)
+    if whole:
+        cached = getattr(g, "_derived", {}).get("call_counts")
+        if cached is not None:
+            return cached
+        rows = None
+    elif not 0 <= rows[0] <= rows[1] <= g.n_variants:
+        raise IndexError(f"rows {rows[0]}:{rows[1]} outside the store's 0:{g.n_variants}")
+    first = 0 if rows is None else rows[0]
+    n_alleles = read_n_alleles(g, rows)
+    atype = classify_variant_alleles(g, n_alleles, rows)
+    ns, nv = g.n_samples, len(n_alleles)
     width = max(int(n_alleles.max()) if nv else 1, 2)
     out = CallCounts(np.zeros((ns, N_SAMPLE), np.int64), np.zeros((nv, width), np.int32),
-                     np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64))
+                     np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64), np.zeros(nv, np.int64),
+                     n_alleles)
     fast_ok = g.ploidy == 2 and ns > 0
     fast_type = np.where(atype[:, 0] >= 0, atype[:, 0], 0).astype(np.int64)
     k = ckernels.n_threads()
@@ -407,25 +469,27 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
     use_packed = fast_ok and getattr(g, "has_packed", lambda: False)()
     with ThreadPoolExecutor(max_workers=k) as pool:
         if use_packed:
-            packable = g.packable()
+            packable = g.packable()[first:first + nv]
             het_acc = np.zeros((k, N_TYPES, ns), np.int32)
             hv_acc = np.zeros((k, N_TYPES, ns), np.int32)
             miss_acc = np.zeros((k, ns), np.int32)
             p_singles = np.zeros((k, ns), np.int64)
-            have_side = not packable.all() and wanted_rows(g) is not None
+            have_side = not packable.all() and _has_side_file(g)
             # a few multi-allelic rows, from the side file: read and counted while the packed rows are counted
             side_pool = ThreadPoolExecutor(max_workers=1) if have_side else None
             try:
-                side_done = side_pool.submit(_count_side_file, g, n_alleles, atype, width, out) if side_pool else None
-                if not _count_packed_chunks(g, pool, packable, fast_type, out, het_acc, hv_acc, miss_acc, p_singles):
+                side_done = side_pool.submit(_count_side_file, g, n_alleles, atype, width, out,
+                                             first) if side_pool else None
+                if not _count_packed_chunks(g, pool, packable, fast_type, out, het_acc, hv_acc, miss_acc, p_singles,
+                                            first):
                     for acc in (het_acc, hv_acc, miss_acc, p_singles):
                         acc[:] = 0
                     _count_packed_runs(g, pool, packable, fast_type, chunk_size, out, het_acc, hv_acc, miss_acc,
-                                       p_singles)
+                                       p_singles, first)
                 if not have_side and not packable.all():  # many rows outside the copy: their Blosc blocks only
                     rest = np.flatnonzero(~packable)
-                    for part in np.split(rest, np.flatnonzero(np.diff(rest // chunk_size)) + 1):
-                        count_gt_rows(g.read_gt_rows(part), part, np.arange(len(part)))
+                    for part in np.split(rest, np.flatnonzero(np.diff((rest + first) // chunk_size)) + 1):
+                        count_gt_rows(g.read_gt_rows(part + first), part, np.arange(len(part)))
                 if side_done is not None:
                     side_done.result()  # its per-sample counts are in out.sample from here on
             finally:
@@ -433,11 +497,15 @@ def compute_call_counts(g, chunk_size: int = 20_000) -> CallCounts:
                     side_pool.shutdown()
             _fold_packed(het_acc, hv_acc, miss_acc, p_singles, int(packable.sum()), out.sample)
         else:
-            for chunk in g.iter_chunks(chunk_size):
+            mask = None
+            if rows is not None:
+                mask = np.zeros(g.n_variants, bool)
+                mask[first:first + nv] = True
+            for chunk in g.iter_chunks(chunk_size, variant_mask=mask):
                 gt = np.ascontiguousarray(chunk.gt)
-                count_gt_rows(gt, np.arange(chunk.start, chunk.start + len(gt)), np.arange(len(gt)))
+                count_gt_rows(gt, chunk.index - first, np.arange(len(gt)))
     if gt_counters:
         _fold_fast(gt_counters[0].sum(axis=0), gt_counters[1].sum(axis=0), out.sample)
-    if hasattr(g, "_derived"):
+    if hasattr(g, "_derived") and rows is None:
         g._derived["call_counts"] = out
     return out

@@ -194,13 +194,14 @@ class Genotypes:
     def _array(self, name: str) -> zarr.Array | None:
         return self._group[name] if name in self._group else None
 
-    def read_array(self, name: str) -> np.ndarray | None:
-        """The whole array ``name`` of numbers or booleans (None when the store has none): its chunk files read
-        straight (:mod:`.store_arrays`) where they allow, else through zarr."""
-        got = store_arrays.read_array(self.store_path, name)
+    def read_array(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The array ``name`` of numbers or booleans, whole or its rows ``[start, stop)`` of ``rows`` (None when
+        the store has none): its chunk files read straight (:mod:`.store_arrays`) where they allow, else through
+        zarr."""
+        got = store_arrays.read_array(self.store_path, name, rows)
         if got is None:
             arr = self._array(name)
-            got = None if arr is None else arr[:]
+            got = None if arr is None else arr[:] if rows is None else arr[rows[0]:rows[1]]
         return got
 
     @property
@@ -354,8 +355,8 @@ class Genotypes:
                 self._packable = packed_calls.in_packed_copy(ok, self.read_array("variant_n_alleles"))
         return self._packable
 
-    def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True, reuse: bool = False
-                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+    def iter_packed(self, chunk_size: int = 20_000, *, prefetch: bool = True, reuse: bool = False,
+                    rows: tuple[int, int] | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(start, stop, packed)`` over runs of variants: uint8 [v, row bytes] 2-bit calls (rows not
         :meth:`packable` are zero). The next run is decompressed in a background thread, unless ``prefetch`` is
         False (a caller whose work per run dwarfs the decompression saves a run's memory: at 2,500 samples
@@ -364,12 +365,15 @@ class Genotypes:
         With ``reuse`` the runs are decompressed into buffers used in turn (two with ``prefetch``, else one), so
         a yielded array is overwritten once the next run is taken (fresh memory for each run costs its page
         faults: at 2,500 samples x 1M variants 0.3 s of system time, a sixth of plink2's whole ``--score``).
+
+        ``rows=(first, last)``: the runs cover the variants ``first <= v < last`` only (a pass in batches).
         """
         if self._packed is None:
             raise ValueError("this store has no packed genotype copy")
-        ranges = [(a, min(a + chunk_size, self.n_variants)) for a in range(0, self.n_variants, chunk_size)]
+        first, last = (0, self.n_variants) if rows is None else rows
+        ranges = [(a, min(a + chunk_size, last)) for a in range(first, last, chunk_size)]
         arr = self._packed
-        buffers = [np.empty((min(chunk_size, self.n_variants), arr.shape[1]), arr.dtype)
+        buffers = [np.empty((min(chunk_size, last - first), arr.shape[1]), arr.dtype)
                    for _ in range(2 if prefetch else 1)] if reuse and ranges else []
 
         def read(k: int) -> np.ndarray:

@@ -62,9 +62,22 @@ def read_meta(store_path: str | Path, name: str) -> dict[str, Any] | None:
         return None
 
 
-def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tuple[np.ndarray, int] | None:
-    """The decoded bytes of all chunks of array ``name`` one after the other (uint8, with the decoder's slack at
-    the end) and the bytes per chunk; None when this reader does not read the array (see the module)."""
+def _chunk_range(meta: dict[str, Any], rows: tuple[int, int] | None) -> tuple[int, int]:
+    """The chunks ``[first, stop)`` holding the rows ``[start, stop)`` of ``rows`` (all chunks for None)."""
+    n, size = meta["shape"][0], meta["chunks"][0]
+    if rows is None:
+        return 0, -(-n // size) if n else 0
+    start, stop = rows
+    if not 0 <= start <= stop <= n:
+        raise IndexError(f"rows {start}:{stop} outside 0:{n}")
+    return (start // size, -(-stop // size)) if stop > start else (0, 0)
+
+
+def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str, rows: tuple[int, int] | None = None
+            ) -> tuple[np.ndarray, int] | None:
+    """The decoded bytes of the chunks of array ``name`` one after the other (uint8, with the decoder's slack at
+    the end) and the bytes per chunk; only the chunks holding ``rows`` (``(start, stop)``; all for None). None when
+    this reader does not read the array (see the module)."""
     shape, chunks, comp = meta.get("shape"), meta.get("chunks"), meta.get("compressor")
     if (meta.get("zarr_format") != 2 or meta.get("order") != "C" or not shape or not chunks
             or len(shape) != len(chunks) or list(chunks[1:]) != list(shape[1:]) or chunks[0] < 1
@@ -80,11 +93,12 @@ def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tup
     if comp["cname"] == "zstd" and not load_libzstd():
         return None
     load_liblz4()
-    n_chunks = -(-shape[0] // chunks[0]) if shape[0] else 0
+    first, stop = _chunk_range(meta, rows)
+    n_chunks = stop - first
     sep = meta.get("dimension_separator") or "."
     tail = sep.join("0" * (len(shape) - 1))
     frames = []
-    for c in range(n_chunks):
+    for c in range(first, stop):
         key = f"{c}{sep}{tail}" if tail else str(c)
         try:
             with open(store_path / name / key, "rb") as fh:
@@ -94,7 +108,7 @@ def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tup
     lib = ckernels.library()
     info = np.zeros(5, np.int64)
     sizes = []
-    for c, frame in enumerate(frames):
+    for c, frame in enumerate(frames, first):
         code = lib.pmo_blosc_info(frame.ctypes.data, len(frame), info)
         if code == BLOSC_UNSUPPORTED:
             return None
@@ -114,7 +128,7 @@ def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tup
         whole = np.empty(per_chunk * n_chunks + BLOSC_SLACK, np.uint8)
         targets = [(whole, whole.ctypes.data + c * per_chunk, len(whole) - c * per_chunk) for c in range(n_chunks)]
         out = whole
-    for c, (frame, (_, address, cap)) in enumerate(zip(frames, targets, strict=True)):
+    for c, (frame, (_, address, cap)) in enumerate(zip(frames, targets, strict=True), first):
         got = lib.pmo_blosc_decode(frame.ctypes.data, len(frame), address, cap)
         if got == BLOSC_UNSUPPORTED:
             return None
@@ -124,26 +138,41 @@ def _chunks(store_path: Path, name: str, meta: dict[str, Any], want: str) -> tup
     return out, per_chunk
 
 
-def _decoded(store_path: Path, name: str, kind: str) -> tuple[dict[str, Any], Any] | None:
-    """``(meta, decoded chunks)`` of array ``name`` (:func:`_chunks`); None when this reader does not read it."""
+def _decoded(store_path: Path, name: str, kind: str, rows: tuple[int, int] | None = None
+             ) -> tuple[dict[str, Any], Any] | None:
+    """``(meta, decoded chunks)`` of array ``name`` (:func:`_chunks`; those holding ``rows``); None when this
+    reader does not read it."""
     meta = read_meta(store_path, name)
     if meta is None:
         return None
-    got = _chunks(store_path, name, meta, kind)
+    got = _chunks(store_path, name, meta, kind, rows)
     return None if got is None else (meta, got)
 
 
-def read_array(store_path: str | Path, name: str) -> np.ndarray | None:
-    """The whole array ``name`` of numbers or booleans, as ``zarr`` reads it (``arr[:]``); None when this reader
-    does not read it (the caller reads it through zarr)."""
-    got = _decoded(Path(store_path), name, "numbers")
+def read_array(store_path: str | Path, name: str, rows: tuple[int, int] | None = None) -> np.ndarray | None:
+    """The array ``name`` of numbers or booleans, as ``zarr`` reads it (``arr[:]``, or ``arr[start:stop]`` for
+    ``rows=(start, stop)``: only the chunks holding them are read); None when this reader does not read it (the
+    caller reads it through zarr).
+
+    Example
+    -------
+    >>> read_array(g.store_path, "variant_position", rows=(2, 4)).tolist() == g.variants["position"][2:4].tolist()
+    True
+    """
+    got = _decoded(Path(store_path), name, "numbers", rows)
     if got is None:
         return None
     meta, (whole, _) = got
     shape = meta["shape"]
     dtype = np.dtype(meta["dtype"])
-    n = int(np.prod(shape))
-    return whole[:n * dtype.itemsize].view(dtype).reshape(shape)
+    per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    if rows is None:
+        n = int(np.prod(shape))
+        return whole[:n * dtype.itemsize].view(dtype).reshape(shape)
+    start, stop = rows
+    skip = (start - _chunk_range(meta, rows)[0] * meta["chunks"][0]) * per_row * dtype.itemsize
+    n = (stop - start) * per_row
+    return whole[skip:skip + n * dtype.itemsize].view(dtype).reshape((stop - start, *shape[1:]))
 
 
 def strings_from_chunks(bufs: list[np.ndarray | None], n: int, size: int, name: str,
@@ -196,22 +225,41 @@ def _unpack_strings(bufs: list[np.ndarray | None], n: int, size: int, name: str,
     return offsets, data[:k]
 
 
-def _stored_strings(store_path: Path, name: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(offsets, data)`` of the whole 1-D VLenUTF8 array ``name`` (:func:`_unpack_strings`); None when this
-    reader does not read it."""
-    got = _decoded(store_path, name, "strings")
+def _stored_strings(store_path: Path, name: str, rows: tuple[int, int] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(offsets, data)`` of the 1-D VLenUTF8 array ``name`` (:func:`_unpack_strings`): all its items, or those
+    of the chunks holding ``rows`` (from the first chunk's first item); None when this reader does not read it."""
+    got = _decoded(store_path, name, "strings", rows)
     if got is None:
         return None
     meta, (bufs, _) = got
-    return _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], meta["shape"][0], meta["chunks"][0],
-                           f"{os.fspath(store_path)}/{name}", None)
+    n, size = meta["shape"][0], meta["chunks"][0]
+    if rows is not None:
+        first, stop = _chunk_range(meta, rows)
+        n = min(n, stop * size) - first * size
+    return _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], n, size, f"{os.fspath(store_path)}/{name}", None)
 
 
-def read_strings(store_path: str | Path, name: str) -> pa.Array | None:
-    """The whole 1-D VLenUTF8 array ``name`` as Arrow strings (as :func:`strings_from_chunks`); None when this
-    reader does not read it (the caller reads it through zarr)."""
-    got = _stored_strings(Path(store_path), name)
-    return None if got is None else _arrow_strings(*got)
+def read_strings(store_path: str | Path, name: str, rows: tuple[int, int] | None = None) -> pa.Array | None:
+    """The 1-D VLenUTF8 array ``name`` as Arrow strings (as :func:`strings_from_chunks`): all its items, or those
+    of ``rows=(start, stop)`` (only the chunks holding them are read); None when this reader does not read it (the
+    caller reads it through zarr).
+
+    Example
+    -------
+    >>> read_strings(g.store_path, "sample_id", rows=(1, 3)).to_pylist()
+    ['S02', 'S03']
+    """
+    path = Path(store_path)
+    got = _stored_strings(path, name, rows)
+    if got is None:
+        return None
+    strings = _arrow_strings(*got)
+    if rows is None:
+        return strings
+    meta = read_meta(path, name)
+    skip = rows[0] - _chunk_range(meta, rows)[0] * meta["chunks"][0]
+    return strings.slice(skip, rows[1] - rows[0])
 
 
 def read_string_list(store_path: str | Path, name: str) -> list[str] | None:

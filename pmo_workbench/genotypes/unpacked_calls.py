@@ -256,6 +256,76 @@ def save_side_file(g: Genotypes, side: SparseCalls) -> SparseCalls:
     return side
 
 
+def _stored_member(path: Path, zf: zipfile.ZipFile, name: str, lo: int | None = None, hi: int | None = None
+                   ) -> np.ndarray | None:
+    """Rows ``lo:hi`` (all for None) of the array ``name`` of the npz file ``path`` (open as ``zf``), read from
+    the file at their offset; None when the member is not stored uncompressed or not an array this reads."""
+    info = zf.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            return None
+        start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30],
+                                                                                                  "little")
+        fh.seek(start)
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            return None
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran or dtype.hasobject or not shape:
+            return None
+        lo, hi = (0, shape[0]) if lo is None else (lo, hi)
+        if not 0 <= lo <= hi <= shape[0]:
+            return None
+        per_row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        data_start = fh.tell()
+        if data_start + shape[0] * per_row > start + info.file_size:
+            return None
+        fh.seek(data_start + lo * per_row)
+        raw = fh.read((hi - lo) * per_row)
+    if len(raw) != (hi - lo) * per_row:
+        return None
+    return np.frombuffer(raw, dtype=dtype).reshape((hi - lo, *shape[1:]))
+
+
+def read_side_rows(g: Genotypes, start: int, stop: int) -> SparseCalls | None:
+    """The side file's rows ``start <= row < stop``, numbered from ``start``, reading only their entries from
+    the file (a QC pass in batches holds one batch's rows, not the whole file: at 2,500 x 1M, 40 MB); None when
+    the file is missing, of another store or format, or not stored as this reads it (the caller then loads it
+    whole with :func:`load_unpacked_calls`, which rebuilds a bad one).
+
+    Example
+    -------
+    >>> side = load_unpacked_calls(g)  # g: the doctests' simulated set
+    >>> part = read_side_rows(g, 100, 700)
+    >>> (part.rows + 100).tolist() == [r for r in side.rows.tolist() if 100 <= r < 700]
+    True
+    """
+    path = side_file_path(g.store_path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            stored = _stored_member(path, zf, "identity")
+            if stored is None or json.loads(stored.tobytes().decode()) != store_identity(g):
+                return None
+            rows, ends = _stored_member(path, zf, "rows"), _stored_member(path, zf, "ends")
+            if rows is None or ends is None or len(rows) != len(ends):
+                return None
+            a, b = (int(x) for x in np.searchsorted(rows, [start, stop]))
+            lo, hi = (int(ends[a - 1]) if a else 0), (int(ends[b - 1]) if b else 0)
+            samples, calls = _stored_member(path, zf, "samples", lo, hi), _stored_member(path, zf, "calls", lo, hi)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None
+    if samples is None or calls is None:
+        return None
+    part = SparseCalls(rows[a:b] - start, ends[a:b] - lo, samples, calls)
+    return part if part.fits(g.n_samples, g.ploidy) and hi >= lo else None
+
+
 def load_unpacked_calls(g: Genotypes, gathered: SparseCalls | None = None) -> SparseCalls | None:
     """The calls of the rows outside the store's 2-bit copy, from the side file, which is (re)built when missing,
     stale or damaged; None when the store has no side file.

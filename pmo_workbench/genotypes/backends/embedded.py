@@ -98,7 +98,7 @@ def count_variants(g: Genotypes, *, chunk_size: int = 20_000) -> VariantCounts:
     from pmo_workbench.genotypes import call_counts as cc
 
     counts = cc.compute_call_counts(g, chunk_size)
-    return VariantCounts(n_alleles=cc.read_n_alleles(g), ac=counts.ac, n_called=counts.n_called,
+    return VariantCounts(n_alleles=counts.n_alleles, ac=counts.ac, n_called=counts.n_called,
                          n_het=counts.n_het, n_hom_ref=counts.n_hom_ref, n_hom_var=counts.n_hom_var)
 
 
