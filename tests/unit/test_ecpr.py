@@ -25,12 +25,12 @@ from pmo_workbench.health.registry import find_invalid_cprs
 from pmo_workbench.privacy import (
     DEMO_KEY,
     check_no_cpr,
+    cpr_text,
     find_valid_cprs,
     parse_cpr,
     pseudonymise,
     scan_for_cpr,
 )
-from pmo_workbench.privacy import scan as scan_module
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -169,11 +169,11 @@ def test_no_ecpr_false_positives_on_the_real_data() -> None:
         a = np.frombuffer(data, dtype=np.uint8)
         if len(a) < 10:
             continue
-        digit = scan_module._DIGIT[a]
+        digit = cpr_text._DIGIT[a]
         edges = np.diff(digit.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
         start, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         pad = np.concatenate([np.zeros(2, np.uint8), a, np.zeros(4, np.uint8)])
-        found = scan_module._find_ecprs(a, pad, start, end, end - start)
+        found = cpr_text._find_ecprs(a, pad, start, end, end - start)
         assert len(found) == 0, f"{name}: {len(found)} eCPR-like values"
         n += len(data)
     assert n > 50e6
