@@ -17,14 +17,13 @@ Examples
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
+from pmo_workbench.qc.qc_columns import sample_qc_columns, warn_fields_not_imported
 from pmo_workbench.qc.sites import select_autosomal_sites
-from pmo_workbench.qc.tables import SAMPLE_QC, SAMPLE_QC_COLUMNS, returns_table
+from pmo_workbench.qc.tables import SAMPLE_QC, returns_table
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -56,41 +55,9 @@ def sample_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
         :data:`~pmo_workbench.qc.tables.SAMPLE_QC` (listed below).
     """
     c = get_kernel("sample_counts", g)(g, chunk_size=chunk_size)
-    n_hom_var = c.n_called - c.n_hom_ref - c.n_het
-    out = pd.DataFrame({
-        "sample_id": np.asarray(g.sample_id).astype(object),
-        "call_rate": _ratio(c.n_called.astype(float), np.full(g.n_samples, g.n_variants, dtype=float)),
-        "n_called": c.n_called,
-        "n_not_called": c.n_not_called,
-        "n_hom_ref": c.n_hom_ref,
-        "n_het": c.n_het,
-        "n_hom_var": n_hom_var,
-        "n_non_ref": c.n_het + n_hom_var,
-        "n_singleton": c.n_singleton,
-        "n_snp": c.n_transition + c.n_transversion,
-        "n_insertion": c.n_insertion,
-        "n_deletion": c.n_deletion,
-        "n_transition": c.n_transition,
-        "n_transversion": c.n_transversion,
-        "r_ti_tv": _ratio(c.n_transition.astype(float), c.n_transversion),
-        "r_het_hom_var": _ratio(c.n_het.astype(float), n_hom_var),
-        "r_insertion_deletion": _ratio(c.n_insertion.astype(float), c.n_deletion),
-    }, columns=SAMPLE_QC_COLUMNS)
-    for name, mean in c.field_means.items():
-        out[name] = mean
-    _warn_fields_not_imported(g)
+    out = pd.DataFrame(sample_qc_columns(g.sample_id, g.n_variants, c))
+    warn_fields_not_imported(g, stacklevel=4)
     return out
-
-
-def _warn_fields_not_imported(g: GenotypeSet) -> None:
-    """One warning when the input has DP/GQ that the genotypes were opened without (their means are then left
-    out, as for an input without them)."""
-    skipped = [f for f in ("DP", "GQ") if f in getattr(g, "fields_not_imported", ())]
-    if skipped:
-        it = "them" if len(skipped) > 1 else "it"
-        warnings.warn(f"sample_qc: the input has FORMAT {'/'.join(skipped)} but the genotypes were opened without "
-                      f"{it}: no {', '.join(f.lower() + '_mean' for f in skipped)} (open_genotypes(..., "
-                      f"format_fields={skipped!r}) keeps {it})", UserWarning, stacklevel=4)
 
 
 def compute_common_heterozygosity(g: GenotypeSet, variant_mask: np.ndarray | None, min_maf: float, *,

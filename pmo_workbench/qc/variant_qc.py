@@ -2,9 +2,9 @@
 
 The counts come from the genotype set's backend (the ``variant_counts`` kernel of
 :mod:`pmo_workbench.genotypes.backends`); the table (locus, alleles, frequencies, HWE tests, filters) is made
-here, for every backend alike. List-valued columns (``alleles``, ``AC``, ``AF``, ``filters``) are Arrow list columns
-(``pd.ArrowDtype``): built without a Python loop, written to Parquet as lists, and each element reads as a
-Python list.
+of :func:`~pmo_workbench.qc.qc_columns.variant_qc_columns`, for every backend alike. List-valued columns
+(``alleles``, ``AC``, ``AF``, ``filters``) are Arrow list columns (``pd.ArrowDtype``): built without a Python
+loop, written to Parquet as lists, and each element reads as a Python list.
 
 Examples
 --------
@@ -20,123 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from pmo_workbench import ckernels
-from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
 from pmo_workbench.genotypes.backends import GenotypeSet, get_kernel
 from pmo_workbench.qc.hwe import hardy_weinberg_p
+from pmo_workbench.qc.qc_columns import variant_qc_columns
 from pmo_workbench.qc.tables import VARIANT_QC, returns_table
-
-
-def _allele_lists(ac: np.ndarray, n_alleles: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(an, offsets, flat_ac, flat_af)``: AN (int32, the sum of each row of ``ac``), and each variant's first
-    ``n_alleles`` counts and AC / AN (float64; NaN where AN is 0) one variant after the other, variant ``i``'s
-    from ``offsets[i]`` (int32 [n + 1]): one C pass (``ckernels/gt_counts.c``), no temporaries of a million rows.
-
-    Examples
-    --------
-    >>> an, offsets, flat_ac, flat_af = _allele_lists(np.array([[3, 1, 0], [0, 0, 0], [2, 1, 1]]), np.array([2, 2, 3]))
-    >>> an.tolist(), offsets.tolist(), flat_ac.tolist(), flat_af.round(3).tolist()[:2]
-    ([4, 0, 4], [0, 2, 4, 7], [3, 1, 0, 0, 2, 1, 1], [0.75, 0.25])
-    """
-    ac = np.ascontiguousarray(ac, dtype=np.int32)
-    n_alleles = np.ascontiguousarray(n_alleles, dtype=np.int64)
-    n = len(n_alleles)
-    total = int(n_alleles.sum())
-    an, offsets = np.empty(n, np.int32), np.empty(n + 1, np.int32)
-    flat_ac, flat_af = np.empty(total, np.int32), np.empty(total, np.float64)
-    got = ckernels.library().pmo_allele_lists(ac, ac.shape[1] if ac.ndim == 2 else 0, n_alleles, n, an, offsets,
-                                              flat_ac, flat_af)
-    if got != total:
-        raise ValueError("allele counts per variant outside the AC table's width (or over 2^31 values)")
-    return an, offsets, flat_ac, flat_af
-
-
-def _list_column(offsets: np.ndarray, flat: np.ndarray, arrow_type: pa.DataType) -> pd.Series:
-    """An Arrow list column of the values ``flat``, row ``i`` being ``flat[offsets[i]:offsets[i + 1]]``."""
-    arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type))
-    return pd.Series(arr, dtype=pd.ArrowDtype(arr.type))
-
-
-def _alleles_column(ref: pa.Array, alt: pa.Array) -> pd.Series:
-    """REF then the comma-separated ALT alleles (none when ALT is empty), as an Arrow list column (split by a C
-    loop over the strings' bytes)."""
-    n = len(ref)
-    (ref_data, ref_off), (alt_data, alt_off) = string_buffers(ref), string_buffers(alt)
-    n_bytes = int(ref_off[-1] - ref_off[0] + alt_off[-1] - alt_off[0])
-    commas = int(np.count_nonzero(ref_data[ref_off[0]:ref_off[-1]] == ord(","))
-                 + np.count_nonzero(alt_data[alt_off[0]:alt_off[-1]] == ord(",")))
-    max_values = 2 * n + commas
-    lists = np.empty(n + 1, np.int64)
-    offsets = np.empty(max_values + 1, np.int64)
-    data = np.empty(n_bytes + 1, np.uint8)
-    m = ckernels.library().pmo_split_alleles(ref_data, ref_off, alt_data, alt_off, n, lists, offsets, max_values,
-                                             data)
-    if m < 0:  # cannot happen: max_values counts every value
-        raise RuntimeError("allele lists overflow their buffer")
-    k = int(offsets[m])
-    if k < 2**31 and m < 2**31:
-        values = pa.StringArray.from_buffers(m, pa.py_buffer(offsets[:m + 1].astype(np.int32)), pa.py_buffer(data))
-        alleles = pa.ListArray.from_arrays(pa.array(lists.astype(np.int32)), values)
-    else:
-        values = pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets[:m + 1]), pa.py_buffer(data))
-        alleles = pa.LargeListArray.from_arrays(pa.array(lists), values)
-    return pd.Series(alleles, dtype=pd.ArrowDtype(alleles.type))
-
-
-def _filters_column(raw: pa.Array) -> pd.Series:
-    """Hail's ``filters``: PASS -> [], '.' -> missing, 'a;b' -> ['a', 'b'] (worked out once per distinct value;
-    a column of PASS only, the usual case, without a dictionary encoding of a million strings).
-
-    Examples
-    --------
-    >>> _filters_column(pa.array(["PASS", "PASS"])).tolist(), _filters_column(pa.array(["PASS", "q10;s50", "."])).tolist()
-    ([[], []], [[], ['q10', 's50'], <NA>])
-    """
-    data, offsets = string_buffers(raw)
-    n = len(raw)
-    if n and int(offsets[-1] - offsets[0]) == 4 * n and (np.diff(offsets) == 4).all() and \
-            (data[offsets[0]:offsets[-1]].view("<u4") == int.from_bytes(b"PASS", "little")).all():
-        empty = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], type=pa.string()))
-        return pd.Series(empty, dtype=pd.ArrowDtype(empty.type))
-    encoded = pc.dictionary_encode(raw)
-    distinct = encoded.dictionary
-    split = pc.split_pattern(distinct, ";")
-    empty = pa.scalar([], type=pa.list_(pa.string()))
-    split = pc.if_else(pc.equal(distinct, "PASS"), empty, split)
-    split = pc.if_else(pc.equal(distinct, "."), pa.scalar(None, type=pa.list_(pa.string())), split)
-    split = split.take(encoded.indices)
-    return pd.Series(split, dtype=pd.ArrowDtype(split.type))
-
-
-def _locus_column(g: GenotypeSet) -> np.ndarray:
-    """``"contig:position"`` per variant (object array of str), written by a C loop into Arrow buffers."""
-    codes = g.read_array("variant_contig") if hasattr(g, "read_array") else None
-    if codes is None:
-        contig = g.variants["contig"].to_numpy(dtype=object)
-        names, codes = np.unique(contig.astype(str), return_inverse=True) if len(contig) else ([], contig)
-        position = g.variants["position"].to_numpy()
-    else:
-        names = [str(c) for c in (g.attrs["contig_id"] or [""])]
-        position = g.read_array("variant_position")
-    encoded = [str(name).encode() for name in names]
-    name_ends = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=name_ends[1:])
-    name_bytes = np.frombuffer(b"".join(encoded) + b"\0", dtype=np.uint8)
-    n = len(position)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    data = np.empty(n * (int(np.diff(name_ends).max(initial=0)) + 22) + 1, dtype=np.uint8)
-    k = ckernels.library().pmo_format_loci(np.ascontiguousarray(codes, dtype=np.int64),
-                                           np.ascontiguousarray(position, dtype=np.int64), n, name_bytes,
-                                           name_ends, len(encoded), offsets, data, len(data))
-    if k < 0:
-        raise ValueError("variant_contig holds a code outside the store's contig list (corrupt store)")
-    if k < 2**31:
-        locus = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data[:k]))
-    else:
-        locus = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[:k]))
-    return locus.to_numpy(zero_copy_only=False).astype(object, copy=False)
 
 
 @returns_table(VARIANT_QC)
@@ -163,30 +51,14 @@ def variant_qc(g: GenotypeSet, *, chunk_size: int = 20_000) -> pd.DataFrame:
         One row per variant, in file order; the columns of :data:`~pmo_workbench.qc.tables.VARIANT_QC`
         (listed below).
     """
-    nv = g.n_variants
     counts = get_kernel("variant_counts", g)(g, chunk_size=chunk_size)
-    n_alleles, ac = counts.n_alleles, counts.ac
-    an, offsets, flat_ac, flat_af = _allele_lists(ac, n_alleles)
-    biallelic = n_alleles == 2
     with ThreadPoolExecutor(max_workers=1) as pool:  # the compiled HWE tests run while the text columns are built
-        hwe = None
-        if counts.p_value_hwe is None or counts.p_value_excess_het is None:
-            hwe = pool.submit(hardy_weinberg_p, np.where(biallelic, counts.n_hom_ref, -1), counts.n_het,
-                              counts.n_hom_var)
-        columns = {
-            "locus": _locus_column(g),
-            "alleles": _alleles_column(read_variant_strings(g, "ref"), read_variant_strings(g, "alt")),
-            "call_rate": counts.n_called / g.n_samples if g.n_samples else np.full(nv, np.nan),
-            "AC": _list_column(offsets, flat_ac, pa.int32()),
-            "AF": _list_column(offsets, flat_af, pa.float64()),
-            "AN": an,
-            "n_het": counts.n_het.copy(),  # the counts may be cached on g: the table must not share them
-            "p_value_hwe": counts.p_value_hwe,
-            "p_value_excess_het": counts.p_value_excess_het,
-            "filters": _filters_column(read_variant_strings(g, "filters")),
-        }
-        if hwe is not None:
-            columns["p_value_hwe"], columns["p_value_excess_het"] = hwe.result()
+        columns = variant_qc_columns(g, counts, pool=pool)
+    for name, col in columns.items():
+        if name == "locus":
+            columns[name] = col.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        elif isinstance(col, pa.Array):
+            columns[name] = pd.Series(col, dtype=pd.ArrowDtype(col.type))
     return pd.DataFrame(columns, copy=False)  # fresh arrays: no copy into 2-D blocks (0.15 s at 1 M variants)
 
 

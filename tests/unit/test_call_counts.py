@@ -415,14 +415,14 @@ def test_allele_lists_split_in_c_equal_splitting_the_text() -> None:
 
     import pyarrow as pa
 
-    vq = importlib.import_module("pmo_workbench.qc.variant_qc")
+    vq = importlib.import_module("pmo_workbench.qc.qc_columns")
     refs = ["X", "A", "AT", "A", "C", "G", "ACGT", "T", "A"]
     alts = ["Y", "G", "A,ATT", "", "T,,G", "<DEL>,*", "A", "TTTTT,C,G", "C,"]
     got = vq._alleles_column(pa.array(refs, pa.string()).slice(1), pa.array(alts, pa.string()).slice(1))
     want = [[r] if a == "" else f"{r},{a}".split(",") for r, a in zip(refs[1:], alts[1:], strict=True)]
-    assert [list(x) for x in got] == want
-    assert got.dtype.pyarrow_dtype == pa.list_(pa.string())
-    assert [list(x) for x in vq._alleles_column(pa.array([], pa.string()), pa.array([], pa.string()))] == []
+    assert got.to_pylist() == want
+    assert got.type == pa.list_(pa.string())
+    assert vq._alleles_column(pa.array([], pa.string()), pa.array([], pa.string())).to_pylist() == []
 
 
 def test_packed_kernel_sparse_and_dense_rows_count_alike() -> None:
