@@ -121,6 +121,39 @@ def ingest(project: Path, batch_dir: Path, batch_id: str | None, replace: bool) 
     click.echo(summary.describe())
 
 
+@app.command("qc-tables")
+@click.argument("genotypes", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder of sample_qc.parquet and variant_qc.parquet (made if missing).")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Genotype store cache (default: $PMO_CACHE_DIR or ~/.cache/pmo_workbench/genotypes).")
+@click.option("--format-fields", default="", metavar="DP,GQ",
+              help="FORMAT fields to keep, for the samples' dp_mean and gq_mean (default: GT only).")
+@click.option("--batch-variants", type=click.IntRange(min=1), default=65_536, show_default=True,
+              help="Variants counted at a time: memory holds one batch, not the table.")
+def qc_tables(genotypes: Path, out: Path, cache_dir: Path | None, format_fields: str, batch_variants: int) -> None:
+    """Write the sample and variant QC tables of a VCF/BCF or PLINK set as Parquet, a batch of variants at a time.
+
+    The tables of sample_qc and variant_qc (Hail's sample_qc/variant_qc names), in bounded memory: for a whole
+    genome, or a scheduled job. The input is imported into the cache first if needed.
+
+    \b
+    Example:
+      pmo qc-tables cohort.vcf.gz --out qc/ --format-fields DP,GQ
+    """
+    from pmo_workbench.genotypes import open_genotypes
+    from pmo_workbench.qc.qc_files import write_qc_tables
+
+    fields = [f.strip().upper() for f in format_fields.split(",") if f.strip()]
+    unknown = sorted(set(fields) - {"DP", "GQ", "AD"})
+    if unknown:
+        raise ConfigError(f"--format-fields: {', '.join(unknown)} is not one of DP, GQ, AD", field="format-fields")
+    g = open_genotypes(genotypes, cache_dir=cache_dir, format_fields=fields)
+    files = write_qc_tables(g, out, batch_variants=batch_variants)
+    click.echo(f"wrote {files.sample_qc} ({files.n_samples:,} samples) and {files.variant_qc} "
+               f"({files.n_variants:,} variants, {files.n_batches} batches)")
+
+
 def available_tracks() -> list[str]:
     """Track notebooks that exist (``notebooks/<track>.ipynb``) and have a parameter class."""
     from pmo_workbench.params import TRACK_PARAMS

@@ -65,6 +65,19 @@ def test_sample_and_variant_qc_equal_embedded(opened, hail_tables, name: str) ->
     assert hv.p_value_hwe.notna().any()
 
 
+def test_written_qc_tables_equal_embedded(opened, tmp_path: Path) -> None:
+    """write_qc_tables of a Hail set (its tables made whole, then written) reads back as the embedded set's
+    files, written batch by batch (#16)."""
+    from pmo_workbench.qc.qc_files import read_qc_table, write_qc_tables
+
+    h, e = opened(HAIL_1KG)
+    hail_files = write_qc_tables(h, tmp_path / "hail")
+    embedded_files = write_qc_tables(e, tmp_path / "embedded", batch_variants=100)
+    assert embedded_files.n_batches == -(-e.n_variants // 100) and hail_files.n_batches == 1
+    for name in ("sample_qc", "variant_qc"):
+        assert_tables_equal(read_qc_table(getattr(hail_files, name)), read_qc_table(getattr(embedded_files, name)))
+
+
 def test_dp_gq_means_and_filters_come_through(opened, hail_tables) -> None:
     h, _ = opened(HAIL_1KG)
     assert h.has_field("DP") and h.has_field("GQ") and h.has_field("AD")
