@@ -5,9 +5,11 @@ The library behind the track notebooks in ``notebooks/``; ``ARCHITECTURE.md`` sh
 
 from __future__ import annotations
 
+from pmo_workbench.arrow_allocator import commit_arrow_memory_on_demand
 from pmo_workbench.blas_threads import shorten_blas_spin
 
 shorten_blas_spin()  # before anything loads numpy (and with it OpenBLAS)
+commit_arrow_memory_on_demand()  # before anything loads pyarrow (and with it mimalloc)
 
 __all__ = ["__version__"]
 
