@@ -19,7 +19,8 @@ Tables (full run; ``--quick`` uses 1,000 x 100k and a small scaling grid):
    ``bcftools view -Ob``), sample + variant QC on the store (vs ``plink2 --sample-counts --missing --hardy midp
    --freq`` on the pgen), kinship (vs ``plink2 --make-king-table --king-table-filter 0.0442`` on the same sites:
    autosomal biallelic). Targets (issue 16): import <= 1.2x plink2 wall and CPU, QC <= 1.5x, kinship <= 1.2x,
-   peak memory <= plink2's.
+   peak memory <= plink2's. QC is timed twice: the tables made in memory (``sample_qc``, ``variant_qc``), and
+   written to Parquet batch by batch (``write_qc_tables``: like plink2, which writes its tables as it reads).
 2. 1,000 x 100k unphased GT: import, import + QC in one process (vs plink2 computing the same tables straight
    from the VCF; target <= 1.5x), kinship -- where start-up counts.
 3. GT:DP:GQ:AD and the phased set at 1,000 x 100k, and in a full run GT:DP:GQ:AD at 2,500 x 100k (peak memory
@@ -55,6 +56,9 @@ from benchmarks.vcf_data import SHAPES, find_or_simulate, shape_name, simulate_p
 OPEN = "from pmo_workbench.genotypes import open_genotypes as o"
 QC = "from pmo_workbench.qc.sample_qc import sample_qc; from pmo_workbench.qc.variant_qc import variant_qc"
 KIN = "from pmo_workbench.qc.kinship import kinship"
+FILES = "from pmo_workbench.qc.qc_files import write_qc_tables"
+WRITE = "write_qc_tables(o(v, cache_dir=c), c + '-tables')"
+"""QC tables written to Parquet batch by batch (plink2 writes its tables too): the like-for-like row."""
 
 
 FIELDS = '("DP", "GQ", "AD")'
@@ -184,6 +188,11 @@ class Bench:
             rows.append(Row("sample/variant QC on the store", "ours (baseline)", self.ours(
                 QC, "g = o(v, cache_dir=c); sample_qc(g); variant_qc(g)", vcf, tag, fresh=False, base=True), peer))
         rows.append(Row("sample/variant QC on the store", "plink2 --pfile (same tables)", peer))
+        step = "QC tables written (Parquet)"
+        rows.append(Row(step, "ours, write_qc_tables", self.ours(FILES, WRITE, vcf, tag, fresh=False), peer, target))
+        if self.baseline and _has_qc_files(self.baseline):
+            rows.append(Row(step, "ours (baseline)", self.ours(FILES, WRITE, vcf, tag, fresh=False, base=True), peer))
+        rows.append(Row(step, "plink2 --pfile (same tables)", peer))
         return rows
 
     def import_qc_rows(self, vcf: Path, tag: str, target: float) -> list[Row]:
@@ -196,8 +205,15 @@ class Bench:
         if self.baseline:
             rows.append(Row("import + QC", "ours (baseline)", self.ours(QC, work, vcf, tag, fresh=True, base=True),
                             peer))
+        rows.append(Row("import + QC", "ours, tables written (Parquet)", self.ours(FILES, WRITE, vcf, tag,
+                                                                                  fresh=True), peer, target))
         rows.append(Row("import + QC", "plink2 --vcf (same tables)", peer))
         return rows
+
+
+def _has_qc_files(baseline: str) -> bool:
+    """Whether the ``--baseline`` checkout has :mod:`pmo_workbench.qc.qc_files` (written tables)."""
+    return (Path(baseline) / "pmo_workbench" / "qc" / "qc_files.py").is_file()
 
 
 def print_rows(title: str, rows: list[Row]) -> None:
