@@ -236,9 +236,8 @@ def _count_packed_chunks(g, pool: ThreadPoolExecutor, packable: np.ndarray, fast
     def run(t: int) -> int:
         return lib.pmo_count_packed_chunks(directory, ord(layout.separator), n_chunks, layout.chunk_rows, start,
                                            stop, nw, ok, rtype, N_TYPES, ns, fill, shared, status, out.n_called,
-                                           out.n_het,
-                                           out.n_hom_ref, out.n_hom_var, out.ac, out.ac.shape[1], het_acc[t],
-                                           hv_acc[t], miss_acc[t], singles[t])
+                                           out.n_het, out.n_hom_ref, out.n_hom_var, out.ac, out.ac.shape[1],
+                                           het_acc[t], hv_acc[t], miss_acc[t], singles[t])
 
     list(pool.map(run, range(len(het_acc))))
     if not status[3]:
