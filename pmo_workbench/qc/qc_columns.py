@@ -253,7 +253,12 @@ def variant_qc_columns(g: GenotypeSet, counts: VariantCounts, rows: tuple[int, i
 
 def warn_fields_not_imported(g: GenotypeSet, stacklevel: int = 2) -> None:
     """One warning when the input has DP/GQ that the genotypes were opened without (their means are then left
-    out of the sample QC table, as for an input without them)."""
+    out of the sample QC table, as for an input without them).
+
+    Example
+    -------
+    >>> warn_fields_not_imported(g)  # the doctests' set was opened with DP and GQ: nothing to warn about
+    """
     skipped = [f for f in ("DP", "GQ") if f in getattr(g, "fields_not_imported", ())]
     if skipped:
         it = "them" if len(skipped) > 1 else "it"

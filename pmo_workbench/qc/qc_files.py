@@ -217,6 +217,13 @@ def write_qc_tables(g: GenotypeSet, out_dir: str | Path, *, batch_variants: int 
     PrivacyError
         A sample ID, contig, allele or filter name holds a CPR-like value (named by file and column, never the
         value); nothing is written.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> files = write_qc_tables(g, tempfile.mkdtemp(), batch_variants=500)
+    >>> files.n_batches, files.variant_qc.name, pq.read_metadata(files.variant_qc).num_row_groups
+    (2, 'variant_qc.parquet', 2)
     """
     if batch_variants < 1:
         raise ValueError(f"batch_variants must be at least 1, not {batch_variants}")
