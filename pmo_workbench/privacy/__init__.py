@@ -23,8 +23,9 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pmo_workbench.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from pmo_workbench.privacy.cpr import (
@@ -116,13 +117,4 @@ _MODULE_OF = {
     'scan_for_cpr': 'scan',
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, __all__)

@@ -22,10 +22,11 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from pmo_workbench.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from pmo_workbench.qc.ancestry import ancestry
@@ -48,16 +49,7 @@ _MODULE_OF = {"QcResult": "pipeline", "QcThresholds": "thresholds", "run_qc": "p
               "sample_qc": "sample_qc", "variant_qc": "variant_qc",
               "sequencing_metrics": "sequencing_metrics"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, __all__)
 
 
 class _QcPackage(types.ModuleType):
