@@ -383,16 +383,6 @@ def classify_variant_alleles(g, n_alleles: np.ndarray, rows: tuple[int, int] | N
     return out
 
 
-def _side_rows(side: SparseCalls, start: int, stop: int) -> SparseCalls:
-    """The rows ``start <= row < stop`` of ``side``, numbered from ``start``."""
-    a, b = np.searchsorted(side.rows, [start, stop])
-    if a == 0 and b == len(side.rows) and start == 0:
-        return side
-    lo = int(side.ends[a - 1]) if a else 0
-    hi = int(side.ends[b - 1]) if b else 0
-    return SparseCalls(side.rows[a:b] - start, side.ends[a:b] - lo, side.samples[lo:hi], side.calls[lo:hi])
-
-
 def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, out: CallCounts,
                      start: int = 0) -> None:
     """Count the rows of the store's side file (:mod:`.unpacked_calls`) into ``out`` (their variants' entries
@@ -405,7 +395,7 @@ def _count_side_file(g, n_alleles: np.ndarray, atype: np.ndarray, width: int, ou
         side = read_side_rows(g, start, stop)
         if side is None:
             whole = load_unpacked_calls(g)
-            side = read_side_rows(g, start, stop) or (None if whole is None else _side_rows(whole, start, stop))
+            side = read_side_rows(g, start, stop) or (None if whole is None else whole.between(start, stop))
     if side is None or not len(side.rows):
         return
     v = side.rows

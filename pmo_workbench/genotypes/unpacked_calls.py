@@ -80,6 +80,13 @@ class SparseCalls:
         out[row_of, self.samples.astype(np.int64)] = self.calls
         return out
 
+    def between(self, start: int, stop: int) -> SparseCalls:
+        """The rows ``start <= row < stop``, numbered from ``start`` (``self`` when that is all of them)."""
+        a, b, lo, hi = _entry_bounds(self.rows, self.ends, start, stop)
+        if a == 0 and b == len(self.rows) and start == 0:
+            return self
+        return SparseCalls(self.rows[a:b] - start, self.ends[a:b] - lo, self.samples[lo:hi], self.calls[lo:hi])
+
     def fits(self, n_samples: int, ploidy: int) -> bool:
         """Whether the arrays are consistent with each other and with a store of ``n_samples`` x ``ploidy``."""
         ends, m = self.ends, len(self.samples)
@@ -256,6 +263,12 @@ def save_side_file(g: Genotypes, side: SparseCalls) -> SparseCalls:
     return side
 
 
+def _entry_bounds(rows: np.ndarray, ends: np.ndarray, start: int, stop: int) -> tuple[int, int, int, int]:
+    """``(a, b, lo, hi)``: the rows ``start <= row < stop`` are ``rows[a:b]``, their entries ``lo:hi``."""
+    a, b = (int(x) for x in np.searchsorted(rows, [start, stop]))
+    return a, b, (int(ends[a - 1]) if a else 0), (int(ends[b - 1]) if b else 0)
+
+
 def _stored_member(path: Path, zf: zipfile.ZipFile, name: str, lo: int | None = None, hi: int | None = None
                    ) -> np.ndarray | None:
     """Rows ``lo:hi`` (all for None) of the array ``name`` of the npz file ``path`` (open as ``zf``), read from
@@ -315,8 +328,7 @@ def read_side_rows(g: Genotypes, start: int, stop: int) -> SparseCalls | None:
             rows, ends = _stored_member(path, zf, "rows"), _stored_member(path, zf, "ends")
             if rows is None or ends is None or len(rows) != len(ends):
                 return None
-            a, b = (int(x) for x in np.searchsorted(rows, [start, stop]))
-            lo, hi = (int(ends[a - 1]) if a else 0), (int(ends[b - 1]) if b else 0)
+            a, b, lo, hi = _entry_bounds(rows, ends, start, stop)
             samples, calls = _stored_member(path, zf, "samples", lo, hi), _stored_member(path, zf, "calls", lo, hi)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
         return None
