@@ -228,16 +228,23 @@ def _unpack_strings(bufs: list[np.ndarray | None], n: int, size: int, name: str,
 def _stored_strings(store_path: Path, name: str, rows: tuple[int, int] | None = None
                     ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(offsets, data)`` of the 1-D VLenUTF8 array ``name`` (:func:`_unpack_strings`): all its items, or those
-    of the chunks holding ``rows`` (from the first chunk's first item); None when this reader does not read it."""
+    of ``rows`` (read from the chunks holding them; the offsets then point into those chunks' text); None when this
+    reader does not read it."""
     got = _decoded(store_path, name, "strings", rows)
     if got is None:
         return None
     meta, (bufs, _) = got
     n, size = meta["shape"][0], meta["chunks"][0]
+    first = 0
     if rows is not None:
         first, stop = _chunk_range(meta, rows)
         n = min(n, stop * size) - first * size
-    return _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], n, size, f"{os.fspath(store_path)}/{name}", None)
+    offsets, data = _unpack_strings([b[:len(b) - BLOSC_SLACK] for b in bufs], n, size,
+                                    f"{os.fspath(store_path)}/{name}", None)
+    if rows is not None:
+        skip = rows[0] - first * size
+        offsets = offsets[skip:skip + rows[1] - rows[0] + 1]
+    return offsets, data
 
 
 def read_strings(store_path: str | Path, name: str, rows: tuple[int, int] | None = None) -> pa.Array | None:
@@ -250,16 +257,8 @@ def read_strings(store_path: str | Path, name: str, rows: tuple[int, int] | None
     >>> read_strings(g.store_path, "sample_id", rows=(1, 3)).to_pylist()
     ['S02', 'S03']
     """
-    path = Path(store_path)
-    got = _stored_strings(path, name, rows)
-    if got is None:
-        return None
-    strings = _arrow_strings(*got)
-    if rows is None:
-        return strings
-    meta = read_meta(path, name)
-    skip = rows[0] - _chunk_range(meta, rows)[0] * meta["chunks"][0]
-    return strings.slice(skip, rows[1] - rows[0])
+    got = _stored_strings(Path(store_path), name, rows)
+    return None if got is None else _arrow_strings(*got)
 
 
 def read_string_list(store_path: str | Path, name: str) -> list[str] | None:
