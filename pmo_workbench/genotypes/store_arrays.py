@@ -180,11 +180,17 @@ def strings_from_chunks(bufs: list[np.ndarray | None], n: int, size: int, name: 
     """Arrow strings (``pa.large_string()`` beyond 2 GiB of text) of ``n`` items from the decoded VLenUTF8 chunks
     ``bufs`` of ``size`` items each; a chunk that is None (never written) is read by ``read_values(start, stop)``.
     ``name`` names the array in errors."""
-    return _arrow_strings(*_unpack_strings(bufs, n, size, name, read_values))
+    return strings_from_buffers(*_unpack_strings(bufs, n, size, name, read_values))
 
 
-def _arrow_strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
-    """The strings ``data[offsets[i]:offsets[i + 1]]`` as ``pa.string()`` (``pa.large_string()`` beyond 2 GiB)."""
+def strings_from_buffers(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """The strings ``data[offsets[i]:offsets[i + 1]]`` as ``pa.string()`` (``pa.large_string()`` beyond 2 GiB).
+
+    Example
+    -------
+    >>> strings_from_buffers(np.array([1, 3, 3]), np.frombuffer(b"xAB", np.uint8)).to_pylist()
+    ['AB', '']
+    """
     import pyarrow as pa
 
     n = len(offsets) - 1
@@ -258,7 +264,7 @@ def read_strings(store_path: str | Path, name: str, rows: tuple[int, int] | None
     ['S02', 'S03']
     """
     got = _stored_strings(Path(store_path), name, rows)
-    return None if got is None else _arrow_strings(*got)
+    return None if got is None else strings_from_buffers(*got)
 
 
 def read_string_list(store_path: str | Path, name: str) -> list[str] | None:

@@ -27,6 +27,7 @@ from pmo_workbench import ckernels
 from pmo_workbench.genotypes.arrow_strings import read_variant_strings, string_buffers
 from pmo_workbench.genotypes.backends import GenotypeSet
 from pmo_workbench.genotypes.counts import SampleCounts, VariantCounts
+from pmo_workbench.genotypes.store_arrays import strings_from_buffers
 from pmo_workbench.qc.hwe import hardy_weinberg_p
 
 
@@ -56,9 +57,9 @@ def text_to_arrow(values: list[str]) -> pa.Array:
     ['S01', '', 'æ']
     """
     encoded = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(encoded) + 1, np.int32)
+    offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+    return strings_from_buffers(offsets, np.frombuffer(b"".join(encoded), np.uint8))
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -128,12 +128,12 @@ def _add_field_sums(g: GenotypeSet, rows: tuple[int, int], chunk_size: int, sums
                     nobs: dict[str, np.ndarray]) -> None:
     """Add each sample's FORMAT DP/GQ values (those present: >= 0) over the variants ``rows`` to ``sums`` and
     their number to ``nobs`` (the means of sample_qc's ``dp_mean``/``gq_mean``), ``chunk_size`` rows at a time."""
-    from pmo_workbench.genotypes.backends.embedded import _sum_field
+    from pmo_workbench.genotypes.backends.embedded import sum_field
 
     for field in sums:
         arr = g.call_DP if field == "DP" else g.call_GQ
         for start in range(rows[0], rows[1], chunk_size):
-            _sum_field(arr[start:min(start + chunk_size, rows[1])], sums[field], nobs[field])
+            sum_field(arr[start:min(start + chunk_size, rows[1])], sums[field], nobs[field])
 
 
 def _check_batch(columns: dict[str, Any], position: np.ndarray | None) -> None:

@@ -63,9 +63,17 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
-def _sum_field(values: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
+def sum_field(values: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
     """Add each sample's (column's) non-negative entries of ``values`` [variants, samples] to ``sums`` and their
-    number to ``counts`` (negative = missing)."""
+    number to ``counts`` (negative = missing): the sums behind sample_qc's ``dp_mean``/``gq_mean``.
+
+    Example
+    -------
+    >>> sums, counts = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    >>> sum_field(np.array([[10, -1], [20, 7]]), sums, counts)
+    >>> sums.tolist(), counts.tolist()
+    ([30, 7], [2, 1])
+    """
     present = values >= 0
     sums += np.where(present, values, 0).sum(axis=0, dtype=np.int64)
     counts += present.sum(axis=0)
@@ -84,7 +92,7 @@ def count_samples(g: Genotypes, *, chunk_size: int = 20_000) -> SampleCounts:
     if fields:
         for chunk in g.iter_chunks(chunk_size):
             for f in fields:
-                _sum_field(chunk.dp if f == "DP" else chunk.gq, sums[f], nobs[f])
+                sum_field(chunk.dp if f == "DP" else chunk.gq, sums[f], nobs[f])
     return SampleCounts(
         n_called=c[:, cc.SAMPLE_CALLED], n_not_called=c[:, cc.SAMPLE_NOT_CALLED], n_hom_ref=c[:, cc.SAMPLE_HOM_REF],
         n_het=c[:, cc.SAMPLE_HET], n_singleton=c[:, cc.SAMPLE_SINGLETON], n_transition=c[:, cc.SAMPLE_TS],
