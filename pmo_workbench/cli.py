@@ -151,7 +151,7 @@ def qc_tables(genotypes: Path, out: Path, cache_dir: Path | None, format_fields:
     g = open_genotypes(genotypes, cache_dir=cache_dir, format_fields=fields)
     files = write_qc_tables(g, out, batch_variants=batch_variants)
     click.echo(f"wrote {files.sample_qc} ({files.n_samples:,} samples) and {files.variant_qc} "
-               f"({files.n_variants:,} variants, {files.n_batches} batches)")
+               f"({files.n_variants:,} variants, {files.n_batches} batch{'' if files.n_batches == 1 else 'es'})")
 
 
 def available_tracks() -> list[str]:
